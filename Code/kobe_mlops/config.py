@@ -1,0 +1,119 @@
+"""The one place for paths, column lists, seeds and names.
+
+Nothing else in the project builds a path by hand: every module asks :func:`workspace_paths`.
+The workspace (where generated data, the MLflow store and executed notebooks go) defaults to
+the project root and can be moved with the ``KOBE_WORKSPACE`` environment variable, which is
+how the tests run the whole pipeline in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+
+# --- Data -----------------------------------------------------------------------------------
+DATASET_FILES = {
+    "dev": "dataset_kobe_dev.parquet",
+    "prod": "dataset_kobe_prod.parquet",
+}
+# SHA-256 of the course files (shared/data/SHA256SUMS); acquisition refuses anything else.
+DATASET_SHA256 = {
+    "dataset_kobe_dev.parquet": "3a177adbf7e4ef40cb770940a3aa52ee4880372352d4cf676a94a2d274a36b07",
+    "dataset_kobe_prod.parquet": "98e4a0c2ed17d350f84fd356bfdcce9b707e931ec37909999489a3d36cf9d05e",
+}
+CANONICAL_DATA_URL = "https://github.com/tciodaro/eng_ml/raw/main/data/"
+DATA_SOURCE_ENV = "KOBE_DATA_SOURCE"
+
+TARGET = "shot_made_flag"
+FEATURES = ["lat", "lon", "minutes_remaining", "period", "playoffs", "shot_distance"]
+# Carried through scoring so every prediction can be traced back to its shot and date.
+ID_COLUMNS = ["shot_id", "game_date"]
+
+# --- Experiment -----------------------------------------------------------------------------
+SEED = 42
+TEST_SIZE = 0.2
+CV_FOLDS = 5
+DECISION_THRESHOLD = 0.5
+
+# --- MLflow ---------------------------------------------------------------------------------
+EXPERIMENT_NAME = "kobe-shot-selection"
+REGISTERED_MODEL_NAME = "kobe-shot-model"
+CHAMPION_ALIAS = "champion"
+CHAMPION_URI = f"models:/{REGISTERED_MODEL_NAME}@{CHAMPION_ALIAS}"
+INVOCATION_TAG = "kobe.invocation_id"
+RUN_NAMES = {
+    "aquisicao": "AquisicaoDados",
+    "preparacao": "PreparacaoDados",
+    "treinamento": "Treinamento",
+    "aplicacao": "PipelineAplicacao",
+}
+PROBABILITY_COLUMN = "shot_made_probability"
+PREDICTION_COLUMN = "shot_made_prediction"
+
+# --- Pipeline steps (notebook stem, short name) ---------------------------------------------
+PIPELINE_STEPS = [
+    ("01_aquisicao", "aquisicao"),
+    ("02_preparacao", "preparacao"),
+    ("03_treinamento", "treinamento"),
+    ("04_aplicacao", "aplicacao"),
+]
+
+
+@dataclass(frozen=True)
+class WorkspacePaths:
+    """Every generated file's location, derived from one root."""
+
+    root: Path
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.root / "data" / "processed"
+
+    @property
+    def executed_notebooks_dir(self) -> Path:
+        return self.root / "reports" / "notebooks"
+
+    @property
+    def mlflow_db(self) -> Path:
+        return self.root / "mlflow.db"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.root / "mlruns"
+
+    def raw_file(self, dataset: str) -> Path:
+        return self.raw_dir / DATASET_FILES[dataset]
+
+    @property
+    def data_filtered(self) -> Path:
+        return self.processed_dir / "data_filtered.parquet"
+
+    @property
+    def base_train(self) -> Path:
+        return self.processed_dir / "base_train.parquet"
+
+    @property
+    def base_test(self) -> Path:
+        return self.processed_dir / "base_test.parquet"
+
+    @property
+    def predictions_prod(self) -> Path:
+        return self.processed_dir / "predictions_prod.parquet"
+
+    @property
+    def rejected_prod(self) -> Path:
+        return self.processed_dir / "rejected_prod.parquet"
+
+
+def workspace_paths(root: str | os.PathLike | None = None) -> WorkspacePaths:
+    """Paths under ``root``, else ``$KOBE_WORKSPACE``, else the project root."""
+    chosen = root or os.environ.get("KOBE_WORKSPACE") or PROJECT_ROOT
+    return WorkspacePaths(Path(chosen).expanduser().resolve())

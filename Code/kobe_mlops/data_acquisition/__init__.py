@@ -1,0 +1,1 @@
+"""TDSP stage 1, data acquisition and understanding: fetch, verify, describe, validate, prepare."""

@@ -1,0 +1,1 @@
+"""TDSP stage 2, modeling: training, evaluation, model selection, registration."""

@@ -1,0 +1,182 @@
+"""Run the pipeline notebooks in order with papermill (the logic behind ``run_all.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from kobe_mlops import config
+from kobe_mlops.io import atomic_path
+from kobe_mlops.tracking import INVOCATION_ENV
+
+KERNEL_NAME = "python3"  # papermill resolves it to the interpreter running this script
+
+
+@dataclass(frozen=True)
+class Step:
+    notebook: str  # file stem, e.g. "02_preparacao"
+    name: str  # short name, e.g. "preparacao"
+
+    @property
+    def number(self) -> str:
+        return self.notebook.split("_", 1)[0]
+
+
+STEPS = [Step(notebook, name) for notebook, name in config.PIPELINE_STEPS]
+
+
+class StepSelectionError(ValueError):
+    pass
+
+
+def select_steps(spec: str | None) -> list[Step]:
+    """``None``/``all`` -> every step; otherwise a comma list of numbers or names (``04,aplicacao``)."""
+    if not spec or spec.strip().lower() == "all":
+        return list(STEPS)
+    wanted = []
+    for token in (part.strip().lower() for part in spec.split(",") if part.strip()):
+        matches = [s for s in STEPS if token in {s.number, s.name, s.notebook, s.number.lstrip("0")}]
+        if not matches:
+            known = ", ".join(f"{s.number}/{s.name}" for s in STEPS)
+            raise StepSelectionError(f"Unknown step {token!r}; choose from {known}.")
+        wanted.extend(matches)
+    return [s for s in STEPS if s in wanted]  # always in pipeline order
+
+
+def step_parameters(step: Step, args: argparse.Namespace) -> dict:
+    """Only the parameters each notebook declares in its ``parameters`` cell."""
+    if step.name == "aquisicao":
+        return {"data_source": args.data_source or ""}
+    if step.name == "preparacao":
+        return {"seed": args.seed}
+    if step.name == "treinamento":
+        return {"seed": args.seed, "fast": args.fast}
+    if step.name == "aplicacao":
+        return {"prod_data": args.prod_data or ""}
+    return {}
+
+
+def _absolute(value: str | None) -> str | None:
+    """Paths given on the command line are relative to where the user stands, not the notebook."""
+    if not value or "://" in value:
+        return value
+    return str(Path(value).expanduser().resolve())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run_all.py",
+        description="Run the kobe-mlops pipeline: acquisition, preparation, training, application.",
+    )
+    parser.add_argument("--steps", help="comma list of steps by number or name, e.g. '04' or "
+                        "'preparacao,treinamento' (default: all)")
+    parser.add_argument("--data-source", help="folder or base URL holding the course parquet files "
+                        f"(default: ${config.DATA_SOURCE_ENV} or the canonical URL)")
+    parser.add_argument("--prod-data", help="score this production parquet file with the champion "
+                        "instead of the course production base")
+    parser.add_argument("--fast", action="store_true", help="small search grids and 3-fold CV, for smoke tests")
+    parser.add_argument("--seed", type=int, default=config.SEED, help=f"random seed (default {config.SEED})")
+    parser.add_argument("--workspace", help="where data/, mlflow.db and reports/ go (default: "
+                        "$KOBE_WORKSPACE or the project root)")
+    return parser
+
+
+@contextmanager
+def stderr_to(log_path: Path):
+    """Send this process's and its children's stderr (the kernel's chatter) to a log file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(log_path, "w") as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def run_notebook(step: Step, output_dir: Path, parameters: dict) -> Path:
+    """Execute one notebook into ``output_dir``; its kernel's stderr goes to a .log beside it."""
+    import papermill
+
+    output = output_dir / f"{step.notebook}.ipynb"
+    with stderr_to(output.with_suffix(".log")):
+        papermill.execute_notebook(
+            str(config.NOTEBOOKS_DIR / f"{step.notebook}.ipynb"),
+            str(output),
+            parameters=parameters,
+            kernel_name=KERNEL_NAME,
+            cwd=str(config.NOTEBOOKS_DIR),
+            progress_bar=False,
+            log_output=False,
+        )
+    return output
+
+
+MAX_MESSAGE_CHARS = 600
+
+
+def failure_message(exc: BaseException) -> str:
+    """``ErrorType: message`` for the error raised inside the notebook, kept short."""
+    ename = getattr(exc, "ename", None)  # set by PapermillExecutionError
+    name, text = (ename, str(getattr(exc, "evalue", ""))) if ename else (type(exc).__name__, str(exc))
+    text = " ".join(text.split())
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = text[:MAX_MESSAGE_CHARS] + " [...]"
+    return f"{name}: {text}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        steps = select_steps(args.steps)
+    except StepSelectionError as exc:
+        print(f"run_all.py: {exc}", file=sys.stderr)
+        return 2
+    if args.workspace:
+        os.environ["KOBE_WORKSPACE"] = str(Path(args.workspace).expanduser().resolve())
+    args.data_source = _absolute(args.data_source)
+    args.prod_data = _absolute(args.prod_data)
+    if args.data_source:
+        os.environ[config.DATA_SOURCE_ENV] = args.data_source
+    invocation = os.environ.setdefault(INVOCATION_ENV, uuid.uuid4().hex[:12])
+
+    paths = config.workspace_paths()
+    paths.executed_notebooks_dir.mkdir(parents=True, exist_ok=True)
+    from kobe_mlops.tracking import tracking_uri
+
+    print(f"kobe-mlops pipeline {invocation}: workspace {paths.root}, tracking {tracking_uri()}")
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    for position, step in enumerate(steps, start=1):
+        label = f"[{position}/{len(steps)}] {step.notebook}"
+        print(f"{label} ...", end="", flush=True)
+        step_started = time.perf_counter()
+        output = paths.executed_notebooks_dir / f"{step.notebook}.ipynb"
+        try:
+            run_notebook(step, paths.executed_notebooks_dir, step_parameters(step, args))
+        except KeyboardInterrupt:
+            print(" interrupted")
+            return 130
+        except Exception as exc:  # one short message, no wall of traceback
+            elapsed = time.perf_counter() - step_started
+            print(f" FAILED after {elapsed:.1f} s")
+            print(f"\nStep {step.notebook} failed: {failure_message(exc)}", file=sys.stderr)
+            print(f"Executed notebook (with the full traceback): {output}", file=sys.stderr)
+            return 1
+        timings[step.notebook] = time.perf_counter() - step_started
+        print(f" ok ({timings[step.notebook]:.1f} s)")
+    total = time.perf_counter() - started
+    print(f"Done in {total:.1f} s. MLflow runs of this invocation: tags.\"{config.INVOCATION_TAG}\" = '{invocation}'")
+    summary = {"invocation_id": invocation, "steps": timings, "total_seconds": total}
+    with atomic_path(paths.root / "reports" / "last_run.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    return 0

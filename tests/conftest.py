@@ -1,0 +1,75 @@
+"""Shared fixtures. ``pipeline_run`` executes the real pipeline once per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kobe_mlops import config
+
+SHARED_DATA = Path(os.environ.get("KOBE_DATA_SOURCE") or config.PROJECT_ROOT.parent / "shared" / "data")
+
+
+def require_shared_data() -> Path:
+    if not (SHARED_DATA / config.DATASET_FILES["dev"]).is_file():
+        pytest.skip(f"course data not found in {SHARED_DATA} (set KOBE_DATA_SOURCE to its folder)")
+    return SHARED_DATA
+
+
+@dataclass
+class PipelineRun:
+    workspace: Path
+    tracking_uri: str
+    stdout: str
+
+    @property
+    def paths(self) -> config.WorkspacePaths:
+        return config.workspace_paths(self.workspace)
+
+    def env(self) -> dict[str, str]:
+        return workspace_env(self.workspace)
+
+
+def workspace_env(workspace: Path) -> dict[str, str]:
+    """Environment for a subprocess that works in ``workspace`` with its own SQLite store."""
+    env = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_TRACKING_URI", "KOBE_INVOCATION_ID"}}
+    env["KOBE_WORKSPACE"] = str(workspace)
+    return env
+
+
+def run_pipeline(workspace: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(config.PROJECT_ROOT / "run_all.py"), "--workspace", str(workspace), *args],
+        env=workspace_env(workspace),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"run_all.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory) -> PipelineRun:
+    """A full, default-settings pipeline run on the course data in a temporary workspace."""
+    data = require_shared_data()
+    workspace = tmp_path_factory.mktemp("workspace")
+    result = run_pipeline(workspace, "--data-source", str(data))
+    return PipelineRun(workspace, f"sqlite:///{workspace / 'mlflow.db'}", result.stdout)
+
+
+@pytest.fixture
+def tracking(pipeline_run, monkeypatch):
+    """Point this process's MLflow client and workspace at the session pipeline run."""
+    import mlflow
+
+    monkeypatch.setenv("KOBE_WORKSPACE", str(pipeline_run.workspace))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(pipeline_run.tracking_uri)
+    yield mlflow.MlflowClient(pipeline_run.tracking_uri)

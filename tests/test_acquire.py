@@ -1,0 +1,89 @@
+import functools
+import http.server
+import os
+import threading
+
+import pytest
+
+from kobe_mlops import config
+from kobe_mlops.data_acquisition import acquire
+from kobe_mlops.data_acquisition.acquire import AcquisitionError, acquire_datasets, acquire_file
+from kobe_mlops.io import sha256_of
+
+
+@pytest.fixture
+def fake_source(tmp_path, monkeypatch):
+    """A source folder with two small files whose digests the config is told to expect."""
+    source = tmp_path / "source"
+    source.mkdir()
+    digests = {}
+    for name in config.DATASET_FILES.values():
+        (source / name).write_bytes(f"contents of {name}".encode())
+        digests[name] = sha256_of(source / name)
+    monkeypatch.setattr(config, "DATASET_SHA256", digests)
+    return source
+
+
+def test_copies_and_verifies_from_a_folder(fake_source, tmp_path):
+    raw = tmp_path / "raw"
+    acquired = acquire_datasets(str(fake_source), raw)
+    assert set(acquired) == {"dev", "prod"}
+    for item in acquired.values():
+        assert item.path.read_bytes() == (fake_source / item.name).read_bytes()
+        assert not item.reused
+        assert not os.access(item.path, os.W_OK) or os.geteuid() == 0  # root may write anyway
+        assert item.path.stat().st_mode & 0o222 == 0  # raw data is read-only
+
+
+def test_existing_identical_file_is_reused_not_rewritten(fake_source, tmp_path):
+    raw = tmp_path / "raw"
+    first = acquire_datasets(str(fake_source), raw)["dev"]
+    mtime = first.path.stat().st_mtime_ns
+    second = acquire_datasets(str(fake_source), raw)["dev"]
+    assert second.reused and second.path.stat().st_mtime_ns == mtime
+
+
+def test_digest_mismatch_is_refused_and_leaves_nothing(fake_source, tmp_path):
+    name = config.DATASET_FILES["dev"]
+    (fake_source / name).write_bytes(b"tampered")
+    with pytest.raises(AcquisitionError, match=f"{name}.*SHA-256"):
+        acquire_file(name, str(fake_source), tmp_path)
+    assert list(tmp_path.iterdir()) == [fake_source]
+
+
+def test_missing_folder_and_missing_file_name_the_problem(fake_source, tmp_path):
+    with pytest.raises(AcquisitionError, match="not a folder or URL"):
+        acquire_datasets(str(tmp_path / "nowhere"), tmp_path / "raw")
+    (fake_source / config.DATASET_FILES["prod"]).unlink()
+    with pytest.raises(AcquisitionError, match="has no file dataset_kobe_prod.parquet"):
+        acquire_datasets(str(fake_source), tmp_path / "raw")
+
+
+def test_downloads_from_a_base_url(fake_source, tmp_path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(fake_source))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        acquired = acquire_datasets(url, tmp_path / "raw")
+    finally:
+        server.shutdown()
+    assert acquired["prod"].source == url + config.DATASET_FILES["prod"]
+    assert acquired["prod"].path.read_bytes() == (fake_source / config.DATASET_FILES["prod"]).read_bytes()
+
+
+def test_unreachable_url_says_how_to_work_offline(fake_source, tmp_path, monkeypatch):
+    monkeypatch.setattr(acquire, "DOWNLOAD_TIMEOUT_SECONDS", 2)
+    with pytest.raises(AcquisitionError, match="--data-source"):
+        acquire_datasets("http://127.0.0.1:9/", tmp_path / "raw")  # port 9: nothing listens
+    assert not (tmp_path / "raw" / config.DATASET_FILES["dev"]).exists()
+
+
+def test_source_precedence(monkeypatch):
+    monkeypatch.delenv(config.DATA_SOURCE_ENV, raising=False)
+    assert acquire.resolve_source(None) == config.CANONICAL_DATA_URL
+    monkeypatch.setenv(config.DATA_SOURCE_ENV, "/data")
+    assert acquire.resolve_source(None) == "/data"
+    assert acquire.resolve_source("/explicit") == "/explicit"

@@ -1,0 +1,48 @@
+"""Committed notebooks carry no outputs and keep a papermill ``parameters`` cell of literals."""
+
+import ast
+import json
+import subprocess
+
+import pytest
+
+from kobe_mlops import config
+
+
+def committed_notebooks() -> list[str]:
+    listed = subprocess.run(
+        ["git", "ls-files", "*.ipynb"], cwd=config.PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    return listed
+
+
+def test_the_pipeline_notebooks_are_committed():
+    expected = {f"notebooks/{notebook}.ipynb" for notebook, _ in config.PIPELINE_STEPS}
+    assert expected <= set(committed_notebooks())
+
+
+@pytest.mark.parametrize("path", committed_notebooks())
+def test_notebook_has_no_outputs(path):
+    # Read the committed blob, not the working copy: that is what the filter must have cleaned.
+    blob = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=config.PROJECT_ROOT,
+                          capture_output=True, text=True, check=True).stdout
+    notebook = json.loads(blob)
+    dirty = [i for i, cell in enumerate(notebook["cells"])
+             if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count"))]
+    assert not dirty, f"{path}: cells {dirty} carry outputs; strip them (nbstripout)"
+
+
+@pytest.mark.parametrize("notebook", [n for n, _ in config.PIPELINE_STEPS])
+def test_parameters_cell_is_tagged_and_holds_only_literals(notebook):
+    cells = json.loads((config.NOTEBOOKS_DIR / f"{notebook}.ipynb").read_text())["cells"]
+    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{notebook}: expected one cell tagged 'parameters'"
+    tree = ast.parse("".join(tagged[0]["source"]))
+    for statement in tree.body:
+        assert isinstance(statement, ast.Assign), f"{notebook}: only assignments in the parameters cell"
+        ast.literal_eval(statement.value)  # raises if not a plain literal
+
+
+def test_nbstripout_filter_is_declared():
+    attributes = (config.PROJECT_ROOT / ".gitattributes").read_text()
+    assert "*.ipynb filter=nbstripout" in attributes

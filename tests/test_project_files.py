@@ -1,0 +1,37 @@
+"""The install files agree with each other and with what is installed; CI runs the README's command."""
+
+import re
+from importlib.metadata import version
+
+from kobe_mlops import config
+
+ROOT = config.PROJECT_ROOT
+
+
+def pins() -> dict[str, str]:
+    lines = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines()]
+    requirements = [l for l in lines if l and not l.startswith("#")]
+    assert all("==" in l for l in requirements), "every requirement must be an exact pin"
+    return dict(l.split("==") for l in requirements)
+
+
+def test_installed_versions_match_the_pins():
+    mismatched = {name: (pinned, version(name)) for name, pinned in pins().items() if version(name) != pinned}
+    assert not mismatched, f"installed versions differ from requirements.txt: {mismatched}"
+
+
+def test_pyproject_and_environment_delegate_to_requirements():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'dependencies = { file = ["requirements.txt"] }' in pyproject
+    environment = (ROOT / "environment.yml").read_text()
+    assert "python=3.11" in environment and "- -e ." in environment
+    assert "==" not in environment, "environment.yml must not pin versions of its own"
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(r"<!-- test-command -->\s*```bash\s*\n(.+?)\n```", readme)
+    assert match, "README must show the test command under <!-- test-command -->"
+    command = match.group(1).strip()
+    ci_lines = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert command in ci_lines

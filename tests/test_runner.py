@@ -1,0 +1,40 @@
+import argparse
+
+import pytest
+
+from kobe_mlops.runner import StepSelectionError, build_parser, failure_message, select_steps, step_parameters
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        (None, ["01_aquisicao", "02_preparacao", "03_treinamento", "04_aplicacao"]),
+        ("04", ["04_aplicacao"]),
+        ("aplicacao", ["04_aplicacao"]),
+        ("4", ["04_aplicacao"]),
+        ("treinamento,02", ["02_preparacao", "03_treinamento"]),  # always in pipeline order
+    ],
+)
+def test_select_steps(spec, expected):
+    assert [step.notebook for step in select_steps(spec)] == expected
+
+
+def test_unknown_step_lists_the_choices():
+    with pytest.raises(StepSelectionError, match="01/aquisicao"):
+        select_steps("05")
+
+
+def test_each_notebook_gets_only_its_parameters():
+    args = build_parser().parse_args(["--fast", "--prod-data", "x.parquet"])
+    steps = {step.name: step for step in select_steps(None)}
+    assert step_parameters(steps["treinamento"], args) == {"seed": 42, "fast": True}
+    assert step_parameters(steps["aplicacao"], args) == {"prod_data": "x.parquet"}
+    assert step_parameters(steps["aquisicao"], args) == {"data_source": ""}
+
+
+def test_failure_message_is_short_and_names_the_error():
+    error = argparse.Namespace(ename="DataContractError", evalue="prod.parquet: missing column 'lat'\n" + "x" * 5000)
+    message = failure_message(error)
+    assert message.startswith("DataContractError: prod.parquet: missing column 'lat'")
+    assert len(message) < 700 and "\n" not in message
+    assert failure_message(ValueError("bad")) == "ValueError: bad"

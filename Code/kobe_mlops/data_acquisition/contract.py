@@ -81,10 +81,11 @@ def _row_reasons(frame: pd.DataFrame, include_target: bool) -> pd.Series:
         add(not_number, f"{name} is not a number: " + raw.astype(str).str.slice(0, 30))
         present = values.notna()
         out_of_range = present & ((values < rule.minimum) | (values > rule.maximum))
-        add(out_of_range, f"{name}=" + values.astype(str) + f" outside {rule.describe()}")
+        shown = values.map(lambda value: f"{value:g}")
+        add(out_of_range, f"{name}=" + shown + f" outside {rule.describe()}")
         if rule.integer:
             fractional = present & ~out_of_range & (values != np.floor(values))
-            add(fractional, f"{name}=" + values.astype(str) + " is not a whole number")
+            add(fractional, f"{name}=" + shown + " is not a whole number")
     if include_target and config.TARGET in frame:
         target = pd.to_numeric(frame[config.TARGET], errors="coerce")
         bad_target = frame[config.TARGET].notna() & ~target.isin([0, 1])

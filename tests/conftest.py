@@ -73,3 +73,18 @@ def tracking(pipeline_run, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     mlflow.set_tracking_uri(pipeline_run.tracking_uri)
     yield mlflow.MlflowClient(pipeline_run.tracking_uri)
+
+
+@pytest.fixture
+def workspace_copy(pipeline_run, tmp_path) -> PipelineRun:
+    """A private copy of the session pipeline's workspace, for tests that add runs or move aliases.
+
+    The session store stays as the pipeline left it for every other test. New runs in the copy
+    still write their artifacts under the original workspace's ``mlruns`` (the experiment's
+    artifact location is absolute), in folders of their own.
+    """
+    import shutil
+
+    copy = tmp_path / "workspace"
+    shutil.copytree(pipeline_run.workspace, copy)
+    return PipelineRun(copy, f"sqlite:///{copy / 'mlflow.db'}", pipeline_run.stdout)

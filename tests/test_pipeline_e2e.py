@@ -118,7 +118,7 @@ def test_rerun_gives_the_same_numbers_and_moves_the_alias(workspace_copy):
     for name in ["log_loss_lr_test", "log_loss_dt_test", "f1_lr_test", "f1_dt_test", "cv_log_loss_dt"]:
         assert second.data.metrics[name] == pytest.approx(first.data.metrics[name], abs=1e-12)
     version = client.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
-    assert version.version == "2" and version.tags["training_run_id"] == second.info.run_id
+    assert str(version.version) == "2" and version.tags["training_run_id"] == second.info.run_id
 
 
 def test_failure_is_one_short_message(tmp_path):

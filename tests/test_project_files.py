@@ -9,10 +9,10 @@ ROOT = config.PROJECT_ROOT
 
 
 def pins() -> dict[str, str]:
-    lines = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines()]
-    requirements = [l for l in lines if l and not l.startswith("#")]
-    assert all("==" in l for l in requirements), "every requirement must be an exact pin"
-    return dict(l.split("==") for l in requirements)
+    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    requirements = [line for line in lines if line and not line.startswith("#")]
+    assert all("==" in line for line in requirements), "every requirement must be an exact pin"
+    return dict(line.split("==") for line in requirements)
 
 
 def test_installed_versions_match_the_pins():
@@ -33,5 +33,5 @@ def test_ci_runs_exactly_the_readme_test_command():
     match = re.search(r"<!-- test-command -->\s*```bash\s*\n(.+?)\n```", readme)
     assert match, "README must show the test command under <!-- test-command -->"
     command = match.group(1).strip()
-    ci_lines = [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines()]
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert command in ci_lines

@@ -12,7 +12,7 @@ import os
 import subprocess
 import uuid
 from contextlib import contextmanager
-from typing import Iterator
+from collections.abc import Iterator
 
 import mlflow
 from mlflow.tracking import MlflowClient

@@ -3,6 +3,7 @@
 import ast
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -46,3 +47,16 @@ def test_parameters_cell_is_tagged_and_holds_only_literals(notebook):
 def test_nbstripout_filter_is_declared():
     attributes = (config.PROJECT_ROOT / ".gitattributes").read_text()
     assert "*.ipynb filter=nbstripout" in attributes
+
+
+def test_nbstripout_strips_an_executed_notebook_but_keeps_the_parameters_tag(pipeline_run, tmp_path):
+    executed = pipeline_run.paths.executed_notebooks_dir / "02_preparacao.ipynb"
+    before = json.loads(executed.read_text())
+    assert any(cell.get("outputs") for cell in before["cells"] if cell["cell_type"] == "code")
+    copy = tmp_path / "02_preparacao.ipynb"
+    copy.write_text(executed.read_text())
+    subprocess.run([sys.executable, "-m", "nbstripout", str(copy)], check=True)
+    after = json.loads(copy.read_text())
+    assert not any(cell.get("outputs") or cell.get("execution_count")
+                   for cell in after["cells"] if cell["cell_type"] == "code")
+    assert any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in after["cells"])

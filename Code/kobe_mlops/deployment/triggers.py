@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlflow.entities import Run
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -179,21 +180,29 @@ def latest_application_run(client: MlflowClient) -> Run | None:
     return runs[0] if runs else None
 
 
-def training_run_of(client: MlflowClient, application_run: Run) -> Run | None:
-    """The ``Treinamento`` run that produced the model version the application run scored with.
+def model_version_used(client: MlflowClient, application_run: Run) -> ModelVersion | None:
+    """The registered version the application run scored with.
 
-    The application run logs ``model_name``/``model_version`` when it used an alias; older or
-    custom runs fall back to the version the champion alias points at now.
+    The application run logs ``model_name``/``model_version`` when it used an alias; a run
+    without them falls back to the version the champion alias points at now.
     """
     params = application_run.data.params
     try:
         if params.get("model_name") and params.get("model_version"):
-            version = client.get_model_version(params["model_name"], params["model_version"])
-        else:
-            version = client.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
-        run_id = version.tags.get("training_run_id")
-        return client.get_run(run_id) if run_id else None
-    except MlflowException:  # version or run deleted since the application run
+            return client.get_model_version(params["model_name"], params["model_version"])
+        return client.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
+    except MlflowException:  # version deleted, or nothing registered yet
+        return None
+
+
+def training_run_of(client: MlflowClient, version: ModelVersion) -> Run | None:
+    """The ``Treinamento`` run that produced ``version`` (its ``training_run_id`` tag)."""
+    run_id = version.tags.get("training_run_id")
+    if not run_id:
+        return None
+    try:
+        return client.get_run(run_id)
+    except MlflowException:  # run deleted since
         return None
 
 
@@ -203,7 +212,8 @@ def latest_trigger_report(client: MlflowClient | None = None) -> TriggerReport |
     application_run = latest_application_run(client)
     if application_run is None:
         return None
-    training_run = training_run_of(client, application_run)
+    version = model_version_used(client, application_run)
+    training_run = training_run_of(client, version) if version else None
     training_metrics = training_run.data.metrics if training_run else {}
     report = evaluate_triggers(application_run.data.metrics, training_metrics)
     return TriggerReport(application_run.info.run_id, report.triggers)

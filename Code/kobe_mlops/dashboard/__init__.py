@@ -1,0 +1,33 @@
+"""The monitoring dashboard: a multipage Streamlit app that reads, never trains.
+
+Run it from the project root (it binds to 127.0.0.1 only)::
+
+    .venv/bin/streamlit run Code/kobe_mlops/dashboard/app.py --server.address 127.0.0.1
+
+It reads the MLflow store (``tracking.tracking_uri()``) and ``<workspace>/data/processed``
+(``config.workspace_paths()``), so ``KOBE_WORKSPACE`` and ``MLFLOW_TRACKING_URI`` point it at
+another run exactly as they do for the pipeline.
+
+Layout:
+
+* ``app.py`` — the entry point: page set-up and navigation over every file in ``pages/``.
+* ``pages/NN_Title_words.py`` — one thin script per page, shown in ``NN`` order with the title
+  ``Title words``. Pages only lay out; figures come from ``charts.py`` and every figure they
+  show is computed in tested modules (``deployment/health.py``, ``deployment/monitoring.py``,
+  ``deployment/triggers.py``, ``dashboard/inference.py``).
+* ``common.py`` — cached reads keyed by workspace, tracking URI and file timestamps (a new
+  pipeline run refreshes every page), and the empty state every page shows before a run.
+
+**Adding a page is a one-file change**: drop ``pages/07_Retraining_history.py`` next to the
+others. Start it like the existing pages::
+
+    import streamlit as st
+    from kobe_mlops.dashboard import common
+
+    st.title("Retraining history")
+    source = common.current_source()
+    state = common.require_state(source)  # shows the empty state and stops when there is no run
+
+``app.py`` discovers it by its file name; ``tests/test_dashboard.py`` runs every page it finds
+in ``pages/``, with a pipeline run and in an empty workspace.
+"""

@@ -1,0 +1,12 @@
+"""Entry point of the monitoring dashboard (see the package docstring for how to add a page).
+
+    .venv/bin/streamlit run Code/kobe_mlops/dashboard/app.py --server.address 127.0.0.1
+"""
+
+import streamlit as st
+
+from kobe_mlops.dashboard.common import page_files
+
+st.set_page_config(page_title="kobe-mlops monitoring", layout="wide")
+# Streamlit takes each title from the file name: "03_Model_health_with_labels.py" -> "Model health with labels".
+st.navigation([st.Page(path) for path in page_files()]).run()

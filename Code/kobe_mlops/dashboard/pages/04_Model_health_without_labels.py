@@ -1,0 +1,55 @@
+"""Model health without labels: what an operator can see before the outcomes arrive."""
+
+import streamlit as st
+
+from kobe_mlops import config
+from kobe_mlops.dashboard import charts, common
+from kobe_mlops.deployment import health, monitoring
+
+st.title("Model health without labels")
+source = common.current_source()
+state = common.require_state(source)
+data = common.processed(source)
+if state.scored_model is None:
+    common.show_empty_state(source, "no application run (PipelineAplicacao) with a registered model was found")
+if data.train is None or data.test is None or data.predictions is None:
+    common.show_empty_state(source, "data/processed has no base_train, base_test or scored production base")
+
+model = state.scored_model
+test_probability = common.base_test_probability(source, model)
+production_probability = data.predictions[config.PROBABILITY_COLUMN].to_numpy()
+shift = health.score_shift(test_probability, production_probability)
+range_table, share_outside = health.outside_training_range(data.train, data.predictions)
+rates = health.make_rate_summary(data.train, test_probability, production_probability)
+
+columns = st.columns(4)
+columns[0].metric("Score PSI (test → production)", f"{shift.psi:.3f}", shift.verdict, delta_color="off")
+columns[1].metric("Mean probability in production", f"{rates.loc['mean probability', 'production']:.3f}",
+                  f"{rates.loc['mean probability', 'production'] - rates.iloc[0, 0]:+.3f} vs training make rate",
+                  delta_color="off")
+columns[2].metric("Predicted make rate in production", f"{rates.iloc[2]['production']:.1%}",
+                  f"{rates.iloc[2]['production'] - rates.iloc[2]['test']:+.1%} vs test", delta_color="off")
+columns[3].metric("Rows outside the training range", f"{share_outside:.1%}")
+st.caption(f"Model {model.name} version {model.version}; {len(data.predictions):,} scored production rows, "
+           f"{len(data.rejected) if data.rejected is not None else 0:,} rejected by the data contract.")
+
+st.subheader("Score distribution shift")
+common.show_figure(charts.score_distribution_figure({"test (base_test)": test_probability,
+                                                     "production": production_probability}))
+st.markdown(f"PSI {shift.psi:.3f} ({shift.verdict}; stable below {monitoring.PSI_MODERATE:g}, major from "
+            f"{monitoring.PSI_MAJOR:g}) · Kolmogorov-Smirnov statistic {shift.ks_statistic:.3f}, "
+            f"p-value {shift.ks_pvalue:.2g}")
+
+st.subheader("Predicted make rate vs the training rate")
+st.dataframe(rates.style.format("{:.3f}"))
+st.caption("A calibrated model's mean probability matches the make rate of the shots it scores: a large gap "
+           "between production and the training make rate is either a real change in the shots or a "
+           "model that no longer fits them, which only labels can settle.")
+
+st.subheader("Share of rows outside the training range")
+st.dataframe(range_table.style.format({"training low": "{:.4g}", "training high": "{:.4g}",
+                                       "share below": "{:.1%}", "share above": "{:.1%}", "share outside": "{:.1%}"}))
+low, high = health.RANGE_QUANTILES
+st.caption(f"Training range: the central {high - low:.0%} of base_train (quantiles {low:g} and {high:g}) of each "
+           f"feature. {share_outside:.1%} of production rows have at least one feature outside it: the model "
+           "extrapolates for those shots.")

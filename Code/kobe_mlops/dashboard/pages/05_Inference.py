@@ -1,0 +1,52 @@
+"""Inference: the probability of a make for one shot, from the served API or the embedded champion."""
+
+import streamlit as st
+
+from kobe_mlops import config
+from kobe_mlops.dashboard import common, inference
+from kobe_mlops.data_acquisition.contract import FEATURE_RULES
+
+st.title("Inference")
+source = common.current_source()
+url = st.text_input("Scoring API URL", value=inference.configured_scoring_url(),
+                    placeholder="http://127.0.0.1:5001 (empty: the embedded champion)",
+                    help=f"Preset with the {inference.SCORING_URL_ENV} environment variable; "
+                         "MLflow's /invocations path is added when missing.")
+state = common.pipeline_state(source)
+if not url and (state is None or state.champion is None):
+    common.show_empty_state(source, "no champion model is registered and no scoring API URL is set")
+
+data = common.processed(source)
+defaults = inference.default_values(data.development)
+with st.form("shot"):
+    st.write("Describe the shot (limits from the data contract):")
+    values = {}
+    columns = st.columns(3)
+    for index, (name, rule) in enumerate(FEATURE_RULES.items()):
+        kind = int if rule.integer else float
+        values[name] = columns[index % 3].number_input(
+            f"{name} — {rule.meaning}", min_value=kind(rule.minimum), max_value=kind(rule.maximum),
+            value=kind(defaults[name]), step=1 if rule.integer else (0.5 if name == "shot_distance" else 0.001),
+            format=None if rule.integer else "%.4f", key=f"feature_{name}",
+        )
+    submitted = st.form_submit_button("Predict")
+
+if submitted:
+    problem = inference.validate_shot(values)
+    if problem:
+        st.error(problem)
+        st.stop()
+    if url:
+        model, origin = inference.RestScoringClient(url), f"served API at {inference.invocations_url(url)}"
+    else:
+        # The version the alias points at now: a cached "@champion" would go stale when the alias moves.
+        model = common.load_model(state.champion.uri, source.tracking_uri)
+        origin = f"embedded {state.champion.name} version {state.champion.version} (@{config.CHAMPION_ALIAS})"
+    try:
+        probability = inference.make_probability(values, model)
+    except inference.ScoringError as exc:
+        st.error(str(exc))
+        st.stop()
+    label = "make" if probability >= config.DECISION_THRESHOLD else "miss"
+    st.metric("Probability of a make", f"{probability:.1%}")
+    st.success(f"Predicted **{label}** at threshold {config.DECISION_THRESHOLD} · answered by the {origin}.")

@@ -10,15 +10,15 @@ another run exactly as they do for the pipeline.
 
 Layout:
 
-* ``app.py`` — the entry point: page set-up and navigation over every file in ``pages/``.
-* ``pages/NN_Title_words.py`` — one thin script per page, shown in ``NN`` order with the title
+* ``app.py`` — the entry point: page set-up and navigation over every file in ``views/``.
+* ``views/NN_Title_words.py`` — one thin script per page, shown in ``NN`` order with the title
   ``Title words``. Pages only lay out; figures come from ``charts.py`` and every figure they
   show is computed in tested modules (``deployment/health.py``, ``deployment/monitoring.py``,
   ``deployment/triggers.py``, ``dashboard/inference.py``).
 * ``common.py`` — cached reads keyed by workspace, tracking URI and file timestamps (a new
   pipeline run refreshes every page), and the empty state every page shows before a run.
 
-**Adding a page is a one-file change**: drop ``pages/07_Retraining_history.py`` next to the
+**Adding a page is a one-file change**: drop ``views/07_Retraining_history.py`` next to the
 others. Start it like the existing pages::
 
     import streamlit as st
@@ -29,5 +29,5 @@ others. Start it like the existing pages::
     state = common.require_state(source)  # shows the empty state and stops when there is no run
 
 ``app.py`` discovers it by its file name; ``tests/test_dashboard.py`` runs every page it finds
-in ``pages/``, with a pipeline run and in an empty workspace.
+in ``views/`` (not ``pages/``: Streamlit would also list that folder on its own), with a pipeline run and in an empty workspace.
 """

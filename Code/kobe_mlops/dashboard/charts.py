@@ -62,7 +62,6 @@ def court_map_figure(development: pd.DataFrame, production: pd.DataFrame, sample
         axis.scatter(shown["lon"], shown["lat"], s=3, alpha=0.35, color=BASE_COLOURS[base], linewidths=0)
         axis.set(xlabel=AXIS_LABELS["lon"], ylabel=AXIS_LABELS["lat"],
                  title=f"{base.capitalize()} base: {len(shown):,} of {len(frame):,} shots")
-        axis.set_aspect("equal", adjustable="box")
     basket = development.loc[development["shot_distance"] == 0, ["lon", "lat"]]
     if len(basket):  # zero-distance shots sit under the basket: a reference point on both maps
         for axis in axes:
@@ -82,6 +81,7 @@ def score_distribution_figure(scores: dict[str, np.ndarray], threshold: float = 
     axis.axvline(threshold, color="black", linestyle="--", linewidth=1)
     axis.annotate(f"decision threshold {threshold:g}", (threshold, axis.get_ylim()[1] * 0.95),
                   xytext=(4, 0), textcoords="offset points", fontsize=9)
+    sns.move_legend(axis, "upper left", title=None)  # the threshold label sits on the right
     axis.set(xlabel="Predicted probability of a make", ylabel="Density (share per unit of probability)",
              title="Score distribution", xlim=(0, 1))
     figure.tight_layout()

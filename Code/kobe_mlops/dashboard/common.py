@@ -22,7 +22,7 @@ from kobe_mlops import config
 from kobe_mlops.deployment import health, monitoring, triggers
 from kobe_mlops.tracking import tracking_uri
 
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
+PAGES_DIR = Path(__file__).resolve().parent / "views"
 # Pages are "NN_Title_words.py": NN orders them, the rest is the title Streamlit shows.
 PAGE_PATTERN = "[0-9][0-9]_*.py"
 # A remote tracking server has no file to stamp: its reads are refreshed after this many seconds.
@@ -73,8 +73,9 @@ def show_empty_state(source: Source, missing: str) -> None:
     st.stop()
 
 
-def show_figure(figure: plt.Figure) -> None:
-    st.pyplot(figure)
+def show_figure(figure: plt.Figure, width: str | int = "stretch") -> None:
+    """Show a matplotlib figure; ``width="content"`` keeps its own size instead of filling the column."""
+    st.pyplot(figure, width=width)
     plt.close(figure)  # Streamlit keeps its own image; free matplotlib's copy
 
 
@@ -138,9 +139,9 @@ def _base_test_probability(model_uri: str, uri: str, workspace: str, stamp: tupl
     return scored[config.PROBABILITY_COLUMN].to_numpy()
 
 
-def base_test_probability(source: Source, model: health.ModelInfo) -> np.ndarray:
-    """The probability of a make on base_test from the model version production was scored with."""
-    return _base_test_probability(model.uri, source.tracking_uri, source.workspace, source.stamp)
+def base_test_probability(source: Source, model_uri: str) -> np.ndarray:
+    """The probability of a make on base_test from ``model_uri`` (the version production was scored with)."""
+    return _base_test_probability(model_uri, source.tracking_uri, source.workspace, source.stamp)
 
 
 @st.cache_data(show_spinner="Comparing development and production features…")
@@ -157,3 +158,28 @@ def _drift(workspace: str, stamp: tuple[int, ...]) -> tuple[pd.DataFrame, float]
 def drift(source: Source) -> tuple[pd.DataFrame, float]:
     """Per-feature comparison (PSI, KS, single-feature AUC) and the adversarial-validation AUC."""
     return _drift(source.workspace, source.stamp)
+
+
+TEST_LABEL = "test (base_test)"
+PRODUCTION_LABEL = "production (labelled rows)"
+
+
+def labelled_scores(source: Source, model_uri: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``(outcome, probability)`` on base_test and on the labelled production rows."""
+    data = processed(source)
+    labelled = health.labelled_rows(data.predictions)
+    return {
+        TEST_LABEL: (data.test[config.TARGET].to_numpy(), base_test_probability(source, model_uri)),
+        PRODUCTION_LABEL: (labelled[config.TARGET].to_numpy(), labelled[config.PROBABILITY_COLUMN].to_numpy()),
+    }
+
+
+@st.cache_data(show_spinner="Sweeping decision thresholds…")
+def _threshold_sweeps(model_uri: str, uri: str, workspace: str, stamp: tuple[int, ...]) -> dict[str, pd.DataFrame]:
+    scores = labelled_scores(Source(workspace, uri, stamp), model_uri)
+    return {label: health.threshold_sweep(y_true, probability) for label, (y_true, probability) in scores.items()}
+
+
+def threshold_sweeps(source: Source, model_uri: str) -> dict[str, pd.DataFrame]:
+    """F1, precision and recall at every threshold of the grid (independent of the page's slider)."""
+    return _threshold_sweeps(model_uri, source.tracking_uri, source.workspace, source.stamp)

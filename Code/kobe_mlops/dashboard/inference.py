@@ -15,7 +15,7 @@ import pandas as pd
 import requests
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import FEATURE_RULES, cast_features, violations_message
+from kobe_mlops.data_acquisition.contract import FEATURE_RULES, FeatureRule, cast_features, violations_message
 
 SCORING_URL_ENV = "KOBE_SCORING_URL"
 INVOCATIONS_PATH = "/invocations"
@@ -89,6 +89,21 @@ def make_probability(values: dict[str, float], model) -> float:
     return float(scored[config.PROBABILITY_COLUMN].iloc[0])
 
 
+# Widget steps of the decimal features: court coordinates move in thousandths of a degree
+# (about 100 m on a map, a few feet on this court), distances in half feet.
+DECIMAL_STEPS = {"lat": 0.001, "lon": 0.001, "shot_distance": 0.5}
+
+
+def input_limits(rule: FeatureRule) -> dict:
+    """``number_input`` settings from the data contract: bounds, step and display format."""
+    if rule.integer:
+        return {"min_value": int(rule.minimum), "max_value": int(rule.maximum), "step": 1}
+    step = DECIMAL_STEPS.get(rule.name, 0.01)
+    decimals = max(len(f"{step:g}".partition(".")[2]), 1) + 1  # one digit finer than the step
+    return {"min_value": float(rule.minimum), "max_value": float(rule.maximum), "step": step,
+            "format": f"%.{decimals}f"}
+
+
 def default_values(development: pd.DataFrame | None) -> dict[str, float]:
     """Form defaults: the development medians (a typical shot), else the middle of each valid range."""
     values = {}
@@ -98,5 +113,5 @@ def default_values(development: pd.DataFrame | None) -> dict[str, float]:
         else:
             value = (rule.minimum + rule.maximum) / 2
         value = min(max(value, rule.minimum), rule.maximum)
-        values[name] = int(round(value)) if rule.integer else round(value, 4)
+        values[name] = int(round(value)) if rule.integer else float(round(value, 4))
     return values

@@ -76,10 +76,6 @@ class RunSummary:
             tags={key: value for key, value in run.data.tags.items() if not key.startswith("mlflow.")},
         )
 
-    @property
-    def duration_seconds(self) -> float | None:
-        return (self.end_time - self.start_time).total_seconds() if self.end_time else None
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -169,14 +165,13 @@ def runs_table(runs: list[RunSummary]) -> pd.DataFrame:
             {
                 "run": run.name,
                 "started (UTC)": run.start_time.strftime("%Y-%m-%d %H:%M:%S"),
-                "duration (s)": run.duration_seconds,
                 "status": run.status,
                 "invocation": run.tags.get(config.INVOCATION_TAG, ""),
                 "run id": run.run_id,
             }
             for run in runs
         ],
-        columns=["run", "started (UTC)", "duration (s)", "status", "invocation", "run id"],
+        columns=["run", "started (UTC)", "status", "invocation", "run id"],
     )
 
 

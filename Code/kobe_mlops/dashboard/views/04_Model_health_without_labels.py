@@ -16,7 +16,7 @@ if data.train is None or data.test is None or data.predictions is None:
     common.show_empty_state(source, "data/processed has no base_train, base_test or scored production base")
 
 model = state.scored_model
-test_probability = common.base_test_probability(source, model)
+test_probability = common.base_test_probability(source, model.uri)
 production_probability = data.predictions[config.PROBABILITY_COLUMN].to_numpy()
 shift = health.score_shift(test_probability, production_probability)
 range_table, share_outside = health.outside_training_range(data.train, data.predictions)
@@ -35,7 +35,7 @@ st.caption(f"Model {model.name} version {model.version}; {len(data.predictions):
 
 st.subheader("Score distribution shift")
 common.show_figure(charts.score_distribution_figure({"test (base_test)": test_probability,
-                                                     "production": production_probability}))
+                                                     "production": production_probability}), width="content")
 st.markdown(f"PSI {shift.psi:.3f} ({shift.verdict}; stable below {monitoring.PSI_MODERATE:g}, major from "
             f"{monitoring.PSI_MAJOR:g}) · Kolmogorov-Smirnov statistic {shift.ks_statistic:.3f}, "
             f"p-value {shift.ks_pvalue:.2g}")

@@ -26,10 +26,7 @@ if labelled.empty or labelled[config.TARGET].nunique() < 2:
     common.show_empty_state(source, "the scored production rows carry no outcome labels (both classes) yet; "
                                     "the page *Model health without labels* works without them")
 
-curves = {
-    "test (base_test)": (data.test[config.TARGET].to_numpy(), common.base_test_probability(source, model)),
-    "production (labelled rows)": (labelled[config.TARGET].to_numpy(), labelled[config.PROBABILITY_COLUMN].to_numpy()),
-}
+curves = common.labelled_scores(source, model.uri)
 
 threshold = st.slider("Decision threshold on the probability of a make", 0.05, 0.95,
                       float(config.DECISION_THRESHOLD), 0.01,
@@ -47,8 +44,8 @@ for column, name in zip(columns, ["log_loss", "f1", "precision", "recall"]):
 st.dataframe({label: values for label, values in metrics.items()})
 
 st.subheader("Threshold explorer")
-sweeps = {label: health.threshold_sweep(y_true, probability) for label, (y_true, probability) in curves.items()}
-common.show_figure(charts.threshold_figure(sweeps, threshold))
+sweeps = common.threshold_sweeps(source, model.uri)
+common.show_figure(charts.threshold_figure(sweeps, threshold), width="content")
 best = {label: health.best_threshold(sweep) for label, sweep in sweeps.items()}
 st.markdown("  \n".join(f"Best F1 on {label}: **{row['f1']:.3f}** at threshold {row['threshold']:.2f}"
                         for label, row in best.items()))

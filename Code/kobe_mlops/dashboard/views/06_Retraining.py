@@ -19,7 +19,7 @@ else:
     st.success(f"No trigger fired. **Recommended action:** {report.recommended_action}")
 
 for trigger in report.triggers:
-    status = "🔴 fired" if trigger.fired else ("⚪ not measurable" if trigger.value is None else "🟢 ok")
+    status = ":red[**fired**]" if trigger.fired else (":gray[not measurable]" if trigger.value is None else ":green[ok]")
     st.markdown(f"**{trigger.name.replace('_', ' ').capitalize()}** — {status}  \n{trigger.description}")
 
 st.dataframe(

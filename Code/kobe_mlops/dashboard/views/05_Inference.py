@@ -23,11 +23,8 @@ with st.form("shot"):
     values = {}
     columns = st.columns(3)
     for index, (name, rule) in enumerate(FEATURE_RULES.items()):
-        kind = int if rule.integer else float
         values[name] = columns[index % 3].number_input(
-            f"{name} — {rule.meaning}", min_value=kind(rule.minimum), max_value=kind(rule.maximum),
-            value=kind(defaults[name]), step=1 if rule.integer else (0.5 if name == "shot_distance" else 0.001),
-            format=None if rule.integer else "%.4f", key=f"feature_{name}",
+            f"{name} — {rule.meaning}", value=defaults[name], key=f"feature_{name}", **inference.input_limits(rule)
         )
     submitted = st.form_submit_button("Predict")
 

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import kobe_mlops
 from kobe_mlops import config
 from kobe_mlops.io import atomic_path
 from kobe_mlops.tracking import INVOCATION_ENV
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.workspace:
         os.environ["KOBE_WORKSPACE"] = str(Path(args.workspace).expanduser().resolve())
+    if kobe_mlops.PYCARET_LOG_ROUTED:  # routed before --workspace applied: let each kernel redo it
+        os.environ.pop("PYCARET_CUSTOM_LOGGING_PATH", None)
     args.data_source = _absolute(args.data_source)
     args.prod_data = _absolute(args.prod_data)
     if args.data_source:

@@ -1,0 +1,342 @@
+"""The Streamlit dashboard through ``streamlit.testing.v1.AppTest``: every page, with and without a run.
+
+Pages run in this process, so ``KOBE_WORKSPACE`` (monkeypatched) decides what they read; their
+cached reads are keyed by workspace, so the empty and the full workspace never share an entry.
+"""
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from kobe_mlops import config
+from kobe_mlops.dashboard import common, inference
+from kobe_mlops.data_acquisition.contract import FEATURE_RULES, cast_features
+from kobe_mlops.deployment import health, triggers
+
+# Importing streamlit sets MPLBACKEND=Agg for the whole process. The session pipeline's notebook
+# kernels inherit the environment, and matplotlib 3.7 under IPython 9 fails to start with an
+# explicit Agg backend (ImportError: backend2gui). This module only needs Agg in this process,
+# where the dashboard's chart modules select it themselves.
+os.environ.pop("MPLBACKEND", None)
+
+APP = config.PROJECT_ROOT / "Code" / "kobe_mlops" / "dashboard" / "app.py"
+PAGES = {path.name: path for path in common.page_files()}
+PAGE_TIMEOUT = 120  # seconds for one script run: the first one loads the model and fits classifiers
+
+
+def run_page(name: str) -> AppTest:
+    app = AppTest.from_file(str(PAGES[name]), default_timeout=PAGE_TIMEOUT).run()
+    assert not app.exception, [item.value for item in app.exception]
+    return app
+
+
+def page_text(app: AppTest) -> str:
+    """Every text a user reads on the page, in one string."""
+    parts = []
+    for kind in ["title", "subheader", "markdown", "caption", "info", "warning", "error", "success"]:
+        parts += [element.value for element in app.get(kind)]
+    parts += [f"{metric.label}: {metric.value}" for metric in app.metric]
+    return "\n".join(parts)
+
+
+def metric_value(app: AppTest, label: str) -> str:
+    return next(metric.value for metric in app.metric if metric.label == label)
+
+
+@pytest.fixture
+def dashboard_workspace(pipeline_run, monkeypatch):
+    monkeypatch.setenv("KOBE_WORKSPACE", str(pipeline_run.workspace))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv(inference.SCORING_URL_ENV, raising=False)
+    return pipeline_run
+
+
+@pytest.fixture
+def store(dashboard_workspace):
+    client = mlflow.MlflowClient(dashboard_workspace.tracking_uri)
+    state = health.load_pipeline_state(client)
+    return client, state
+
+
+# --- Layout -----------------------------------------------------------------------------------
+
+
+def test_the_six_pages_are_discovered_in_order():
+    assert list(PAGES) == [
+        "01_Overview.py", "02_Data_drift.py", "03_Model_health_with_labels.py",
+        "04_Model_health_without_labels.py", "05_Inference.py", "06_Retraining.py",
+    ]
+
+
+def test_a_new_page_file_is_picked_up_without_touching_the_app(tmp_path):
+    for name in ["02_Second.py", "01_First.py", "10_Tenth.py", "helpers.py"]:
+        (tmp_path / name).write_text("")
+    assert [path.name for path in common.page_files(tmp_path)] == ["01_First.py", "02_Second.py", "10_Tenth.py"]
+
+
+def test_pipeline_command_names_the_workspace_only_when_it_is_not_the_project(tmp_path):
+    assert common.pipeline_command(config.PROJECT_ROOT) == ".venv/bin/python run_all.py"
+    assert common.pipeline_command(tmp_path) == f".venv/bin/python run_all.py --workspace {tmp_path}"
+
+
+def test_the_source_stamp_changes_when_the_pipeline_rewrites_a_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    before = common.current_source()
+    paths = config.workspace_paths(tmp_path)
+    paths.processed_dir.mkdir(parents=True)
+    pd.DataFrame({"a": [1]}).to_parquet(paths.predictions_prod)
+    after = common.current_source()
+    assert before.workspace == after.workspace == str(tmp_path.resolve())
+    assert before.tracking_uri == after.tracking_uri == f"sqlite:///{paths.mlflow_db}"
+    assert before.stamp != after.stamp
+
+
+# --- Every page with the session pipeline run -------------------------------------------------
+
+
+def test_entry_point_opens_on_the_overview_and_navigates(dashboard_workspace):
+    app = AppTest.from_file(str(APP), default_timeout=PAGE_TIMEOUT).run()
+    assert not app.exception
+    assert [title.value for title in app.title] == ["Overview"]
+    app.switch_page("views/06_Retraining.py").run()
+    assert not app.exception and [title.value for title in app.title] == ["Retraining"]
+
+
+def test_overview_shows_the_champion_metrics_and_runs(store):
+    client, state = store
+    app = run_page("01_Overview.py")
+    text = page_text(app)
+    champion = client.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
+    assert config.REGISTERED_MODEL_NAME in text and metric_value(app, "Version") == str(champion.version)
+    assert metric_value(app, "Alias") == config.CHAMPION_ALIAS
+    assert champion.tags["selection_reason"] in text
+    table = app.dataframe[0].value
+    assert table.loc["log_loss", "test"] == pytest.approx(state.training.metrics["log_loss_champion_test"])
+    assert table.loc["f1", "production baseline"] == pytest.approx(state.application.metrics["f1_baseline_prod"])
+    runs = app.dataframe[1].value
+    assert set(config.RUN_NAMES.values()) <= set(runs["run"])
+
+
+def test_data_drift_shows_verdict_statistics_and_both_maps(dashboard_workspace):
+    app = run_page("02_Data_drift.py")
+    text = page_text(app)
+    assert "Major shift in" in text and "shot_distance" in app.error[0].value
+    assert float(metric_value(app, "Adversarial validation AUC")) > 0.95
+    table = app.dataframe[0].value.set_index("feature")
+    assert list(table.index) == config.FEATURES
+    assert {"psi", "ks_statistic", "ks_pvalue", "verdict", "separability_auc"} <= set(table.columns)
+    assert table.loc["shot_distance", "verdict"] == "major shift"
+    assert "Court map of shot locations" in text
+    assert len(app.get("image")) == 2  # distributions and court map
+
+
+def test_model_health_with_labels_follows_the_threshold(store):
+    _, state = store
+    app = run_page("03_Model_health_with_labels.py")
+    text = page_text(app)
+    for heading in ["Threshold explorer", "ROC and calibration", "Confusion matrices"]:
+        assert heading in text
+    assert metric_value(app, "log loss (production)") == f"{state.application.metrics['log_loss_prod']:.3f}"
+    assert len(app.get("image")) == 5  # threshold, ROC, calibration, two confusion matrices
+    # Every probability is above 0.05: the model then always says "make", the trivial baseline.
+    app.slider[0].set_value(0.05).run()
+    assert not app.exception
+    assert metric_value(app, "f1 (production)") == f"{state.application.metrics['f1_baseline_prod']:.3f}"
+
+
+def test_model_health_without_labels_shows_score_shift_rates_and_range(dashboard_workspace):
+    app = run_page("04_Model_health_without_labels.py")
+    text = page_text(app)
+    assert "Score distribution shift" in text and "Share of rows outside the training range" in text
+    data = health.load_processed(dashboard_workspace.paths)
+    _, share = health.outside_training_range(data.train, data.predictions)
+    assert metric_value(app, "Rows outside the training range") == f"{share:.1%}"
+    production_rate = data.predictions[config.PREDICTION_COLUMN].mean()
+    assert metric_value(app, "Predicted make rate in production") == f"{production_rate:.1%}"
+    assert len(app.get("image")) == 1
+
+
+def test_retraining_lists_every_trigger_and_the_action(store):
+    client, _ = store
+    report = triggers.latest_trigger_report(client)
+    app = run_page("06_Retraining.py")
+    text = page_text(app)
+    assert report.recommended_action in text
+    for trigger in report.triggers:
+        assert trigger.description in text
+    table = app.dataframe[0].value
+    assert table["fired"].tolist() == [trigger.fired for trigger in report.triggers]
+
+
+# --- Inference --------------------------------------------------------------------------------
+
+SHOT = {"lat": 33.9723, "lon": -118.2698, "minutes_remaining": 3, "period": 2, "playoffs": 1, "shot_distance": 17.0}
+
+
+def fill_and_submit(app: AppTest, values: dict) -> AppTest:
+    for name, value in values.items():
+        app.number_input(key=f"feature_{name}").set_value(value)
+    return app.button[0].click().run()
+
+
+def test_inference_form_returns_the_embedded_champion_probability(dashboard_workspace):
+    mlflow.set_tracking_uri(dashboard_workspace.tracking_uri)
+    expected = mlflow.pyfunc.load_model(config.CHAMPION_URI).predict(cast_features(pd.DataFrame([SHOT])))
+    app = fill_and_submit(run_page("05_Inference.py"), SHOT)
+    assert not app.exception and not app.error
+    assert metric_value(app, "Probability of a make") == f"{expected[config.PROBABILITY_COLUMN].iloc[0]:.1%}"
+    assert "embedded" in app.success[0].value
+
+
+def test_inference_widgets_take_their_limits_from_the_data_contract(dashboard_workspace):
+    app = run_page("05_Inference.py")
+    for name, rule in FEATURE_RULES.items():
+        widget = app.number_input(key=f"feature_{name}")
+        assert (widget.min, widget.max) == (rule.minimum, rule.maximum)
+        assert rule.minimum <= widget.value <= rule.maximum
+
+
+class ScoringStub:
+    """A loopback HTTP server speaking MLflow's /invocations protocol around a scoring function."""
+
+    def __init__(self, score):
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.requests.append((self.path, body))
+                status, payload = score(pd.DataFrame(**body["dataframe_split"]))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):  # keep pytest output clean
+                pass
+
+        self.requests = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def distance_model(frame: pd.DataFrame):
+    """A transparent stand-in for the served model: closer shots go in more often."""
+    probability = (1 - frame["shot_distance"] / 94).round(6)
+    return 200, {"predictions": [{config.PROBABILITY_COLUMN: p, config.PREDICTION_COLUMN: int(p >= 0.5)}
+                                 for p in probability]}
+
+
+def test_rest_client_speaks_the_mlflow_protocol():
+    with ScoringStub(distance_model) as stub:
+        scored = inference.RestScoringClient(stub.url).predict(pd.DataFrame([SHOT, {**SHOT, "shot_distance": 47.0}]))
+    path, body = stub.requests[0]
+    assert path == "/invocations"
+    assert body["dataframe_split"]["columns"] == config.FEATURES
+    assert scored[config.PROBABILITY_COLUMN].tolist() == pytest.approx([1 - 17 / 94, 0.5])
+
+
+def test_rest_client_errors_name_the_url_and_the_reason():
+    refusal = {"error_code": "INVALID_PARAMETER_VALUE", "message": "1 of 1 rows break the data contract: lat"}
+    with ScoringStub(lambda frame: (400, refusal)) as stub:
+        with pytest.raises(inference.ScoringError, match=r"/invocations answered HTTP 400: 1 of 1 rows break"):
+            inference.RestScoringClient(stub.url).predict(pd.DataFrame([SHOT]))
+    with ScoringStub(lambda frame: (200, {"something": []})) as stub:
+        with pytest.raises(inference.ScoringError, match="without a 'predictions' list"):
+            inference.RestScoringClient(stub.url + "/invocations").predict(pd.DataFrame([SHOT]))
+    closed = stub.url  # the server is shut down: nothing listens there any more
+    with pytest.raises(inference.ScoringError, match=f"Could not reach the scoring API at {closed}/invocations"):
+        inference.RestScoringClient(closed, timeout=5).predict(pd.DataFrame([SHOT]))
+
+
+def test_inference_page_asks_the_served_api_when_a_url_is_set(dashboard_workspace):
+    with ScoringStub(distance_model) as stub:
+        app = run_page("05_Inference.py")
+        app.text_input[0].set_value(stub.url)
+        app = fill_and_submit(app, SHOT)
+    assert not app.exception and not app.error
+    assert metric_value(app, "Probability of a make") == f"{1 - 17 / 94:.1%}"
+    assert f"served API at {stub.url}/invocations" in app.success[0].value
+    assert len(stub.requests) == 1
+
+
+def test_inference_page_reports_an_unreachable_api_clearly(dashboard_workspace, monkeypatch):
+    with ScoringStub(distance_model) as stub:
+        url = stub.url
+    monkeypatch.setenv(inference.SCORING_URL_ENV, url)  # the page presets its URL field from it
+    app = fill_and_submit(run_page("05_Inference.py"), SHOT)
+    assert not app.exception
+    assert app.error[0].value.startswith(f"Could not reach the scoring API at {url}/invocations")
+
+
+def test_validation_names_the_column_and_value():
+    assert inference.validate_shot(SHOT) is None
+    message = inference.validate_shot({**SHOT, "shot_distance": 120.0, "period": 2.5})
+    assert "shot_distance=120 outside number in [0, 94]" in message
+    assert "period=2.5 is not a whole number" in message
+    with pytest.raises(ValueError, match="shot_distance=120"):
+        inference.make_probability({**SHOT, "shot_distance": 120.0}, model=None)
+    with pytest.raises(ValueError, match="missing feature value"):
+        inference.shot_frame({"lat": 34.0})
+
+
+def test_input_limits_and_defaults_respect_the_contract():
+    development = pd.DataFrame({"lat": [34.0, 33.9, 33.95], "lon": [-118.2] * 3, "minutes_remaining": [1, 2, 4],
+                                "period": [1, 1, 2], "playoffs": [0, 0, 1], "shot_distance": [3.0, 90.0, 10.0]})
+    defaults = inference.default_values(development)
+    assert defaults["lat"] == 33.95 and defaults["minutes_remaining"] == 2 and defaults["shot_distance"] == 10.0
+    middle = inference.default_values(None)
+    for name, rule in FEATURE_RULES.items():
+        limits = inference.input_limits(rule)
+        assert (limits["min_value"], limits["max_value"]) == (rule.minimum, rule.maximum)
+        assert isinstance(middle[name], int) == rule.integer
+        assert rule.minimum <= middle[name] <= rule.maximum
+
+
+# --- Every page before any pipeline run --------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_says_what_to_run_in_an_empty_workspace(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv(inference.SCORING_URL_ENV, raising=False)
+    app = run_page(page)
+    assert "Nothing to show yet" in app.info[0].value
+    assert [block.value for block in app.code] == [f".venv/bin/python run_all.py --workspace {tmp_path.resolve()}"]
+    assert not app.error
+    assert list(tmp_path.iterdir()) == []  # reading an empty workspace creates no store and no file
+
+
+def test_the_score_psi_shown_is_the_one_health_computes(dashboard_workspace):
+    """The label-free page scores base_test with the version production used, then compares."""
+    client = mlflow.MlflowClient(dashboard_workspace.tracking_uri)
+    state = health.load_pipeline_state(client)
+    mlflow.set_tracking_uri(dashboard_workspace.tracking_uri)
+    model = mlflow.pyfunc.load_model(state.scored_model.uri)
+    data = health.load_processed(dashboard_workspace.paths)
+    test_probability = model.predict(data.test[config.FEATURES])[config.PROBABILITY_COLUMN]
+    shift = health.score_shift(test_probability, data.predictions[config.PROBABILITY_COLUMN])
+    app = run_page("04_Model_health_without_labels.py")
+    assert metric_value(app, "Score PSI (test → production)") == f"{shift.psi:.3f}"
+    assert np.isfinite(shift.psi) and shift.psi > 0

@@ -340,3 +340,12 @@ def test_the_score_psi_shown_is_the_one_health_computes(dashboard_workspace):
     app = run_page("04_Model_health_without_labels.py")
     assert metric_value(app, "Score PSI (test → production)") == f"{shift.psi:.3f}"
     assert np.isfinite(shift.psi) and shift.psi > 0
+
+
+def test_readme_gives_the_exact_command_on_loopback():
+    readme = (config.PROJECT_ROOT / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if "streamlit run" in line)
+    script = command.split("streamlit run ", 1)[1].split()[0]
+    assert (config.PROJECT_ROOT / script) == APP and APP.is_file()
+    assert "--server.address 127.0.0.1" in command
+    assert "http://127.0.0.1:8501" in readme

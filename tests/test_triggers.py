@@ -126,3 +126,10 @@ def test_latest_report_reads_the_session_pipeline(tracking):
     limit = min(test_log_loss * (1 + triggers.LOG_LOSS_RELATIVE_MARGIN),
                 application.data.metrics["log_loss_baseline_prod"])
     assert named[LOG_LOSS_DEGRADATION].threshold == pytest.approx(limit)
+
+
+def test_readme_states_the_thresholds_the_code_uses():
+    readme = (config.PROJECT_ROOT / "README.md").read_text()
+    assert f"largest feature PSI ≥ {triggers.FEATURE_DRIFT_THRESHOLD:g}" in readme
+    assert f"more than {triggers.LOG_LOSS_RELATIVE_MARGIN * 100:g} % above the test log loss" in readme
+    assert f"more than {triggers.MAKE_RATE_GAP_MARGIN:g} from the observed make rate" in readme

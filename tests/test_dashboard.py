@@ -128,7 +128,7 @@ def test_overview_shows_the_champion_metrics_and_runs(store):
 def test_data_drift_shows_verdict_statistics_and_both_maps(dashboard_workspace):
     app = run_page("02_Data_drift.py")
     text = page_text(app)
-    assert "Major shift in" in text and "shot_distance" in app.error[0].value
+    assert app.error[0].value.startswith("**Verdict:** major shift in") and "shot_distance" in app.error[0].value
     assert float(metric_value(app, "Adversarial validation AUC")) > 0.95
     table = app.dataframe[0].value.set_index("feature")
     assert list(table.index) == config.FEATURES
@@ -349,3 +349,23 @@ def test_readme_gives_the_exact_command_on_loopback():
     assert (config.PROJECT_ROOT / script) == APP and APP.is_file()
     assert "--server.address 127.0.0.1" in command
     assert "http://127.0.0.1:8501" in readme
+
+
+def test_a_corrupt_processed_file_is_named_not_a_traceback(tmp_path, monkeypatch):
+    monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    paths = config.workspace_paths(tmp_path)
+    paths.processed_dir.mkdir(parents=True)
+    paths.data_filtered.write_text("not a parquet file")
+    app = run_page("02_Data_drift.py")
+    assert app.error[0].value.startswith(f"Cannot read data/processed: {paths.data_filtered}: not a readable parquet")
+
+
+def test_an_unreachable_tracking_server_is_named_not_a_traceback(tmp_path, monkeypatch):
+    with ScoringStub(distance_model) as stub:
+        url = stub.url  # a loopback port where nothing listens once the stub is closed
+    monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once instead of backing off
+    app = run_page("01_Overview.py")
+    assert app.error[0].value.startswith(f"Cannot read the tracking store {url}:")

@@ -73,8 +73,8 @@ def test_make_rate_summary_compares_learned_and_predicted_rates():
     assert summary.loc["training make rate", "production"] == 0.5
     assert summary.loc["mean probability", "test"] == pytest.approx(0.5)
     assert summary.loc["mean probability", "production"] == pytest.approx(0.3)
-    assert summary.loc["predicted make rate (≥ 0.5)", "test"] == 0.75
-    assert summary.loc["predicted make rate (≥ 0.5)", "production"] == 0.25
+    assert summary.loc["predicted make rate", "test"] == 0.75
+    assert summary.loc["predicted make rate", "production"] == 0.25
 
 
 def test_threshold_sweep_matches_sklearn_and_finds_the_best_f1():

@@ -16,9 +16,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 import streamlit as st
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
+from kobe_mlops.data_acquisition.contract import DataContractError
 from kobe_mlops.deployment import health, monitoring, triggers
 from kobe_mlops.tracking import tracking_uri
 
@@ -94,8 +96,17 @@ def _pipeline_state(uri: str, stamp: tuple[int, ...]) -> health.PipelineState | 
     return health.load_pipeline_state(_client(uri))
 
 
+def stop_on_read_error(what: str, error: Exception) -> None:
+    """A store or file that exists but cannot be read: say which and why, without a traceback."""
+    st.error(f"Cannot read {what}: {str(error).splitlines()[0][:300]}")
+    st.stop()
+
+
 def pipeline_state(source: Source) -> health.PipelineState | None:
-    return _pipeline_state(source.tracking_uri, source.stamp)
+    try:
+        return _pipeline_state(source.tracking_uri, source.stamp)
+    except MlflowException as exc:  # unreachable tracking server, store from another MLflow version
+        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
 
 
 def require_state(source: Source) -> health.PipelineState:
@@ -113,7 +124,10 @@ def _trigger_report(uri: str, stamp: tuple[int, ...]) -> triggers.TriggerReport 
 
 
 def trigger_report(source: Source) -> triggers.TriggerReport | None:
-    return _trigger_report(source.tracking_uri, source.stamp)
+    try:
+        return _trigger_report(source.tracking_uri, source.stamp)
+    except MlflowException as exc:
+        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
 
 
 @st.cache_data(show_spinner="Reading data/processed…")
@@ -122,7 +136,10 @@ def _processed(workspace: str, stamp: tuple[int, ...]) -> health.ProcessedData:
 
 
 def processed(source: Source) -> health.ProcessedData:
-    return _processed(source.workspace, source.stamp)
+    try:
+        return _processed(source.workspace, source.stamp)
+    except DataContractError as exc:  # the message names the file
+        stop_on_read_error("data/processed", exc)
 
 
 @st.cache_resource(show_spinner="Loading the model…")

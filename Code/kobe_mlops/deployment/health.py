@@ -337,8 +337,7 @@ def make_rate_summary(train: pd.DataFrame, test_probability, production_probabil
             "production": [training_rate, production_probability.mean(),
                            (production_probability >= threshold).mean()],
         },
-        index=pd.Index(["training make rate", "mean probability", f"predicted make rate (≥ {threshold:g})"],
-                       name="figure"),
+        index=pd.Index(["training make rate", "mean probability", "predicted make rate"], name="figure"),
     )
 
 

@@ -13,9 +13,11 @@ if data.development is None or data.predictions is None:
 
 table, auc = common.drift(source)
 major = table.loc[table["psi"] >= monitoring.PSI_MAJOR, "feature"].tolist()
-verdict = f"Major shift in {', '.join(major)}." if major else "No feature shows a major shift."
-(st.error if major else st.success)(f"**Verdict:** {verdict} Adversarial validation AUC {auc:.3f}: "
-                                    f"{health.adversarial_verdict(auc)}.")
+separability = f"Adversarial validation AUC {auc:.3f}: {health.adversarial_verdict(auc)}."
+if major:
+    st.error(f"**Verdict:** major shift in {', '.join(major)}. {separability}")
+else:
+    st.success(f"**Verdict:** no feature shows a major shift. {separability}")
 
 columns = st.columns(3)
 columns[0].metric("Adversarial validation AUC", f"{auc:.3f}")

@@ -23,8 +23,9 @@ st.caption(f"Model {model.name} version {model.version} ({model.model_type}), th
            f"production run scored with. Production: {len(labelled):,} labelled of {len(data.predictions):,} "
            "scored rows.")
 if labelled.empty or labelled[config.TARGET].nunique() < 2:
-    common.show_empty_state(source, "the scored production rows carry no outcome labels (both classes) yet; "
-                                    "the page *Model health without labels* works without them")
+    st.info("The scored production rows carry no outcome labels of both classes yet, so production log loss, "
+            "F1 and curves cannot be computed. The page *Model health without labels* works without them.")
+    st.stop()
 
 curves = common.labelled_scores(source, model.uri)
 

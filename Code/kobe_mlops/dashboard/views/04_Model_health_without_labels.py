@@ -24,11 +24,13 @@ rates = health.make_rate_summary(data.train, test_probability, production_probab
 
 columns = st.columns(4)
 columns[0].metric("Score PSI (test → production)", f"{shift.psi:.3f}", shift.verdict, delta_color="off")
-columns[1].metric("Mean probability in production", f"{rates.loc['mean probability', 'production']:.3f}",
-                  f"{rates.loc['mean probability', 'production'] - rates.iloc[0, 0]:+.3f} vs training make rate",
-                  delta_color="off")
-columns[2].metric("Predicted make rate in production", f"{rates.iloc[2]['production']:.1%}",
-                  f"{rates.iloc[2]['production'] - rates.iloc[2]['test']:+.1%} vs test", delta_color="off")
+mean_probability = rates.loc["mean probability", "production"]
+training_rate = rates.loc["training make rate", "production"]
+predicted_rate = rates.loc["predicted make rate"]
+columns[1].metric("Mean probability in production", f"{mean_probability:.3f}",
+                  f"{mean_probability - training_rate:+.3f} vs training make rate", delta_color="off")
+columns[2].metric("Predicted make rate in production", f"{predicted_rate['production']:.1%}",
+                  f"{predicted_rate['production'] - predicted_rate['test']:+.1%} vs test", delta_color="off")
 columns[3].metric("Rows outside the training range", f"{share_outside:.1%}")
 st.caption(f"Model {model.name} version {model.version}; {len(data.predictions):,} scored production rows, "
            f"{len(data.rejected) if data.rejected is not None else 0:,} rejected by the data contract.")
@@ -42,7 +44,8 @@ st.markdown(f"PSI {shift.psi:.3f} ({shift.verdict}; stable below {monitoring.PSI
 
 st.subheader("Predicted make rate vs the training rate")
 st.dataframe(rates.style.format("{:.3f}"))
-st.caption("A calibrated model's mean probability matches the make rate of the shots it scores: a large gap "
+st.caption(f"Predicted make rate: the share of shots with a probability of at least {config.DECISION_THRESHOLD}. "
+           "A calibrated model's mean probability matches the make rate of the shots it scores: a large gap "
            "between production and the training make rate is either a real change in the shots or a "
            "model that no longer fits them, which only labels can settle.")
 

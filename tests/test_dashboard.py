@@ -160,7 +160,7 @@ def test_model_health_without_labels_shows_score_shift_rates_and_range(dashboard
     _, share = health.outside_training_range(data.train, data.predictions)
     assert metric_value(app, "Rows outside the training range") == f"{share:.1%}"
     production_rate = data.predictions[config.PREDICTION_COLUMN].mean()
-    assert metric_value(app, "Predicted make rate in production") == f"{production_rate:.1%}"
+    assert metric_value(app, "Predicted make rate in production") == f"{production_rate:.2%}"
     assert len(app.get("image")) == 1
 
 
@@ -258,12 +258,12 @@ def test_rest_client_speaks_the_mlflow_protocol():
 
 def test_rest_client_errors_name_the_url_and_the_reason():
     refusal = {"error_code": "INVALID_PARAMETER_VALUE", "message": "1 of 1 rows break the data contract: lat"}
-    with ScoringStub(lambda frame: (400, refusal)) as stub:
-        with pytest.raises(inference.ScoringError, match=r"/invocations answered HTTP 400: 1 of 1 rows break"):
-            inference.RestScoringClient(stub.url).predict(pd.DataFrame([SHOT]))
-    with ScoringStub(lambda frame: (200, {"something": []})) as stub:
-        with pytest.raises(inference.ScoringError, match="without a 'predictions' list"):
-            inference.RestScoringClient(stub.url + "/invocations").predict(pd.DataFrame([SHOT]))
+    http_400 = pytest.raises(inference.ScoringError, match=r"/invocations answered HTTP 400: 1 of 1 rows break")
+    with ScoringStub(lambda frame: (400, refusal)) as stub, http_400:
+        inference.RestScoringClient(stub.url).predict(pd.DataFrame([SHOT]))
+    no_predictions = pytest.raises(inference.ScoringError, match="without a 'predictions' list")
+    with ScoringStub(lambda frame: (200, {"something": []})) as stub, no_predictions:
+        inference.RestScoringClient(stub.url + "/invocations").predict(pd.DataFrame([SHOT]))
     closed = stub.url  # the server is shut down: nothing listens there any more
     with pytest.raises(inference.ScoringError, match=f"Could not reach the scoring API at {closed}/invocations"):
         inference.RestScoringClient(closed, timeout=5).predict(pd.DataFrame([SHOT]))

@@ -15,7 +15,12 @@ import pandas as pd
 import requests
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import FEATURE_RULES, FeatureRule, cast_features, violations_message
+from kobe_mlops.data_acquisition.contract import (
+    FEATURE_RULES,
+    FeatureRule,
+    cast_features,
+    violations_message,
+)
 
 SCORING_URL_ENV = "KOBE_SCORING_URL"
 INVOCATIONS_PATH = "/invocations"
@@ -113,5 +118,5 @@ def default_values(development: pd.DataFrame | None) -> dict[str, float]:
         else:
             value = (rule.minimum + rule.maximum) / 2
         value = min(max(value, rule.minimum), rule.maximum)
-        values[name] = int(round(value)) if rule.integer else float(round(value, 4))
+        values[name] = round(value) if rule.integer else float(round(value, 4))
     return values

@@ -15,7 +15,7 @@ Nothing here trains or registers a model: the dashboard only reads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +30,16 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
-from kobe_mlops.deployment.monitoring import KS_ALPHA, population_stability_index, psi_verdict
-from kobe_mlops.deployment.triggers import latest_application_run, model_version_used, training_run_of
+from kobe_mlops.deployment.monitoring import (
+    KS_ALPHA,
+    population_stability_index,
+    psi_verdict,
+)
+from kobe_mlops.deployment.triggers import (
+    latest_application_run,
+    model_version_used,
+    training_run_of,
+)
 from kobe_mlops.modeling.metrics import METRIC_NAMES
 
 RECENT_RUNS = 12
@@ -110,7 +118,7 @@ class PipelineState:
 
 
 def _from_millis(millis: int) -> datetime:
-    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)
 
 
 def tracking_store_exists(uri: str) -> bool:

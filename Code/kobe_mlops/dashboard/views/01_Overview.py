@@ -15,7 +15,7 @@ if state.champion is None:
     st.warning("No model carries the champion alias yet: the training step has not finished.")
 else:
     champion = state.champion
-    columns = st.columns([2, 1, 1, 2])
+    columns = st.columns([2, 1, 2, 2])
     columns[0].markdown(f"Registered model  \n### {champion.name}")
     columns[1].metric("Version", champion.version)
     columns[2].metric("Alias", ", ".join(champion.aliases))

@@ -29,7 +29,7 @@ training_rate = rates.loc["training make rate", "production"]
 predicted_rate = rates.loc["predicted make rate"]
 columns[1].metric("Mean probability in production", f"{mean_probability:.3f}",
                   f"{mean_probability - training_rate:+.3f} vs training make rate", delta_color="off")
-columns[2].metric("Predicted make rate in production", f"{predicted_rate['production']:.1%}",
+columns[2].metric("Predicted make rate in production", f"{predicted_rate['production']:.2%}",
                   f"{predicted_rate['production'] - predicted_rate['test']:+.1%} vs test", delta_color="off")
 columns[3].metric("Rows outside the training range", f"{share_outside:.1%}")
 st.caption(f"Model {model.name} version {model.version}; {len(data.predictions):,} scored production rows, "

@@ -133,3 +133,10 @@ def test_readme_states_the_thresholds_the_code_uses():
     assert f"largest feature PSI ≥ {triggers.FEATURE_DRIFT_THRESHOLD:g}" in readme
     assert f"more than {triggers.LOG_LOSS_RELATIVE_MARGIN * 100:g} % above the test log loss" in readme
     assert f"more than {triggers.MAKE_RATE_GAP_MARGIN:g} from the observed make rate" in readme
+
+
+def test_latest_report_without_a_store_reads_nothing_and_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert latest_trigger_report() is None
+    assert list(tmp_path.iterdir()) == []

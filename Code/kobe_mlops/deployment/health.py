@@ -38,6 +38,7 @@ from kobe_mlops.deployment.monitoring import (
 from kobe_mlops.deployment.triggers import (
     latest_application_run,
     model_version_used,
+    tracking_store_exists,
     training_run_of,
 )
 from kobe_mlops.modeling.metrics import METRIC_NAMES
@@ -119,13 +120,6 @@ class PipelineState:
 
 def _from_millis(millis: int) -> datetime:
     return datetime.fromtimestamp(millis / 1000, tz=UTC)
-
-
-def tracking_store_exists(uri: str) -> bool:
-    """False for a local SQLite store whose file is absent (opening it would create it)."""
-    if not uri.startswith("sqlite:///"):
-        return True
-    return Path(uri[len("sqlite:///"):]).is_file()
 
 
 def _model_info(version) -> ModelInfo:

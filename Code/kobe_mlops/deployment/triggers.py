@@ -19,6 +19,7 @@ Three triggers, each with its threshold written once below:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
@@ -166,6 +167,13 @@ def evaluate_triggers(application_metrics: dict[str, float], training_metrics: d
     )
 
 
+def tracking_store_exists(uri: str) -> bool:
+    """False for a local SQLite store whose file is absent (opening it would create it)."""
+    if not uri.startswith("sqlite:///"):
+        return True
+    return Path(uri[len("sqlite:///"):]).is_file()
+
+
 def latest_application_run(client: MlflowClient) -> Run | None:
     """The newest finished ``PipelineAplicacao`` run, or None."""
     experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
@@ -208,7 +216,10 @@ def training_run_of(client: MlflowClient, version: ModelVersion) -> Run | None:
 
 def latest_trigger_report(client: MlflowClient | None = None) -> TriggerReport | None:
     """Triggers of the latest application run; None when no application run exists yet."""
-    client = client or MlflowClient(tracking_uri())
+    if client is None:
+        if not tracking_store_exists(tracking_uri()):
+            return None  # no store yet: nothing ran, and reading must not create one
+        client = MlflowClient(tracking_uri())
     application_run = latest_application_run(client)
     if application_run is None:
         return None

@@ -28,6 +28,7 @@ others. Start it like the existing pages::
     source = common.current_source()
     state = common.require_state(source)  # shows the empty state and stops when there is no run
 
-``app.py`` discovers it by its file name; ``tests/test_dashboard.py`` runs every page it finds
-in ``views/`` (not ``pages/``: Streamlit would also list that folder on its own), with a pipeline run and in an empty workspace.
+``app.py`` discovers it by its file name, and ``tests/test_dashboard.py`` runs every page it
+finds, with a pipeline run and in an empty workspace. The folder is ``views/``, not ``pages/``:
+Streamlit would list a ``pages/`` folder on its own, beside the navigation.
 """

@@ -71,7 +71,8 @@ def court_map_figure(development: pd.DataFrame, production: pd.DataFrame, sample
     return figure
 
 
-def score_distribution_figure(scores: dict[str, np.ndarray], threshold: float = config.DECISION_THRESHOLD) -> plt.Figure:
+def score_distribution_figure(scores: dict[str, np.ndarray],
+                              threshold: float = config.DECISION_THRESHOLD) -> plt.Figure:
     """Density of the predicted probability of a make, one line per labelled set of scores."""
     figure, axis = plt.subplots(figsize=(7, 4.2))
     frame = pd.concat({label: pd.Series(values) for label, values in scores.items()}, names=["scores"])

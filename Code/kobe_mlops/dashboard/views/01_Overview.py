@@ -35,8 +35,9 @@ else:
     st.dataframe(table.style.format("{:.4f}", na_rep="no labels"))
     measured = state.scored_model or state.champion
     st.caption(f"Version {measured.version if measured else '?'} of {config.REGISTERED_MODEL_NAME}: test metrics "
-               "from its training run, production metrics from the latest application run. Baselines: the constant training make rate for log loss, Brier and AUC; always predicting "
-               "“make” for F1, precision, recall and accuracy. Lower is better for log loss and Brier.")
+               "from its training run, production metrics from the latest application run. Baselines: the "
+               "constant training make rate for log loss, Brier and AUC; always predicting “make” for F1, "
+               "precision, recall and accuracy. Lower is better for log loss and Brier.")
     if state.application is None:
         st.info("No application run yet: production metrics appear after step 04 (`run_all.py --steps 04`).")
 

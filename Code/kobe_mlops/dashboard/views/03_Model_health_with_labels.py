@@ -40,8 +40,9 @@ st.subheader("Metrics at this threshold")
 columns = st.columns(4)
 for column, name in zip(columns, ["log_loss", "f1", "precision", "recall"]):
     test_value, prod_value = (metrics[label][name] for label in curves)
-    column.metric(f"{name.replace('_', ' ')} (production)", f"{prod_value:.3f}", f"{prod_value - test_value:+.3f} vs test",
-                  delta_color="inverse" if name == "log_loss" else "normal")
+    column.metric(f"{name.replace('_', ' ')} (production)", f"{prod_value:.3f}",
+                  f"{prod_value - test_value:+.3f} vs test",
+                  delta_color="inverse" if name == "log_loss" else "normal")  # lower log loss is better
 st.dataframe({label: values for label, values in metrics.items()})
 
 st.subheader("Threshold explorer")

@@ -19,7 +19,12 @@ else:
     st.success(f"No trigger fired. **Recommended action:** {report.recommended_action}")
 
 for trigger in report.triggers:
-    status = ":red[**fired**]" if trigger.fired else (":gray[not measurable]" if trigger.value is None else ":green[ok]")
+    if trigger.fired:
+        status = ":red[**fired**]"
+    elif trigger.value is None:
+        status = ":gray[not measurable]"
+    else:
+        status = ":green[ok]"
     st.markdown(f"**{trigger.name.replace('_', ' ').capitalize()}** — {status}  \n{trigger.description}")
 
 st.dataframe(

@@ -43,10 +43,6 @@ class Source:
     tracking_uri: str
     stamp: tuple[int, ...]
 
-    @property
-    def paths(self) -> config.WorkspacePaths:
-        return config.workspace_paths(self.workspace)
-
 
 def current_source() -> Source:
     paths = config.workspace_paths()

@@ -128,3 +128,10 @@ def test_failure_is_one_short_message(tmp_path):
     assert "Step 01_aquisicao failed: AcquisitionError" in result.stderr
     assert "Traceback" not in result.stderr and "Executed notebook" in result.stderr
     assert data.is_dir()
+
+
+def test_an_inherited_matplotlib_backend_does_not_break_the_kernels(tmp_path, monkeypatch):
+    data = require_shared_data()
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # set on headless servers, and by importing Streamlit
+    result = run_pipeline(tmp_path, "--steps", "01", "--data-source", str(data), check=False)
+    assert result.returncode == 0, result.stderr

@@ -146,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["KOBE_WORKSPACE"] = str(Path(args.workspace).expanduser().resolve())
     if kobe_mlops.PYCARET_LOG_ROUTED:  # routed before --workspace applied: let each kernel redo it
         os.environ.pop("PYCARET_CUSTOM_LOGGING_PATH", None)
+    # Kernels pick their own inline backend; an inherited MPLBACKEND (set on headless servers,
+    # and by Streamlit) breaks ipykernel 7 with matplotlib 3.7 ("cannot import backend2gui").
+    os.environ.pop("MPLBACKEND", None)
     args.data_source = _absolute(args.data_source)
     args.prod_data = _absolute(args.prod_data)
     if args.data_source:

@@ -89,6 +89,11 @@ class WorkspacePaths:
     def mlflow_artifacts_dir(self) -> Path:
         return self.root / "mlruns"
 
+    @property
+    def tracking_stack_dir(self) -> Path:
+        """State of the local PostgreSQL + tracking server stack (``kobe_mlops.tracking_stack``)."""
+        return self.root / "tracking-stack"
+
     def raw_file(self, dataset: str) -> Path:
         return self.raw_dir / DATASET_FILES[dataset]
 

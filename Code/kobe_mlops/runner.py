@@ -60,7 +60,7 @@ def step_parameters(step: Step, args: argparse.Namespace) -> dict:
     if step.name == "treinamento":
         return {"seed": args.seed, "fast": args.fast}
     if step.name == "aplicacao":
-        return {"prod_data": args.prod_data or ""}
+        return {"prod_data": args.prod_data or "", "engine": args.engine, "spark_master": args.spark_master}
     return {}
 
 
@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default: ${config.DATA_SOURCE_ENV} or the canonical URL)")
     parser.add_argument("--prod-data", help="score this production parquet file with the champion "
                         "instead of the course production base")
+    parser.add_argument("--engine", choices=config.SCORING_ENGINES, default="pandas", help="batch scoring "
+                        "engine of the application step: pandas (one process) or spark (mlflow spark_udf; "
+                        "pip install -e '.[scale]')")
+    parser.add_argument("--spark-master", default=config.DEFAULT_SPARK_MASTER, help="Spark master URL "
+                        f"for --engine spark (default {config.DEFAULT_SPARK_MASTER}: every core of this machine)")
     parser.add_argument("--fast", action="store_true", help="small search grids and 3-fold CV, for smoke tests")
     parser.add_argument("--seed", type=int, default=config.SEED, help=f"random seed (default {config.SEED})")
     parser.add_argument("--workspace", help="where data/, mlflow.db and reports/ go (default: "

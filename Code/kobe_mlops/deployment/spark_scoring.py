@@ -50,7 +50,7 @@ except ModuleNotFoundError as missing:  # Spark is an optional extra, not in the
         "The Spark engine needs the 'scale' extra: .venv/bin/pip install -e '.[scale]'"
     ) from missing
 
-DEFAULT_MASTER = "local[*]"
+DEFAULT_MASTER = config.DEFAULT_SPARK_MASTER
 APP_NAME = "kobe-mlops-aplicacao"
 # Rows per Arrow batch between the JVM and the Python workers (Spark's default is 10,000).
 # Each batch costs one model call, whose fixed overhead (contract check, PyCaret pipeline)

@@ -211,7 +211,9 @@ def free_port() -> int:
 
 
 def port_in_use(port: int) -> bool:
+    """True when something listens on ``port`` (a closed port's TIME_WAIT leftovers do not count)."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
         except OSError:
@@ -271,22 +273,32 @@ def _server_alive(state: StackState) -> bool:
 
 
 def _stop_server(state: StackState, timeout: float) -> None:
+    """SIGTERM to the server's process group (the server and its workers), SIGKILL after ``timeout``."""
+    import psutil
+
     if not _server_alive(state):
         return
+    members = _group_members(state.server_pid)
     os.killpg(state.server_pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _group_alive(state.server_pid):
-        time.sleep(0.2)
-    if _group_alive(state.server_pid):
-        os.killpg(state.server_pid, signal.SIGKILL)
+    # wait_procs also reaps the server when this process started it, so no zombie is left.
+    _, still_running = psutil.wait_procs(members, timeout=timeout)
+    for process in still_running:
+        process.kill()
+    psutil.wait_procs(still_running, timeout=5)
 
 
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def _group_members(group: int) -> list:
+    """The live processes of a process group (zombies, already dead, are left out)."""
+    import psutil
+
+    members = []
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == group and process.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(process)
+        except (ProcessLookupError, psutil.Error):
+            continue  # it ended while we looked
+    return members
 
 
 # --- Start, status, stop --------------------------------------------------------------------

@@ -1,0 +1,164 @@
+"""The pipeline, unchanged, against a shared tracking server on PostgreSQL.
+
+The module starts the local stack (``kobe_mlops.tracking_stack``: a throwaway PostgreSQL
+cluster and ``mlflow server --serve-artifacts``, both on free loopback ports), runs
+``run_all.py --fast`` with ``MLFLOW_TRACKING_URI`` pointing at it, and reads everything back
+through the server. The stack is stopped and deleted afterwards, also when a test fails.
+"""
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import require_shared_data
+from kobe_mlops import config, tracking_stack
+
+RUN_NAMES = ["AquisicaoDados", "PreparacaoDados", "Treinamento", "PipelineAplicacao"]
+
+
+@dataclass
+class SharedPipeline:
+    state: tracking_stack.StackState
+    paths: config.WorkspacePaths
+    stdout: str
+
+    @property
+    def uri(self) -> str:
+        return self.state.tracking_uri
+
+    def env(self) -> dict[str, str]:
+        """Our own environment: conftest's workspace_env would drop MLFLOW_TRACKING_URI."""
+        env = {k: v for k, v in os.environ.items() if k != "KOBE_INVOCATION_ID"}
+        return {**env, "KOBE_WORKSPACE": str(self.paths.root), "MLFLOW_TRACKING_URI": self.uri}
+
+    def run_all(self, *args: str) -> subprocess.CompletedProcess:
+        result = subprocess.run([sys.executable, str(config.PROJECT_ROOT / "run_all.py"), *args],
+                                env=self.env(), capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, f"run_all.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def client(self) -> mlflow.MlflowClient:
+        return mlflow.MlflowClient(self.uri)
+
+    def runs(self, name: str) -> list:
+        experiment = self.client().get_experiment_by_name(config.EXPERIMENT_NAME)
+        return self.client().search_runs([experiment.experiment_id], f"attributes.run_name = '{name}'",
+                                         order_by=["attributes.start_time ASC"])
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    data = require_shared_data()
+    pytest.importorskip("psycopg2", reason="PostgreSQL driver not installed: .venv/bin/pip install -e '.[scale]'")
+    try:
+        tracking_stack.postgres_bin_dir()
+    except tracking_stack.StackError as exc:
+        pytest.skip(f"PostgreSQL absent: {exc}")
+    paths = config.workspace_paths(tmp_path_factory.mktemp("shared-tracking"))
+    try:
+        state = tracking_stack.start(paths, port=0)
+        pipeline = SharedPipeline(state, paths, "")
+        pipeline.stdout = pipeline.run_all("--fast", "--data-source", str(data)).stdout
+        yield pipeline
+    finally:
+        tracking_stack.stop(paths, purge=True)
+
+
+@pytest.fixture
+def server_uri(shared, monkeypatch):
+    """This process's MLflow client points at the server for one test."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", shared.uri)
+    mlflow.set_tracking_uri(shared.uri)
+    yield shared.uri
+    mlflow.set_tracking_uri(None)
+
+
+def test_four_runs_of_one_invocation_in_postgres(shared):
+    assert f"tracking {shared.uri}" in shared.stdout
+    runs = {name: shared.runs(name) for name in RUN_NAMES}
+    assert all(len(found) == 1 and found[0].info.status == "FINISHED" for found in runs.values())
+    assert len({found[0].data.tags[config.INVOCATION_TAG] for found in runs.values()}) == 1
+    # Nothing fell back to a local SQLite store.
+    assert not shared.paths.mlflow_db.exists()
+    import psycopg2
+
+    with psycopg2.connect(host=tracking_stack.HOST, port=shared.state.postgres_port, user=tracking_stack.DB_USER,
+                          password=shared.state.password, dbname=tracking_stack.DATABASE) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM runs WHERE lifecycle_stage = 'active'")
+            assert sorted(row[0] for row in cursor.fetchall()) == sorted(RUN_NAMES)
+
+
+def test_metrics_reach_the_server(shared):
+    application = shared.runs("PipelineAplicacao")[0].data.metrics
+    assert application["rows_input"] == 6426
+    assert application["rows_input"] == application["rows_scored"] + application["rows_rejected"]
+    assert 0 < application["log_loss"] < 5 and "f1_score" in application
+    training = shared.runs("Treinamento")[0].data.metrics
+    assert training["log_loss_lr_test"] < training["log_loss_baseline_test"]
+
+
+def test_artifacts_are_stored_and_served_by_the_server(shared, tmp_path):
+    run = shared.runs("PipelineAplicacao")[0]
+    assert run.info.artifact_uri.startswith("mlflow-artifacts:/")  # proxied, not a client-side path
+    downloaded = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="data/predictions_prod.parquet",
+                                                     dst_path=str(tmp_path), tracking_uri=shared.uri)
+    pd.testing.assert_frame_equal(pd.read_parquet(downloaded), pd.read_parquet(shared.paths.predictions_prod))
+    stored = list(shared.state.artifacts_dir.rglob("predictions_prod.parquet"))
+    assert len(stored) == 1, "the server writes artifacts to its --artifacts-destination"
+
+
+def test_champion_loads_through_the_server(shared, server_uri):
+    version = shared.client().get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
+    assert shared.runs("PipelineAplicacao")[0].data.params["model_version"] == version.version
+    model = mlflow.pyfunc.load_model(config.CHAMPION_URI)
+    predictions = pd.read_parquet(shared.paths.predictions_prod)
+    scored = model.predict(predictions[config.FEATURES])
+    np.testing.assert_allclose(scored[config.PROBABILITY_COLUMN], predictions[config.PROBABILITY_COLUMN], rtol=0,
+                               atol=1e-12)
+
+
+def test_spark_engine_scores_the_champion_from_the_server(shared):
+    pytest.importorskip("pyspark", reason="Spark engine not installed: .venv/bin/pip install -e '.[scale]'")
+    before = shared.runs("PipelineAplicacao")[0]
+    shared.run_all("--steps", "04", "--engine", "spark", "--spark-master", "local[2]")
+    after = shared.runs("PipelineAplicacao")[-1]
+    assert after.info.run_id != before.info.run_id and after.data.params["engine"] == "spark"
+    for name in ["rows_scored", "rows_rejected", "log_loss"]:
+        assert after.data.metrics[name] == pytest.approx(before.data.metrics[name], abs=1e-9)
+
+
+def test_status_prints_the_uri_to_export(shared):
+    result = subprocess.run([sys.executable, "-m", "kobe_mlops.tracking_stack", "--workspace", str(shared.paths.root),
+                             "status"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert f"export MLFLOW_TRACKING_URI={shared.uri}" in result.stdout
+
+
+def test_stop_ends_the_server_and_postgres(shared):
+    # The module's last test (pytest keeps file order): the fixture's own stop is then a no-op.
+    assert tracking_stack.stop(shared.paths) is True
+    assert tracking_stack.status(shared.paths) is None
+    assert not tracking_stack.port_in_use(shared.state.server_port)
+    assert not tracking_stack.port_in_use(shared.state.postgres_port)
+    assert not Path(shared.state.cluster_dir, "data", "postmaster.pid").exists()
+    assert tracking_stack.stop(shared.paths) is False
+
+
+def test_missing_postgresql_is_named_with_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(tracking_stack, "POSTGRES_BIN_GLOB", str(tmp_path / "*" / "bin"))
+    with pytest.raises(tracking_stack.StackError, match="apt-get install postgresql"):
+        tracking_stack.postgres_bin_dir()
+
+
+def test_status_without_a_stack_says_not_running(tmp_path):
+    assert tracking_stack.main(["--workspace", str(tmp_path), "status"]) == 3
+    assert tracking_stack.main(["--workspace", str(tmp_path), "stop"]) == 0

@@ -1,7 +1,7 @@
 # Shortcuts for the commands in README.md. `make help` lists them.
 PY := .venv/bin/python
 
-.PHONY: help setup run run-fast test ui clean
+.PHONY: help setup run run-fast test ui clean stack-start stack-status stack-stop
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
@@ -21,6 +21,15 @@ test:  ## run the test suite (what CI runs)
 
 ui:  ## browse runs and registered models in the MLflow UI on 127.0.0.1:5000
 	.venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1
+
+stack-start:  ## start PostgreSQL + an MLflow tracking server on 127.0.0.1:5000 (needs '.[scale]')
+	$(PY) -m kobe_mlops.tracking_stack start
+
+stack-status:  ## say whether that stack runs, and the MLFLOW_TRACKING_URI to export
+	$(PY) -m kobe_mlops.tracking_stack status
+
+stack-stop:  ## stop the tracking server and PostgreSQL (runs are kept; add ARGS=--purge to delete them)
+	$(PY) -m kobe_mlops.tracking_stack stop $(ARGS)
 
 clean:  ## delete everything the pipeline generated (data/, mlflow.db, mlruns/, reports/)
 	rm -rf data mlflow.db mlruns reports

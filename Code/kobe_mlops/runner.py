@@ -60,7 +60,8 @@ def step_parameters(step: Step, args: argparse.Namespace) -> dict:
     if step.name == "treinamento":
         return {"seed": args.seed, "fast": args.fast}
     if step.name == "aplicacao":
-        return {"prod_data": args.prod_data or "", "engine": args.engine, "spark_master": args.spark_master}
+        return {"prod_data": args.prod_data or "", "engine": args.engine, "spark_master": args.spark_master,
+                "scoring_url": args.scoring_url or ""}
     return {}
 
 
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "pip install -e '.[scale]')")
     parser.add_argument("--spark-master", default=config.DEFAULT_SPARK_MASTER, help="Spark master URL "
                         f"for --engine spark (default {config.DEFAULT_SPARK_MASTER}: every core of this machine)")
+    parser.add_argument("--scoring-url", help="score the application step through this served model "
+                        "(e.g. http://127.0.0.1:5001 from `mlflow models serve`) instead of loading the champion")
     parser.add_argument("--fast", action="store_true", help="small search grids and 3-fold CV, for smoke tests")
     parser.add_argument("--seed", type=int, default=config.SEED, help=f"random seed (default {config.SEED})")
     parser.add_argument("--workspace", help="where data/, mlflow.db and reports/ go (default: "

@@ -1,18 +1,13 @@
 """Score one shot typed into the dashboard: validate it, then ask the served API or the embedded model.
 
-The served API is MLflow's scoring server (``mlflow models serve``): ``POST /invocations`` with
-a ``dataframe_split`` body, answered by ``{"predictions": [...]}``. :class:`RestScoringClient`
-gives it the same ``predict(frame)`` interface as the embedded pyfunc model, so the page does
-not care which one answers.
+The served API is MLflow's scoring server (``mlflow models serve``), reached through
+:class:`kobe_mlops.deployment.serving.RestScoringClient`, which has the same ``predict(frame)``
+interface as the embedded pyfunc model, so the page does not care which one answers.
 """
 
 from __future__ import annotations
 
-import json
-import os
-
 import pandas as pd
-import requests
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import (
@@ -21,55 +16,13 @@ from kobe_mlops.data_acquisition.contract import (
     cast_features,
     violations_message,
 )
-
-SCORING_URL_ENV = "KOBE_SCORING_URL"
-INVOCATIONS_PATH = "/invocations"
-REQUEST_TIMEOUT_SECONDS = 10
-
-
-class ScoringError(RuntimeError):
-    """The scoring API could not be reached or refused the request; the message says which."""
-
-
-def configured_scoring_url() -> str:
-    return os.environ.get(SCORING_URL_ENV, "").strip()
-
-
-def invocations_url(url: str) -> str:
-    """``http://127.0.0.1:5001`` and ``http://127.0.0.1:5001/invocations`` both mean the latter."""
-    url = url.strip().rstrip("/")
-    return url if url.endswith(INVOCATIONS_PATH) else url + INVOCATIONS_PATH
-
-
-class RestScoringClient:
-    """The served model behind MLflow's REST protocol, with the pyfunc ``predict`` interface."""
-
-    def __init__(self, url: str, timeout: float = REQUEST_TIMEOUT_SECONDS):
-        self.url = invocations_url(url)
-        self.timeout = timeout
-
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        # pandas' own JSON writer turns numpy scalars into plain JSON numbers.
-        body = {"dataframe_split": json.loads(frame[config.FEATURES].to_json(orient="split", index=False))}
-        try:
-            response = requests.post(self.url, json=body, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise ScoringError(f"Could not reach the scoring API at {self.url}: {type(exc).__name__}.") from None
-        if response.status_code != 200:
-            try:
-                detail = response.json().get("message", response.text)
-            except ValueError:
-                detail = response.text
-            raise ScoringError(f"The scoring API at {self.url} answered HTTP {response.status_code}: "
-                               f"{str(detail)[:300]}")
-        try:
-            predictions = pd.DataFrame(response.json()["predictions"])
-        except (ValueError, KeyError, TypeError):
-            raise ScoringError(f"The scoring API at {self.url} answered without a 'predictions' list.") from None
-        if config.PROBABILITY_COLUMN not in predictions or len(predictions) != len(frame):
-            raise ScoringError(f"The scoring API at {self.url} did not return {config.PROBABILITY_COLUMN!r} "
-                               f"for each of the {len(frame)} rows sent.")
-        return predictions
+from kobe_mlops.deployment.serving import (  # noqa: F401  (re-exported for the Inference page)
+    SCORING_URL_ENV,
+    RestScoringClient,
+    ScoringError,
+    configured_scoring_url,
+    invocations_url,
+)
 
 
 def shot_frame(values: dict[str, float]) -> pd.DataFrame:

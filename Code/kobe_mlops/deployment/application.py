@@ -72,12 +72,21 @@ def apply_to_file(path: str | Path, model) -> ApplicationResult:
 
 
 def apply_with_engine(path: str | Path, model_uri: str, engine: str = "pandas",
-                      spark_master: str = config.DEFAULT_SPARK_MASTER) -> ApplicationResult:
+                      spark_master: str = config.DEFAULT_SPARK_MASTER, scoring_url: str = "") -> ApplicationResult:
     """Score ``path`` with the model at ``model_uri`` on ``engine``; the result is the same either way.
 
-    ``pandas`` loads the model here and scores in this process; ``spark`` hands the file to
-    :mod:`kobe_mlops.deployment.spark_scoring` (``mlflow.pyfunc.spark_udf`` on ``spark_master``).
+    ``pandas`` loads the model here and scores in this process, or, given ``scoring_url``, sends
+    the valid rows in batches to the served model (``mlflow models serve``) instead; ``spark``
+    hands the file to :mod:`kobe_mlops.deployment.spark_scoring` (``mlflow.pyfunc.spark_udf`` on
+    ``spark_master``).
     """
+    if scoring_url:
+        if engine != "pandas":
+            raise ValueError(f"A scoring URL replaces the embedded model of the pandas engine; "
+                             f"it cannot be combined with engine {engine!r}.")
+        from kobe_mlops.deployment.serving import RestScoringClient
+
+        return apply_to_file(path, RestScoringClient(scoring_url))
     if engine == "pandas":
         import mlflow.pyfunc
 

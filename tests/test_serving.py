@@ -1,0 +1,95 @@
+"""The champion served by a real `mlflow models serve` on a loopback port."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+
+from conftest import run_pipeline
+from kobe_mlops import config
+from kobe_mlops.data_acquisition.contract import split_valid_rows
+from kobe_mlops.deployment.serving import ModelServer, RestScoringClient, ScoringError, free_port
+
+
+@pytest.fixture(scope="module")
+def server(pipeline_run):
+    with ModelServer(config.CHAMPION_URI, tracking_uri=pipeline_run.tracking_uri) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def production(pipeline_run) -> pd.DataFrame:
+    valid, _ = split_valid_rows(pd.read_parquet(pipeline_run.paths.raw_file("prod")))
+    return valid
+
+
+def test_ping_version_and_probabilities(server):
+    assert requests.get(f"{server.url}/ping", timeout=5).status_code == 200
+    assert requests.get(f"{server.url}/version", timeout=5).text.strip() == mlflow.__version__
+    shots = {"columns": config.FEATURES, "data": [[33.97, -118.10, 10, 1, 0, 18.0], [34.04, -118.27, 5, 3, 0, 0.0]]}
+    response = requests.post(f"{server.url}/invocations", json={"dataframe_split": shots}, timeout=10)
+    assert response.status_code == 200
+    predictions = response.json()["predictions"]
+    assert len(predictions) == 2
+    for row in predictions:
+        assert 0 < row[config.PROBABILITY_COLUMN] < 1
+        assert row[config.PREDICTION_COLUMN] == int(row[config.PROBABILITY_COLUMN] >= 0.5)
+
+
+def test_served_probabilities_equal_the_embedded_model(server, production, tracking):
+    embedded = mlflow.pyfunc.load_model(config.CHAMPION_URI).predict(production[config.FEATURES])
+    served = RestScoringClient(server.url, batch_rows=2000).predict(production)  # several batches
+    assert len(served) == len(production) == 6426
+    np.testing.assert_allclose(served[config.PROBABILITY_COLUMN], embedded[config.PROBABILITY_COLUMN],
+                               rtol=0, atol=1e-9)
+    assert (served[config.PREDICTION_COLUMN].to_numpy() == embedded[config.PREDICTION_COLUMN].to_numpy()).all()
+
+
+@pytest.mark.parametrize(
+    "columns, row, expected",
+    [
+        (["lat", "lon", "minutes_remaining", "period", "playoffs"], [33.9, -118.3, 5, 2, 0], "shot_distance"),
+        (config.FEATURES, [33.9, -118.3, "five", 2, 0, 20.0], "minutes_remaining"),
+        (config.FEATURES, [33.9, -118.3, 5, 99, 0, 20.0], "period=99 outside"),
+    ],
+    ids=["missing-column", "text-in-numeric-field", "out-of-contract"],
+)
+def test_malformed_payloads_get_a_4xx_with_the_reason(server, columns, row, expected):
+    body = {"dataframe_split": {"columns": columns, "data": [row]}}
+    response = requests.post(f"{server.url}/invocations", json=body, timeout=10)
+    assert 400 <= response.status_code < 500, response.text
+    assert expected in response.json()["message"]
+
+
+def test_client_errors_name_the_url(server):
+    closed = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(ScoringError, match=f"Could not reach the scoring API at {closed}/invocations"):
+        RestScoringClient(closed, timeout=5).predict(pd.DataFrame([[33.9, -118.3, 5, 2, 0, 20.0]], columns=config.FEATURES))
+    bad = pd.DataFrame([[33.9, -118.3, 5, 99, 0, 20.0]], columns=config.FEATURES)
+    with pytest.raises(ScoringError, match=r"(?s)answered HTTP 400: .*1 of 1 rows break the data contract: row 0: period=99"):
+        RestScoringClient(server.url).predict(bad)
+
+
+def test_application_step_through_the_api_matches_the_embedded_run(server, workspace_copy, pipeline_run):
+    embedded = pd.read_parquet(pipeline_run.paths.predictions_prod)
+    run_pipeline(workspace_copy.workspace, "--steps", "04", "--scoring-url", server.url)
+    served = pd.read_parquet(workspace_copy.paths.predictions_prod)
+    pd.testing.assert_frame_equal(served.drop(columns=config.PROBABILITY_COLUMN),
+                                  embedded.drop(columns=config.PROBABILITY_COLUMN))
+    np.testing.assert_allclose(served[config.PROBABILITY_COLUMN], embedded[config.PROBABILITY_COLUMN], rtol=0, atol=1e-9)
+    client = mlflow.MlflowClient(workspace_copy.tracking_uri)
+    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
+    latest = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
+    assert latest.info.run_name == "PipelineAplicacao" and latest.data.params["scoring_url"] == server.url
+    assert latest.data.metrics["rows_scored"] + latest.data.metrics["rows_rejected"] == latest.data.metrics["rows_input"]
+
+
+def test_application_step_with_the_server_down_fails_with_one_message(workspace_copy):
+    closed = f"http://127.0.0.1:{free_port()}"
+    before = workspace_copy.paths.predictions_prod.stat().st_mtime_ns
+    result = run_pipeline(workspace_copy.workspace, "--steps", "04", "--scoring-url", closed, check=False)
+    assert result.returncode == 1
+    assert f"ScoringError: Could not reach the scoring API at {closed}/invocations" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert workspace_copy.paths.predictions_prod.stat().st_mtime_ns == before  # nothing half-written

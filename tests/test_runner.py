@@ -1,7 +1,10 @@
+import ast
 import argparse
+import json
 
 import pytest
 
+from kobe_mlops import config
 from kobe_mlops.runner import StepSelectionError, build_parser, failure_message, select_steps, step_parameters
 
 
@@ -29,8 +32,22 @@ def test_each_notebook_gets_only_its_parameters():
     steps = {step.name: step for step in select_steps(None)}
     assert step_parameters(steps["treinamento"], args) == {"seed": 42, "fast": True}
     assert step_parameters(steps["aplicacao"], args) == {"prod_data": "x.parquet", "engine": "pandas",
-                                                          "spark_master": "local[*]"}
+                                                          "spark_master": "local[*]", "scoring_url": ""}
     assert step_parameters(steps["aquisicao"], args) == {"data_source": ""}
+
+
+def declared_parameters(notebook: str) -> set[str]:
+    cells = json.loads((config.NOTEBOOKS_DIR / f"{notebook}.ipynb").read_text())["cells"]
+    tagged = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    return {target.id for statement in ast.parse("".join(tagged["source"])).body for target in statement.targets}
+
+
+@pytest.mark.parametrize("flags", [[], ["--fast", "--prod-data", "x.parquet", "--scoring-url", "http://127.0.0.1:1"]])
+def test_every_parameter_passed_is_declared_by_its_notebook(flags):
+    # papermill injects unknown names silently: a parameter the notebook does not declare is lost.
+    args = build_parser().parse_args(flags)
+    for step in select_steps(None):
+        assert set(step_parameters(step, args)) <= declared_parameters(step.notebook), step.notebook
 
 
 def test_engine_flags_reach_only_the_application_step():

@@ -1,0 +1,117 @@
+"""`run_all.py --steps 04 --prod-data FILE` on files nobody cleaned, generated here."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_pipeline
+from kobe_mlops import config
+from kobe_mlops.data_acquisition.contract import REASON_COLUMN
+
+
+def good_shots(rows: int = 6) -> pd.DataFrame:
+    rng = np.random.default_rng(3)
+    return pd.DataFrame({
+        "shot_id": np.arange(1, rows + 1), "game_date": "2015-01-01",
+        "lat": rng.uniform(33.8, 34.0, rows).round(4), "lon": rng.uniform(-118.4, -118.1, rows).round(4),
+        "minutes_remaining": rng.integers(0, 12, rows), "period": rng.integers(1, 5, rows),
+        "playoffs": rng.integers(0, 2, rows), "shot_distance": rng.integers(22, 30, rows),
+        "shot_made_flag": rng.integers(0, 2, rows).astype(float),
+    })
+
+
+def latest_application_run(workspace_copy):
+    client = mlflow.MlflowClient(workspace_copy.tracking_uri)
+    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
+    runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'PipelineAplicacao'",
+                              order_by=["attributes.start_time DESC"])
+    return runs[0], len(runs)
+
+
+def write_not_parquet(path):
+    path.write_text("lat,lon\n33.9,-118.3\n")
+
+
+def write_truncated(path):
+    good_shots().to_parquet(path)
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def write_empty(path):
+    path.write_bytes(b"")
+
+
+def write_missing_column(path):
+    good_shots().drop(columns=["playoffs", "lat"]).to_parquet(path)
+
+
+def write_no_rows(path):
+    good_shots().iloc[0:0].to_parquet(path)
+
+
+@pytest.mark.parametrize(
+    "writer, problem",
+    [
+        (write_not_parquet, "not a readable parquet file"),
+        (write_truncated, "not a readable parquet file"),
+        (write_empty, "file is empty (0 bytes)"),
+        (write_missing_column, "missing required column(s) 'lat', 'playoffs'"),
+        (write_no_rows, "has no rows"),
+    ],
+    ids=["not-parquet", "truncated", "empty", "missing-column", "no-rows"],
+)
+def test_unusable_file_stops_with_one_message_and_leaves_outputs_alone(writer, problem, workspace_copy, tmp_path):
+    bad_file = tmp_path / "incoming.parquet"
+    writer(bad_file)
+    outputs = [workspace_copy.paths.predictions_prod, workspace_copy.paths.rejected_prod]
+    before = [path.stat().st_mtime_ns for path in outputs]
+    _, runs_before = latest_application_run(workspace_copy)
+    result = run_pipeline(workspace_copy.workspace, "--steps", "04", "--prod-data", str(bad_file), check=False)
+    assert result.returncode == 1
+    assert f"Step 04_aplicacao failed: DataContractError: {bad_file}: {problem}" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3
+    assert [path.stat().st_mtime_ns for path in outputs] == before  # no partial outputs
+    assert latest_application_run(workspace_copy)[1] == runs_before  # no half-logged run
+
+
+def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, tmp_path):
+    shots = good_shots(10).astype({"minutes_remaining": str})
+    shots.loc[0, "lat"] = np.nan  # missing feature
+    shots.loc[1, "minutes_remaining"] = "five"  # text in a numeric field
+    shots.loc[2, "period"] = 0  # out of range
+    shots.loc[3, "playoffs"] = 3
+    shots.loc[4, "shot_distance"] = 120
+    shots.loc[5, "lon"] = -100.0  # outside the court box
+    shots.loc[6, "shot_made_flag"] = np.nan  # unlabelled: still scored
+    shots["comment"] = "an extra column"
+    incoming = tmp_path / "dirty.parquet"
+    shots[list(reversed(shots.columns))].to_parquet(incoming)  # reordered columns too
+
+    run_pipeline(workspace_copy.workspace, "--steps", "04", "--prod-data", str(incoming))
+
+    rejected = pd.read_parquet(workspace_copy.paths.rejected_prod)
+    assert sorted(rejected["shot_id"]) == [1, 2, 3, 4, 5, 6]
+    reasons = dict(zip(rejected["shot_id"], rejected[REASON_COLUMN]))
+    assert reasons[1] == "lat is missing"
+    assert reasons[2] == "minutes_remaining is not a number: five"
+    assert reasons[3].startswith("period=0 outside") and reasons[4].startswith("playoffs=3 outside")
+    assert reasons[5].startswith("shot_distance=120 outside") and reasons[6].startswith("lon=-100 outside")
+    predictions = pd.read_parquet(workspace_copy.paths.predictions_prod)
+    assert sorted(predictions["shot_id"]) == [7, 8, 9, 10]
+    assert predictions[config.PROBABILITY_COLUMN].between(0, 1).all()
+    run, _ = latest_application_run(workspace_copy)
+    metrics = run.data.metrics
+    assert (metrics["rows_input"], metrics["rows_scored"], metrics["rows_rejected"], metrics["rows_labeled"]) == (10, 4, 6, 3)
+    assert run.data.params["prod_data"] == str(incoming)
+
+
+def test_a_file_without_labels_is_scored_and_says_so(workspace_copy, tmp_path):
+    incoming = tmp_path / "unlabelled.parquet"
+    good_shots(5).drop(columns="shot_made_flag").to_parquet(incoming)
+    run_pipeline(workspace_copy.workspace, "--steps", "04", "--prod-data", str(incoming))
+    run, _ = latest_application_run(workspace_copy)
+    assert run.data.metrics["rows_scored"] == 5 and run.data.metrics["rows_labeled"] == 0
+    assert "log_loss" not in run.data.metrics
+    assert run.data.tags["labelled_metrics"].startswith("none")
+    assert len(pd.read_parquet(workspace_copy.paths.predictions_prod)) == 5

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_EVERY_S = 0.2
+SAMPLE_EVERY_S = 0.5  # reading a large JVM's PSS costs CPU: sampling steals from the measured job
 CHUNK_ROWS = 1 << 20  # pyarrow's default row group: one per chunk written
 
 
@@ -59,7 +59,7 @@ def measure_here(engine: str, path: str, master: str, batch_rows: int | None) ->
 
     mlflow.set_tracking_uri(tracking.tracking_uri())  # the workspace's store, not ./mlflow.db
 
-    outputs = Path(tempfile.mkdtemp(prefix="kobe-bench-outputs-"))
+    outputs = Path(tempfile.mkdtemp(prefix="kobe-bench-outputs-", dir=Path(path).parent))
     started = time.perf_counter()
     if engine == "pandas":
         import mlflow.pyfunc
@@ -96,8 +96,9 @@ def measure(engine: str, path: Path, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--single", engine, str(path), "--spark-master", args.spark_master]
     if args.arrow_batch_rows:
         command += ["--arrow-batch-rows", str(args.arrow_batch_rows)]
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                             env=os.environ)
+    log = path.with_suffix(f".{engine}.log")
+    with open(log, "w") as stderr:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=os.environ)
     peak = 0
     watched = psutil.Process(child.pid)
 
@@ -115,7 +116,8 @@ def measure(engine: str, path: Path, args: argparse.Namespace) -> dict:
     stdout, _ = child.communicate()
     sampler.join()
     if child.returncode != 0:
-        raise SystemExit(f"{engine} on {path.name} failed (exit {child.returncode}); rerun with --single to see why")
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise SystemExit(f"{engine} on {path.name} failed (exit {child.returncode}):\n{tail}")
     return {**json.loads(stdout.strip().splitlines()[-1]), "peak_bytes": peak}
 
 

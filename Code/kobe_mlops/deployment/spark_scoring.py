@@ -12,9 +12,9 @@ executors process in parallel, on one machine (``local[*]``) or on a cluster (an
    the same :class:`ApplicationResult` the pandas engine returns, so the application step
    writes the same files and logs the same metrics whichever engine ran.
 
-Step 3 is the trade-off: the driver must hold the outputs (ids, features and scores: about
-100 bytes a row, far less than the raw input). For files beyond that, use :func:`score` and
-write its Spark DataFrames from the executors (``scoring.predictions.write.parquet(...)``).
+Step 3 is the trade-off: the driver must hold the outputs (ids, features and scores, a
+fraction of the raw input's columns). For files beyond that, use :func:`score` and write its
+Spark DataFrames from the executors (``scoring.predictions.write.parquet(...)``).
 """
 
 from __future__ import annotations

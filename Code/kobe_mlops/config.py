@@ -44,6 +44,10 @@ EXPERIMENT_NAME = "kobe-shot-selection"
 REGISTERED_MODEL_NAME = "kobe-shot-model"
 CHAMPION_ALIAS = "champion"
 CHAMPION_URI = f"models:/{REGISTERED_MODEL_NAME}@{CHAMPION_ALIAS}"
+# Retraining loop (Docs/Model/Retraining.md): a newly trained model waits as the challenger; a
+# promoted challenger's predecessor keeps the previous alias so a rollback can restore it.
+CHALLENGER_ALIAS = "challenger"
+PREVIOUS_ALIAS = "previous"
 INVOCATION_TAG = "kobe.invocation_id"
 RUN_NAMES = {
     "aquisicao": "AquisicaoDados",
@@ -51,6 +55,14 @@ RUN_NAMES = {
     "treinamento": "Treinamento",
     "aplicacao": "PipelineAplicacao",
 }
+# Runs of the retraining loop (run_all.py --retrain / --force-retrain / --rollback). Kept apart
+# from RUN_NAMES, which lists the runs every pipeline invocation produces.
+RETRAINING_RUN_NAMES = {
+    "verificacao_retreino": "VerificacaoRetreino",  # trigger check: retrain or not, and why
+    "validacao_challenger": "ValidacaoChallenger",  # champion vs challenger, promote or not, and why
+    "rollback": "Rollback",  # previous version restored as champion
+}
+ALL_RUN_NAMES = {**RUN_NAMES, **RETRAINING_RUN_NAMES}
 PROBABILITY_COLUMN = "shot_made_probability"
 PREDICTION_COLUMN = "shot_made_prediction"
 # Batch scoring engines of the application step: one pandas process, or Spark (optional extra).
@@ -119,6 +131,16 @@ class WorkspacePaths:
     @property
     def rejected_prod(self) -> Path:
         return self.processed_dir / "rejected_prod.parquet"
+
+    @property
+    def retrain_train_extra(self) -> Path:
+        """Older labelled production rows a challenger trains on, besides base_train."""
+        return self.processed_dir / "retrain_train_extra.parquet"
+
+    @property
+    def retrain_holdout(self) -> Path:
+        """Newest labelled production rows, kept from the challenger to compare it with the champion."""
+        return self.processed_dir / "retrain_holdout.parquet"
 
 
 def workspace_paths(root: str | os.PathLike | None = None) -> WorkspacePaths:

@@ -94,7 +94,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=config.SEED, help=f"random seed (default {config.SEED})")
     parser.add_argument("--workspace", help="where data/, mlflow.db and reports/ go (default: "
                         "$KOBE_WORKSPACE or the project root)")
+    # Retraining loop (Docs/Model/Retraining.md). Without --steps no pipeline step runs first.
+    loop = parser.add_mutually_exclusive_group()
+    loop.add_argument("--retrain", action="store_true", help="read the latest application run's triggers; "
+                      "if one fired, train a challenger and promote it only if it beats the champion")
+    loop.add_argument("--force-retrain", action="store_true", help="like --retrain, even when no trigger fired")
+    loop.add_argument("--rollback", action="store_true", help="give the champion alias back to the "
+                      "version a promotion demoted (alias 'previous')")
     return parser
+
+
+def train_challenger(output_dir: Path, args: argparse.Namespace, extra_train_data: Path) -> None:
+    """Notebook 03 again, with parameters: the chosen model becomes the challenger, not the champion."""
+    training = next(step for step in STEPS if step.name == "treinamento")
+    parameters = {**step_parameters(training, args), "register_alias": config.CHALLENGER_ALIAS,
+                  "extra_train_data": str(extra_train_data)}
+    run_notebook(training, output_dir, parameters, output_name=f"{training.notebook}_challenger")
+
+
+def run_retraining_action(args: argparse.Namespace, output_dir: Path) -> int:
+    """--retrain, --force-retrain or --rollback: one line per stage, one line on failure."""
+    from kobe_mlops.modeling import retraining
+
+    try:
+        if args.rollback:
+            outcome = retraining.rollback_with_run()
+        else:
+            print("Checking the retraining triggers ...", flush=True)
+            outcome = retraining.retrain(lambda extra: train_challenger(output_dir, args, extra),
+                                         forced=args.force_retrain)
+    except KeyboardInterrupt:
+        print("interrupted")
+        return 130
+    except Exception as exc:  # one short message, no wall of traceback
+        print(f"\nRetraining failed: {failure_message(exc)}", file=sys.stderr)
+        return 1
+    print(outcome.message)
+    print(f"Decision recorded in MLflow run {outcome.run_id}.")
+    return 0
 
 
 @contextmanager
@@ -112,11 +149,11 @@ def stderr_to(log_path: Path):
             os.close(saved)
 
 
-def run_notebook(step: Step, output_dir: Path, parameters: dict) -> Path:
+def run_notebook(step: Step, output_dir: Path, parameters: dict, output_name: str | None = None) -> Path:
     """Execute one notebook into ``output_dir``; its kernel's stderr goes to a .log beside it."""
     import papermill
 
-    output = output_dir / f"{step.notebook}.ipynb"
+    output = output_dir / f"{output_name or step.notebook}.ipynb"
     with stderr_to(output.with_suffix(".log")):
         papermill.execute_notebook(
             str(config.NOTEBOOKS_DIR / f"{step.notebook}.ipynb"),
@@ -145,8 +182,10 @@ def failure_message(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    retraining_action = args.retrain or args.force_retrain or args.rollback
     try:
-        steps = select_steps(args.steps)
+        # A retraining action alone runs no step; with --steps, those steps run first.
+        steps = select_steps(args.steps) if args.steps or not retraining_action else []
     except StepSelectionError as exc:
         print(f"run_all.py: {exc}", file=sys.stderr)
         return 2
@@ -188,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         timings[step.notebook] = time.perf_counter() - step_started
         print(f" ok ({timings[step.notebook]:.1f} s)")
+    if retraining_action:
+        return run_retraining_action(args, paths.executed_notebooks_dir)
     total = time.perf_counter() - started
     print(f"Done in {total:.1f} s. MLflow runs of this invocation: tags.\"{config.INVOCATION_TAG}\" = '{invocation}'")
     summary = {"invocation_id": invocation, "steps": timings, "total_seconds": total}

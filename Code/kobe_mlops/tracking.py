@@ -67,11 +67,11 @@ def _git_commit() -> str | None:
 
 @contextmanager
 def start_run(step: str, **extra_tags: str) -> Iterator[mlflow.ActiveRun]:
-    """Open the named run of a pipeline step (``aquisicao``, ``preparacao``, ...)."""
+    """Open the named run of a pipeline step (``aquisicao``, ...) or of the retraining loop (``rollback``, ...)."""
     configure()
     tags = {config.INVOCATION_TAG: invocation_id(), "kobe.step": step, **extra_tags}
     commit = _git_commit()
     if commit:
         tags["kobe.git_commit"] = commit
-    with mlflow.start_run(run_name=config.RUN_NAMES[step], tags=tags) as run:
+    with mlflow.start_run(run_name=config.ALL_RUN_NAMES[step], tags=tags) as run:
         yield run

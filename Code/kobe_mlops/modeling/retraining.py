@@ -1,0 +1,366 @@
+"""Close the loop: retrain a challenger when a trigger fires, promote it only if it is better.
+
+The loop behind ``run_all.py --retrain`` (also ``--force-retrain`` and ``--rollback``):
+
+1. **Check.** :func:`kobe_mlops.deployment.triggers.latest_trigger_report` reads the latest
+   ``PipelineAplicacao`` run. No trigger fired (and not forced): stop, nothing is trained.
+   The check and its reason are logged as a ``VerificacaoRetreino`` run either way.
+2. **Split by time.** The labelled production rows of that application run are ordered by
+   ``game_date``: the older part joins ``base_train`` for the challenger only, the newest part
+   (:data:`HOLDOUT_FRACTION`) is a time holdout the challenger never sees (:func:`time_ordered_split`).
+3. **Train.** Notebook 03 runs again with ``register_alias="challenger"`` and
+   ``extra_train_data=<older rows>``: same code, same search grids, parameters instead of a copy.
+4. **Validate and decide.** Champion and challenger score the holdout and ``base_test``;
+   :func:`promotion_decision` applies the rule below. A promotion moves the champion alias to the
+   challenger and the ``previous`` alias to the former champion; :func:`rollback` undoes it.
+   Figures, decision and reason are logged as a ``ValidacaoChallenger`` run (``Rollback`` for a
+   rollback).
+
+Promotion rule (all three must hold):
+
+* the challenger's holdout log loss is lower than the champion's by at least
+  :data:`PROMOTION_MIN_GAIN` (0.005, under 1 % of a log loss near 0.65: smaller gains do not
+  change a single decision an analyst would take);
+* that gain is at least :data:`PROMOTION_NOISE_Z` paired standard errors (the same holdout rows
+  score both models, so the per-row differences tell how much of the gain is sampling noise);
+* on ``base_test`` the challenger's log loss is not worse than the champion's by more than
+  :data:`BASE_TEST_TOLERANCE` (0.01, three times the ~0.003 standard error of that figure: the
+  challenger may trade a little fit on the development shots, not forget them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from kobe_mlops import config
+from kobe_mlops.data_acquisition.contract import cast_features
+from kobe_mlops.data_acquisition.prepare import class_ratio
+from kobe_mlops.deployment import triggers
+from kobe_mlops.io import write_parquet_atomic
+from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities, prefixed
+from kobe_mlops.tracking import start_run, tracking_uri
+
+# Newest 30 % of the labelled production rows (about 1,600 of 5,412) are the time holdout: enough
+# rows for a log loss standard error near 0.015, while 70 % still teaches the challenger.
+HOLDOUT_FRACTION = 0.3
+PROMOTION_MIN_GAIN = 0.005
+PROMOTION_NOISE_Z = 2.0
+BASE_TEST_TOLERANCE = 0.01
+PROMOTION_RULE = (
+    f"promote if the challenger's holdout log loss is lower than the champion's by at least "
+    f"{PROMOTION_MIN_GAIN} and by at least {PROMOTION_NOISE_Z:g} paired standard errors, and its "
+    f"base_test log loss is not worse than the champion's by more than {BASE_TEST_TOLERANCE}"
+)
+# Probabilities are clipped like sklearn's log_loss before taking per-row logs.
+PROBABILITY_EPSILON = np.finfo(float).eps
+ROLE_TAG = "kobe.role"
+MODELS = ("champion", "challenger")
+SPLITS = ("holdout", "test")
+
+
+class RetrainingError(RuntimeError):
+    """The loop cannot go on (no champion, no labelled rows, nothing to roll back): one clear sentence."""
+
+
+# --- Data: a time-ordered split of the labelled production rows ------------------------------
+
+
+def labelled_production_rows(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the application output whose outcome is known: ids, date, features, 0/1 target."""
+    if config.TARGET not in predictions or "game_date" not in predictions:
+        raise RetrainingError("The production predictions carry no shot_made_flag or game_date column.")
+    labelled = predictions[predictions[config.TARGET].notna()]
+    columns = [c for c in config.ID_COLUMNS if c in labelled] + config.FEATURES + [config.TARGET]
+    labelled = cast_features(labelled[columns].reset_index(drop=True))
+    return labelled.astype({config.TARGET: "int64"})
+
+
+def time_ordered_split(labelled: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(older, newest)`` by ``game_date``: the newest ``holdout_fraction`` of rows is the holdout.
+
+    The boundary is a date, not a row count: every shot of the boundary date goes to the holdout,
+    so no game is split between the two parts and the older part ends strictly before the holdout
+    starts. Within the result, rows are ordered by date then ``shot_id`` (deterministic).
+    """
+    if not 0 < holdout_fraction < 1:
+        raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
+    dates = pd.to_datetime(labelled["game_date"])
+    order = ["game_date"] + (["shot_id"] if "shot_id" in labelled else [])
+    ordered = labelled.assign(game_date=dates).sort_values(order, kind="stable").reset_index(drop=True)
+    boundary_position = int(np.floor(len(ordered) * (1 - holdout_fraction)))
+    if len(ordered) < 2 or boundary_position >= len(ordered):
+        raise RetrainingError(f"Too few labelled production rows ({len(ordered)}) to split by time.")
+    boundary_date = ordered["game_date"].iloc[boundary_position]
+    is_holdout = ordered["game_date"] >= boundary_date
+    older, newest = ordered[~is_holdout], ordered[is_holdout]
+    if older.empty:
+        raise RetrainingError(f"Every labelled production row is on or after {boundary_date:%Y-%m-%d}: "
+                              "no older rows to train on.")
+    return older.reset_index(drop=True), newest.reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class RetrainingBases:
+    train_extra: Path
+    holdout: Path
+    rows_train_extra: int
+    rows_holdout: int
+    train_extra_last_date: str
+    holdout_first_date: str
+    holdout_last_date: str
+
+
+def write_retraining_bases(paths: config.WorkspacePaths | None = None,
+                           holdout_fraction: float = HOLDOUT_FRACTION) -> RetrainingBases:
+    """Split the latest application output by time and write both parts under data/processed."""
+    paths = paths or config.workspace_paths()
+    if not paths.predictions_prod.is_file():
+        raise RetrainingError(f"No production predictions at {paths.predictions_prod}: run step 04 first.")
+    labelled = labelled_production_rows(pd.read_parquet(paths.predictions_prod))
+    older, newest = time_ordered_split(labelled, holdout_fraction)
+    write_parquet_atomic(older, paths.retrain_train_extra)
+    write_parquet_atomic(newest, paths.retrain_holdout)
+    return RetrainingBases(
+        paths.retrain_train_extra, paths.retrain_holdout, len(older), len(newest),
+        f"{older['game_date'].max():%Y-%m-%d}", f"{newest['game_date'].min():%Y-%m-%d}",
+        f"{newest['game_date'].max():%Y-%m-%d}",
+    )
+
+
+# --- Validation and the promotion rule --------------------------------------------------------
+
+
+def row_log_loss(y_true, probability) -> np.ndarray:
+    """Each row's own log loss; their mean is the log loss of the whole set."""
+    y = np.asarray(y_true, dtype=float)
+    p = np.clip(np.asarray(probability, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def _probability(model, frame: pd.DataFrame) -> np.ndarray:
+    return model.predict(frame[config.FEATURES])[config.PROBABILITY_COLUMN].to_numpy()
+
+
+def validate(champion_model, challenger_model, holdout: pd.DataFrame, base_test: pd.DataFrame,
+             baseline_rates: dict[str, float] | None = None) -> dict[str, float]:
+    """Both models' metrics on the time holdout and on base_test, plus the paired holdout gain.
+
+    Keys look like ``log_loss_challenger_holdout`` and ``auc_champion_test``;
+    ``holdout_log_loss_gain`` is champion minus challenger (positive: the challenger is better)
+    and ``holdout_log_loss_gain_se`` its paired standard error. ``baseline_rates`` (split ->
+    constant probability) adds what a model with no information scores (``log_loss_baseline_holdout``).
+    """
+    figures: dict[str, float] = {"rows_holdout": float(len(holdout)), "rows_test": float(len(base_test))}
+    holdout_rows = {}
+    for name, model in zip(MODELS, (champion_model, challenger_model)):
+        for split, frame in zip(SPLITS, (holdout, base_test)):
+            probability = _probability(model, frame)
+            figures.update(prefixed(evaluate_probabilities(frame[config.TARGET], probability), name, split))
+            if split == "holdout":
+                holdout_rows[name] = row_log_loss(frame[config.TARGET], probability)
+    difference = holdout_rows["champion"] - holdout_rows["challenger"]
+    figures["holdout_log_loss_gain"] = float(difference.mean())
+    figures["holdout_log_loss_gain_se"] = float(difference.std(ddof=1) / np.sqrt(len(difference)))
+    for split, frame in zip(SPLITS, (holdout, base_test)):
+        if baseline_rates and split in baseline_rates:
+            figures[f"log_loss_baseline_{split}"] = baseline_metrics(frame[config.TARGET], baseline_rates[split])["log_loss"]
+    return figures
+
+
+def promotion_decision(figures: dict[str, float]) -> tuple[bool, str]:
+    """Apply :data:`PROMOTION_RULE` to :func:`validate`'s figures: ``(promote, reason with the numbers)``."""
+    champion_holdout = figures["log_loss_champion_holdout"]
+    challenger_holdout = figures["log_loss_challenger_holdout"]
+    gain = champion_holdout - challenger_holdout
+    noise = PROMOTION_NOISE_Z * figures["holdout_log_loss_gain_se"]
+    test_rise = figures["log_loss_challenger_test"] - figures["log_loss_champion_test"]
+    holdout_text = (f"holdout log loss {challenger_holdout:.4f} (challenger) vs {champion_holdout:.4f} "
+                    f"(champion), a gain of {gain:.4f}")
+    test_text = (f"base_test log loss {figures['log_loss_challenger_test']:.4f} vs "
+                 f"{figures['log_loss_champion_test']:.4f}")
+    failures = []
+    if gain < PROMOTION_MIN_GAIN:
+        failures.append(f"the gain is under the minimum {PROMOTION_MIN_GAIN}")
+    if gain < noise:
+        failures.append(f"the gain is under {PROMOTION_NOISE_Z:g} paired standard errors ({noise:.4f})")
+    if test_rise > BASE_TEST_TOLERANCE:
+        failures.append(f"on base_test the challenger is worse by {test_rise:.4f}, more than the "
+                        f"tolerance {BASE_TEST_TOLERANCE}")
+    if failures:
+        return False, f"Keep the champion: {holdout_text}; {test_text}; " + "; ".join(failures) + "."
+    return True, (f"Promote the challenger: {holdout_text} (at least {PROMOTION_MIN_GAIN} and "
+                  f"{PROMOTION_NOISE_Z:g} paired standard errors, {noise:.4f}); {test_text}, within the "
+                  f"tolerance {BASE_TEST_TOLERANCE}.")
+
+
+# --- Aliases: promotion and rollback ----------------------------------------------------------
+
+
+def version_by_alias(client: MlflowClient, alias: str, model_name: str = config.REGISTERED_MODEL_NAME):
+    """The version ``alias`` points at, or None."""
+    try:
+        return client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+
+
+def promote(client: MlflowClient, reason: str, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
+    """Challenger -> champion; former champion -> previous (kept for :func:`rollback`)."""
+    challenger = version_by_alias(client, config.CHALLENGER_ALIAS, model_name)
+    champion = version_by_alias(client, config.CHAMPION_ALIAS, model_name)
+    if challenger is None or champion is None:
+        raise RetrainingError(f"Promotion needs both @{config.CHAMPION_ALIAS} and @{config.CHALLENGER_ALIAS} "
+                              f"on {model_name}.")
+    client.set_registered_model_alias(model_name, config.PREVIOUS_ALIAS, champion.version)
+    client.set_registered_model_alias(model_name, config.CHAMPION_ALIAS, challenger.version)
+    client.delete_registered_model_alias(model_name, config.CHALLENGER_ALIAS)
+    client.set_model_version_tag(model_name, challenger.version, "promotion_reason", reason)
+    client.set_model_version_tag(model_name, champion.version, "demoted",
+                                 f"replaced by version {challenger.version} (promotion)")
+    return {"champion_version_before": str(champion.version), "champion_version_after": str(challenger.version)}
+
+
+def rollback(client: MlflowClient, reason: str, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
+    """Previous -> champion; the demoted champion is tagged ``rolled_back`` and loses the alias."""
+    previous = version_by_alias(client, config.PREVIOUS_ALIAS, model_name)
+    if previous is None:
+        raise RetrainingError(f"Nothing to roll back: {model_name} has no @{config.PREVIOUS_ALIAS} version "
+                              "(no promotion happened since the last rollback).")
+    current = version_by_alias(client, config.CHAMPION_ALIAS, model_name)
+    client.set_registered_model_alias(model_name, config.CHAMPION_ALIAS, previous.version)
+    client.delete_registered_model_alias(model_name, config.PREVIOUS_ALIAS)
+    if current is not None:
+        client.set_model_version_tag(model_name, current.version, "rolled_back",
+                                     f"replaced by version {previous.version}: {reason}")
+    return {"champion_version_before": str(current.version) if current else "none",
+            "champion_version_after": str(previous.version)}
+
+
+# --- The loop, as run_all.py drives it --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str  # "skipped", "kept", "promoted", "rolled_back"
+    message: str  # one line for the terminal
+    run_id: str | None = None  # the MLflow run that records the decision
+
+
+def _client() -> MlflowClient:
+    mlflow.set_tracking_uri(tracking_uri())
+    return MlflowClient(tracking_uri())
+
+
+def log_trigger_check(report: triggers.TriggerReport | None, forced: bool) -> tuple[bool, str, str]:
+    """Decide whether to retrain from ``report``; log the decision as ``VerificacaoRetreino``.
+
+    Returns ``(retrain, reason, run_id)``.
+    """
+    if report is None:
+        retrain, reason = forced, "no application run (PipelineAplicacao) to read triggers from"
+    elif report.any_fired:
+        retrain = True
+        reason = "fired: " + " ".join(f"{t.name} ({t.description})" for t in report.fired)
+    else:
+        retrain, reason = forced, "no trigger fired: " + " ".join(t.description for t in report.triggers)
+    if forced:
+        reason = f"forced retraining (--force-retrain); triggers {reason}"
+    with start_run("verificacao_retreino", **{ROLE_TAG: "check"}) as run:
+        mlflow.log_params({"forced": forced, "application_run_id": report.application_run_id if report else "none"})
+        if report is not None:
+            mlflow.log_metrics({f"trigger_{t.name}": t.value for t in report.triggers if t.value is not None})
+            mlflow.log_metrics({f"trigger_{t.name}_fired": float(t.fired) for t in report.triggers})
+        mlflow.set_tags({"decision": "retrain" if retrain else "skip", "reason": reason[:5000],
+                         "fired_triggers": ",".join(t.name for t in report.fired) if report else ""})
+    return retrain, reason, run.info.run_id
+
+
+def validate_and_decide(client: MlflowClient, bases: RetrainingBases,
+                        paths: config.WorkspacePaths | None = None) -> Outcome:
+    """Score champion and challenger, apply the rule, promote if it says so; one ``ValidacaoChallenger`` run."""
+    paths = paths or config.workspace_paths()
+    name = config.REGISTERED_MODEL_NAME
+    versions = {role: version_by_alias(client, alias) for role, alias in
+                [("champion", config.CHAMPION_ALIAS), ("challenger", config.CHALLENGER_ALIAS)]}
+    missing = [role for role, version in versions.items() if version is None]
+    if missing:
+        raise RetrainingError(f"No @{' or @'.join(missing)} version of {name} to validate.")
+    # Load by version number: the aliases move if the challenger is promoted.
+    models = {role: mlflow.pyfunc.load_model(f"models:/{name}/{version.version}") for role, version in versions.items()}
+    holdout = pd.read_parquet(bases.holdout)
+    base_test = pd.read_parquet(paths.base_test)
+    # The honest yardstick on each split: the make rate known before it, as a constant probability
+    # (older production rows for the holdout, base_train for base_test).
+    baseline_rates = {"holdout": class_ratio(pd.read_parquet(bases.train_extra)),
+                      "test": class_ratio(pd.read_parquet(paths.base_train))}
+    figures = validate(models["champion"], models["challenger"], holdout, base_test, baseline_rates)
+    promoted, reason = promotion_decision(figures)
+    reason += (f" For scale, a constant probability equal to the older production make rate scores "
+               f"{figures['log_loss_baseline_holdout']:.4f} on the holdout.")
+    with start_run("validacao_challenger", **{ROLE_TAG: "validation"}) as run:
+        mlflow.log_params({
+            "champion_version": versions["champion"].version, "challenger_version": versions["challenger"].version,
+            "promotion_rule": PROMOTION_RULE, "holdout_fraction": HOLDOUT_FRACTION,
+            "rows_train_extra": bases.rows_train_extra, "train_extra_last_date": bases.train_extra_last_date,
+            "holdout_first_date": bases.holdout_first_date, "holdout_last_date": bases.holdout_last_date,
+        })
+        mlflow.log_metrics(figures)
+        mlflow.log_artifact(str(bases.holdout), artifact_path="data")
+        aliases = promote(client, reason) if promoted else {}
+        mlflow.set_tags({"decision": "promote" if promoted else "keep", "reason": reason, **aliases})
+    if promoted:
+        message = (f"Promoted version {versions['challenger'].version} to @{config.CHAMPION_ALIAS} "
+                   f"(version {versions['champion'].version} is now @{config.PREVIOUS_ALIAS}). {reason}")
+    else:
+        message = (f"Kept version {versions['champion'].version} as @{config.CHAMPION_ALIAS}; version "
+                   f"{versions['challenger'].version} stays @{config.CHALLENGER_ALIAS}. {reason}")
+    return Outcome("promoted" if promoted else "kept", message, run.info.run_id)
+
+
+def retrain(train_challenger: Callable[[Path], None], forced: bool = False,
+            say: Callable[[str], None] = print) -> Outcome:
+    """The whole loop: check triggers, split, train the challenger, validate and decide.
+
+    ``train_challenger(extra_train_data)`` trains and registers the challenger (``run_all.py``
+    runs notebook 03 with ``register_alias="challenger"``).
+    """
+    client = _client()
+    if version_by_alias(client, config.CHAMPION_ALIAS) is None:
+        raise RetrainingError(f"No @{config.CHAMPION_ALIAS} version of {config.REGISTERED_MODEL_NAME}: "
+                              "run the pipeline first.")
+    report = triggers.latest_trigger_report(client)
+    should_retrain, reason, check_run = log_trigger_check(report, forced)
+    if not should_retrain:
+        return Outcome("skipped", f"No retraining: {reason}", check_run)
+    say(f"Retraining: {reason}")
+    bases = write_retraining_bases()
+    say(f"Time split of the labelled production rows: {bases.rows_train_extra} older rows (to "
+        f"{bases.train_extra_last_date}) join base_train; {bases.rows_holdout} newest rows "
+        f"({bases.holdout_first_date} to {bases.holdout_last_date}) are the holdout.")
+    say(f"Training the challenger (notebook 03, register_alias={config.CHALLENGER_ALIAS!r}) ...")
+    train_challenger(bases.train_extra)
+    return validate_and_decide(client, bases)
+
+
+def rollback_with_run(reason: str = "manual rollback (run_all.py --rollback)") -> Outcome:
+    """:func:`rollback`, recorded as a ``Rollback`` run."""
+    client = _client()
+    with start_run("rollback", **{ROLE_TAG: "rollback"}) as run:
+        try:
+            aliases = rollback(client, reason)
+        except RetrainingError as exc:
+            mlflow.set_tags({"decision": "nothing to roll back", "reason": str(exc)})
+            raise
+        mlflow.set_tags({"decision": "rollback", "reason": reason, **aliases})
+    return Outcome("rolled_back", f"Rolled back: @{config.CHAMPION_ALIAS} is version "
+                   f"{aliases['champion_version_after']} again (was {aliases['champion_version_before']}).",
+                   run.info.run_id)

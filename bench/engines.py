@@ -32,7 +32,7 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from common import add_workspace_arguments, prepare_workspace
 SAMPLE_EVERY_S = 0.5  # reading a large JVM's PSS costs CPU: sampling steals from the measured job
 CHUNK_ROWS = 1 << 20  # pyarrow's default row group: one per chunk written
 
@@ -121,22 +121,9 @@ def measure(engine: str, path: Path, args: argparse.Namespace) -> dict:
     return {**json.loads(stdout.strip().splitlines()[-1]), "peak_bytes": peak}
 
 
-def prepare_workspace(args: argparse.Namespace) -> str:
-    if args.workspace:
-        return str(Path(args.workspace).resolve())
-    workspace = tempfile.mkdtemp(prefix="kobe-bench-engines-")
-    env = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_TRACKING_URI", "KOBE_INVOCATION_ID"}}
-    subprocess.run([sys.executable, str(PROJECT_ROOT / "run_all.py"), "--workspace", workspace, "--fast",
-                    "--data-source", str(Path(args.data_source).resolve())], env=env, check=True,
-                   capture_output=True, text=True)
-    return workspace
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--workspace", help="a workspace whose store holds the champion")
-    source.add_argument("--data-source", help="train a champion first (run_all.py --fast) from this data")
+    add_workspace_arguments(parser)
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--engines", nargs="+", choices=["pandas", "spark"], default=["pandas", "spark"])
     parser.add_argument("--spark-master", default="local[*]")
@@ -148,11 +135,7 @@ def main() -> None:
         engine, path = args.single
         print(json.dumps(measure_here(engine, path, args.spark_master, args.arrow_batch_rows)))
         return
-    if not (args.workspace or args.data_source):
-        parser.error("give --workspace (with a champion) or --data-source")
     workspace = prepare_workspace(args)
-    os.environ["KOBE_WORKSPACE"] = workspace
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
     source = Path(workspace) / "data" / "raw" / "dataset_kobe_prod.parquet"
 
     print(f"Engines on {os.cpu_count()} cores, workspace {workspace}, Spark master {args.spark_master}"

@@ -5,6 +5,8 @@ import pytest
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import (
     FEATURE_RULES,
+    broken_matrix_rows,
+    feature_matrix,
     REASON_COLUMN,
     DataContractError,
     read_table,
@@ -104,3 +106,58 @@ def test_read_table_failures_are_one_clear_message(tmp_path):
     with pytest.raises(DataContractError, match="has no rows"):
         read_table(no_rows)
     assert len(read_table(good)) == 4
+
+
+def reference_reason(row: pd.Series) -> str:
+    """The contract read row by row, the slow and obvious way: the vectorised check must agree."""
+    problems = []
+    for name, rule in FEATURE_RULES.items():
+        value = row[name]
+        if pd.isna(value):
+            problems.append(f"{name} is missing")
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            problems.append(f"{name} is not a number: {str(value)[:30]}")
+            continue
+        if not rule.minimum <= number <= rule.maximum:
+            problems.append(f"{name}={number:g} outside {rule.describe()}")
+        elif rule.integer and number != int(number):
+            problems.append(f"{name}={number:g} is not a whole number")
+    if not pd.isna(row[config.TARGET]) and row[config.TARGET] not in (0, 1):
+        problems.append(f"{config.TARGET} must be 0, 1 or missing, got {row[config.TARGET]}")
+    return "; ".join(problems)
+
+
+def test_vectorised_check_agrees_with_a_row_by_row_reading():
+    rng = np.random.default_rng(7)
+    rows = 400
+    frame = valid_rows(1).sample(rows, replace=True, random_state=1).reset_index(drop=True).astype(object)
+    frame["shot_id"] = range(rows)
+    corruptions = [np.nan, "abc", -5, 0.5, 1e6, 3.25, 120, 2]
+    for column in [*config.FEATURES, config.TARGET]:
+        hit = rng.random(rows) < 0.15
+        frame.loc[hit, column] = rng.choice(np.array(corruptions, dtype=object), hit.sum())
+    frame.index = rng.permutation(rows) + 1000  # an index that is neither sorted nor positional
+    valid, rejected = split_valid_rows(frame)
+    expected = frame.apply(reference_reason, axis=1)
+    assert 0 < len(rejected) < rows and len(valid) + len(rejected) == rows
+    expected_rejected = {shot: reason for shot, reason in zip(frame["shot_id"], expected) if reason}
+    assert dict(zip(rejected["shot_id"], rejected[REASON_COLUMN])) == expected_rejected
+    assert set(valid["shot_id"]) == set(frame["shot_id"]) - set(expected_rejected)
+
+
+def test_matrix_check_flags_the_same_rows_as_the_detailed_check():
+    rng = np.random.default_rng(11)
+    frame = pd.concat([valid_rows(1)] * 300, ignore_index=True).assign(shot_id=range(300))
+    for column in config.FEATURES:
+        hit = rng.random(len(frame)) < 0.1
+        frame[column] = frame[column].astype("float64")
+        frame.loc[hit, column] = rng.choice([np.nan, -5.0, 0.5, 1e6, 3.25, np.inf], hit.sum())
+    _, rejected = split_valid_rows(frame)
+    broken = broken_matrix_rows(feature_matrix(frame))
+    assert 0 < broken.sum() < len(frame)
+    assert set(frame.loc[broken, "shot_id"]) == set(rejected["shot_id"])
+    assert feature_matrix(frame.astype({"lat": object})) is None  # text columns take the detailed path
+    assert violations_message(frame.astype({"lat": object})) is not None

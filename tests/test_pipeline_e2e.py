@@ -89,6 +89,8 @@ def test_champion_alias_serves_the_logged_probabilities(tracking, pipeline_run):
     training = tracking.get_run(version.tags["training_run_id"]).data.metrics
     assert recomputed["log_loss"] == pytest.approx(training["log_loss_champion_test"], abs=1e-9)
     assert model.metadata.signature.inputs.input_names() == config.FEATURES
+    # PyCaret's pipeline has the shape the fast scoring path needs, and matched it on base_train.
+    assert version.tags["scoring_path"] == "unwrapped"
 
 
 def test_application_accounts_for_every_row(tracking, pipeline_run):

@@ -34,7 +34,8 @@ def log_and_register(
     version_tags: dict[str, str] | None = None,
 ):
     """Log the candidate in the active run, register a new version and set ``alias`` on it."""
-    model = ShotMadeModel(candidate.pipeline)
+    # The fast, unwrapped scoring path is kept only if it matches the pipeline on every training row.
+    model = ShotMadeModel(candidate.pipeline, check_features=base_train[config.FEATURES])
     input_example = base_train[config.FEATURES].head(5)
     signature = infer_signature(input_example, model.predict(None, input_example))
     info = mlflow.pyfunc.log_model(
@@ -48,7 +49,8 @@ def log_and_register(
     client = MlflowClient()
     version = str(info.registered_model_version)
     client.set_registered_model_alias(model_name, alias, version)
-    for key, value in {"model_type": candidate.label, **(version_tags or {})}.items():
+    for key, value in {"model_type": candidate.label, "scoring_path": model.scoring_path,
+                       **(version_tags or {})}.items():
         client.set_model_version_tag(model_name, version, key, str(value))
     return info, version
 

@@ -1,0 +1,71 @@
+"""The pyfunc's unwrapped scoring path gives the PyCaret pipeline's own probabilities, or is not used."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from pycaret.internal.pipeline import Pipeline
+from pycaret.internal.preprocess.transformers import TransformerWrapper
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from kobe_mlops import config
+from kobe_mlops.modeling.shot_model import ShotMadeModel, unwrap_column_steps
+
+
+def shots(rows: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(seed)
+    features = pd.DataFrame({
+        "lat": rng.uniform(33.3, 34.0, rows), "lon": rng.uniform(-118.5, -118.0, rows),
+        "minutes_remaining": rng.integers(0, 12, rows), "period": rng.integers(1, 5, rows),
+        "playoffs": rng.integers(0, 2, rows), "shot_distance": rng.uniform(0, 30, rows),
+    })
+    made = pd.Series((rng.random(rows) < 0.6 - features["shot_distance"] / 100).astype(int), name=config.TARGET)
+    return features, made
+
+
+def fitted_pipeline(first_step_columns: list[str] | None = None) -> Pipeline:
+    """PyCaret's own pipeline shape: wrapped imputers (one with no columns), wrapped scaler, model."""
+    features, made = shots()
+    pipeline = Pipeline([
+        ("numerical_imputer", TransformerWrapper(SimpleImputer(), include=first_step_columns or config.FEATURES)),
+        ("categorical_imputer", TransformerWrapper(SimpleImputer(strategy="most_frequent"), include=[])),
+        ("normalize", TransformerWrapper(StandardScaler())),
+        ("trained_model", LogisticRegression()),
+    ])
+    return pipeline.fit(features, made)
+
+
+def test_unwrapped_path_equals_the_pipeline_and_is_used():
+    pipeline = fitted_pipeline()
+    features, _ = shots(seed=1)
+    model = ShotMadeModel(pipeline, check_features=features)
+    assert model.scoring_path == "unwrapped"
+    new_rows, _ = shots(rows=50, seed=2)
+    scored = model.predict(None, new_rows)
+    expected = pipeline.predict_proba(new_rows)[:, 1]
+    np.testing.assert_allclose(scored[config.PROBABILITY_COLUMN], expected, rtol=0, atol=1e-12)
+    assert (scored[config.PREDICTION_COLUMN] == (expected >= 0.5)).all()
+
+
+def test_a_step_on_some_columns_only_keeps_the_pycaret_path():
+    pipeline = fitted_pipeline(first_step_columns=["lat", "lon"])
+    assert unwrap_column_steps(pipeline) is None
+    features, _ = shots(seed=1)
+    model = ShotMadeModel(pipeline, check_features=features)
+    assert model.scoring_path == "pycaret"
+    np.testing.assert_allclose(model.predict(None, features)[config.PROBABILITY_COLUMN],
+                               pipeline.predict_proba(features)[:, 1], atol=0)
+
+
+def test_without_check_rows_the_pipeline_is_used():
+    assert ShotMadeModel(fitted_pipeline()).scoring_path == "pycaret"
+
+
+def test_text_in_a_feature_is_refused_with_the_row_named():
+    features, _ = shots(rows=3)
+    features = features.astype({"lat": object})
+    features.loc[2, "lat"] = "north"
+    model = ShotMadeModel(fitted_pipeline(), check_features=shots()[0])
+    with pytest.raises(Exception, match="row 2: lat is not a number: north"):
+        model.predict(None, features)

@@ -83,6 +83,7 @@ class Trigger:
 class TriggerReport:
     application_run_id: str | None
     triggers: list[Trigger]
+    model_version: str | None = None  # the registered version the application run scored with
 
     @property
     def fired(self) -> list[Trigger]:
@@ -227,4 +228,4 @@ def latest_trigger_report(client: MlflowClient | None = None) -> TriggerReport |
     training_run = training_run_of(client, version) if version else None
     training_metrics = training_run.data.metrics if training_run else {}
     report = evaluate_triggers(application_run.data.metrics, training_metrics)
-    return TriggerReport(application_run.info.run_id, report.triggers)
+    return TriggerReport(application_run.info.run_id, report.triggers, str(version.version) if version else None)

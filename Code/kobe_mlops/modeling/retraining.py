@@ -3,8 +3,11 @@
 The loop behind ``run_all.py --retrain`` (also ``--force-retrain`` and ``--rollback``):
 
 1. **Check.** :func:`kobe_mlops.deployment.triggers.latest_trigger_report` reads the latest
-   ``PipelineAplicacao`` run. No trigger fired (and not forced): stop, nothing is trained.
-   The check and its reason are logged as a ``VerificacaoRetreino`` run either way.
+   ``PipelineAplicacao`` run. Nothing is trained (unless forced) when no trigger fired, when
+   that run scored another version than today's champion (its alarms are stale), or when a
+   version was already trained on the same labelled production rows (no new labels: see
+   :func:`retraining_decision`). The check and its reason are logged as a
+   ``VerificacaoRetreino`` run either way.
 2. **Split by time.** The labelled production rows of that application run are ordered by
    ``game_date``: the older part joins ``base_train`` for the challenger only, the newest part
    (:data:`HOLDOUT_FRACTION`) is a time holdout the challenger never sees (:func:`time_ordered_split`).
@@ -30,6 +33,7 @@ Promotion rule (all three must hold):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +66,9 @@ PROMOTION_RULE = (
 # Probabilities are clipped like sklearn's log_loss before taking per-row logs.
 PROBABILITY_EPSILON = np.finfo(float).eps
 ROLE_TAG = "kobe.role"
+# Model version tag: fingerprint of the labelled production rows a challenger was trained and
+# validated on; the check does not retrain twice on the same rows.
+TRAINED_ON_TAG = "retrained_on_production_rows"
 MODELS = ("champion", "challenger")
 SPLITS = ("holdout", "test")
 
@@ -119,13 +126,24 @@ class RetrainingBases:
     holdout_last_date: str
 
 
-def write_retraining_bases(paths: config.WorkspacePaths | None = None,
-                           holdout_fraction: float = HOLDOUT_FRACTION) -> RetrainingBases:
-    """Split the latest application output by time and write both parts under data/processed."""
+def read_labelled_production(paths: config.WorkspacePaths | None = None) -> pd.DataFrame:
+    """The labelled rows of the latest application output (``predictions_prod.parquet``)."""
     paths = paths or config.workspace_paths()
     if not paths.predictions_prod.is_file():
         raise RetrainingError(f"No production predictions at {paths.predictions_prod}: run step 04 first.")
-    labelled = labelled_production_rows(pd.read_parquet(paths.predictions_prod))
+    return labelled_production_rows(pd.read_parquet(paths.predictions_prod))
+
+
+def rows_fingerprint(labelled: pd.DataFrame) -> str:
+    """SHA-256 of the labelled rows' values: the same rows give the same fingerprint, in any file."""
+    ordered = labelled.sort_values(list(labelled.columns), kind="stable").reset_index(drop=True)
+    return hashlib.sha256(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes()).hexdigest()
+
+
+def write_retraining_bases(labelled: pd.DataFrame, paths: config.WorkspacePaths | None = None,
+                           holdout_fraction: float = HOLDOUT_FRACTION) -> RetrainingBases:
+    """Split the labelled production rows by time and write both parts under data/processed."""
+    paths = paths or config.workspace_paths()
     older, newest = time_ordered_split(labelled, holdout_fraction)
     write_parquet_atomic(older, paths.retrain_train_extra)
     write_parquet_atomic(newest, paths.retrain_holdout)
@@ -260,22 +278,60 @@ def _client() -> MlflowClient:
     return MlflowClient(tracking_uri())
 
 
-def log_trigger_check(report: triggers.TriggerReport | None, forced: bool) -> tuple[bool, str, str]:
-    """Decide whether to retrain from ``report``; log the decision as ``VerificacaoRetreino``.
+def version_trained_on(client: MlflowClient, fingerprint: str,
+                       model_name: str = config.REGISTERED_MODEL_NAME):
+    """The newest version whose training already included these labelled production rows, or None."""
+    versions = client.search_model_versions(f"name='{model_name}'")
+    matching = [v for v in versions if v.tags.get(TRAINED_ON_TAG) == fingerprint]
+    return max(matching, key=lambda v: int(v.version), default=None)
 
-    Returns ``(retrain, reason, run_id)``.
+
+def retraining_decision(report: triggers.TriggerReport | None, champion_version: str, forced: bool,
+                        already_trained=None) -> tuple[bool, str]:
+    """``(retrain, reason)`` from the latest application run's triggers.
+
+    Two guards keep a scheduled check from retraining for nothing, unless forced:
+
+    * triggers only speak for the model that was applied: when the latest application run scored
+      another version than today's champion (a promotion or rollback since), the check waits for
+      step 04 to measure the champion;
+    * retraining needs new labels: when ``already_trained`` (a version whose training included
+      these same labelled production rows) exists, a new challenger would learn nothing new.
     """
     if report is None:
         retrain, reason = forced, "no application run (PipelineAplicacao) to read triggers from"
-    elif report.any_fired:
+    elif report.model_version is not None and report.model_version != champion_version:
+        retrain = forced
+        reason = (f"the latest application run scored version {report.model_version}, but the champion is "
+                  f"version {champion_version}: apply it first (run_all.py --steps 04) so the triggers "
+                  "measure the model in service")
+    elif not report.any_fired:
+        retrain, reason = forced, "no trigger fired: " + " ".join(t.description for t in report.triggers)
+    elif already_trained is not None:
+        retrain = forced
+        reason = (f"triggers fired ({', '.join(t.name for t in report.fired)}), but version "
+                  f"{already_trained.version} was already trained on these labelled production rows: "
+                  "retraining needs new labels")
+    else:
         retrain = True
         reason = "fired: " + " ".join(f"{t.name} ({t.description})" for t in report.fired)
-    else:
-        retrain, reason = forced, "no trigger fired: " + " ".join(t.description for t in report.triggers)
     if forced:
-        reason = f"forced retraining (--force-retrain); triggers {reason}"
+        reason = f"forced retraining (--force-retrain); {reason}"
+    return retrain, reason
+
+
+def log_trigger_check(report: triggers.TriggerReport | None, champion_version: str, forced: bool,
+                      already_trained=None) -> tuple[bool, str, str]:
+    """Decide whether to retrain (:func:`retraining_decision`); log it as ``VerificacaoRetreino``.
+
+    Returns ``(retrain, reason, run_id)``.
+    """
+    retrain, reason = retraining_decision(report, champion_version, forced, already_trained)
     with start_run("verificacao_retreino", **{ROLE_TAG: "check"}) as run:
-        mlflow.log_params({"forced": forced, "application_run_id": report.application_run_id if report else "none"})
+        mlflow.log_params({"forced": forced, "champion_version": champion_version,
+                           "application_run_id": report.application_run_id if report else "none",
+                           "application_model_version": (report.model_version if report else None) or "none",
+                           "already_trained_version": already_trained.version if already_trained else "none"})
         if report is not None:
             mlflow.log_metrics({f"trigger_{t.name}": t.value for t in report.triggers if t.value is not None})
             mlflow.log_metrics({f"trigger_{t.name}_fired": float(t.fired) for t in report.triggers})
@@ -334,20 +390,31 @@ def retrain(train_challenger: Callable[[Path], None], forced: bool = False,
     runs notebook 03 with ``register_alias="challenger"``).
     """
     client = _client()
-    if version_by_alias(client, config.CHAMPION_ALIAS) is None:
+    champion = version_by_alias(client, config.CHAMPION_ALIAS)
+    if champion is None:
         raise RetrainingError(f"No @{config.CHAMPION_ALIAS} version of {config.REGISTERED_MODEL_NAME}: "
                               "run the pipeline first.")
     report = triggers.latest_trigger_report(client)
-    should_retrain, reason, check_run = log_trigger_check(report, forced)
+    labelled = read_labelled_production() if report is not None else None
+    fingerprint = rows_fingerprint(labelled) if labelled is not None else None
+    already_trained = version_trained_on(client, fingerprint) if fingerprint else None
+    should_retrain, reason, check_run = log_trigger_check(report, str(champion.version), forced, already_trained)
     if not should_retrain:
         return Outcome("skipped", f"No retraining: {reason}", check_run)
+    if labelled is None:
+        labelled = read_labelled_production()  # forced without an application run: fails with the reason
     say(f"Retraining: {reason}")
-    bases = write_retraining_bases()
+    bases = write_retraining_bases(labelled)
     say(f"Time split of the labelled production rows: {bases.rows_train_extra} older rows (to "
         f"{bases.train_extra_last_date}) join base_train; {bases.rows_holdout} newest rows "
         f"({bases.holdout_first_date} to {bases.holdout_last_date}) are the holdout.")
     say(f"Training the challenger (notebook 03, register_alias={config.CHALLENGER_ALIAS!r}) ...")
     train_challenger(bases.train_extra)
+    challenger = version_by_alias(client, config.CHALLENGER_ALIAS)
+    if challenger is None:
+        raise RetrainingError("Training finished but no @challenger version was registered.")
+    client.set_model_version_tag(config.REGISTERED_MODEL_NAME, challenger.version, TRAINED_ON_TAG,
+                                 rows_fingerprint(labelled))
     return validate_and_decide(client, bases)
 
 

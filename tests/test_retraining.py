@@ -1,0 +1,287 @@
+"""The retraining loop: hand-made figures and rows first, then a real store.
+
+The real-store tests copy the session pipeline's workspace (the course data, a trained champion,
+an application run whose triggers fire on the 2PT -> 3PT shift) and drive ``run_all.py
+--retrain / --rollback`` on the copy, so the session store stays as the pipeline left it.
+"""
+
+import shutil
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import log_loss
+
+from conftest import PipelineRun, run_pipeline
+from kobe_mlops import config
+from kobe_mlops.deployment import triggers
+from kobe_mlops.modeling import retraining
+from kobe_mlops.modeling.retraining import (
+    BASE_TEST_TOLERANCE,
+    PROMOTION_MIN_GAIN,
+    RetrainingError,
+    promotion_decision,
+    retraining_decision,
+    row_log_loss,
+    rows_fingerprint,
+    time_ordered_split,
+    validate,
+)
+
+NAME = config.REGISTERED_MODEL_NAME
+
+
+# --- The time-ordered split ------------------------------------------------------------------
+
+
+def labelled_rows(dates: list[str]) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = len(dates)
+    return pd.DataFrame({
+        "shot_id": np.arange(rows) + 100, "game_date": dates,
+        "lat": 33.9, "lon": -118.3, "minutes_remaining": 5, "period": 2, "playoffs": 0,
+        "shot_distance": 24.0, config.TARGET: rng.integers(0, 2, rows),
+    })
+
+
+def test_split_puts_the_newest_rows_in_the_holdout_and_never_splits_a_date():
+    dates = ["2001-01-05"] * 3 + ["2001-01-01"] * 4 + ["2001-01-03"] * 2 + ["2001-01-09"] * 1
+    older, newest = time_ordered_split(labelled_rows(dates), holdout_fraction=0.3)
+    # 10 rows, 30 %: the boundary falls on 2001-01-05, so all three of its shots go to the holdout.
+    assert sorted(newest["game_date"].dt.strftime("%Y-%m-%d")) == ["2001-01-05"] * 3 + ["2001-01-09"]
+    assert older["game_date"].max() < newest["game_date"].min()
+    assert set(older["shot_id"]).isdisjoint(newest["shot_id"])
+    assert len(older) + len(newest) == len(dates)
+    assert older["game_date"].is_monotonic_increasing and newest["game_date"].is_monotonic_increasing
+
+
+@pytest.mark.parametrize("dates", [["2001-01-01"] * 6, ["2001-01-01"]])
+def test_split_refuses_when_no_older_rows_would_remain(dates):
+    with pytest.raises(RetrainingError):
+        time_ordered_split(labelled_rows(dates))
+
+
+def test_fingerprint_ignores_row_order_but_not_values():
+    rows = labelled_rows(["2001-01-01", "2001-01-02", "2001-01-03"])
+    assert rows_fingerprint(rows) == rows_fingerprint(rows.iloc[::-1])
+    changed = rows.copy()
+    changed.loc[0, config.TARGET] = 1 - changed.loc[0, config.TARGET]
+    assert rows_fingerprint(changed) != rows_fingerprint(rows)
+
+
+# --- Validation figures and the promotion rule -------------------------------------------------
+
+
+class ConstantModel:
+    """A pyfunc stand-in that gives every row the same probability."""
+
+    def __init__(self, probability: float):
+        self.probability = probability
+
+    def predict(self, frame):
+        return pd.DataFrame({config.PROBABILITY_COLUMN: np.full(len(frame), self.probability)})
+
+
+def test_row_log_losses_average_to_sklearns_log_loss():
+    y = np.array([1, 0, 1, 1, 0])
+    p = np.array([0.9, 0.2, 0.6, 0.4, 0.5])
+    assert row_log_loss(y, p).mean() == pytest.approx(log_loss(y, p), abs=1e-12)
+
+
+def test_validate_measures_both_models_on_both_splits_with_a_paired_gain():
+    holdout = labelled_rows(["2010-01-01"] * 40).assign(**{config.TARGET: [1] * 10 + [0] * 30})
+    base_test = labelled_rows(["2005-01-01"] * 20).assign(**{config.TARGET: [1] * 10 + [0] * 10})
+    figures = validate(ConstantModel(0.5), ConstantModel(0.25), holdout, base_test, {"holdout": 0.3, "test": 0.5})
+    assert figures["log_loss_champion_holdout"] == pytest.approx(np.log(2))
+    assert figures["log_loss_challenger_holdout"] == pytest.approx(log_loss(holdout[config.TARGET], [0.25] * 40))
+    assert figures["holdout_log_loss_gain"] == pytest.approx(
+        figures["log_loss_champion_holdout"] - figures["log_loss_challenger_holdout"])
+    assert figures["holdout_log_loss_gain_se"] > 0
+    assert figures["log_loss_baseline_test"] == pytest.approx(np.log(2))
+    assert figures["rows_holdout"] == 40 and figures["rows_test"] == 20
+
+
+def rule_figures(champion_holdout=0.63, challenger_holdout=0.61, se=0.003, champion_test=0.672,
+                 challenger_test=0.672) -> dict[str, float]:
+    return {"log_loss_champion_holdout": champion_holdout, "log_loss_challenger_holdout": challenger_holdout,
+            "holdout_log_loss_gain_se": se, "log_loss_champion_test": champion_test,
+            "log_loss_challenger_test": challenger_test}
+
+
+def test_a_clearly_better_challenger_is_promoted():
+    promote, reason = promotion_decision(rule_figures())
+    assert promote and reason.startswith("Promote the challenger") and "0.6100" in reason
+
+
+@pytest.mark.parametrize(
+    "figures, why",
+    [
+        (rule_figures(challenger_holdout=0.63 - PROMOTION_MIN_GAIN / 2, se=0.0001), "under the minimum"),
+        (rule_figures(challenger_holdout=0.62, se=0.01), "paired standard errors"),
+        (rule_figures(challenger_test=0.672 + BASE_TEST_TOLERANCE * 1.5), "worse by"),
+        (rule_figures(challenger_holdout=0.64), "under the minimum"),  # worse on the holdout
+    ],
+    ids=["small-gain", "noisy-gain", "forgets-base-test", "worse"],
+)
+def test_the_champion_is_kept_unless_every_clause_holds(figures, why):
+    promote, reason = promotion_decision(figures)
+    assert not promote and reason.startswith("Keep the champion") and why in reason
+
+
+# --- Whether to retrain at all -----------------------------------------------------------------
+
+
+def report(fired: bool, model_version: str = "1") -> triggers.TriggerReport:
+    trigger = triggers.Trigger(triggers.FEATURE_DRIFT, 0.9 if fired else 0.1, 0.25, fired, "Largest PSI ...")
+    return triggers.TriggerReport("run-1", [trigger], model_version)
+
+
+@pytest.mark.parametrize(
+    "case, expected, reason_part",
+    [
+        (dict(report=None), False, "no application run"),
+        (dict(report=report(fired=False)), False, "no trigger fired"),
+        (dict(report=report(fired=True)), True, "fired: feature_drift"),
+        (dict(report=report(fired=True, model_version="1"), champion_version="2"), False, "apply it first"),
+        (dict(report=report(fired=True), already_trained=SimpleNamespace(version="2")), False, "needs new labels"),
+    ],
+    ids=["no-run", "quiet", "fired", "stale-run", "same-labels"],
+)
+def test_retraining_decision(case, expected, reason_part):
+    arguments = {"champion_version": "1", "forced": False, "already_trained": None, **case}
+    retrain, reason = retraining_decision(**arguments)
+    assert retrain is expected and reason_part in reason
+    forced, forced_reason = retraining_decision(**{**arguments, "forced": True})
+    assert forced and forced_reason.startswith("forced retraining") and reason_part in forced_reason
+
+
+# --- Aliases: promotion and rollback on a registry of three versions ---------------------------
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """A SQLite registry with versions 1 (champion) and 2 (challenger); no models behind them."""
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client.create_registered_model(NAME)
+    for _ in range(2):
+        client.create_model_version(NAME, source=str(tmp_path))
+    client.set_registered_model_alias(NAME, config.CHAMPION_ALIAS, "1")
+    client.set_registered_model_alias(NAME, config.CHALLENGER_ALIAS, "2")
+    return client
+
+
+def aliases(client) -> dict[str, str]:
+    return {alias: str(version) for alias, version in client.get_registered_model(NAME).aliases.items()}
+
+
+def test_promotion_then_rollback_moves_the_aliases_and_tags_the_versions(registry):
+    assert retraining.promote(registry, "better") == {"champion_version_before": "1", "champion_version_after": "2"}
+    assert aliases(registry) == {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"}
+    assert registry.get_model_version(NAME, "2").tags["promotion_reason"] == "better"
+    assert retraining.rollback(registry, "manual") == {"champion_version_before": "2", "champion_version_after": "1"}
+    assert aliases(registry) == {config.CHAMPION_ALIAS: "1"}
+    assert "manual" in registry.get_model_version(NAME, "2").tags["rolled_back"]
+    with pytest.raises(RetrainingError, match="Nothing to roll back"):
+        retraining.rollback(registry, "again")
+
+
+def test_promotion_needs_a_challenger(registry):
+    registry.delete_registered_model_alias(NAME, config.CHALLENGER_ALIAS)
+    with pytest.raises(RetrainingError, match="needs both"):
+        retraining.promote(registry, "no challenger")
+    assert aliases(registry) == {config.CHAMPION_ALIAS: "1"}
+
+
+# --- The loop on a real pipeline run ---------------------------------------------------------
+
+
+def runs_named(client, name: str) -> list:
+    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
+    return client.search_runs([experiment.experiment_id], f"attributes.run_name = '{name}'",
+                              order_by=["attributes.start_time DESC"])
+
+
+@pytest.fixture(scope="module")
+def retrained(pipeline_run, tmp_path_factory) -> PipelineRun:
+    """A copy of the session workspace after ``run_all.py --retrain --fast``."""
+    copy = tmp_path_factory.mktemp("retrained") / "workspace"
+    shutil.copytree(pipeline_run.workspace, copy)
+    result = run_pipeline(copy, "--retrain", "--fast")
+    return PipelineRun(copy, f"sqlite:///{copy / 'mlflow.db'}", result.stdout)
+
+
+def test_retrain_trains_a_challenger_on_older_rows_and_promotes_it_by_the_rule(retrained):
+    client = mlflow.MlflowClient(retrained.tracking_uri)
+    check = runs_named(client, "VerificacaoRetreino")[0]
+    assert check.data.tags["decision"] == "retrain" and "feature_drift" in check.data.tags["fired_triggers"]
+    challenger_training = runs_named(client, "Treinamento")[0]
+    assert challenger_training.data.tags["kobe.role"] == config.CHALLENGER_ALIAS
+    older = pd.read_parquet(retrained.paths.retrain_train_extra)
+    assert int(challenger_training.data.params["rows_extra_train"]) == len(older)
+    assert int(challenger_training.data.params["rows_train"]) == len(pd.read_parquet(retrained.paths.base_train)) + len(older)
+
+    validation = runs_named(client, "ValidacaoChallenger")[0]
+    figures = validation.data.metrics
+    promote, reason = promotion_decision(figures)  # the logged figures justify the logged decision
+    assert validation.data.tags["decision"] == ("promote" if promote else "keep")
+    assert validation.data.tags["reason"].startswith(reason)
+    # On the course data the challenger, which saw older 3PT shots, wins on the newest ones.
+    assert promote, validation.data.tags["reason"]
+    assert aliases(client) == {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"}
+    assert "Promoted version 2" in retrained.stdout
+
+
+def test_the_challenger_never_saw_a_holdout_row(retrained):
+    older = pd.read_parquet(retrained.paths.retrain_train_extra)
+    holdout = pd.read_parquet(retrained.paths.retrain_holdout)
+    assert set(older["shot_id"]).isdisjoint(holdout["shot_id"])
+    assert older["game_date"].max() < holdout["game_date"].min()
+    predictions = pd.read_parquet(retrained.paths.predictions_prod)
+    assert len(older) + len(holdout) == predictions[config.TARGET].notna().sum()
+    client = mlflow.MlflowClient(retrained.tracking_uri)
+    assert int(runs_named(client, "ValidacaoChallenger")[0].data.metrics["rows_holdout"]) == len(holdout)
+
+
+def test_checks_skip_stale_or_known_data_then_rollback_restores_the_champion(retrained, tmp_path):
+    workspace = retrained.workspace
+    client = mlflow.MlflowClient(retrained.tracking_uri)
+    # The alarms were measured on version 1; version 2 is in service now.
+    stale = run_pipeline(workspace, "--retrain", "--fast")
+    assert "No retraining" in stale.stdout and "apply it first" in stale.stdout
+    # Applied again, the triggers still fire (3PT inputs), but version 2 already learned these labels.
+    known = run_pipeline(workspace, "--steps", "04", "--retrain", "--fast")
+    assert "needs new labels" in known.stdout
+    assert [run.data.tags["decision"] for run in runs_named(client, "VerificacaoRetreino")[:2]] == ["skip", "skip"]
+
+    rolled_back = run_pipeline(workspace, "--rollback")
+    assert "@champion is version 1 again (was 2)" in rolled_back.stdout
+    assert aliases(client) == {config.CHAMPION_ALIAS: "1"}
+    assert runs_named(client, "Rollback")[0].data.tags["decision"] == "rollback"
+    again = run_pipeline(workspace, "--rollback", check=False)
+    assert again.returncode == 1 and "Nothing to roll back" in again.stderr and "Traceback" not in again.stderr
+
+    # A random sample of development shots scored as production: no shift, no degradation.
+    development = pd.read_parquet(retrained.paths.raw_file("dev")).dropna(subset=[config.TARGET]).sample(3000, random_state=0)
+    dev_as_prod = tmp_path / "dev_as_prod.parquet"
+    development.to_parquet(dev_as_prod)
+    quiet = run_pipeline(workspace, "--steps", "04", "--prod-data", str(dev_as_prod), "--retrain", "--fast")
+    assert "No retraining: no trigger fired" in quiet.stdout
+    assert aliases(client) == {config.CHAMPION_ALIAS: "1"}
+
+
+def test_a_challenger_no_better_than_the_champion_is_kept(workspace_copy, monkeypatch):
+    monkeypatch.setenv("KOBE_WORKSPACE", str(workspace_copy.workspace))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    client = mlflow.MlflowClient(workspace_copy.tracking_uri)
+    mlflow.set_tracking_uri(workspace_copy.tracking_uri)
+    # The champion itself as its own challenger: the same probabilities, a gain of exactly zero.
+    client.set_registered_model_alias(NAME, config.CHALLENGER_ALIAS, "1")
+    bases = retraining.write_retraining_bases(retraining.read_labelled_production())
+    outcome = retraining.validate_and_decide(client, bases)
+    assert outcome.action == "kept" and "gain of 0.0000" in outcome.message
+    assert aliases(client) == {config.CHAMPION_ALIAS: "1", config.CHALLENGER_ALIAS: "1"}
+    run = client.get_run(outcome.run_id)
+    assert run.info.run_name == "ValidacaoChallenger" and run.data.tags["decision"] == "keep"
+    assert run.data.metrics["holdout_log_loss_gain"] == 0

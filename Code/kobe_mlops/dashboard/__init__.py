@@ -18,7 +18,7 @@ Layout:
 * ``common.py`` — cached reads keyed by workspace, tracking URI and file timestamps (a new
   pipeline run refreshes every page), and the empty state every page shows before a run.
 
-**Adding a page is a one-file change**: drop ``views/07_Retraining_history.py`` next to the
+**Adding a page is a one-file change**: drop ``views/08_Retraining_history.py`` next to the
 others. Start it like the existing pages::
 
     import streamlit as st

@@ -9,6 +9,7 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")  # figures are rendered to images for the browser, never to a window
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ import seaborn as sns
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES
+from kobe_mlops.deployment import trends, triggers
 
 BASE_COLOURS = {"development": "#1f77b4", "production": "#d62728"}
 AXIS_LABELS = {
@@ -98,5 +100,58 @@ def threshold_figure(sweeps: dict[str, pd.DataFrame], threshold: float) -> plt.F
     axis.set(xlabel="Decision threshold on the probability of a make", ylabel="F1 score (make = positive)",
              title="F1 by decision threshold", xlim=(0, 1), ylim=(0, 1))
     axis.legend(loc="upper right")
+    figure.tight_layout()
+    return figure
+
+
+# --- Trigger figures across application runs (deployment/trends.py) ---------------------------
+
+TREND_AXES = {  # trigger -> (title, y-axis label with its unit)
+    triggers.FEATURE_DRIFT: ("Feature drift", "Largest feature PSI (unitless)"),
+    triggers.LOG_LOSS_DEGRADATION: ("Log-loss degradation", "Production log loss (nats per shot)"),
+    triggers.MAKE_RATE_GAP: ("Make-rate gap", "|Mean probability − observed make rate|\n(probability, 0–1)"),
+}
+assert set(TREND_AXES) == set(trends.TRIGGER_NAMES)
+TREND_COLOUR = "#1f77b4"
+FIRED_COLOUR = "#d62728"
+SINGLE_RUN_SPAN = pd.Timedelta(hours=1)  # x-axis half-width around a lone run
+
+
+def trigger_trend_figure(frame: pd.DataFrame, trigger: str) -> plt.Figure:
+    """One trigger figure per application run (``trends.trend_frame``) with its threshold dashed.
+
+    The threshold is a horizontal line when every run shares it; the log-loss limit depends on each
+    run's baseline, so when it varies it is drawn run by run. Runs that fired are marked in red.
+    """
+    title, ylabel = TREND_AXES[trigger]
+    value_column, threshold_column, fired_column = trends.trigger_columns(trigger)
+    measured = frame[frame[value_column].notna()]
+    figure, axis = plt.subplots(figsize=(7, 3.8))
+    axis.set(xlabel="Application run start time (UTC)", ylabel=ylabel, title=f"{title} per application run")
+    if measured.empty:
+        axis.text(0.5, 0.5, "Not measured in any run: no labelled production rows", ha="center", va="center",
+                  transform=axis.transAxes)
+        figure.tight_layout()
+        return figure
+    times = measured["start_time"].dt.tz_convert("UTC").dt.tz_localize(None)  # matplotlib dates are naive
+    values = measured[value_column]
+    axis.plot(times, values, marker="o", color=TREND_COLOUR, label=trends.TRIGGER_LABELS[trigger])
+    fired = measured[fired_column].to_numpy(dtype=bool)
+    if fired.any():
+        axis.scatter(times[fired], values[fired], s=70, color=FIRED_COLOUR, zorder=3, label="fired")
+    thresholds = measured[threshold_column]
+    if thresholds.nunique() == 1:
+        axis.axhline(thresholds.iloc[0], color="black", linestyle="--", linewidth=1,
+                     label=f"threshold {thresholds.iloc[0]:.3g}")
+    else:
+        # Centred steps: around each run the line sits at that run's own threshold.
+        axis.plot(times, thresholds, color="black", linestyle="--", linewidth=1, drawstyle="steps-mid",
+                  marker="_", markersize=14, label="threshold of each run")
+    if times.nunique() == 1:  # matplotlib would spread a single date over years
+        axis.set_xlim(times.iloc[0] - SINGLE_RUN_SPAN, times.iloc[0] + SINGLE_RUN_SPAN)
+    locator = mdates.AutoDateLocator()
+    axis.xaxis.set_major_locator(locator)
+    axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    axis.legend(loc="best")
     figure.tight_layout()
     return figure

@@ -49,6 +49,9 @@ PROD_BASELINE_LOG_LOSS_METRIC = "log_loss_baseline_prod"
 OBSERVED_MAKE_RATE_METRIC = "observed_make_rate"
 LABELLED_MEAN_PROBABILITY_METRIC = "mean_probability_labeled"
 PSI_PREFIX = "psi_"
+# Finished application runs: what the triggers (and their trends) are computed from.
+APPLICATION_RUNS_FILTER = (f"attributes.run_name = '{config.RUN_NAMES['aplicacao']}' "
+                           "and attributes.status = 'FINISHED'")
 
 # Most serious first: the first fired trigger in this order decides the recommended action.
 ACTIONS = {
@@ -182,7 +185,7 @@ def latest_application_run(client: MlflowClient) -> Run | None:
         return None
     runs = client.search_runs(
         [experiment.experiment_id],
-        filter_string=f"attributes.run_name = '{config.RUN_NAMES['aplicacao']}' and attributes.status = 'FINISHED'",
+        filter_string=APPLICATION_RUNS_FILTER,
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )

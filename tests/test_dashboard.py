@@ -184,6 +184,10 @@ def test_retraining_lists_every_trigger_and_the_action(store):
         assert trigger.description in text
     table = app.dataframe[0].value
     assert table["fired"].tolist() == [trigger.fired for trigger in report.triggers]
+    # A fresh pipeline: a champion, no challenger yet, no retraining decision.
+    assert metric_value(app, "@champion") == "version 1"
+    assert metric_value(app, "@challenger") == "none" and metric_value(app, "@previous") == "none"
+    assert "The retraining loop has not run yet" in text
 
 
 # --- Inference --------------------------------------------------------------------------------
@@ -379,3 +383,21 @@ def test_an_unreachable_tracking_server_is_named_not_a_traceback(tmp_path, monke
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once instead of backing off
     app = run_page("01_Overview.py")
     assert app.error[0].value.startswith(f"Cannot read the tracking store {url}:")
+
+
+def test_trends_shows_the_single_application_run_and_asks_for_a_second(store):
+    from kobe_mlops.deployment import trends
+
+    client, _ = store
+    report = triggers.latest_trigger_report(client)  # the session pipeline made one application run
+    app = run_page("07_Trends.py")
+    text = page_text(app)
+    assert "A trend needs at least two application runs" in text
+    assert "Code/kobe_mlops/deployment/triggers.py" in text
+    for trigger in report.triggers:
+        assert metric_value(app, trends.TRIGGER_LABELS[trigger.name].capitalize()) == f"{trigger.value:.4f}"
+    assert len(app.get("image")) == len(report.triggers)
+    runs = app.dataframe[1].value
+    assert runs["run id"].tolist() == [report.application_run_id]
+    drift = next(trigger for trigger in report.triggers if trigger.name == triggers.FEATURE_DRIFT)
+    assert runs["largest feature PSI fired"].tolist() == [drift.fired]

@@ -205,10 +205,10 @@ def runs_named(client, name: str) -> list:
 
 @pytest.fixture(scope="module")
 def retrained(pipeline_run, tmp_path_factory) -> PipelineRun:
-    """A copy of the session workspace after ``run_all.py --retrain --fast``."""
+    """A copy of the session workspace after ``run_all.py --retrain`` (full grids, as documented)."""
     copy = tmp_path_factory.mktemp("retrained") / "workspace"
     shutil.copytree(pipeline_run.workspace, copy)
-    result = run_pipeline(copy, "--retrain", "--fast")
+    result = run_pipeline(copy, "--retrain")
     return PipelineRun(copy, f"sqlite:///{copy / 'mlflow.db'}", result.stdout)
 
 
@@ -233,6 +233,28 @@ def test_retrain_trains_a_challenger_on_older_rows_and_promotes_it_by_the_rule(r
     assert "Promoted version 2" in retrained.stdout
 
 
+def test_the_documented_outcome_is_what_the_loop_logs(retrained):
+    """Docs/Model/Retraining.md quotes the figures of a fresh run: they must still be true."""
+    client = mlflow.MlflowClient(retrained.tracking_uri)
+    figures = runs_named(client, "ValidacaoChallenger")[0].data.metrics
+    document = (config.PROJECT_ROOT / "Docs" / "Model" / "Retraining.md").read_text()
+    table = {
+        "holdout log loss": "log_loss_{}_holdout", "holdout AUC": "auc_{}_holdout",
+        "holdout Brier score": "brier_{}_holdout", "base_test log loss": "log_loss_{}_test",
+        "base_test AUC": "auc_{}_test",
+    }
+    for label, metric in table.items():
+        expected = f"| {label} | {figures[metric.format('champion')]:.4f} | {figures[metric.format('challenger')]:.4f} |"
+        assert expected in document, expected
+    prose = " ".join(document.split())  # line breaks fall anywhere in the prose
+    for quoted in [f"Gain {figures['holdout_log_loss_gain']:.4f}",
+                   f"make rate scores {figures['log_loss_baseline_holdout']:.4f} on the holdout",
+                   f"the {int(figures['rows_holdout']):,} newest rows"]:
+        assert quoted in prose, quoted
+    older = len(pd.read_parquet(retrained.paths.retrain_train_extra))
+    assert f"{older:,} older rows" in prose
+
+
 def test_the_challenger_never_saw_a_holdout_row(retrained):
     older = pd.read_parquet(retrained.paths.retrain_train_extra)
     holdout = pd.read_parquet(retrained.paths.retrain_holdout)
@@ -242,6 +264,24 @@ def test_the_challenger_never_saw_a_holdout_row(retrained):
     assert len(older) + len(holdout) == predictions[config.TARGET].notna().sum()
     client = mlflow.MlflowClient(retrained.tracking_uri)
     assert int(runs_named(client, "ValidacaoChallenger")[0].data.metrics["rows_holdout"]) == len(holdout)
+
+
+def test_the_dashboard_shows_the_promotion(retrained, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # importing streamlit sets it; kernels must not inherit it
+    monkeypatch.setenv("KOBE_WORKSPACE", str(retrained.workspace))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    page = config.PROJECT_ROOT / "Code" / "kobe_mlops" / "dashboard" / "views" / "06_Retraining.py"
+    app = AppTest.from_file(str(page), default_timeout=120).run()
+    assert not app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics, [e.value for e in app.get("info")] + [e.value for e in app.get("error")] + [e.value for e in app.markdown]
+    assert metrics["@champion"] == "version 2" and metrics["@previous"] == "version 1"
+    text = "\n".join(element.value for element in app.markdown)
+    assert "**Latest decision** (ValidacaoChallenger" in text and "**promote**" in text
+    decisions = app.dataframe[-1].value
+    assert decisions["step"].tolist() == ["ValidacaoChallenger", "VerificacaoRetreino"]
 
 
 def test_checks_skip_stale_or_known_data_then_rollback_restores_the_champion(retrained, tmp_path):

@@ -21,7 +21,8 @@ from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
-from kobe_mlops.deployment import health, monitoring, triggers
+from kobe_mlops.deployment import health, monitoring, trends, triggers
+from kobe_mlops.modeling import retraining
 from kobe_mlops.tracking import tracking_uri
 
 PAGES_DIR = Path(__file__).resolve().parent / "views"
@@ -196,3 +197,34 @@ def _threshold_sweeps(model_uri: str, uri: str, workspace: str, stamp: tuple[int
 def threshold_sweeps(source: Source, model_uri: str) -> dict[str, pd.DataFrame]:
     """F1, precision and recall at every threshold of the grid (independent of the page's slider)."""
     return _threshold_sweeps(model_uri, source.tracking_uri, source.workspace, source.stamp)
+
+
+@st.cache_data(show_spinner="Reading every application run…", ttl=STATE_TTL_SECONDS)
+def _application_trends(uri: str, stamp: tuple[int, ...]) -> pd.DataFrame | None:
+    if not health.tracking_store_exists(uri):
+        return None
+    return trends.application_trends(_client(uri))
+
+
+def application_trends(source: Source) -> pd.DataFrame | None:
+    """The trigger figures of every finished application run, oldest first; None before the first."""
+    try:
+        return _application_trends(source.tracking_uri, source.stamp)
+    except MlflowException as exc:
+        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
+
+
+@st.cache_data(show_spinner="Reading the retraining decisions…", ttl=STATE_TTL_SECONDS)
+def _retraining_history(uri: str, stamp: tuple[int, ...]) -> tuple[dict[str, str], pd.DataFrame] | None:
+    if not health.tracking_store_exists(uri):
+        return None
+    client = _client(uri)
+    return retraining.registry_aliases(client), retraining.decision_history(client)
+
+
+def retraining_history(source: Source) -> tuple[dict[str, str], pd.DataFrame] | None:
+    """The registry's aliases and the retraining loop's decisions, newest first."""
+    try:
+        return _retraining_history(source.tracking_uri, source.stamp)
+    except MlflowException as exc:
+        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)

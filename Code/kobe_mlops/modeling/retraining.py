@@ -431,3 +431,41 @@ def rollback_with_run(reason: str = "manual rollback (run_all.py --rollback)") -
     return Outcome("rolled_back", f"Rolled back: @{config.CHAMPION_ALIAS} is version "
                    f"{aliases['champion_version_after']} again (was {aliases['champion_version_before']}).",
                    run.info.run_id)
+
+
+# --- What the dashboard shows ---------------------------------------------------------------
+
+DECISION_COLUMNS = ["start_time", "step", "decision", "versions", "reason", "run_id"]
+
+
+def registry_aliases(client: MlflowClient, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
+    """``{alias: version}`` of the registered model (empty when nothing is registered)."""
+    try:
+        aliases = client.get_registered_model(model_name).aliases
+    except MlflowException:
+        return {}
+    return {alias: str(version) for alias, version in sorted(aliases.items())}
+
+
+def decision_history(client: MlflowClient, limit: int = 50) -> pd.DataFrame:
+    """The retraining loop's runs, newest first: checks, validations and rollbacks with their reasons."""
+    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
+    if experiment is None:
+        return pd.DataFrame(columns=DECISION_COLUMNS)
+    runs = [run for name in config.RETRAINING_RUN_NAMES.values()  # MLflow filters run names one at a time
+            for run in client.search_runs([experiment.experiment_id], f"attributes.run_name = '{name}'",
+                                          order_by=["attributes.start_time DESC"], max_results=limit)]
+    runs = sorted(runs, key=lambda run: run.info.start_time, reverse=True)[:limit]
+    rows = []
+    for run in runs:
+        params, tags = run.data.params, run.data.tags
+        if "challenger_version" in params:
+            versions = f"champion v{params['champion_version']}, challenger v{params['challenger_version']}"
+        elif "champion_version_after" in tags:
+            versions = f"v{tags['champion_version_before']} -> v{tags['champion_version_after']}"
+        else:
+            versions = f"champion v{params['champion_version']}" if "champion_version" in params else ""
+        rows.append({"start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+                     "step": run.info.run_name, "decision": tags.get("decision", ""), "versions": versions,
+                     "reason": tags.get("reason", ""), "run_id": run.info.run_id})
+    return pd.DataFrame(rows, columns=DECISION_COLUMNS)

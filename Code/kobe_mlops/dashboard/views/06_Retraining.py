@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from kobe_mlops import config
 from kobe_mlops.dashboard import common
 from kobe_mlops.deployment import triggers
 
@@ -39,3 +40,24 @@ st.caption(
     f"mean probability more than {triggers.MAKE_RATE_GAP_MARGIN:g} from the observed make rate. "
     f"Application run `{report.application_run_id}`."
 )
+
+st.subheader("Challenger, promotion and rollback")
+aliases, decisions = common.retraining_history(source)
+for column, alias in zip(st.columns(3), [config.CHAMPION_ALIAS, config.CHALLENGER_ALIAS, config.PREVIOUS_ALIAS]):
+    column.metric(f"@{alias}", f"version {aliases[alias]}" if alias in aliases else "none")
+if decisions.empty:
+    st.markdown("The retraining loop has not run yet. It retrains only when a trigger fired and new labelled "
+                "production rows exist, and promotes the challenger only if it beats the champion on the "
+                "newest labelled rows:")
+else:
+    latest = decisions.iloc[0]
+    st.markdown(f"**Latest decision** ({latest['step']}, {latest['start_time']:%Y-%m-%d %H:%M} UTC): "
+                f"**{latest['decision']}**. {latest['reason']}")
+    st.dataframe(decisions.drop(columns="run_id"), hide_index=True,
+                 column_config={"start_time": st.column_config.DatetimeColumn("started (UTC)"),
+                                "reason": st.column_config.TextColumn("reason", width="large")})
+st.code("\n".join(f"{common.pipeline_command(source.workspace)} {flags}"
+                  for flags in ["--retrain", "--steps 04 --retrain", "--force-retrain", "--rollback"]),
+        language="bash")
+st.caption("The loop, its promotion rule and a scheduled check are described in `Docs/Model/Retraining.md`; "
+           "each decision is an MLflow run (VerificacaoRetreino, ValidacaoChallenger, Rollback).")

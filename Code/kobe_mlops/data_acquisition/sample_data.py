@@ -1,0 +1,93 @@
+"""Synthetic shots for ``Sample_Data/``: the course's column names and the data contract, none of its rows.
+
+The course files are never committed, so the sample a reader sees in ``Sample_Data/`` is made
+here from a seeded random generator. Each shot is placed on the court the way the course data
+places its shots (checked by ``tests/test_sample_data.py`` on the course files):
+
+* ``loc_x`` and ``loc_y`` are tenths of a foot from the basket;
+* ``lat = BASKET_LAT - loc_y / 1000`` and ``lon = BASKET_LON + loc_x / 1000``;
+* ``shot_distance`` is ``hypot(loc_x, loc_y) / 10`` rounded down to whole feet.
+
+Two-point shots are drawn inside :data:`TWO_POINT_MAX_FEET`, three-point shots between
+:data:`THREE_POINT_FEET`; the outcome ``shot_made_flag`` is a coin toss and carries no signal:
+the sample shows the schema, it is not a data set to evaluate a model on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kobe_mlops import config
+from kobe_mlops.data_acquisition.contract import cast_features
+
+# Where the course data puts the basket, in its lat/lon coordinates.
+BASKET_LAT = 34.0443
+BASKET_LON = -118.2698
+TENTHS_OF_FOOT_PER_DEGREE = 1000  # lat/lon move by 0.001 for each tenth of a foot
+TWO_POINT_MAX_FEET = 21.0
+THREE_POINT_FEET = (23.0, 28.0)
+# Angles from the baseline: 0.2 pi to 0.8 pi keeps every shot inside the court's 25 ft half width.
+ANGLE_RANGE = (0.2 * np.pi, 0.8 * np.pi)
+PLAYOFF_SHARE = 0.15
+FIRST_SHOT_ID = 1_000_001  # far above the course's ids (1 to 30697): never mistaken for a real shot
+DATE_RANGE = ("1996-11-01", "2016-04-13")
+SAMPLE_ROWS = 20
+SAMPLE_COLUMNS = ["shot_id", "game_date", "shot_type", *config.FEATURES, config.TARGET]
+SHOT_TYPES = {False: "2PT Field Goal", True: "3PT Field Goal"}
+
+
+def court_position(distance_feet: np.ndarray, angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(loc_x, loc_y)`` in whole tenths of a foot for a distance from the basket and an angle."""
+    loc_x = np.round(10 * distance_feet * np.cos(angle)).astype(int)
+    loc_y = np.round(10 * distance_feet * np.sin(angle)).astype(int)
+    return loc_x, loc_y
+
+
+def lat_lon(loc_x: np.ndarray, loc_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The course data's latitude and longitude of a court position."""
+    lat = np.round(BASKET_LAT - loc_y / TENTHS_OF_FOOT_PER_DEGREE, 4)
+    lon = np.round(BASKET_LON + loc_x / TENTHS_OF_FOOT_PER_DEGREE, 4)
+    return lat, lon
+
+
+def whole_feet(loc_x: np.ndarray, loc_y: np.ndarray) -> np.ndarray:
+    """The course data's ``shot_distance``: the distance in feet, rounded down."""
+    return np.floor(np.hypot(loc_x, loc_y) / 10)
+
+
+def synthetic_shots(rows: int = SAMPLE_ROWS, seed: int = config.SEED) -> pd.DataFrame:
+    """``rows`` made-up shots, half two-pointers and half three-pointers on average, same seed same rows."""
+    rng = np.random.default_rng(seed)
+    three_pointer = rng.random(rows) < 0.5
+    distance = np.where(three_pointer, rng.uniform(*THREE_POINT_FEET, rows), rng.uniform(0, TWO_POINT_MAX_FEET, rows))
+    loc_x, loc_y = court_position(distance, rng.uniform(*ANGLE_RANGE, rows))
+    lat, lon = lat_lon(loc_x, loc_y)
+    first_day, last_day = (pd.Timestamp(day) for day in DATE_RANGE)
+    days = rng.integers(0, (last_day - first_day).days + 1, rows)
+    shots = pd.DataFrame({
+        "shot_id": np.arange(FIRST_SHOT_ID, FIRST_SHOT_ID + rows),
+        "game_date": [f"{first_day + pd.Timedelta(days=int(day)):%Y-%m-%d}" for day in days],
+        "shot_type": [SHOT_TYPES[bool(flag)] for flag in three_pointer],
+        "lat": lat,
+        "lon": lon,
+        "minutes_remaining": rng.integers(0, 12, rows),
+        "period": rng.integers(1, 5, rows),
+        "playoffs": (rng.random(rows) < PLAYOFF_SHARE).astype(int),
+        "shot_distance": whole_feet(loc_x, loc_y),
+        config.TARGET: (rng.random(rows) < 0.5).astype(int),
+    })
+    return cast_features(shots)[SAMPLE_COLUMNS]
+
+
+def sample_csv(rows: int = SAMPLE_ROWS, seed: int = config.SEED) -> str:
+    """The CSV text committed as ``Sample_Data/synthetic_shots.csv``."""
+    return synthetic_shots(rows, seed).to_csv(index=False, lineterminator="\n")
+
+
+def write_sample(target: str | Path, rows: int = SAMPLE_ROWS, seed: int = config.SEED) -> Path:
+    target = Path(target)
+    target.write_text(sample_csv(rows, seed))
+    return target

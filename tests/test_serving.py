@@ -93,3 +93,11 @@ def test_application_step_with_the_server_down_fails_with_one_message(workspace_
     assert f"ScoringError: Could not reach the scoring API at {closed}/invocations" in result.stderr
     assert "Traceback" not in result.stderr
     assert workspace_copy.paths.predictions_prod.stat().st_mtime_ns == before  # nothing half-written
+
+
+def test_readme_serve_command_is_the_one_the_helper_runs():
+    readme = " ".join((config.PROJECT_ROOT / "README.md").read_text().replace("\\\n", " ").split())
+    server = ModelServer(config.CHAMPION_URI, port=5001)
+    documented = " ".join(["mlflow", *server.command()[1:-2]])  # the README leaves --workers at its default
+    assert documented in readme, documented
+    assert 'PATH="$PWD/.venv/bin:$PATH"' in readme  # uvicorn is started by name

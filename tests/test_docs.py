@@ -485,8 +485,9 @@ def test_monitoring_quotes_the_recommended_action_of_the_run(tracking):
     report = triggers.latest_trigger_report(tracking)
     text = (DOCS / "Model" / "Monitoring.md").read_text()
     assert f"> {report.recommended_action}" in text
-    fired = " and ".join(f"`{trigger.name}`" for trigger in report.fired)
-    assert f"On this run, {fired} fired" in text
+    names = [f"`{trigger.name}`" for trigger in report.fired]
+    fired = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    assert f"On this run, {fired} fired" in " ".join(text.split())
 
 
 def artifact_names(client, run_id: str, folder: str | None = None) -> set[str]:

@@ -266,7 +266,7 @@ def test_a_second_application_run_extends_the_trend(two_application_runs, pipeli
         assert row["rows_scored"] == metrics["rows_scored"] and row["rows_labeled"] == metrics["rows_labeled"]
         version = client.get_model_version(config.REGISTERED_MODEL_NAME, run.data.params["model_version"])
         test_log_loss = client.get_run(version.tags["training_run_id"]).data.metrics["log_loss_champion_test"]
-        limit = min(test_log_loss * (1 + triggers.LOG_LOSS_RELATIVE_MARGIN), metrics["log_loss_baseline_prod"])
+        limit = min(test_log_loss * (1 + triggers.LOG_LOSS_RELATIVE_MARGIN), metrics["log_loss_null_prod"])
         assert row[f"{LOG_LOSS_DEGRADATION}_threshold"] == pytest.approx(limit)
     assert frame.loc[0, "psi_shot_distance"] != pytest.approx(frame.loc[1, "psi_shot_distance"])
     # The latest row is what the Retraining page reports.

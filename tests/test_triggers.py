@@ -61,12 +61,23 @@ def test_log_loss_worse_than_test_by_the_margin_fires():
     assert "test log loss 0.6700" in outside[LOG_LOSS_DEGRADATION].description
 
 
-def test_log_loss_worse_than_the_production_baseline_fires_even_within_the_test_margin():
-    # 0.690 is within 5 % of the 0.670 test log loss, but a constant rate does better (0.685).
+def test_log_loss_worse_than_the_production_null_model_fires_even_within_the_test_margin():
+    # 0.690 is within 5 % of the 0.670 test log loss and beats the development-rate constant
+    # (0.700), but a constant at the production rows' own make rate does better (0.685).
+    metrics = healthy_application(log_loss_prod=0.690, log_loss_baseline_prod=0.700, log_loss_null_prod=0.685)
+    report = evaluate_triggers(metrics, TRAINING)
+    trigger = by_name(report)[LOG_LOSS_DEGRADATION]
+    assert trigger.fired and trigger.threshold == 0.685
+    assert "a constant at the observed production make rate scores 0.6850" in trigger.description
+    assert report.recommended_action == triggers.ACTIONS[LOG_LOSS_DEGRADATION]
+    better = by_name(evaluate_triggers({**metrics, "log_loss_prod": 0.680}, TRAINING))[LOG_LOSS_DEGRADATION]
+    assert not better.fired
+
+
+def test_runs_logged_before_the_null_model_fall_back_to_the_production_baseline():
     report = evaluate_triggers(healthy_application(log_loss_prod=0.690, log_loss_baseline_prod=0.685), TRAINING)
     trigger = by_name(report)[LOG_LOSS_DEGRADATION]
     assert trigger.fired and trigger.threshold == 0.685 and "baseline" in trigger.description
-    assert report.recommended_action == triggers.ACTIONS[LOG_LOSS_DEGRADATION]
 
 
 def test_make_rate_gap_compares_mean_probability_with_the_observed_rate():
@@ -124,8 +135,10 @@ def test_latest_report_reads_the_session_pipeline(tracking):
     version = tracking.get_model_version(config.REGISTERED_MODEL_NAME, application.data.params["model_version"])
     test_log_loss = tracking.get_run(version.tags["training_run_id"]).data.metrics["log_loss_champion_test"]
     limit = min(test_log_loss * (1 + triggers.LOG_LOSS_RELATIVE_MARGIN),
-                application.data.metrics["log_loss_baseline_prod"])
+                application.data.metrics["log_loss_null_prod"])
     assert named[LOG_LOSS_DEGRADATION].threshold == pytest.approx(limit)
+    # On 3PT shots the champion knows less than the production make rate alone.
+    assert named[LOG_LOSS_DEGRADATION].fired
 
 
 def test_readme_states_the_thresholds_the_code_uses():

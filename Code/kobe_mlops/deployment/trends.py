@@ -38,6 +38,7 @@ COUNT_METRICS = ["rows_input", "rows_scored", "rows_rejected", "rows_labeled"]
 CONTEXT_METRICS = [
     triggers.PROD_LOG_LOSS_METRIC,
     triggers.PROD_BASELINE_LOG_LOSS_METRIC,
+    triggers.PROD_NULL_LOG_LOSS_METRIC,
     "predicted_make_rate",
     triggers.OBSERVED_MAKE_RATE_METRIC,
     triggers.LABELLED_MEAN_PROBABILITY_METRIC,

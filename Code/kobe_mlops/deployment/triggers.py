@@ -10,8 +10,10 @@ Three triggers, each with its threshold written once below:
 * ``feature_drift`` (no labels needed): the largest PSI over the features reaches
   :data:`monitoring.PSI_MAJOR`.
 * ``log_loss_degradation`` (needs labels): production log loss is worse than the test log
-  loss by more than :data:`LOG_LOSS_RELATIVE_MARGIN`, or worse than the production
-  constant-rate baseline (the model then knows less than the base rate alone).
+  loss by more than :data:`LOG_LOSS_RELATIVE_MARGIN`, or worse than the null model of the
+  production rows: a constant probability at their own observed make rate (the model then
+  knows less than that make rate alone; a constant at the *development* rate would be a
+  yardstick a shifted population beats by simply predicting lower probabilities).
 * ``make_rate_gap`` (needs labels): the mean predicted probability on labelled rows is
   further than :data:`MAKE_RATE_GAP_MARGIN` from the observed make rate on the same rows.
 """
@@ -45,7 +47,8 @@ MAKE_RATE_GAP_MARGIN = 0.05
 # Metric names logged by notebooks 03 (training) and 04 (application).
 TEST_LOG_LOSS_METRIC = "log_loss_champion_test"
 PROD_LOG_LOSS_METRIC = "log_loss_prod"
-PROD_BASELINE_LOG_LOSS_METRIC = "log_loss_baseline_prod"
+PROD_BASELINE_LOG_LOSS_METRIC = "log_loss_baseline_prod"  # constant at the development make rate
+PROD_NULL_LOG_LOSS_METRIC = "log_loss_null_prod"  # constant at the production rows' own make rate
 OBSERVED_MAKE_RATE_METRIC = "observed_make_rate"
 LABELLED_MEAN_PROBABILITY_METRIC = "mean_probability_labeled"
 PSI_PREFIX = "psi_"
@@ -56,7 +59,8 @@ APPLICATION_RUNS_FILTER = (f"attributes.run_name = '{config.RUN_NAMES['aplicacao
 # Most serious first: the first fired trigger in this order decides the recommended action.
 ACTIONS = {
     LOG_LOSS_DEGRADATION: (
-        "Retrain: the champion now predicts production worse than it did on test. Train a "
+        "Retrain: the champion now predicts production worse than it did on test, or worse than "
+        "the production make rate alone. Train a "
         "challenger on data that includes labelled production shots and promote it only if it "
         "beats the champion on the same production rows."
     ),
@@ -126,11 +130,14 @@ def feature_drift_trigger(application_metrics: dict[str, float]) -> Trigger:
 def log_loss_trigger(application_metrics: dict[str, float], training_metrics: dict[str, float]) -> Trigger:
     production = application_metrics.get(PROD_LOG_LOSS_METRIC)
     test = training_metrics.get(TEST_LOG_LOSS_METRIC)
-    baseline = application_metrics.get(PROD_BASELINE_LOG_LOSS_METRIC)
+    null = application_metrics.get(PROD_NULL_LOG_LOSS_METRIC)
     limits = {}
     if test is not None:
         limits[f"test log loss {test:.4f} + {LOG_LOSS_RELATIVE_MARGIN:.0%}"] = test * (1 + LOG_LOSS_RELATIVE_MARGIN)
-    if baseline is not None:
+    if null is not None:
+        limits[f"a constant at the observed production make rate scores {null:.4f}"] = null
+    elif PROD_BASELINE_LOG_LOSS_METRIC in application_metrics:  # runs logged before the null model
+        baseline = application_metrics[PROD_BASELINE_LOG_LOSS_METRIC]
         limits[f"production constant-rate baseline {baseline:.4f}"] = baseline
     if production is None or not limits:
         missing = "no labelled production rows" if production is None else "no test or baseline log loss"

@@ -36,7 +36,7 @@ st.dataframe(
 st.caption(
     f"Thresholds (in `Code/kobe_mlops/deployment/triggers.py`): largest feature PSI ≥ "
     f"{triggers.FEATURE_DRIFT_THRESHOLD:g}; production log loss above the test log loss + "
-    f"{triggers.LOG_LOSS_RELATIVE_MARGIN:.0%} or above the production constant-rate baseline; "
+    f"{triggers.LOG_LOSS_RELATIVE_MARGIN:.0%} or above a constant at the observed production make rate; "
     f"mean probability more than {triggers.MAKE_RATE_GAP_MARGIN:g} from the observed make rate. "
     f"Application run `{report.application_run_id}`."
 )

@@ -55,7 +55,7 @@ st.dataframe(trends.runs_table(frame), hide_index=True)
 st.caption(
     f"Thresholds live in `Code/kobe_mlops/deployment/triggers.py`, the figures come from the same functions as the "
     f"Retraining page: largest feature PSI ≥ {triggers.FEATURE_DRIFT_THRESHOLD:g}; production log loss above the "
-    f"test log loss of the version scored + {triggers.LOG_LOSS_RELATIVE_MARGIN:.0%} or above the run's "
-    f"constant-rate baseline, whichever is lower; mean probability more than {triggers.MAKE_RATE_GAP_MARGIN:g} from "
-    f"the observed make rate. Every finished PipelineAplicacao run, oldest first; last run `{frame['run_id'].iloc[-1]}`."
+    f"test log loss of the version scored + {triggers.LOG_LOSS_RELATIVE_MARGIN:.0%} or above the run's null model "
+    f"(a constant at its own observed make rate), whichever is lower; mean probability more than "
+    f"{triggers.MAKE_RATE_GAP_MARGIN:g} from the observed make rate. Every finished PipelineAplicacao run, oldest first; last run `{frame['run_id'].iloc[-1]}`."
 )

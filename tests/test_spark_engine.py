@@ -6,6 +6,7 @@ session pipeline's champion.
 
 import re
 import shutil
+import subprocess
 import sys
 
 import mlflow
@@ -164,6 +165,34 @@ def test_local_sessions_stay_on_loopback_with_large_arrow_batches():
     assert local["spark.driver.bindAddress"] == "127.0.0.1" and local["spark.ui.enabled"] == "false"
     assert int(local["spark.sql.execution.arrow.maxRecordsPerBatch"]) > 10_000  # Spark's default
     assert "spark.driver.bindAddress" not in spark_scoring.session_conf("spark://cluster:7077")
+    assert int(local["spark.driver.memory"].rstrip("g")) >= spark_scoring.LOCAL_DRIVER_MEMORY_MIN_GIB
+    assert "-XX:+ExitOnOutOfMemoryError" in local["spark.driver.extraJavaOptions"]
+
+
+def test_a_driver_out_of_memory_fails_with_a_message_instead_of_hanging(pipeline_run, tmp_path):
+    """Outputs are collected to the driver: too small a heap must end the step, not stall it."""
+    if not shutil.which("java"):
+        pytest.skip("Spark needs Java 17 and `java` is not on the PATH")
+    production = pd.read_parquet(pipeline_run.paths.raw_file("prod"))
+    big = tmp_path / "prod_1m.parquet"
+    production.iloc[np.arange(1_000_000) % len(production)].to_parquet(big, index=False)
+    # A process of its own: a session already open in this one would be reused with its own heap.
+    script = (
+        "import mlflow, sys\n"
+        "from kobe_mlops import config\n"
+        "from kobe_mlops.deployment import spark_scoring\n"
+        f"mlflow.set_tracking_uri({pipeline_run.tracking_uri!r})\n"
+        "try:\n"
+        f"    spark_scoring.apply_to_file({str(big)!r}, config.CHAMPION_URI, 'local[2]',\n"
+        "                                {'spark.driver.memory': '480m'})\n"
+        "except spark_scoring.SparkDriverError as error:\n"
+        "    print(error)\n"
+        "    sys.exit(3)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=pipeline_run.env(), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "driver JVM stopped while scoring" in result.stdout and "spark.driver.memory=480m" in result.stdout
 
 
 def test_unknown_engine_names_the_choices():

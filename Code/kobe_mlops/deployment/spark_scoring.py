@@ -56,8 +56,19 @@ APP_NAME = "kobe-mlops-aplicacao"
 # Each batch costs one model call, whose fixed overhead (contract check, PyCaret pipeline)
 # dominates at 10,000 rows; bench/engines.py measures the effect (--arrow-batch-rows).
 ARROW_BATCH_ROWS = 500_000
-# Local mode runs every task inside the driver's JVM: give it room for the Arrow transfers.
-LOCAL_DRIVER_MEMORY = "4g"
+# Local mode runs every task inside the driver's JVM, which also caches the checked rows and
+# receives every output batch: give it half the machine's memory (at least 4 GiB).
+LOCAL_DRIVER_MEMORY_SHARE = 0.5
+LOCAL_DRIVER_MEMORY_MIN_GIB = 4
+
+
+def local_driver_memory() -> str:
+    """``spark.driver.memory`` for local mode, from this machine's physical memory."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return f"{LOCAL_DRIVER_MEMORY_MIN_GIB}g"
+    return f"{max(LOCAL_DRIVER_MEMORY_MIN_GIB, int(physical * LOCAL_DRIVER_MEMORY_SHARE / 2**30))}g"
 
 _ROW = "__kobe_row"  # the row's position in the input file, to return outputs in file order
 _TYPED_PREFIX = "__kobe_typed_"  # a feature as the contract cast it (valid rows only)
@@ -97,7 +108,10 @@ def session_conf(master: str) -> dict[str, str]:
     }
     if is_local_master(master):
         conf.update({
-            "spark.driver.memory": LOCAL_DRIVER_MEMORY,
+            "spark.driver.memory": local_driver_memory(),
+            # A JVM out of heap would leave the job waiting forever on a dead result thread:
+            # exit instead, so the step fails with an error.
+            "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
             # Servers bind to loopback: no driver port and no web UI on the network.
             "spark.driver.bindAddress": "127.0.0.1",
             "spark.driver.host": "127.0.0.1",
@@ -129,7 +143,22 @@ def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = No
     try:
         yield spark
     finally:
-        spark.stop()
+        try:
+            spark.stop()
+        except Exception:  # the JVM is already gone (it exits when out of memory): nothing to stop
+            pass
+
+
+class SparkDriverError(RuntimeError):
+    """Spark's driver JVM died while scoring (in practice: out of memory)."""
+
+
+def _driver_alive(spark: SparkSession) -> bool:
+    try:
+        spark.sparkContext._jvm.java.lang.System.currentTimeMillis()
+    except Exception:
+        return False
+    return True
 
 
 def _pandas_index_columns(path: str) -> list[str]:
@@ -287,4 +316,16 @@ def apply_to_file(path: str | os.PathLike, model_uri: str = config.CHAMPION_URI,
                   master: str = DEFAULT_MASTER, conf: dict[str, str] | None = None) -> ApplicationResult:
     """The Spark twin of :func:`kobe_mlops.deployment.application.apply_to_file`."""
     with spark_session(master, conf) as spark:
-        return score(spark, path, model_uri).to_result()
+        memory = spark.sparkContext.getConf().get("spark.driver.memory", "default")
+        try:
+            return score(spark, path, model_uri).to_result()
+        except DataContractError:
+            raise
+        except Exception as exc:
+            if _driver_alive(spark):
+                raise
+            raise SparkDriverError(
+                f"{path}: Spark's driver JVM stopped while scoring ({type(exc).__name__}), most likely out of "
+                f"memory (spark.driver.memory={memory}): the outputs are collected to the driver. Give it "
+                "more memory, or use spark_scoring.score() and write its DataFrames from the executors."
+            ) from None

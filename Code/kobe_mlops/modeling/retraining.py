@@ -403,6 +403,7 @@ def retrain(train_challenger: Callable[[Path], None], forced: bool = False,
         return Outcome("skipped", f"No retraining: {reason}", check_run)
     if labelled is None:
         labelled = read_labelled_production()  # forced without an application run: fails with the reason
+        fingerprint = rows_fingerprint(labelled)
     say(f"Retraining: {reason}")
     bases = write_retraining_bases(labelled)
     say(f"Time split of the labelled production rows: {bases.rows_train_extra} older rows (to "
@@ -413,8 +414,7 @@ def retrain(train_challenger: Callable[[Path], None], forced: bool = False,
     challenger = version_by_alias(client, config.CHALLENGER_ALIAS)
     if challenger is None:
         raise RetrainingError("Training finished but no @challenger version was registered.")
-    client.set_model_version_tag(config.REGISTERED_MODEL_NAME, challenger.version, TRAINED_ON_TAG,
-                                 rows_fingerprint(labelled))
+    client.set_model_version_tag(config.REGISTERED_MODEL_NAME, challenger.version, TRAINED_ON_TAG, fingerprint)
     return validate_and_decide(client, bases)
 
 

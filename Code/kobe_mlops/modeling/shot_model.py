@@ -25,7 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import feature_matrix, violations_message
+from kobe_mlops.data_acquisition.contract import broken_matrix_rows, feature_matrix, violations_message
 
 # The unwrapped path runs the same fitted numbers in the same order: it must agree to rounding.
 EQUIVALENCE_TOLERANCE = 1e-12
@@ -89,20 +89,24 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
     def scoring_path(self) -> str:
         return "unwrapped" if getattr(self, "column_steps", None) else "pycaret"
 
-    def predict_probability(self, features: pd.DataFrame) -> np.ndarray:
-        """P(make) through the whole preprocessing pipeline."""
+    def predict_probability(self, features: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
+        """P(make) through the whole preprocessing pipeline; ``matrix``: :func:`feature_matrix` of
+        ``features`` when the caller already built it."""
         if getattr(self, "column_steps", None):  # absent on models pickled before it existed
-            matrix = feature_matrix(features)
+            matrix = feature_matrix(features) if matrix is None else matrix
             if matrix is not None:
                 return probability_through(self.column_steps, matrix)
         return self.pipeline.predict_proba(features[config.FEATURES])[:, 1]
 
     def predict(self, context, model_input: pd.DataFrame, params=None):
         frame = pd.DataFrame(model_input)
-        problem = violations_message(frame)
-        if problem:
-            raise MlflowException(problem, error_code=INVALID_PARAMETER_VALUE)
-        probability = self.predict_probability(frame)
+        matrix = feature_matrix(frame)
+        # The matrix check clears valid numeric input; anything else gets the detailed message.
+        if matrix is None or broken_matrix_rows(matrix).any():
+            problem = violations_message(frame)
+            if problem:
+                raise MlflowException(problem, error_code=INVALID_PARAMETER_VALUE)
+        probability = self.predict_probability(frame, matrix)
         return pd.DataFrame(
             {
                 config.PROBABILITY_COLUMN: probability,

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from kobe_mlops import config
 from kobe_mlops.dashboard import common, inference
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES, cast_features
-from kobe_mlops.deployment import health, triggers
+from kobe_mlops.monitoring import health, triggers
 
 # Importing streamlit sets MPLBACKEND=Agg for the whole process. The session pipeline's notebook
 # kernels inherit the environment, and matplotlib 3.7 under IPython 9 fails to start with an
@@ -386,7 +386,7 @@ def test_an_unreachable_tracking_server_is_named_not_a_traceback(tmp_path, monke
 
 
 def test_trends_shows_the_single_application_run_and_asks_for_a_second(store):
-    from kobe_mlops.deployment import trends
+    from kobe_mlops.monitoring import trends
 
     client, _ = store
     report = triggers.latest_trigger_report(client)  # the session pipeline made one application run

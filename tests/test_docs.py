@@ -266,7 +266,7 @@ def measured_figures(workspace: Path, tracking_uri: str) -> dict[str, float]:
     import mlflow
     from mlflow import MlflowClient
 
-    from kobe_mlops.deployment import health, monitoring, triggers
+    from kobe_mlops.monitoring import drift as monitoring, health, triggers
     from kobe_mlops.modeling import train
     from kobe_mlops.modeling.metrics import baseline_metrics
 
@@ -480,7 +480,7 @@ def test_model_report_grids_are_the_search_spaces_of_the_code():
 
 
 def test_monitoring_quotes_the_recommended_action_of_the_run(tracking):
-    from kobe_mlops.deployment import triggers
+    from kobe_mlops.monitoring import triggers
 
     report = triggers.latest_trigger_report(tracking)
     text = (DOCS / "Model" / "Monitoring.md").read_text()

@@ -6,8 +6,9 @@ import pytest
 from mlflow import MlflowClient
 
 from kobe_mlops import config
+from kobe_mlops.tracking import reads
 from kobe_mlops.data_acquisition.contract import DataContractError
-from kobe_mlops.deployment import health
+from kobe_mlops.monitoring import health
 
 
 def shots(rows: int, seed: int, distance_shift: float = 0.0) -> pd.DataFrame:
@@ -105,9 +106,9 @@ def test_read_optional_is_none_when_absent_and_clear_when_corrupt(tmp_path):
 
 def test_an_empty_store_gives_an_empty_state_and_a_missing_sqlite_file_is_not_created(tmp_path):
     missing = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert not health.tracking_store_exists(missing)
+    assert not reads.store_exists(missing)
     assert not (tmp_path / "mlflow.db").exists()
-    assert health.tracking_store_exists("http://127.0.0.1:5000")
+    assert reads.store_exists("http://127.0.0.1:5000")
     state = health.load_pipeline_state(MlflowClient(missing))
     assert not state.has_runs and state.application is None and state.champion is None
     processed = health.load_processed(config.workspace_paths(tmp_path))

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from kobe_mlops import config
-from kobe_mlops.deployment.monitoring import (
+from kobe_mlops.monitoring.drift import (
     PSI_MAJOR,
     PSI_MODERATE,
     compare_features,

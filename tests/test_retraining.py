@@ -16,9 +16,9 @@ from sklearn.metrics import log_loss
 
 from conftest import PipelineRun, run_pipeline
 from kobe_mlops import config
-from kobe_mlops.deployment import triggers
-from kobe_mlops.modeling import retraining
-from kobe_mlops.modeling.retraining import (
+from kobe_mlops.monitoring import triggers
+from kobe_mlops.monitoring import retraining
+from kobe_mlops.monitoring.retraining import (
     BASE_TEST_TOLERANCE,
     PROMOTION_MIN_GAIN,
     RetrainingError,

@@ -17,7 +17,8 @@ import pytest
 from conftest import run_pipeline
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import REASON_COLUMN, DataContractError
-from kobe_mlops.deployment.application import apply_to_file, apply_with_engine
+from kobe_mlops.deployment.application import apply_to_file
+from kobe_mlops.deployment.engines import apply_with_engine
 
 pytest.importorskip("pyspark", reason="Spark engine not installed: .venv/bin/pip install -e '.[scale]'")
 from kobe_mlops.deployment import spark_scoring  # noqa: E402  (needs pyspark)

@@ -9,10 +9,11 @@ import pytest
 from mlflow import MlflowClient
 
 from kobe_mlops import config
+from kobe_mlops.tracking import reads
 from kobe_mlops.dashboard import charts
-from kobe_mlops.deployment import trends, triggers
-from kobe_mlops.deployment.health import RunSummary
-from kobe_mlops.deployment.triggers import FEATURE_DRIFT, LOG_LOSS_DEGRADATION, MAKE_RATE_GAP
+from kobe_mlops.monitoring import trends, triggers
+from kobe_mlops.monitoring.health import RunSummary
+from kobe_mlops.monitoring.triggers import FEATURE_DRIFT, LOG_LOSS_DEGRADATION, MAKE_RATE_GAP
 
 from conftest import run_pipeline
 
@@ -250,7 +251,7 @@ def test_a_second_application_run_extends_the_trend(two_application_runs, pipeli
     workspace, subset_file, subset_rows = two_application_runs
     client = MlflowClient(workspace.tracking_uri)
     frame = trends.application_trends(client)
-    logged = trends.finished_application_runs(client)
+    logged = reads.finished_application_runs(client)
     assert len(frame) == len(logged) == 2
     assert frame["run_id"].tolist() == [run.info.run_id for run in logged]
     assert frame.loc[0, "start_time"] < frame.loc[1, "start_time"]

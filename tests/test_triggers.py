@@ -3,9 +3,9 @@
 import pytest
 
 from kobe_mlops import config
-from kobe_mlops.deployment import triggers
-from kobe_mlops.deployment.monitoring import PSI_MAJOR
-from kobe_mlops.deployment.triggers import (
+from kobe_mlops.monitoring import triggers
+from kobe_mlops.monitoring.drift import PSI_MAJOR
+from kobe_mlops.monitoring.triggers import (
     FEATURE_DRIFT,
     LOG_LOSS_DEGRADATION,
     MAKE_RATE_GAP,

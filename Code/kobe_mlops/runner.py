@@ -114,7 +114,7 @@ def train_challenger(output_dir: Path, args: argparse.Namespace, extra_train_dat
 
 def run_retraining_action(args: argparse.Namespace, output_dir: Path) -> int:
     """--retrain, --force-retrain or --rollback: one line per stage, one line on failure."""
-    from kobe_mlops.modeling import retraining
+    from kobe_mlops.monitoring import retraining
 
     try:
         if args.rollback:

@@ -13,8 +13,8 @@ Layout:
 * ``app.py`` — the entry point: page set-up and navigation over every file in ``views/``.
 * ``views/NN_Title_words.py`` — one thin script per page, shown in ``NN`` order with the title
   ``Title words``. Pages only lay out; figures come from ``charts.py`` and every figure they
-  show is computed in tested modules (``deployment/health.py``, ``deployment/monitoring.py``,
-  ``deployment/triggers.py``, ``dashboard/inference.py``).
+  show is computed in tested modules (``monitoring/health.py``, ``monitoring/drift.py``,
+  ``monitoring/triggers.py``, ``dashboard/inference.py``).
 * ``common.py`` — cached reads keyed by workspace, tracking URI and file timestamps (a new
   pipeline run refreshes every page), and the empty state every page shows before a run.
 

@@ -17,7 +17,7 @@ import seaborn as sns
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES
-from kobe_mlops.deployment import trends, triggers
+from kobe_mlops.monitoring import trends, triggers
 
 BASE_COLOURS = {"development": "#1f77b4", "production": "#d62728"}
 AXIS_LABELS = {

@@ -21,9 +21,9 @@ from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
-from kobe_mlops.deployment import health, monitoring, trends, triggers
-from kobe_mlops.modeling import retraining
-from kobe_mlops.tracking import tracking_uri
+from kobe_mlops.monitoring import health, trends, triggers
+from kobe_mlops.monitoring.drift import compare_features
+from kobe_mlops.tracking import reads, tracking_uri
 
 PAGES_DIR = Path(__file__).resolve().parent / "views"
 # Pages are "NN_Title_words.py": NN orders them, the rest is the title Streamlit shows.
@@ -88,7 +88,7 @@ def _client(uri: str) -> MlflowClient:
 
 @st.cache_data(show_spinner="Reading the MLflow store…", ttl=STATE_TTL_SECONDS)
 def _pipeline_state(uri: str, stamp: tuple[int, ...]) -> health.PipelineState | None:
-    if not health.tracking_store_exists(uri):
+    if not reads.store_exists(uri):
         return None  # opening a missing SQLite store would create an empty one
     return health.load_pipeline_state(_client(uri))
 
@@ -115,7 +115,7 @@ def require_state(source: Source) -> health.PipelineState:
 
 @st.cache_data(show_spinner="Reading the trigger metrics…", ttl=STATE_TTL_SECONDS)
 def _trigger_report(uri: str, stamp: tuple[int, ...]) -> triggers.TriggerReport | None:
-    if not health.tracking_store_exists(uri):
+    if not reads.store_exists(uri):
         return None
     return triggers.latest_trigger_report(_client(uri))
 
@@ -161,7 +161,7 @@ def base_test_probability(source: Source, model_uri: str) -> np.ndarray:
 @st.cache_data(show_spinner="Comparing development and production features…")
 def _drift(workspace: str, stamp: tuple[int, ...]) -> tuple[pd.DataFrame, float]:
     data = health.load_processed(config.workspace_paths(workspace))
-    table = monitoring.compare_features(data.development, data.predictions)
+    table = compare_features(data.development, data.predictions)
     table["ks_verdict"] = table["ks_pvalue"].map(health.ks_verdict)
     separability = health.single_feature_separability(data.development, data.predictions)
     table["separability_auc"] = table["feature"].map(separability)
@@ -201,7 +201,7 @@ def threshold_sweeps(source: Source, model_uri: str) -> dict[str, pd.DataFrame]:
 
 @st.cache_data(show_spinner="Reading every application run…", ttl=STATE_TTL_SECONDS)
 def _application_trends(uri: str, stamp: tuple[int, ...]) -> pd.DataFrame | None:
-    if not health.tracking_store_exists(uri):
+    if not reads.store_exists(uri):
         return None
     return trends.application_trends(_client(uri))
 
@@ -216,10 +216,10 @@ def application_trends(source: Source) -> pd.DataFrame | None:
 
 @st.cache_data(show_spinner="Reading the retraining decisions…", ttl=STATE_TTL_SECONDS)
 def _retraining_history(uri: str, stamp: tuple[int, ...]) -> tuple[dict[str, str], pd.DataFrame] | None:
-    if not health.tracking_store_exists(uri):
+    if not reads.store_exists(uri):
         return None
     client = _client(uri)
-    return retraining.registry_aliases(client), retraining.decision_history(client)
+    return reads.registry_aliases(client), reads.decision_history(client)
 
 
 def retraining_history(source: Source) -> tuple[dict[str, str], pd.DataFrame] | None:

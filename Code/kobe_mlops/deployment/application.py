@@ -71,33 +71,6 @@ def apply_to_file(path: str | Path, model) -> ApplicationResult:
     return score_frame(read_table(path), model, source=str(path))
 
 
-def apply_with_engine(path: str | Path, model_uri: str, engine: str = "pandas",
-                      spark_master: str = config.DEFAULT_SPARK_MASTER, scoring_url: str = "") -> ApplicationResult:
-    """Score ``path`` with the model at ``model_uri`` on ``engine``; the result is the same either way.
-
-    ``pandas`` loads the model here and scores in this process, or, given ``scoring_url``, sends
-    the valid rows in batches to the served model (``mlflow models serve``) instead; ``spark``
-    hands the file to :mod:`kobe_mlops.deployment.spark_scoring` (``mlflow.pyfunc.spark_udf`` on
-    ``spark_master``).
-    """
-    if scoring_url:
-        if engine != "pandas":
-            raise ValueError(f"A scoring URL replaces the embedded model of the pandas engine; "
-                             f"it cannot be combined with engine {engine!r}.")
-        from kobe_mlops.deployment.serving import RestScoringClient
-
-        return apply_to_file(path, RestScoringClient(scoring_url))
-    if engine == "pandas":
-        import mlflow.pyfunc
-
-        return apply_to_file(path, mlflow.pyfunc.load_model(model_uri))
-    if engine == "spark":
-        from kobe_mlops.deployment import spark_scoring  # an optional extra: imported only when chosen
-
-        return spark_scoring.apply_to_file(path, model_uri, master=spark_master)
-    raise ValueError(f"Unknown scoring engine {engine!r}; choose from {', '.join(config.SCORING_ENGINES)}.")
-
-
 def write_outputs(result: ApplicationResult, predictions_path: Path, rejected_path: Path) -> None:
     """Write both outputs atomically (the rejected file is written even when empty)."""
     rejected = result.rejected.copy()

@@ -53,12 +53,3 @@ def log_and_register(
                        **(version_tags or {})}.items():
         client.set_model_version_tag(model_name, version, key, str(value))
     return info, version
-
-
-def resolve_alias(model_uri: str) -> dict[str, str]:
-    """For ``models:/<name>@<alias>``, the name, alias and the version the alias points at now."""
-    if not model_uri.startswith("models:/") or "@" not in model_uri:
-        return {}
-    name, alias = model_uri[len("models:/"):].split("@", 1)
-    version = MlflowClient().get_model_version_by_alias(name, alias)
-    return {"model_name": name, "model_alias": alias, "model_version": str(version.version)}

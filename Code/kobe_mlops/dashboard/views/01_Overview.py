@@ -4,7 +4,7 @@ import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import common
-from kobe_mlops.deployment import health
+from kobe_mlops.monitoring import health
 
 st.title("Overview")
 source = common.current_source()

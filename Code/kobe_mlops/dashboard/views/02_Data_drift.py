@@ -3,7 +3,7 @@
 import streamlit as st
 
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.deployment import health, monitoring
+from kobe_mlops.monitoring import drift, health
 
 st.title("Data drift")
 source = common.current_source()
@@ -12,7 +12,7 @@ if data.development is None or data.predictions is None:
     common.show_empty_state(source, "data/processed has no development base or no scored production base")
 
 table, auc = common.drift(source)
-major = table.loc[table["psi"] >= monitoring.PSI_MAJOR, "feature"].tolist()
+major = table.loc[table["psi"] >= drift.PSI_MAJOR, "feature"].tolist()
 separability = f"Adversarial validation AUC {auc:.3f}: {health.adversarial_verdict(auc)}."
 if major:
     st.error(f"**Verdict:** major shift in {', '.join(major)}. {separability}")
@@ -31,9 +31,9 @@ st.dataframe(shown.style.format({"mean_dev": "{:.3f}", "mean_prod": "{:.3f}", "p
                                  "ks_statistic": "{:.3f}", "ks_pvalue": "{:.2g}", "separability_auc": "{:.3f}"}),
              hide_index=True)
 st.caption(
-    f"PSI on development deciles: below {monitoring.PSI_MODERATE:g} stable, from {monitoring.PSI_MODERATE:g} "
-    f"moderate, from {monitoring.PSI_MAJOR:g} major shift. Kolmogorov-Smirnov two-sample test (scipy) at "
-    f"α = {monitoring.KS_ALPHA:g}. Adversarial validation: a gradient-boosting classifier tries to tell "
+    f"PSI on development deciles: below {drift.PSI_MODERATE:g} stable, from {drift.PSI_MODERATE:g} "
+    f"moderate, from {drift.PSI_MAJOR:g} major shift. Kolmogorov-Smirnov two-sample test (scipy) at "
+    f"α = {drift.KS_ALPHA:g}. Adversarial validation: a gradient-boosting classifier tries to tell "
     f"production rows from development rows ({health.ADVERSARIAL_FOLDS}-fold cross-validated ROC AUC; "
     f"0.5 = indistinguishable, from {health.ADVERSARIAL_NOTICEABLE:g} partly, from "
     f"{health.ADVERSARIAL_STRONG:g} easily separable). Separability AUC: the same question for each "

@@ -4,7 +4,7 @@ import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.deployment import health
+from kobe_mlops.monitoring import health
 from kobe_mlops.modeling import plots
 from kobe_mlops.modeling.metrics import evaluate_probabilities
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.deployment import health, monitoring
+from kobe_mlops.monitoring import drift, health
 
 st.title("Model health without labels")
 source = common.current_source()
@@ -38,8 +38,8 @@ st.caption(f"Model {model.name} version {model.version}; {len(data.predictions):
 st.subheader("Score distribution shift")
 common.show_figure(charts.score_distribution_figure({"test (base_test)": test_probability,
                                                      "production": production_probability}), width="content")
-st.markdown(f"PSI {shift.psi:.3f} ({shift.verdict}; stable below {monitoring.PSI_MODERATE:g}, major from "
-            f"{monitoring.PSI_MAJOR:g}) · Kolmogorov-Smirnov statistic {shift.ks_statistic:.3f}, "
+st.markdown(f"PSI {shift.psi:.3f} ({shift.verdict}; stable below {drift.PSI_MODERATE:g}, major from "
+            f"{drift.PSI_MAJOR:g}) · Kolmogorov-Smirnov statistic {shift.ks_statistic:.3f}, "
             f"p-value {shift.ks_pvalue:.2g}")
 
 st.subheader("Predicted make rate vs the training rate")

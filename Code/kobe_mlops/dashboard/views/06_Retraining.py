@@ -5,7 +5,7 @@ import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import common
-from kobe_mlops.deployment import triggers
+from kobe_mlops.monitoring import triggers
 
 st.title("Retraining")
 source = common.current_source()
@@ -34,7 +34,7 @@ st.dataframe(
     hide_index=True,
 )
 st.caption(
-    f"Thresholds (in `Code/kobe_mlops/deployment/triggers.py`): largest feature PSI ≥ "
+    f"Thresholds (in `Code/kobe_mlops/monitoring/triggers.py`): largest feature PSI ≥ "
     f"{triggers.FEATURE_DRIFT_THRESHOLD:g}; production log loss above the test log loss + "
     f"{triggers.LOG_LOSS_RELATIVE_MARGIN:.0%} or above a constant at the observed production make rate; "
     f"mean probability more than {triggers.MAKE_RATE_GAP_MARGIN:g} from the observed make rate. "

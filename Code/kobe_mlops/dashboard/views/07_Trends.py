@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.deployment import trends, triggers
+from kobe_mlops.monitoring import trends, triggers
 
 st.title("Trends")
 source = common.current_source()
@@ -53,7 +53,7 @@ for name in trends.TRIGGER_NAMES:
 st.subheader("Application runs")
 st.dataframe(trends.runs_table(frame), hide_index=True)
 st.caption(
-    f"Thresholds live in `Code/kobe_mlops/deployment/triggers.py`, the figures come from the same functions as the "
+    f"Thresholds live in `Code/kobe_mlops/monitoring/triggers.py`, the figures come from the same functions as the "
     f"Retraining page: largest feature PSI ≥ {triggers.FEATURE_DRIFT_THRESHOLD:g}; production log loss above the "
     f"test log loss of the version scored + {triggers.LOG_LOSS_RELATIVE_MARGIN:.0%} or above the run's null model "
     f"(a constant at its own observed make rate), whichever is lower; mean probability more than "

@@ -24,8 +24,8 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
-from kobe_mlops.deployment import health, triggers
-from kobe_mlops.tracking import tracking_uri
+from kobe_mlops.monitoring import health, triggers
+from kobe_mlops.tracking import names, reads
 
 # In the order evaluate_triggers returns them.
 TRIGGER_NAMES = (triggers.FEATURE_DRIFT, triggers.LOG_LOSS_DEGRADATION, triggers.MAKE_RATE_GAP)
@@ -34,14 +34,14 @@ TRIGGER_LABELS = {
     triggers.LOG_LOSS_DEGRADATION: "production log loss",
     triggers.MAKE_RATE_GAP: "make-rate gap",
 }
-COUNT_METRICS = ["rows_input", "rows_scored", "rows_rejected", "rows_labeled"]
+COUNT_METRICS = names.COUNT_METRICS
 CONTEXT_METRICS = [
-    triggers.PROD_LOG_LOSS_METRIC,
-    triggers.PROD_BASELINE_LOG_LOSS_METRIC,
-    triggers.PROD_NULL_LOG_LOSS_METRIC,
-    "predicted_make_rate",
-    triggers.OBSERVED_MAKE_RATE_METRIC,
-    triggers.LABELLED_MEAN_PROBABILITY_METRIC,
+    names.PROD_LOG_LOSS,
+    names.PROD_BASELINE_LOG_LOSS,
+    names.PROD_NULL_LOG_LOSS,
+    names.PREDICTED_MAKE_RATE,
+    names.OBSERVED_MAKE_RATE,
+    names.LABELLED_MEAN_PROBABILITY,
 ]
 RUN_COLUMNS = ["run_id", "start_time", "model_version", "prod_data", "engine"]
 
@@ -53,8 +53,8 @@ def trigger_columns(name: str) -> list[str]:
 
 def psi_columns(runs: Iterable[health.RunSummary]) -> list[str]:
     """``psi_<feature>`` for the model's features, then any other PSI a run logged."""
-    expected = [f"{triggers.PSI_PREFIX}{feature}" for feature in config.FEATURES]
-    logged = {key for run in runs for key in run.metrics if key.startswith(triggers.PSI_PREFIX)}
+    expected = [f"{names.PSI_PREFIX}{feature}" for feature in config.FEATURES]
+    logged = {key for run in runs for key in run.metrics if key.startswith(names.PSI_PREFIX)}
     return expected + sorted(logged - set(expected))
 
 
@@ -168,31 +168,16 @@ def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
         table[label] = frame[figure]
         table[f"{label} threshold"] = frame[threshold]
         table[f"{label} fired"] = frame[fired]
-    table["predicted make rate"] = frame["predicted_make_rate"]
-    table["observed make rate"] = frame[triggers.OBSERVED_MAKE_RATE_METRIC]
+    table["predicted make rate"] = frame[names.PREDICTED_MAKE_RATE]
+    table["observed make rate"] = frame[names.OBSERVED_MAKE_RATE]
     for column in frame.columns:
-        if column.startswith(triggers.PSI_PREFIX):
-            table[f"PSI {column[len(triggers.PSI_PREFIX):]}"] = frame[column]
+        if column.startswith(names.PSI_PREFIX):
+            table[f"PSI {column[len(names.PSI_PREFIX):]}"] = frame[column]
     table["run id"] = frame["run_id"]
     return table
 
 
 # --- Reading MLflow ---------------------------------------------------------------------------
-
-
-def finished_application_runs(client: MlflowClient) -> list[Run]:
-    """Every finished ``PipelineAplicacao`` run of the experiment, oldest first, over all pages."""
-    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    if experiment is None:
-        return []
-    runs, page_token = [], None
-    while True:
-        page = client.search_runs([experiment.experiment_id], filter_string=triggers.APPLICATION_RUNS_FILTER,
-                                  order_by=["attributes.start_time ASC"], page_token=page_token)
-        runs.extend(page)
-        page_token = page.token
-        if not page_token:
-            return runs
 
 
 def training_metrics_by_run(client: MlflowClient, runs: list[Run]) -> dict[str, dict[str, float]]:
@@ -203,13 +188,13 @@ def training_metrics_by_run(client: MlflowClient, runs: list[Run]) -> dict[str, 
     by_version: dict[tuple[str, str], dict[str, float]] = {}
     result = {}
     for run in runs:
-        version = triggers.model_version_used(client, run)
+        version = reads.model_version_used(client, run)
         if version is None:
             result[run.info.run_id] = {}
             continue
         key = (version.name, str(version.version))
         if key not in by_version:
-            training_run = triggers.training_run_of(client, version)
+            training_run = reads.training_run_of(client, version)
             by_version[key] = dict(training_run.data.metrics) if training_run else {}
         result[run.info.run_id] = by_version[key]
     return result
@@ -218,10 +203,10 @@ def training_metrics_by_run(client: MlflowClient, runs: list[Run]) -> dict[str, 
 def application_trends(client: MlflowClient | None = None) -> pd.DataFrame | None:
     """:func:`trend_frame` of every finished application run; None when there is none yet."""
     if client is None:
-        if not triggers.tracking_store_exists(tracking_uri()):
+        if not reads.store_exists():
             return None  # no store yet: nothing ran, and reading must not create one
-        client = MlflowClient(tracking_uri())
-    runs = finished_application_runs(client)
+        client = reads.client()
+    runs = reads.finished_application_runs(client)
     if not runs:
         return None
     summaries = [health.RunSummary.from_run(run) for run in runs]

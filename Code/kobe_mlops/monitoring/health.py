@@ -1,4 +1,4 @@
-"""Monitoring logic behind the dashboard, beyond the per-feature drift of ``monitoring.py``.
+"""Monitoring logic behind the dashboard, beyond the per-feature drift of ``drift.py``.
 
 * **What the pipeline left behind**: the latest runs, the champion and the files in
   ``data/processed``, as plain objects (no MLflow entities), ready to cache and display.
@@ -30,18 +30,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
-from kobe_mlops.deployment.monitoring import (
-    KS_ALPHA,
-    population_stability_index,
-    psi_verdict,
-)
-from kobe_mlops.deployment.triggers import (
-    latest_application_run,
-    model_version_used,
-    tracking_store_exists,
-    training_run_of,
-)
 from kobe_mlops.modeling.metrics import METRIC_NAMES
+from kobe_mlops.monitoring.drift import KS_ALPHA, population_stability_index, psi_verdict
+from kobe_mlops.tracking import names, reads
 
 RECENT_RUNS = 12
 # Adversarial validation: 5-fold out-of-fold probabilities, so every row is judged by a model
@@ -130,27 +121,18 @@ def _model_info(version) -> ModelInfo:
         model_type=version.tags.get("model_type", "unknown"),
         registered_at=_from_millis(version.creation_timestamp),
         selection_reason=version.tags.get("selection_reason", ""),
-        training_run_id=version.tags.get("training_run_id"),
+        training_run_id=version.tags.get(names.TRAINING_RUN_TAG),
     )
 
 
-def champion_version(client: MlflowClient):
-    try:
-        return client.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
-    except MlflowException:  # no registered model or no alias yet
-        return None
-
-
 def load_pipeline_state(client: MlflowClient, recent: int = RECENT_RUNS) -> PipelineState:
-    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    if experiment is None:
+    runs = reads.recent_runs(client, recent)
+    if not runs:
         return PipelineState([], None, None, None, None)
-    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"],
-                              max_results=recent)
-    application_run = latest_application_run(client)
-    scored = model_version_used(client, application_run) if application_run else None
-    champion = champion_version(client)
-    training_run = training_run_of(client, scored or champion) if (scored or champion) else None
+    application_run = reads.latest_application_run(client)
+    scored = reads.model_version_used(client, application_run) if application_run else None
+    champion = reads.version_by_alias(client)
+    training_run = reads.training_run_of(client, scored or champion) if (scored or champion) else None
     return PipelineState(
         recent_runs=[RunSummary.from_run(run) for run in runs],
         application=RunSummary.from_run(application_run) if application_run else None,
@@ -183,14 +165,14 @@ def metrics_side_by_side(training_metrics: dict[str, float], application_metrics
     Missing figures (production without labels) stay NaN rather than disappearing.
     """
     columns = {
-        "test": (training_metrics, "{}_champion_test"),
-        "test baseline": (training_metrics, "{}_baseline_test"),
-        "production": (application_metrics, "{}_prod"),
-        "production baseline": (application_metrics, "{}_baseline_prod"),
+        "test": (training_metrics, names.champion_test_metric),
+        "test baseline": (training_metrics, names.baseline_test_metric),
+        "production": (application_metrics, names.prod_metric),
+        "production baseline": (application_metrics, names.baseline_prod_metric),
     }
     table = pd.DataFrame(
-        {label: [source.get(pattern.format(name), np.nan) for name in METRIC_NAMES]
-         for label, (source, pattern) in columns.items()},
+        {label: [source.get(metric_name(name), np.nan) for name in METRIC_NAMES]
+         for label, (source, metric_name) in columns.items()},
         index=pd.Index(METRIC_NAMES, name="metric"),
     )
     return table

@@ -8,7 +8,7 @@ it used). The dashboard's Retraining page and the retraining step both read this
 Three triggers, each with its threshold written once below:
 
 * ``feature_drift`` (no labels needed): the largest PSI over the features reaches
-  :data:`monitoring.PSI_MAJOR`.
+  :data:`drift.PSI_MAJOR`.
 * ``log_loss_degradation`` (needs labels): production log loss is worse than the test log
   loss by more than :data:`LOG_LOSS_RELATIVE_MARGIN`, or worse than the null model of the
   production rows: a constant probability at their own observed make rate (the model then
@@ -21,16 +21,11 @@ Three triggers, each with its threshold written once below:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from mlflow.entities import Run
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from kobe_mlops import config
-from kobe_mlops.deployment.monitoring import PSI_MAJOR
-from kobe_mlops.tracking import tracking_uri
+from kobe_mlops.monitoring.drift import PSI_MAJOR
+from kobe_mlops.tracking import names, reads
 
 FEATURE_DRIFT = "feature_drift"
 LOG_LOSS_DEGRADATION = "log_loss_degradation"
@@ -44,17 +39,15 @@ LOG_LOSS_RELATIVE_MARGIN = 0.05
 # 5 percentage points means the probabilities no longer describe production.
 MAKE_RATE_GAP_MARGIN = 0.05
 
-# Metric names logged by notebooks 03 (training) and 04 (application).
-TEST_LOG_LOSS_METRIC = "log_loss_champion_test"
-PROD_LOG_LOSS_METRIC = "log_loss_prod"
-PROD_BASELINE_LOG_LOSS_METRIC = "log_loss_baseline_prod"  # constant at the development make rate
-PROD_NULL_LOG_LOSS_METRIC = "log_loss_null_prod"  # constant at the production rows' own make rate
-OBSERVED_MAKE_RATE_METRIC = "observed_make_rate"
-LABELLED_MEAN_PROBABILITY_METRIC = "mean_probability_labeled"
-PSI_PREFIX = "psi_"
-# Finished application runs: what the triggers (and their trends) are computed from.
-APPLICATION_RUNS_FILTER = (f"attributes.run_name = '{config.RUN_NAMES['aplicacao']}' "
-                           "and attributes.status = 'FINISHED'")
+# What the triggers read from an application run (besides psi_<feature>) and from the training
+# run of the version it scored with: the names the logging functions write (tracking.names).
+APPLICATION_METRICS_READ = (
+    names.PROD_LOG_LOSS,
+    names.PROD_NULL_LOG_LOSS,
+    names.OBSERVED_MAKE_RATE,
+    names.LABELLED_MEAN_PROBABILITY,
+)
+TRAINING_METRICS_READ = (names.TEST_LOG_LOSS,)
 
 # Most serious first: the first fired trigger in this order decides the recommended action.
 ACTIONS = {
@@ -110,7 +103,7 @@ class TriggerReport:
 
 
 def feature_drift_trigger(application_metrics: dict[str, float]) -> Trigger:
-    psi = {key[len(PSI_PREFIX):]: value for key, value in application_metrics.items() if key.startswith(PSI_PREFIX)}
+    psi = {key[len(names.PSI_PREFIX):]: value for key, value in application_metrics.items() if key.startswith(names.PSI_PREFIX)}
     if not psi:
         return Trigger(FEATURE_DRIFT, None, FEATURE_DRIFT_THRESHOLD, False,
                        "No PSI was logged by the application run, so feature drift cannot be measured.")
@@ -128,16 +121,16 @@ def feature_drift_trigger(application_metrics: dict[str, float]) -> Trigger:
 
 
 def log_loss_trigger(application_metrics: dict[str, float], training_metrics: dict[str, float]) -> Trigger:
-    production = application_metrics.get(PROD_LOG_LOSS_METRIC)
-    test = training_metrics.get(TEST_LOG_LOSS_METRIC)
-    null = application_metrics.get(PROD_NULL_LOG_LOSS_METRIC)
+    production = application_metrics.get(names.PROD_LOG_LOSS)
+    test = training_metrics.get(names.TEST_LOG_LOSS)
+    null = application_metrics.get(names.PROD_NULL_LOG_LOSS)
     limits = {}
     if test is not None:
         limits[f"test log loss {test:.4f} + {LOG_LOSS_RELATIVE_MARGIN:.0%}"] = test * (1 + LOG_LOSS_RELATIVE_MARGIN)
     if null is not None:
         limits[f"a constant at the observed production make rate scores {null:.4f}"] = null
-    elif PROD_BASELINE_LOG_LOSS_METRIC in application_metrics:  # runs logged before the null model
-        baseline = application_metrics[PROD_BASELINE_LOG_LOSS_METRIC]
+    elif names.PROD_BASELINE_LOG_LOSS in application_metrics:  # runs logged before the null model
+        baseline = application_metrics[names.PROD_BASELINE_LOG_LOSS]
         limits[f"production constant-rate baseline {baseline:.4f}"] = baseline
     if production is None or not limits:
         missing = "no labelled production rows" if production is None else "no test or baseline log loss"
@@ -153,8 +146,8 @@ def log_loss_trigger(application_metrics: dict[str, float], training_metrics: di
 
 
 def make_rate_trigger(application_metrics: dict[str, float]) -> Trigger:
-    observed = application_metrics.get(OBSERVED_MAKE_RATE_METRIC)
-    predicted = application_metrics.get(LABELLED_MEAN_PROBABILITY_METRIC)
+    observed = application_metrics.get(names.OBSERVED_MAKE_RATE)
+    predicted = application_metrics.get(names.LABELLED_MEAN_PROBABILITY)
     if observed is None or predicted is None:
         return Trigger(MAKE_RATE_GAP, None, MAKE_RATE_GAP_MARGIN, False,
                        "The make-rate gap cannot be measured: no labelled production rows were logged.")
@@ -178,64 +171,17 @@ def evaluate_triggers(application_metrics: dict[str, float], training_metrics: d
     )
 
 
-def tracking_store_exists(uri: str) -> bool:
-    """False for a local SQLite store whose file is absent (opening it would create it)."""
-    if not uri.startswith("sqlite:///"):
-        return True
-    return Path(uri[len("sqlite:///"):]).is_file()
-
-
-def latest_application_run(client: MlflowClient) -> Run | None:
-    """The newest finished ``PipelineAplicacao`` run, or None."""
-    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    if experiment is None:
-        return None
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        filter_string=APPLICATION_RUNS_FILTER,
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0] if runs else None
-
-
-def model_version_used(client: MlflowClient, application_run: Run) -> ModelVersion | None:
-    """The registered version the application run scored with.
-
-    The application run logs ``model_name``/``model_version`` when it used an alias; a run
-    without them falls back to the version the champion alias points at now.
-    """
-    params = application_run.data.params
-    try:
-        if params.get("model_name") and params.get("model_version"):
-            return client.get_model_version(params["model_name"], params["model_version"])
-        return client.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
-    except MlflowException:  # version deleted, or nothing registered yet
-        return None
-
-
-def training_run_of(client: MlflowClient, version: ModelVersion) -> Run | None:
-    """The ``Treinamento`` run that produced ``version`` (its ``training_run_id`` tag)."""
-    run_id = version.tags.get("training_run_id")
-    if not run_id:
-        return None
-    try:
-        return client.get_run(run_id)
-    except MlflowException:  # run deleted since
-        return None
-
-
 def latest_trigger_report(client: MlflowClient | None = None) -> TriggerReport | None:
     """Triggers of the latest application run; None when no application run exists yet."""
     if client is None:
-        if not tracking_store_exists(tracking_uri()):
+        if not reads.store_exists():
             return None  # no store yet: nothing ran, and reading must not create one
-        client = MlflowClient(tracking_uri())
-    application_run = latest_application_run(client)
+        client = reads.client()
+    application_run = reads.latest_application_run(client)
     if application_run is None:
         return None
-    version = model_version_used(client, application_run)
-    training_run = training_run_of(client, version) if version else None
+    version = reads.model_version_used(client, application_run)
+    training_run = reads.training_run_of(client, version) if version else None
     training_metrics = training_run.data.metrics if training_run else {}
     report = evaluate_triggers(application_run.data.metrics, training_metrics)
     return TriggerReport(application_run.info.run_id, report.triggers, str(version.version) if version else None)

@@ -2,7 +2,7 @@
 
 The loop behind ``run_all.py --retrain`` (also ``--force-retrain`` and ``--rollback``):
 
-1. **Check.** :func:`kobe_mlops.deployment.triggers.latest_trigger_report` reads the latest
+1. **Check.** :func:`kobe_mlops.monitoring.triggers.latest_trigger_report` reads the latest
    ``PipelineAplicacao`` run. Nothing is trained (unless forced) when no trigger fired, when
    that run scored another version than today's champion (its alarms are stale), or when a
    version was already trained on the same labelled production rows (no new labels: see
@@ -47,10 +47,10 @@ from mlflow.tracking import MlflowClient
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import cast_features
 from kobe_mlops.data_acquisition.prepare import class_ratio
-from kobe_mlops.deployment import triggers
+from kobe_mlops.monitoring import triggers
 from kobe_mlops.io import write_parquet_atomic
 from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities, prefixed
-from kobe_mlops.tracking import start_run, tracking_uri
+from kobe_mlops.tracking import reads, start_run, tracking_uri
 
 # Newest 30 % of the labelled production rows (about 1,600 of 5,412) are the time holdout: enough
 # rows for a log loss standard error near 0.015, while 70 % still teaches the challenger.
@@ -223,18 +223,10 @@ def promotion_decision(figures: dict[str, float]) -> tuple[bool, str]:
 # --- Aliases: promotion and rollback ----------------------------------------------------------
 
 
-def version_by_alias(client: MlflowClient, alias: str, model_name: str = config.REGISTERED_MODEL_NAME):
-    """The version ``alias`` points at, or None."""
-    try:
-        return client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        return None
-
-
 def promote(client: MlflowClient, reason: str, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
     """Challenger -> champion; former champion -> previous (kept for :func:`rollback`)."""
-    challenger = version_by_alias(client, config.CHALLENGER_ALIAS, model_name)
-    champion = version_by_alias(client, config.CHAMPION_ALIAS, model_name)
+    challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS, model_name)
+    champion = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name)
     if challenger is None or champion is None:
         raise RetrainingError(f"Promotion needs both @{config.CHAMPION_ALIAS} and @{config.CHALLENGER_ALIAS} "
                               f"on {model_name}.")
@@ -249,11 +241,11 @@ def promote(client: MlflowClient, reason: str, model_name: str = config.REGISTER
 
 def rollback(client: MlflowClient, reason: str, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
     """Previous -> champion; the demoted champion is tagged ``rolled_back`` and loses the alias."""
-    previous = version_by_alias(client, config.PREVIOUS_ALIAS, model_name)
+    previous = reads.version_by_alias(client, config.PREVIOUS_ALIAS, model_name)
     if previous is None:
         raise RetrainingError(f"Nothing to roll back: {model_name} has no @{config.PREVIOUS_ALIAS} version "
                               "(no promotion happened since the last rollback).")
-    current = version_by_alias(client, config.CHAMPION_ALIAS, model_name)
+    current = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name)
     client.set_registered_model_alias(model_name, config.CHAMPION_ALIAS, previous.version)
     client.delete_registered_model_alias(model_name, config.PREVIOUS_ALIAS)
     if current is not None:
@@ -275,15 +267,14 @@ class Outcome:
 
 def _client() -> MlflowClient:
     mlflow.set_tracking_uri(tracking_uri())
-    return MlflowClient(tracking_uri())
+    return reads.client()
 
 
 def version_trained_on(client: MlflowClient, fingerprint: str,
                        model_name: str = config.REGISTERED_MODEL_NAME):
     """The newest version whose training already included these labelled production rows, or None."""
-    versions = client.search_model_versions(f"name='{model_name}'")
-    matching = [v for v in versions if v.tags.get(TRAINED_ON_TAG) == fingerprint]
-    return max(matching, key=lambda v: int(v.version), default=None)
+    matching = reads.versions_tagged(client, TRAINED_ON_TAG, fingerprint, model_name)
+    return matching[0] if matching else None
 
 
 def retraining_decision(report: triggers.TriggerReport | None, champion_version: str, forced: bool,
@@ -345,7 +336,7 @@ def validate_and_decide(client: MlflowClient, bases: RetrainingBases,
     """Score champion and challenger, apply the rule, promote if it says so; one ``ValidacaoChallenger`` run."""
     paths = paths or config.workspace_paths()
     name = config.REGISTERED_MODEL_NAME
-    versions = {role: version_by_alias(client, alias) for role, alias in
+    versions = {role: reads.version_by_alias(client, alias) for role, alias in
                 [("champion", config.CHAMPION_ALIAS), ("challenger", config.CHALLENGER_ALIAS)]}
     missing = [role for role, version in versions.items() if version is None]
     if missing:
@@ -390,7 +381,7 @@ def retrain(train_challenger: Callable[[Path], None], forced: bool = False,
     runs notebook 03 with ``register_alias="challenger"``).
     """
     client = _client()
-    champion = version_by_alias(client, config.CHAMPION_ALIAS)
+    champion = reads.version_by_alias(client, config.CHAMPION_ALIAS)
     if champion is None:
         raise RetrainingError(f"No @{config.CHAMPION_ALIAS} version of {config.REGISTERED_MODEL_NAME}: "
                               "run the pipeline first.")
@@ -411,7 +402,7 @@ def retrain(train_challenger: Callable[[Path], None], forced: bool = False,
         f"({bases.holdout_first_date} to {bases.holdout_last_date}) are the holdout.")
     say(f"Training the challenger (notebook 03, register_alias={config.CHALLENGER_ALIAS!r}) ...")
     train_challenger(bases.train_extra)
-    challenger = version_by_alias(client, config.CHALLENGER_ALIAS)
+    challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS)
     if challenger is None:
         raise RetrainingError("Training finished but no @challenger version was registered.")
     client.set_model_version_tag(config.REGISTERED_MODEL_NAME, challenger.version, TRAINED_ON_TAG, fingerprint)
@@ -431,41 +422,3 @@ def rollback_with_run(reason: str = "manual rollback (run_all.py --rollback)") -
     return Outcome("rolled_back", f"Rolled back: @{config.CHAMPION_ALIAS} is version "
                    f"{aliases['champion_version_after']} again (was {aliases['champion_version_before']}).",
                    run.info.run_id)
-
-
-# --- What the dashboard shows ---------------------------------------------------------------
-
-DECISION_COLUMNS = ["start_time", "step", "decision", "versions", "reason", "run_id"]
-
-
-def registry_aliases(client: MlflowClient, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
-    """``{alias: version}`` of the registered model (empty when nothing is registered)."""
-    try:
-        aliases = client.get_registered_model(model_name).aliases
-    except MlflowException:
-        return {}
-    return {alias: str(version) for alias, version in sorted(aliases.items())}
-
-
-def decision_history(client: MlflowClient, limit: int = 50) -> pd.DataFrame:
-    """The retraining loop's runs, newest first: checks, validations and rollbacks with their reasons."""
-    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    if experiment is None:
-        return pd.DataFrame(columns=DECISION_COLUMNS)
-    runs = [run for name in config.RETRAINING_RUN_NAMES.values()  # MLflow filters run names one at a time
-            for run in client.search_runs([experiment.experiment_id], f"attributes.run_name = '{name}'",
-                                          order_by=["attributes.start_time DESC"], max_results=limit)]
-    runs = sorted(runs, key=lambda run: run.info.start_time, reverse=True)[:limit]
-    rows = []
-    for run in runs:
-        params, tags = run.data.params, run.data.tags
-        if "challenger_version" in params:
-            versions = f"champion v{params['champion_version']}, challenger v{params['challenger_version']}"
-        elif "champion_version_after" in tags:
-            versions = f"v{tags['champion_version_before']} -> v{tags['champion_version_after']}"
-        else:
-            versions = f"champion v{params['champion_version']}" if "champion_version" in params else ""
-        rows.append({"start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
-                     "step": run.info.run_name, "decision": tags.get("decision", ""), "versions": versions,
-                     "reason": tags.get("reason", ""), "run_id": run.info.run_id})
-    return pd.DataFrame(rows, columns=DECISION_COLUMNS)

@@ -1,0 +1,163 @@
+"""What a ``Treinamento`` run reads, evaluates and logs, as named functions notebook 03 calls.
+
+* :func:`load_training_bases`: ``base_train`` (plus any labelled production rows a challenger
+  learns from) and ``base_test``.
+* :func:`evaluate_on_test`: every candidate's test metrics beside the trivial baselines.
+* :func:`log_training_run`: params, metrics, plots and tags of the run, the ids of the
+  production rows the model learned (so monitoring never grades it on them), and the
+  registered version with its alias.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from matplotlib.figure import Figure
+import mlflow
+import numpy as np
+import pandas as pd
+
+from kobe_mlops import config
+from kobe_mlops.data_acquisition.prepare import class_ratio
+from kobe_mlops.modeling import plots
+from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities, prefixed
+from kobe_mlops.modeling.registry import log_and_register
+from kobe_mlops.modeling.train import SELECTION_RULE, Candidate
+from kobe_mlops.tracking import names
+
+BASELINE_LABEL = "Trivial baseline"
+
+
+@dataclass(frozen=True)
+class TrainingBases:
+    train: pd.DataFrame  # base_train, plus the extra labelled rows when there are any
+    test: pd.DataFrame  # base_test: never changes, the same yardstick for every version
+    rows_base_train: int
+    extra_train_data: str = ""  # the parquet the extra rows came from ("" = none)
+    # shot_id of every production row among the training rows (empty for a development model)
+    production_shot_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype="int64"))
+
+    @property
+    def rows_extra_train(self) -> int:
+        return len(self.train) - self.rows_base_train
+
+
+def load_training_bases(
+    extra_train_data: str | os.PathLike = "", paths: config.WorkspacePaths | None = None
+) -> TrainingBases:
+    """base_train and base_test from the workspace; ``extra_train_data`` rows join base_train only."""
+    paths = paths or config.workspace_paths()
+    base_train = pd.read_parquet(paths.base_train)
+    base_test = pd.read_parquet(paths.base_test)
+    if not extra_train_data:
+        return TrainingBases(base_train, base_test, len(base_train))
+    extra = pd.read_parquet(extra_train_data)
+    shot_ids = extra["shot_id"].to_numpy(dtype="int64") if "shot_id" in extra else np.array([], dtype="int64")
+    rows = extra[config.FEATURES + [config.TARGET]].astype(base_train.dtypes.to_dict())
+    train = pd.concat([base_train, rows], ignore_index=True)
+    return TrainingBases(train, base_test, len(base_train), str(extra_train_data), shot_ids)
+
+
+@dataclass(frozen=True)
+class TestEvaluation:
+    probability: dict[str, np.ndarray]  # candidate key -> P(make) on base_test
+    metrics: dict[str, dict[str, float]]  # candidate key -> metrics on base_test
+    baseline: dict[str, float]  # the trivial baselines on base_test
+
+    def table(self, candidates: dict[str, Candidate]) -> pd.DataFrame:
+        """Candidates and the trivial baseline side by side, one column each."""
+        columns = {candidates[key].label: metrics for key, metrics in self.metrics.items()}
+        return pd.DataFrame({**columns, BASELINE_LABEL: self.baseline})
+
+
+def evaluate_on_test(candidates: dict[str, Candidate], bases: TrainingBases) -> TestEvaluation:
+    """Each candidate's metrics on base_test, from its probability through the whole pipeline."""
+    y_test = bases.test[config.TARGET]
+    probability = {key: candidate.predict_probability(bases.test) for key, candidate in candidates.items()}
+    metrics = {key: evaluate_probabilities(y_test, probability[key]) for key in candidates}
+    return TestEvaluation(probability, metrics, baseline_metrics(y_test, class_ratio(bases.train)))
+
+
+def evaluation_figures(
+    candidates: dict[str, Candidate], bases: TrainingBases, evaluation: TestEvaluation
+) -> dict[str, Figure]:
+    """ROC and calibration of every candidate, and each one's confusion matrix, on base_test."""
+    y_test = bases.test[config.TARGET]
+    curves = {c.label: (y_test, evaluation.probability[key]) for key, c in candidates.items()}
+    return {
+        "roc_test.png": plots.roc_figure(curves),
+        "calibration_test.png": plots.calibration_figure(curves),
+        **{
+            f"confusion_{key}_test.png": plots.confusion_figure(
+                y_test, evaluation.probability[key], f"{c.label} on base_test"
+            )
+            for key, c in candidates.items()
+        },
+    }
+
+
+def log_training_run(
+    run: mlflow.ActiveRun,
+    candidates: dict[str, Candidate],
+    bases: TrainingBases,
+    evaluation: TestEvaluation,
+    champion: Candidate,
+    reason: str,
+    figures: dict[str, Figure],
+    *,
+    seed: int,
+    fast: bool,
+    folds: int,
+    register_alias: str,
+) -> str:
+    """Log the active ``Treinamento`` run and register ``champion`` under ``register_alias``.
+
+    Returns the new version number.
+    """
+    mlflow.log_params(
+        {
+            "seed": seed,
+            "fast": fast,
+            "cv_folds": folds,
+            "selection_rule": SELECTION_RULE,
+            "rows_train": len(bases.train),
+            "rows_test": len(bases.test),
+            "rows_extra_train": bases.rows_extra_train,
+            "extra_train_data": bases.extra_train_data or "none",
+        }
+    )
+    for key, candidate in candidates.items():
+        mlflow.log_params({f"{key}_{name}": value for name, value in candidate.best_params.items()})
+        mlflow.log_metric(f"cv_log_loss_{key}", candidate.cv_log_loss)
+        mlflow.log_metrics(prefixed(evaluation.metrics[key], key, "test"))
+        mlflow.log_table(candidate.cv_table.reset_index(names="fold"), artifact_file=f"cv/{key}_cv_folds.json")
+    mlflow.log_metrics({names.baseline_test_metric(name): value for name, value in evaluation.baseline.items()})
+    mlflow.log_metrics({names.champion_test_metric(name): v for name, v in evaluation.metrics[champion.key].items()})
+    mlflow.log_metric(names.PRODUCTION_ROWS_LEARNED, len(bases.production_shot_ids))
+    log_production_shot_ids(bases.production_shot_ids)
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, f"plots/{name}")
+    mlflow.set_tags({"champion_model": champion.label, "selection_reason": reason})
+    _, version = log_and_register(
+        champion,
+        bases.train,
+        alias=register_alias,
+        version_tags={
+            "cv_log_loss": f"{champion.cv_log_loss:.6f}",
+            "test_log_loss": f"{evaluation.metrics[champion.key]['log_loss']:.6f}",
+            "selection_reason": reason,
+            names.TRAINING_RUN_TAG: run.info.run_id,
+        },
+    )
+    return version
+
+
+def log_production_shot_ids(shot_ids: np.ndarray) -> None:
+    """The ``shot_id`` of every production row the model learned, as a one-column parquet artifact."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(names.PRODUCTION_SHOT_IDS_ARTIFACT).name
+        pd.DataFrame({"shot_id": np.asarray(shot_ids, dtype="int64")}).to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(names.PRODUCTION_SHOT_IDS_ARTIFACT).parent))

@@ -1,0 +1,62 @@
+"""Names of the MLflow metrics, params and tags that one module writes and another reads.
+
+The functions that log a ``Treinamento`` or ``PipelineAplicacao`` run write these names; the
+triggers, trends, retraining loop and dashboard read them. Renaming one here renames it on
+both sides, and ``tests/monitoring/test_application_run.py`` checks that a real application
+run logs every metric the triggers read.
+"""
+
+from __future__ import annotations
+
+# --- Treinamento ------------------------------------------------------------------------------
+TEST_LOG_LOSS = "log_loss_champion_test"  # the registered model on base_test
+# How many production rows the model learned, and their shot_id (monitoring never grades on them).
+PRODUCTION_ROWS_LEARNED = "production_rows_learned"
+PRODUCTION_SHOT_IDS_ARTIFACT = "training/production_shot_ids.parquet"
+# Model version tag written at registration: the Treinamento run that produced the version.
+TRAINING_RUN_TAG = "training_run_id"
+
+
+def champion_test_metric(name: str) -> str:
+    """``f1`` -> ``f1_champion_test``: the registered model's metric on base_test."""
+    return f"{name}_champion_test"
+
+
+def baseline_test_metric(name: str) -> str:
+    return f"{name}_baseline_test"
+
+
+# --- PipelineAplicacao ------------------------------------------------------------------------
+ROWS_INPUT = "rows_input"
+ROWS_SCORED = "rows_scored"
+ROWS_REJECTED = "rows_rejected"
+ROWS_LABELLED = "rows_labeled"
+COUNT_METRICS = [ROWS_INPUT, ROWS_SCORED, ROWS_REJECTED, ROWS_LABELLED]
+
+PROD_LOG_LOSS = "log_loss_prod"
+PROD_BASELINE_LOG_LOSS = "log_loss_baseline_prod"  # constant at the development make rate
+PROD_NULL_LOG_LOSS = "log_loss_null_prod"  # constant at the production rows' own make rate
+OBSERVED_MAKE_RATE = "observed_make_rate"
+LABELLED_MEAN_PROBABILITY = "mean_probability_labeled"
+PREDICTED_MAKE_RATE = "predicted_make_rate"
+MEAN_PROBABILITY = "mean_probability"
+# Kept for the MLflow UI's run table, where a short name is easier to sort by.
+LOG_LOSS = "log_loss"
+F1_SCORE = "f1_score"
+PSI_PREFIX = "psi_"
+DRIFT_TABLE_ARTIFACT = "drift/feature_comparison.json"
+# Tag set when no scored row has a label (no labelled metric is logged then).
+LABELLED_METRICS_TAG = "labelled_metrics"
+
+
+def prod_metric(name: str) -> str:
+    """``auc`` -> ``auc_prod``: the scoring model's metric on labelled production rows."""
+    return f"{name}_prod"
+
+
+def baseline_prod_metric(name: str) -> str:
+    return f"{name}_baseline_prod"
+
+
+def psi_metric(feature: str) -> str:
+    return f"{PSI_PREFIX}{feature}"

@@ -1,0 +1,192 @@
+"""Every read of the MLflow store lives here: aliases, runs, the run behind a version, decisions.
+
+Modules above the base layer never search runs or resolve aliases themselves; they ask this
+module, so "which version is the champion" or "the latest application run" has one answer.
+Reads never create a store: :func:`store_exists` tells a missing SQLite file apart first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from kobe_mlops import config
+from kobe_mlops.tracking import names, tracking_uri
+
+# Finished application runs: what the triggers (and their trends) are computed from.
+APPLICATION_RUNS_FILTER = (
+    f"attributes.run_name = '{config.RUN_NAMES['aplicacao']}' and attributes.status = 'FINISHED'"
+)
+DECISION_COLUMNS = ["start_time", "step", "decision", "versions", "reason", "run_id"]
+
+
+def store_exists(uri: str | None = None) -> bool:
+    """False for a local SQLite store whose file is absent (opening it would create it)."""
+    uri = uri or tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        return True
+    return Path(uri[len("sqlite:///") :]).is_file()
+
+
+def client(uri: str | None = None) -> MlflowClient:
+    return MlflowClient(uri or tracking_uri())
+
+
+# --- Registry ---------------------------------------------------------------------------------
+
+
+def version_by_alias(
+    client: MlflowClient, alias: str = config.CHAMPION_ALIAS, model_name: str = config.REGISTERED_MODEL_NAME
+) -> ModelVersion | None:
+    """The version ``alias`` points at, or None (no registered model, or no such alias)."""
+    try:
+        return client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+
+
+def resolve_model_uri(model_uri: str, client: MlflowClient | None = None) -> dict[str, str]:
+    """For ``models:/<name>@<alias>``: the name, alias and version the alias points at now.
+
+    Empty for any other URI (a run URI, a path): there is no alias to resolve.
+    """
+    if not model_uri.startswith("models:/") or "@" not in model_uri:
+        return {}
+    name, alias = model_uri[len("models:/") :].split("@", 1)
+    version = (client or MlflowClient()).get_model_version_by_alias(name, alias)
+    return {"model_name": name, "model_alias": alias, "model_version": str(version.version)}
+
+
+def registry_aliases(client: MlflowClient, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
+    """``{alias: version}`` of the registered model (empty when nothing is registered)."""
+    try:
+        aliases = client.get_registered_model(model_name).aliases
+    except MlflowException:
+        return {}
+    return {alias: str(version) for alias, version in sorted(aliases.items())}
+
+
+def versions_tagged(client: MlflowClient, tag: str, value: str, model_name: str = config.REGISTERED_MODEL_NAME):
+    """Every version of ``model_name`` whose tag ``tag`` equals ``value``, newest first."""
+    versions = client.search_model_versions(f"name='{model_name}'")
+    return sorted((v for v in versions if v.tags.get(tag) == value), key=lambda v: -int(v.version))
+
+
+def training_run_of(client: MlflowClient, version: ModelVersion) -> Run | None:
+    """The ``Treinamento`` run that produced ``version`` (its ``training_run_id`` tag)."""
+    run_id = version.tags.get(names.TRAINING_RUN_TAG)
+    if not run_id:
+        return None
+    try:
+        return client.get_run(run_id)
+    except MlflowException:  # run deleted since
+        return None
+
+
+def model_version_used(client: MlflowClient, application_run: Run) -> ModelVersion | None:
+    """The registered version an application run scored with.
+
+    The run logs ``model_name``/``model_version`` when it used an alias; a run without them
+    falls back to the version the champion alias points at now.
+    """
+    params = application_run.data.params
+    try:
+        if params.get("model_name") and params.get("model_version"):
+            return client.get_model_version(params["model_name"], params["model_version"])
+    except MlflowException:  # version deleted
+        return None
+    return version_by_alias(client)
+
+
+# --- Runs -------------------------------------------------------------------------------------
+
+
+def _experiment_id(client: MlflowClient, experiment_name: str) -> str | None:
+    experiment = client.get_experiment_by_name(experiment_name)
+    return experiment.experiment_id if experiment else None
+
+
+def recent_runs(
+    client: MlflowClient, max_results: int, experiment_name: str = config.EXPERIMENT_NAME
+) -> list[Run]:
+    """The newest runs of the experiment, newest first."""
+    experiment_id = _experiment_id(client, experiment_name)
+    if experiment_id is None:
+        return []
+    return list(client.search_runs([experiment_id], order_by=["attributes.start_time DESC"], max_results=max_results))
+
+
+def latest_application_run(client: MlflowClient, experiment_name: str = config.EXPERIMENT_NAME) -> Run | None:
+    """The newest finished ``PipelineAplicacao`` run, or None."""
+    experiment_id = _experiment_id(client, experiment_name)
+    if experiment_id is None:
+        return None
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=APPLICATION_RUNS_FILTER,
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def finished_application_runs(client: MlflowClient, experiment_name: str = config.EXPERIMENT_NAME) -> list[Run]:
+    """Every finished ``PipelineAplicacao`` run of the experiment, oldest first, over all pages."""
+    experiment_id = _experiment_id(client, experiment_name)
+    if experiment_id is None:
+        return []
+    runs, page_token = [], None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=APPLICATION_RUNS_FILTER,
+            order_by=["attributes.start_time ASC"],
+            page_token=page_token,
+        )
+        runs.extend(page)
+        page_token = page.token
+        if not page_token:
+            return runs
+
+
+def decision_history(client: MlflowClient, limit: int = 50) -> pd.DataFrame:
+    """The retraining loop's runs, newest first: checks, validations and rollbacks with their reasons."""
+    experiment_id = _experiment_id(client, config.EXPERIMENT_NAME)
+    if experiment_id is None:
+        return pd.DataFrame(columns=DECISION_COLUMNS)
+    runs = [
+        run
+        for name in config.RETRAINING_RUN_NAMES.values()  # MLflow filters run names one at a time
+        for run in client.search_runs(
+            [experiment_id],
+            f"attributes.run_name = '{name}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=limit,
+        )
+    ]
+    runs = sorted(runs, key=lambda run: run.info.start_time, reverse=True)[:limit]
+    rows = []
+    for run in runs:
+        params, tags = run.data.params, run.data.tags
+        if "challenger_version" in params:
+            versions = f"champion v{params['champion_version']}, challenger v{params['challenger_version']}"
+        elif "champion_version_after" in tags:
+            versions = f"v{tags['champion_version_before']} -> v{tags['champion_version_after']}"
+        else:
+            versions = f"champion v{params['champion_version']}" if "champion_version" in params else ""
+        rows.append(
+            {
+                "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+                "step": run.info.run_name,
+                "decision": tags.get("decision", ""),
+                "versions": versions,
+                "reason": tags.get("reason", ""),
+                "run_id": run.info.run_id,
+            }
+        )
+    return pd.DataFrame(rows, columns=DECISION_COLUMNS)

@@ -28,9 +28,21 @@ def prepare_workspace(args: argparse.Namespace) -> str:
     elif args.data_source:
         workspace = tempfile.mkdtemp(prefix="kobe-bench-")
         env = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_TRACKING_URI", "KOBE_INVOCATION_ID"}}
-        subprocess.run([sys.executable, str(PROJECT_ROOT / "run_all.py"), "--workspace", workspace, "--fast",
-                        "--data-source", str(Path(args.data_source).resolve())], env=env, check=True,
-                       capture_output=True, text=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(PROJECT_ROOT / "run_all.py"),
+                "--workspace",
+                workspace,
+                "--fast",
+                "--data-source",
+                str(Path(args.data_source).resolve()),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     else:
         raise SystemExit("give --workspace (with a champion) or --data-source")
     os.environ["KOBE_WORKSPACE"] = workspace

@@ -50,8 +50,13 @@ def one_round(workspace: str) -> dict:
 def fresh_workspace(data_source: str) -> str:
     workspace = tempfile.mkdtemp(prefix="kobe-bench-dashboard-")
     env = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_TRACKING_URI", "KOBE_INVOCATION_ID"}}
-    subprocess.run([sys.executable, str(PROJECT_ROOT / "run_all.py"), "--workspace", workspace,
-                    "--data-source", data_source], env=env, check=True, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "run_all.py"), "--workspace", workspace, "--data-source", data_source],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return workspace
 
 
@@ -71,8 +76,12 @@ def main() -> None:
 
     rounds = []
     for _ in range(args.rounds):
-        result = subprocess.run([sys.executable, __file__, "--workspace", workspace, "--single-round"],
-                                check=True, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, __file__, "--workspace", workspace, "--single-round"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         rounds.append(json.loads(result.stdout.strip().splitlines()[-1]))
 
     print(f"Dashboard page render times over {args.rounds} fresh processes (workspace {workspace})")

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common import add_workspace_arguments, prepare_workspace
+
 SAMPLE_EVERY_S = 0.5  # reading a large JVM's PSS costs CPU: sampling steals from the measured job
 CHUNK_ROWS = 1 << 20  # pyarrow's default row group: one per chunk written
 
@@ -76,8 +77,12 @@ def measure_here(engine: str, path: str, master: str, batch_rows: int | None) ->
             result = spark_scoring.score(spark, path, config.CHAMPION_URI).to_result()
     write_outputs(result, outputs / "predictions.parquet", outputs / "rejected.parquet")
     finished = time.perf_counter()
-    return {"rows": result.counts["rows_input"], "scored": result.counts["rows_scored"],
-            "startup_s": ready - started, "score_s": finished - ready}
+    return {
+        "rows": result.counts["rows_input"],
+        "scored": result.counts["rows_scored"],
+        "startup_s": ready - started,
+        "score_s": finished - ready,
+    }
 
 
 def tree_memory(process: psutil.Process) -> int:
@@ -138,8 +143,10 @@ def main() -> None:
     workspace = prepare_workspace(args)
     source = Path(workspace) / "data" / "raw" / "dataset_kobe_prod.parquet"
 
-    print(f"Engines on {os.cpu_count()} cores, workspace {workspace}, Spark master {args.spark_master}"
-          + (f", Arrow batches of {args.arrow_batch_rows} rows" if args.arrow_batch_rows else ""))
+    print(
+        f"Engines on {os.cpu_count()} cores, workspace {workspace}, Spark master {args.spark_master}"
+        + (f", Arrow batches of {args.arrow_batch_rows} rows" if args.arrow_batch_rows else "")
+    )
     print(f"{'rows':>11} {'engine':<7} {'start-up s':>10} {'score s':>8} {'rows/s':>11} {'peak memory':>12}")
     with tempfile.TemporaryDirectory(prefix="kobe-bench-rows-") as folder:
         for rows in args.rows:
@@ -147,8 +154,11 @@ def main() -> None:
             for engine in args.engines:
                 figures = measure(engine, path, args)
                 assert figures["rows"] == rows, figures  # every row was scored or rejected
-                print(f"{rows:>11,} {engine:<7} {figures['startup_s']:>10.1f} {figures['score_s']:>8.1f} "
-                      f"{rows / figures['score_s']:>11,.0f} {figures['peak_bytes'] / 2**30:>9.2f} GiB", flush=True)
+                print(
+                    f"{rows:>11,} {engine:<7} {figures['startup_s']:>10.1f} {figures['score_s']:>8.1f} "
+                    f"{rows / figures['score_s']:>11,.0f} {figures['peak_bytes'] / 2**30:>9.2f} GiB",
+                    flush=True,
+                )
             path.unlink()
 
 

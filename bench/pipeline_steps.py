@@ -27,9 +27,19 @@ def one_run(data_source: str, extra: list[str]) -> dict:
         env = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_TRACKING_URI", "KOBE_INVOCATION_ID"}}
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, str(PROJECT_ROOT / "run_all.py"), "--workspace", workspace,
-             "--data-source", data_source, *extra],
-            env=env, check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                str(PROJECT_ROOT / "run_all.py"),
+                "--workspace",
+                workspace,
+                "--data-source",
+                data_source,
+                *extra,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         wall = time.perf_counter() - started
         summary = json.loads((Path(workspace) / "reports" / "last_run.json").read_text())
@@ -42,10 +52,12 @@ def main() -> None:
     parser.add_argument("--data-source", default=str(PROJECT_ROOT.parent / "shared" / "data"))
     parser.add_argument("--fast", action="store_true", help="time the --fast smoke mode instead")
     args = parser.parse_args()
-    results = [one_run(str(Path(args.data_source).resolve()), ["--fast"] if args.fast else [])
-               for _ in range(args.runs)]
-    print(f"{args.runs} fresh {'fast' if args.fast else 'full'} runs on {os.cpu_count()} cores "
-          "(median, min-max, seconds)")
+    results = [
+        one_run(str(Path(args.data_source).resolve()), ["--fast"] if args.fast else []) for _ in range(args.runs)
+    ]
+    print(
+        f"{args.runs} fresh {'fast' if args.fast else 'full'} runs on {os.cpu_count()} cores (median, min-max, seconds)"
+    )
     for step in results[0]["steps"]:
         times = [r["steps"][step] for r in results]
         print(f"  {step:<16} {statistics.median(times):6.1f}  ({min(times):.1f}-{max(times):.1f})")

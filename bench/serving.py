@@ -63,8 +63,7 @@ def single_row_latencies(url: str, rows: pd.DataFrame, requests_count: int, warm
     """Milliseconds per single-row ``POST /invocations``, cycling through ``rows``."""
     from kobe_mlops.deployment.serving import dataframe_split_body
 
-    bodies = [json.dumps(dataframe_split_body(rows.iloc[[i % len(rows)]]))
-              for i in range(requests_count + warmup)]
+    bodies = [json.dumps(dataframe_split_body(rows.iloc[[i % len(rows)]])) for i in range(requests_count + warmup)]
     return round_trips(url, [("POST", "/invocations", body) for body in bodies], warmup)
 
 
@@ -80,8 +79,10 @@ def in_process_milliseconds(model, rows: pd.DataFrame, repeats: int) -> dict[str
     schema = model.metadata.get_input_schema()
     python_model = model.unwrap_python_model()
     figures = {}
-    for name, call in [("handling", lambda: invocations(body, "application/json", model, schema)),
-                       ("predict", lambda: python_model.predict(None, one_row))]:
+    for name, call in [
+        ("handling", lambda: invocations(body, "application/json", model, schema)),
+        ("predict", lambda: python_model.predict(None, one_row)),
+    ]:
         call()
         times = []
         for _ in range(repeats):
@@ -126,8 +127,9 @@ def main() -> None:
     add_workspace_arguments(parser)
     parser.add_argument("--requests", type=int, default=2000, help="single-row requests timed (default 2000)")
     parser.add_argument("--warmup", type=int, default=200, help="single-row requests not timed (default 200)")
-    parser.add_argument("--repeats", type=int, default=10, help="timed whole-base requests and embedded "
-                        "runs (default 10)")
+    parser.add_argument(
+        "--repeats", type=int, default=10, help="timed whole-base requests and embedded runs (default 10)"
+    )
     parser.add_argument("--embedded-rows", type=int, default=1_000_000)
     args = parser.parse_args()
     workspace = prepare_workspace(args)
@@ -147,22 +149,30 @@ def main() -> None:
         pings = round_trips(server.url, [("GET", "/ping", None)] * (args.requests + args.warmup), args.warmup)
         latencies = single_row_latencies(server.url, production, args.requests, args.warmup)
         whole = whole_base_seconds(server.url, production, args.repeats)
-    print(f"served, 1 row per request ({len(latencies)} requests): p50 {percentile(latencies, 50):.2f} ms, "
-          f"p99 {percentile(latencies, 99):.2f} ms, mean {statistics.fmean(latencies):.2f} ms")
+    print(
+        f"served, 1 row per request ({len(latencies)} requests): p50 {percentile(latencies, 50):.2f} ms, "
+        f"p99 {percentile(latencies, 99):.2f} ms, mean {statistics.fmean(latencies):.2f} ms"
+    )
     print(f"  floor: GET /ping p50 {percentile(pings, 50):.2f} ms (HTTP round trip, no model)")
     median = statistics.median(whole)
-    print(f"served, {len(production):,} rows in one request ({len(whole)} requests): median {median * 1000:.0f} ms, "
-          f"{len(production) / median:,.0f} rows/s")
+    print(
+        f"served, {len(production):,} rows in one request ({len(whole)} requests): median {median * 1000:.0f} ms, "
+        f"{len(production) / median:,.0f} rows/s"
+    )
 
     model = mlflow.pyfunc.load_model(config.CHAMPION_URI)
     in_process = in_process_milliseconds(model, production, args.requests)
-    print(f"  in process, no HTTP: MLflow's request handling {in_process['handling']:.2f} ms, of which the "
-          f"model's predict (data contract + scoring) {in_process['predict']:.2f} ms")
+    print(
+        f"  in process, no HTTP: MLflow's request handling {in_process['handling']:.2f} ms, of which the "
+        f"model's predict (data contract + scoring) {in_process['predict']:.2f} ms"
+    )
     embedded = embedded_seconds(model, production, args.embedded_rows, args.repeats)
     median = statistics.median(embedded)
-    print(f"embedded pyfunc, {args.embedded_rows:,} rows ({len(embedded)} runs): median {median:.3f} s, "
-          f"{args.embedded_rows / median:,.0f} rows/s (min {args.embedded_rows / max(embedded):,.0f}, "
-          f"max {args.embedded_rows / min(embedded):,.0f})")
+    print(
+        f"embedded pyfunc, {args.embedded_rows:,} rows ({len(embedded)} runs): median {median:.3f} s, "
+        f"{args.embedded_rows / median:,.0f} rows/s (min {args.embedded_rows / max(embedded):,.0f}, "
+        f"max {args.embedded_rows / min(embedded):,.0f})"
+    )
 
 
 if __name__ == "__main__":

@@ -12,20 +12,27 @@ from kobe_mlops.data_acquisition.contract import REASON_COLUMN
 
 def good_shots(rows: int = 6) -> pd.DataFrame:
     rng = np.random.default_rng(3)
-    return pd.DataFrame({
-        "shot_id": np.arange(1, rows + 1), "game_date": "2015-01-01",
-        "lat": rng.uniform(33.8, 34.0, rows).round(4), "lon": rng.uniform(-118.4, -118.1, rows).round(4),
-        "minutes_remaining": rng.integers(0, 12, rows), "period": rng.integers(1, 5, rows),
-        "playoffs": rng.integers(0, 2, rows), "shot_distance": rng.integers(22, 30, rows),
-        "shot_made_flag": rng.integers(0, 2, rows).astype(float),
-    })
+    return pd.DataFrame(
+        {
+            "shot_id": np.arange(1, rows + 1),
+            "game_date": "2015-01-01",
+            "lat": rng.uniform(33.8, 34.0, rows).round(4),
+            "lon": rng.uniform(-118.4, -118.1, rows).round(4),
+            "minutes_remaining": rng.integers(0, 12, rows),
+            "period": rng.integers(1, 5, rows),
+            "playoffs": rng.integers(0, 2, rows),
+            "shot_distance": rng.integers(22, 30, rows),
+            "shot_made_flag": rng.integers(0, 2, rows).astype(float),
+        }
+    )
 
 
 def latest_application_run(workspace_copy):
     client = mlflow.MlflowClient(workspace_copy.tracking_uri)
     experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'PipelineAplicacao'",
-                              order_by=["attributes.start_time DESC"])
+    runs = client.search_runs(
+        [experiment.experiment_id], "attributes.run_name = 'PipelineAplicacao'", order_by=["attributes.start_time DESC"]
+    )
     return runs[0], len(runs)
 
 
@@ -92,7 +99,7 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, 
 
     rejected = pd.read_parquet(workspace_copy.paths.rejected_prod)
     assert sorted(rejected["shot_id"]) == [1, 2, 3, 4, 5, 6]
-    reasons = dict(zip(rejected["shot_id"], rejected[REASON_COLUMN]))
+    reasons = dict(zip(rejected["shot_id"], rejected[REASON_COLUMN], strict=False))
     assert reasons[1] == "lat is missing"
     assert reasons[2] == "minutes_remaining is not a number: five"
     assert reasons[3].startswith("period=0 outside") and reasons[4].startswith("playoffs=3 outside")
@@ -102,7 +109,12 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, 
     assert predictions[config.PROBABILITY_COLUMN].between(0, 1).all()
     run, _ = latest_application_run(workspace_copy)
     metrics = run.data.metrics
-    assert (metrics["rows_input"], metrics["rows_scored"], metrics["rows_rejected"], metrics["rows_labeled"]) == (10, 4, 6, 3)
+    assert (metrics["rows_input"], metrics["rows_scored"], metrics["rows_rejected"], metrics["rows_labeled"]) == (
+        10,
+        4,
+        6,
+        3,
+    )
     assert run.data.params["prod_data"] == str(incoming)
 
 

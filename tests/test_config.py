@@ -12,7 +12,13 @@ def test_workspace_defaults_to_project_root(monkeypatch):
 def test_workspace_env_moves_every_generated_path(monkeypatch, tmp_path):
     monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
     paths = config.workspace_paths()
-    for path in [paths.raw_dir, paths.base_train, paths.predictions_prod, paths.mlflow_db, paths.executed_notebooks_dir]:
+    for path in [
+        paths.raw_dir,
+        paths.base_train,
+        paths.predictions_prod,
+        paths.mlflow_db,
+        paths.executed_notebooks_dir,
+    ]:
         assert Path(path).is_relative_to(tmp_path)
 
 

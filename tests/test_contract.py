@@ -5,10 +5,10 @@ import pytest
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import (
     FEATURE_RULES,
-    broken_matrix_rows,
-    feature_matrix,
     REASON_COLUMN,
     DataContractError,
+    broken_matrix_rows,
+    feature_matrix,
     read_table,
     split_valid_rows,
     violations_message,
@@ -16,11 +16,18 @@ from kobe_mlops.data_acquisition.contract import (
 
 
 def valid_rows(rows: int = 4) -> pd.DataFrame:
-    return pd.DataFrame({
-        "shot_id": range(1, rows + 1), "lat": [33.9] * rows, "lon": [-118.3] * rows,
-        "minutes_remaining": [5] * rows, "period": [2] * rows, "playoffs": [0] * rows,
-        "shot_distance": [24] * rows, config.TARGET: [1.0, 0.0, np.nan, 1.0][:rows],
-    })
+    return pd.DataFrame(
+        {
+            "shot_id": range(1, rows + 1),
+            "lat": [33.9] * rows,
+            "lon": [-118.3] * rows,
+            "minutes_remaining": [5] * rows,
+            "period": [2] * rows,
+            "playoffs": [0] * rows,
+            "shot_distance": [24] * rows,
+            config.TARGET: [1.0, 0.0, np.nan, 1.0][:rows],
+        }
+    )
 
 
 def test_all_valid_rows_pass_with_contract_types():
@@ -143,8 +150,8 @@ def test_vectorised_check_agrees_with_a_row_by_row_reading():
     valid, rejected = split_valid_rows(frame)
     expected = frame.apply(reference_reason, axis=1)
     assert 0 < len(rejected) < rows and len(valid) + len(rejected) == rows
-    expected_rejected = {shot: reason for shot, reason in zip(frame["shot_id"], expected) if reason}
-    assert dict(zip(rejected["shot_id"], rejected[REASON_COLUMN])) == expected_rejected
+    expected_rejected = {shot: reason for shot, reason in zip(frame["shot_id"], expected, strict=False) if reason}
+    assert dict(zip(rejected["shot_id"], rejected[REASON_COLUMN], strict=False)) == expected_rejected
     assert set(valid["shot_id"]) == set(frame["shot_id"]) - set(expected_rejected)
 
 

@@ -71,8 +71,12 @@ def store(dashboard_workspace):
 def test_the_six_pages_are_discovered_in_order():
     # Later pages (07_...) may follow: adding one must not need a change here.
     assert list(PAGES)[:6] == [
-        "01_Overview.py", "02_Data_drift.py", "03_Model_health_with_labels.py",
-        "04_Model_health_without_labels.py", "05_Inference.py", "06_Retraining.py",
+        "01_Overview.py",
+        "02_Data_drift.py",
+        "03_Model_health_with_labels.py",
+        "04_Model_health_without_labels.py",
+        "05_Inference.py",
+        "06_Retraining.py",
     ]
 
 
@@ -257,8 +261,9 @@ class ScoringStub:
 def distance_model(frame: pd.DataFrame):
     """A transparent stand-in for the served model: closer shots go in more often."""
     probability = (1 - frame["shot_distance"] / 94).round(6)
-    return 200, {"predictions": [{config.PROBABILITY_COLUMN: p, config.PREDICTION_COLUMN: int(p >= 0.5)}
-                                 for p in probability]}
+    return 200, {
+        "predictions": [{config.PROBABILITY_COLUMN: p, config.PREDICTION_COLUMN: int(p >= 0.5)} for p in probability]
+    }
 
 
 def test_rest_client_speaks_the_mlflow_protocol():
@@ -315,8 +320,16 @@ def test_validation_names_the_column_and_value():
 
 
 def test_input_limits_and_defaults_respect_the_contract():
-    development = pd.DataFrame({"lat": [34.0, 33.9, 33.95], "lon": [-118.2] * 3, "minutes_remaining": [1, 2, 4],
-                                "period": [1, 1, 2], "playoffs": [0, 0, 1], "shot_distance": [3.0, 90.0, 10.0]})
+    development = pd.DataFrame(
+        {
+            "lat": [34.0, 33.9, 33.95],
+            "lon": [-118.2] * 3,
+            "minutes_remaining": [1, 2, 4],
+            "period": [1, 1, 2],
+            "playoffs": [0, 0, 1],
+            "shot_distance": [3.0, 90.0, 10.0],
+        }
+    )
     defaults = inference.default_values(development)
     assert defaults["lat"] == 33.95 and defaults["minutes_remaining"] == 2 and defaults["shot_distance"] == 10.0
     middle = inference.default_values(None)

@@ -24,8 +24,14 @@ from kobe_mlops import config
 APP = config.PROJECT_ROOT / "Code" / "kobe_mlops" / "dashboard" / "app.py"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SERVER_START_SECONDS = 60
 BROWSER_START_SECONDS = 30
@@ -65,8 +71,21 @@ def stop(process: subprocess.Popen) -> None:
 @contextmanager
 def streamlit_server(workspace: Path, log: Path):
     port = free_port()
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
-               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
     with log.open("w") as output:
         process = subprocess.Popen(command, env=workspace_env(workspace), stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -93,9 +112,17 @@ class Browser:
     def __init__(self, profile: Path):
         self.profile = profile
         self.process = subprocess.Popen(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1",
-             "--remote-debugging-port=0", "--window-size=1400,1000", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                CHROMIUM,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "--window-size=1400,1000",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         self.message_id = 0
 
@@ -103,8 +130,11 @@ class Browser:
         from websockets.sync.client import connect
 
         active_port = self.profile / "DevToolsActivePort"  # Chromium writes its chosen port here
-        wait_until(lambda: active_port.is_file() and active_port.read_text().strip(), BROWSER_START_SECONDS,
-                   "Chromium's DevTools endpoint")
+        wait_until(
+            lambda: active_port.is_file() and active_port.read_text().strip(),
+            BROWSER_START_SECONDS,
+            "Chromium's DevTools endpoint",
+        )
         port = active_port.read_text().split()[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
             page = next(target for target in json.load(response) if target["type"] == "page")
@@ -124,8 +154,9 @@ class Browser:
                 return message.get("result", {})
 
     def visible_text(self) -> str:
-        result = self.call("Runtime.evaluate", expression="document.body ? document.body.innerText : ''",
-                           returnByValue=True)
+        result = self.call(
+            "Runtime.evaluate", expression="document.body ? document.body.innerText : ''", returnByValue=True
+        )
         return result["result"].get("value", "")
 
     def text_of(self, url: str, expected: list[str]) -> str:
@@ -147,13 +178,21 @@ def test_dashboard_renders_in_a_real_browser(pipeline_run, tmp_path):
 
     client = mlflow.MlflowClient(pipeline_run.tracking_uri)
     champion = client.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
-    with streamlit_server(pipeline_run.workspace, tmp_path / "streamlit.log") as url, \
-            Browser(tmp_path / "chromium-profile") as browser:
+    with (
+        streamlit_server(pipeline_run.workspace, tmp_path / "streamlit.log") as url,
+        Browser(tmp_path / "chromium-profile") as browser,
+    ):
         # Tables are drawn on a canvas, outside the page text: headings and metrics are checked.
         overview = browser.text_of(url, ["Last pipeline runs", config.REGISTERED_MODEL_NAME])
         retraining = browser.text_of(f"{url}/Retraining", ["Recommended action", "Feature drift"])
-    for page in ["Overview", "Data drift", "Model health with labels", "Model health without labels",
-                 "Inference", "Retraining"]:
+    for page in [
+        "Overview",
+        "Data drift",
+        "Model health with labels",
+        "Model health without labels",
+        "Inference",
+        "Retraining",
+    ]:
         assert page in overview  # the navigation lists every page
     assert champion.tags["selection_reason"] in overview
     assert "Traceback" not in overview + retraining

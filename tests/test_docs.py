@@ -62,7 +62,7 @@ CHECKED_DOCUMENTS = [
 NOT_MEASURED_HERE = {
     "0.671": "the issue's stretch target for the test log loss",
     "0.672": "the best test log loss of experiments outside the pipeline (polynomial and spline "
-             "features, deeper trees, gradient boosting), reported as approximate",
+    "features, deeper trees, gradient boosting), reported as approximate",
 }
 TRAINING_CANDIDATES = ("lr", "dt")
 
@@ -141,7 +141,7 @@ def table_problems(text: str, figures: dict[str, float]) -> list[str]:
             continue
         for row in body:
             key = row_key(row[0])
-            for pattern, cell, column in zip(patterns, row[1:], header[1:]):
+            for pattern, cell, column in zip(patterns, row[1:], header[1:], strict=False):
                 if pattern == "-":
                     continue
                 name = pattern.format(row=key)
@@ -151,8 +151,10 @@ def table_problems(text: str, figures: dict[str, float]) -> list[str]:
                 elif number is None:
                     problems.append(f"{key} / {column}: '{cell}' is not a number (figure {name})")
                 elif printed(figures[name], *number) != number[0]:
-                    problems.append(f"{key} / {column}: document says {cell}, the run gives "
-                                    f"{printed(figures[name], *number)}{'%' if number[1] else ''} ({name})")
+                    problems.append(
+                        f"{key} / {column}: document says {cell}, the run gives "
+                        f"{printed(figures[name], *number)}{'%' if number[1] else ''} ({name})"
+                    )
     return problems
 
 
@@ -182,8 +184,14 @@ def prose(text: str) -> str:
                 header_seen = True
                 kept.append(line)
             elif not all(re.fullmatch(r":?-{3,}:?", cell) for cell in cells):
-                kept.append(" | ".join([cells[0], *[cell for cell, pattern in zip(cells[1:], patterns)
-                                                       if pattern == "-"]]))
+                kept.append(
+                    " | ".join(
+                        [
+                            cells[0],
+                            *[cell for cell, pattern in zip(cells[1:], patterns, strict=False) if pattern == "-"],
+                        ]
+                    )
+                )
             continue
         if patterns is not None and not line.strip() and not header_seen:
             continue  # blank lines between the marker and its table
@@ -247,8 +255,10 @@ def tree_figures(pipeline, train: pd.DataFrame, production: pd.DataFrame) -> dic
     scaler = steps["normalize"].transformer
     preprocess = pipeline[:-1]
     figures = {}
-    leaves = {split: pd.Series(tree.apply(np.asarray(preprocess.transform(frame[config.FEATURES]), dtype=float)))
-              for split, frame in [("train", train), ("prod", production)]}
+    leaves = {
+        split: pd.Series(tree.apply(np.asarray(preprocess.transform(frame[config.FEATURES]), dtype=float)))
+        for split, frame in [("train", train), ("prod", production)]
+    }
     for node in range(tree.tree_.node_count):
         feature = tree.tree_.feature[node]
         if feature >= 0:
@@ -266,9 +276,10 @@ def measured_figures(workspace: Path, tracking_uri: str) -> dict[str, float]:
     import mlflow
     from mlflow import MlflowClient
 
-    from kobe_mlops.monitoring import drift as monitoring, health, triggers
     from kobe_mlops.modeling import train
     from kobe_mlops.modeling.metrics import baseline_metrics
+    from kobe_mlops.monitoring import drift as monitoring
+    from kobe_mlops.monitoring import health, triggers
 
     client = MlflowClient(tracking_uri)
     runs = first_runs(client)
@@ -285,7 +296,7 @@ def measured_figures(workspace: Path, tracking_uri: str) -> dict[str, float]:
             pass  # text parameters (criterion, selection rule) are not figures
     for key in TRAINING_CANDIDATES:
         folds = logged_table(client, training.info.run_id, f"cv/{key}_cv_folds.json")
-        for fold, log_loss in zip(folds["fold"], folds[train.LOG_LOSS_METRIC]):
+        for fold, log_loss in zip(folds["fold"], folds[train.LOG_LOSS_METRIC], strict=False):
             figures[f"cv_{key}_{str(fold).lower()}"] = float(log_loss)
     application = runs[config.RUN_NAMES["aplicacao"]]
     drift = logged_table(client, application.info.run_id, "drift/feature_comparison.json")
@@ -323,7 +334,7 @@ def measured_figures(workspace: Path, tracking_uri: str) -> dict[str, float]:
         figures[f"probability_max_{split}"] = float(probability.max())
         figures[f"distinct_probabilities_{split}"] = float(len(np.unique(probability)))
     if hasattr(estimator, "feature_importances_"):
-        for feature, importance in zip(config.FEATURES, estimator.feature_importances_):
+        for feature, importance in zip(config.FEATURES, estimator.feature_importances_, strict=False):
             figures[f"importance_{feature}"] = float(importance)
     shift = health.score_shift(test_probability, production_probability)
     figures["score_psi"], figures["score_ks_statistic"] = shift.psi, shift.ks_statistic
@@ -335,8 +346,10 @@ def measured_figures(workspace: Path, tracking_uri: str) -> dict[str, float]:
     # A constant equal to production's own make rate: known only once the labels arrive.
     for name, value in baseline_metrics(observed, float(observed.mean())).items():
         figures[f"{name}_constant_at_prod_rate"] = value
-    for split, (truth, probability) in {"test": (data.test[config.TARGET], test_probability),
-                                        "prod": (observed, labelled[config.PROBABILITY_COLUMN])}.items():
+    for split, (truth, probability) in {
+        "test": (data.test[config.TARGET], test_probability),
+        "prod": (observed, labelled[config.PROBABILITY_COLUMN]),
+    }.items():
         best = health.best_threshold(health.threshold_sweep(truth, probability))
         figures[f"best_threshold_{split}"] = best["threshold"]
         figures[f"best_f1_{split}"] = best["f1"]
@@ -352,20 +365,22 @@ def measured_figures(workspace: Path, tracking_uri: str) -> dict[str, float]:
 
     for feature, rule in FEATURE_RULES.items():
         figures[f"contract_min_{feature}"], figures[f"contract_max_{feature}"] = rule.minimum, rule.maximum
-    figures.update({
-        "selection_tolerance": train.SELECTION_TOLERANCE,
-        "psi_moderate": monitoring.PSI_MODERATE,
-        "psi_major": monitoring.PSI_MAJOR,
-        "ks_alpha": monitoring.KS_ALPHA,
-        "adversarial_noticeable": health.ADVERSARIAL_NOTICEABLE,
-        "adversarial_strong": health.ADVERSARIAL_STRONG,
-        "log_loss_relative_margin": triggers.LOG_LOSS_RELATIVE_MARGIN,
-        "make_rate_gap_margin": triggers.MAKE_RATE_GAP_MARGIN,
-        "range_quantile_low": health.RANGE_QUANTILES[0],
-        "range_quantile_high": health.RANGE_QUANTILES[1],
-        "test_size": config.TEST_SIZE,
-        "decision_threshold": config.DECISION_THRESHOLD,
-    })
+    figures.update(
+        {
+            "selection_tolerance": train.SELECTION_TOLERANCE,
+            "psi_moderate": monitoring.PSI_MODERATE,
+            "psi_major": monitoring.PSI_MAJOR,
+            "ks_alpha": monitoring.KS_ALPHA,
+            "adversarial_noticeable": health.ADVERSARIAL_NOTICEABLE,
+            "adversarial_strong": health.ADVERSARIAL_STRONG,
+            "log_loss_relative_margin": triggers.LOG_LOSS_RELATIVE_MARGIN,
+            "make_rate_gap_margin": triggers.MAKE_RATE_GAP_MARGIN,
+            "range_quantile_low": health.RANGE_QUANTILES[0],
+            "range_quantile_high": health.RANGE_QUANTILES[1],
+            "test_size": config.TEST_SIZE,
+            "decision_threshold": config.DECISION_THRESHOLD,
+        }
+    )
     return figures
 
 
@@ -396,27 +411,38 @@ def test_checker_accepts_figures_at_their_printed_precision():
 def test_checker_reports_a_wrong_cell_a_missing_figure_and_a_wrong_prose_number():
     wrong_cell = SAMPLE_DOCUMENT.replace("| 0.6725 |", "| 0.6735 |")
     assert table_problems(wrong_cell, SAMPLE_FIGURES) == [
-        "log_loss / test: document says 0.6735, the run gives 0.6725 (log_loss_dt_test)"]
+        "log_loss / test: document says 0.6735, the run gives 0.6725 (log_loss_dt_test)"
+    ]
     assert table_problems(SAMPLE_DOCUMENT, {"log_loss_dt_test": 0.67252}) == [
-        "log_loss / share: no measured figure named share_log_loss"]
+        "log_loss / share: no measured figure named share_log_loss"
+    ]
     assert table_problems(SAMPLE_DOCUMENT.replace("96.7 %", "high"), SAMPLE_FIGURES) == [
-        "log_loss / share: 'high' is not a number (figure share_log_loss)"]
+        "log_loss / share: 'high' is not a number (figure share_log_loss)"
+    ]
     fired = SAMPLE_DOCUMENT.replace("96.7 %", "yes")
     assert table_problems(fired, {**SAMPLE_FIGURES, "share_log_loss": 1.0}) == []
     assert table_problems(fired, {**SAMPLE_FIGURES, "share_log_loss": 0.0}) == [
-        "log_loss / share: document says yes, the run gives 0 (share_log_loss)"]
+        "log_loss / share: document says yes, the run gives 0 (share_log_loss)"
+    ]
     assert prose_problems("The loss was 0.6799 and 12.5 % of 20,285 rows in 2016.", SAMPLE_FIGURES) == [
-        "0.6799 matches no measured figure", "20,285 matches no measured count",
-        "12.5 matches no measured figure as a percentage"]
+        "0.6799 matches no measured figure",
+        "20,285 matches no measured count",
+        "12.5 matches no measured figure as a percentage",
+    ]
     assert prose_problems("Of 20,285 rows, 4057 went to test.", {"rows": 20285, "test": 4057}) == []
 
 
 def test_prose_ignores_code_comments_link_targets_and_checked_cells():
-    text = ("```\n0.9999\n```\n`0.8888` <!-- 0.7777 --> [a](x/0.6666.md)\n\n"
-            "<!-- checked-table: {row} | - -->\n| a | b 0.3333 | note |\n|---|---|---|\n"
-            "| x | 0.5555 | above 0.2222 |\n\nAfter 0.4444.\n")
-    assert prose_problems(text, {}) == ["0.3333 matches no measured figure", "0.2222 matches no measured figure",
-                                        "0.4444 matches no measured figure"]
+    text = (
+        "```\n0.9999\n```\n`0.8888` <!-- 0.7777 --> [a](x/0.6666.md)\n\n"
+        "<!-- checked-table: {row} | - -->\n| a | b 0.3333 | note |\n|---|---|---|\n"
+        "| x | 0.5555 | above 0.2222 |\n\nAfter 0.4444.\n"
+    )
+    assert prose_problems(text, {}) == [
+        "0.3333 matches no measured figure",
+        "0.2222 matches no measured figure",
+        "0.4444 matches no measured figure",
+    ]
 
 
 # --- The documents against the session's pipeline run ---------------------------------------
@@ -447,9 +473,21 @@ def test_model_report_metric_table_covers_both_models_and_the_baseline():
 
 def test_data_summary_report_checks_sizes_make_rates_and_drift():
     names = checked_names(DATA_SUMMARY_REPORT.read_text())
-    required = {"dev_rows", "prod_rows", "dev_rows_unlabelled", "prod_rows_unlabelled", "dev_make_rate",
-                "prod_make_rate", "rows_filtered", "columns_filtered", "rows_train", "rows_test",
-                "make_rate_train", "make_rate_test", "adversarial_auc"}
+    required = {
+        "dev_rows",
+        "prod_rows",
+        "dev_rows_unlabelled",
+        "prod_rows_unlabelled",
+        "dev_make_rate",
+        "prod_make_rate",
+        "rows_filtered",
+        "columns_filtered",
+        "rows_train",
+        "rows_test",
+        "make_rate_train",
+        "make_rate_test",
+        "adversarial_auc",
+    }
     required |= {f"psi_{feature}" for feature in config.FEATURES}
     assert required <= names, f"not checked: {sorted(required - names)}"
 
@@ -474,8 +512,12 @@ def test_model_report_grids_are_the_search_spaces_of_the_code():
             break
     else:
         pytest.fail("the model report has no checked table of tuned parameters")
-    expected = {f"{model}_{name}": str(values) for model, space in SEARCH_SPACES.items()
-                for name, values in space.items() if name != "criterion"}
+    expected = {
+        f"{model}_{name}": str(values)
+        for model, space in SEARCH_SPACES.items()
+        for name, values in space.items()
+        if name != "criterion"
+    }
     assert grids == expected
 
 
@@ -502,8 +544,9 @@ def test_exit_report_names_every_artefact_the_run_created(pipeline_run, tracking
     workspace = pipeline_run.workspace
     names = {"mlflow.db"}
     for folder in ["data", "reports", "mlruns/models"]:
-        names |= {path.name for path in (workspace / folder).rglob("*")
-                  if path.is_file() and not path.name.startswith(".")}
+        names |= {
+            path.name for path in (workspace / folder).rglob("*") if path.is_file() and not path.name.startswith(".")
+        }
     for run in first_runs(tracking).values():
         names |= artifact_names(tracking, run.info.run_id)
     text = (DOCS / "Project" / "Exit_Report.md").read_text()
@@ -549,8 +592,9 @@ def broken_links(path: Path) -> list[str]:
 
 
 def test_markdown_link_checker_finds_missing_files_and_anchors(tmp_path):
-    (tmp_path / "a.md").write_text("# Title here\n[ok](a.md#title-here) [web](https://x.org) "
-                                   "[gone](b.md) [bad anchor](#nope)\n")
+    (tmp_path / "a.md").write_text(
+        "# Title here\n[ok](a.md#title-here) [web](https://x.org) [gone](b.md) [bad anchor](#nope)\n"
+    )
     assert broken_links(tmp_path / "a.md") == ["b.md: no such file", "#nope: no heading with anchor #nope"]
 
 
@@ -566,20 +610,54 @@ def test_every_docs_folder_has_a_readme():
 
 def test_the_tdsp_documents_keep_their_headings():
     expected = {
-        DOCS / "Project" / "Charter.md": ["Business background", "Scope", "Personnel", "Metrics", "Plan",
-                                          "Architecture", "Communication"],
-        DOCS / "Project" / "Exit_Report.md": ["Overview", "Business domain", "Business problem",
-                                              "Data processing", "Modeling, validation",
-                                              "Solution architecture", "Benefits", "Learnings", "Next steps"],
-        MODEL_REPORT: ["Analytic approach", "Baseline", "Model description", "Results", "Model understanding",
-                       "Fit to production", "Conclusion"],
-        DOCS / "Model" / "Baseline_Models.md": ["Analytic approach", "Model description", "Results",
-                                                "Model understanding", "Conclusion"],
+        DOCS / "Project" / "Charter.md": [
+            "Business background",
+            "Scope",
+            "Personnel",
+            "Metrics",
+            "Plan",
+            "Architecture",
+            "Communication",
+        ],
+        DOCS / "Project" / "Exit_Report.md": [
+            "Overview",
+            "Business domain",
+            "Business problem",
+            "Data processing",
+            "Modeling, validation",
+            "Solution architecture",
+            "Benefits",
+            "Learnings",
+            "Next steps",
+        ],
+        MODEL_REPORT: [
+            "Analytic approach",
+            "Baseline",
+            "Model description",
+            "Results",
+            "Model understanding",
+            "Fit to production",
+            "Conclusion",
+        ],
+        DOCS / "Model" / "Baseline_Models.md": [
+            "Analytic approach",
+            "Model description",
+            "Results",
+            "Model understanding",
+            "Conclusion",
+        ],
         DOCS / "Data_Report" / "Data_Definition.md": ["Raw data sources", "Processed data", "Feature set"],
-        DATA_SUMMARY_REPORT: ["Data summary report", "General summary of the data", "Data quality summary",
-                              "Target variable", "Filtered dataset and the train/test split", "Individual variables",
-                              "Development vs production", "Variable ranking",
-                              "Relationship between explanatory variables and target variable"],
+        DATA_SUMMARY_REPORT: [
+            "Data summary report",
+            "General summary of the data",
+            "Data quality summary",
+            "Target variable",
+            "Filtered dataset and the train/test split",
+            "Individual variables",
+            "Development vs production",
+            "Variable ranking",
+            "Relationship between explanatory variables and target variable",
+        ],
     }
     for path, headings in expected.items():
         titles = [line.lstrip("#").strip() for line in path.read_text().splitlines() if line.startswith("#")]
@@ -599,18 +677,21 @@ def test_committed_data_dictionaries_are_what_the_raw_files_give():
     for file_name in config.DATASET_FILES.values():
         committed = DOCS / "Data_Dictionaries" / f"{Path(file_name).stem}.csv"
         assert committed.read_text() == data_dictionary_csv(pd.read_parquet(data / file_name)), (
-            f"{committed.relative_to(ROOT)} is stale: regenerate it (Docs/Data_Dictionaries/README.md)")
+            f"{committed.relative_to(ROOT)} is stale: regenerate it (Docs/Data_Dictionaries/README.md)"
+        )
 
 
 def test_data_dictionary_lists_ranges_categories_and_missing_values():
     from kobe_mlops.data_acquisition.understanding import data_dictionary, value_summary
 
-    frame = pd.DataFrame({
-        "shot_made_flag": [1.0, 0.0, None, 1.0],
-        "shot_distance": [0, 12, 25, 3],
-        "shot_type": ["2PT Field Goal", "3PT Field Goal", "2PT Field Goal", "2PT Field Goal"],
-        "game_date": ["2000-10-31", "2001-01-02", "2000-11-01", "2000-10-31"],
-    })
+    frame = pd.DataFrame(
+        {
+            "shot_made_flag": [1.0, 0.0, None, 1.0],
+            "shot_distance": [0, 12, 25, 3],
+            "shot_type": ["2PT Field Goal", "3PT Field Goal", "2PT Field Goal", "2PT Field Goal"],
+            "game_date": ["2000-10-31", "2001-01-02", "2000-11-01", "2000-10-31"],
+        }
+    )
     assert value_summary(frame["shot_made_flag"]) == "0, 1; 1 missing"
     assert value_summary(frame["shot_distance"]) == "0 to 25, 4 distinct"
     assert value_summary(frame["shot_type"]) == "2PT Field Goal (3); 3PT Field Goal (1)"

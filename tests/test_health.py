@@ -6,22 +6,24 @@ import pytest
 from mlflow import MlflowClient
 
 from kobe_mlops import config
-from kobe_mlops.tracking import reads
 from kobe_mlops.data_acquisition.contract import DataContractError
 from kobe_mlops.monitoring import health
+from kobe_mlops.tracking import reads
 
 
 def shots(rows: int, seed: int, distance_shift: float = 0.0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "lat": rng.normal(33.98, 0.06, rows),
-        "lon": rng.normal(-118.26, 0.09, rows),
-        "minutes_remaining": rng.integers(0, 12, rows),
-        "period": rng.integers(1, 5, rows),
-        "playoffs": rng.integers(0, 2, rows),
-        "shot_distance": rng.uniform(0, 20, rows) + distance_shift,
-        config.TARGET: rng.integers(0, 2, rows).astype(float),
-    })
+    return pd.DataFrame(
+        {
+            "lat": rng.normal(33.98, 0.06, rows),
+            "lon": rng.normal(-118.26, 0.09, rows),
+            "minutes_remaining": rng.integers(0, 12, rows),
+            "period": rng.integers(1, 5, rows),
+            "playoffs": rng.integers(0, 2, rows),
+            "shot_distance": rng.uniform(0, 20, rows) + distance_shift,
+            config.TARGET: rng.integers(0, 2, rows).astype(float),
+        }
+    )
 
 
 def test_adversarial_auc_is_near_chance_for_one_population_and_near_one_for_two():

@@ -36,12 +36,19 @@ def test_verdicts():
 
 def test_compare_features_flags_only_the_shifted_feature():
     rng = np.random.default_rng(1)
+
     def frame(distance_mean):
-        return pd.DataFrame({
-            "lat": rng.normal(33.9, 0.05, 3000), "lon": rng.normal(-118.3, 0.05, 3000),
-            "minutes_remaining": rng.integers(0, 12, 3000), "period": rng.integers(1, 5, 3000),
-            "playoffs": rng.integers(0, 2, 3000), "shot_distance": rng.normal(distance_mean, 3, 3000),
-        })
+        return pd.DataFrame(
+            {
+                "lat": rng.normal(33.9, 0.05, 3000),
+                "lon": rng.normal(-118.3, 0.05, 3000),
+                "minutes_remaining": rng.integers(0, 12, 3000),
+                "period": rng.integers(1, 5, 3000),
+                "playoffs": rng.integers(0, 2, 3000),
+                "shot_distance": rng.normal(distance_mean, 3, 3000),
+            }
+        )
+
     table = compare_features(frame(10), frame(25)).set_index("feature")
     assert list(table.index) == config.FEATURES
     assert table.loc["shot_distance", "verdict"] == "major shift"

@@ -25,11 +25,15 @@ def test_the_pipeline_notebooks_are_committed():
 @pytest.mark.parametrize("path", committed_notebooks())
 def test_notebook_has_no_outputs(path):
     # Read the committed blob, not the working copy: that is what the filter must have cleaned.
-    blob = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=config.PROJECT_ROOT,
-                          capture_output=True, text=True, check=True).stdout
+    blob = subprocess.run(
+        ["git", "show", f"HEAD:{path}"], cwd=config.PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout
     notebook = json.loads(blob)
-    dirty = [i for i, cell in enumerate(notebook["cells"])
-             if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count"))]
+    dirty = [
+        i
+        for i, cell in enumerate(notebook["cells"])
+        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count"))
+    ]
     assert not dirty, f"{path}: cells {dirty} carry outputs; strip them (nbstripout)"
 
 
@@ -57,6 +61,7 @@ def test_nbstripout_strips_an_executed_notebook_but_keeps_the_parameters_tag(pip
     copy.write_text(executed.read_text())
     subprocess.run([sys.executable, "-m", "nbstripout", str(copy)], check=True)
     after = json.loads(copy.read_text())
-    assert not any(cell.get("outputs") or cell.get("execution_count")
-                   for cell in after["cells"] if cell["cell_type"] == "code")
+    assert not any(
+        cell.get("outputs") or cell.get("execution_count") for cell in after["cells"] if cell["cell_type"] == "code"
+    )
     assert any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in after["cells"])

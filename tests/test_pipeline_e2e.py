@@ -61,9 +61,18 @@ def test_preparation_outputs_and_metrics(tracking, pipeline_run):
 
 def test_training_metrics_beat_baselines(tracking):
     metrics = first_runs(tracking)["Treinamento"].data.metrics
-    for name in ["log_loss_lr_test", "f1_lr_test", "log_loss_dt_test", "f1_dt_test",
-                 "auc_dt_test", "precision_lr_test", "recall_dt_test", "brier_lr_test",
-                 "log_loss_baseline_test", "f1_baseline_test"]:
+    for name in [
+        "log_loss_lr_test",
+        "f1_lr_test",
+        "log_loss_dt_test",
+        "f1_dt_test",
+        "auc_dt_test",
+        "precision_lr_test",
+        "recall_dt_test",
+        "brier_lr_test",
+        "log_loss_baseline_test",
+        "f1_baseline_test",
+    ]:
         assert name in metrics
     assert metrics["log_loss_baseline_test"] == pytest.approx(0.692, abs=0.001)
     # Probabilities through the whole pipeline: both models beat the constant-rate baseline.

@@ -10,12 +10,18 @@ from kobe_mlops.data_acquisition.prepare import MODEL_COLUMNS, class_ratio, filt
 
 def make_shots(rows: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "lat": rng.uniform(33.8, 34.0, rows), "lon": rng.uniform(-118.4, -118.1, rows),
-        "minutes_remaining": rng.integers(0, 12, rows), "period": rng.integers(1, 5, rows),
-        "playoffs": rng.integers(0, 2, rows), "shot_distance": rng.integers(0, 30, rows),
-        "shot_made_flag": rng.integers(0, 2, rows).astype(float), "action_type": "Jump Shot",
-    })
+    return pd.DataFrame(
+        {
+            "lat": rng.uniform(33.8, 34.0, rows),
+            "lon": rng.uniform(-118.4, -118.1, rows),
+            "minutes_remaining": rng.integers(0, 12, rows),
+            "period": rng.integers(1, 5, rows),
+            "playoffs": rng.integers(0, 2, rows),
+            "shot_distance": rng.integers(0, 30, rows),
+            "shot_made_flag": rng.integers(0, 2, rows).astype(float),
+            "action_type": "Jump Shot",
+        }
+    )
 
 
 def test_filter_keeps_model_columns_and_complete_rows():

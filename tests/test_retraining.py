@@ -16,8 +16,7 @@ from sklearn.metrics import log_loss
 
 from conftest import PipelineRun, run_pipeline
 from kobe_mlops import config
-from kobe_mlops.monitoring import triggers
-from kobe_mlops.monitoring import retraining
+from kobe_mlops.monitoring import retraining, triggers
 from kobe_mlops.monitoring.retraining import (
     BASE_TEST_TOLERANCE,
     PROMOTION_MIN_GAIN,
@@ -39,11 +38,19 @@ NAME = config.REGISTERED_MODEL_NAME
 def labelled_rows(dates: list[str]) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     rows = len(dates)
-    return pd.DataFrame({
-        "shot_id": np.arange(rows) + 100, "game_date": dates,
-        "lat": 33.9, "lon": -118.3, "minutes_remaining": 5, "period": 2, "playoffs": 0,
-        "shot_distance": 24.0, config.TARGET: rng.integers(0, 2, rows),
-    })
+    return pd.DataFrame(
+        {
+            "shot_id": np.arange(rows) + 100,
+            "game_date": dates,
+            "lat": 33.9,
+            "lon": -118.3,
+            "minutes_remaining": 5,
+            "period": 2,
+            "playoffs": 0,
+            "shot_distance": 24.0,
+            config.TARGET: rng.integers(0, 2, rows),
+        }
+    )
 
 
 def test_split_puts_the_newest_rows_in_the_holdout_and_never_splits_a_date():
@@ -97,17 +104,23 @@ def test_validate_measures_both_models_on_both_splits_with_a_paired_gain():
     assert figures["log_loss_champion_holdout"] == pytest.approx(np.log(2))
     assert figures["log_loss_challenger_holdout"] == pytest.approx(log_loss(holdout[config.TARGET], [0.25] * 40))
     assert figures["holdout_log_loss_gain"] == pytest.approx(
-        figures["log_loss_champion_holdout"] - figures["log_loss_challenger_holdout"])
+        figures["log_loss_champion_holdout"] - figures["log_loss_challenger_holdout"]
+    )
     assert figures["holdout_log_loss_gain_se"] > 0
     assert figures["log_loss_baseline_test"] == pytest.approx(np.log(2))
     assert figures["rows_holdout"] == 40 and figures["rows_test"] == 20
 
 
-def rule_figures(champion_holdout=0.63, challenger_holdout=0.61, se=0.003, champion_test=0.672,
-                 challenger_test=0.672) -> dict[str, float]:
-    return {"log_loss_champion_holdout": champion_holdout, "log_loss_challenger_holdout": challenger_holdout,
-            "holdout_log_loss_gain_se": se, "log_loss_champion_test": champion_test,
-            "log_loss_challenger_test": challenger_test}
+def rule_figures(
+    champion_holdout=0.63, challenger_holdout=0.61, se=0.003, champion_test=0.672, challenger_test=0.672
+) -> dict[str, float]:
+    return {
+        "log_loss_champion_holdout": champion_holdout,
+        "log_loss_challenger_holdout": challenger_holdout,
+        "holdout_log_loss_gain_se": se,
+        "log_loss_champion_test": champion_test,
+        "log_loss_challenger_test": challenger_test,
+    }
 
 
 def test_a_clearly_better_challenger_is_promoted():
@@ -199,8 +212,9 @@ def test_promotion_needs_a_challenger(registry):
 
 def runs_named(client, name: str) -> list:
     experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    return client.search_runs([experiment.experiment_id], f"attributes.run_name = '{name}'",
-                              order_by=["attributes.start_time DESC"])
+    return client.search_runs(
+        [experiment.experiment_id], f"attributes.run_name = '{name}'", order_by=["attributes.start_time DESC"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +237,9 @@ def test_retrain_trains_a_challenger_on_older_rows_and_promotes_it_by_the_rule(r
     assert challenger_training.data.tags["kobe.role"] == config.CHALLENGER_ALIAS
     older = pd.read_parquet(retrained.paths.retrain_train_extra)
     assert int(challenger_training.data.params["rows_extra_train"]) == len(older)
-    assert int(challenger_training.data.params["rows_train"]) == len(pd.read_parquet(retrained.paths.base_train)) + len(older)
+    assert int(challenger_training.data.params["rows_train"]) == len(pd.read_parquet(retrained.paths.base_train)) + len(
+        older
+    )
 
     validation = runs_named(client, "ValidacaoChallenger")[0]
     figures = validation.data.metrics
@@ -242,17 +258,23 @@ def test_the_documented_outcome_is_what_the_loop_logs(retrained):
     figures = runs_named(client, "ValidacaoChallenger")[0].data.metrics
     document = (config.PROJECT_ROOT / "Docs" / "Model" / "Retraining.md").read_text()
     table = {
-        "holdout log loss": "log_loss_{}_holdout", "holdout AUC": "auc_{}_holdout",
-        "holdout Brier score": "brier_{}_holdout", "base_test log loss": "log_loss_{}_test",
+        "holdout log loss": "log_loss_{}_holdout",
+        "holdout AUC": "auc_{}_holdout",
+        "holdout Brier score": "brier_{}_holdout",
+        "base_test log loss": "log_loss_{}_test",
         "base_test AUC": "auc_{}_test",
     }
     for label, metric in table.items():
-        expected = f"| {label} | {figures[metric.format('champion')]:.4f} | {figures[metric.format('challenger')]:.4f} |"
+        expected = (
+            f"| {label} | {figures[metric.format('champion')]:.4f} | {figures[metric.format('challenger')]:.4f} |"
+        )
         assert expected in document, expected
     prose = " ".join(document.split())  # line breaks fall anywhere in the prose
-    for quoted in [f"Gain {figures['holdout_log_loss_gain']:.4f}",
-                   f"make rate scores {figures['log_loss_baseline_holdout']:.4f} on the holdout",
-                   f"the {int(figures['rows_holdout']):,} newest rows"]:
+    for quoted in [
+        f"Gain {figures['holdout_log_loss_gain']:.4f}",
+        f"make rate scores {figures['log_loss_baseline_holdout']:.4f} on the holdout",
+        f"the {int(figures['rows_holdout']):,} newest rows",
+    ]:
         assert quoted in prose, quoted
     older = len(pd.read_parquet(retrained.paths.retrain_train_extra))
     assert f"{older:,} older rows" in prose
@@ -279,7 +301,9 @@ def test_the_dashboard_shows_the_promotion(retrained, monkeypatch):
     app = AppTest.from_file(str(page), default_timeout=120).run()
     assert not app.exception
     metrics = {metric.label: metric.value for metric in app.metric}
-    assert metrics, [e.value for e in app.get("info")] + [e.value for e in app.get("error")] + [e.value for e in app.markdown]
+    assert metrics, (
+        [e.value for e in app.get("info")] + [e.value for e in app.get("error")] + [e.value for e in app.markdown]
+    )
     assert metrics["@champion"] == "version 2" and metrics["@previous"] == "version 1"
     text = "\n".join(element.value for element in app.markdown)
     assert "**Latest decision** (ValidacaoChallenger" in text and "**promote**" in text
@@ -306,7 +330,9 @@ def test_checks_skip_stale_or_known_data_then_rollback_restores_the_champion(ret
     assert again.returncode == 1 and "Nothing to roll back" in again.stderr and "Traceback" not in again.stderr
 
     # A random sample of development shots scored as production: no shift, no degradation.
-    development = pd.read_parquet(retrained.paths.raw_file("dev")).dropna(subset=[config.TARGET]).sample(3000, random_state=0)
+    development = (
+        pd.read_parquet(retrained.paths.raw_file("dev")).dropna(subset=[config.TARGET]).sample(3000, random_state=0)
+    )
     dev_as_prod = tmp_path / "dev_as_prod.parquet"
     development.to_parquet(dev_as_prod)
     quiet = run_pipeline(workspace, "--steps", "04", "--prod-data", str(dev_as_prod), "--retrain", "--fast")

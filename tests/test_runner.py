@@ -1,5 +1,5 @@
-import ast
 import argparse
+import ast
 import json
 
 import pytest
@@ -31,8 +31,12 @@ def test_each_notebook_gets_only_its_parameters():
     args = build_parser().parse_args(["--fast", "--prod-data", "x.parquet"])
     steps = {step.name: step for step in select_steps(None)}
     assert step_parameters(steps["treinamento"], args) == {"seed": 42, "fast": True}
-    assert step_parameters(steps["aplicacao"], args) == {"prod_data": "x.parquet", "engine": "pandas",
-                                                          "spark_master": "local[*]", "scoring_url": ""}
+    assert step_parameters(steps["aplicacao"], args) == {
+        "prod_data": "x.parquet",
+        "engine": "pandas",
+        "spark_master": "local[*]",
+        "scoring_url": "",
+    }
     assert step_parameters(steps["aquisicao"], args) == {"data_source": ""}
 
 
@@ -55,7 +59,9 @@ def test_engine_flags_reach_only_the_application_step():
     steps = {step.name: step for step in select_steps(None)}
     assert step_parameters(steps["aplicacao"], args)["engine"] == "spark"
     assert step_parameters(steps["aplicacao"], args)["spark_master"] == "spark://host:7077"
-    assert all("engine" not in step_parameters(steps[name], args) for name in ["aquisicao", "preparacao", "treinamento"])
+    assert all(
+        "engine" not in step_parameters(steps[name], args) for name in ["aquisicao", "preparacao", "treinamento"]
+    )
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--engine", "dask"])
 

@@ -1,4 +1,4 @@
-"""The synthetic sample in Sample_Data/: repeatable, inside the data contract, placed like course shots, never a copy."""
+"""The synthetic sample in Sample_Data/: repeatable, inside the data contract, placed like course shots, not a copy."""
 
 import numpy as np
 import pandas as pd
@@ -55,7 +55,8 @@ def test_ids_and_dates_cannot_be_mistaken_for_course_shots():
 
 def test_committed_sample_is_what_the_generator_gives():
     assert COMMITTED_SAMPLE.read_text() == sample_data.sample_csv(), (
-        "Sample_Data/synthetic_shots.csv is stale: regenerate it (Sample_Data/README.md)")
+        "Sample_Data/synthetic_shots.csv is stale: regenerate it (Sample_Data/README.md)"
+    )
     committed = pd.read_csv(COMMITTED_SAMPLE)
     assert len(committed) == sample_data.SAMPLE_ROWS
     assert split_valid_rows(committed)[1].empty
@@ -66,8 +67,11 @@ def test_the_court_geometry_is_the_course_data_own():
         lat, lon = sample_data.lat_lon(frame["loc_x"].to_numpy(), frame["loc_y"].to_numpy())
         np.testing.assert_allclose(lat, frame["lat"], atol=1e-9, err_msg=f"{name}: lat")
         np.testing.assert_allclose(lon, frame["lon"], atol=1e-9, err_msg=f"{name}: lon")
-        np.testing.assert_array_equal(sample_data.whole_feet(frame["loc_x"], frame["loc_y"]),
-                                      frame["shot_distance"], err_msg=f"{name}: shot_distance")
+        np.testing.assert_array_equal(
+            sample_data.whole_feet(frame["loc_x"], frame["loc_y"]),
+            frame["shot_distance"],
+            err_msg=f"{name}: shot_distance",
+        )
 
 
 def test_no_sample_row_repeats_a_course_row():

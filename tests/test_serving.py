@@ -41,8 +41,9 @@ def test_served_probabilities_equal_the_embedded_model(server, production, track
     embedded = mlflow.pyfunc.load_model(config.CHAMPION_URI).predict(production[config.FEATURES])
     served = RestScoringClient(server.url, batch_rows=2000).predict(production)  # several batches
     assert len(served) == len(production) == 6426
-    np.testing.assert_allclose(served[config.PROBABILITY_COLUMN], embedded[config.PROBABILITY_COLUMN],
-                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        served[config.PROBABILITY_COLUMN], embedded[config.PROBABILITY_COLUMN], rtol=0, atol=1e-9
+    )
     assert (served[config.PREDICTION_COLUMN].to_numpy() == embedded[config.PREDICTION_COLUMN].to_numpy()).all()
 
 
@@ -65,9 +66,13 @@ def test_malformed_payloads_get_a_4xx_with_the_reason(server, columns, row, expe
 def test_client_errors_name_the_url(server):
     closed = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ScoringError, match=f"Could not reach the scoring API at {closed}/invocations"):
-        RestScoringClient(closed, timeout=5).predict(pd.DataFrame([[33.9, -118.3, 5, 2, 0, 20.0]], columns=config.FEATURES))
+        RestScoringClient(closed, timeout=5).predict(
+            pd.DataFrame([[33.9, -118.3, 5, 2, 0, 20.0]], columns=config.FEATURES)
+        )
     bad = pd.DataFrame([[33.9, -118.3, 5, 99, 0, 20.0]], columns=config.FEATURES)
-    with pytest.raises(ScoringError, match=r"(?s)answered HTTP 400: .*1 of 1 rows break the data contract: row 0: period=99"):
+    with pytest.raises(
+        ScoringError, match=r"(?s)answered HTTP 400: .*1 of 1 rows break the data contract: row 0: period=99"
+    ):
         RestScoringClient(server.url).predict(bad)
 
 
@@ -75,14 +80,19 @@ def test_application_step_through_the_api_matches_the_embedded_run(server, works
     embedded = pd.read_parquet(pipeline_run.paths.predictions_prod)
     run_pipeline(workspace_copy.workspace, "--steps", "04", "--scoring-url", server.url)
     served = pd.read_parquet(workspace_copy.paths.predictions_prod)
-    pd.testing.assert_frame_equal(served.drop(columns=config.PROBABILITY_COLUMN),
-                                  embedded.drop(columns=config.PROBABILITY_COLUMN))
-    np.testing.assert_allclose(served[config.PROBABILITY_COLUMN], embedded[config.PROBABILITY_COLUMN], rtol=0, atol=1e-9)
+    pd.testing.assert_frame_equal(
+        served.drop(columns=config.PROBABILITY_COLUMN), embedded.drop(columns=config.PROBABILITY_COLUMN)
+    )
+    np.testing.assert_allclose(
+        served[config.PROBABILITY_COLUMN], embedded[config.PROBABILITY_COLUMN], rtol=0, atol=1e-9
+    )
     client = mlflow.MlflowClient(workspace_copy.tracking_uri)
     experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
     latest = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
     assert latest.info.run_name == "PipelineAplicacao" and latest.data.params["scoring_url"] == server.url
-    assert latest.data.metrics["rows_scored"] + latest.data.metrics["rows_rejected"] == latest.data.metrics["rows_input"]
+    assert (
+        latest.data.metrics["rows_scored"] + latest.data.metrics["rows_rejected"] == latest.data.metrics["rows_input"]
+    )
 
 
 def test_application_step_with_the_server_down_fails_with_one_message(workspace_copy):

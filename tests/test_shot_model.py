@@ -15,11 +15,16 @@ from kobe_mlops.modeling.shot_model import ShotMadeModel, unwrap_column_steps
 
 def shots(rows: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
     rng = np.random.default_rng(seed)
-    features = pd.DataFrame({
-        "lat": rng.uniform(33.3, 34.0, rows), "lon": rng.uniform(-118.5, -118.0, rows),
-        "minutes_remaining": rng.integers(0, 12, rows), "period": rng.integers(1, 5, rows),
-        "playoffs": rng.integers(0, 2, rows), "shot_distance": rng.uniform(0, 30, rows),
-    })
+    features = pd.DataFrame(
+        {
+            "lat": rng.uniform(33.3, 34.0, rows),
+            "lon": rng.uniform(-118.5, -118.0, rows),
+            "minutes_remaining": rng.integers(0, 12, rows),
+            "period": rng.integers(1, 5, rows),
+            "playoffs": rng.integers(0, 2, rows),
+            "shot_distance": rng.uniform(0, 30, rows),
+        }
+    )
     made = pd.Series((rng.random(rows) < 0.6 - features["shot_distance"] / 100).astype(int), name=config.TARGET)
     return features, made
 
@@ -27,12 +32,14 @@ def shots(rows: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
 def fitted_pipeline(first_step_columns: list[str] | None = None) -> Pipeline:
     """PyCaret's own pipeline shape: wrapped imputers (one with no columns), wrapped scaler, model."""
     features, made = shots()
-    pipeline = Pipeline([
-        ("numerical_imputer", TransformerWrapper(SimpleImputer(), include=first_step_columns or config.FEATURES)),
-        ("categorical_imputer", TransformerWrapper(SimpleImputer(strategy="most_frequent"), include=[])),
-        ("normalize", TransformerWrapper(StandardScaler())),
-        ("trained_model", LogisticRegression()),
-    ])
+    pipeline = Pipeline(
+        [
+            ("numerical_imputer", TransformerWrapper(SimpleImputer(), include=first_step_columns or config.FEATURES)),
+            ("categorical_imputer", TransformerWrapper(SimpleImputer(strategy="most_frequent"), include=[])),
+            ("normalize", TransformerWrapper(StandardScaler())),
+            ("trained_model", LogisticRegression()),
+        ]
+    )
     return pipeline.fit(features, made)
 
 
@@ -54,8 +61,9 @@ def test_a_step_on_some_columns_only_keeps_the_pycaret_path():
     features, _ = shots(seed=1)
     model = ShotMadeModel(pipeline, check_features=features)
     assert model.scoring_path == "pycaret"
-    np.testing.assert_allclose(model.predict(None, features)[config.PROBABILITY_COLUMN],
-                               pipeline.predict_proba(features)[:, 1], atol=0)
+    np.testing.assert_allclose(
+        model.predict(None, features)[config.PROBABILITY_COLUMN], pipeline.predict_proba(features)[:, 1], atol=0
+    )
 
 
 def test_without_check_rows_the_pipeline_is_used():

@@ -45,8 +45,9 @@ def assert_same_result(pandas_result, spark_result):
     expected, actual = pandas_result.predictions, spark_result.predictions
     assert list(actual.columns) == list(expected.columns)
     assert actual.dtypes.to_dict() == expected.dtypes.to_dict()
-    np.testing.assert_allclose(actual[config.PROBABILITY_COLUMN], expected[config.PROBABILITY_COLUMN],
-                               rtol=0, atol=PROBABILITY_TOLERANCE)
+    np.testing.assert_allclose(
+        actual[config.PROBABILITY_COLUMN], expected[config.PROBABILITY_COLUMN], rtol=0, atol=PROBABILITY_TOLERANCE
+    )
     others = [c for c in expected.columns if c != config.PROBABILITY_COLUMN]
     pd.testing.assert_frame_equal(actual[others], expected[others])
     pd.testing.assert_frame_equal(spark_result.rejected, pandas_result.rejected)
@@ -88,13 +89,22 @@ def file_with_bad_rows(pipeline_run, tmp_path):
 def test_bad_rows_are_rejected_like_the_pandas_engine(spark, tracking, file_with_bad_rows):
     # Three partitions over four row groups: file order must survive the shuffle.
     pandas_result, spark_result = both_engines(spark, file_with_bad_rows, partitions=3)
-    assert spark_result.counts == {"rows_input": 200, "rows_scored": 192, "rows_rejected": 8,
-                                   "rows_labeled": pandas_result.counts["rows_labeled"]}
+    assert spark_result.counts == {
+        "rows_input": 200,
+        "rows_scored": 192,
+        "rows_rejected": 8,
+        "rows_labeled": pandas_result.counts["rows_labeled"],
+    }
     assert_same_result(pandas_result, spark_result)
     assert "lat is not a number: not a latitude" in spark_result.rejected[REASON_COLUMN].iloc[0]
     assert spark_result.predictions[config.FEATURES].dtypes.to_dict() == {
-        "lat": "float64", "lon": "float64", "minutes_remaining": "int64", "period": "int64",
-        "playoffs": "int64", "shot_distance": "float64"}
+        "lat": "float64",
+        "lon": "float64",
+        "minutes_remaining": "int64",
+        "period": "int64",
+        "playoffs": "int64",
+        "shot_distance": "float64",
+    }
 
 
 def test_a_file_with_no_valid_row_scores_nothing(spark, tracking, pipeline_run, tmp_path):
@@ -107,13 +117,16 @@ def test_a_file_with_no_valid_row_scores_nothing(spark, tracking, pipeline_run, 
     assert_same_result(pandas_result, spark_result)
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "file not found"),
-    ("empty", "file is empty"),
-    ("not_parquet", "not a readable parquet file"),
-    ("no_rows", "has no rows"),
-    ("no_lat", "missing required column(s) 'lat'"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "file not found"),
+        ("empty", "file is empty"),
+        ("not_parquet", "not a readable parquet file"),
+        ("no_rows", "has no rows"),
+        ("no_lat", "missing required column(s) 'lat'"),
+    ],
+)
 def test_unusable_files_raise_the_contract_errors(spark, pipeline_run, tmp_path, case, message):
     path = tmp_path / f"{case}.parquet"
     production = pd.read_parquet(pipeline_run.paths.raw_file("prod"))
@@ -133,13 +146,13 @@ def test_unusable_files_raise_the_contract_errors(spark, pipeline_run, tmp_path,
 
 
 def test_spark_engine_through_run_all_logs_the_pandas_metrics(workspace_copy, pipeline_run):
-    result = run_pipeline(workspace_copy.workspace, "--steps", "04", "--engine", "spark",
-                          "--spark-master", "local[2]")
+    result = run_pipeline(workspace_copy.workspace, "--steps", "04", "--engine", "spark", "--spark-master", "local[2]")
     assert "04_aplicacao ... ok" in result.stdout
     client = mlflow.MlflowClient(workspace_copy.tracking_uri)
     experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    runs = client.search_runs([experiment.experiment_id], "attributes.run_name = 'PipelineAplicacao'",
-                              order_by=["attributes.start_time ASC"])
+    runs = client.search_runs(
+        [experiment.experiment_id], "attributes.run_name = 'PipelineAplicacao'", order_by=["attributes.start_time ASC"]
+    )
     pandas_run, spark_run = runs[0], runs[-1]
     assert (pandas_run.data.params["engine"], spark_run.data.params["engine"]) == ("pandas", "spark")
     for name in ["rows_input", "rows_scored", "rows_rejected", "rows_labeled"]:
@@ -148,8 +161,9 @@ def test_spark_engine_through_run_all_logs_the_pandas_metrics(workspace_copy, pi
         assert spark_run.data.metrics[name] == pytest.approx(pandas_run.data.metrics[name], abs=1e-9)
     written = pd.read_parquet(workspace_copy.paths.predictions_prod)
     original = pd.read_parquet(pipeline_run.paths.predictions_prod)
-    np.testing.assert_allclose(written[config.PROBABILITY_COLUMN], original[config.PROBABILITY_COLUMN],
-                               rtol=0, atol=PROBABILITY_TOLERANCE)
+    np.testing.assert_allclose(
+        written[config.PROBABILITY_COLUMN], original[config.PROBABILITY_COLUMN], rtol=0, atol=PROBABILITY_TOLERANCE
+    )
 
 
 def test_workers_run_this_interpreter_locally(monkeypatch):
@@ -190,8 +204,9 @@ def test_a_driver_out_of_memory_fails_with_a_message_instead_of_hanging(pipeline
         "    print(error)\n"
         "    sys.exit(3)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], env=pipeline_run.env(), capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=pipeline_run.env(), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 3, result.stderr[-2000:]
     assert "driver JVM stopped while scoring" in result.stdout and "spark.driver.memory=480m" in result.stdout
 

@@ -39,8 +39,13 @@ class SharedPipeline:
         return {**env, "KOBE_WORKSPACE": str(self.paths.root), "MLFLOW_TRACKING_URI": self.uri}
 
     def run_all(self, *args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run([sys.executable, str(config.PROJECT_ROOT / "run_all.py"), *args],
-                                env=self.env(), capture_output=True, text=True, timeout=900)
+        result = subprocess.run(
+            [sys.executable, str(config.PROJECT_ROOT / "run_all.py"), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert result.returncode == 0, f"run_all.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
         return result
 
@@ -49,8 +54,9 @@ class SharedPipeline:
 
     def runs(self, name: str) -> list:
         experiment = self.client().get_experiment_by_name(config.EXPERIMENT_NAME)
-        return self.client().search_runs([experiment.experiment_id], f"attributes.run_name = '{name}'",
-                                         order_by=["attributes.start_time ASC"])
+        return self.client().search_runs(
+            [experiment.experiment_id], f"attributes.run_name = '{name}'", order_by=["attributes.start_time ASC"]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +95,13 @@ def test_four_runs_of_one_invocation_in_postgres(shared):
     assert not shared.paths.mlflow_db.exists()
     import psycopg2
 
-    with psycopg2.connect(host=tracking_stack.HOST, port=shared.state.postgres_port, user=tracking_stack.DB_USER,
-                          password=shared.state.password, dbname=tracking_stack.DATABASE) as connection:
+    with psycopg2.connect(
+        host=tracking_stack.HOST,
+        port=shared.state.postgres_port,
+        user=tracking_stack.DB_USER,
+        password=shared.state.password,
+        dbname=tracking_stack.DATABASE,
+    ) as connection:
         with connection.cursor() as cursor:
             cursor.execute("SELECT name FROM runs WHERE lifecycle_stage = 'active'")
             assert sorted(row[0] for row in cursor.fetchall()) == sorted(RUN_NAMES)
@@ -108,8 +119,12 @@ def test_metrics_reach_the_server(shared):
 def test_artifacts_are_stored_and_served_by_the_server(shared, tmp_path):
     run = shared.runs("PipelineAplicacao")[0]
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/")  # proxied, not a client-side path
-    downloaded = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="data/predictions_prod.parquet",
-                                                     dst_path=str(tmp_path), tracking_uri=shared.uri)
+    downloaded = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id,
+        artifact_path="data/predictions_prod.parquet",
+        dst_path=str(tmp_path),
+        tracking_uri=shared.uri,
+    )
     pd.testing.assert_frame_equal(pd.read_parquet(downloaded), pd.read_parquet(shared.paths.predictions_prod))
     stored = list(shared.state.artifacts_dir.rglob("predictions_prod.parquet"))
     assert len(stored) == 1, "the server writes artifacts to its --artifacts-destination"
@@ -121,8 +136,9 @@ def test_champion_loads_through_the_server(shared, server_uri):
     model = mlflow.pyfunc.load_model(config.CHAMPION_URI)
     predictions = pd.read_parquet(shared.paths.predictions_prod)
     scored = model.predict(predictions[config.FEATURES])
-    np.testing.assert_allclose(scored[config.PROBABILITY_COLUMN], predictions[config.PROBABILITY_COLUMN], rtol=0,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        scored[config.PROBABILITY_COLUMN], predictions[config.PROBABILITY_COLUMN], rtol=0, atol=1e-12
+    )
 
 
 def test_spark_engine_scores_the_champion_from_the_server(shared):
@@ -136,8 +152,12 @@ def test_spark_engine_scores_the_champion_from_the_server(shared):
 
 
 def test_status_prints_the_uri_to_export(shared):
-    result = subprocess.run([sys.executable, "-m", "kobe_mlops.tracking_stack", "--workspace", str(shared.paths.root),
-                             "status"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "kobe_mlops.tracking_stack", "--workspace", str(shared.paths.root), "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0
     assert f"export MLFLOW_TRACKING_URI={shared.uri}" in result.stdout
 

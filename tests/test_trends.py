@@ -8,14 +8,13 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from conftest import run_pipeline
 from kobe_mlops import config
-from kobe_mlops.tracking import reads
 from kobe_mlops.dashboard import charts
 from kobe_mlops.monitoring import trends, triggers
 from kobe_mlops.monitoring.health import RunSummary
 from kobe_mlops.monitoring.triggers import FEATURE_DRIFT, LOG_LOSS_DEGRADATION, MAKE_RATE_GAP
-
-from conftest import run_pipeline
+from kobe_mlops.tracking import reads
 
 TRAINING = {"log_loss_champion_test": 0.670}
 LOG_LOSS_LIMIT = 0.670 * (1 + triggers.LOG_LOSS_RELATIVE_MARGIN)  # 0.7035, below the 0.75 baseline used here
@@ -25,11 +24,21 @@ START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 def labelled_metrics(**overrides) -> dict[str, float]:
     """A healthy labelled application run: no trigger fires."""
     metrics = {
-        "rows_input": 1000, "rows_scored": 990, "rows_rejected": 10, "rows_labeled": 800,
-        "psi_lat": 0.02, "psi_lon": 0.03, "psi_minutes_remaining": 0.01, "psi_period": 0.01,
-        "psi_playoffs": 0.0, "psi_shot_distance": 0.05,
-        "log_loss_prod": 0.680, "log_loss_baseline_prod": 0.750,
-        "observed_make_rate": 0.45, "mean_probability_labeled": 0.47, "predicted_make_rate": 0.40,
+        "rows_input": 1000,
+        "rows_scored": 990,
+        "rows_rejected": 10,
+        "rows_labeled": 800,
+        "psi_lat": 0.02,
+        "psi_lon": 0.03,
+        "psi_minutes_remaining": 0.01,
+        "psi_period": 0.01,
+        "psi_playoffs": 0.0,
+        "psi_shot_distance": 0.05,
+        "log_loss_prod": 0.680,
+        "log_loss_baseline_prod": 0.750,
+        "observed_make_rate": 0.45,
+        "mean_probability_labeled": 0.47,
+        "predicted_make_rate": 0.40,
     }
     metrics.update(overrides)
     return metrics
@@ -45,9 +54,15 @@ def unlabelled_metrics(**overrides) -> dict[str, float]:
 
 def application_run(run_id: str, minutes: int, metrics: dict[str, float], version: str = "1") -> RunSummary:
     start = START + timedelta(minutes=minutes)
-    return RunSummary(run_id=run_id, name=config.RUN_NAMES["aplicacao"], status="FINISHED", start_time=start,
-                      end_time=start + timedelta(seconds=30), metrics=metrics,
-                      params={"model_version": version, "prod_data": f"/data/{run_id}.parquet", "engine": "pandas"})
+    return RunSummary(
+        run_id=run_id,
+        name=config.RUN_NAMES["aplicacao"],
+        status="FINISHED",
+        start_time=start,
+        end_time=start + timedelta(seconds=30),
+        metrics=metrics,
+        params={"model_version": version, "prod_data": f"/data/{run_id}.parquet", "engine": "pandas"},
+    )
 
 
 def frame_of(*runs: RunSummary, training=None) -> pd.DataFrame:
@@ -64,8 +79,11 @@ def test_trigger_names_follow_evaluate_triggers():
 
 
 def test_runs_are_ordered_by_start_time_whatever_the_input_order():
-    frame = frame_of(application_run("late", 30, labelled_metrics()), application_run("early", 0, labelled_metrics()),
-                     application_run("middle", 10, labelled_metrics()))
+    frame = frame_of(
+        application_run("late", 30, labelled_metrics()),
+        application_run("early", 0, labelled_metrics()),
+        application_run("middle", 10, labelled_metrics()),
+    )
     assert frame["run_id"].tolist() == ["early", "middle", "late"]
     assert frame["start_time"].is_monotonic_increasing
     assert str(frame["start_time"].dt.tz) == "UTC"
@@ -85,12 +103,18 @@ def test_healthy_run_fires_nothing_and_keeps_the_figures():
 
 
 def test_each_trigger_fires_when_its_figure_crosses_its_threshold():
-    crossing = labelled_metrics(psi_shot_distance=triggers.FEATURE_DRIFT_THRESHOLD,  # inclusive threshold
-                                log_loss_prod=LOG_LOSS_LIMIT + 0.001,
-                                observed_make_rate=0.33, mean_probability_labeled=0.40)
-    just_below = labelled_metrics(psi_shot_distance=triggers.FEATURE_DRIFT_THRESHOLD - 1e-9,
-                                  log_loss_prod=LOG_LOSS_LIMIT - 0.001,
-                                  observed_make_rate=0.40, mean_probability_labeled=0.44)
+    crossing = labelled_metrics(
+        psi_shot_distance=triggers.FEATURE_DRIFT_THRESHOLD,  # inclusive threshold
+        log_loss_prod=LOG_LOSS_LIMIT + 0.001,
+        observed_make_rate=0.33,
+        mean_probability_labeled=0.40,
+    )
+    just_below = labelled_metrics(
+        psi_shot_distance=triggers.FEATURE_DRIFT_THRESHOLD - 1e-9,
+        log_loss_prod=LOG_LOSS_LIMIT - 0.001,
+        observed_make_rate=0.40,
+        mean_probability_labeled=0.44,
+    )
     frame = frame_of(application_run("below", 0, just_below), application_run("crossing", 5, crossing))
     fired = frame.set_index("run_id")[[f"{name}_fired" for name in trends.TRIGGER_NAMES]]
     assert not fired.loc["below"].any()
@@ -99,8 +123,10 @@ def test_each_trigger_fires_when_its_figure_crosses_its_threshold():
 
 
 def test_figures_are_those_of_evaluate_triggers_for_every_run():
-    runs = [application_run("a", 0, labelled_metrics(psi_lat=0.9, log_loss_prod=0.76)),
-            application_run("b", 1, unlabelled_metrics(psi_lon=0.3))]
+    runs = [
+        application_run("a", 0, labelled_metrics(psi_lat=0.9, log_loss_prod=0.76)),
+        application_run("b", 1, unlabelled_metrics(psi_lon=0.3)),
+    ]
     frame = frame_of(*runs).set_index("run_id")
     for run in runs:
         for trigger in triggers.evaluate_triggers(run.metrics, TRAINING).triggers:
@@ -154,22 +180,27 @@ def test_runs_table_names_the_columns_an_operator_reads():
 
 
 def test_anticipation_gives_last_value_change_and_distance_to_the_threshold():
-    frame = frame_of(application_run("first", 0, labelled_metrics(psi_shot_distance=0.10)),
-                     application_run("second", 5, labelled_metrics(psi_shot_distance=0.20)))
+    frame = frame_of(
+        application_run("first", 0, labelled_metrics(psi_shot_distance=0.10)),
+        application_run("second", 5, labelled_metrics(psi_shot_distance=0.20)),
+    )
     drift = trends.anticipation(frame).set_index("trigger").loc[FEATURE_DRIFT]
     assert drift["runs_measured"] == 2
     assert drift["last_value"] == pytest.approx(0.20) and drift["previous_value"] == pytest.approx(0.10)
     assert drift["change"] == pytest.approx(0.10)
     assert drift["distance_to_threshold"] == pytest.approx(triggers.FEATURE_DRIFT_THRESHOLD - 0.20)
-    assert drift["distance_share"] == pytest.approx((triggers.FEATURE_DRIFT_THRESHOLD - 0.20)
-                                                    / triggers.FEATURE_DRIFT_THRESHOLD)
+    assert drift["distance_share"] == pytest.approx(
+        (triggers.FEATURE_DRIFT_THRESHOLD - 0.20) / triggers.FEATURE_DRIFT_THRESHOLD
+    )
     assert drift["direction"] == "toward the threshold" and not drift["fired"]
     assert drift["last_start_time"] == frame.loc[1, "start_time"]
 
 
 def test_anticipation_of_a_crossed_threshold_is_a_negative_distance():
-    frame = frame_of(application_run("first", 0, labelled_metrics(mean_probability_labeled=0.55)),
-                     application_run("second", 5, labelled_metrics(mean_probability_labeled=0.53)))
+    frame = frame_of(
+        application_run("first", 0, labelled_metrics(mean_probability_labeled=0.55)),
+        application_run("second", 5, labelled_metrics(mean_probability_labeled=0.53)),
+    )
     gap = trends.anticipation(frame).set_index("trigger").loc[MAKE_RATE_GAP]
     assert gap["last_value"] == pytest.approx(0.08) and gap["change"] == pytest.approx(-0.02)
     assert gap["distance_to_threshold"] == pytest.approx(-0.03) and gap["distance_share"] == pytest.approx(-0.6)
@@ -177,8 +208,10 @@ def test_anticipation_of_a_crossed_threshold_is_a_negative_distance():
 
 
 def test_anticipation_skips_runs_where_a_figure_was_not_measured():
-    frame = frame_of(application_run("labelled", 0, labelled_metrics(log_loss_prod=0.690)),
-                     application_run("unlabelled", 5, unlabelled_metrics()))
+    frame = frame_of(
+        application_run("labelled", 0, labelled_metrics(log_loss_prod=0.690)),
+        application_run("unlabelled", 5, unlabelled_metrics()),
+    )
     outlook = trends.anticipation(frame).set_index("trigger")
     log_loss = outlook.loc[LOG_LOSS_DEGRADATION]
     assert log_loss["runs_measured"] == 1 and log_loss["last_value"] == pytest.approx(0.690)
@@ -202,8 +235,10 @@ def dashed_lines(figure):
 
 
 def test_a_shared_threshold_is_one_horizontal_line_and_a_varying_one_follows_the_runs():
-    frame = frame_of(application_run("a", 0, labelled_metrics(log_loss_baseline_prod=0.69)),
-                     application_run("b", 5, labelled_metrics(log_loss_baseline_prod=0.70)))
+    frame = frame_of(
+        application_run("a", 0, labelled_metrics(log_loss_baseline_prod=0.69)),
+        application_run("b", 5, labelled_metrics(log_loss_baseline_prod=0.70)),
+    )
     drift = charts.trigger_trend_figure(frame, FEATURE_DRIFT)
     (threshold,) = dashed_lines(drift)
     assert set(threshold.get_ydata()) == {triggers.FEATURE_DRIFT_THRESHOLD}
@@ -261,9 +296,13 @@ def test_a_second_application_run_extends_the_trend(two_application_runs, pipeli
     for position, run in enumerate(logged):
         metrics, row = run.data.metrics, frame.loc[position]
         assert row["model_version"] == run.data.params["model_version"]
-        assert row[FEATURE_DRIFT] == pytest.approx(max(value for key, value in metrics.items() if key.startswith("psi_")))
+        assert row[FEATURE_DRIFT] == pytest.approx(
+            max(value for key, value in metrics.items() if key.startswith("psi_"))
+        )
         assert row[LOG_LOSS_DEGRADATION] == pytest.approx(metrics["log_loss_prod"])
-        assert row[MAKE_RATE_GAP] == pytest.approx(abs(metrics["mean_probability_labeled"] - metrics["observed_make_rate"]))
+        assert row[MAKE_RATE_GAP] == pytest.approx(
+            abs(metrics["mean_probability_labeled"] - metrics["observed_make_rate"])
+        )
         assert row["rows_scored"] == metrics["rows_scored"] and row["rows_labeled"] == metrics["rows_labeled"]
         version = client.get_model_version(config.REGISTERED_MODEL_NAME, run.data.params["model_version"])
         test_log_loss = client.get_run(version.tags["training_run_id"]).data.metrics["log_loss_champion_test"]

@@ -19,9 +19,13 @@ TRAINING = {"log_loss_champion_test": 0.670, "f1_champion_test": 0.46}
 
 def healthy_application(**overrides) -> dict[str, float]:
     metrics = {
-        "psi_lat": 0.02, "psi_lon": 0.03, "psi_shot_distance": 0.05,
-        "log_loss_prod": 0.675, "log_loss_baseline_prod": 0.690,
-        "observed_make_rate": 0.45, "mean_probability_labeled": 0.47,
+        "psi_lat": 0.02,
+        "psi_lon": 0.03,
+        "psi_shot_distance": 0.05,
+        "log_loss_prod": 0.675,
+        "log_loss_baseline_prod": 0.690,
+        "observed_make_rate": 0.45,
+        "mean_probability_labeled": 0.47,
     }
     metrics.update(overrides)
     return metrics
@@ -126,16 +130,17 @@ def test_latest_report_reads_the_session_pipeline(tracking):
     named = by_name(report)
     # 2PT development vs 3PT production: shot distance moves far beyond the major threshold.
     assert named[FEATURE_DRIFT].fired and "shot_distance" in named[FEATURE_DRIFT].description
-    assert named[FEATURE_DRIFT].value == pytest.approx(max(
-        value for key, value in application.data.metrics.items() if key.startswith("psi_")))
+    assert named[FEATURE_DRIFT].value == pytest.approx(
+        max(value for key, value in application.data.metrics.items() if key.startswith("psi_"))
+    )
     assert named[LOG_LOSS_DEGRADATION].value == pytest.approx(application.data.metrics["log_loss_prod"])
-    assert named[MAKE_RATE_GAP].value == pytest.approx(abs(
-        application.data.metrics["mean_probability_labeled"] - application.data.metrics["observed_make_rate"]))
+    assert named[MAKE_RATE_GAP].value == pytest.approx(
+        abs(application.data.metrics["mean_probability_labeled"] - application.data.metrics["observed_make_rate"])
+    )
     # The comparison uses the training run of the version the application run scored with.
     version = tracking.get_model_version(config.REGISTERED_MODEL_NAME, application.data.params["model_version"])
     test_log_loss = tracking.get_run(version.tags["training_run_id"]).data.metrics["log_loss_champion_test"]
-    limit = min(test_log_loss * (1 + triggers.LOG_LOSS_RELATIVE_MARGIN),
-                application.data.metrics["log_loss_null_prod"])
+    limit = min(test_log_loss * (1 + triggers.LOG_LOSS_RELATIVE_MARGIN), application.data.metrics["log_loss_null_prod"])
     assert named[LOG_LOSS_DEGRADATION].threshold == pytest.approx(limit)
     # On 3PT shots the champion knows less than the production make rate alone.
     assert named[LOG_LOSS_DEGRADATION].fired

@@ -60,8 +60,12 @@ def step_parameters(step: Step, args: argparse.Namespace) -> dict:
     if step.name == "treinamento":
         return {"seed": args.seed, "fast": args.fast}
     if step.name == "aplicacao":
-        return {"prod_data": args.prod_data or "", "engine": args.engine, "spark_master": args.spark_master,
-                "scoring_url": args.scoring_url or ""}
+        return {
+            "prod_data": args.prod_data or "",
+            "engine": args.engine,
+            "spark_master": args.spark_master,
+            "scoring_url": args.scoring_url or "",
+        }
     return {}
 
 
@@ -77,38 +81,65 @@ def build_parser() -> argparse.ArgumentParser:
         prog="run_all.py",
         description="Run the kobe-mlops pipeline: acquisition, preparation, training, application.",
     )
-    parser.add_argument("--steps", help="comma list of steps by number or name, e.g. '04' or "
-                        "'preparacao,treinamento' (default: all)")
-    parser.add_argument("--data-source", help="folder or base URL holding the course parquet files "
-                        f"(default: ${config.DATA_SOURCE_ENV} or the canonical URL)")
-    parser.add_argument("--prod-data", help="score this production parquet file with the champion "
-                        "instead of the course production base")
-    parser.add_argument("--engine", choices=config.SCORING_ENGINES, default="pandas", help="batch scoring "
-                        "engine of the application step: pandas (one process) or spark (mlflow spark_udf; "
-                        "pip install -e '.[scale]')")
-    parser.add_argument("--spark-master", default=config.DEFAULT_SPARK_MASTER, help="Spark master URL "
-                        f"for --engine spark (default {config.DEFAULT_SPARK_MASTER}: every core of this machine)")
-    parser.add_argument("--scoring-url", help="score the application step through this served model "
-                        "(e.g. http://127.0.0.1:5001 from `mlflow models serve`) instead of loading the champion")
+    parser.add_argument(
+        "--steps", help="comma list of steps by number or name, e.g. '04' or 'preparacao,treinamento' (default: all)"
+    )
+    parser.add_argument(
+        "--data-source",
+        help="folder or base URL holding the course parquet files "
+        f"(default: ${config.DATA_SOURCE_ENV} or the canonical URL)",
+    )
+    parser.add_argument(
+        "--prod-data", help="score this production parquet file with the champion instead of the course production base"
+    )
+    parser.add_argument(
+        "--engine",
+        choices=config.SCORING_ENGINES,
+        default="pandas",
+        help="batch scoring "
+        "engine of the application step: pandas (one process) or spark (mlflow spark_udf; "
+        "pip install -e '.[scale]')",
+    )
+    parser.add_argument(
+        "--spark-master",
+        default=config.DEFAULT_SPARK_MASTER,
+        help=f"Spark master URL for --engine spark (default {config.DEFAULT_SPARK_MASTER}: every core of this machine)",
+    )
+    parser.add_argument(
+        "--scoring-url",
+        help="score the application step through this served model "
+        "(e.g. http://127.0.0.1:5001 from `mlflow models serve`) instead of loading the champion",
+    )
     parser.add_argument("--fast", action="store_true", help="small search grids and 3-fold CV, for smoke tests")
     parser.add_argument("--seed", type=int, default=config.SEED, help=f"random seed (default {config.SEED})")
-    parser.add_argument("--workspace", help="where data/, mlflow.db and reports/ go (default: "
-                        "$KOBE_WORKSPACE or the project root)")
+    parser.add_argument(
+        "--workspace", help="where data/, mlflow.db and reports/ go (default: $KOBE_WORKSPACE or the project root)"
+    )
     # Retraining loop (Docs/Model/Retraining.md). Without --steps no pipeline step runs first.
     loop = parser.add_mutually_exclusive_group()
-    loop.add_argument("--retrain", action="store_true", help="read the latest application run's triggers; "
-                      "if one fired, train a challenger and promote it only if it beats the champion")
+    loop.add_argument(
+        "--retrain",
+        action="store_true",
+        help="read the latest application run's triggers; "
+        "if one fired, train a challenger and promote it only if it beats the champion",
+    )
     loop.add_argument("--force-retrain", action="store_true", help="like --retrain, even when no trigger fired")
-    loop.add_argument("--rollback", action="store_true", help="give the champion alias back to the "
-                      "version a promotion demoted (alias 'previous')")
+    loop.add_argument(
+        "--rollback",
+        action="store_true",
+        help="give the champion alias back to the version a promotion demoted (alias 'previous')",
+    )
     return parser
 
 
 def train_challenger(output_dir: Path, args: argparse.Namespace, extra_train_data: Path) -> None:
     """Notebook 03 again, with parameters: the chosen model becomes the challenger, not the champion."""
     training = next(step for step in STEPS if step.name == "treinamento")
-    parameters = {**step_parameters(training, args), "register_alias": config.CHALLENGER_ALIAS,
-                  "extra_train_data": str(extra_train_data)}
+    parameters = {
+        **step_parameters(training, args),
+        "register_alias": config.CHALLENGER_ALIAS,
+        "extra_train_data": str(extra_train_data),
+    }
     run_notebook(training, output_dir, parameters, output_name=f"{training.notebook}_challenger")
 
 
@@ -121,8 +152,9 @@ def run_retraining_action(args: argparse.Namespace, output_dir: Path) -> int:
             outcome = retraining.rollback_with_run()
         else:
             print("Checking the retraining triggers ...", flush=True)
-            outcome = retraining.retrain(lambda extra: train_challenger(output_dir, args, extra),
-                                         forced=args.force_retrain)
+            outcome = retraining.retrain(
+                lambda extra: train_challenger(output_dir, args, extra), forced=args.force_retrain
+            )
     except KeyboardInterrupt:
         print("interrupted")
         return 130

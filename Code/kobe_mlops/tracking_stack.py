@@ -86,19 +86,24 @@ class StackState:
 
 # --- PostgreSQL -----------------------------------------------------------------------------
 
+
 def postgres_bin_dir() -> Path:
     """The folder holding ``initdb`` and ``pg_ctl``: on the PATH, else Debian's newest version."""
     on_path = shutil.which("pg_ctl")
     if on_path and shutil.which("initdb"):
         return Path(on_path).resolve().parent
-    candidates = sorted(Path("/").glob(POSTGRES_BIN_GLOB.lstrip("/")),
-                        key=lambda folder: int(folder.parent.name) if folder.parent.name.isdigit() else 0)
+    candidates = sorted(
+        Path("/").glob(POSTGRES_BIN_GLOB.lstrip("/")),
+        key=lambda folder: int(folder.parent.name) if folder.parent.name.isdigit() else 0,
+    )
     for folder in reversed(candidates):
         if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
             return folder
-    raise StackError("PostgreSQL server programs (initdb, pg_ctl) not found on the PATH or in "
-                     f"{POSTGRES_BIN_GLOB}. Install them: Debian/Ubuntu 'apt-get install postgresql', "
-                     "macOS 'brew install postgresql'.")
+    raise StackError(
+        "PostgreSQL server programs (initdb, pg_ctl) not found on the PATH or in "
+        f"{POSTGRES_BIN_GLOB}. Install them: Debian/Ubuntu 'apt-get install postgresql', "
+        "macOS 'brew install postgresql'."
+    )
 
 
 def _service_account() -> pwd.struct_passwd | None:
@@ -108,9 +113,11 @@ def _service_account() -> pwd.struct_passwd | None:
     try:
         return pwd.getpwnam(SERVICE_ACCOUNT)
     except KeyError:
-        raise StackError(f"PostgreSQL refuses to run as root and there is no '{SERVICE_ACCOUNT}' user "
-                         "to run it as: run this as an ordinary user, or install Debian's "
-                         "'postgresql' package, which creates that user.") from None
+        raise StackError(
+            f"PostgreSQL refuses to run as root and there is no '{SERVICE_ACCOUNT}' user "
+            "to run it as: run this as an ordinary user, or install Debian's "
+            "'postgresql' package, which creates that user."
+        ) from None
 
 
 def cluster_dir_for(state_dir: Path, account: pwd.struct_passwd | None) -> Path:
@@ -126,9 +133,13 @@ def _as_account(account: pwd.struct_passwd | None) -> dict:
     """subprocess arguments that run a command as ``account`` (nothing to change when None)."""
     if account is None:
         return {}
-    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": [],
-            "cwd": tempfile.gettempdir(), "env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                                                   "LC_ALL": "C.UTF-8", "HOME": account.pw_dir}}
+    return {
+        "user": account.pw_uid,
+        "group": account.pw_gid,
+        "extra_groups": [],
+        "cwd": tempfile.gettempdir(),
+        "env": {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", "HOME": account.pw_dir},
+    }
 
 
 def _run(command: list[str], account: pwd.struct_passwd | None, what: str, timeout: int = 90) -> str:
@@ -156,9 +167,24 @@ def _init_cluster(cluster: Path, password: str, account: pwd.struct_passwd | Non
     password_file.chmod(0o600)
     _own(password_file, account)
     try:
-        _run([str(bin_dir / "initdb"), "--pgdata", str(cluster / "data"), "--username", DB_USER,
-              "--pwfile", str(password_file), "--auth", "scram-sha-256", "--encoding", "UTF8",
-              "--no-instructions"], account, "initdb")
+        _run(
+            [
+                str(bin_dir / "initdb"),
+                "--pgdata",
+                str(cluster / "data"),
+                "--username",
+                DB_USER,
+                "--pwfile",
+                str(password_file),
+                "--auth",
+                "scram-sha-256",
+                "--encoding",
+                "UTF8",
+                "--no-instructions",
+            ],
+            account,
+            "initdb",
+        )
     finally:
         password_file.unlink(missing_ok=True)
 
@@ -180,18 +206,36 @@ def _postgres_running(cluster: Path, account: pwd.struct_passwd | None) -> bool:
 def _start_postgres(cluster: Path, port: int, account: pwd.struct_passwd | None) -> None:
     # Loopback TCP only; the unix socket goes in the cluster folder, not the shared /var/run.
     options = f"-c listen_addresses={HOST} -c port={port} -c unix_socket_directories={cluster}"
-    _pg_ctl(cluster, account, "--log", str(cluster / "postgres.log"), "--options", options,
-            "--wait", "--timeout", "60", "start", what="PostgreSQL start")
+    _pg_ctl(
+        cluster,
+        account,
+        "--log",
+        str(cluster / "postgres.log"),
+        "--options",
+        options,
+        "--wait",
+        "--timeout",
+        "60",
+        "start",
+        what="PostgreSQL start",
+    )
 
 
 def _create_database(state: StackState) -> None:
     try:
         import psycopg2
     except ModuleNotFoundError:
-        raise StackError("The tracking stack needs the 'scale' extra (psycopg2): "
-                         ".venv/bin/pip install -e '.[scale]'") from None
-    connection = psycopg2.connect(host=HOST, port=state.postgres_port, user=DB_USER,
-                                  password=state.password, dbname="postgres", connect_timeout=10)
+        raise StackError(
+            "The tracking stack needs the 'scale' extra (psycopg2): .venv/bin/pip install -e '.[scale]'"
+        ) from None
+    connection = psycopg2.connect(
+        host=HOST,
+        port=state.postgres_port,
+        user=DB_USER,
+        password=state.password,
+        dbname="postgres",
+        connect_timeout=10,
+    )
     try:
         connection.autocommit = True  # CREATE DATABASE cannot run inside a transaction
         with connection.cursor() as cursor:
@@ -203,6 +247,7 @@ def _create_database(state: StackState) -> None:
 
 
 # --- The tracking server --------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -223,16 +268,29 @@ def port_in_use(port: int) -> bool:
 
 def _start_server(state: StackState) -> subprocess.Popen:
     state.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(state.server_port),
-               "--workers", str(SERVER_WORKERS), "--serve-artifacts",
-               "--artifacts-destination", str(state.artifacts_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        HOST,
+        "--port",
+        str(state.server_port),
+        "--workers",
+        str(SERVER_WORKERS),
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(state.artifacts_dir),
+    ]
     # The store URI holds the password: pass it in the environment, not on the command line.
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": state.backend_store_uri}
     env.pop("MLFLOW_TRACKING_URI", None)
     with open(state.server_log, "ab") as log:
         # A session of its own, so stop() can end the server and its workers as one group.
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                cwd=state.state_dir, start_new_session=True)
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=state.state_dir, start_new_session=True
+        )
 
 
 def server_healthy(state: StackState) -> bool:
@@ -251,8 +309,9 @@ def _wait_for_server(state: StackState, process: subprocess.Popen, timeout: floa
         if server_healthy(state):
             return
         time.sleep(0.5)
-    raise StackError(f"mlflow server did not answer {state.tracking_uri}/health within {timeout:.0f} s:\n"
-                     f"{_tail(state.server_log)}")
+    raise StackError(
+        f"mlflow server did not answer {state.tracking_uri}/health within {timeout:.0f} s:\n{_tail(state.server_log)}"
+    )
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -303,6 +362,7 @@ def _group_members(group: int) -> list:
 
 # --- Start, status, stop --------------------------------------------------------------------
 
+
 def _state_path(paths: config.WorkspacePaths) -> Path:
     return paths.tracking_stack_dir / STATE_FILE
 
@@ -330,8 +390,9 @@ def status(paths: config.WorkspacePaths | None = None) -> StackState | None:
     return state
 
 
-def start(paths: config.WorkspacePaths | None = None, port: int = DEFAULT_PORT,
-          timeout: float = START_TIMEOUT_S) -> StackState:
+def start(
+    paths: config.WorkspacePaths | None = None, port: int = DEFAULT_PORT, timeout: float = START_TIMEOUT_S
+) -> StackState:
     """Start PostgreSQL and the tracking server (or return the running stack). ``port=0``: any free port."""
     paths = paths or config.workspace_paths()
     running = status(paths)
@@ -369,8 +430,7 @@ def start(paths: config.WorkspacePaths | None = None, port: int = DEFAULT_PORT,
     return state
 
 
-def stop(paths: config.WorkspacePaths | None = None, purge: bool = False,
-         timeout: float = STOP_TIMEOUT_S) -> bool:
+def stop(paths: config.WorkspacePaths | None = None, purge: bool = False, timeout: float = STOP_TIMEOUT_S) -> bool:
     """Stop the server, then PostgreSQL; ``purge`` also deletes runs, registry and artifacts.
 
     Returns whether anything was running.
@@ -385,8 +445,9 @@ def stop(paths: config.WorkspacePaths | None = None, purge: bool = False,
     cluster = Path(state.cluster_dir)
     if _postgres_running(cluster, account):
         was_running = True
-        _pg_ctl(cluster, account, "--mode", "fast", "--wait", "--timeout", str(int(timeout)), "stop",
-                what="PostgreSQL stop")
+        _pg_ctl(
+            cluster, account, "--mode", "fast", "--wait", "--timeout", str(int(timeout)), "stop", what="PostgreSQL stop"
+        )
     if purge:
         shutil.rmtree(cluster, ignore_errors=True)
         shutil.rmtree(paths.tracking_stack_dir, ignore_errors=True)
@@ -395,12 +456,17 @@ def stop(paths: config.WorkspacePaths | None = None, purge: bool = False,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kobe_mlops.tracking_stack", description=__doc__.splitlines()[0])
-    parser.add_argument("--workspace", help="whose tracking-stack/ folder to use (default: $KOBE_WORKSPACE "
-                        "or the project root)")
+    parser.add_argument(
+        "--workspace", help="whose tracking-stack/ folder to use (default: $KOBE_WORKSPACE or the project root)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     start_parser = commands.add_parser("start", help="start PostgreSQL and the tracking server")
-    start_parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                              help=f"tracking server port on {HOST} (default {DEFAULT_PORT}; 0 picks a free one)")
+    start_parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"tracking server port on {HOST} (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
     commands.add_parser("status", help="say whether the stack runs, and its MLFLOW_TRACKING_URI")
     stop_parser = commands.add_parser("stop", help="stop the tracking server and PostgreSQL")
     stop_parser.add_argument("--purge", action="store_true", help="also delete the runs, registry and artifacts")
@@ -409,8 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "start":
             state = start(paths, port=args.port)
-            print(f"Tracking server {state.tracking_uri} (PostgreSQL on {HOST}:{state.postgres_port}, "
-                  f"artifacts in {state.artifacts_dir}). Point the pipeline at it with:")
+            print(
+                f"Tracking server {state.tracking_uri} (PostgreSQL on {HOST}:{state.postgres_port}, "
+                f"artifacts in {state.artifacts_dir}). Point the pipeline at it with:"
+            )
             print(f"export MLFLOW_TRACKING_URI={state.tracking_uri}")
         elif args.command == "status":
             state = status(paths)

@@ -1,6 +1,6 @@
 """Entry point of the monitoring dashboard (see the package docstring for how to add a page).
 
-    .venv/bin/streamlit run Code/kobe_mlops/dashboard/app.py --server.address 127.0.0.1
+.venv/bin/streamlit run Code/kobe_mlops/dashboard/app.py --server.address 127.0.0.1
 """
 
 import streamlit as st

@@ -33,37 +33,52 @@ COURT_SAMPLE = 5000  # points per base on the court map: enough to see the shape
 
 
 def _both_bases(development: pd.DataFrame, production: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return pd.concat({"development": development[columns], "production": production[columns]},
-                     names=["base"]).reset_index(level=0)
+    return pd.concat(
+        {"development": development[columns], "production": production[columns]}, names=["base"]
+    ).reset_index(level=0)
 
 
-def feature_distributions_figure(development: pd.DataFrame, production: pd.DataFrame,
-                                 features=config.FEATURES) -> plt.Figure:
+def feature_distributions_figure(
+    development: pd.DataFrame, production: pd.DataFrame, features=config.FEATURES
+) -> plt.Figure:
     """One density histogram per feature, development and production overlaid."""
     both = _both_bases(development, production, list(features))
     columns = 3
     rows = int(np.ceil(len(features) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(13, 3.6 * rows))
-    for axis, feature in zip(np.ravel(axes), features):
+    for axis, feature in zip(np.ravel(axes), features, strict=False):
         discrete = FEATURE_RULES[feature].integer
-        sns.histplot(both, x=feature, hue="base", stat="density", common_norm=False, discrete=discrete,
-                     element="step", palette=BASE_COLOURS, ax=axis)
+        sns.histplot(
+            both,
+            x=feature,
+            hue="base",
+            stat="density",
+            common_norm=False,
+            discrete=discrete,
+            element="step",
+            palette=BASE_COLOURS,
+            ax=axis,
+        )
         axis.set(xlabel=AXIS_LABELS[feature], ylabel="Density (share per unit)", title=feature)
-    for axis in np.ravel(axes)[len(features):]:
+    for axis in np.ravel(axes)[len(features) :]:
         axis.set_visible(False)
     figure.tight_layout()
     return figure
 
 
-def court_map_figure(development: pd.DataFrame, production: pd.DataFrame, sample: int = COURT_SAMPLE,
-                     seed: int = config.SEED) -> plt.Figure:
+def court_map_figure(
+    development: pd.DataFrame, production: pd.DataFrame, sample: int = COURT_SAMPLE, seed: int = config.SEED
+) -> plt.Figure:
     """Shot locations of both bases side by side, on the same axes (a random sample of each)."""
     figure, axes = plt.subplots(1, 2, figsize=(12, 5.5), sharex=True, sharey=True)
-    for axis, (base, frame) in zip(axes, {"development": development, "production": production}.items()):
+    for axis, (base, frame) in zip(axes, {"development": development, "production": production}.items(), strict=False):
         shown = frame.sample(min(sample, len(frame)), random_state=seed)
         axis.scatter(shown["lon"], shown["lat"], s=3, alpha=0.35, color=BASE_COLOURS[base], linewidths=0)
-        axis.set(xlabel=AXIS_LABELS["lon"], ylabel=AXIS_LABELS["lat"],
-                 title=f"{base.capitalize()} base: {len(shown):,} of {len(frame):,} shots")
+        axis.set(
+            xlabel=AXIS_LABELS["lon"],
+            ylabel=AXIS_LABELS["lat"],
+            title=f"{base.capitalize()} base: {len(shown):,} of {len(frame):,} shots",
+        )
     basket = development.loc[development["shot_distance"] == 0, ["lon", "lat"]]
     if len(basket):  # zero-distance shots sit under the basket: a reference point on both maps
         for axis in axes:
@@ -73,20 +88,31 @@ def court_map_figure(development: pd.DataFrame, production: pd.DataFrame, sample
     return figure
 
 
-def score_distribution_figure(scores: dict[str, np.ndarray],
-                              threshold: float = config.DECISION_THRESHOLD) -> plt.Figure:
+def score_distribution_figure(
+    scores: dict[str, np.ndarray], threshold: float = config.DECISION_THRESHOLD
+) -> plt.Figure:
     """Density of the predicted probability of a make, one line per labelled set of scores."""
     figure, axis = plt.subplots(figsize=(7, 4.2))
     frame = pd.concat({label: pd.Series(values) for label, values in scores.items()}, names=["scores"])
     frame = frame.rename("probability").reset_index(level=0)
-    sns.histplot(frame, x="probability", hue="scores", stat="density", common_norm=False, element="step",
-                 binwidth=0.02, ax=axis)
+    sns.histplot(
+        frame, x="probability", hue="scores", stat="density", common_norm=False, element="step", binwidth=0.02, ax=axis
+    )
     axis.axvline(threshold, color="black", linestyle="--", linewidth=1)
-    axis.annotate(f"decision threshold {threshold:g}", (threshold, axis.get_ylim()[1] * 0.95),
-                  xytext=(4, 0), textcoords="offset points", fontsize=9)
+    axis.annotate(
+        f"decision threshold {threshold:g}",
+        (threshold, axis.get_ylim()[1] * 0.95),
+        xytext=(4, 0),
+        textcoords="offset points",
+        fontsize=9,
+    )
     sns.move_legend(axis, "upper left", title=None)  # the threshold label sits on the right
-    axis.set(xlabel="Predicted probability of a make", ylabel="Density (share per unit of probability)",
-             title="Score distribution", xlim=(0, 1))
+    axis.set(
+        xlabel="Predicted probability of a make",
+        ylabel="Density (share per unit of probability)",
+        title="Score distribution",
+        xlim=(0, 1),
+    )
     figure.tight_layout()
     return figure
 
@@ -97,8 +123,13 @@ def threshold_figure(sweeps: dict[str, pd.DataFrame], threshold: float) -> plt.F
     for label, sweep in sweeps.items():
         axis.plot(sweep["threshold"], sweep["f1"], label=label)
     axis.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"chosen threshold {threshold:.2f}")
-    axis.set(xlabel="Decision threshold on the probability of a make", ylabel="F1 score (make = positive)",
-             title="F1 by decision threshold", xlim=(0, 1), ylim=(0, 1))
+    axis.set(
+        xlabel="Decision threshold on the probability of a make",
+        ylabel="F1 score (make = positive)",
+        title="F1 by decision threshold",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     axis.legend(loc="upper right")
     figure.tight_layout()
     return figure
@@ -129,8 +160,14 @@ def trigger_trend_figure(frame: pd.DataFrame, trigger: str) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(7, 3.8))
     axis.set(xlabel="Application run start time (UTC)", ylabel=ylabel, title=f"{title} per application run")
     if measured.empty:
-        axis.text(0.5, 0.5, "Not measured in any run: no labelled production rows", ha="center", va="center",
-                  transform=axis.transAxes)
+        axis.text(
+            0.5,
+            0.5,
+            "Not measured in any run: no labelled production rows",
+            ha="center",
+            va="center",
+            transform=axis.transAxes,
+        )
         figure.tight_layout()
         return figure
     times = measured["start_time"].dt.tz_convert("UTC").dt.tz_localize(None)  # matplotlib dates are naive
@@ -141,12 +178,22 @@ def trigger_trend_figure(frame: pd.DataFrame, trigger: str) -> plt.Figure:
         axis.scatter(times[fired], values[fired], s=70, color=FIRED_COLOUR, zorder=3, label="fired")
     thresholds = measured[threshold_column]
     if thresholds.nunique() == 1:
-        axis.axhline(thresholds.iloc[0], color="black", linestyle="--", linewidth=1,
-                     label=f"threshold {thresholds.iloc[0]:.3g}")
+        axis.axhline(
+            thresholds.iloc[0], color="black", linestyle="--", linewidth=1, label=f"threshold {thresholds.iloc[0]:.3g}"
+        )
     else:
         # Centred steps: around each run the line sits at that run's own threshold.
-        axis.plot(times, thresholds, color="black", linestyle="--", linewidth=1, drawstyle="steps-mid",
-                  marker="_", markersize=14, label="threshold of each run")
+        axis.plot(
+            times,
+            thresholds,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            drawstyle="steps-mid",
+            marker="_",
+            markersize=14,
+            label="threshold of each run",
+        )
     if times.nunique() == 1:  # matplotlib would spread a single date over years
         axis.set_xlim(times.iloc[0] - SINGLE_RUN_SPAN, times.iloc[0] + SINGLE_RUN_SPAN)
     locator = mdates.AutoDateLocator()

@@ -47,8 +47,14 @@ class Source:
 
 def current_source() -> Source:
     paths = config.workspace_paths()
-    watched = [paths.mlflow_db, paths.data_filtered, paths.base_train, paths.base_test,
-               paths.predictions_prod, paths.rejected_prod]
+    watched = [
+        paths.mlflow_db,
+        paths.data_filtered,
+        paths.base_train,
+        paths.base_test,
+        paths.predictions_prod,
+        paths.rejected_prod,
+    ]
     stamp = tuple(path.stat().st_mtime_ns if path.exists() else 0 for path in watched)
     return Source(str(paths.root), tracking_uri(), stamp)
 

@@ -58,8 +58,12 @@ def input_limits(rule: FeatureRule) -> dict:
         return {"min_value": int(rule.minimum), "max_value": int(rule.maximum), "step": 1}
     step = DECIMAL_STEPS.get(rule.name, 0.01)
     decimals = max(len(f"{step:g}".partition(".")[2]), 1) + 1  # one digit finer than the step
-    return {"min_value": float(rule.minimum), "max_value": float(rule.maximum), "step": step,
-            "format": f"%.{decimals}f"}
+    return {
+        "min_value": float(rule.minimum),
+        "max_value": float(rule.maximum),
+        "step": step,
+        "format": f"%.{decimals}f",
+    }
 
 
 def default_values(development: pd.DataFrame | None) -> dict[str, float]:

@@ -94,7 +94,4 @@ def acquire_datasets(source: str | None = None, raw_dir: Path | None = None) -> 
     chosen = resolve_source(source)
     raw_dir = raw_dir or config.workspace_paths().raw_dir
     raw_dir.mkdir(parents=True, exist_ok=True)
-    return {
-        dataset: acquire_file(filename, chosen, raw_dir)
-        for dataset, filename in config.DATASET_FILES.items()
-    }
+    return {dataset: acquire_file(filename, chosen, raw_dir) for dataset, filename in config.DATASET_FILES.items()}

@@ -66,7 +66,9 @@ def require_columns(frame: pd.DataFrame, columns: list[str], source: str) -> Non
         )
 
 
-def _problems(frame: pd.DataFrame, include_target: bool) -> list[tuple[np.ndarray, Callable[[np.ndarray], pd.Series | str]]]:
+def _problems(
+    frame: pd.DataFrame, include_target: bool
+) -> list[tuple[np.ndarray, Callable[[np.ndarray], pd.Series | str]]]:
     """Every way a row can break the contract: ``(rows that break it, text for those rows)``.
 
     The masks are whole-column numpy operations; the text is only built, later, for the rows a
@@ -85,20 +87,37 @@ def _problems(frame: pd.DataFrame, include_target: bool) -> list[tuple[np.ndarra
             return values[rows].map(lambda value: f"{value:g}")
 
         problems.append((missing, lambda rows, name=name: f"{name} is missing"))
-        problems.append((~missing & ~present, lambda rows, name=name, raw=raw:
-                         f"{name} is not a number: " + raw[rows].astype(str).str.slice(0, 30)))
-        problems.append((out_of_range, lambda rows, name=name, rule=rule, shown=shown:
-                         f"{name}=" + shown(rows) + f" outside {rule.describe()}"))
+        problems.append(
+            (
+                ~missing & ~present,
+                lambda rows, name=name, raw=raw: f"{name} is not a number: " + raw[rows].astype(str).str.slice(0, 30),
+            )
+        )
+        problems.append(
+            (
+                out_of_range,
+                lambda rows, name=name, rule=rule, shown=shown: (
+                    f"{name}=" + shown(rows) + f" outside {rule.describe()}"
+                ),
+            )
+        )
         if rule.integer:
             fractional = present & ~out_of_range & (number != np.floor(number))
-            problems.append((fractional, lambda rows, name=name, shown=shown:
-                             f"{name}=" + shown(rows) + " is not a whole number"))
+            problems.append(
+                (fractional, lambda rows, name=name, shown=shown: f"{name}=" + shown(rows) + " is not a whole number")
+            )
     if include_target and config.TARGET in frame:
         raw_target = frame[config.TARGET]
         target = pd.to_numeric(raw_target, errors="coerce")
         bad_target = (raw_target.notna() & ~target.isin([0, 1])).to_numpy()
-        problems.append((bad_target, lambda rows: f"{config.TARGET} must be 0, 1 or missing, got "
-                         + raw_target[rows].astype(str).str.slice(0, 30)))
+        problems.append(
+            (
+                bad_target,
+                lambda rows: (
+                    f"{config.TARGET} must be 0, 1 or missing, got " + raw_target[rows].astype(str).str.slice(0, 30)
+                ),
+            )
+        )
     return problems
 
 

@@ -67,18 +67,20 @@ def synthetic_shots(rows: int = SAMPLE_ROWS, seed: int = config.SEED) -> pd.Data
     lat, lon = lat_lon(loc_x, loc_y)
     first_day, last_day = (pd.Timestamp(day) for day in DATE_RANGE)
     days = rng.integers(0, (last_day - first_day).days + 1, rows)
-    shots = pd.DataFrame({
-        "shot_id": np.arange(FIRST_SHOT_ID, FIRST_SHOT_ID + rows),
-        "game_date": [f"{first_day + pd.Timedelta(days=int(day)):%Y-%m-%d}" for day in days],
-        "shot_type": [SHOT_TYPES[bool(flag)] for flag in three_pointer],
-        "lat": lat,
-        "lon": lon,
-        "minutes_remaining": rng.integers(0, 12, rows),
-        "period": rng.integers(1, 5, rows),
-        "playoffs": (rng.random(rows) < PLAYOFF_SHARE).astype(int),
-        "shot_distance": whole_feet(loc_x, loc_y),
-        config.TARGET: (rng.random(rows) < 0.5).astype(int),
-    })
+    shots = pd.DataFrame(
+        {
+            "shot_id": np.arange(FIRST_SHOT_ID, FIRST_SHOT_ID + rows),
+            "game_date": [f"{first_day + pd.Timedelta(days=int(day)):%Y-%m-%d}" for day in days],
+            "shot_type": [SHOT_TYPES[bool(flag)] for flag in three_pointer],
+            "lat": lat,
+            "lon": lon,
+            "minutes_remaining": rng.integers(0, 12, rows),
+            "period": rng.integers(1, 5, rows),
+            "playoffs": (rng.random(rows) < PLAYOFF_SHARE).astype(int),
+            "shot_distance": whole_feet(loc_x, loc_y),
+            config.TARGET: (rng.random(rows) < 0.5).astype(int),
+        }
+    )
     return cast_features(shots)[SAMPLE_COLUMNS]
 
 

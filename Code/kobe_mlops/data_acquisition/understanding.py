@@ -36,20 +36,17 @@ RAW_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "combined_shot_type": "Broad shot family grouping the action types.",
     "game_event_id": "Number of the event in the game's play-by-play.",
     "game_id": "NBA game identifier; every shot of one game shares it.",
-    "lat": "Court latitude of the shot location: a linear function of loc_y, not a GPS position. "
-           "Model feature.",
+    "lat": "Court latitude of the shot location: a linear function of loc_y, not a GPS position. Model feature.",
     "loc_x": "Horizontal position of the shot relative to the basket, in tenths of a foot.",
     "loc_y": "Position of the shot along the court's length relative to the basket, in tenths of a foot.",
-    "lon": "Court longitude of the shot location: a linear function of loc_x, not a GPS position. "
-           "Model feature.",
+    "lon": "Court longitude of the shot location: a linear function of loc_x, not a GPS position. Model feature.",
     "minutes_remaining": "Whole minutes left on the period clock. Model feature.",
     "period": "Period of the game: 1 to 4 are quarters, 5 and up are overtimes. Model feature.",
     "playoffs": "1 for a playoff game, 0 for a regular-season game. Model feature.",
     "season": "NBA season of the game.",
     "seconds_remaining": "Seconds part of the period clock (with minutes_remaining).",
     "shot_distance": "Distance from the basket in whole feet. Model feature.",
-    "shot_made_flag": "Target: 1 if the shot went in, 0 if it missed; missing when the outcome is "
-                      "withheld.",
+    "shot_made_flag": "Target: 1 if the shot went in, 0 if it missed; missing when the outcome is withheld.",
     "shot_type": "Two- or three-point field goal attempt.",
     "shot_zone_area": "Side of the court the shot came from.",
     "shot_zone_basic": "Court zone of the shot.",
@@ -104,11 +101,17 @@ def data_dictionary(frame: pd.DataFrame, descriptions: dict[str, str] = RAW_COLU
     """One row per column of a raw table: column, type, values and description."""
     undocumented = [column for column in frame.columns if column not in descriptions]
     if undocumented:
-        raise ValueError(f"no description for column(s) {', '.join(map(repr, undocumented))}: "
-                         "add them to RAW_COLUMN_DESCRIPTIONS before generating the data dictionary.")
+        raise ValueError(
+            f"no description for column(s) {', '.join(map(repr, undocumented))}: "
+            "add them to RAW_COLUMN_DESCRIPTIONS before generating the data dictionary."
+        )
     rows = [
-        {"column": column, "type": "string" if frame[column].dtype == object else str(frame[column].dtype),
-         "values": value_summary(frame[column]), "description": descriptions[column]}
+        {
+            "column": column,
+            "type": "string" if frame[column].dtype == object else str(frame[column].dtype),
+            "values": value_summary(frame[column]),
+            "description": descriptions[column],
+        }
         for column in frame.columns
     ]
     return pd.DataFrame(rows, columns=DICTIONARY_COLUMNS)

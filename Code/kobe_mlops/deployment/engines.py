@@ -13,8 +13,13 @@ from kobe_mlops import config
 from kobe_mlops.deployment.application import ApplicationResult, apply_to_file
 
 
-def apply_with_engine(path: str | Path, model_uri: str, engine: str = "pandas",
-                      spark_master: str = config.DEFAULT_SPARK_MASTER, scoring_url: str = "") -> ApplicationResult:
+def apply_with_engine(
+    path: str | Path,
+    model_uri: str,
+    engine: str = "pandas",
+    spark_master: str = config.DEFAULT_SPARK_MASTER,
+    scoring_url: str = "",
+) -> ApplicationResult:
     """Score ``path`` with the model at ``model_uri`` on ``engine``; the result is the same either way.
 
     ``pandas`` loads the model here and scores in this process, or, given ``scoring_url``, sends
@@ -24,8 +29,10 @@ def apply_with_engine(path: str | Path, model_uri: str, engine: str = "pandas",
     """
     if scoring_url:
         if engine != "pandas":
-            raise ValueError(f"A scoring URL replaces the embedded model of the pandas engine; "
-                             f"it cannot be combined with engine {engine!r}.")
+            raise ValueError(
+                f"A scoring URL replaces the embedded model of the pandas engine; "
+                f"it cannot be combined with engine {engine!r}."
+            )
         from kobe_mlops.deployment.serving import RestScoringClient  # requests: only when asked
 
         return apply_to_file(path, RestScoringClient(scoring_url))

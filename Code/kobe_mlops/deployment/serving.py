@@ -55,8 +55,9 @@ def invocations_url(url: str) -> str:
 
 def dataframe_split_body(frame: pd.DataFrame) -> dict:
     # pandas' own JSON writer turns numpy scalars into plain JSON numbers (full float precision).
-    return {"dataframe_split": json.loads(frame[config.FEATURES].to_json(orient="split", index=False,
-                                                                          double_precision=15))}
+    return {
+        "dataframe_split": json.loads(frame[config.FEATURES].to_json(orient="split", index=False, double_precision=15))
+    }
 
 
 class RestScoringClient:
@@ -72,30 +73,43 @@ class RestScoringClient:
         try:
             response = self.session.post(self.url, json=dataframe_split_body(frame), timeout=self.timeout)
         except requests.RequestException as exc:
-            raise ScoringError(f"Could not reach the scoring API at {self.url}: {type(exc).__name__}. "
-                               "Is `mlflow models serve` running there?") from None
+            raise ScoringError(
+                f"Could not reach the scoring API at {self.url}: {type(exc).__name__}. "
+                "Is `mlflow models serve` running there?"
+            ) from None
         if response.status_code != 200:
             try:
                 detail = response.json().get("message", response.text)
             except ValueError:
                 detail = response.text
-            raise ScoringError(f"The scoring API at {self.url} answered HTTP {response.status_code}: "
-                               f"{str(detail)[:300]}")
+            raise ScoringError(
+                f"The scoring API at {self.url} answered HTTP {response.status_code}: {str(detail)[:300]}"
+            )
         try:
             predictions = pd.DataFrame(response.json()["predictions"])
         except (ValueError, KeyError, TypeError):
             raise ScoringError(f"The scoring API at {self.url} answered without a 'predictions' list.") from None
         if config.PROBABILITY_COLUMN not in predictions or len(predictions) != len(frame):
-            raise ScoringError(f"The scoring API at {self.url} did not return {config.PROBABILITY_COLUMN!r} "
-                               f"for each of the {len(frame)} rows sent.")
+            raise ScoringError(
+                f"The scoring API at {self.url} did not return {config.PROBABILITY_COLUMN!r} "
+                f"for each of the {len(frame)} rows sent."
+            )
         return predictions
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        batches = [self._post(frame.iloc[start:start + self.batch_rows])
-                   for start in range(0, len(frame), self.batch_rows)]
-        scored = pd.concat(batches, ignore_index=True) if batches else pd.DataFrame(
-            {config.PROBABILITY_COLUMN: pd.Series(dtype="float64"),
-             config.PREDICTION_COLUMN: pd.Series(dtype="int64")})
+        batches = [
+            self._post(frame.iloc[start : start + self.batch_rows]) for start in range(0, len(frame), self.batch_rows)
+        ]
+        scored = (
+            pd.concat(batches, ignore_index=True)
+            if batches
+            else pd.DataFrame(
+                {
+                    config.PROBABILITY_COLUMN: pd.Series(dtype="float64"),
+                    config.PREDICTION_COLUMN: pd.Series(dtype="int64"),
+                }
+            )
+        )
         scored.index = frame.index
         return scored
 
@@ -113,8 +127,14 @@ class ModelServer:
     starts ``uvicorn`` by name and exits with code 127 when it cannot find it.
     """
 
-    def __init__(self, model_uri: str = config.CHAMPION_URI, host: str = DEFAULT_HOST, port: int | None = None,
-                 tracking_uri: str | None = None, workers: int = 1):
+    def __init__(
+        self,
+        model_uri: str = config.CHAMPION_URI,
+        host: str = DEFAULT_HOST,
+        port: int | None = None,
+        tracking_uri: str | None = None,
+        workers: int = 1,
+    ):
         self.model_uri = model_uri
         self.host = host
         self.port = port or free_port(host)
@@ -129,8 +149,21 @@ class ModelServer:
 
     def command(self) -> list[str]:
         mlflow_cli = Path(sys.executable).with_name("mlflow")
-        return [str(mlflow_cli), "models", "serve", "-m", self.model_uri, "--env-manager", "local",
-                "--host", self.host, "--port", str(self.port), "--workers", str(self.workers)]
+        return [
+            str(mlflow_cli),
+            "models",
+            "serve",
+            "-m",
+            self.model_uri,
+            "--env-manager",
+            "local",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+        ]
 
     def start(self, timeout: float = STARTUP_TIMEOUT_SECONDS) -> ModelServer:
         from kobe_mlops.tracking import tracking_uri
@@ -140,8 +173,9 @@ class ModelServer:
         env["MLFLOW_TRACKING_URI"] = self.tracking_uri or tracking_uri()
         log = tempfile.NamedTemporaryFile(prefix="kobe-serve-", suffix=".log", delete=False)
         self.log_path = Path(log.name)
-        self.process = subprocess.Popen(self.command(), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)  # own group: stop() ends the workers too
+        self.process = subprocess.Popen(
+            self.command(), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )  # own group: stop() ends the workers too
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -149,8 +183,10 @@ class ModelServer:
             if code is not None:
                 self.process = None
                 hint = " (uvicorn not found: is the venv's bin/ on PATH?)" if code == 127 else ""
-                raise ScoringError(f"mlflow models serve exited with code {code}{hint} before answering "
-                                   f"/ping. Its last output:\n{self.log_path.read_text()[-1500:]}")
+                raise ScoringError(
+                    f"mlflow models serve exited with code {code}{hint} before answering "
+                    f"/ping. Its last output:\n{self.log_path.read_text()[-1500:]}"
+                )
             try:
                 if requests.get(f"{self.url}/ping", timeout=2).status_code == 200:
                     return self
@@ -158,8 +194,9 @@ class ModelServer:
                 pass
             time.sleep(0.5)
         self.stop()
-        raise ScoringError(f"mlflow models serve did not answer {self.url}/ping within {timeout:.0f} s "
-                           f"(log: {self.log_path}).")
+        raise ScoringError(
+            f"mlflow models serve did not answer {self.url}/ping within {timeout:.0f} s (log: {self.log_path})."
+        )
 
     def stop(self, timeout: float = 15) -> None:
         if self.process is None:

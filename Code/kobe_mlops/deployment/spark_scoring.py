@@ -70,6 +70,7 @@ def local_driver_memory() -> str:
         return f"{LOCAL_DRIVER_MEMORY_MIN_GIB}g"
     return f"{max(LOCAL_DRIVER_MEMORY_MIN_GIB, int(physical * LOCAL_DRIVER_MEMORY_SHARE / 2**30))}g"
 
+
 _ROW = "__kobe_row"  # the row's position in the input file, to return outputs in file order
 _TYPED_PREFIX = "__kobe_typed_"  # a feature as the contract cast it (valid rows only)
 _PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")  # pandas' unnamed index, stored as a column
@@ -107,25 +108,26 @@ def session_conf(master: str) -> dict[str, str]:
         "spark.driver.maxResultSize": "0",
     }
     if is_local_master(master):
-        conf.update({
-            "spark.driver.memory": local_driver_memory(),
-            # A JVM out of heap would leave the job waiting forever on a dead result thread:
-            # exit instead, so the step fails with an error.
-            "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
-            # Servers bind to loopback: no driver port and no web UI on the network.
-            "spark.driver.bindAddress": "127.0.0.1",
-            "spark.driver.host": "127.0.0.1",
-            "spark.ui.enabled": "false",
-            "spark.ui.showConsoleProgress": "false",
-        })
+        conf.update(
+            {
+                "spark.driver.memory": local_driver_memory(),
+                # A JVM out of heap would leave the job waiting forever on a dead result thread:
+                # exit instead, so the step fails with an error.
+                "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
+                # Servers bind to loopback: no driver port and no web UI on the network.
+                "spark.driver.bindAddress": "127.0.0.1",
+                "spark.driver.host": "127.0.0.1",
+                "spark.ui.enabled": "false",
+                "spark.ui.showConsoleProgress": "false",
+            }
+        )
     return conf
 
 
 def build_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = None) -> SparkSession:
     """A Spark session on ``master`` (``local[*]``: every core of this machine)."""
     if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
-        raise RuntimeError("Spark needs Java 17: install a JDK (Debian: openjdk-17-jre-headless) "
-                           "or set JAVA_HOME.")
+        raise RuntimeError("Spark needs Java 17: install a JDK (Debian: openjdk-17-jre-headless) or set JAVA_HOME.")
     # Read when the SparkContext starts: the workers it launches run this interpreter.
     os.environ["PYSPARK_PYTHON"] = worker_python(master)
     builder = SparkSession.builder.master(master).appName(APP_NAME)
@@ -228,8 +230,7 @@ def validate(frame: DataFrame, source: str = "input", keep: list[str] | None = N
             out[REASON_COLUMN] = rejected[REASON_COLUMN].reindex(batch.index)
             for name, dtype in typed.items():
                 # Nullable types: a rejected row has no contract-typed value.
-                out[_typed(name)] = valid[name].reindex(batch.index).astype(
-                    "Int64" if dtype == "int64" else "float64")
+                out[_typed(name)] = valid[name].reindex(batch.index).astype("Int64" if dtype == "int64" else "float64")
             yield out
 
     return frame.select(*dict.fromkeys(keep + checked)).mapInPandas(check, schema)
@@ -253,8 +254,10 @@ class SparkScoring:
         finally:
             self.checked.unpersist()
         if len(rejected) != expected:  # the file's rows are read twice: it must not change between
-            raise DataContractError(f"{self.source}: {expected} rows were rejected but {len(rejected)} "
-                                    "could be read back; did the file change while it was scored?")
+            raise DataContractError(
+                f"{self.source}: {expected} rows were rejected but {len(rejected)} "
+                "could be read back; did the file change while it was scored?"
+            )
         return ApplicationResult(self.source, predictions, rejected)
 
 
@@ -271,8 +274,9 @@ def _row_groups(path: str) -> int:
     return pq.ParquetFile(path).num_row_groups
 
 
-def score(spark: SparkSession, path: str | os.PathLike, model_uri: str = config.CHAMPION_URI,
-          partitions: int | None = None) -> SparkScoring:
+def score(
+    spark: SparkSession, path: str | os.PathLike, model_uri: str = config.CHAMPION_URI, partitions: int | None = None
+) -> SparkScoring:
     """Validate and score the production parquet at ``path`` with the model at ``model_uri``.
 
     Spark reads a parquet file in parallel by row groups. ``partitions`` spreads the checked
@@ -299,7 +303,9 @@ def score(spark: SparkSession, path: str | os.PathLike, model_uri: str = config.
     model = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type, env_manager="local")
     scores = model(F.struct(*config.FEATURES))
     predictions = valid.select(
-        _ROW, *ids, *config.FEATURES,
+        _ROW,
+        *ids,
+        *config.FEATURES,
         scores[config.PROBABILITY_COLUMN].alias(config.PROBABILITY_COLUMN),
         scores[config.PREDICTION_COLUMN].alias(config.PREDICTION_COLUMN),
         *([config.TARGET] if config.TARGET in original.columns else []),
@@ -312,8 +318,12 @@ def score(spark: SparkSession, path: str | os.PathLike, model_uri: str = config.
     return SparkScoring(source, checked, predictions, rejected)
 
 
-def apply_to_file(path: str | os.PathLike, model_uri: str = config.CHAMPION_URI,
-                  master: str = DEFAULT_MASTER, conf: dict[str, str] | None = None) -> ApplicationResult:
+def apply_to_file(
+    path: str | os.PathLike,
+    model_uri: str = config.CHAMPION_URI,
+    master: str = DEFAULT_MASTER,
+    conf: dict[str, str] | None = None,
+) -> ApplicationResult:
     """The Spark twin of :func:`kobe_mlops.deployment.application.apply_to_file`."""
     with spark_session(master, conf) as spark:
         memory = spark.sparkContext.getConf().get("spark.driver.memory", "default")

@@ -49,7 +49,10 @@ def log_and_register(
     client = MlflowClient()
     version = str(info.registered_model_version)
     client.set_registered_model_alias(model_name, alias, version)
-    for key, value in {"model_type": candidate.label, "scoring_path": model.scoring_path,
-                       **(version_tags or {})}.items():
+    for key, value in {
+        "model_type": candidate.label,
+        "scoring_path": model.scoring_path,
+        **(version_tags or {}),
+    }.items():
         client.set_model_version_tag(model_name, version, key, str(value))
     return info, version

@@ -68,8 +68,9 @@ def unwrap_column_steps(pipeline) -> list | None:
 
 
 class ShotMadeModel(mlflow.pyfunc.PythonModel):
-    def __init__(self, pipeline, threshold: float = config.DECISION_THRESHOLD,
-                 check_features: pd.DataFrame | None = None):
+    def __init__(
+        self, pipeline, threshold: float = config.DECISION_THRESHOLD, check_features: pd.DataFrame | None = None
+    ):
         """``check_features``: rows on which the unwrapped path must match the pipeline to be used."""
         self.pipeline = pipeline
         self.threshold = threshold

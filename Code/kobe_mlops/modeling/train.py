@@ -91,9 +91,7 @@ def build_experiment(base_train: pd.DataFrame, base_test: pd.DataFrame, seed: in
             system_log=False,
             log_experiment=False,  # broken on MLflow >= 2.18; runs are logged by the notebooks
         )
-    experiment.add_metric(
-        "logloss", LOG_LOSS_METRIC, log_loss, greater_is_better=False, target="pred_proba"
-    )
+    experiment.add_metric("logloss", LOG_LOSS_METRIC, log_loss, greater_is_better=False, target="pred_proba")
     return experiment
 
 

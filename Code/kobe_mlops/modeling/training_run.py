@@ -15,10 +15,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from matplotlib.figure import Figure
 import mlflow
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.prepare import class_ratio

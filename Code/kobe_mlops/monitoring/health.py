@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from mlflow.entities import Run
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from scipy import stats
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -171,8 +170,10 @@ def metrics_side_by_side(training_metrics: dict[str, float], application_metrics
         "production baseline": (application_metrics, names.baseline_prod_metric),
     }
     table = pd.DataFrame(
-        {label: [source.get(metric_name(name), np.nan) for name in METRIC_NAMES]
-         for label, (source, metric_name) in columns.items()},
+        {
+            label: [source.get(metric_name(name), np.nan) for name in METRIC_NAMES]
+            for label, (source, metric_name) in columns.items()
+        },
         index=pd.Index(METRIC_NAMES, name="metric"),
     )
     return table
@@ -223,12 +224,19 @@ def labelled_rows(frame: pd.DataFrame) -> pd.DataFrame:
 # --- Drift without labels ---------------------------------------------------------------------
 
 
-def adversarial_validation_auc(reference: pd.DataFrame, current: pd.DataFrame, features=config.FEATURES,
-                               folds: int = ADVERSARIAL_FOLDS, seed: int = config.SEED) -> float:
+def adversarial_validation_auc(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    features=config.FEATURES,
+    folds: int = ADVERSARIAL_FOLDS,
+    seed: int = config.SEED,
+) -> float:
     """Cross-validated ROC AUC of a classifier telling ``current`` rows from ``reference`` rows."""
     if len(reference) < folds or len(current) < folds:
-        raise ValueError(f"adversarial validation needs at least {folds} rows in each base "
-                         f"(got {len(reference)} and {len(current)}).")
+        raise ValueError(
+            f"adversarial validation needs at least {folds} rows in each base "
+            f"(got {len(reference)} and {len(current)})."
+        )
     rows = pd.concat([reference[features], current[features]], ignore_index=True)
     is_current = np.r_[np.zeros(len(reference), dtype=int), np.ones(len(current), dtype=int)]
     classifier = HistGradientBoostingClassifier(random_state=seed)
@@ -267,8 +275,12 @@ def ks_verdict(pvalue: float, alpha: float = KS_ALPHA) -> str:
 # --- Model health without labels --------------------------------------------------------------
 
 
-def outside_training_range(train: pd.DataFrame, current: pd.DataFrame, features=config.FEATURES,
-                           quantiles: tuple[float, float] = RANGE_QUANTILES) -> tuple[pd.DataFrame, float]:
+def outside_training_range(
+    train: pd.DataFrame,
+    current: pd.DataFrame,
+    features=config.FEATURES,
+    quantiles: tuple[float, float] = RANGE_QUANTILES,
+) -> tuple[pd.DataFrame, float]:
     """Per feature, the training band and the share of ``current`` rows below or above it.
 
     Returns the table and the share of rows with at least one feature outside its band.
@@ -279,9 +291,16 @@ def outside_training_range(train: pd.DataFrame, current: pd.DataFrame, features=
         values = current[feature]
         below, above = values < low, values > high
         any_outside |= (below | above).to_numpy()
-        rows.append({"feature": feature, "training low": low, "training high": high,
-                     "share below": below.mean(), "share above": above.mean(),
-                     "share outside": (below | above).mean()})
+        rows.append(
+            {
+                "feature": feature,
+                "training low": low,
+                "training high": high,
+                "share below": below.mean(),
+                "share above": above.mean(),
+                "share outside": (below | above).mean(),
+            }
+        )
     table = pd.DataFrame(rows).set_index("feature")
     return table, float(any_outside.mean()) if len(current) else float("nan")
 
@@ -305,8 +324,9 @@ def score_shift(reference_probability, current_probability) -> ScoreShift:
     return ScoreShift(population_stability_index(reference, current), float(ks.statistic), float(ks.pvalue))
 
 
-def make_rate_summary(train: pd.DataFrame, test_probability, production_probability,
-                      threshold: float = config.DECISION_THRESHOLD) -> pd.DataFrame:
+def make_rate_summary(
+    train: pd.DataFrame, test_probability, production_probability, threshold: float = config.DECISION_THRESHOLD
+) -> pd.DataFrame:
     """The make rate the model learned beside what it predicts on test and in production.
 
     A calibrated model's mean probability matches the make rate of the population it scores;
@@ -318,8 +338,7 @@ def make_rate_summary(train: pd.DataFrame, test_probability, production_probabil
     return pd.DataFrame(
         {
             "test": [training_rate, test_probability.mean(), (test_probability >= threshold).mean()],
-            "production": [training_rate, production_probability.mean(),
-                           (production_probability >= threshold).mean()],
+            "production": [training_rate, production_probability.mean(), (production_probability >= threshold).mean()],
         },
         index=pd.Index(["training make rate", "mean probability", "predicted make rate"], name="figure"),
     )
@@ -335,13 +354,15 @@ def threshold_sweep(y_true, probability, thresholds=THRESHOLD_GRID) -> pd.DataFr
     rows = []
     for threshold in thresholds:
         predicted = (probability >= threshold).astype(int)
-        rows.append({
-            "threshold": float(threshold),
-            "f1": f1_score(y_true, predicted, zero_division=0),
-            "precision": precision_score(y_true, predicted, zero_division=0),
-            "recall": recall_score(y_true, predicted, zero_division=0),
-            "predicted make rate": predicted.mean(),
-        })
+        rows.append(
+            {
+                "threshold": float(threshold),
+                "f1": f1_score(y_true, predicted, zero_division=0),
+                "precision": precision_score(y_true, predicted, zero_division=0),
+                "recall": recall_score(y_true, predicted, zero_division=0),
+                "predicted make rate": predicted.mean(),
+            }
+        )
     return pd.DataFrame(rows)
 
 

@@ -41,15 +41,14 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import cast_features
 from kobe_mlops.data_acquisition.prepare import class_ratio
-from kobe_mlops.monitoring import triggers
 from kobe_mlops.io import write_parquet_atomic
 from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities, prefixed
+from kobe_mlops.monitoring import triggers
 from kobe_mlops.tracking import reads, start_run, tracking_uri
 
 # Newest 30 % of the labelled production rows (about 1,600 of 5,412) are the time holdout: enough
@@ -90,8 +89,9 @@ def labelled_production_rows(predictions: pd.DataFrame) -> pd.DataFrame:
     return labelled.astype({config.TARGET: "int64"})
 
 
-def time_ordered_split(labelled: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION
-                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def time_ordered_split(
+    labelled: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(older, newest)`` by ``game_date``: the newest ``holdout_fraction`` of rows is the holdout.
 
     The boundary is a date, not a row count: every shot of the boundary date goes to the holdout,
@@ -110,8 +110,9 @@ def time_ordered_split(labelled: pd.DataFrame, holdout_fraction: float = HOLDOUT
     is_holdout = ordered["game_date"] >= boundary_date
     older, newest = ordered[~is_holdout], ordered[is_holdout]
     if older.empty:
-        raise RetrainingError(f"Every labelled production row is on or after {boundary_date:%Y-%m-%d}: "
-                              "no older rows to train on.")
+        raise RetrainingError(
+            f"Every labelled production row is on or after {boundary_date:%Y-%m-%d}: no older rows to train on."
+        )
     return older.reset_index(drop=True), newest.reset_index(drop=True)
 
 
@@ -140,16 +141,21 @@ def rows_fingerprint(labelled: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes()).hexdigest()
 
 
-def write_retraining_bases(labelled: pd.DataFrame, paths: config.WorkspacePaths | None = None,
-                           holdout_fraction: float = HOLDOUT_FRACTION) -> RetrainingBases:
+def write_retraining_bases(
+    labelled: pd.DataFrame, paths: config.WorkspacePaths | None = None, holdout_fraction: float = HOLDOUT_FRACTION
+) -> RetrainingBases:
     """Split the labelled production rows by time and write both parts under data/processed."""
     paths = paths or config.workspace_paths()
     older, newest = time_ordered_split(labelled, holdout_fraction)
     write_parquet_atomic(older, paths.retrain_train_extra)
     write_parquet_atomic(newest, paths.retrain_holdout)
     return RetrainingBases(
-        paths.retrain_train_extra, paths.retrain_holdout, len(older), len(newest),
-        f"{older['game_date'].max():%Y-%m-%d}", f"{newest['game_date'].min():%Y-%m-%d}",
+        paths.retrain_train_extra,
+        paths.retrain_holdout,
+        len(older),
+        len(newest),
+        f"{older['game_date'].max():%Y-%m-%d}",
+        f"{newest['game_date'].min():%Y-%m-%d}",
         f"{newest['game_date'].max():%Y-%m-%d}",
     )
 
@@ -168,8 +174,13 @@ def _probability(model, frame: pd.DataFrame) -> np.ndarray:
     return model.predict(frame[config.FEATURES])[config.PROBABILITY_COLUMN].to_numpy()
 
 
-def validate(champion_model, challenger_model, holdout: pd.DataFrame, base_test: pd.DataFrame,
-             baseline_rates: dict[str, float] | None = None) -> dict[str, float]:
+def validate(
+    champion_model,
+    challenger_model,
+    holdout: pd.DataFrame,
+    base_test: pd.DataFrame,
+    baseline_rates: dict[str, float] | None = None,
+) -> dict[str, float]:
     """Both models' metrics on the time holdout and on base_test, plus the paired holdout gain.
 
     Keys look like ``log_loss_challenger_holdout`` and ``auc_champion_test``;
@@ -179,8 +190,8 @@ def validate(champion_model, challenger_model, holdout: pd.DataFrame, base_test:
     """
     figures: dict[str, float] = {"rows_holdout": float(len(holdout)), "rows_test": float(len(base_test))}
     holdout_rows = {}
-    for name, model in zip(MODELS, (champion_model, challenger_model)):
-        for split, frame in zip(SPLITS, (holdout, base_test)):
+    for name, model in zip(MODELS, (champion_model, challenger_model), strict=False):
+        for split, frame in zip(SPLITS, (holdout, base_test), strict=False):
             probability = _probability(model, frame)
             figures.update(prefixed(evaluate_probabilities(frame[config.TARGET], probability), name, split))
             if split == "holdout":
@@ -188,9 +199,11 @@ def validate(champion_model, challenger_model, holdout: pd.DataFrame, base_test:
     difference = holdout_rows["champion"] - holdout_rows["challenger"]
     figures["holdout_log_loss_gain"] = float(difference.mean())
     figures["holdout_log_loss_gain_se"] = float(difference.std(ddof=1) / np.sqrt(len(difference)))
-    for split, frame in zip(SPLITS, (holdout, base_test)):
+    for split, frame in zip(SPLITS, (holdout, base_test), strict=False):
         if baseline_rates and split in baseline_rates:
-            figures[f"log_loss_baseline_{split}"] = baseline_metrics(frame[config.TARGET], baseline_rates[split])["log_loss"]
+            figures[f"log_loss_baseline_{split}"] = baseline_metrics(frame[config.TARGET], baseline_rates[split])[
+                "log_loss"
+            ]
     return figures
 
 
@@ -201,23 +214,29 @@ def promotion_decision(figures: dict[str, float]) -> tuple[bool, str]:
     gain = champion_holdout - challenger_holdout
     noise = PROMOTION_NOISE_Z * figures["holdout_log_loss_gain_se"]
     test_rise = figures["log_loss_challenger_test"] - figures["log_loss_champion_test"]
-    holdout_text = (f"holdout log loss {challenger_holdout:.4f} (challenger) vs {champion_holdout:.4f} "
-                    f"(champion), a gain of {gain:.4f}")
-    test_text = (f"base_test log loss {figures['log_loss_challenger_test']:.4f} vs "
-                 f"{figures['log_loss_champion_test']:.4f}")
+    holdout_text = (
+        f"holdout log loss {challenger_holdout:.4f} (challenger) vs {champion_holdout:.4f} "
+        f"(champion), a gain of {gain:.4f}"
+    )
+    test_text = (
+        f"base_test log loss {figures['log_loss_challenger_test']:.4f} vs {figures['log_loss_champion_test']:.4f}"
+    )
     failures = []
     if gain < PROMOTION_MIN_GAIN:
         failures.append(f"the gain is under the minimum {PROMOTION_MIN_GAIN}")
     if gain < noise:
         failures.append(f"the gain is under {PROMOTION_NOISE_Z:g} paired standard errors ({noise:.4f})")
     if test_rise > BASE_TEST_TOLERANCE:
-        failures.append(f"on base_test the challenger is worse by {test_rise:.4f}, more than the "
-                        f"tolerance {BASE_TEST_TOLERANCE}")
+        failures.append(
+            f"on base_test the challenger is worse by {test_rise:.4f}, more than the tolerance {BASE_TEST_TOLERANCE}"
+        )
     if failures:
         return False, f"Keep the champion: {holdout_text}; {test_text}; " + "; ".join(failures) + "."
-    return True, (f"Promote the challenger: {holdout_text} (at least {PROMOTION_MIN_GAIN} and "
-                  f"{PROMOTION_NOISE_Z:g} paired standard errors, {noise:.4f}); {test_text}, within the "
-                  f"tolerance {BASE_TEST_TOLERANCE}.")
+    return True, (
+        f"Promote the challenger: {holdout_text} (at least {PROMOTION_MIN_GAIN} and "
+        f"{PROMOTION_NOISE_Z:g} paired standard errors, {noise:.4f}); {test_text}, within the "
+        f"tolerance {BASE_TEST_TOLERANCE}."
+    )
 
 
 # --- Aliases: promotion and rollback ----------------------------------------------------------
@@ -228,14 +247,16 @@ def promote(client: MlflowClient, reason: str, model_name: str = config.REGISTER
     challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS, model_name)
     champion = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name)
     if challenger is None or champion is None:
-        raise RetrainingError(f"Promotion needs both @{config.CHAMPION_ALIAS} and @{config.CHALLENGER_ALIAS} "
-                              f"on {model_name}.")
+        raise RetrainingError(
+            f"Promotion needs both @{config.CHAMPION_ALIAS} and @{config.CHALLENGER_ALIAS} on {model_name}."
+        )
     client.set_registered_model_alias(model_name, config.PREVIOUS_ALIAS, champion.version)
     client.set_registered_model_alias(model_name, config.CHAMPION_ALIAS, challenger.version)
     client.delete_registered_model_alias(model_name, config.CHALLENGER_ALIAS)
     client.set_model_version_tag(model_name, challenger.version, "promotion_reason", reason)
-    client.set_model_version_tag(model_name, champion.version, "demoted",
-                                 f"replaced by version {challenger.version} (promotion)")
+    client.set_model_version_tag(
+        model_name, champion.version, "demoted", f"replaced by version {challenger.version} (promotion)"
+    )
     return {"champion_version_before": str(champion.version), "champion_version_after": str(challenger.version)}
 
 
@@ -243,16 +264,21 @@ def rollback(client: MlflowClient, reason: str, model_name: str = config.REGISTE
     """Previous -> champion; the demoted champion is tagged ``rolled_back`` and loses the alias."""
     previous = reads.version_by_alias(client, config.PREVIOUS_ALIAS, model_name)
     if previous is None:
-        raise RetrainingError(f"Nothing to roll back: {model_name} has no @{config.PREVIOUS_ALIAS} version "
-                              "(no promotion happened since the last rollback).")
+        raise RetrainingError(
+            f"Nothing to roll back: {model_name} has no @{config.PREVIOUS_ALIAS} version "
+            "(no promotion happened since the last rollback)."
+        )
     current = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name)
     client.set_registered_model_alias(model_name, config.CHAMPION_ALIAS, previous.version)
     client.delete_registered_model_alias(model_name, config.PREVIOUS_ALIAS)
     if current is not None:
-        client.set_model_version_tag(model_name, current.version, "rolled_back",
-                                     f"replaced by version {previous.version}: {reason}")
-    return {"champion_version_before": str(current.version) if current else "none",
-            "champion_version_after": str(previous.version)}
+        client.set_model_version_tag(
+            model_name, current.version, "rolled_back", f"replaced by version {previous.version}: {reason}"
+        )
+    return {
+        "champion_version_before": str(current.version) if current else "none",
+        "champion_version_after": str(previous.version),
+    }
 
 
 # --- The loop, as run_all.py drives it --------------------------------------------------------
@@ -270,15 +296,15 @@ def _client() -> MlflowClient:
     return reads.client()
 
 
-def version_trained_on(client: MlflowClient, fingerprint: str,
-                       model_name: str = config.REGISTERED_MODEL_NAME):
+def version_trained_on(client: MlflowClient, fingerprint: str, model_name: str = config.REGISTERED_MODEL_NAME):
     """The newest version whose training already included these labelled production rows, or None."""
     matching = reads.versions_tagged(client, TRAINED_ON_TAG, fingerprint, model_name)
     return matching[0] if matching else None
 
 
-def retraining_decision(report: triggers.TriggerReport | None, champion_version: str, forced: bool,
-                        already_trained=None) -> tuple[bool, str]:
+def retraining_decision(
+    report: triggers.TriggerReport | None, champion_version: str, forced: bool, already_trained=None
+) -> tuple[bool, str]:
     """``(retrain, reason)`` from the latest application run's triggers.
 
     Two guards keep a scheduled check from retraining for nothing, unless forced:
@@ -293,16 +319,20 @@ def retraining_decision(report: triggers.TriggerReport | None, champion_version:
         retrain, reason = forced, "no application run (PipelineAplicacao) to read triggers from"
     elif report.model_version is not None and report.model_version != champion_version:
         retrain = forced
-        reason = (f"the latest application run scored version {report.model_version}, but the champion is "
-                  f"version {champion_version}: apply it first (run_all.py --steps 04) so the triggers "
-                  "measure the model in service")
+        reason = (
+            f"the latest application run scored version {report.model_version}, but the champion is "
+            f"version {champion_version}: apply it first (run_all.py --steps 04) so the triggers "
+            "measure the model in service"
+        )
     elif not report.any_fired:
         retrain, reason = forced, "no trigger fired: " + " ".join(t.description for t in report.triggers)
     elif already_trained is not None:
         retrain = forced
-        reason = (f"triggers fired ({', '.join(t.name for t in report.fired)}), but version "
-                  f"{already_trained.version} was already trained on these labelled production rows: "
-                  "retraining needs new labels")
+        reason = (
+            f"triggers fired ({', '.join(t.name for t in report.fired)}), but version "
+            f"{already_trained.version} was already trained on these labelled production rows: "
+            "retraining needs new labels"
+        )
     else:
         retrain = True
         reason = "fired: " + " ".join(f"{t.name} ({t.description})" for t in report.fired)
@@ -311,33 +341,47 @@ def retraining_decision(report: triggers.TriggerReport | None, champion_version:
     return retrain, reason
 
 
-def log_trigger_check(report: triggers.TriggerReport | None, champion_version: str, forced: bool,
-                      already_trained=None) -> tuple[bool, str, str]:
+def log_trigger_check(
+    report: triggers.TriggerReport | None, champion_version: str, forced: bool, already_trained=None
+) -> tuple[bool, str, str]:
     """Decide whether to retrain (:func:`retraining_decision`); log it as ``VerificacaoRetreino``.
 
     Returns ``(retrain, reason, run_id)``.
     """
     retrain, reason = retraining_decision(report, champion_version, forced, already_trained)
     with start_run("verificacao_retreino", **{ROLE_TAG: "check"}) as run:
-        mlflow.log_params({"forced": forced, "champion_version": champion_version,
-                           "application_run_id": report.application_run_id if report else "none",
-                           "application_model_version": (report.model_version if report else None) or "none",
-                           "already_trained_version": already_trained.version if already_trained else "none"})
+        mlflow.log_params(
+            {
+                "forced": forced,
+                "champion_version": champion_version,
+                "application_run_id": report.application_run_id if report else "none",
+                "application_model_version": (report.model_version if report else None) or "none",
+                "already_trained_version": already_trained.version if already_trained else "none",
+            }
+        )
         if report is not None:
             mlflow.log_metrics({f"trigger_{t.name}": t.value for t in report.triggers if t.value is not None})
             mlflow.log_metrics({f"trigger_{t.name}_fired": float(t.fired) for t in report.triggers})
-        mlflow.set_tags({"decision": "retrain" if retrain else "skip", "reason": reason[:5000],
-                         "fired_triggers": ",".join(t.name for t in report.fired) if report else ""})
+        mlflow.set_tags(
+            {
+                "decision": "retrain" if retrain else "skip",
+                "reason": reason[:5000],
+                "fired_triggers": ",".join(t.name for t in report.fired) if report else "",
+            }
+        )
     return retrain, reason, run.info.run_id
 
 
-def validate_and_decide(client: MlflowClient, bases: RetrainingBases,
-                        paths: config.WorkspacePaths | None = None) -> Outcome:
+def validate_and_decide(
+    client: MlflowClient, bases: RetrainingBases, paths: config.WorkspacePaths | None = None
+) -> Outcome:
     """Score champion and challenger, apply the rule, promote if it says so; one ``ValidacaoChallenger`` run."""
     paths = paths or config.workspace_paths()
     name = config.REGISTERED_MODEL_NAME
-    versions = {role: reads.version_by_alias(client, alias) for role, alias in
-                [("champion", config.CHAMPION_ALIAS), ("challenger", config.CHALLENGER_ALIAS)]}
+    versions = {
+        role: reads.version_by_alias(client, alias)
+        for role, alias in [("champion", config.CHAMPION_ALIAS), ("challenger", config.CHALLENGER_ALIAS)]
+    }
     missing = [role for role, version in versions.items() if version is None]
     if missing:
         raise RetrainingError(f"No @{' or @'.join(missing)} version of {name} to validate.")
@@ -347,34 +391,49 @@ def validate_and_decide(client: MlflowClient, bases: RetrainingBases,
     base_test = pd.read_parquet(paths.base_test)
     # The honest yardstick on each split: the make rate known before it, as a constant probability
     # (older production rows for the holdout, base_train for base_test).
-    baseline_rates = {"holdout": class_ratio(pd.read_parquet(bases.train_extra)),
-                      "test": class_ratio(pd.read_parquet(paths.base_train))}
+    baseline_rates = {
+        "holdout": class_ratio(pd.read_parquet(bases.train_extra)),
+        "test": class_ratio(pd.read_parquet(paths.base_train)),
+    }
     figures = validate(models["champion"], models["challenger"], holdout, base_test, baseline_rates)
     promoted, reason = promotion_decision(figures)
-    reason += (f" For scale, a constant probability equal to the older production make rate scores "
-               f"{figures['log_loss_baseline_holdout']:.4f} on the holdout.")
+    reason += (
+        f" For scale, a constant probability equal to the older production make rate scores "
+        f"{figures['log_loss_baseline_holdout']:.4f} on the holdout."
+    )
     with start_run("validacao_challenger", **{ROLE_TAG: "validation"}) as run:
-        mlflow.log_params({
-            "champion_version": versions["champion"].version, "challenger_version": versions["challenger"].version,
-            "promotion_rule": PROMOTION_RULE, "holdout_fraction": HOLDOUT_FRACTION,
-            "rows_train_extra": bases.rows_train_extra, "train_extra_last_date": bases.train_extra_last_date,
-            "holdout_first_date": bases.holdout_first_date, "holdout_last_date": bases.holdout_last_date,
-        })
+        mlflow.log_params(
+            {
+                "champion_version": versions["champion"].version,
+                "challenger_version": versions["challenger"].version,
+                "promotion_rule": PROMOTION_RULE,
+                "holdout_fraction": HOLDOUT_FRACTION,
+                "rows_train_extra": bases.rows_train_extra,
+                "train_extra_last_date": bases.train_extra_last_date,
+                "holdout_first_date": bases.holdout_first_date,
+                "holdout_last_date": bases.holdout_last_date,
+            }
+        )
         mlflow.log_metrics(figures)
         mlflow.log_artifact(str(bases.holdout), artifact_path="data")
         aliases = promote(client, reason) if promoted else {}
         mlflow.set_tags({"decision": "promote" if promoted else "keep", "reason": reason, **aliases})
     if promoted:
-        message = (f"Promoted version {versions['challenger'].version} to @{config.CHAMPION_ALIAS} "
-                   f"(version {versions['champion'].version} is now @{config.PREVIOUS_ALIAS}). {reason}")
+        message = (
+            f"Promoted version {versions['challenger'].version} to @{config.CHAMPION_ALIAS} "
+            f"(version {versions['champion'].version} is now @{config.PREVIOUS_ALIAS}). {reason}"
+        )
     else:
-        message = (f"Kept version {versions['champion'].version} as @{config.CHAMPION_ALIAS}; version "
-                   f"{versions['challenger'].version} stays @{config.CHALLENGER_ALIAS}. {reason}")
+        message = (
+            f"Kept version {versions['champion'].version} as @{config.CHAMPION_ALIAS}; version "
+            f"{versions['challenger'].version} stays @{config.CHALLENGER_ALIAS}. {reason}"
+        )
     return Outcome("promoted" if promoted else "kept", message, run.info.run_id)
 
 
-def retrain(train_challenger: Callable[[Path], None], forced: bool = False,
-            say: Callable[[str], None] = print) -> Outcome:
+def retrain(
+    train_challenger: Callable[[Path], None], forced: bool = False, say: Callable[[str], None] = print
+) -> Outcome:
     """The whole loop: check triggers, split, train the challenger, validate and decide.
 
     ``train_challenger(extra_train_data)`` trains and registers the challenger (``run_all.py``
@@ -383,8 +442,9 @@ def retrain(train_challenger: Callable[[Path], None], forced: bool = False,
     client = _client()
     champion = reads.version_by_alias(client, config.CHAMPION_ALIAS)
     if champion is None:
-        raise RetrainingError(f"No @{config.CHAMPION_ALIAS} version of {config.REGISTERED_MODEL_NAME}: "
-                              "run the pipeline first.")
+        raise RetrainingError(
+            f"No @{config.CHAMPION_ALIAS} version of {config.REGISTERED_MODEL_NAME}: run the pipeline first."
+        )
     report = triggers.latest_trigger_report(client)
     labelled = read_labelled_production() if report is not None else None
     fingerprint = rows_fingerprint(labelled) if labelled is not None else None
@@ -397,9 +457,11 @@ def retrain(train_challenger: Callable[[Path], None], forced: bool = False,
         fingerprint = rows_fingerprint(labelled)
     say(f"Retraining: {reason}")
     bases = write_retraining_bases(labelled)
-    say(f"Time split of the labelled production rows: {bases.rows_train_extra} older rows (to "
+    say(
+        f"Time split of the labelled production rows: {bases.rows_train_extra} older rows (to "
         f"{bases.train_extra_last_date}) join base_train; {bases.rows_holdout} newest rows "
-        f"({bases.holdout_first_date} to {bases.holdout_last_date}) are the holdout.")
+        f"({bases.holdout_first_date} to {bases.holdout_last_date}) are the holdout."
+    )
     say(f"Training the challenger (notebook 03, register_alias={config.CHALLENGER_ALIAS!r}) ...")
     train_challenger(bases.train_extra)
     challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS)
@@ -419,6 +481,9 @@ def rollback_with_run(reason: str = "manual rollback (run_all.py --rollback)") -
             mlflow.set_tags({"decision": "nothing to roll back", "reason": str(exc)})
             raise
         mlflow.set_tags({"decision": "rollback", "reason": reason, **aliases})
-    return Outcome("rolled_back", f"Rolled back: @{config.CHAMPION_ALIAS} is version "
-                   f"{aliases['champion_version_after']} again (was {aliases['champion_version_before']}).",
-                   run.info.run_id)
+    return Outcome(
+        "rolled_back",
+        f"Rolled back: @{config.CHAMPION_ALIAS} is version "
+        f"{aliases['champion_version_after']} again (was {aliases['champion_version_before']}).",
+        run.info.run_id,
+    )

@@ -82,8 +82,7 @@ def run_row(run: health.RunSummary, training_metrics: Mapping[str, float], psi: 
     return row
 
 
-def trend_frame(runs: Iterable[health.RunSummary],
-                training_metrics: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+def trend_frame(runs: Iterable[health.RunSummary], training_metrics: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     """One row per application run, oldest first, with each trigger's figure, threshold and verdict.
 
     ``training_metrics`` maps an application run id to the metrics of the training run of the
@@ -127,41 +126,56 @@ def anticipation(frame: pd.DataFrame) -> pd.DataFrame:
         figure, threshold_column, fired_column = trigger_columns(name)
         measured = frame[frame[figure].notna()] if figure in frame else frame.iloc[0:0]
         if measured.empty:
-            rows.append({"trigger": name, "runs_measured": 0, "last_start_time": pd.NaT,
-                         "last_value": np.nan, "previous_value": np.nan, "change": np.nan,
-                         "threshold": np.nan, "distance_to_threshold": np.nan, "distance_share": np.nan,
-                         "direction": "not measured", "fired": False})
+            rows.append(
+                {
+                    "trigger": name,
+                    "runs_measured": 0,
+                    "last_start_time": pd.NaT,
+                    "last_value": np.nan,
+                    "previous_value": np.nan,
+                    "change": np.nan,
+                    "threshold": np.nan,
+                    "distance_to_threshold": np.nan,
+                    "distance_share": np.nan,
+                    "direction": "not measured",
+                    "fired": False,
+                }
+            )
             continue
         last = measured.iloc[-1]
         previous = measured[figure].iloc[-2] if len(measured) > 1 else np.nan
         threshold = last[threshold_column]
         distance = threshold - last[figure]
         change = last[figure] - previous
-        rows.append({
-            "trigger": name,
-            "runs_measured": len(measured),
-            "last_start_time": last["start_time"],
-            "last_value": last[figure],
-            "previous_value": previous,
-            "change": change,
-            "threshold": threshold,
-            "distance_to_threshold": distance,
-            "distance_share": distance / threshold if threshold else np.nan,
-            "direction": direction(change),
-            "fired": bool(last[fired_column]),
-        })
+        rows.append(
+            {
+                "trigger": name,
+                "runs_measured": len(measured),
+                "last_start_time": last["start_time"],
+                "last_value": last[figure],
+                "previous_value": previous,
+                "change": change,
+                "threshold": threshold,
+                "distance_to_threshold": distance,
+                "distance_share": distance / threshold if threshold else np.nan,
+                "direction": direction(change),
+                "fired": bool(last[fired_column]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The trend frame as an operator reads it: one line per run, oldest first, named columns."""
-    table = pd.DataFrame({
-        "started (UTC)": frame["start_time"].dt.strftime("%Y-%m-%d %H:%M:%S"),
-        "model version": frame["model_version"],
-        "production file": frame["prod_data"].map(lambda path: Path(path).name if path else ""),
-        "rows scored": frame["rows_scored"],
-        "rows labelled": frame["rows_labeled"],
-    })
+    table = pd.DataFrame(
+        {
+            "started (UTC)": frame["start_time"].dt.strftime("%Y-%m-%d %H:%M:%S"),
+            "model version": frame["model_version"],
+            "production file": frame["prod_data"].map(lambda path: Path(path).name if path else ""),
+            "rows scored": frame["rows_scored"],
+            "rows labelled": frame["rows_labeled"],
+        }
+    )
     for name in TRIGGER_NAMES:
         figure, threshold, fired = trigger_columns(name)
         label = TRIGGER_LABELS[name]
@@ -172,7 +186,7 @@ def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
     table["observed make rate"] = frame[names.OBSERVED_MAKE_RATE]
     for column in frame.columns:
         if column.startswith(names.PSI_PREFIX):
-            table[f"PSI {column[len(names.PSI_PREFIX):]}"] = frame[column]
+            table[f"PSI {column[len(names.PSI_PREFIX) :]}"] = frame[column]
     table["run id"] = frame["run_id"]
     return table
 

@@ -103,20 +103,32 @@ class TriggerReport:
 
 
 def feature_drift_trigger(application_metrics: dict[str, float]) -> Trigger:
-    psi = {key[len(names.PSI_PREFIX):]: value for key, value in application_metrics.items() if key.startswith(names.PSI_PREFIX)}
+    psi = {
+        key[len(names.PSI_PREFIX) :]: value
+        for key, value in application_metrics.items()
+        if key.startswith(names.PSI_PREFIX)
+    }
     if not psi:
-        return Trigger(FEATURE_DRIFT, None, FEATURE_DRIFT_THRESHOLD, False,
-                       "No PSI was logged by the application run, so feature drift cannot be measured.")
+        return Trigger(
+            FEATURE_DRIFT,
+            None,
+            FEATURE_DRIFT_THRESHOLD,
+            False,
+            "No PSI was logged by the application run, so feature drift cannot be measured.",
+        )
     feature = max(psi, key=psi.get)
     value = psi[feature]
     fired = value >= FEATURE_DRIFT_THRESHOLD
     shifted = sorted(name for name, score in psi.items() if score >= FEATURE_DRIFT_THRESHOLD)
     if fired:
-        description = (f"Largest PSI is {value:.3f} on {feature}, at or above the major-shift threshold "
-                       f"{FEATURE_DRIFT_THRESHOLD:g}; shifted features: {', '.join(shifted)}.")
+        description = (
+            f"Largest PSI is {value:.3f} on {feature}, at or above the major-shift threshold "
+            f"{FEATURE_DRIFT_THRESHOLD:g}; shifted features: {', '.join(shifted)}."
+        )
     else:
-        description = (f"Largest PSI is {value:.3f} on {feature}, below the major-shift threshold "
-                       f"{FEATURE_DRIFT_THRESHOLD:g}.")
+        description = (
+            f"Largest PSI is {value:.3f} on {feature}, below the major-shift threshold {FEATURE_DRIFT_THRESHOLD:g}."
+        )
     return Trigger(FEATURE_DRIFT, value, FEATURE_DRIFT_THRESHOLD, fired, description)
 
 
@@ -134,14 +146,18 @@ def log_loss_trigger(application_metrics: dict[str, float], training_metrics: di
         limits[f"production constant-rate baseline {baseline:.4f}"] = baseline
     if production is None or not limits:
         missing = "no labelled production rows" if production is None else "no test or baseline log loss"
-        return Trigger(LOG_LOSS_DEGRADATION, production, min(limits.values(), default=float("nan")), False,
-                       f"Log loss degradation cannot be measured: {missing}.")
+        return Trigger(
+            LOG_LOSS_DEGRADATION,
+            production,
+            min(limits.values(), default=float("nan")),
+            False,
+            f"Log loss degradation cannot be measured: {missing}.",
+        )
     # The tighter of the two limits decides: crossing either one is a degradation.
     reason, threshold = min(limits.items(), key=lambda item: item[1])
     fired = production > threshold
     verb = "above" if fired else "within"
-    description = (f"Production log loss is {production:.4f}, {verb} the limit {threshold:.4f} "
-                   f"({reason}).")
+    description = f"Production log loss is {production:.4f}, {verb} the limit {threshold:.4f} ({reason})."
     return Trigger(LOG_LOSS_DEGRADATION, production, threshold, fired, description)
 
 
@@ -149,13 +165,20 @@ def make_rate_trigger(application_metrics: dict[str, float]) -> Trigger:
     observed = application_metrics.get(names.OBSERVED_MAKE_RATE)
     predicted = application_metrics.get(names.LABELLED_MEAN_PROBABILITY)
     if observed is None or predicted is None:
-        return Trigger(MAKE_RATE_GAP, None, MAKE_RATE_GAP_MARGIN, False,
-                       "The make-rate gap cannot be measured: no labelled production rows were logged.")
+        return Trigger(
+            MAKE_RATE_GAP,
+            None,
+            MAKE_RATE_GAP_MARGIN,
+            False,
+            "The make-rate gap cannot be measured: no labelled production rows were logged.",
+        )
     gap = abs(predicted - observed)
     fired = gap > MAKE_RATE_GAP_MARGIN
     verb = "more than" if fired else "within"
-    description = (f"Mean predicted probability {predicted:.3f} vs observed make rate {observed:.3f} on "
-                   f"labelled rows: a gap of {gap:.3f}, {verb} the margin {MAKE_RATE_GAP_MARGIN:g}.")
+    description = (
+        f"Mean predicted probability {predicted:.3f} vs observed make rate {observed:.3f} on "
+        f"labelled rows: a gap of {gap:.3f}, {verb} the margin {MAKE_RATE_GAP_MARGIN:g}."
+    )
     return Trigger(MAKE_RATE_GAP, gap, MAKE_RATE_GAP_MARGIN, fired, description)
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import mlflow
 from mlflow.tracking import MlflowClient

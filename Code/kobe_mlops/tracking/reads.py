@@ -19,9 +19,7 @@ from kobe_mlops import config
 from kobe_mlops.tracking import names, tracking_uri
 
 # Finished application runs: what the triggers (and their trends) are computed from.
-APPLICATION_RUNS_FILTER = (
-    f"attributes.run_name = '{config.RUN_NAMES['aplicacao']}' and attributes.status = 'FINISHED'"
-)
+APPLICATION_RUNS_FILTER = f"attributes.run_name = '{config.RUN_NAMES['aplicacao']}' and attributes.status = 'FINISHED'"
 DECISION_COLUMNS = ["start_time", "step", "decision", "versions", "reason", "run_id"]
 
 
@@ -111,9 +109,7 @@ def _experiment_id(client: MlflowClient, experiment_name: str) -> str | None:
     return experiment.experiment_id if experiment else None
 
 
-def recent_runs(
-    client: MlflowClient, max_results: int, experiment_name: str = config.EXPERIMENT_NAME
-) -> list[Run]:
+def recent_runs(client: MlflowClient, max_results: int, experiment_name: str = config.EXPERIMENT_NAME) -> list[Run]:
     """The newest runs of the experiment, newest first."""
     experiment_id = _experiment_id(client, experiment_name)
     if experiment_id is None:

@@ -21,11 +21,15 @@ else:
     columns[2].metric("Alias", ", ".join(champion.aliases))
     columns[3].metric("Model type", champion.model_type)
     # A version is registered at the end of the training run that produced it.
-    st.markdown(f"**Trained and registered:** {champion.registered_at:%Y-%m-%d %H:%M} UTC · "
-                f"**Why this model:** {champion.selection_reason}")
+    st.markdown(
+        f"**Trained and registered:** {champion.registered_at:%Y-%m-%d %H:%M} UTC · "
+        f"**Why this model:** {champion.selection_reason}"
+    )
     if state.scored_model and state.scored_model.version != champion.version:
-        st.info(f"The latest production run scored with version {state.scored_model.version}; "
-                f"the champion has moved to version {champion.version} since.")
+        st.info(
+            f"The latest production run scored with version {state.scored_model.version}; "
+            f"the champion has moved to version {champion.version} since."
+        )
 
 st.subheader("Test vs production, each beside its trivial baseline")
 if state.training is None:
@@ -34,10 +38,12 @@ else:
     table = health.metrics_side_by_side(state.training.metrics, state.application.metrics if state.application else {})
     st.dataframe(table.style.format("{:.4f}", na_rep="no labels"))
     measured = state.scored_model or state.champion
-    st.caption(f"Version {measured.version if measured else '?'} of {config.REGISTERED_MODEL_NAME}: test metrics "
-               "from its training run, production metrics from the latest application run. Baselines: the "
-               "constant training make rate for log loss, Brier and AUC; always predicting “make” for F1, "
-               "precision, recall and accuracy. Lower is better for log loss and Brier.")
+    st.caption(
+        f"Version {measured.version if measured else '?'} of {config.REGISTERED_MODEL_NAME}: test metrics "
+        "from its training run, production metrics from the latest application run. Baselines: the "
+        "constant training make rate for log loss, Brier and AUC; always predicting “make” for F1, "
+        "precision, recall and accuracy. Lower is better for log loss and Brier."
+    )
     if state.application is None:
         st.info("No application run yet: production metrics appear after step 04 (`run_all.py --steps 04`).")
 

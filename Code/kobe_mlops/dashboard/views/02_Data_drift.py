@@ -25,11 +25,32 @@ columns[1].metric("Features with a major PSI shift", f"{len(major)} of {len(tabl
 columns[2].metric("Rows compared (dev / prod)", f"{len(data.development):,} / {len(data.predictions):,}")
 
 st.subheader("Drift per feature")
-shown = table[["feature", "mean_dev", "mean_prod", "psi", "verdict", "ks_statistic", "ks_pvalue",
-               "ks_verdict", "separability_auc"]]
-st.dataframe(shown.style.format({"mean_dev": "{:.3f}", "mean_prod": "{:.3f}", "psi": "{:.3f}",
-                                 "ks_statistic": "{:.3f}", "ks_pvalue": "{:.2g}", "separability_auc": "{:.3f}"}),
-             hide_index=True)
+shown = table[
+    [
+        "feature",
+        "mean_dev",
+        "mean_prod",
+        "psi",
+        "verdict",
+        "ks_statistic",
+        "ks_pvalue",
+        "ks_verdict",
+        "separability_auc",
+    ]
+]
+st.dataframe(
+    shown.style.format(
+        {
+            "mean_dev": "{:.3f}",
+            "mean_prod": "{:.3f}",
+            "psi": "{:.3f}",
+            "ks_statistic": "{:.3f}",
+            "ks_pvalue": "{:.2g}",
+            "separability_auc": "{:.3f}",
+        }
+    ),
+    hide_index=True,
+)
 st.caption(
     f"PSI on development deciles: below {drift.PSI_MODERATE:g} stable, from {drift.PSI_MODERATE:g} "
     f"moderate, from {drift.PSI_MAJOR:g} major shift. Kolmogorov-Smirnov two-sample test (scipy) at "

@@ -27,32 +27,59 @@ columns[0].metric("Score PSI (test → production)", f"{shift.psi:.3f}", shift.v
 mean_probability = rates.loc["mean probability", "production"]
 training_rate = rates.loc["training make rate", "production"]
 predicted_rate = rates.loc["predicted make rate"]
-columns[1].metric("Mean probability in production", f"{mean_probability:.3f}",
-                  f"{mean_probability - training_rate:+.3f} vs training make rate", delta_color="off")
-columns[2].metric("Predicted make rate in production", f"{predicted_rate['production']:.2%}",
-                  f"{predicted_rate['production'] - predicted_rate['test']:+.1%} vs test", delta_color="off")
+columns[1].metric(
+    "Mean probability in production",
+    f"{mean_probability:.3f}",
+    f"{mean_probability - training_rate:+.3f} vs training make rate",
+    delta_color="off",
+)
+columns[2].metric(
+    "Predicted make rate in production",
+    f"{predicted_rate['production']:.2%}",
+    f"{predicted_rate['production'] - predicted_rate['test']:+.1%} vs test",
+    delta_color="off",
+)
 columns[3].metric("Rows outside the training range", f"{share_outside:.1%}")
-st.caption(f"Model {model.name} version {model.version}; {len(data.predictions):,} scored production rows, "
-           f"{len(data.rejected) if data.rejected is not None else 0:,} rejected by the data contract.")
+st.caption(
+    f"Model {model.name} version {model.version}; {len(data.predictions):,} scored production rows, "
+    f"{len(data.rejected) if data.rejected is not None else 0:,} rejected by the data contract."
+)
 
 st.subheader("Score distribution shift")
-common.show_figure(charts.score_distribution_figure({"test (base_test)": test_probability,
-                                                     "production": production_probability}), width="content")
-st.markdown(f"PSI {shift.psi:.3f} ({shift.verdict}; stable below {drift.PSI_MODERATE:g}, major from "
-            f"{drift.PSI_MAJOR:g}) · Kolmogorov-Smirnov statistic {shift.ks_statistic:.3f}, "
-            f"p-value {shift.ks_pvalue:.2g}")
+common.show_figure(
+    charts.score_distribution_figure({"test (base_test)": test_probability, "production": production_probability}),
+    width="content",
+)
+st.markdown(
+    f"PSI {shift.psi:.3f} ({shift.verdict}; stable below {drift.PSI_MODERATE:g}, major from "
+    f"{drift.PSI_MAJOR:g}) · Kolmogorov-Smirnov statistic {shift.ks_statistic:.3f}, "
+    f"p-value {shift.ks_pvalue:.2g}"
+)
 
 st.subheader("Predicted make rate vs the training rate")
 st.dataframe(rates.style.format("{:.3f}"))
-st.caption(f"Predicted make rate: the share of shots with a probability of at least {config.DECISION_THRESHOLD}. "
-           "A calibrated model's mean probability matches the make rate of the shots it scores: a large gap "
-           "between production and the training make rate is either a real change in the shots or a "
-           "model that no longer fits them, which only labels can settle.")
+st.caption(
+    f"Predicted make rate: the share of shots with a probability of at least {config.DECISION_THRESHOLD}. "
+    "A calibrated model's mean probability matches the make rate of the shots it scores: a large gap "
+    "between production and the training make rate is either a real change in the shots or a "
+    "model that no longer fits them, which only labels can settle."
+)
 
 st.subheader("Share of rows outside the training range")
-st.dataframe(range_table.style.format({"training low": "{:.4g}", "training high": "{:.4g}",
-                                       "share below": "{:.1%}", "share above": "{:.1%}", "share outside": "{:.1%}"}))
+st.dataframe(
+    range_table.style.format(
+        {
+            "training low": "{:.4g}",
+            "training high": "{:.4g}",
+            "share below": "{:.1%}",
+            "share above": "{:.1%}",
+            "share outside": "{:.1%}",
+        }
+    )
+)
 low, high = health.RANGE_QUANTILES
-st.caption(f"Training range: the central {high - low:.0%} of base_train (quantiles {low:g} and {high:g}) of each "
-           f"feature. {share_outside:.1%} of production rows have at least one feature outside it: the model "
-           "extrapolates for those shots.")
+st.caption(
+    f"Training range: the central {high - low:.0%} of base_train (quantiles {low:g} and {high:g}) of each "
+    f"feature. {share_outside:.1%} of production rows have at least one feature outside it: the model "
+    "extrapolates for those shots."
+)

@@ -8,10 +8,13 @@ from kobe_mlops.data_acquisition.contract import FEATURE_RULES
 
 st.title("Inference")
 source = common.current_source()
-url = st.text_input("Scoring API URL", value=inference.configured_scoring_url(),
-                    placeholder="http://127.0.0.1:5001 (empty: the embedded champion)",
-                    help=f"Preset with the {inference.SCORING_URL_ENV} environment variable; "
-                         "MLflow's /invocations path is added when missing.")
+url = st.text_input(
+    "Scoring API URL",
+    value=inference.configured_scoring_url(),
+    placeholder="http://127.0.0.1:5001 (empty: the embedded champion)",
+    help=f"Preset with the {inference.SCORING_URL_ENV} environment variable; "
+    "MLflow's /invocations path is added when missing.",
+)
 state = common.pipeline_state(source)
 if not url and (state is None or state.champion is None):
     common.show_empty_state(source, "no champion model is registered and no scoring API URL is set")

@@ -406,7 +406,7 @@ def test_trends_shows_the_single_application_run_and_asks_for_a_second(store):
     app = run_page("07_Trends.py")
     text = page_text(app)
     assert "A trend needs at least two application runs" in text
-    assert "Code/kobe_mlops/deployment/triggers.py" in text
+    assert "Code/kobe_mlops/monitoring/triggers.py" in text
     for trigger in report.triggers:
         assert metric_value(app, trends.TRIGGER_LABELS[trigger.name].capitalize()) == f"{trigger.value:.4f}"
     assert len(app.get("image")) == len(report.triggers)

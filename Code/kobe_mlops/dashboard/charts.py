@@ -135,7 +135,7 @@ def threshold_figure(sweeps: dict[str, pd.DataFrame], threshold: float) -> plt.F
     return figure
 
 
-# --- Trigger figures across application runs (deployment/trends.py) ---------------------------
+# --- Trigger figures across application runs (monitoring/trends.py) ---------------------------
 
 TREND_AXES = {  # trigger -> (title, y-axis label with its unit)
     triggers.FEATURE_DRIFT: ("Feature drift", "Largest feature PSI (unitless)"),

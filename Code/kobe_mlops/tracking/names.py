@@ -15,6 +15,8 @@ PRODUCTION_ROWS_LEARNED = "production_rows_learned"
 PRODUCTION_SHOT_IDS_ARTIFACT = "training/production_shot_ids.parquet"
 # Model version tag written at registration: the Treinamento run that produced the version.
 TRAINING_RUN_TAG = "training_run_id"
+# The model's training support (modeling/support.py), read by the label-free estimate.
+FEATURE_SUPPORT_ARTIFACT = "training/feature_support.json"
 
 
 def champion_test_metric(name: str) -> str:
@@ -40,6 +42,19 @@ OBSERVED_MAKE_RATE = "observed_make_rate"
 LABELLED_MEAN_PROBABILITY = "mean_probability_labeled"
 PREDICTED_MAKE_RATE = "predicted_make_rate"
 MEAN_PROBABILITY = "mean_probability"
+# Label-free estimate (CBPE, monitoring/estimation.py) and whether it can be trusted.
+ESTIMATED_LOG_LOSS = "estimated_log_loss"
+ESTIMATED_F1 = "estimated_f1"
+SHARE_OUTSIDE_SUPPORT = "share_outside_training_support"
+ESTIMATION_ERROR_LOG_LOSS = "estimation_error_log_loss"  # estimate minus realized, on the evaluated rows
+ESTIMATE_APPLICABILITY_TAG = "estimate_applicability"
+ESTIMATE_REASON_TAG = "estimate_applicability_reason"
+# Never in-sample: labelled rows the scoring model learned are counted, not graded.
+ROWS_SEEN_IN_TRAINING = "rows_seen_in_training"
+ROWS_EVALUATED = "rows_evaluated"
+# Label store (monitoring/labels.py)
+LABELS_APPENDED = "labels_appended"
+LABELLED_PRODUCTION_ROWS = "labelled_production_rows"  # rows in the store when retraining is checked
 # Kept for the MLflow UI's run table, where a short name is easier to sort by.
 LOG_LOSS = "log_loss"
 F1_SCORE = "f1_score"

@@ -1,0 +1,46 @@
+"""The region of feature space a model learned from: its training support.
+
+A model's probabilities mean something only where it saw data. The support is, per feature,
+the central band of the training rows (:data:`SUPPORT_QUANTILES`): the minimum and maximum of
+16,000 shots are set by a few odd shots (a 50 ft two-pointer), not by what the model learned.
+Each ``Treinamento`` run logs its model's support (:func:`support_to_json`), so monitoring can
+tell which production rows lie outside it without the training data at hand.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from kobe_mlops import config
+
+SUPPORT_QUANTILES = (0.005, 0.995)
+
+FeatureSupport = dict[str, tuple[float, float]]  # feature -> (low, high), inclusive
+
+
+def feature_support(
+    train: pd.DataFrame, features: list[str] = config.FEATURES, quantiles: tuple[float, float] = SUPPORT_QUANTILES
+) -> FeatureSupport:
+    """Per feature, the band holding the central share of the training rows."""
+    bands = train[features].quantile(list(quantiles))
+    return {feature: (float(bands[feature].iloc[0]), float(bands[feature].iloc[1])) for feature in features}
+
+
+def outside_support(frame: pd.DataFrame, support: FeatureSupport) -> np.ndarray:
+    """True for each row with at least one feature below or above its band."""
+    outside = np.zeros(len(frame), dtype=bool)
+    for feature, (low, high) in support.items():
+        values = frame[feature].to_numpy(dtype=float)
+        outside |= (values < low) | (values > high)
+    return outside
+
+
+def support_to_json(support: FeatureSupport) -> str:
+    return json.dumps({feature: list(band) for feature, band in support.items()}, indent=1)
+
+
+def support_from_json(text: str) -> FeatureSupport:
+    return {feature: (float(low), float(high)) for feature, (low, high) in json.loads(text).items()}

@@ -1,4 +1,10 @@
-"""Shared fixtures. ``pipeline_run`` executes the real pipeline once per test session."""
+"""Shared fixtures. ``pipeline_run`` executes the real pipeline once per test session.
+
+Every test that needs that run (the fixtures in :data:`E2E_FIXTURES`, directly or through
+another fixture) is marked ``e2e`` here, so ``pytest -m "not e2e"`` never starts it. A test that
+runs ``run_all.py``, a server, Spark or a browser itself carries the mark in its own file, and
+:func:`run_pipeline` refuses to run from a test without it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,9 @@ from pathlib import Path
 import pytest
 
 from kobe_mlops import config
+
+# Fixtures that run the pipeline (or read its session run): any test using one is end-to-end.
+E2E_FIXTURES = frozenset({"pipeline_run", "tracking", "workspace_copy"})
 
 SHARED_DATA = Path(os.environ.get("KOBE_DATA_SOURCE") or config.PROJECT_ROOT.parent / "shared" / "data")
 
@@ -42,7 +51,24 @@ def workspace_env(workspace: Path) -> dict[str, str]:
     return env
 
 
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
+_current = {"item": None}  # the test being set up or run, for the guard in run_pipeline
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _current["item"] = item
+
+
 def run_pipeline(workspace: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    item = _current["item"]
+    if item is not None and item.get_closest_marker("e2e") is None:
+        raise AssertionError(f"{item.nodeid} runs run_all.py: mark it e2e (pytest.mark.e2e) so the quick loop skips it")
     result = subprocess.run(
         [sys.executable, str(config.PROJECT_ROOT / "run_all.py"), "--workspace", str(workspace), *args],
         env=workspace_env(workspace),

@@ -10,6 +10,8 @@ from conftest import require_shared_data, run_pipeline
 from kobe_mlops import config
 from kobe_mlops.modeling.metrics import evaluate_probabilities
 
+pytestmark = pytest.mark.e2e  # every test runs run_all.py or reads the session pipeline run
+
 RUN_NAMES = ["AquisicaoDados", "PreparacaoDados", "Treinamento", "PipelineAplicacao"]
 
 

@@ -86,6 +86,7 @@ def server_uri(shared, monkeypatch):
     mlflow.set_tracking_uri(None)
 
 
+@pytest.mark.e2e
 def test_four_runs_of_one_invocation_in_postgres(shared):
     assert f"tracking {shared.uri}" in shared.stdout
     runs = {name: shared.runs(name) for name in RUN_NAMES}
@@ -107,6 +108,7 @@ def test_four_runs_of_one_invocation_in_postgres(shared):
             assert sorted(row[0] for row in cursor.fetchall()) == sorted(RUN_NAMES)
 
 
+@pytest.mark.e2e
 def test_metrics_reach_the_server(shared):
     application = shared.runs("PipelineAplicacao")[0].data.metrics
     assert application["rows_input"] == 6426
@@ -116,6 +118,7 @@ def test_metrics_reach_the_server(shared):
     assert training["log_loss_lr_test"] < training["log_loss_baseline_test"]
 
 
+@pytest.mark.e2e
 def test_artifacts_are_stored_and_served_by_the_server(shared, tmp_path):
     run = shared.runs("PipelineAplicacao")[0]
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/")  # proxied, not a client-side path
@@ -130,6 +133,7 @@ def test_artifacts_are_stored_and_served_by_the_server(shared, tmp_path):
     assert len(stored) == 1, "the server writes artifacts to its --artifacts-destination"
 
 
+@pytest.mark.e2e
 def test_champion_loads_through_the_server(shared, server_uri):
     version = shared.client().get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
     assert shared.runs("PipelineAplicacao")[0].data.params["model_version"] == version.version
@@ -141,6 +145,7 @@ def test_champion_loads_through_the_server(shared, server_uri):
     )
 
 
+@pytest.mark.e2e
 def test_spark_engine_scores_the_champion_from_the_server(shared):
     pytest.importorskip("pyspark", reason="Spark engine not installed: .venv/bin/pip install -e '.[scale]'")
     before = shared.runs("PipelineAplicacao")[0]
@@ -151,6 +156,7 @@ def test_spark_engine_scores_the_champion_from_the_server(shared):
         assert after.data.metrics[name] == pytest.approx(before.data.metrics[name], abs=1e-9)
 
 
+@pytest.mark.e2e
 def test_status_prints_the_uri_to_export(shared):
     result = subprocess.run(
         [sys.executable, "-m", "kobe_mlops.tracking_stack", "--workspace", str(shared.paths.root), "status"],
@@ -162,6 +168,7 @@ def test_status_prints_the_uri_to_export(shared):
     assert f"export MLFLOW_TRACKING_URI={shared.uri}" in result.stdout
 
 
+@pytest.mark.e2e
 def test_stop_ends_the_server_and_postgres(shared):
     # The module's last test (pytest keeps file order): the fixture's own stop is then a no-op.
     assert tracking_stack.stop(shared.paths) is True

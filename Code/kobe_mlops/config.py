@@ -133,6 +133,11 @@ class WorkspacePaths:
         return self.processed_dir / "rejected_prod.parquet"
 
     @property
+    def label_store_dir(self) -> Path:
+        """Append-only store of labelled production rows, one parquet file per application run."""
+        return self.root / "data" / "labels"
+
+    @property
     def retrain_train_extra(self) -> Path:
         """Older labelled production rows a challenger trains on, besides base_train."""
         return self.processed_dir / "retrain_train_extra.parquet"

@@ -25,6 +25,7 @@ from kobe_mlops.data_acquisition.prepare import class_ratio
 from kobe_mlops.modeling import plots
 from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities, prefixed
 from kobe_mlops.modeling.registry import log_and_register
+from kobe_mlops.modeling.support import feature_support, support_to_json
 from kobe_mlops.modeling.train import SELECTION_RULE, Candidate
 from kobe_mlops.tracking import names
 
@@ -138,6 +139,7 @@ def log_training_run(
     mlflow.log_metrics({names.champion_test_metric(name): v for name, v in evaluation.metrics[champion.key].items()})
     mlflow.log_metric(names.PRODUCTION_ROWS_LEARNED, len(bases.production_shot_ids))
     log_production_shot_ids(bases.production_shot_ids)
+    mlflow.log_text(support_to_json(feature_support(bases.train)), names.FEATURE_SUPPORT_ARTIFACT)
     for name, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{name}")
     mlflow.set_tags({"champion_model": champion.label, "selection_reason": reason})

@@ -8,8 +8,9 @@ The loop behind ``run_all.py --retrain`` (also ``--force-retrain`` and ``--rollb
    version was already trained on the same labelled production rows (no new labels: see
    :func:`retraining_decision`). The check and its reason are logged as a
    ``VerificacaoRetreino`` run either way.
-2. **Split by time.** The labelled production rows of that application run are ordered by
-   ``game_date``: the older part joins ``base_train`` for the challenger only, the newest part
+2. **Split by time.** Every labelled production row in the label store (the rows all application
+   runs so far appended, :mod:`kobe_mlops.monitoring.labels`, one per shot, the latest label
+   winning) is ordered by ``game_date``: the older part joins ``base_train`` for the challenger only, the newest part
    (:data:`HOLDOUT_FRACTION`) is a time holdout the challenger never sees (:func:`time_ordered_split`).
 3. **Train.** Notebook 03 runs again with ``register_alias="challenger"`` and
    ``extra_train_data=<older rows>``: same code, same search grids, parameters instead of a copy.
@@ -48,8 +49,8 @@ from kobe_mlops.data_acquisition.contract import cast_features
 from kobe_mlops.data_acquisition.prepare import class_ratio
 from kobe_mlops.io import write_parquet_atomic
 from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities, prefixed
-from kobe_mlops.monitoring import triggers
-from kobe_mlops.tracking import reads, start_run, tracking_uri
+from kobe_mlops.monitoring import labels, triggers
+from kobe_mlops.tracking import names, reads, start_run, tracking_uri
 
 # Newest 30 % of the labelled production rows (about 1,600 of 5,412) are the time holdout: enough
 # rows for a log loss standard error near 0.015, while 70 % still teaches the challenger.
@@ -128,11 +129,11 @@ class RetrainingBases:
 
 
 def read_labelled_production(paths: config.WorkspacePaths | None = None) -> pd.DataFrame:
-    """The labelled rows of the latest application output (``predictions_prod.parquet``)."""
-    paths = paths or config.workspace_paths()
-    if not paths.predictions_prod.is_file():
-        raise RetrainingError(f"No production predictions at {paths.predictions_prod}: run step 04 first.")
-    return labelled_production_rows(pd.read_parquet(paths.predictions_prod))
+    """Every labelled production row in the label store: ids, date, features, 0/1 target (may be empty)."""
+    stored = labels.read_labels(paths).rows
+    if stored.empty:
+        return stored[[*config.ID_COLUMNS, *config.FEATURES, config.TARGET]]
+    return labelled_production_rows(stored)
 
 
 def rows_fingerprint(labelled: pd.DataFrame) -> str:
@@ -342,7 +343,11 @@ def retraining_decision(
 
 
 def log_trigger_check(
-    report: triggers.TriggerReport | None, champion_version: str, forced: bool, already_trained=None
+    report: triggers.TriggerReport | None,
+    champion_version: str,
+    forced: bool,
+    already_trained=None,
+    labelled_rows: int = 0,
 ) -> tuple[bool, str, str]:
     """Decide whether to retrain (:func:`retraining_decision`); log it as ``VerificacaoRetreino``.
 
@@ -359,6 +364,7 @@ def log_trigger_check(
                 "already_trained_version": already_trained.version if already_trained else "none",
             }
         )
+        mlflow.log_metric(names.LABELLED_PRODUCTION_ROWS, labelled_rows)
         if report is not None:
             mlflow.log_metrics({f"trigger_{t.name}": t.value for t in report.triggers if t.value is not None})
             mlflow.log_metrics({f"trigger_{t.name}_fired": float(t.fired) for t in report.triggers})
@@ -446,16 +452,16 @@ def retrain(
             f"No @{config.CHAMPION_ALIAS} version of {config.REGISTERED_MODEL_NAME}: run the pipeline first."
         )
     report = triggers.latest_trigger_report(client)
-    labelled = read_labelled_production() if report is not None else None
-    fingerprint = rows_fingerprint(labelled) if labelled is not None else None
+    labelled = read_labelled_production()  # the whole label store, every application run so far
+    fingerprint = rows_fingerprint(labelled) if len(labelled) else None
     already_trained = version_trained_on(client, fingerprint) if fingerprint else None
-    should_retrain, reason, check_run = log_trigger_check(report, str(champion.version), forced, already_trained)
+    should_retrain, reason, check_run = log_trigger_check(
+        report, str(champion.version), forced, already_trained, labelled_rows=len(labelled)
+    )
     if not should_retrain:
         return Outcome("skipped", f"No retraining: {reason}", check_run)
-    if labelled is None:
-        labelled = read_labelled_production()  # forced without an application run: fails with the reason
-        fingerprint = rows_fingerprint(labelled)
     say(f"Retraining: {reason}")
+    say(f"The label store holds {len(labelled)} labelled production rows.")
     bases = write_retraining_bases(labelled)
     say(
         f"Time split of the labelled production rows: {bases.rows_train_extra} older rows (to "

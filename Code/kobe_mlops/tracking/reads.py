@@ -7,8 +7,11 @@ Reads never create a store: :func:`store_exists` tells a missing SQLite file apa
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
+import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
@@ -84,6 +87,37 @@ def training_run_of(client: MlflowClient, version: ModelVersion) -> Run | None:
         return client.get_run(run_id)
     except MlflowException:  # run deleted since
         return None
+
+
+def _read_training_artifact(client: MlflowClient, version: ModelVersion, artifact: str, read):
+    """``read(path)`` of one artifact of the training run behind ``version``; None when it was not logged."""
+    run_id = version.tags.get(names.TRAINING_RUN_TAG)
+    if not run_id:
+        return None
+    with tempfile.TemporaryDirectory(prefix="kobe-artifact-") as folder:
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=artifact, dst_path=folder, tracking_uri=client.tracking_uri
+            )
+        except (MlflowException, OSError):  # an older run that did not log it
+            return None
+        return read(Path(path))
+
+
+def learned_shot_ids(client: MlflowClient, version: ModelVersion) -> np.ndarray:
+    """``shot_id`` of every production row ``version`` learned (empty for a model of development data only).
+
+    Versions trained before the training run logged these ids count as having learned none.
+    """
+    ids = _read_training_artifact(
+        client, version, names.PRODUCTION_SHOT_IDS_ARTIFACT, lambda path: pd.read_parquet(path)["shot_id"]
+    )
+    return np.array([], dtype="int64") if ids is None else ids.to_numpy(dtype="int64")
+
+
+def feature_support_text(client: MlflowClient, version: ModelVersion) -> str | None:
+    """The JSON training support logged by the training run of ``version`` (None when not logged)."""
+    return _read_training_artifact(client, version, names.FEATURE_SUPPORT_ARTIFACT, lambda path: path.read_text())
 
 
 def model_version_used(client: MlflowClient, application_run: Run) -> ModelVersion | None:

@@ -7,7 +7,9 @@ Reads never create a store: :func:`store_exists` tells a missing SQLite file apa
 
 from __future__ import annotations
 
+import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -23,6 +25,7 @@ from kobe_mlops.tracking import names, tracking_uri
 
 # Finished application runs: what the triggers (and their trends) are computed from.
 APPLICATION_RUNS_FILTER = f"attributes.run_name = '{config.RUN_NAMES['aplicacao']}' and attributes.status = 'FINISHED'"
+PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 DECISION_COLUMNS = ["start_time", "step", "decision", "versions", "reason", "run_id"]
 
 
@@ -89,12 +92,26 @@ def training_run_of(client: MlflowClient, version: ModelVersion) -> Run | None:
         return None
 
 
+@contextmanager
+def _no_progress_bars():
+    """MLflow draws a progress bar per download; a small artifact read in a run's output needs none."""
+    previous = os.environ.get(PROGRESS_BAR_ENV)
+    os.environ[PROGRESS_BAR_ENV] = "false"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(PROGRESS_BAR_ENV, None)
+        else:
+            os.environ[PROGRESS_BAR_ENV] = previous
+
+
 def _read_training_artifact(client: MlflowClient, version: ModelVersion, artifact: str, read):
     """``read(path)`` of one artifact of the training run behind ``version``; None when it was not logged."""
     run_id = version.tags.get(names.TRAINING_RUN_TAG)
     if not run_id:
         return None
-    with tempfile.TemporaryDirectory(prefix="kobe-artifact-") as folder:
+    with tempfile.TemporaryDirectory(prefix="kobe-artifact-") as folder, _no_progress_bars():
         try:
             path = mlflow.artifacts.download_artifacts(
                 run_id=run_id, artifact_path=artifact, dst_path=folder, tracking_uri=client.tracking_uri

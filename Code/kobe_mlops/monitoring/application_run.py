@@ -1,9 +1,14 @@
 """What a ``PipelineAplicacao`` run logs, as named functions notebook 04 calls.
 
-:func:`application_metrics` is pure (a scored result and the development base in, metric name
--> value out), so what the triggers read can be checked without MLflow;
-:func:`log_application_run` writes those metrics, the params and the artifacts to the active run.
-Every name comes from :mod:`kobe_mlops.tracking.names`, the module the readers import too.
+:func:`application_metrics` is pure (a scored result, the development base and the scoring
+model's context in, metric name -> value out), so what the triggers read can be checked without
+MLflow; :func:`log_application_run` writes those metrics, the params and the artifacts to the
+active run and appends the labelled rows to the label store. Every name comes from
+:mod:`kobe_mlops.tracking.names`, the module the readers import too.
+
+Honesty rules: labelled metrics use only rows the scoring model did not learn
+(``rows_seen_in_training`` are counted, not graded); the label-free estimate is logged on every
+run with its applicability, and beside the realized value when labels exist.
 """
 
 from __future__ import annotations
@@ -16,18 +21,20 @@ import pandas as pd
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.prepare import class_ratio
 from kobe_mlops.deployment.application import ApplicationResult
-from kobe_mlops.modeling.metrics import baseline_metrics
+from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities
+from kobe_mlops.monitoring import estimation, labels
+from kobe_mlops.monitoring.scoring_model import ScoringModel, split_seen_rows
 from kobe_mlops.tracking import names, reads
 
 NO_LABELS_REASON = "none: no scored row has a shot_made_flag"
+ALL_SEEN_REASON = "none: every labelled row was learned by the scoring model (in-sample rows are never graded)"
 
 
-def labelled_metrics(result: ApplicationResult, development: pd.DataFrame) -> dict[str, float]:
-    """Metrics that need labels; empty when no scored row has one."""
-    metrics = result.labelled_metrics()
-    if not metrics:
+def labelled_metrics(labelled: pd.DataFrame, development: pd.DataFrame) -> dict[str, float]:
+    """Metrics of labelled rows (the ones to grade); empty when there are none."""
+    if labelled.empty:
         return {}
-    labelled = result.labelled
+    metrics = evaluate_probabilities(labelled[config.TARGET], labelled[config.PROBABILITY_COLUMN])
     observed_rate = float(labelled[config.TARGET].mean())
     return {
         # Observed make rate and mean probability on the same labelled rows: the calibration check
@@ -47,16 +54,31 @@ def labelled_metrics(result: ApplicationResult, development: pd.DataFrame) -> di
     }
 
 
-def application_metrics(result: ApplicationResult, development: pd.DataFrame, drift: pd.DataFrame) -> dict[str, float]:
-    """Every metric of a ``PipelineAplicacao`` run: row accounting, labelled metrics, scores, PSI."""
+def application_metrics(
+    result: ApplicationResult, development: pd.DataFrame, drift: pd.DataFrame, scoring: ScoringModel
+) -> tuple[dict[str, float], estimation.Applicability]:
+    """Every metric of a ``PipelineAplicacao`` run and the estimate's applicability.
+
+    Row accounting, labelled metrics on the rows the scoring model did not learn, the label-free
+    estimate on every scored row (and its error on the graded rows), scores, PSI.
+    """
     predictions = result.predictions
-    return {
+    evaluated, seen = split_seen_rows(result.labelled, scoring.learned_shot_ids)
+    estimate = estimation.estimate(scoring.estimator, predictions)
+    metrics = {
         **result.counts,
-        **labelled_metrics(result, development),
+        names.ROWS_SEEN_IN_TRAINING: seen,
+        names.ROWS_EVALUATED: len(evaluated),
+        **labelled_metrics(evaluated, development),
+        **estimate.metrics(),
         names.PREDICTED_MAKE_RATE: float(predictions[config.PREDICTION_COLUMN].mean()),
         names.MEAN_PROBABILITY: float(predictions[config.PROBABILITY_COLUMN].mean()),
         **{names.psi_metric(row.feature): row.psi for row in drift.itertuples()},
     }
+    if names.PROD_LOG_LOSS in metrics:
+        graded = estimation.estimate(scoring.estimator, evaluated).estimated_log_loss
+        metrics[names.ESTIMATION_ERROR_LOG_LOSS] = graded - metrics[names.PROD_LOG_LOSS]
+    return metrics, estimate.applicability
 
 
 def log_application_run(
@@ -69,8 +91,10 @@ def log_application_run(
     engine: str,
     scoring_url: str,
     outputs: tuple[Path, Path],
+    scoring: ScoringModel,
+    paths: config.WorkspacePaths | None = None,
 ) -> dict[str, float]:
-    """Log the active ``PipelineAplicacao`` run; return the metrics it logged.
+    """Log the active ``PipelineAplicacao`` run and append its labels to the store; return the metrics.
 
     ``outputs`` are the predictions and rejected files the step wrote (logged as artifacts).
     """
@@ -83,11 +107,40 @@ def log_application_run(
             **reads.resolve_model_uri(model_uri),
         }
     )
-    metrics = application_metrics(result, development, drift)
+    metrics, applicability = application_metrics(result, development, drift, scoring)
+    run_id = mlflow.active_run().info.run_id
+    metrics[names.LABELS_APPENDED], _ = labels.append_labels(result.predictions, run_id, prod_path, paths)
     mlflow.log_metrics(metrics)
+    mlflow.set_tags(
+        {names.ESTIMATE_APPLICABILITY_TAG: applicability.verdict, names.ESTIMATE_REASON_TAG: applicability.reason}
+    )
     if names.PROD_LOG_LOSS not in metrics:
-        mlflow.set_tag(names.LABELLED_METRICS_TAG, NO_LABELS_REASON)
+        reason = ALL_SEEN_REASON if metrics[names.ROWS_SEEN_IN_TRAINING] else NO_LABELS_REASON
+        mlflow.set_tag(names.LABELLED_METRICS_TAG, reason)
     mlflow.log_table(drift, artifact_file=names.DRIFT_TABLE_ARTIFACT)
     for path in outputs:
         mlflow.log_artifact(str(path), artifact_path="data")
     return metrics
+
+
+def application_summary(metrics: dict[str, float], source: str) -> str:
+    """What the step prints: rows, what was graded and on which rows, the estimate beside it."""
+    lines = [
+        f"{source}: {metrics[names.ROWS_INPUT]:.0f} rows in, {metrics[names.ROWS_SCORED]:.0f} scored, "
+        f"{metrics[names.ROWS_REJECTED]:.0f} rejected, {metrics[names.ROWS_LABELLED]:.0f} labelled.",
+        labels.append_summary(int(metrics[names.LABELS_APPENDED]), source),
+        f"Estimated log loss {metrics[names.ESTIMATED_LOG_LOSS]:.4f}, estimated F1 {metrics[names.ESTIMATED_F1]:.4f} "
+        f"({metrics[names.SHARE_OUTSIDE_SUPPORT]:.1%} of rows outside the training support).",
+    ]
+    seen, evaluated = metrics[names.ROWS_SEEN_IN_TRAINING], metrics[names.ROWS_EVALUATED]
+    if names.PROD_LOG_LOSS in metrics:
+        lines.append(
+            f"Realized log loss {metrics[names.PROD_LOG_LOSS]:.4f} on {evaluated:.0f} labelled rows the model never "
+            f"learned ({seen:.0f} rows it was trained on are left out); null model "
+            f"{metrics[names.PROD_NULL_LOG_LOSS]:.4f}."
+        )
+    elif seen:
+        lines.append(f"No labelled metric: all {seen:.0f} labelled rows were learned by the scoring model.")
+    else:
+        lines.append("No labelled metric: no scored row has a shot_made_flag.")
+    return "\n".join(lines)

@@ -30,6 +30,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
 from kobe_mlops.modeling.metrics import METRIC_NAMES
+from kobe_mlops.modeling.support import SUPPORT_QUANTILES
 from kobe_mlops.monitoring.drift import KS_ALPHA, population_stability_index, psi_verdict
 from kobe_mlops.tracking import names, reads
 
@@ -39,9 +40,8 @@ RECENT_RUNS = 12
 ADVERSARIAL_FOLDS = 5
 ADVERSARIAL_NOTICEABLE = 0.60  # a classifier beats chance: the bases differ somewhere
 ADVERSARIAL_STRONG = 0.80  # the bases are easy to tell apart: the model meets a new population
-# The training "range" is its central 99 %: the min and max of 16,000 shots are set by a few
-# odd shots (a 50 ft two-pointer), not by what the model actually learned from.
-RANGE_QUANTILES = (0.005, 0.995)
+# The training "range" is its support: the central 99 % (modeling/support.py).
+RANGE_QUANTILES = SUPPORT_QUANTILES
 THRESHOLD_GRID = np.round(np.linspace(0.05, 0.95, 91), 2)
 
 

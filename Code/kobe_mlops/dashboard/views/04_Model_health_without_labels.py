@@ -4,7 +4,8 @@ import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.monitoring import drift, health
+from kobe_mlops.monitoring import drift, estimation, health
+from kobe_mlops.tracking import names
 
 st.title("Model health without labels")
 source = common.current_source()
@@ -16,6 +17,40 @@ if data.train is None or data.test is None or data.predictions is None:
     common.show_empty_state(source, "data/processed has no base_train, base_test or scored production base")
 
 model = state.scored_model
+st.subheader("Estimated performance (before labels arrive)")
+run_metrics, run_tags = state.application.metrics, state.application.tags
+if names.ESTIMATED_LOG_LOSS not in run_metrics:
+    st.info("The latest application run logged no estimate (it predates the estimator): rerun step 04.")
+else:
+    verdict = run_tags.get(names.ESTIMATE_APPLICABILITY_TAG, "unknown")
+    show = {estimation.APPLICABLE: st.success, estimation.QUESTIONABLE: st.warning}.get(verdict, st.error)
+    show(f"**Estimate {verdict}.** {run_tags.get(names.ESTIMATE_REASON_TAG, '')}")
+    columns = st.columns(4)
+    columns[0].metric("Estimated log loss", f"{run_metrics[names.ESTIMATED_LOG_LOSS]:.4f}")
+    columns[1].metric("Estimated F1", f"{run_metrics[names.ESTIMATED_F1]:.4f}")
+    realized = run_metrics.get(names.PROD_LOG_LOSS)
+    error = run_metrics.get(names.ESTIMATION_ERROR_LOG_LOSS)
+    columns[2].metric(
+        "Realized log loss (labelled rows)",
+        "no labels" if realized is None else f"{realized:.4f}",
+        None if error is None else f"estimate off by {error:+.4f}",
+        delta_color="off",
+    )
+    columns[3].metric("Rows outside the training support", f"{run_metrics[names.SHARE_OUTSIDE_SUPPORT]:.1%}")
+    seen, evaluated = run_metrics.get(names.ROWS_SEEN_IN_TRAINING), run_metrics.get(names.ROWS_EVALUATED)
+    st.caption(
+        "Confidence-based performance estimation (CBPE, after NannyML): the model's probabilities, calibrated "
+        "on base_test (rows no version trains on), give the expected log loss and the expected confusion "
+        "matrix without any label. It holds only where the model learned (the training support) and while "
+        "the relation between features and outcome stays the same; only labels can check that. "
+        + (
+            f"Realized figures use {evaluated:,.0f} labelled rows the model never learned; {seen:,.0f} rows "
+            "it was trained on are left out."
+            if seen is not None and evaluated is not None
+            else ""
+        )
+    )
+
 test_probability = common.base_test_probability(source, model.uri)
 production_probability = data.predictions[config.PROBABILITY_COLUMN].to_numpy()
 shift = health.score_shift(test_probability, production_probability)

@@ -114,3 +114,29 @@ def workspace_copy(pipeline_run, tmp_path) -> PipelineRun:
     copy = tmp_path / "workspace"
     shutil.copytree(pipeline_run.workspace, copy)
     return PipelineRun(copy, f"sqlite:///{copy / 'mlflow.db'}", pipeline_run.stdout)
+
+
+@pytest.fixture
+def mlflow_workspace(tmp_path, monkeypatch) -> Path:
+    """An empty workspace whose default store is ``<tmp_path>/mlflow.db``, for unit tests that log runs.
+
+    MLflow keeps process-wide state (tracking URI, active experiment, ``MLFLOW_EXPERIMENT_ID``,
+    which ``set_experiment`` exports for subprocesses): it is put back afterwards, so a later test
+    or ``run_all.py`` subprocess never inherits this temporary store.
+    """
+    import mlflow
+    from mlflow.tracking import fluent
+
+    from kobe_mlops.tracking import INVOCATION_ENV
+
+    monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv(INVOCATION_ENV, "unit-test-invocation")
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    previous_uri, previous_experiment = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_EXPERIMENT_ID")
+    yield tmp_path
+    mlflow.set_tracking_uri(previous_uri)
+    if previous_experiment is None:
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    else:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = previous_experiment

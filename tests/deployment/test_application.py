@@ -1,0 +1,139 @@
+"""Scoring a production frame: every row is scored or rejected with a reason, ids and labels carried."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kobe_mlops import config
+from kobe_mlops.data_acquisition.contract import REASON_COLUMN
+from kobe_mlops.deployment.application import apply_to_file, score_frame, write_outputs
+from kobe_mlops.modeling.metrics import evaluate_probabilities
+
+
+class DistanceModel:
+    """A pyfunc stand-in: the probability falls with distance; it records what it was given."""
+
+    def __init__(self):
+        self.inputs: list[pd.DataFrame] = []
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        self.inputs.append(features.copy())
+        probability = 1 - features["shot_distance"].to_numpy() / 100
+        return pd.DataFrame(
+            {
+                config.PROBABILITY_COLUMN: probability,
+                config.PREDICTION_COLUMN: (probability >= config.DECISION_THRESHOLD).astype("int64"),
+            },
+            index=features.index,
+        )
+
+
+def production(rows: int = 6) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "shot_id": np.arange(rows) + 101,
+            "game_date": [f"2010-01-{day:02d}" for day in range(1, rows + 1)],
+            "lat": [33.9] * rows,
+            "lon": [-118.3] * rows,
+            "minutes_remaining": [5] * rows,
+            "period": [2] * rows,
+            "playoffs": [0] * rows,
+            "shot_distance": [10.0 * i for i in range(rows)],
+            "shot_type": ["3PT Field Goal"] * rows,  # not a feature: not carried into the predictions
+            config.TARGET: [1.0, 1.0, np.nan, 0.0, 0.0, 1.0][:rows],
+        }
+    )
+
+
+def with_bad_rows() -> pd.DataFrame:
+    frame = production().astype({"lat": object})
+    frame.loc[1, "lat"] = "north"
+    frame.loc[4, "period"] = 0
+    return frame
+
+
+def test_every_row_is_scored_or_rejected_and_the_counts_say_so():
+    result = score_frame(with_bad_rows(), DistanceModel(), source="prod.parquet")
+    assert result.counts == {"rows_input": 6, "rows_scored": 4, "rows_rejected": 2, "rows_labeled": 3}
+    assert result.counts["rows_input"] == result.counts["rows_scored"] + result.counts["rows_rejected"]
+    assert result.source == "prod.parquet"
+    assert result.predictions["shot_id"].tolist() == [101, 103, 104, 106]
+    assert result.rejected["shot_id"].tolist() == [102, 105]
+
+
+def test_rejected_rows_keep_their_columns_and_say_why():
+    rejected = score_frame(with_bad_rows(), DistanceModel()).rejected
+    reasons = dict(zip(rejected["shot_id"], rejected[REASON_COLUMN], strict=True))
+    assert "lat is not a number: north" in reasons[102]
+    assert "period=0 outside" in reasons[105]
+    assert {"shot_type", "game_date", config.TARGET} <= set(rejected.columns)
+
+
+def test_the_model_sees_only_valid_rows_and_only_the_features():
+    model = DistanceModel()
+    score_frame(with_bad_rows(), model)
+    (given,) = model.inputs
+    assert list(given.columns) == config.FEATURES
+    assert given["shot_distance"].tolist() == [0.0, 20.0, 30.0, 50.0]
+
+
+def test_predictions_carry_ids_features_labels_and_the_row_s_own_probability():
+    result = score_frame(with_bad_rows(), DistanceModel())
+    predictions = result.predictions
+    assert list(predictions.columns) == [
+        *config.ID_COLUMNS,
+        *config.FEATURES,
+        config.PROBABILITY_COLUMN,
+        config.PREDICTION_COLUMN,
+        config.TARGET,
+    ]
+    assert predictions.index.tolist() == [0, 1, 2, 3]
+    assert predictions[config.PROBABILITY_COLUMN].tolist() == pytest.approx([1.0, 0.8, 0.7, 0.5])
+    assert predictions[config.PREDICTION_COLUMN].tolist() == [1, 1, 1, 1]
+    labels = predictions[config.TARGET]
+    assert labels.iloc[[0, 2, 3]].tolist() == [1.0, 0.0, 1.0] and np.isnan(labels.iloc[1])  # 103: no label yet
+
+
+def test_labelled_metrics_use_only_rows_with_a_label():
+    result = score_frame(with_bad_rows(), DistanceModel())
+    assert result.labelled["shot_id"].tolist() == [101, 104, 106]
+    labelled = result.labelled
+    assert result.labelled_metrics() == evaluate_probabilities(
+        labelled[config.TARGET], labelled[config.PROBABILITY_COLUMN]
+    )
+
+
+def test_a_frame_without_labels_is_scored_and_has_no_labelled_metrics():
+    result = score_frame(production().drop(columns=config.TARGET), DistanceModel())
+    assert result.counts == {"rows_input": 6, "rows_scored": 6, "rows_rejected": 0, "rows_labeled": 0}
+    assert config.TARGET not in result.predictions
+    assert result.labelled.empty and result.labelled_metrics() is None
+
+
+def test_a_frame_with_no_valid_row_never_calls_the_model():
+    frame = production().assign(period=0)
+    model = DistanceModel()
+    result = score_frame(frame, model)
+    assert model.inputs == []
+    assert result.counts == {"rows_input": 6, "rows_scored": 0, "rows_rejected": 6, "rows_labeled": 0}
+    assert result.predictions[config.PROBABILITY_COLUMN].dtype == "float64"
+    assert result.predictions[config.PREDICTION_COLUMN].dtype == "int64"
+
+
+def test_outputs_round_trip_through_parquet_even_with_text_in_a_numeric_column(tmp_path):
+    source = tmp_path / "prod.parquet"
+    production().to_parquet(source)
+    assert apply_to_file(source, DistanceModel()).counts["rows_scored"] == 6
+    result = score_frame(with_bad_rows(), DistanceModel())
+    predictions_path, rejected_path = tmp_path / "out" / "predictions.parquet", tmp_path / "out" / "rejected.parquet"
+    write_outputs(result, predictions_path, rejected_path)
+    pd.testing.assert_frame_equal(pd.read_parquet(predictions_path), result.predictions)
+    rejected = pd.read_parquet(rejected_path)
+    assert rejected["lat"].tolist() == ["north", "33.9"]  # mixed column written as text
+    assert rejected[REASON_COLUMN].tolist() == result.rejected[REASON_COLUMN].tolist()
+
+
+def test_an_empty_rejected_file_is_still_written(tmp_path):
+    result = score_frame(production(), DistanceModel())
+    write_outputs(result, tmp_path / "predictions.parquet", tmp_path / "rejected.parquet")
+    assert pd.read_parquet(tmp_path / "rejected.parquet").empty

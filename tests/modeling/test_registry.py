@@ -1,0 +1,105 @@
+"""The model's requirements come from requirements.txt; registering logs the pyfunc, aliases and tags it."""
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from kobe_mlops import config, tracking
+from kobe_mlops.modeling import registry
+from kobe_mlops.modeling.train import Candidate
+
+
+def test_pinned_requirements_take_each_version_from_requirements_txt():
+    lines = (config.PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+    pinned = registry.pinned_requirements()
+    assert [requirement.split("==")[0] for requirement in pinned] == registry.MODEL_REQUIREMENTS
+    assert all(requirement in lines for requirement in pinned), pinned
+
+
+def test_pinned_requirements_parse_pins_and_leave_unknown_names_unpinned(tmp_path, monkeypatch):
+    (tmp_path / "requirements.txt").write_text(
+        "# comment==1.0\n\nScikit-Learn==1.4.2\n  mlflow==3.17.2  # the tracking server\nnumpy>=1.26\n"
+    )
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    assert registry.pinned_requirements(["scikit-learn", "mlflow", "numpy", "comment"]) == [
+        "Scikit-Learn==1.4.2",
+        "mlflow==3.17.2",
+        "numpy",  # not an exact pin: left to pip
+        "comment",  # a commented line is not a pin
+    ]
+
+
+# --- Registering on a temporary store ----------------------------------------------------------
+
+
+def shots(rows: int = 200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "lat": rng.uniform(33.3, 34.0, rows),
+            "lon": rng.uniform(-118.5, -118.0, rows),
+            "minutes_remaining": rng.integers(0, 12, rows),
+            "period": rng.integers(1, 5, rows),
+            "playoffs": rng.integers(0, 2, rows),
+            "shot_distance": rng.uniform(0, 30, rows),
+        }
+    )
+    frame[config.TARGET] = (rng.random(rows) < 0.75 - frame["shot_distance"] / 40).astype(int)
+    return frame
+
+
+def fitted_candidate(base_train: pd.DataFrame) -> Candidate:
+    """A plain scikit-learn pipeline standing in for PyCaret's (the pyfunc takes either)."""
+    pipeline = Pipeline([("normalize", StandardScaler()), ("trained_model", LogisticRegression())])
+    pipeline.fit(base_train[config.FEATURES], base_train[config.TARGET])
+    return Candidate("lr", pipeline, {"C": 1.0}, 0.6, pd.DataFrame())
+
+
+@pytest.fixture
+def store(mlflow_workspace):
+    """A client of the fresh SQLite store of a temporary workspace (conftest's ``mlflow_workspace``)."""
+    return mlflow.MlflowClient(f"sqlite:///{mlflow_workspace / 'mlflow.db'}")
+
+
+def test_log_and_register_sets_the_alias_tags_and_serves_the_pipelines_probabilities(store, tmp_path):
+    base_train = shots()
+    candidate = fitted_candidate(base_train)
+    with tracking.start_run("treinamento") as run:
+        info, version = registry.log_and_register(candidate, base_train, version_tags={"training_run_id": "abc"})
+    assert version == "1" and str(info.registered_model_version) == "1"
+    champion = store.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
+    assert str(champion.version) == "1" and champion.run_id == run.info.run_id
+    expected_tags = {"model_type": "Logistic regression", "scoring_path": "pycaret", "training_run_id": "abc"}
+    assert expected_tags.items() <= champion.tags.items()
+
+    model = mlflow.pyfunc.load_model(config.CHAMPION_URI)
+    new_rows = shots(rows=20, seed=1)[config.FEATURES]
+    scored = model.predict(new_rows)
+    expected = candidate.pipeline.predict_proba(new_rows)[:, 1]
+    np.testing.assert_allclose(scored[config.PROBABILITY_COLUMN], expected, rtol=0, atol=1e-12)
+    assert list(model.metadata.get_input_schema().input_names()) == config.FEATURES
+
+    requirements = mlflow.pyfunc.get_model_dependencies(config.CHAMPION_URI)
+    listed = Path(requirements).read_text().splitlines()
+    assert set(registry.pinned_requirements()) <= set(listed)
+    assert (tmp_path / "mlruns").is_dir()  # artifacts stay in the workspace
+
+
+def test_a_second_registration_moves_only_its_own_alias(store):
+    base_train = shots()
+    with tracking.start_run("treinamento"):
+        registry.log_and_register(fitted_candidate(base_train), base_train)
+    with tracking.start_run("treinamento"):
+        _, version = registry.log_and_register(fitted_candidate(base_train), base_train, alias=config.CHALLENGER_ALIAS)
+    assert version == "2"
+    aliases = store.get_registered_model(config.REGISTERED_MODEL_NAME).aliases
+    assert {alias: str(number) for alias, number in aliases.items()} == {
+        config.CHAMPION_ALIAS: "1",
+        config.CHALLENGER_ALIAS: "2",
+    }

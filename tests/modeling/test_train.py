@@ -1,0 +1,107 @@
+"""The champion rule on hand-made candidates, and one real (tiny, fast-grid) PyCaret training."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import log_loss
+
+from kobe_mlops import config
+from kobe_mlops.modeling import train
+from kobe_mlops.modeling.train import (
+    FAST_SEARCH_SPACES,
+    LOG_LOSS_METRIC,
+    SELECTION_TOLERANCE,
+    Candidate,
+    choose_champion,
+)
+
+
+def cv_table(folds: int, mean: float) -> pd.DataFrame:
+    """PyCaret's table: one row per fold, then Mean and Std."""
+    index = [*range(folds), "Mean", "Std"]
+    return pd.DataFrame({LOG_LOSS_METRIC: [mean] * folds + [mean, 0.0]}, index=index)
+
+
+def candidate(key: str, cv_log_loss: float, folds: int = 5) -> Candidate:
+    return Candidate(key, pipeline=None, best_params={}, cv_log_loss=cv_log_loss, cv_table=cv_table(folds, cv_log_loss))
+
+
+def test_the_lowest_cross_validated_log_loss_wins_beyond_the_tolerance():
+    champion, reason = choose_champion({"lr": candidate("lr", 0.6800), "dt": candidate("dt", 0.6700)})
+    assert champion.key == "dt"
+    assert reason == (
+        "Decision tree chosen: lowest mean 5-fold CV log loss on base_train (0.6700 vs Logistic regression 0.6800)."
+    )
+
+
+def test_the_logistic_regression_wins_when_it_is_also_the_lowest():
+    champion, reason = choose_champion({"lr": candidate("lr", 0.6600, folds=3), "dt": candidate("dt", 0.6700)})
+    assert champion.key == "lr"
+    assert "3-fold" in reason and "(0.6600 vs Decision tree 0.6700)" in reason
+
+
+def test_a_gap_under_the_tolerance_goes_to_the_logistic_regression():
+    tree, regression = 0.6700, 0.6700 + SELECTION_TOLERANCE / 2
+    champion, reason = choose_champion({"lr": candidate("lr", regression), "dt": candidate("dt", tree)})
+    assert champion.key == "lr"
+    assert reason.startswith("Logistic regression chosen: CV log loss 0.6705 is within 0.001 of Decision tree's 0.6700")
+    assert reason.endswith("ties go to the simpler model.")
+
+
+def test_a_gap_just_over_the_tolerance_goes_to_the_better_model():
+    tree, regression = 0.6700, 0.6700 + SELECTION_TOLERANCE * 1.5
+    champion, _ = choose_champion({"lr": candidate("lr", regression), "dt": candidate("dt", tree)})
+    assert champion.key == "dt"
+
+
+def test_a_single_candidate_is_chosen_and_said_to_be_alone():
+    champion, reason = choose_champion({"dt": candidate("dt", 0.7)})
+    assert champion.key == "dt" and reason == "Decision tree is the only candidate."
+
+
+def test_the_documented_rule_names_the_tolerance_and_the_preferred_model():
+    assert str(SELECTION_TOLERANCE) in train.SELECTION_RULE
+    assert train.CANDIDATES[train.PREFERRED_ON_TIE] == "Logistic regression"
+    assert set(FAST_SEARCH_SPACES) == set(train.SEARCH_SPACES) == set(train.CANDIDATES)
+
+
+# --- One real training on a few hundred synthetic shots ----------------------------------------
+
+
+def shots(rows: int, seed: int) -> pd.DataFrame:
+    """Shots whose make rate falls with distance: a model that learns anything beats a constant."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "lat": rng.uniform(33.3, 34.0, rows),
+            "lon": rng.uniform(-118.5, -118.0, rows),
+            "minutes_remaining": rng.integers(0, 12, rows),
+            "period": rng.integers(1, 5, rows),
+            "playoffs": rng.integers(0, 2, rows),
+            "shot_distance": rng.uniform(0, 30, rows),
+        }
+    )
+    frame[config.TARGET] = (rng.random(rows) < 0.75 - frame["shot_distance"] / 40).astype(int)
+    return frame
+
+
+@pytest.mark.e2e  # PyCaret's set-up and two grid searches take over ten seconds even on 300 rows
+def test_a_tiny_fast_grid_training_gives_whole_pipelines_and_a_champion():
+    base_train, base_test = shots(300, seed=0), shots(100, seed=1)
+    experiment = train.build_experiment(base_train, base_test, seed=config.SEED, folds=train.FAST_CV_FOLDS)
+    candidates = {key: train.train_candidate(experiment, key, fast=True) for key in train.CANDIDATES}
+    for key, trained in candidates.items():
+        assert trained.key == key
+        assert trained.pipeline.steps[-1][0] == "trained_model"  # preprocessing + the tuned estimator
+        assert set(trained.best_params) == set(FAST_SEARCH_SPACES[key])
+        assert all(trained.best_params[name] in grid for name, grid in FAST_SEARCH_SPACES[key].items())
+        assert trained.cv_log_loss == trained.cv_table.loc["Mean", LOG_LOSS_METRIC]
+        assert train.experiment_folds_text(trained) == f"{train.FAST_CV_FOLDS}-fold"
+        probability = trained.predict_probability(base_test)
+        assert probability.shape == (len(base_test),) and ((probability > 0) & (probability < 1)).all()
+        # The whole pipeline takes raw features: standardisation is inside it.
+        assert np.array_equal(probability, trained.pipeline.predict_proba(base_test[config.FEATURES])[:, 1])
+        constant = log_loss(base_test[config.TARGET], [base_train[config.TARGET].mean()] * len(base_test))
+        assert log_loss(base_test[config.TARGET], probability) < constant
+    champion, reason = choose_champion(candidates)
+    assert champion is min(candidates.values(), key=lambda c: c.cv_log_loss) or "ties go" in reason

@@ -1,0 +1,221 @@
+"""MLflow set-up (kobe_mlops.tracking) and every read of the store (kobe_mlops.tracking.reads).
+
+The reads run on a small store made here by hand: runs with chosen names, statuses, start times,
+params and tags, and a registered model with aliases; no pipeline run, no course data.
+"""
+
+import re
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from kobe_mlops import config, tracking
+from kobe_mlops.tracking import names, reads
+
+NAME = config.REGISTERED_MODEL_NAME
+APPLICATION = config.RUN_NAMES["aplicacao"]
+
+
+@pytest.fixture
+def workspace(mlflow_workspace, monkeypatch):
+    """An empty workspace (conftest's ``mlflow_workspace``) with a known invocation id."""
+    monkeypatch.setenv(tracking.INVOCATION_ENV, "invocation-1")
+    return mlflow_workspace
+
+
+# --- Set-up: URI, experiment, named runs --------------------------------------------------------
+
+
+def test_the_default_store_is_sqlite_in_the_workspace_and_the_environment_overrides_it(workspace, monkeypatch):
+    assert tracking.tracking_uri() == f"sqlite:///{workspace.resolve() / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking.tracking_uri() == "http://127.0.0.1:5000"
+    assert tracking.is_local_store("sqlite:///x.db") and not tracking.is_local_store("http://127.0.0.1:5000")
+
+
+def test_configure_creates_the_experiment_once_with_artifacts_in_the_workspace(workspace):
+    first = tracking.configure()
+    assert tracking.configure() == first
+    assert mlflow.get_tracking_uri() == tracking.tracking_uri()
+    experiment = MlflowClient(tracking.tracking_uri()).get_experiment(first)
+    assert experiment.name == config.EXPERIMENT_NAME
+    assert experiment.artifact_location == (workspace.resolve() / "mlruns").as_uri()
+
+
+def test_configure_follows_mlflow_tracking_uri(workspace, monkeypatch, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "other.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{elsewhere}")
+    tracking.configure()
+    assert elsewhere.is_file() and not (workspace / "mlflow.db").exists()
+
+
+def test_start_run_names_the_run_and_tags_the_invocation_step_and_commit(workspace):
+    with tracking.start_run("aplicacao", **{"kobe.role": "champion"}) as run:
+        mlflow.log_metric("rows_input", 3)
+    logged = MlflowClient(tracking.tracking_uri()).get_run(run.info.run_id)
+    assert logged.info.run_name == APPLICATION and logged.info.status == "FINISHED"
+    tags = logged.data.tags
+    assert tags[config.INVOCATION_TAG] == "invocation-1"
+    assert tags["kobe.step"] == "aplicacao" and tags["kobe.role"] == "champion"
+    assert re.fullmatch(r"[0-9a-f]{40}", tags["kobe.git_commit"])  # the tests run in the repository
+    assert logged.data.metrics == {"rows_input": 3}
+
+
+def test_retraining_steps_have_their_run_names_and_unknown_steps_are_refused(workspace):
+    with tracking.start_run("rollback") as run:
+        pass
+    assert run.info.run_name == "Rollback"
+    with pytest.raises(KeyError):
+        with tracking.start_run("not_a_step"):
+            pass
+
+
+def test_one_invocation_id_per_process_unless_given(monkeypatch):
+    monkeypatch.setenv(tracking.INVOCATION_ENV, "given")
+    assert tracking.invocation_id() == "given"
+    monkeypatch.delenv(tracking.INVOCATION_ENV)
+    made = tracking.invocation_id()
+    try:
+        assert re.fullmatch(r"[0-9a-f]{12}", made) and tracking.invocation_id() == made
+    finally:
+        monkeypatch.delenv(tracking.INVOCATION_ENV)  # invocation_id set it outside monkeypatch
+
+
+# --- Reads: a store made by hand ----------------------------------------------------------------
+
+
+def test_store_exists_tells_a_missing_sqlite_file_apart_and_creates_nothing(workspace):
+    assert reads.store_exists() is False
+    assert reads.store_exists(f"sqlite:///{workspace / 'absent.db'}") is False
+    assert reads.store_exists("http://127.0.0.1:5000") is True  # a server: assume it is there
+    assert list(workspace.iterdir()) == []
+    MlflowClient(tracking.tracking_uri()).search_experiments()  # opening the store creates the file
+    assert reads.store_exists() is True
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """Runs of the experiment (start times 1000, 2000, ... ms) and a registered model.
+
+    ``runs`` maps a label to its run id. Version 1 (champion before) was trained by ``training``;
+    version 2 (champion now) has no training tag; ``previous`` points at 1.
+    """
+    folder = tmp_path_factory.mktemp("store")
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    experiment_id = client.create_experiment(config.EXPERIMENT_NAME, artifact_location=(folder / "mlruns").as_uri())
+    specs = [
+        # label, run name, status, params, tags
+        ("training", "Treinamento", "FINISHED", {}, {}),
+        ("app_old", APPLICATION, "FINISHED", {"model_name": NAME, "model_version": "1"}, {}),
+        ("check", "VerificacaoRetreino", "FINISHED", {"champion_version": "1"}, {"decision": "retrain", "reason": "x"}),
+        (
+            "validation",
+            "ValidacaoChallenger",
+            "FINISHED",
+            {"champion_version": "1", "challenger_version": "2"},
+            {"decision": "promote", "reason": "better"},
+        ),
+        ("app_new", APPLICATION, "FINISHED", {}, {}),  # no model params: scored with the champion
+        ("app_failed", APPLICATION, "FAILED", {}, {}),
+        ("rollback", "Rollback", "FINISHED", {}, {"champion_version_before": "2", "champion_version_after": "1"}),
+    ]
+    runs = {}
+    for order, (label, run_name, status, params, tags) in enumerate(specs, start=1):
+        run = client.create_run(experiment_id, start_time=order * 1000, tags=tags, run_name=run_name)
+        for key, value in params.items():
+            client.log_param(run.info.run_id, key, value)
+        client.log_metric(run.info.run_id, "order", order)
+        client.set_terminated(run.info.run_id, status=status, end_time=order * 1000 + 500)
+        runs[label] = run.info.run_id
+    client.create_registered_model(NAME)
+    client.create_model_version(NAME, source=str(folder), tags={names.TRAINING_RUN_TAG: runs["training"]})
+    client.create_model_version(NAME, source=str(folder))
+    client.set_registered_model_alias(NAME, config.CHAMPION_ALIAS, "2")
+    client.set_registered_model_alias(NAME, config.PREVIOUS_ALIAS, "1")
+    return client, runs
+
+
+def test_versions_by_alias_and_the_alias_table(store):
+    client, _ = store
+    assert str(reads.version_by_alias(client).version) == "2"
+    assert str(reads.version_by_alias(client, config.PREVIOUS_ALIAS).version) == "1"
+    assert reads.version_by_alias(client, config.CHALLENGER_ALIAS) is None
+    assert reads.version_by_alias(client, model_name="no-such-model") is None
+    assert reads.registry_aliases(client) == {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"}
+    assert reads.registry_aliases(client, "no-such-model") == {}
+
+
+def test_resolve_model_uri_names_the_version_behind_an_alias_only(store):
+    client, _ = store
+    assert reads.resolve_model_uri(config.CHAMPION_URI, client) == {
+        "model_name": NAME,
+        "model_alias": config.CHAMPION_ALIAS,
+        "model_version": "2",
+    }
+    assert reads.resolve_model_uri("runs:/abc/model", client) == {}
+    assert reads.resolve_model_uri(f"models:/{NAME}/1", client) == {}
+
+
+def test_the_training_run_behind_a_version(store):
+    client, runs = store
+    first, second = (client.get_model_version(NAME, version) for version in ("1", "2"))
+    assert reads.training_run_of(client, first).info.run_id == runs["training"]
+    assert reads.training_run_of(client, second) is None  # no tag
+    client.set_model_version_tag(NAME, "2", names.TRAINING_RUN_TAG, "0" * 32)
+    try:
+        assert reads.training_run_of(client, client.get_model_version(NAME, "2")) is None  # no such run
+    finally:
+        client.delete_model_version_tag(NAME, "2", names.TRAINING_RUN_TAG)
+    assert [v.version for v in reads.versions_tagged(client, names.TRAINING_RUN_TAG, runs["training"])] == [1]
+
+
+def test_the_version_an_application_run_scored_with(store):
+    client, runs = store
+    assert str(reads.model_version_used(client, client.get_run(runs["app_old"])).version) == "1"
+    assert str(reads.model_version_used(client, client.get_run(runs["app_new"])).version) == "2"  # the champion
+
+
+def test_the_latest_finished_application_run_skips_failed_and_other_runs(store):
+    client, runs = store
+    assert reads.latest_application_run(client).info.run_id == runs["app_new"]
+    assert reads.latest_application_run(client, "no-such-experiment") is None
+
+
+class OneRunPerPage(MlflowClient):
+    """A client whose searches return one run per page, to exercise the page loop."""
+
+    def search_runs(self, *args, **kwargs):
+        return super().search_runs(*args, **{**kwargs, "max_results": 1})
+
+
+def test_finished_application_runs_oldest_first_over_every_page(store):
+    client, runs = store
+    expected = [runs["app_old"], runs["app_new"]]
+    assert [run.info.run_id for run in reads.finished_application_runs(client)] == expected
+    paged = OneRunPerPage(client.tracking_uri)
+    assert [run.info.run_id for run in reads.finished_application_runs(paged)] == expected
+    assert reads.finished_application_runs(client, "no-such-experiment") == []
+
+
+def test_recent_runs_newest_first(store):
+    client, runs = store
+    assert [run.info.run_id for run in reads.recent_runs(client, 2)] == [runs["rollback"], runs["app_failed"]]
+
+
+def test_decision_history_lists_the_loop_s_runs_newest_first_with_versions_and_reasons(store):
+    client, runs = store
+    history = reads.decision_history(client)
+    assert list(history.columns) == reads.DECISION_COLUMNS
+    assert history["run_id"].tolist() == [runs["rollback"], runs["validation"], runs["check"]]
+    assert history["step"].tolist() == ["Rollback", "ValidacaoChallenger", "VerificacaoRetreino"]
+    assert history["versions"].tolist() == ["v2 -> v1", "champion v1, challenger v2", "champion v1"]
+    assert history["decision"].tolist() == ["", "promote", "retrain"]
+    assert history["reason"].tolist() == ["", "better", "x"]
+    assert history["start_time"].is_monotonic_decreasing
+    assert reads.decision_history(client, limit=1)["run_id"].tolist() == [runs["rollback"]]
+
+
+def test_decision_history_of_a_store_without_the_experiment_is_empty(tmp_path):
+    history = reads.decision_history(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"))
+    assert history.empty and list(history.columns) == reads.DECISION_COLUMNS

@@ -1,4 +1,4 @@
-"""Committed notebooks carry no outputs and keep a papermill ``parameters`` cell of literals."""
+"""Committed notebooks carry no outputs, keep a papermill ``parameters`` cell of literals, and stay thin."""
 
 import ast
 import json
@@ -8,6 +8,9 @@ import sys
 import pytest
 
 from kobe_mlops import config
+
+# A notebook cell calls the package; logic longer than this belongs in Code/kobe_mlops, under test.
+MAX_CODE_CELL_LINES = 15
 
 
 def committed_notebooks() -> list[str]:
@@ -46,6 +49,36 @@ def test_parameters_cell_is_tagged_and_holds_only_literals(notebook):
     for statement in tree.body:
         assert isinstance(statement, ast.Assign), f"{notebook}: only assignments in the parameters cell"
         ast.literal_eval(statement.value)  # raises if not a plain literal
+
+
+def cell_source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def long_code_cells(cells: list[dict], limit: int = MAX_CODE_CELL_LINES) -> dict[int, int]:
+    """``{cell index: lines}`` of the code cells longer than ``limit`` lines (trailing blank lines not counted)."""
+    lengths = {
+        index: len(cell_source(cell).rstrip().splitlines())
+        for index, cell in enumerate(cells)
+        if cell["cell_type"] == "code"
+    }
+    return {index: lines for index, lines in lengths.items() if lines > limit}
+
+
+def test_long_cell_check_counts_code_lines_only():
+    code = {"cell_type": "code", "source": ["x = 1\n"] * 16 + ["\n", "\n"]}
+    markdown = {"cell_type": "markdown", "source": "text\n" * 40}
+    fifteen = {"cell_type": "code", "source": "y = 2\n" * 15}
+    assert long_code_cells([markdown, fifteen, code]) == {2: 16}
+
+
+@pytest.mark.parametrize("path", sorted(config.NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda path: path.name)
+def test_no_code_cell_is_longer_than_the_limit(path):
+    long = long_code_cells(json.loads(path.read_text())["cells"])
+    assert not long, (
+        f"{path.name}: code cells {long} (index: lines) exceed {MAX_CODE_CELL_LINES} lines; "
+        "move the logic into a function in Code/kobe_mlops and call it"
+    )
 
 
 def test_nbstripout_filter_is_declared():

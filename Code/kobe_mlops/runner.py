@@ -139,6 +139,8 @@ def train_challenger(output_dir: Path, args: argparse.Namespace, extra_train_dat
         **step_parameters(training, args),
         "register_alias": config.CHALLENGER_ALIAS,
         "extra_train_data": str(extra_train_data),
+        # The newest labelled rows it never learns: its estimator's reference, with base_test.
+        "reference_data": str(config.workspace_paths().retrain_holdout),
     }
     run_notebook(training, output_dir, parameters, output_name=f"{training.notebook}_challenger")
 

@@ -40,6 +40,17 @@ class TrainingBases:
     extra_train_data: str = ""  # the parquet the extra rows came from ("" = none)
     # shot_id of every production row among the training rows (empty for a development model)
     production_shot_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype="int64"))
+    # Labelled rows the model never learns besides base_test (a challenger's production holdout):
+    # with base_test, the reference its label-free estimate is calibrated on.
+    reference_extra: pd.DataFrame | None = None
+
+    @property
+    def reference(self) -> pd.DataFrame:
+        """Every labelled row held out from training: base_test, plus the extra reference rows."""
+        columns = config.FEATURES + [config.TARGET]
+        if self.reference_extra is None or self.reference_extra.empty:
+            return self.test[columns]
+        return pd.concat([self.test[columns], self.reference_extra[columns]], ignore_index=True)
 
     @property
     def rows_extra_train(self) -> int:
@@ -47,19 +58,23 @@ class TrainingBases:
 
 
 def load_training_bases(
-    extra_train_data: str | os.PathLike = "", paths: config.WorkspacePaths | None = None
+    extra_train_data: str | os.PathLike = "",
+    reference_data: str | os.PathLike = "",
+    paths: config.WorkspacePaths | None = None,
 ) -> TrainingBases:
-    """base_train and base_test from the workspace; ``extra_train_data`` rows join base_train only."""
+    """base_train and base_test from the workspace; ``extra_train_data`` rows join base_train only,
+    ``reference_data`` rows (never trained on) join base_test as the estimator's reference only."""
     paths = paths or config.workspace_paths()
     base_train = pd.read_parquet(paths.base_train)
     base_test = pd.read_parquet(paths.base_test)
+    reference_extra = pd.read_parquet(reference_data) if reference_data else None
     if not extra_train_data:
-        return TrainingBases(base_train, base_test, len(base_train))
+        return TrainingBases(base_train, base_test, len(base_train), reference_extra=reference_extra)
     extra = pd.read_parquet(extra_train_data)
     shot_ids = extra["shot_id"].to_numpy(dtype="int64") if "shot_id" in extra else np.array([], dtype="int64")
     rows = extra[config.FEATURES + [config.TARGET]].astype(base_train.dtypes.to_dict())
     train = pd.concat([base_train, rows], ignore_index=True)
-    return TrainingBases(train, base_test, len(base_train), str(extra_train_data), shot_ids)
+    return TrainingBases(train, base_test, len(base_train), str(extra_train_data), shot_ids, reference_extra)
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,7 @@ def log_training_run(
     mlflow.log_metric(names.PRODUCTION_ROWS_LEARNED, len(bases.production_shot_ids))
     log_production_shot_ids(bases.production_shot_ids)
     mlflow.log_text(support_to_json(feature_support(bases.train)), names.FEATURE_SUPPORT_ARTIFACT)
+    log_reference_scores(champion, bases.reference)
     for name, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{name}")
     mlflow.set_tags({"champion_model": champion.label, "selection_reason": reason})
@@ -163,3 +179,17 @@ def log_production_shot_ids(shot_ids: np.ndarray) -> None:
         path = Path(folder) / Path(names.PRODUCTION_SHOT_IDS_ARTIFACT).name
         pd.DataFrame({"shot_id": np.asarray(shot_ids, dtype="int64")}).to_parquet(path, index=False)
         mlflow.log_artifact(str(path), artifact_path=str(Path(names.PRODUCTION_SHOT_IDS_ARTIFACT).parent))
+
+
+def log_reference_scores(champion: Candidate, reference: pd.DataFrame) -> None:
+    """The champion's probability and the outcome on every held-out reference row (its estimator's calibration)."""
+    scores = pd.DataFrame(
+        {
+            config.PROBABILITY_COLUMN: champion.predict_probability(reference),
+            config.TARGET: reference[config.TARGET].to_numpy(dtype="int64"),
+        }
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(names.REFERENCE_SCORES_ARTIFACT).name
+        scores.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(names.REFERENCE_SCORES_ARTIFACT).parent))

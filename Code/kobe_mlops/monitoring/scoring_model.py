@@ -4,9 +4,10 @@
   look good graded on them. Each ``Treinamento`` run logs those rows' ``shot_id``
   (:mod:`kobe_mlops.modeling.training_run`); :func:`split_seen_rows` keeps them out of every
   labelled metric and counts them (``rows_seen_in_training``).
-* **Its performance estimator** (:mod:`kobe_mlops.monitoring.estimation`): calibrated on
-  ``base_test``, which no version ever trains on, with the training support its training run
-  logged (``base_train``'s for versions that logged none: they learned development rows only).
+* **Its performance estimator** (:mod:`kobe_mlops.monitoring.estimation`): calibrated on the
+  labelled rows its training run held out and logged the scores of (``base_test``, which no
+  version trains on, plus a challenger's production holdout, so the reference covers the
+  population it learned), with the training support its training run logged.
 """
 
 from __future__ import annotations
@@ -45,15 +46,25 @@ def split_seen_rows(labelled: pd.DataFrame, learned_shot_ids: np.ndarray) -> tup
     return labelled[~seen], int(seen.sum())
 
 
-def reference_estimator(model, support_text: str | None, paths: config.WorkspacePaths) -> PerformanceEstimator:
-    """Calibrate ``model`` on base_test; support from its training run, else from base_train."""
-    base_test = pd.read_parquet(paths.base_test)
-    probability = model.predict(base_test[config.FEATURES])[config.PROBABILITY_COLUMN].to_numpy()
+def reference_estimator(
+    model, support_text: str | None, paths: config.WorkspacePaths, reference: pd.DataFrame | None = None
+) -> PerformanceEstimator:
+    """Calibrate on the reference scores the training run logged (held-out rows it never learned);
+    versions that logged none are calibrated on base_test scored by ``model`` now. Support from the
+    training run, else base_train's (such versions learned development rows only)."""
+    if reference is None:
+        base_test = pd.read_parquet(paths.base_test)
+        reference = pd.DataFrame(
+            {
+                config.PROBABILITY_COLUMN: model.predict(base_test[config.FEATURES])[config.PROBABILITY_COLUMN],
+                config.TARGET: base_test[config.TARGET],
+            }
+        )
     if support_text:
         support = support_from_json(support_text)
     else:
         support = feature_support(pd.read_parquet(paths.base_train))
-    return PerformanceEstimator.fit(probability, base_test[config.TARGET], support)
+    return PerformanceEstimator.fit(reference[config.PROBABILITY_COLUMN], reference[config.TARGET], support)
 
 
 def load_scoring_model(
@@ -66,6 +77,8 @@ def load_scoring_model(
     version = client.get_model_version(resolved["model_name"], resolved["model_version"]) if resolved else None
     learned = np.sort(reads.learned_shot_ids(client, version)) if version else np.array([], dtype="int64")
     support_text = reads.feature_support_text(client, version) if version else None
-    model = model if model is not None else mlflow.pyfunc.load_model(model_uri)
-    estimator = reference_estimator(model, support_text, paths)
+    reference = reads.reference_scores(client, version) if version else None
+    if reference is None and model is None:
+        model = mlflow.pyfunc.load_model(model_uri)
+    estimator = reference_estimator(model, support_text, paths, reference)
     return ScoringModel(resolved.get("model_version"), learned, estimator)

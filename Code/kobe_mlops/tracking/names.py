@@ -17,6 +17,9 @@ PRODUCTION_SHOT_IDS_ARTIFACT = "training/production_shot_ids.parquet"
 TRAINING_RUN_TAG = "training_run_id"
 # The model's training support (modeling/support.py), read by the label-free estimate.
 FEATURE_SUPPORT_ARTIFACT = "training/feature_support.json"
+# Probability and outcome on every labelled row the model never learned (base_test, plus a
+# challenger's production holdout): what its label-free estimate is calibrated on.
+REFERENCE_SCORES_ARTIFACT = "training/reference_scores.parquet"
 
 
 def champion_test_metric(name: str) -> str:
@@ -75,3 +78,41 @@ def baseline_prod_metric(name: str) -> str:
 
 def psi_metric(feature: str) -> str:
     return f"{PSI_PREFIX}{feature}"
+
+
+# --- SimulacaoOperacao: the season-by-season replay (monitoring/replay.py) --------------------
+# Each child run is a PipelineAplicacao of one strategy on one batch; the parent sums them up.
+REPLAY_STRATEGY_TAG = "kobe.replay_strategy"
+REPLAY_BATCH = "batch"  # param: the season (or the date range of a batch of rows)
+REPLAY_BATCH_INDEX = "batch_index"  # param: 0-based, oldest batch first
+# param: index of the last batch whose labels the scoring model learned (-1: the development champion)
+TRAINED_THROUGH_BATCH = "trained_through_batch"
+RETRAINED = "retrained"  # 1 when the strategy trained a challenger after the batch
+PROMOTED = "promoted"  # 1 when that challenger passed the promotion gate
+# The replay's yardstick: a constant at the make rate of every label revealed before the batch
+# (the development rate before the first). Not log_loss_null_prod, the batch's own rate.
+REPLAY_NULL_LOG_LOSS = "log_loss_null"
+FIRST_ALERT_BATCH = "first_alert_batch"  # first batch where any trigger fired (-1: never)
+FIRST_LABEL_ALERT_BATCH = "first_label_alert_batch"  # ... a trigger that needs labels
+REPLAY_DECISION_TAG = "decision"
+REPLAY_REASON_TAG = "reason"
+FIRED_TRIGGERS_TAG = "fired_triggers"
+VALIDATION_PREFIX = "validation_"  # the promotion gate's figures (retraining.validate)
+
+
+def strategy_metric(name: str, strategy: str) -> str:
+    """``log_loss``, ``reactive`` -> ``log_loss_reactive``: a parent-run figure of one strategy."""
+    return f"{name}_{strategy}"
+
+
+def trigger_metric(trigger: str) -> str:
+    """``feature_drift`` -> ``trigger_feature_drift``, as VerificacaoRetreino logs it."""
+    return f"trigger_{trigger}"
+
+
+def trigger_fired_metric(trigger: str) -> str:
+    return f"trigger_{trigger}_fired"
+
+
+def trigger_threshold_metric(trigger: str) -> str:
+    return f"trigger_{trigger}_threshold"

@@ -132,6 +132,11 @@ def learned_shot_ids(client: MlflowClient, version: ModelVersion) -> np.ndarray:
     return np.array([], dtype="int64") if ids is None else ids.to_numpy(dtype="int64")
 
 
+def reference_scores(client: MlflowClient, version: ModelVersion) -> pd.DataFrame | None:
+    """Probability and outcome on the held-out rows ``version``'s training run logged (None when not logged)."""
+    return _read_training_artifact(client, version, names.REFERENCE_SCORES_ARTIFACT, pd.read_parquet)
+
+
 def feature_support_text(client: MlflowClient, version: ModelVersion) -> str | None:
     """The JSON training support logged by the training run of ``version`` (None when not logged)."""
     return _read_training_artifact(client, version, names.FEATURE_SUPPORT_ARTIFACT, lambda path: path.read_text())

@@ -1,6 +1,7 @@
 """The install files agree with each other and with what is installed; CI runs the README's command."""
 
 import re
+import tomllib
 from importlib.metadata import PackageNotFoundError, version
 
 from kobe_mlops import config
@@ -56,3 +57,68 @@ def test_scale_extra_pins_live_in_their_own_file():
         if installed != pinned:
             mismatched[name] = (pinned, installed)
     assert not mismatched, f"installed versions differ from requirements-scale.txt: {mismatched}"
+
+
+# --- The module map in Code/README.md --------------------------------------------------------
+
+PACKAGE = ROOT / "Code" / "kobe_mlops"
+VIEWS = "dashboard/views/"  # the dashboard pages: one row for the folder
+BASE_MODULES = {"config", "io", "tracking", "tracking_stack"}
+
+
+def module_map() -> dict[str, str]:
+    """``{module path: layer}`` of the rows of the "Module map" table in Code/README.md."""
+    text = (ROOT / "Code" / "README.md").read_text()
+    assert "## Module map" in text, "Code/README.md lost its '## Module map' section"
+    section = text.split("## Module map", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.lstrip().startswith("|") and cells[0].startswith("`"):
+            module = cells[0].strip("`")
+            assert module not in rows, f"Code/README.md lists {module} twice"
+            rows[module] = cells[1]
+    return rows
+
+
+def package_modules() -> set[str]:
+    """Every module of the package relative to Code/kobe_mlops, the dashboard pages as one folder."""
+    modules = set()
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative.startswith(VIEWS):
+            modules.add(VIEWS)
+        elif path.name != "__init__.py":
+            modules.add(relative)
+    return modules
+
+
+def test_every_module_has_a_row_in_the_module_map():
+    missing = sorted(package_modules() - set(module_map()))
+    assert not missing, f"Code/README.md's module map has no row for {missing}: add one (module, layer, what it does)"
+
+
+def test_every_module_map_row_names_a_module_that_exists():
+    stale = sorted(module for module in module_map() if not (PACKAGE / module).exists())
+    assert not stale, f"Code/README.md's module map lists modules that are gone: {stale}"
+
+
+def test_each_row_names_the_layer_its_path_puts_it_in():
+    wrong = {}
+    for module, layer in module_map().items():
+        top = module.split("/")[0].removesuffix(".py")
+        expected = "base" if top in BASE_MODULES else top
+        if layer != expected:
+            wrong[module] = (layer, expected)
+    assert not wrong, f"module map rows with the wrong layer (written, expected): {wrong}"
+
+
+def test_the_layer_diagram_is_the_import_linter_contract():
+    with open(ROOT / "pyproject.toml", "rb") as handle:
+        contracts = tomllib.load(handle)["tool"]["importlinter"]["contracts"]
+    (layers,) = [contract["layers"] for contract in contracts if contract["type"] == "layers"]
+    text = (ROOT / "Code" / "README.md").read_text()
+    diagram = re.search(r"```text\n(.+? <- .+?)\n```", text)
+    assert diagram, "Code/README.md lost its layer diagram"
+    written = [f"kobe_mlops.{name.strip()}" for name in diagram.group(1).split("<-")]
+    assert written == list(reversed(layers))

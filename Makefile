@@ -1,14 +1,15 @@
 # Shortcuts for the commands in README.md. `make help` lists them.
 PY := .venv/bin/python
 
-.PHONY: help setup run run-fast test ui clean stack-start stack-status stack-stop
+.PHONY: help setup run run-fast test test-quick lint format ui clean stack-start stack-status stack-stop
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-setup:  ## create .venv and install the pinned stack and the package
+setup:  ## create .venv, install the pinned stack and the package, and the git hooks
 	python3.11 -m venv .venv
 	.venv/bin/pip install -e .
 	.venv/bin/nbstripout --install
+	.venv/bin/pre-commit install
 
 run:  ## run the whole pipeline (add ARGS="--data-source ../shared/data" offline)
 	$(PY) run_all.py $(ARGS)
@@ -18,6 +19,18 @@ run-fast:  ## smoke run with small grids
 
 test:  ## run the test suite (what CI runs)
 	$(PY) -m pytest
+
+test-quick:  ## the quick loop: every test but the end-to-end ones (no pipeline run)
+	$(PY) -m pytest -m "not e2e"
+
+lint:  ## ruff lint, ruff format check and the import layers (what CI runs first)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
+
+format:  ## format the code and apply ruff's safe fixes
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
 
 ui:  ## browse runs and registered models in the MLflow UI on 127.0.0.1:5000
 	.venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1

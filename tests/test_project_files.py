@@ -122,3 +122,35 @@ def test_the_layer_diagram_is_the_import_linter_contract():
     assert diagram, "Code/README.md lost its layer diagram"
     written = [f"kobe_mlops.{name.strip()}" for name in diagram.group(1).split("<-")]
     assert written == list(reversed(layers))
+
+
+# --- Development tools: lint in CI, make and the git hooks -----------------------------------
+
+LINT_COMMANDS = [".venv/bin/ruff check .", ".venv/bin/ruff format --check .", ".venv/bin/lint-imports"]
+
+
+def test_development_tools_are_pinned_with_the_rest():
+    assert {"ruff", "import-linter", "pre-commit"} <= set(pins())
+
+
+def test_ci_lints_before_the_tests_and_make_lint_runs_the_same_commands():
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert ci_lines[0] == "#!/usr/bin/env bash" and "set -euo pipefail" in ci_lines  # a failing lint stops CI
+    positions = [ci_lines.index(command) for command in LINT_COMMANDS]
+    assert positions == sorted(positions) and positions[-1] < ci_lines.index(".venv/bin/python -m pytest")
+    makefile = (ROOT / "Makefile").read_text()
+    lint_recipe = re.search(r"^lint:.*\n((?:\t.*\n)+)", makefile, flags=re.M)
+    assert lint_recipe, "the Makefile has no lint target"
+    assert [line.strip() for line in lint_recipe.group(1).splitlines()] == LINT_COMMANDS
+    assert re.search(r'^test-quick:.*\n\t\$\(PY\) -m pytest -m "not e2e"$', makefile, flags=re.M)
+
+
+def test_pre_commit_hooks_use_the_project_s_own_tools_offline():
+    import yaml
+
+    hooks_config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = [hook for repo in hooks_config["repos"] for hook in repo["hooks"]]
+    assert [repo["repo"] for repo in hooks_config["repos"]] == ["local"]  # nothing to download
+    assert {hook["language"] for hook in hooks} == {"system"}
+    assert all(hook["entry"].startswith(".venv/bin/") for hook in hooks)
+    assert {hook["entry"].split()[0].split("/")[-1] for hook in hooks} == {"ruff", "nbstripout"}

@@ -62,7 +62,13 @@ RETRAINING_RUN_NAMES = {
     "validacao_challenger": "ValidacaoChallenger",  # champion vs challenger, promote or not, and why
     "rollback": "Rollback",  # previous version restored as champion
 }
-ALL_RUN_NAMES = {**RUN_NAMES, **RETRAINING_RUN_NAMES}
+# The season-by-season replay of production (run_all.py --replay, notebooks/05_operacao.ipynb)
+# logs to an experiment of its own and never touches the registered model.
+REPLAY_EXPERIMENT_NAME = "kobe-shot-replay"
+REPLAY_RUN_NAMES = {
+    "simulacao_operacao": "SimulacaoOperacao",  # parent: one replay, every strategy; one child per batch
+}
+ALL_RUN_NAMES = {**RUN_NAMES, **RETRAINING_RUN_NAMES, **REPLAY_RUN_NAMES}
 PROBABILITY_COLUMN = "shot_made_probability"
 PREDICTION_COLUMN = "shot_made_prediction"
 # Batch scoring engines of the application step: one pandas process, or Spark (optional extra).
@@ -76,6 +82,8 @@ PIPELINE_STEPS = [
     ("03_treinamento", "treinamento"),
     ("04_aplicacao", "aplicacao"),
 ]
+# Not a pipeline step: run after one, by run_all.py --replay.
+REPLAY_STEP = ("05_operacao", "operacao")
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,11 @@ class WorkspacePaths:
     @property
     def executed_notebooks_dir(self) -> Path:
         return self.root / "reports" / "notebooks"
+
+    @property
+    def replay_progress_log(self) -> Path:
+        """One line per batch and strategy, written by the replay as it goes (run_all.py prints it)."""
+        return self.root / "reports" / "replay_progress.log"
 
     @property
     def mlflow_db(self) -> Path:

@@ -77,3 +77,21 @@ def test_text_in_a_feature_is_refused_with_the_row_named():
     model = ShotMadeModel(fitted_pipeline(), check_features=shots()[0])
     with pytest.raises(Exception, match="row 2: lat is not a number: north"):
         model.predict(None, features)
+
+
+@pytest.mark.parametrize("first_step_columns", [None, ["lat", "lon"]], ids=["unwrapped", "pycaret"])
+def test_both_paths_score_the_same_values_alike_whatever_the_dtypes(first_step_columns):
+    pipeline = fitted_pipeline(first_step_columns)
+    model = ShotMadeModel(pipeline, check_features=shots(seed=1)[0])
+    rows = shots(rows=20, seed=2)[0].assign(shot_distance=lambda f: f["shot_distance"].round())
+    expected = model.predict(None, rows)
+    for variant in [rows.astype("float64"), rows.astype({"shot_distance": "int64", "period": "int32"})]:
+        pd.testing.assert_frame_equal(model.predict(None, variant), expected)
+    as_objects = rows.astype(object).astype({"period": str})
+    pd.testing.assert_frame_equal(model.predict(None, as_objects), expected)
+
+
+def test_a_direct_call_without_a_feature_names_it():
+    model = ShotMadeModel(fitted_pipeline(), check_features=shots()[0])
+    with pytest.raises(Exception, match="model input: missing required column\\(s\\) 'period'"):
+        model.predict(None, shots(rows=3)[0].drop(columns="period"))

@@ -5,6 +5,12 @@ project threshold, so both embedded and served scoring hand back probabilities. 
 break the data contract are refused with a message naming rows and columns (MLflow's server
 turns that into a 400 response).
 
+**Input types.** The logged schema types the features ``Any``
+(:func:`kobe_mlops.modeling.registry.input_schema` says why), so ``predict`` receives them as the
+caller holds them: int or float of any width, or objects. The contract decides what is a valid
+number; the model then scores the values as float64, so the same values give the same
+probabilities whatever their dtypes.
+
 **Scoring path.** PyCaret wraps each fitted scikit-learn transformer in a ``TransformerWrapper``
 that rebuilds a DataFrame at every step: about 4 ms a call whatever the number of rows, most
 of a served single-row request. When every wrapped step maps the six features to themselves
@@ -25,7 +31,14 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import broken_matrix_rows, feature_matrix, violations_message
+from kobe_mlops.data_acquisition.contract import (
+    DataContractError,
+    broken_matrix_rows,
+    feature_dtypes,
+    feature_matrix,
+    require_columns,
+    violations_message,
+)
 
 # The unwrapped path runs the same fitted numbers in the same order: it must agree to rounding.
 EQUIVALENCE_TOLERANCE = 1e-12
@@ -91,22 +104,30 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
         return "unwrapped" if getattr(self, "column_steps", None) else "pycaret"
 
     def predict_probability(self, features: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
-        """P(make) through the whole preprocessing pipeline; ``matrix``: :func:`feature_matrix` of
-        ``features`` when the caller already built it."""
+        """P(make) of contract-valid rows through the whole preprocessing pipeline; ``matrix``:
+        the features as float64 (:func:`numeric_matrix`) when the caller already built it."""
+        matrix = numeric_matrix(features) if matrix is None else matrix
         if getattr(self, "column_steps", None):  # absent on models pickled before it existed
-            matrix = feature_matrix(features) if matrix is None else matrix
-            if matrix is not None:
-                return probability_through(self.column_steps, matrix)
-        return self.pipeline.predict_proba(features[config.FEATURES])[:, 1]
+            return probability_through(self.column_steps, matrix)
+        # The pipeline gets the features in the dtypes it was trained on, whatever the caller's were.
+        typed = pd.DataFrame(matrix, columns=config.FEATURES).astype(feature_dtypes())
+        return self.pipeline.predict_proba(typed)[:, 1]
 
     def predict(self, context, model_input: pd.DataFrame, params=None):
         frame = pd.DataFrame(model_input)
+        try:
+            # Through MLflow the schema has refused a missing column already; this is for direct calls.
+            require_columns(frame, config.FEATURES, "model input")
+        except DataContractError as error:
+            raise MlflowException(str(error), error_code=INVALID_PARAMETER_VALUE) from None
         matrix = feature_matrix(frame)
         # The matrix check clears valid numeric input; anything else gets the detailed message.
         if matrix is None or broken_matrix_rows(matrix).any():
             problem = violations_message(frame)
             if problem:
                 raise MlflowException(problem, error_code=INVALID_PARAMETER_VALUE)
+        if matrix is None:  # numbers the contract accepts, held as objects (e.g. text "5") or booleans
+            matrix = numeric_matrix(frame)
         probability = self.predict_probability(frame, matrix)
         return pd.DataFrame(
             {
@@ -115,6 +136,19 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
             },
             index=frame.index,
         )
+
+
+def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """The features as a float64 matrix, read as numbers the way the contract reads them."""
+    matrix = feature_matrix(frame)
+    if matrix is not None:
+        return matrix
+    return np.column_stack(
+        [
+            pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            for name in config.FEATURES
+        ]
+    )
 
 
 def probability_through(steps: list, matrix: np.ndarray) -> np.ndarray:

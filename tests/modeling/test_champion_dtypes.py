@@ -1,0 +1,114 @@
+"""The registered champion scores the course data as it comes (issue #11).
+
+Each test loads ``models:/kobe-shot-model@champion`` from the session pipeline's store, scores a
+frame holding the features in some dtypes and layout, and compares, shot by shot, with the
+probabilities the application step wrote to ``predictions_prod.parquet``.
+"""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from kobe_mlops import config
+from kobe_mlops.data_acquisition.contract import cast_features
+
+pytestmark = pytest.mark.e2e
+
+WHOLE = ["minutes_remaining", "period", "playoffs", "shot_distance"]  # whole numbers in the course files
+TOLERANCE = 1e-9
+
+
+@pytest.fixture(scope="module")
+def champion(pipeline_run):
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(pipeline_run.tracking_uri)  # the registry follows it
+    try:
+        yield mlflow.pyfunc.load_model(config.CHAMPION_URI)
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+@pytest.fixture(scope="module")
+def raw_prod(pipeline_run) -> pd.DataFrame:
+    frame = pd.read_parquet(pipeline_run.paths.raw_file("prod"))
+    assert (frame[WHOLE].dtypes == "int64").all() and (frame[["lat", "lon"]].dtypes == "float64").all()
+    return frame
+
+
+@pytest.fixture(scope="module")
+def expected(pipeline_run) -> pd.Series:
+    """P(make) by shot_id as the application step wrote it (a file, or a folder of parts)."""
+    predictions = pd.read_parquet(pipeline_run.paths.predictions_prod)
+    assert predictions["shot_id"].is_unique
+    return predictions.set_index("shot_id")[config.PROBABILITY_COLUMN]
+
+
+def assert_matches(champion, frame: pd.DataFrame, shot_ids: pd.Series, expected: pd.Series, atol=TOLERANCE):
+    scored = champion.predict(frame)
+    assert scored.index.equals(frame.index)
+    probability = pd.Series(scored[config.PROBABILITY_COLUMN].to_numpy(), index=shot_ids.to_numpy())
+    assert set(probability.index) == set(expected.index)
+    np.testing.assert_allclose(probability.reindex(expected.index), expected, rtol=0, atol=atol)
+    return scored
+
+
+def test_the_raw_prod_feature_columns_as_read(champion, raw_prod, expected):
+    """The issue's call: the raw file's feature columns, int64 and float64 as stored."""
+    assert_matches(champion, raw_prod[config.FEATURES], raw_prod["shot_id"], expected)
+
+
+def test_the_whole_raw_frame_with_its_25_columns(champion, raw_prod, expected):
+    assert raw_prod.shape[1] == 25
+    assert_matches(champion, raw_prod, raw_prod["shot_id"], expected)
+
+
+def test_reordered_columns_and_shuffled_rows(champion, raw_prod, expected):
+    shuffled = raw_prod.sample(frac=1, random_state=0)
+    columns = [*config.FEATURES[::-1], "shot_id", "action_type"]
+    assert_matches(champion, shuffled[columns], shuffled["shot_id"], expected)
+
+
+@pytest.mark.parametrize(
+    "dtypes",
+    [
+        dict.fromkeys(config.FEATURES, "float64"),
+        dict.fromkeys(WHOLE, "int32"),
+        dict.fromkeys(WHOLE, "float32"),  # float32 holds these whole numbers exactly
+    ],
+    ids=["all-float64", "whole-int32", "whole-float32"],
+)
+def test_other_numeric_dtypes_holding_the_same_values(champion, raw_prod, expected, dtypes):
+    assert_matches(champion, raw_prod[config.FEATURES].astype(dtypes), raw_prod["shot_id"], expected)
+
+
+def test_an_all_float32_frame_scores_its_float32_values(champion, raw_prod, expected):
+    """float32 cannot hold lat=34.0443: the champion scores the value float32 holds, as float64
+    would, so it differs from the file's probabilities by the rounding and no more."""
+    as_float32 = raw_prod[config.FEATURES].astype("float32")
+    scored = champion.predict(as_float32)
+    same_values = champion.predict(as_float32.astype("float64"))
+    np.testing.assert_allclose(scored[config.PROBABILITY_COLUMN], same_values[config.PROBABILITY_COLUMN], atol=1e-15)
+    assert_matches(champion, as_float32, raw_prod["shot_id"], expected, atol=1e-5)
+
+
+def test_an_all_int64_frame_scores_like_its_float64_twin(champion, raw_prod):
+    """lat and lon are not whole numbers in the files; 34 and -118 are the whole ones inside the contract."""
+    as_int64 = raw_prod[config.FEATURES].assign(lat=34, lon=-118)
+    assert (as_int64.dtypes == "int64").all()
+    scored = champion.predict(as_int64)
+    twin = champion.predict(as_int64.astype("float64"))
+    np.testing.assert_allclose(scored[config.PROBABILITY_COLUMN], twin[config.PROBABILITY_COLUMN], rtol=0, atol=0)
+    assert (scored[config.PREDICTION_COLUMN] == twin[config.PREDICTION_COLUMN]).all()
+
+
+def test_the_raw_dev_feature_columns_score_as_the_trained_pipeline_does(champion, pipeline_run):
+    """No prediction file for dev: the reference is the registered PyCaret pipeline itself, given the
+    features in the dtypes it was trained on."""
+    dev = pd.read_parquet(pipeline_run.paths.raw_file("dev"))
+    assert (dev[WHOLE].dtypes == "int64").all()
+    scored = champion.predict(dev[config.FEATURES])
+    pipeline = champion.unwrap_python_model().pipeline
+    reference = pipeline.predict_proba(cast_features(dev[config.FEATURES]))[:, 1]
+    assert len(scored) == len(dev) == 24271
+    np.testing.assert_allclose(scored[config.PROBABILITY_COLUMN], reference, rtol=0, atol=TOLERANCE)

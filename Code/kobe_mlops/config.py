@@ -68,6 +68,8 @@ REPLAY_EXPERIMENT_NAME = "kobe-shot-replay"
 REPLAY_RUN_NAMES = {
     "simulacao_operacao": "SimulacaoOperacao",  # parent: one replay, every strategy; one child per batch
 }
+# The replay's scheduled strategy trains a challenger after every this many batches (seasons).
+REPLAY_SCHEDULE_EVERY = 3
 ALL_RUN_NAMES = {**RUN_NAMES, **RETRAINING_RUN_NAMES, **REPLAY_RUN_NAMES}
 PROBABILITY_COLUMN = "shot_made_probability"
 PREDICTION_COLUMN = "shot_made_prediction"

@@ -129,7 +129,38 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="give the champion alias back to the version a promotion demoted (alias 'previous')",
     )
+    # Replay of production batch by batch (notebooks/05_operacao.ipynb, Docs/Model/Retraining.md).
+    loop.add_argument(
+        "--replay",
+        action="store_true",
+        help="after a pipeline run: replay production season by season under the never, reactive and scheduled "
+        "retraining strategies (experiment kobe-shot-replay; the registered model is never touched)",
+    )
+    parser.add_argument(
+        "--replay-batch",
+        type=positive_int,
+        metavar="N",
+        help="with --replay: batches of N rows in date order instead of one batch per season",
+    )
+    parser.add_argument(
+        "--replay-every",
+        type=positive_int,
+        metavar="K",
+        help="with --replay: the scheduled strategy trains a challenger after every K batches "
+        f"(default {config.REPLAY_SCHEDULE_EVERY})",
+    )
     return parser
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def train_challenger(output_dir: Path, args: argparse.Namespace, extra_train_data: Path) -> None:
@@ -165,6 +196,85 @@ def run_retraining_action(args: argparse.Namespace, output_dir: Path) -> int:
         return 1
     print(outcome.message)
     print(f"Decision recorded in MLflow run {outcome.run_id}.")
+    return 0
+
+
+REPLAY_STEP = Step(*config.REPLAY_STEP)
+PROGRESS_POLL_SECONDS = 0.5
+
+
+def replay_parameters(args: argparse.Namespace, progress_log: Path) -> dict:
+    """Notebook 05's parameters; the notebook's own defaults stand for what was not given."""
+    parameters = {
+        "seed": args.seed,
+        "fast": args.fast,
+        "batch_rows": args.replay_batch or 0,
+        "prod_data": args.prod_data or "",
+        "progress_log": str(progress_log),
+    }
+    if args.replay_every:
+        parameters["schedule_every"] = args.replay_every
+    return parameters
+
+
+@contextmanager
+def printing_new_lines(path: Path, prefix: str = "    "):
+    """Print each line appended to ``path`` while the body runs (the replay kernel's progress)."""
+    import threading
+
+    stop = threading.Event()
+
+    def follow() -> None:
+        with path.open() as source:
+            pending = ""
+            while True:
+                stopping = stop.is_set()  # read everything written before the stop, then leave
+                pending += source.read()
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    print(f"{prefix}{line}", flush=True)
+                if stopping:
+                    return
+                stop.wait(PROGRESS_POLL_SECONDS)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        follower.join()
+
+
+def run_replay_action(args: argparse.Namespace, paths: config.WorkspacePaths) -> int:
+    """--replay: notebook 05 after a pipeline run, its progress printed as it goes, one line on failure."""
+    from kobe_mlops.monitoring.replay import missing_inputs
+
+    missing = missing_inputs(paths)
+    if missing:
+        print(
+            f"Replay needs a pipeline run first: missing {', '.join(missing)} in {paths.root}. "
+            "Run `python run_all.py` (add --data-source DIR without internet access), then --replay.",
+            file=sys.stderr,
+        )
+        return 1
+    output = paths.executed_notebooks_dir / f"{REPLAY_STEP.notebook}.ipynb"
+    print(f"[replay] {REPLAY_STEP.notebook} (one line per batch and strategy) ...", flush=True)
+    started = time.perf_counter()
+    try:
+        with printing_new_lines(paths.replay_progress_log):
+            run_notebook(REPLAY_STEP, paths.executed_notebooks_dir, replay_parameters(args, paths.replay_progress_log))
+    except KeyboardInterrupt:
+        print("interrupted")
+        return 130
+    except Exception as exc:  # one short message, no wall of traceback
+        print(f"[replay] FAILED after {time.perf_counter() - started:.1f} s")
+        print(f"\nReplay failed: {failure_message(exc)}", file=sys.stderr)
+        print(f"Executed notebook (with the full traceback): {output}", file=sys.stderr)
+        return 1
+    print(f"[replay] ok ({time.perf_counter() - started:.1f} s). Executed notebook: {output}")
     return 0
 
 
@@ -215,11 +325,14 @@ def failure_message(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.replay and (args.replay_batch or args.replay_every):
+        parser.error("--replay-batch and --replay-every go with --replay")
     retraining_action = args.retrain or args.force_retrain or args.rollback
     try:
-        # A retraining action alone runs no step; with --steps, those steps run first.
-        steps = select_steps(args.steps) if args.steps or not retraining_action else []
+        # A retraining action or a replay alone runs no step; with --steps, those steps run first.
+        steps = select_steps(args.steps) if args.steps or not (retraining_action or args.replay) else []
     except StepSelectionError as exc:
         print(f"run_all.py: {exc}", file=sys.stderr)
         return 2
@@ -263,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f" ok ({timings[step.notebook]:.1f} s)")
     if retraining_action:
         return run_retraining_action(args, paths.executed_notebooks_dir)
+    if args.replay:
+        return run_replay_action(args, paths)
     total = time.perf_counter() - started
     print(f"Done in {total:.1f} s. MLflow runs of this invocation: tags.\"{config.INVOCATION_TAG}\" = '{invocation}'")
     summary = {"invocation_id": invocation, "steps": timings, "total_seconds": total}

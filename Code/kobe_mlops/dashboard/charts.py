@@ -202,3 +202,60 @@ def trigger_trend_figure(frame: pd.DataFrame, trigger: str) -> plt.Figure:
     axis.legend(loc="best")
     figure.tight_layout()
     return figure
+
+
+# --- Replay timeline (views/08_Timeline.py) ---------------------------------------------------
+
+REPLAY_COLOURS = {"realized": "#1f77b4", "estimated": "#ff7f0e", "null": "black", "alarm": "#d62728"}
+RETRAIN_COLOUR = "#7f7f7f"
+PROMOTION_COLOUR = "#2ca02c"
+
+
+def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
+    """One panel per strategy: realized and estimated log loss per batch, the null model's line,
+    trigger alarms (red marks along the bottom) and, between batches, retrains (grey dotted) and
+    promotions (green) made after a batch (``replay_timeline.timeline_frame``)."""
+    strategies = list(dict.fromkeys(timeline["strategy"]))
+    figure, axes = plt.subplots(
+        len(strategies), 1, figsize=(12, 3.2 * len(strategies)), sharex=True, sharey=True, squeeze=False
+    )
+    for axis, strategy in zip(axes[:, 0], strategies, strict=True):
+        rows = timeline[timeline["strategy"] == strategy].sort_values("batch_index")
+        x = rows["batch_index"].to_numpy()
+        axis.plot(x, rows["log_loss"], marker="o", color=REPLAY_COLOURS["realized"], label="realized (labels)")
+        axis.plot(
+            x,
+            rows["estimated_log_loss"],
+            marker="s",
+            linestyle="--",
+            color=REPLAY_COLOURS["estimated"],
+            label="estimated (no labels, CBPE)",
+        )
+        axis.plot(x, rows["log_loss_null"], linestyle=":", color=REPLAY_COLOURS["null"], label="null model")
+        alarms = rows[rows["fired"]]
+        axis.scatter(
+            alarms["batch_index"],
+            np.zeros(len(alarms)),  # at the bottom of the panel, whatever the log-loss scale
+            marker="^",
+            s=40,
+            color=REPLAY_COLOURS["alarm"],
+            transform=axis.get_xaxis_transform(),
+            clip_on=False,
+            label="a trigger fired",
+            zorder=3,
+        )
+        for row in rows.itertuples():
+            if row.promoted:
+                axis.axvline(row.batch_index + 0.5, color=PROMOTION_COLOUR, linewidth=2)
+            elif row.retrained:
+                axis.axvline(row.batch_index + 0.5, color=RETRAIN_COLOUR, linestyle=":", linewidth=1)
+        axis.plot([], [], color=RETRAIN_COLOUR, linestyle=":", label="challenger kept out")
+        axis.plot([], [], color=PROMOTION_COLOUR, linewidth=2, label="challenger promoted")
+        axis.set(ylabel="Log loss (nats per shot)", title=f"Strategy: {strategy}")
+        axis.legend(loc="upper right", fontsize="small", ncol=3)
+    labels = timeline.drop_duplicates("batch_index").sort_values("batch_index")
+    bottom = axes[-1, 0]
+    bottom.set_xticks(labels["batch_index"], labels["batch"], rotation=60, ha="right")
+    bottom.set_xlabel("Batch, oldest first (scored by the model in service; a line after a batch: its retraining)")
+    figure.tight_layout()
+    return figure

@@ -234,3 +234,29 @@ def retraining_history(source: Source) -> tuple[dict[str, str], pd.DataFrame] | 
         return _retraining_history(source.tracking_uri, source.stamp)
     except MlflowException as exc:
         stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
+
+
+# --- The replay (views/08_Timeline.py) --------------------------------------------------------
+
+
+@st.cache_data(show_spinner="Reading the replay…", ttl=STATE_TTL_SECONDS)
+def _replay(uri: str, stamp: tuple[int, ...]):
+    from kobe_mlops.monitoring import replay_timeline
+
+    if not reads.store_exists(uri):
+        return None
+    return replay_timeline.load_replay(_client(uri))
+
+
+def replay(source: Source):
+    """The newest finished replay (``replay_timeline.ReplayView``), or None; the store's absence is
+    told apart by :func:`reads.store_exists`."""
+    try:
+        return _replay(source.tracking_uri, source.stamp)
+    except MlflowException as exc:
+        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
+
+
+def replay_command(workspace: str | Path, fast: bool = False) -> str:
+    """The command that replays production in ``workspace`` after a pipeline run."""
+    return pipeline_command(workspace) + " --replay" + (" --fast" if fast else "")

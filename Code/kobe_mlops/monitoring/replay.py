@@ -85,7 +85,7 @@ STRATEGIES = (NEVER, REACTIVE, SCHEDULED)
 # Every third batch: on season batches, a challenger every three seasons. The reactive strategy
 # retrains after nearly every batch on this data (3PT inputs always drift from the 2PT
 # development base), so a calendar that acts less often is the informative comparison.
-DEFAULT_SCHEDULE_EVERY = 3
+DEFAULT_SCHEDULE_EVERY = config.REPLAY_SCHEDULE_EVERY
 LABEL_TRIGGERS = (triggers.LOG_LOSS_DEGRADATION, triggers.MAKE_RATE_GAP)
 SEASON_COLUMN = "season"
 DATE_COLUMN = "game_date"
@@ -800,6 +800,7 @@ class _Replay:
         record.decision = "promote" if promote else "keep"
         record.reason = f"{why}. {gate}"
         if promote:
+            record.promoted = True
             lineage.promotions += 1
             lineage.deployed = challenger
         record.seconds += time.perf_counter() - started

@@ -242,3 +242,42 @@ def decision_history(client: MlflowClient, limit: int = 50) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=DECISION_COLUMNS)
+
+
+# --- The replay (run_all.py --replay): experiment kobe-shot-replay ----------------------------
+
+REPLAY_RUNS_FILTER = (
+    f"attributes.run_name = '{config.REPLAY_RUN_NAMES['simulacao_operacao']}' and attributes.status = 'FINISHED'"
+)
+
+
+def latest_replay_run(client: MlflowClient, experiment_name: str = config.REPLAY_EXPERIMENT_NAME) -> Run | None:
+    """The newest finished ``SimulacaoOperacao`` run (a failed replay is never read), or None."""
+    experiment_id = _experiment_id(client, experiment_name)
+    if experiment_id is None:
+        return None
+    runs = client.search_runs(
+        [experiment_id], filter_string=REPLAY_RUNS_FILTER, order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return runs[0] if runs else None
+
+
+def replay_batch_runs(
+    client: MlflowClient, parent_run_id: str, experiment_name: str = config.REPLAY_EXPERIMENT_NAME
+) -> list[Run]:
+    """Every child run of one replay (one per strategy and batch), oldest first, over all pages."""
+    experiment_id = _experiment_id(client, experiment_name)
+    if experiment_id is None:
+        return []
+    runs, page_token = [], None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+            order_by=["attributes.start_time ASC"],
+            page_token=page_token,
+        )
+        runs.extend(page)
+        page_token = page.token
+        if not page_token:
+            return runs

@@ -1,0 +1,172 @@
+"""A logged replay read back from MLflow: its summary per strategy and its timeline per batch.
+
+:mod:`kobe_mlops.monitoring.replay` writes one ``SimulacaoOperacao`` run and a
+``PipelineAplicacao`` child per strategy and batch; this module turns them back into the two
+tables the dashboard's Timeline page shows (and the documents quote):
+
+* :func:`summary_frame`: per strategy, the pooled out-of-sample log loss beside the null model's,
+  retrains, promotions and the mean absolute error of the label-free estimate;
+* :func:`timeline_frame`: per strategy and batch, estimated and realized log loss, the null
+  model, the triggers that fired, retrain and promotion, and the estimate's applicability.
+
+Reads go through :mod:`kobe_mlops.tracking.reads`; the frames are pure functions of the runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from kobe_mlops.tracking import names, reads
+
+SUMMARY_COLUMNS = [
+    "strategy",
+    "log_loss",
+    "vs_null",
+    "beats_null",
+    "retrains",
+    "promotions",
+    "estimation_error",
+    "verdict",
+]
+TIMELINE_COLUMNS = [
+    "strategy",
+    "batch_index",
+    "batch",
+    "trained_through_batch",
+    "rows_input",
+    "rows_scored",
+    "rows_rejected",
+    "rows_labeled",
+    "log_loss",
+    "estimated_log_loss",
+    "log_loss_null",
+    "fired",
+    "fired_triggers",
+    "retrained",
+    "promoted",
+    "decision",
+    "applicability",
+    "applicability_reason",
+    "run_id",
+]
+
+
+@dataclass(frozen=True)
+class ReplayView:
+    """The newest finished replay: what the Timeline page shows."""
+
+    run_id: str
+    start_time: pd.Timestamp
+    params: dict[str, str]
+    metrics: dict[str, float]
+    summary: pd.DataFrame  # SUMMARY_COLUMNS, one row per strategy, then the null model
+    timeline: pd.DataFrame  # TIMELINE_COLUMNS, by strategy (in the replay's order) then batch
+
+    @property
+    def strategies(self) -> list[str]:
+        return self.params.get("strategies", "").split(",")
+
+    @property
+    def first_alert_batch(self) -> int:
+        return int(self.metrics.get(names.FIRST_ALERT_BATCH, -1))
+
+    @property
+    def first_label_alert_batch(self) -> int:
+        return int(self.metrics.get(names.FIRST_LABEL_ALERT_BATCH, -1))
+
+
+def summary_frame(parent: Run) -> pd.DataFrame:
+    """One row per strategy of the replay, plus the null model's, from the parent run."""
+    metrics, params, tags = parent.data.metrics, parent.data.params, parent.data.tags
+    null = metrics.get(names.REPLAY_NULL_LOG_LOSS, np.nan)
+    rows = []
+    for strategy in params.get("strategies", "").split(","):
+        log_loss = metrics.get(names.strategy_metric(names.LOG_LOSS, strategy), np.nan)
+        rows.append(
+            {
+                "strategy": strategy,
+                "log_loss": log_loss,
+                "vs_null": log_loss - null,
+                "beats_null": bool(metrics.get(names.strategy_metric("beats_null", strategy), 0.0)),
+                "retrains": int(metrics.get(names.strategy_metric("retrains", strategy), 0)),
+                "promotions": int(metrics.get(names.strategy_metric("promotions", strategy), 0)),
+                "estimation_error": metrics.get(names.strategy_metric("estimation_error", strategy), np.nan),
+                "verdict": tags.get(names.strategy_metric("null_verdict", strategy), ""),
+            }
+        )
+    rows.append(
+        {
+            "strategy": "null",
+            "log_loss": null,
+            "vs_null": 0.0,
+            "beats_null": False,
+            "retrains": 0,
+            "promotions": 0,
+            "estimation_error": np.nan,
+            "verdict": "yardstick: a constant at the make rate of the labels revealed before each batch",
+        }
+    )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def timeline_frame(children: list[Run], strategies: list[str] | None = None) -> pd.DataFrame:
+    """One row per child run (strategy and batch), ordered by strategy then batch."""
+    rows = []
+    for run in children:
+        metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
+        rows.append(
+            {
+                "strategy": tags.get(names.REPLAY_STRATEGY_TAG, ""),
+                "batch_index": int(params[names.REPLAY_BATCH_INDEX]),
+                "batch": params.get(names.REPLAY_BATCH, ""),
+                "trained_through_batch": int(params[names.TRAINED_THROUGH_BATCH]),
+                "rows_input": metrics.get(names.ROWS_INPUT, np.nan),
+                "rows_scored": metrics.get(names.ROWS_SCORED, np.nan),
+                "rows_rejected": metrics.get(names.ROWS_REJECTED, np.nan),
+                "rows_labeled": metrics.get(names.ROWS_LABELLED, np.nan),
+                "log_loss": metrics.get(names.LOG_LOSS, np.nan),
+                "estimated_log_loss": metrics.get(names.ESTIMATED_LOG_LOSS, np.nan),
+                "log_loss_null": metrics.get(names.REPLAY_NULL_LOG_LOSS, np.nan),
+                "fired": bool(tags.get(names.FIRED_TRIGGERS_TAG)),
+                "fired_triggers": tags.get(names.FIRED_TRIGGERS_TAG, ""),
+                "retrained": bool(metrics.get(names.RETRAINED, 0.0)),
+                "promoted": bool(metrics.get(names.PROMOTED, 0.0)),
+                "decision": tags.get(names.REPLAY_DECISION_TAG, ""),
+                "applicability": tags.get(names.ESTIMATE_APPLICABILITY_TAG, ""),
+                "applicability_reason": tags.get(names.ESTIMATE_REASON_TAG, ""),
+                "run_id": run.info.run_id,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
+    order = {name: position for position, name in enumerate(strategies or sorted(set(frame["strategy"])))}
+    frame["order"] = frame["strategy"].map(order).fillna(len(order))
+    return frame.sort_values(["order", "batch_index"]).drop(columns="order").reset_index(drop=True)
+
+
+def applicability_table(timeline: pd.DataFrame) -> pd.DataFrame:
+    """The estimate's verdict per batch (rows) and strategy (columns)."""
+    table = timeline.pivot(index=["batch_index", "batch"], columns="strategy", values="applicability")
+    return table[list(dict.fromkeys(timeline["strategy"]))].reset_index()
+
+
+def load_replay(client: MlflowClient) -> ReplayView | None:
+    """The newest finished replay of the store, or None before the first."""
+    parent = reads.latest_replay_run(client)
+    if parent is None:
+        return None
+    params = dict(parent.data.params)
+    strategies = params.get("strategies", "").split(",")
+    children = reads.replay_batch_runs(client, parent.info.run_id)
+    return ReplayView(
+        parent.info.run_id,
+        pd.to_datetime(parent.info.start_time, unit="ms", utc=True),
+        params,
+        dict(parent.data.metrics),
+        summary_frame(parent),
+        timeline_frame(children, strategies),
+    )

@@ -185,6 +185,8 @@ def test_dashboard_renders_in_a_real_browser(pipeline_run, tmp_path):
         # Tables are drawn on a canvas, outside the page text: headings and metrics are checked.
         overview = browser.text_of(url, ["Last pipeline runs", config.REGISTERED_MODEL_NAME])
         retraining = browser.text_of(f"{url}/Retraining", ["Recommended action", "Feature drift"])
+        # The session pipeline made no replay: the page says so and gives the command.
+        timeline = browser.text_of(f"{url}/Timeline", ["Nothing to show yet: no finished replay", "--replay"])
     for page in [
         "Overview",
         "Data drift",
@@ -192,8 +194,9 @@ def test_dashboard_renders_in_a_real_browser(pipeline_run, tmp_path):
         "Model health without labels",
         "Inference",
         "Retraining",
+        "Timeline",
     ]:
         assert page in overview  # the navigation lists every page
     assert champion.tags["selection_reason"] in overview
-    assert "Traceback" not in overview + retraining
+    assert "Traceback" not in overview + retraining + timeline
     assert "shot_distance" in retraining

@@ -667,6 +667,7 @@ class ReplayResult:
     seconds: dict[str, float]  # per stage
     wall_seconds: float
     run_id: str | None = None
+    trainings: int = 0  # challengers actually trained (strategies retraining on the same rows share one)
 
     def timeline(self) -> pd.DataFrame:
         """One row per strategy and batch."""
@@ -898,6 +899,7 @@ def run_replay(
         wall = time.perf_counter() - started
         seconds = dict(replay.timer.seconds)
         timing = {f"seconds_{stage}": value for stage, value in seconds.items()}
+        timing["trainings_run"] = float(len(replay.challengers))
         log.summary({**summary.metrics(), **timing, "seconds_total": wall}, summary.tags(), summary.table())
         for line in summary.lines():
             progress(line)
@@ -906,7 +908,7 @@ def run_replay(
             f"Replay logged to experiment {config.REPLAY_EXPERIMENT_NAME}, run "
             f"{config.REPLAY_RUN_NAMES['simulacao_operacao']} {log.run_id} ({wall:.1f} s)."
         )
-    return ReplayResult(replay.records, summary, seconds, wall, log.run_id)
+    return ReplayResult(replay.records, summary, seconds, wall, log.run_id, len(replay.challengers))
 
 
 def progress_writer(log_path: str | Path | None = None) -> Callable[[str], None]:

@@ -60,13 +60,24 @@ def step_parameters(step: Step, args: argparse.Namespace) -> dict:
     if step.name == "treinamento":
         return {"seed": args.seed, "fast": args.fast}
     if step.name == "aplicacao":
-        return {
+        parameters = {
             "prod_data": args.prod_data or "",
             "engine": args.engine,
             "spark_master": args.spark_master,
             "scoring_url": args.scoring_url or "",
         }
+        if getattr(args, "spark_conf", None):  # only when given: the notebook's default is no extra setting
+            parameters["spark_conf"] = dict(args.spark_conf)
+        return parameters
     return {}
+
+
+def spark_setting(pair: str) -> tuple[str, str]:
+    """One ``--spark-conf KEY=VALUE``; step 04 gets them all as its ``spark_conf`` dict."""
+    key, sep, value = pair.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{pair!r} is not KEY=VALUE (e.g. spark.driver.memory=1g)")
+    return key.strip(), value.strip()
 
 
 def _absolute(value: str | None) -> str | None:
@@ -104,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--spark-master",
         default=config.DEFAULT_SPARK_MASTER,
         help=f"Spark master URL for --engine spark (default {config.DEFAULT_SPARK_MASTER}: every core of this machine)",
+    )
+    parser.add_argument(
+        "--spark-conf",
+        action="append",
+        type=spark_setting,
+        metavar="KEY=VALUE",
+        help="a Spark setting for --engine spark, repeatable (e.g. --spark-conf spark.driver.memory=1g)",
     )
     parser.add_argument(
         "--scoring-url",

@@ -1,16 +1,19 @@
 """Choose the batch scoring engine of the application step: one pandas process, the served API, or Spark.
 
-Both engines return the same :class:`~kobe_mlops.deployment.application.ApplicationResult`,
-so the step writes the same files and logs the same metrics whichever ran. This module sits
+Every engine streams the file and returns the same
+:class:`~kobe_mlops.deployment.application.AppliedFile` (counts, the batch observers after the
+last batch, the outputs), so the step logs the same metrics whichever ran. This module sits
 above both (``application`` and ``spark_scoring``), so neither imports the other's caller.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from kobe_mlops import config
-from kobe_mlops.deployment.application import ApplicationResult, apply_to_file
+from kobe_mlops.deployment.application import BATCH_ROWS, AppliedFile, apply_to_file, embedded_model
+from kobe_mlops.deployment.outputs import OutputPaths
 
 
 def apply_with_engine(
@@ -19,13 +22,20 @@ def apply_with_engine(
     engine: str = "pandas",
     spark_master: str = config.DEFAULT_SPARK_MASTER,
     scoring_url: str = "",
-) -> ApplicationResult:
+    *,
+    outputs: OutputPaths | Sequence[Path] | None = None,
+    observers: Sequence = (),
+    spark_conf: dict[str, str] | Sequence[str] | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> AppliedFile:
     """Score ``path`` with the model at ``model_uri`` on ``engine``; the result is the same either way.
 
-    ``pandas`` loads the model here and scores in this process, or, given ``scoring_url``, sends
-    the valid rows in batches to the served model (``mlflow models serve``) instead; ``spark``
-    hands the file to :mod:`kobe_mlops.deployment.spark_scoring` (``mlflow.pyfunc.spark_udf`` on
-    ``spark_master``).
+    ``pandas`` loads the model here and streams the file through it in record batches of
+    ``batch_rows``, or, given ``scoring_url``, sends each batch's valid rows to the served model
+    (``mlflow models serve``) instead; ``spark`` hands the file to
+    :mod:`kobe_mlops.deployment.spark_scoring` on ``spark_master`` with the extra ``spark_conf``
+    settings (``{"spark.driver.memory": "1g"}`` or ``["spark.driver.memory=1g"]``). ``outputs`` and
+    ``observers`` as in :func:`~kobe_mlops.deployment.application.apply_to_file`.
     """
     if scoring_url:
         if engine != "pandas":
@@ -35,13 +45,15 @@ def apply_with_engine(
             )
         from kobe_mlops.deployment.serving import RestScoringClient  # requests: only when asked
 
-        return apply_to_file(path, RestScoringClient(scoring_url))
+        return apply_to_file(path, RestScoringClient(scoring_url), outputs, observers, batch_rows)
     if engine == "pandas":
         import mlflow.pyfunc
 
-        return apply_to_file(path, mlflow.pyfunc.load_model(model_uri))
+        model = embedded_model(mlflow.pyfunc.load_model(model_uri))
+        return apply_to_file(path, model, outputs, observers, batch_rows)
     if engine == "spark":
         from kobe_mlops.deployment import spark_scoring  # an optional extra: imported only when chosen
 
-        return spark_scoring.apply_to_file(path, model_uri, master=spark_master)
+        conf = spark_scoring.parse_conf(spark_conf)
+        return spark_scoring.apply_to_file(path, model_uri, spark_master, conf, outputs, observers)
     raise ValueError(f"Unknown scoring engine {engine!r}; choose from {', '.join(config.SCORING_ENGINES)}.")

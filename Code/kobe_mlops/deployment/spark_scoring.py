@@ -1,47 +1,63 @@
-"""Batch scoring on Spark: the pandas engine's contract, model and outputs, spread over executors.
+"""Batch scoring on Spark: the pandas engine's contract, model, outputs and figures, spread over executors.
 
-The pandas engine (:mod:`kobe_mlops.deployment.application`) reads a whole production file
-into one process. This engine reads it with Spark, which splits it into partitions that
-executors process in parallel, on one machine (``local[*]``) or on a cluster (any master URL):
+The pandas engine (:mod:`kobe_mlops.deployment.application`) streams a production file
+through one process. This engine hands it to Spark, which splits it into partitions that
+executors process in parallel, on one machine (``local[*]``) or on a cluster (any master URL),
+and nothing proportional to the number of rows ever reaches the driver:
 
-1. **validate** each partition with the data contract's own ``split_valid_rows``
-   (``mapInPandas``): every row gets its rejection reason, or none, and the contract's types;
-2. **score** the valid rows with ``mlflow.pyfunc.spark_udf``: the registered model is loaded
-   in each Python worker and fed Arrow batches of ``ARROW_BATCH_ROWS`` rows;
-3. **collect** predictions and rejected rows to the driver through Arrow, in file order, as
-   the same :class:`ApplicationResult` the pandas engine returns, so the application step
-   writes the same files and logs the same metrics whichever engine ran.
+1. **score** each partition in one Python pass (``mapInArrow``): every Arrow batch goes through
+   the pandas engine's own :func:`~kobe_mlops.deployment.application.score_batch` (the data
+   contract, then the registered model, loaded once per Python worker through MLflow's
+   ``SparkModelCache``, the mechanism of ``mlflow.pyfunc.spark_udf``); the valid rows are
+   appended to the partition's part file of the predictions folder, written by the executor;
+   the batch is folded into the partition's copy of the **batch observers**; the pass yields
+   the rejected rows' positions and reasons, then the observers' pickled state;
+2. **rejected rows** (usually few) get every column of the file back by a join on their
+   position, and Spark's writer writes them from the executors; their batches are folded into
+   the observers the same way (step skipped when no row was rejected);
+3. the driver **merges** one observer state per partition (kilobytes) and moves both output
+   folders into place (:mod:`kobe_mlops.deployment.outputs`).
 
-Step 3 is the trade-off: the driver must hold the outputs (ids, features and scores, a
-fraction of the raw input's columns). For files beyond that, use :func:`score` and write its
-Spark DataFrames from the executors (``scoring.predictions.write.parquet(...)``).
+The outputs are parquet *folders* (``part-00000.parquet``, ...; ``pd.read_parquet`` and every
+reader of the project read a file or a folder alike), in the order of Spark's partitions,
+which is file order for a single file. The executors write the predictions straight into the
+output folder's staging name, so on a cluster it must be on storage every executor reaches.
 """
 
 from __future__ import annotations
 
 import os
-import re
+import pickle
 import shutil
 import sys
-from collections.abc import Iterator
+import tempfile
+import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import (
-    REASON_COLUMN,
-    DataContractError,
-    feature_dtypes,
-    require_columns,
-    split_valid_rows,
+from kobe_mlops.data_acquisition.contract import REASON_COLUMN, DataContractError, require_columns
+from kobe_mlops.deployment.application import (
+    PANDAS_INDEX,
+    AppliedFile,
+    BatchLayout,
+    ProductionFile,
+    embedded_model,
+    pandas_index_columns,
+    readable_detail,
+    score_batch,
 )
-from kobe_mlops.deployment.application import ApplicationResult
+from kobe_mlops.deployment.batches import Observers, RowCounts, ScoredBatch
+from kobe_mlops.deployment.outputs import OutputPaths, remove, staged_outputs
 
 try:
-    from pyspark import StorageLevel
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -53,31 +69,25 @@ except ModuleNotFoundError as missing:  # Spark is an optional extra, not in the
 DEFAULT_MASTER = config.DEFAULT_SPARK_MASTER
 APP_NAME = "kobe-mlops-aplicacao"
 # Rows per Arrow batch between the JVM and the Python workers (Spark's default is 10,000).
-# Each batch costs one model call, whose fixed overhead (contract check, PyCaret pipeline)
-# dominates at 10,000 rows; bench/engines.py measures the effect (--arrow-batch-rows).
+# Each batch costs one model call, whose fixed overhead (contract check, pipeline) dominates at
+# 10,000 rows; bench/engines.py measures the effect (--arrow-batch-rows).
 ARROW_BATCH_ROWS = 500_000
-# Local mode runs every task inside the driver's JVM, which also caches the checked rows and
-# receives every output batch: give it half the machine's memory (at least 4 GiB).
-LOCAL_DRIVER_MEMORY_SHARE = 0.5
-LOCAL_DRIVER_MEMORY_MIN_GIB = 4
+# Local mode runs every task inside the driver's JVM. It holds Arrow batches in flight and
+# Spark's own buffers, never the outputs: a fixed size, whatever the file.
+LOCAL_DRIVER_MEMORY = "2g"
 
-
-def local_driver_memory() -> str:
-    """``spark.driver.memory`` for local mode, from this machine's physical memory."""
-    try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not a POSIX system
-        return f"{LOCAL_DRIVER_MEMORY_MIN_GIB}g"
-    return f"{max(LOCAL_DRIVER_MEMORY_MIN_GIB, int(physical * LOCAL_DRIVER_MEMORY_SHARE / 2**30))}g"
-
-
-_ROW = "__kobe_row"  # the row's position in the input file, to return outputs in file order
-_TYPED_PREFIX = "__kobe_typed_"  # a feature as the contract cast it (valid rows only)
-_PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")  # pandas' unnamed index, stored as a column
-
-
-def _typed(name: str) -> str:
-    return _TYPED_PREFIX + name
+_ROW = "__kobe_row"  # the row's position in the input (Spark's partition order), to join and sort
+_STATE = "__kobe_state"  # a partition's pickled observers
+_PARTITION = "__kobe_partition"
+_PART_NAME = "part-{:05d}.parquet"
+_OUT_SCHEMA = T.StructType(
+    [
+        T.StructField(_ROW, T.LongType()),
+        T.StructField(REASON_COLUMN, T.StringType()),
+        T.StructField(_PARTITION, T.LongType()),
+        T.StructField(_STATE, T.BinaryType()),
+    ]
+)
 
 
 def is_local_master(master: str) -> bool:
@@ -103,14 +113,11 @@ def session_conf(master: str) -> dict[str, str]:
         # Fail loudly instead of silently falling back to row-by-row pickling.
         "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
-        # The outputs come back to the driver as Arrow batches; the default 1g cap stops at a few
-        # million rows.
-        "spark.driver.maxResultSize": "0",
     }
     if is_local_master(master):
         conf.update(
             {
-                "spark.driver.memory": local_driver_memory(),
+                "spark.driver.memory": LOCAL_DRIVER_MEMORY,
                 # A JVM out of heap would leave the job waiting forever on a dead result thread:
                 # exit instead, so the step fails with an error.
                 "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
@@ -121,6 +128,21 @@ def session_conf(master: str) -> dict[str, str]:
                 "spark.ui.showConsoleProgress": "false",
             }
         )
+    return conf
+
+
+def parse_conf(settings: Sequence[str] | dict[str, str] | None) -> dict[str, str]:
+    """``["spark.driver.memory=1g", ...]`` (``--spark-conf``) or a dict -> ``{key: value}``."""
+    if not settings:
+        return {}
+    if isinstance(settings, dict):
+        return {str(key): str(value) for key, value in settings.items()}
+    conf = {}
+    for setting in settings:
+        key, sep, value = str(setting).partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"Spark setting {setting!r} is not KEY=VALUE (e.g. spark.driver.memory=1g).")
+        conf[key.strip()] = value.strip()
     return conf
 
 
@@ -163,20 +185,16 @@ def _driver_alive(spark: SparkSession) -> bool:
     return True
 
 
-def _pandas_index_columns(path: str) -> list[str]:
-    """Columns that pandas reads back as the index (and so never reach the pandas engine's outputs)."""
-    import pyarrow.parquet as pq
-
+def _pandas_index_columns(path: str) -> set[str]:
     if "://" in path or not Path(path).is_file():
-        return []
-    metadata = pq.read_schema(path).pandas_metadata or {}
-    return [name for name in metadata.get("index_columns", []) if isinstance(name, str)]
+        return set()
+    return pandas_index_columns(pq.read_schema(path))
 
 
 def read_production(spark: SparkSession, path: str | os.PathLike) -> DataFrame:
     """The production parquet (a file or a folder of part files) with each row's position.
 
-    Fails with the same :class:`DataContractError` messages as the pandas engine's ``read_table``.
+    Fails with the same :class:`DataContractError` messages as the pandas engine.
     """
     path = str(path)
     local = "://" not in path
@@ -187,135 +205,235 @@ def read_production(spark: SparkSession, path: str | os.PathLike) -> DataFrame:
     try:
         frame = spark.read.parquet(path)
     except Exception as exc:  # Spark wraps corrupt or non-parquet input in several error types
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise DataContractError(f"{path}: not a readable parquet file ({detail}).") from None
-    index_columns = [c for c in frame.columns if _PANDAS_INDEX.match(c)] + _pandas_index_columns(path)
+        raise DataContractError(f"{path}: not a readable parquet file ({readable_detail(exc)}).") from None
+    index_columns = {c for c in frame.columns if PANDAS_INDEX.match(c)} | _pandas_index_columns(path)
     frame = frame.drop(*index_columns)
-    require_columns(pd.DataFrame(columns=frame.columns), config.FEATURES, path)
     if not frame.head(1):
         raise DataContractError(f"{path}: has no rows.")
+    require_columns(pd.DataFrame(columns=frame.columns), config.FEATURES, path)
     return frame.withColumn(_ROW, F.monotonically_increasing_id())
 
 
-def _spark_type(dtype: str) -> T.DataType:
-    return T.LongType() if dtype == "int64" else T.DoubleType()
+def _arrow_schema(frame: DataFrame) -> pa.Schema:
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(frame.schema)
 
 
-def _contract_columns(frame: DataFrame) -> list[str]:
-    """The columns the contract checks: the features, and the target when the file has it."""
-    return config.FEATURES + ([config.TARGET] if config.TARGET in frame.columns else [])
+@dataclass(frozen=True)
+class _Task:
+    """What every partition needs (pickled to the executors with the function)."""
+
+    layout: BatchLayout
+    model_archive: str  # MLflow's SparkModelCache name for the registered model
+    predictions_dir: str  # where the part files go; empty: count and fold only
+    rejected_schema: pa.Schema
+    observers: bytes  # pickled Observers: each partition starts from a fresh copy
 
 
-def validate(frame: DataFrame, source: str = "input", keep: list[str] | None = None) -> DataFrame:
-    """For every row of ``frame``: the ``keep`` columns, its ``rejection_reason`` (null when
-    the row is valid) and, for valid rows, the features and target as the contract cast them.
+def _worker_model(archive: str):
+    from mlflow.pyfunc.spark_model_cache import SparkModelCache
 
-    The check is the contract's own :func:`split_valid_rows`, run on each Arrow batch of
-    each partition: no rule is written twice. Only the checked and kept columns travel to
-    the Python workers and back.
-    """
-    keep = list(keep or [])
-    checked = _contract_columns(frame)
-    typed = {**feature_dtypes(), **({config.TARGET: "float64"} if config.TARGET in checked else {})}
-    schema = T.StructType(
-        [frame.schema[name] for name in keep]
-        + [T.StructField(REASON_COLUMN, T.StringType())]
-        + [T.StructField(_typed(name), _spark_type(dtype)) for name, dtype in typed.items()]
+    model, _ = SparkModelCache.get_or_load(archive)  # loaded once per Python worker process
+    return embedded_model(model)
+
+
+def _state_batch(partition: int, observers: Observers) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([None], pa.int64()),
+            pa.array([None], pa.string()),
+            pa.array([partition], pa.int64()),
+            pa.array([pickle.dumps(observers)], pa.binary()),
+        ],
+        names=[_ROW, REASON_COLUMN, _PARTITION, _STATE],
     )
 
-    def check(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+
+def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """One partition: contract, model, part file, observers; yields rejected positions, then the state."""
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    partition = context.partitionId()
+    model = _worker_model(task.model_archive)
+    observers: Observers = pickle.loads(task.observers)
+    no_rejects = task.rejected_schema.empty_table()
+    target = Path(task.predictions_dir) / _PART_NAME.format(partition) if task.predictions_dir else None
+    staged = (
+        target.with_name(f".{target.name}.{context.attemptNumber()}.{uuid.uuid4().hex[:8]}.tmp") if target else None
+    )
+    writer = None
+    try:
         for batch in batches:
-            valid, rejected = split_valid_rows(batch[checked], source)
-            out = batch[keep].copy()
-            out[REASON_COLUMN] = rejected[REASON_COLUMN].reindex(batch.index)
-            for name, dtype in typed.items():
-                # Nullable types: a rejected row has no contract-typed value.
-                out[_typed(name)] = valid[name].reindex(batch.index).astype("Int64" if dtype == "int64" else "float64")
-            yield out
-
-    return frame.select(*dict.fromkeys(keep + checked)).mapInPandas(check, schema)
-
-
-@dataclass
-class SparkScoring:
-    """The lazy Spark outputs of one file: nothing runs until they are written or collected."""
-
-    source: str
-    checked: DataFrame  # persisted: both outputs read it, so the contract check runs once
-    predictions: DataFrame  # the pandas engine's prediction columns, plus the row position
-    rejected: DataFrame  # the file's own columns and rejection_reason, plus the row position
-
-    def to_result(self) -> ApplicationResult:
-        """Collect both outputs to the driver, in file order, as the pandas engine's result."""
-        try:
-            predictions = _in_file_order(self.predictions.toPandas())
-            rejected = _in_file_order(self.rejected.toPandas())
-            expected = self.checked.filter(F.col(REASON_COLUMN).isNotNull()).count()
-        finally:
-            self.checked.unpersist()
-        if len(rejected) != expected:  # the file's rows are read twice: it must not change between
-            raise DataContractError(
-                f"{self.source}: {expected} rows were rejected but {len(rejected)} "
-                "could be read back; did the file change while it was scored?"
-            )
-        return ApplicationResult(self.source, predictions, rejected)
+            checked = score_batch(batch, model, task.layout)
+            if staged is not None and checked.predictions.num_rows:
+                writer = writer or pq.ParquetWriter(staged, task.layout.predictions_schema)
+                writer.write_table(checked.predictions)
+            observers.update(ScoredBatch(checked.predictions, no_rejects, task.layout.source))
+            if len(checked.rejected_positions):
+                rows = batch.column(_ROW).take(pa.array(checked.rejected_positions))
+                yield pa.RecordBatch.from_arrays(
+                    [
+                        rows,
+                        pa.array(list(checked.reasons), pa.string()),
+                        pa.nulls(len(rows), pa.int64()),
+                        pa.nulls(len(rows), pa.binary()),
+                    ],
+                    names=[_ROW, REASON_COLUMN, _PARTITION, _STATE],
+                )
+        if writer is not None:
+            writer.close()
+            writer = None
+            os.replace(staged, target)  # a retried task overwrites its part: no duplicate rows
+    finally:
+        if writer is not None:
+            writer.close()
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+    yield _state_batch(partition, observers)
 
 
-def _in_file_order(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(_ROW, kind="stable").drop(columns=_ROW).reset_index(drop=True)
+def _fold_rejected(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """One partition of the rejected rows, folded into a fresh copy of the observers."""
+    from pyspark import TaskContext
+
+    observers: Observers = pickle.loads(task.observers)
+    no_predictions = task.layout.predictions_schema.empty_table()
+    for batch in batches:
+        observers.update(ScoredBatch(no_predictions, pa.Table.from_batches([batch]), task.layout.source))
+    yield _state_batch(TaskContext.get().partitionId(), observers)
+
+
+def _merge_states(template: Observers, rows: list) -> Observers:
+    """The partitions' observers merged on the driver, in partition order (so float sums are repeatable)."""
+    states = sorted(rows, key=lambda row: row[_PARTITION])
+    merged = pickle.loads(pickle.dumps(template))
+    for row in states:
+        merged.merge(pickle.loads(row[_STATE]))
+    return merged
 
 
 def _row_groups(path: str) -> int:
     """Row groups of a local parquet file (Spark's unit of parallel reading); large when unknown."""
-    import pyarrow.parquet as pq
-
     if "://" in path or not Path(path).is_file():
         return sys.maxsize
     return pq.ParquetFile(path).num_row_groups
 
 
+def _integers_with_gaps(path: str) -> set[str]:
+    if "://" in path or not Path(path).is_file():
+        return set()
+    return set(ProductionFile(path).layout.nullable_integers)
+
+
+def _explain_read_failure(path: str, exc: BaseException) -> DataContractError | None:
+    """A local file's unreadable row group, named, when that is why Spark failed (else None)."""
+    if "://" in path or not Path(path).is_file():
+        return None
+    try:
+        ProductionFile(path).check_row_groups()
+    except DataContractError as error:
+        return error
+    return None
+
+
+def _write_empty(schema: pa.Schema, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(schema.empty_table(), folder / _PART_NAME.format(0))
+
+
+def _tidy(folder: Path) -> None:
+    """Leave only part files: Spark's markers and a failed attempt's hidden files go."""
+    for path in folder.iterdir():
+        if path.name.startswith((".", "_")):
+            remove(path)
+
+
 def score(
-    spark: SparkSession, path: str | os.PathLike, model_uri: str = config.CHAMPION_URI, partitions: int | None = None
-) -> SparkScoring:
-    """Validate and score the production parquet at ``path`` with the model at ``model_uri``.
+    spark: SparkSession,
+    path: str | os.PathLike,
+    model_uri: str = config.CHAMPION_URI,
+    outputs: OutputPaths | Sequence[Path] | None = None,
+    observers: Sequence = (),
+    partitions: int | None = None,
+) -> AppliedFile:
+    """Validate and score the production parquet at ``path`` with the model at ``model_uri`` on ``spark``.
+
+    ``outputs``: the predictions and rejected folders (moved into place only when every row was
+    scored); None scores, counts and folds only. ``observers`` as in
+    :func:`kobe_mlops.deployment.application.apply_to_file` (pass fresh ones: each partition
+    starts from a copy; the merged copies come back in the result).
 
     Spark reads a parquet file in parallel by row groups. ``partitions`` spreads the checked
-    columns over that many partitions first (a shuffle of a few numeric columns); by default
-    that happens only when the file has fewer row groups than Spark has cores.
+    columns over that many partitions first (a range shuffle of a few numeric columns, which
+    keeps the file order); by default that happens only when the file has fewer row groups
+    than Spark has cores.
     """
-    import mlflow.pyfunc
+    import mlflow
+    from mlflow.pyfunc.spark_model_cache import SparkModelCache
 
     source = str(path)
     original = read_production(spark, path)
-    ids = [c for c in config.ID_COLUMNS if c in original.columns]
-    narrow = original.select(_ROW, *ids, *_contract_columns(original))
+    schema = _arrow_schema(original.drop(_ROW))
+    layout = BatchLayout.of_schema(schema, source, _integers_with_gaps(source))
+    rejected_schema = pa.schema([*schema, pa.field(REASON_COLUMN, pa.string())])
+    narrow = original.select(_ROW, *layout.read_columns)
     wanted = partitions or spark.sparkContext.defaultParallelism
     if partitions or _row_groups(source) < wanted:
-        # Hash on the row position: deterministic, so a retried task sees the same rows.
-        narrow = narrow.repartition(wanted, _ROW)
-    checked = validate(narrow, source, keep=[_ROW, *ids]).persist(StorageLevel.MEMORY_AND_DISK)
+        narrow = narrow.repartitionByRange(wanted, _ROW).sortWithinPartitions(_ROW)
 
-    columns = [F.col(_ROW), *map(F.col, ids), *(F.col(_typed(n)).alias(n) for n in config.FEATURES)]
-    if config.TARGET in original.columns:
-        columns.append(F.col(_typed(config.TARGET)).alias(config.TARGET))
-    valid = checked.filter(F.col(REASON_COLUMN).isNull()).select(*columns)
-    result_type = f"{config.PROBABILITY_COLUMN} double, {config.PREDICTION_COLUMN} long"
-    model = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=result_type, env_manager="local")
-    scores = model(F.struct(*config.FEATURES))
-    predictions = valid.select(
-        _ROW,
-        *ids,
-        *config.FEATURES,
-        scores[config.PROBABILITY_COLUMN].alias(config.PROBABILITY_COLUMN),
-        scores[config.PREDICTION_COLUMN].alias(config.PREDICTION_COLUMN),
-        *([config.TARGET] if config.TARGET in original.columns else []),
-    )
-    # Rejected rows keep every column of the file: join their reasons back on the row position.
-    # Spark broadcasts the reasons when they are few (the usual case), so the file is not shuffled.
-    reasons = checked.filter(F.col(REASON_COLUMN).isNotNull()).select(_ROW, REASON_COLUMN)
-    rejected = original.join(reasons, on=_ROW, how="inner")
-    rejected = rejected.select(_ROW, *[c for c in original.columns if c != _ROW], REASON_COLUMN)
-    return SparkScoring(source, checked, predictions, rejected)
+    template = Observers([RowCounts(), *observers])
+    targets = list(OutputPaths(*outputs)) if outputs is not None else []
+    with tempfile.TemporaryDirectory(prefix="kobe-spark-model-") as model_dir, staged_outputs(targets) as staged:
+        local_model = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=model_dir)
+        archive = SparkModelCache.add_local_model(spark, local_model)
+        predictions_dir = staged[0] if staged else None
+        if predictions_dir is not None:
+            predictions_dir.mkdir()
+        task = _Task(layout, archive, str(predictions_dir or ""), rejected_schema, pickle.dumps(template))
+        checked = narrow.mapInArrow(partial(_score_partition, task), _OUT_SCHEMA)
+        # The rejected positions and the partitions' states go through a small staging folder,
+        # so the scoring runs once and the driver collects only the states.
+        meta = Path(tempfile.mkdtemp(prefix="kobe-spark-meta-"))
+        try:
+            try:
+                checked.write.mode("overwrite").parquet(str(meta / "checked"))
+            except Exception as exc:
+                explained = _explain_read_failure(source, exc)
+                if explained is not None:
+                    raise explained from None
+                raise
+            checked = spark.read.parquet(str(meta / "checked"))
+            states = checked.filter(F.col(_STATE).isNotNull()).select(_PARTITION, _STATE).collect()
+            merged = _merge_states(template, states)
+            reasons = checked.filter(F.col(_ROW).isNotNull()).select(_ROW, REASON_COLUMN)
+            rejected_states = []
+            if reasons.count():
+                # Spark broadcasts the reasons when they are few (the usual case): the file is not shuffled.
+                rejected = original.join(reasons, on=_ROW)
+                rejected = rejected.orderBy(_ROW).select(*schema.names, REASON_COLUMN)
+                fold_from = rejected
+                if staged:
+                    rejected.write.parquet(str(staged[1]))
+                    _tidy(staged[1])
+                    fold_from = spark.read.parquet(str(staged[1]))
+                fold_task = _Task(layout, archive, "", rejected_schema, pickle.dumps(template))
+                rejected_states = fold_from.mapInArrow(
+                    partial(_fold_rejected, fold_task), T.StructType(_OUT_SCHEMA.fields[2:])
+                ).collect()
+            elif staged:
+                _write_empty(rejected_schema, staged[1])
+            for row in sorted(rejected_states, key=lambda row: row[_PARTITION]):
+                merged.merge(pickle.loads(row[_STATE]))
+        finally:
+            shutil.rmtree(meta, ignore_errors=True)
+        if predictions_dir is not None:
+            _tidy(predictions_dir)
+            if not any(predictions_dir.iterdir()):
+                _write_empty(layout.predictions_schema, predictions_dir)
+    counts = merged.members[0].result()
+    return AppliedFile(source, counts, merged.members[1:], OutputPaths(*targets) if targets else None, "spark")
 
 
 def apply_to_file(
@@ -323,12 +441,15 @@ def apply_to_file(
     model_uri: str = config.CHAMPION_URI,
     master: str = DEFAULT_MASTER,
     conf: dict[str, str] | None = None,
-) -> ApplicationResult:
-    """The Spark twin of :func:`kobe_mlops.deployment.application.apply_to_file`."""
+    outputs: OutputPaths | Sequence[Path] | None = None,
+    observers: Sequence = (),
+    partitions: int | None = None,
+) -> AppliedFile:
+    """The Spark twin of :func:`kobe_mlops.deployment.application.apply_to_file`, in a session of its own."""
     with spark_session(master, conf) as spark:
         memory = spark.sparkContext.getConf().get("spark.driver.memory", "default")
         try:
-            return score(spark, path, model_uri).to_result()
+            return score(spark, path, model_uri, outputs, observers, partitions)
         except DataContractError:
             raise
         except Exception as exc:
@@ -336,6 +457,7 @@ def apply_to_file(
                 raise
             raise SparkDriverError(
                 f"{path}: Spark's driver JVM stopped while scoring ({type(exc).__name__}), most likely out of "
-                f"memory (spark.driver.memory={memory}): the outputs are collected to the driver. Give it "
-                "more memory, or use spark_scoring.score() and write its DataFrames from the executors."
+                f"memory (spark.driver.memory={memory}). The driver holds no output rows; give it more memory "
+                "(--spark-conf spark.driver.memory=...) or fewer rows per Arrow batch "
+                "(spark.sql.execution.arrow.maxRecordsPerBatch)."
             ) from None

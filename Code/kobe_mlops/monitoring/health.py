@@ -194,8 +194,9 @@ class ProcessedData:
 
 
 def read_optional(path: Path) -> pd.DataFrame | None:
-    """A parquet file, None when absent; an unreadable file is a clear DataContractError."""
-    if not path.is_file():
+    """A parquet file or a folder of part files (Spark's outputs), None when absent; an unreadable
+    one is a clear DataContractError."""
+    if not (path.is_file() or path.is_dir()):
         return None
     try:
         return pd.read_parquet(path)

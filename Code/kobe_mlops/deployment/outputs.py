@@ -1,0 +1,95 @@
+"""Where the application step's outputs go, and how they replace the previous ones.
+
+The outputs are written beside their targets under temporary names (a file, or a folder of
+part files when Spark's executors write them) and moved into place only when every row has
+been scored: a run that fails leaves the previous outputs untouched, never a partial file.
+
+A file replaces a file atomically (``os.replace``). When a folder replaces a file, or anything
+replaces a folder, the old target is first renamed aside, the new one renamed in, and the old
+one deleted; a reader between the two renames sees no output for an instant (never a partial
+one), and if the second rename fails the old target is put back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from kobe_mlops import config
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """The two outputs of the application step: scored rows and rejected rows."""
+
+    predictions: Path
+    rejected: Path
+
+    @classmethod
+    def of_workspace(cls, paths: config.WorkspacePaths | None = None) -> OutputPaths:
+        paths = paths or config.workspace_paths()
+        return cls(paths.predictions_prod, paths.rejected_prod)
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter((self.predictions, self.rejected))
+
+
+def staging_path(target: Path) -> Path:
+    """A hidden name beside ``target`` (same file system, so the final rename is cheap)."""
+    return target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def install(staged: Path, target: Path) -> None:
+    """Move ``staged`` (a file or a folder) to ``target``, replacing whatever was there."""
+    if staged.is_file() and not target.is_dir():
+        os.replace(staged, target)
+        return
+    aside = None
+    if target.exists() or target.is_symlink():
+        aside = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.old"
+        os.replace(target, aside)
+    try:
+        os.replace(staged, target)
+    except BaseException:
+        if aside is not None:
+            os.replace(aside, target)
+        raise
+    if aside is not None:
+        remove(aside)
+
+
+@contextmanager
+def staged_outputs(targets: Sequence[Path]) -> Iterator[list[Path]]:
+    """Temporary paths for ``targets``; installed in order if the block succeeds, deleted otherwise.
+
+    The block creates each path (a file or a folder); a path it leaves uncreated is not installed.
+    """
+    targets = [Path(target) for target in targets]
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    staged = [staging_path(target) for target in targets]
+    try:
+        yield staged
+        for path, target in zip(staged, targets, strict=True):
+            if path.exists():
+                install(path, target)
+    finally:
+        for path in staged:
+            remove(path)
+
+
+def output_exists(path: Path) -> bool:
+    """An output is a parquet file or a folder of part files (Spark); both read with ``pd.read_parquet``."""
+    return path.is_file() or path.is_dir()

@@ -1,0 +1,331 @@
+"""The pandas engine streams: tiny record batches give the whole-frame outputs and figures.
+
+Files here are small and cut into batches of a few rows over several row groups, so every
+streaming path runs (a batch with only rejected rows, a row group whose rows all pass, text in a
+numeric column, integers with gaps). The reference is the whole-frame path the engine replaced:
+``score_frame`` on ``read_table`` for the outputs, ``compare_features`` and sklearn's metrics for
+the figures. The model is a stand-in (no MLflow), so these tests are quick.
+"""
+
+import os
+import pickle
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from scipy import stats
+
+from kobe_mlops import config
+from kobe_mlops.data_acquisition.contract import REASON_COLUMN, DataContractError, read_table
+from kobe_mlops.deployment.application import apply_to_file, score_frame
+from kobe_mlops.deployment.batches import FilteredObserver, Observers, RowCounts, ScoredBatch
+from kobe_mlops.deployment.outputs import OutputPaths, install, staged_outputs
+from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities
+from kobe_mlops.monitoring import streaming_figures
+from kobe_mlops.monitoring.drift import compare_features
+from kobe_mlops.monitoring.streaming_figures import (
+    FeatureDrift,
+    LabelledMetrics,
+    NotLearned,
+    ScoreSummary,
+    ValueCounts,
+    ks_from_counts,
+)
+
+TOLERANCE = 1e-9
+
+
+class DistanceModel:
+    """A pyfunc stand-in: the probability falls with distance and lifts with the period."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
+        self.calls += 1
+        probability = np.clip(0.9 - features["shot_distance"].to_numpy() / 40 + features["period"] / 50, 0.01, 0.99)
+        return pd.DataFrame(
+            {
+                config.PROBABILITY_COLUMN: probability,
+                config.PREDICTION_COLUMN: (probability >= config.DECISION_THRESHOLD).astype("int64"),
+            },
+            index=features.index,
+        )
+
+
+def shots(rows: int, seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "shot_id": np.arange(rows, dtype="int64") + 1000,
+            "game_date": [f"2015-01-{1 + i % 28:02d}" for i in range(rows)],
+            "lat": rng.uniform(33.5, 34.0, rows).round(4),
+            "lon": rng.uniform(-118.5, -118.1, rows).round(4),
+            "minutes_remaining": rng.integers(0, 12, rows),
+            "period": rng.integers(1, 5, rows),
+            "playoffs": rng.integers(0, 2, rows),
+            "shot_distance": rng.integers(0, 35, rows).astype("float64"),
+            "shot_type": "2PT Field Goal",  # not a feature: kept in the rejected output only
+            config.TARGET: np.where(rng.random(rows) < 0.2, np.nan, rng.integers(0, 2, rows)),
+        }
+    )
+
+
+def dirty(rows: int = 60) -> pd.DataFrame:
+    frame = shots(rows)
+    frame.loc[[3, 4, 5, 6], "period"] = 0  # a whole tiny batch of rejects (batch_rows=4)
+    frame.loc[17, "lat"] = np.nan
+    frame.loc[23, "shot_distance"] = 120.0
+    frame.loc[31, "playoffs"] = 3
+    frame.loc[41, config.TARGET] = 2.0
+    frame.loc[44, "minutes_remaining"] = 99
+    return frame
+
+
+def write(frame: pd.DataFrame, path, row_group_size: int = 16) -> str:
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_size)
+    return str(path)
+
+
+def outputs(folder) -> OutputPaths:
+    return OutputPaths(folder / "predictions.parquet", folder / "rejected.parquet")
+
+
+def development(rows: int = 400) -> pd.DataFrame:
+    frame = shots(rows, seed=11)
+    frame[config.TARGET] = frame[config.TARGET].fillna(1.0)
+    return frame
+
+
+def figures(development_frame: pd.DataFrame) -> list:
+    rate = float(development_frame[config.TARGET].mean())
+    return [FeatureDrift(development_frame), LabelledMetrics(rate), ScoreSummary()]
+
+
+def assert_same_outputs(streamed: OutputPaths, reference) -> None:
+    pd.testing.assert_frame_equal(pd.read_parquet(streamed.predictions), reference.predictions)
+    rejected = pd.read_parquet(streamed.rejected)
+    assert list(rejected.columns) == list(reference.rejected.columns)
+    pd.testing.assert_frame_equal(rejected, reference.rejected, check_dtype=False)
+
+
+@pytest.mark.parametrize("batch_rows", [1, 4, 7, 1000])
+def test_tiny_batches_give_the_whole_frame_outputs(tmp_path, batch_rows):
+    path = write(dirty(), tmp_path / "prod.parquet")
+    reference = score_frame(read_table(path), DistanceModel(), source=path)
+    result = apply_to_file(path, DistanceModel(), outputs(tmp_path), batch_rows=batch_rows)
+    assert (
+        result.counts
+        == reference.counts
+        == {"rows_input": 60, "rows_scored": 51, "rows_rejected": 9, "rows_labeled": result.counts["rows_labeled"]}
+    )
+    assert_same_outputs(outputs(tmp_path), reference)
+
+
+def test_text_in_a_feature_and_integer_gaps_read_like_the_whole_file(tmp_path):
+    frame = dirty(40)
+    frame["lat"] = frame["lat"].astype(str).replace("nan", None)
+    frame.loc[9, "lat"] = "north"  # text in a numeric column: the contract's detailed check
+    frame["playoffs"] = frame["playoffs"].astype("Int64")
+    frame.loc[12, "playoffs"] = pd.NA  # an integer column with a gap: pandas reads it as float64
+    path = write(frame, tmp_path / "prod.parquet", row_group_size=8)
+    reference = score_frame(read_table(path), DistanceModel(), source=path)
+    result = apply_to_file(path, DistanceModel(), outputs(tmp_path), batch_rows=3)
+    assert result.counts == reference.counts
+    assert_same_outputs(outputs(tmp_path), reference)
+    reasons = pd.read_parquet(outputs(tmp_path).rejected)[REASON_COLUMN].tolist()
+    assert "lat is not a number: north" in reasons and "playoffs is missing" in reasons
+
+
+def test_streamed_figures_equal_the_whole_frame_figures(tmp_path):
+    path = write(dirty(), tmp_path / "prod.parquet")
+    dev = development()
+    reference = score_frame(read_table(path), DistanceModel(), source=path)
+    whole = apply_to_file(path, DistanceModel(), observers=figures(dev), batch_rows=1000)
+    tiny = apply_to_file(path, DistanceModel(), observers=figures(dev), batch_rows=2)
+    expected_drift = compare_features(dev, reference.predictions)
+    labelled = reference.labelled
+    expected_metrics = evaluate_probabilities(labelled[config.TARGET], labelled[config.PROBABILITY_COLUMN])
+    for result in (whole, tiny):
+        drift = result.observer(FeatureDrift).result()
+        numbers = [c for c in expected_drift.columns if c not in ("feature", "verdict")]
+        np.testing.assert_allclose(drift[numbers], expected_drift[numbers], rtol=0, atol=TOLERANCE)
+        assert drift["verdict"].tolist() == expected_drift["verdict"].tolist() and drift["exact"].all()
+        folded = result.observer(LabelledMetrics).result()
+        assert folded["metrics"] == pytest.approx(expected_metrics, abs=TOLERANCE)
+        rate = float(dev[config.TARGET].mean())
+        assert folded["baseline"] == pytest.approx(baseline_metrics(labelled[config.TARGET], rate), abs=TOLERANCE)
+        observed = float(labelled[config.TARGET].mean())
+        assert folded["observed_make_rate"] == pytest.approx(observed, abs=TOLERANCE)
+        null = baseline_metrics(labelled[config.TARGET], observed)["log_loss"]
+        assert folded["null_log_loss"] == pytest.approx(null, abs=TOLERANCE)
+        assert result.observer(ScoreSummary).result() == pytest.approx(
+            {
+                "mean_probability": reference.predictions[config.PROBABILITY_COLUMN].mean(),
+                "predicted_make_rate": reference.predictions[config.PREDICTION_COLUMN].mean(),
+            },
+            abs=TOLERANCE,
+        )
+
+
+def test_a_corrupt_row_group_names_file_and_group_and_keeps_the_previous_outputs(tmp_path):
+    path = tmp_path / "prod.parquet"
+    write(shots(64), path, row_group_size=16)
+    previous = outputs(tmp_path)
+    apply_to_file(path, DistanceModel(), previous, batch_rows=5)
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in previous}
+    # Garble the page headers of row group 2 (of 4): the footer still opens, the rows do not.
+    column = pq.ParquetFile(path).metadata.row_group(2).column(2)
+    data = bytearray(path.read_bytes())
+    start = column.data_page_offset
+    data[start : start + 24] = b"\xff" * 24
+    path.write_bytes(bytes(data))
+    model = DistanceModel()
+    with pytest.raises(DataContractError, match=r"prod\.parquet: row group 2 of 4 \(rows 32 to 47\) is not readable"):
+        apply_to_file(path, model, previous, batch_rows=5)
+    assert model.calls > 0  # the first row groups were scored before the failure
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in previous} == before
+    assert sorted(os.listdir(tmp_path)) == ["predictions.parquet", "prod.parquet", "rejected.parquet"]
+
+
+@pytest.mark.parametrize(
+    "write_bad, message",
+    [
+        (lambda p: p.write_bytes(b""), "file is empty (0 bytes)"),
+        (lambda p: p.write_text("lat,lon\n1,2\n"), "not a readable parquet file"),
+        (lambda p: shots(3).head(0).to_parquet(p), "has no rows"),
+        (
+            lambda p: shots(3).drop(columns=["lat", "playoffs"]).to_parquet(p),
+            "missing required column(s) 'lat', 'playoffs'",
+        ),
+        (lambda p: p.mkdir(), "is a folder, expected a parquet file"),
+    ],
+)
+def test_unusable_files_fail_before_any_output(tmp_path, write_bad, message):
+    path = tmp_path / "bad.parquet"
+    write_bad(path)
+    with pytest.raises(DataContractError, match=__import__("re").escape(f"{path}: {message}")):
+        apply_to_file(path, DistanceModel(), outputs(tmp_path / "out"))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_file_whose_rows_are_all_rejected_writes_two_outputs_and_never_calls_the_model(tmp_path):
+    path = write(shots(10).assign(period=0), tmp_path / "prod.parquet")
+    model = DistanceModel()
+    result = apply_to_file(path, model, outputs(tmp_path), observers=figures(development()), batch_rows=3)
+    assert model.calls == 0 and result.counts["rows_rejected"] == 10 and result.counts["rows_scored"] == 0
+    assert pd.read_parquet(outputs(tmp_path).predictions).empty
+    assert len(pd.read_parquet(outputs(tmp_path).rejected)) == 10
+    assert result.observer(FeatureDrift).result()["verdict"].eq("no scored rows").all()
+    assert result.observer(LabelledMetrics).result() == {}
+
+
+# --- Observers: merge, pickle, filter, bounded counts -----------------------------------------
+
+
+def batches_of(path, batch_rows: int) -> list[ScoredBatch]:
+    class Keep:
+        def __init__(self):
+            self.batches = []
+
+        def update(self, batch):
+            self.batches.append(batch)
+
+    keep = Keep()
+    apply_to_file(path, DistanceModel(), observers=[keep], batch_rows=batch_rows)
+    return keep.batches
+
+
+def test_merged_copies_equal_one_observer_that_saw_every_batch(tmp_path):
+    """What Spark does: one pickled copy per partition, merged on the driver in any order."""
+    path = write(dirty(), tmp_path / "prod.parquet")
+    batches = batches_of(path, 5)
+    template = Observers([RowCounts(), *figures(development())])
+    one = pickle.loads(pickle.dumps(template))
+    for batch in batches:
+        one.update(batch)
+    parts = [pickle.loads(pickle.dumps(template)) for _ in range(3)]
+    for number, batch in enumerate(batches):
+        parts[number % 3].update(batch)
+    merged = pickle.loads(pickle.dumps(template))
+    for part in reversed(parts):
+        merged.merge(pickle.loads(pickle.dumps(part)))
+    expected, actual = one.result(), merged.result()
+    assert actual[0] == expected[0]
+    pd.testing.assert_frame_equal(actual[1], expected[1], rtol=0, atol=TOLERANCE)
+    assert actual[2]["metrics"] == pytest.approx(expected[2]["metrics"], abs=TOLERANCE)
+    assert actual[3] == pytest.approx(expected[3], abs=TOLERANCE)
+
+
+def test_a_filter_shows_its_observer_only_the_rows_it_keeps(tmp_path):
+    path = write(shots(30), tmp_path / "prod.parquet")
+    learned = np.array([1000, 1003, 1010, 1029])
+    kept = FilteredObserver(RowCounts(), NotLearned(learned))
+    result = apply_to_file(path, DistanceModel(), observers=[kept], batch_rows=4)
+    assert kept.result()["rows_scored"] == result.counts["rows_scored"] - len(learned)
+    pickle.loads(pickle.dumps(kept))  # Spark ships it to the executors
+
+
+def test_counts_switch_to_a_grid_past_the_cap_and_report_the_error_bound(monkeypatch):
+    rng = np.random.default_rng(5)
+    reference = rng.normal(33.8, 0.05, 2_000)
+    sample = rng.normal(33.82, 0.05, 30_000)  # unrounded: one distinct value per row
+    monkeypatch.setattr(streaming_figures, "MAX_DISTINCT", 1_000)
+    monkeypatch.setattr(streaming_figures, "GRID_CELLS", 1 << 16)
+    counts = ValueCounts(33.2, 34.1)
+    for chunk in np.array_split(sample, 7):
+        counts.add(chunk)
+    assert not counts.exact and counts.rows == len(sample)
+    values, weights = counts.sorted()
+    approximate, _ = ks_from_counts(reference, values, weights[:, 0])
+    exact = stats.ks_2samp(reference, sample).statistic
+    assert abs(approximate - exact) <= counts.largest_share()
+
+    labels = (rng.random(len(sample)) < 1 / (1 + np.exp(-(sample - 33.8) * 30))).astype(int)
+    probability = 1 / (1 + np.exp(-(sample - 33.8) * 30))
+    metrics = LabelledMetrics(0.5)
+    batch = ScoredBatch(
+        pa.table({config.PROBABILITY_COLUMN: probability, config.TARGET: labels.astype(float)}), pa.table({})
+    )
+    metrics.update(batch)
+    auc, bound = metrics.auc()
+    assert not metrics.probabilities.exact
+    assert abs(auc - evaluate_probabilities(labels, probability)["auc"]) <= bound + 1e-12
+
+
+def test_ks_above_scipy_s_exact_size_uses_its_asymptotic_formula():
+    rng = np.random.default_rng(9)
+    reference = rng.integers(0, 40, 12_000).astype(float)
+    sample = rng.integers(2, 42, 15_000).astype(float)
+    values, counts = np.unique(sample, return_counts=True)
+    expected = stats.ks_2samp(reference, sample)
+    assert ks_from_counts(reference, values, counts) == pytest.approx((expected.statistic, expected.pvalue), abs=1e-12)
+
+
+# --- Outputs: staged, then moved in -----------------------------------------------------------
+
+
+def test_a_folder_replaces_a_file_and_a_file_replaces_a_folder(tmp_path):
+    target = tmp_path / "predictions.parquet"
+    target.write_text("old file")
+    folder = tmp_path / "new"
+    folder.mkdir()
+    (folder / "part-00000.parquet").write_text("part")
+    install(folder, target)
+    assert target.is_dir() and (target / "part-00000.parquet").read_text() == "part"
+    replacement = tmp_path / "file"
+    replacement.write_text("new file")
+    install(replacement, target)
+    assert target.is_file() and target.read_text() == "new file"
+    assert sorted(os.listdir(tmp_path)) == ["predictions.parquet"]
+
+
+def test_staged_outputs_leave_nothing_behind_on_failure(tmp_path):
+    target = tmp_path / "predictions.parquet"
+    target.write_text("previous")
+    with pytest.raises(RuntimeError), staged_outputs([target]) as (staged,):
+        staged.write_text("half")
+        raise RuntimeError("scoring failed")
+    assert target.read_text() == "previous" and os.listdir(tmp_path) == ["predictions.parquet"]

@@ -116,9 +116,31 @@ def workspace_copy(pipeline_run, tmp_path) -> PipelineRun:
     return PipelineRun(copy, f"sqlite:///{copy / 'mlflow.db'}", pipeline_run.stdout)
 
 
+@pytest.fixture(scope="session")
+def empty_mlflow_db(tmp_path_factory) -> Path:
+    """An empty SQLite store with MLflow's tables, made once per session.
+
+    MLflow takes seconds to create and migrate a new SQLite store; a copy of this file is a
+    ready store in milliseconds. Unit tests copy it with :func:`copy_empty_store`.
+    """
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+def copy_empty_store(template: Path, target: Path) -> str:
+    """Copy the empty store ``template`` to ``target``; return its tracking URI."""
+    import shutil
+
+    shutil.copyfile(template, target)
+    return f"sqlite:///{target}"
+
+
 @pytest.fixture
-def mlflow_workspace(tmp_path, monkeypatch) -> Path:
-    """An empty workspace whose default store is ``<tmp_path>/mlflow.db``, for unit tests that log runs.
+def mlflow_workspace(tmp_path, monkeypatch, empty_mlflow_db) -> Path:
+    """A temporary workspace whose default store ``<tmp_path>/mlflow.db`` is empty, for unit tests that log runs.
 
     MLflow keeps process-wide state (tracking URI, active experiment, ``MLFLOW_EXPERIMENT_ID``,
     which ``set_experiment`` exports for subprocesses): it is put back afterwards, so a later test
@@ -129,6 +151,7 @@ def mlflow_workspace(tmp_path, monkeypatch) -> Path:
 
     from kobe_mlops.tracking import INVOCATION_ENV
 
+    copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db")
     monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv(INVOCATION_ENV, "unit-test-invocation")

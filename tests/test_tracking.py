@@ -10,6 +10,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
+from conftest import copy_empty_store
 from kobe_mlops import config, tracking
 from kobe_mlops.tracking import names, reads
 
@@ -19,7 +20,7 @@ APPLICATION = config.RUN_NAMES["aplicacao"]
 
 @pytest.fixture
 def workspace(mlflow_workspace, monkeypatch):
-    """An empty workspace (conftest's ``mlflow_workspace``) with a known invocation id."""
+    """A workspace with an empty store (conftest's ``mlflow_workspace``) and a known invocation id."""
     monkeypatch.setenv(tracking.INVOCATION_ENV, "invocation-1")
     return mlflow_workspace
 
@@ -43,11 +44,14 @@ def test_configure_creates_the_experiment_once_with_artifacts_in_the_workspace(w
     assert experiment.artifact_location == (workspace.resolve() / "mlruns").as_uri()
 
 
-def test_configure_follows_mlflow_tracking_uri(workspace, monkeypatch, tmp_path_factory):
-    elsewhere = tmp_path_factory.mktemp("elsewhere") / "other.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{elsewhere}")
-    tracking.configure()
-    assert elsewhere.is_file() and not (workspace / "mlflow.db").exists()
+def test_configure_follows_mlflow_tracking_uri(workspace, monkeypatch, empty_mlflow_db):
+    elsewhere = copy_empty_store(empty_mlflow_db, workspace / "other.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", elsewhere)
+    experiment_id = tracking.configure()
+    assert mlflow.get_tracking_uri() == elsewhere
+    assert MlflowClient(elsewhere).get_experiment(experiment_id).name == config.EXPERIMENT_NAME
+    workspace_store = MlflowClient(f"sqlite:///{workspace / 'mlflow.db'}")
+    assert workspace_store.get_experiment_by_name(config.EXPERIMENT_NAME) is None
 
 
 def test_start_run_names_the_run_and_tags_the_invocation_step_and_commit(workspace):
@@ -85,24 +89,26 @@ def test_one_invocation_id_per_process_unless_given(monkeypatch):
 # --- Reads: a store made by hand ----------------------------------------------------------------
 
 
-def test_store_exists_tells_a_missing_sqlite_file_apart_and_creates_nothing(workspace):
+def test_store_exists_tells_a_missing_sqlite_file_apart_and_creates_nothing(tmp_path, monkeypatch, empty_mlflow_db):
+    monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert reads.store_exists() is False
-    assert reads.store_exists(f"sqlite:///{workspace / 'absent.db'}") is False
+    assert reads.store_exists(f"sqlite:///{tmp_path / 'absent.db'}") is False
     assert reads.store_exists("http://127.0.0.1:5000") is True  # a server: assume it is there
-    assert list(workspace.iterdir()) == []
-    MlflowClient(tracking.tracking_uri()).search_experiments()  # opening the store creates the file
+    assert list(tmp_path.iterdir()) == []
+    copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db")
     assert reads.store_exists() is True
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(tmp_path_factory, empty_mlflow_db):
     """Runs of the experiment (start times 1000, 2000, ... ms) and a registered model.
 
     ``runs`` maps a label to its run id. Version 1 (champion before) was trained by ``training``;
     version 2 (champion now) has no training tag; ``previous`` points at 1.
     """
     folder = tmp_path_factory.mktemp("store")
-    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    client = MlflowClient(copy_empty_store(empty_mlflow_db, folder / "mlflow.db"))
     experiment_id = client.create_experiment(config.EXPERIMENT_NAME, artifact_location=(folder / "mlruns").as_uri())
     specs = [
         # label, run name, status, params, tags
@@ -216,6 +222,6 @@ def test_decision_history_lists_the_loop_s_runs_newest_first_with_versions_and_r
     assert reads.decision_history(client, limit=1)["run_id"].tolist() == [runs["rollback"]]
 
 
-def test_decision_history_of_a_store_without_the_experiment_is_empty(tmp_path):
-    history = reads.decision_history(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}"))
+def test_decision_history_of_a_store_without_the_experiment_is_empty(tmp_path, empty_mlflow_db):
+    history = reads.decision_history(MlflowClient(copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db")))
     assert history.empty and list(history.columns) == reads.DECISION_COLUMNS

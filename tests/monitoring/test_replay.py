@@ -389,3 +389,84 @@ def test_run_all_replay_fast_logs_every_batch_out_of_sample(workspace_copy, tmp_
     assert reads.registry_aliases(client) == champion_before
     assert len(client.search_model_versions(f"name='{config.REGISTERED_MODEL_NAME}'")) == versions_before
     assert client.get_experiment_by_name(config.EXPERIMENT_NAME).experiment_id != parent.info.experiment_id
+
+
+# --- The documented full-grid replay ----------------------------------------------------------
+
+RETRAINING_DOC = config.PROJECT_ROOT / "Docs" / "Model" / "Retraining.md"
+MONITORING_DOC = config.PROJECT_ROOT / "Docs" / "Model" / "Monitoring.md"
+REPLAY_HEADING = "## Replay: twenty seasons, three strategies"
+MONITORING_HEADING = "## What the replay teaches about monitoring"
+
+
+def section(document, heading: str) -> str:
+    text = document.read_text()
+    assert heading in text, f"{document.name} lost its section {heading!r}"
+    body = text.split(heading, 1)[1]
+    return body.split("\n## ", 1)[0]
+
+
+def replay_figures(client, parent) -> dict[str, float]:
+    """Every figure the replay sections may cite, by name: the parent's metrics, each strategy's
+    gap to the null model, and per batch (``{name}_{batch}_{strategy}``) what its child logged."""
+    figures = dict(parent.data.metrics)
+    strategies = parent.data.params["strategies"].split(",")
+    for strategy in strategies:
+        figures[f"vs_null_{strategy}"] = figures[f"log_loss_{strategy}"] - figures["log_loss_null"]
+    children = reads.replay_batch_runs(client, parent.info.run_id)
+    for child in children:
+        strategy, batch = child.data.tags["kobe.replay_strategy"], child.data.params["batch"]
+        for name in ["log_loss", "estimated_log_loss", "log_loss_null", "rows_labeled", "rows_input", "retrained"]:
+            if name in child.data.metrics:
+                figures[f"{name}_{batch}_{strategy}"] = child.data.metrics[name]
+        figures[f"trained_through_{batch}_{strategy}"] = float(child.data.params["trained_through_batch"])
+    first = strategies[0]
+    figures["rows_replayed"] = sum(
+        c.data.metrics["rows_input"] for c in children if c.data.tags[names.REPLAY_STRATEGY_TAG] == first
+    )
+    return figures
+
+
+@pytest.fixture(scope="module")
+def full_replay(pipeline_run, tmp_path_factory):
+    """``run_all.py --replay`` with the full grids, as documented, on a copy of the session workspace."""
+    import shutil
+
+    copy = tmp_path_factory.mktemp("replayed") / "workspace"
+    shutil.copytree(pipeline_run.workspace, copy)
+    run_pipeline(copy, "--replay", timeout=1800)
+    client = mlflow.MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    return client, reads.latest_replay_run(client)
+
+
+@pytest.mark.e2e
+def test_the_documented_replay_is_what_a_full_grid_replay_logs(full_replay):
+    """Docs/Model/Retraining.md's replay section: its checked tables and every number in its prose."""
+    from docs_support import prose_problems, table_problems
+
+    client, parent = full_replay
+    figures = replay_figures(client, parent)
+    text = section(RETRAINING_DOC, REPLAY_HEADING)
+    assert "<!-- checked-table:" in text
+    problems = table_problems(text, figures) + prose_problems(text, figures)
+    assert not problems, "\n".join(problems)
+    for strategy in replay.STRATEGIES:
+        verdict = parent.data.tags[f"null_verdict_{strategy}"].split(" (")[0]
+        assert f"`{strategy}` {verdict}" in " ".join(text.split()), verdict
+    assert f"first alert after batch {int(figures['first_alert_batch'])}" in " ".join(text.split())
+
+
+def test_the_replay_sections_are_linked_and_quote_no_unchecked_figure():
+    """Monitoring.md's replay section is also checked by tests/test_docs.py against the pipeline run:
+    it quotes no replay figure itself and points to the checked table."""
+    text = section(MONITORING_DOC, MONITORING_HEADING)
+    assert "Retraining.md#replay-twenty-seasons-three-strategies" in text
+    assert "run_all.py --replay" in text
+
+
+if __name__ == "__main__":  # print a workspace's replay figures, to write the documents from
+    import sys
+
+    store = mlflow.MlflowClient(f"sqlite:///{sys.argv[1]}/mlflow.db")
+    for name, value in sorted(replay_figures(store, reads.latest_replay_run(store)).items()):
+        print(f"{name:50s} {value!r}")

@@ -454,6 +454,27 @@ def test_the_documented_replay_is_what_a_full_grid_replay_logs(full_replay):
         verdict = parent.data.tags[f"null_verdict_{strategy}"].split(" (")[0]
         assert f"`{strategy}` {verdict}" in " ".join(text.split()), verdict
     assert f"first alert after batch {int(figures['first_alert_batch'])}" in " ".join(text.split())
+    # The claims the section makes in words.
+    children = reads.replay_batch_runs(client, parent.info.run_id)
+    by = {s: [c for c in children if c.data.tags[names.REPLAY_STRATEGY_TAG] == s] for s in replay.STRATEGIES}
+    assert all("feature_drift" in c.data.tags["fired_triggers"] for c in children)
+    assert all("log_loss_degradation" in c.data.tags["fired_triggers"] for c in by[NEVER])
+    kept = [c for c in by[REACTIVE] if c.data.tags["decision"] == "keep"]
+    assert len(kept) == 17 and all("under 2 paired standard errors" in c.data.tags["reason"] for c in kept)
+    assert figures["retrains_reactive"] - figures["retrains_scheduled"] == 13
+    promoted = {s: [c.data.params["batch"] for c in by[s] if c.data.metrics["promoted"]] for s in replay.STRATEGIES}
+    assert promoted[REACTIVE] == promoted[SCHEDULED] == ["2001-02", "2010-11"]
+    # Monitoring.md's replay section, in words.
+    assert all(c.data.tags["estimate_applicability"] == "not applicable" for c in by[NEVER])
+    assert {c.data.tags["estimate_applicability"] for c in by[REACTIVE]} == {
+        "not applicable",
+        "questionable",
+        "applicable",
+    }
+    assert figures["estimation_error_reactive"] < figures["estimation_error_never"]
+    estimated = [c.data.metrics["estimated_log_loss"] for c in by[NEVER]]
+    realized = [c.data.metrics["log_loss"] for c in by[NEVER]]
+    assert max(estimated) - min(estimated) < 0.01 < 0.05 < max(realized) - min(realized)  # flat vs moving
 
 
 def test_the_replay_sections_are_linked_and_quote_no_unchecked_figure():

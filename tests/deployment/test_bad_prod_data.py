@@ -3,6 +3,7 @@
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import run_pipeline
@@ -57,6 +58,15 @@ def write_no_rows(path):
     good_shots().iloc[0:0].to_parquet(path)
 
 
+def write_corrupt_row_group(path):
+    """Three row groups of four rows; the middle one's pages garbled (the footer still opens)."""
+    good_shots(12).to_parquet(path, row_group_size=4)
+    column = pq.ParquetFile(path).metadata.row_group(1).column(2)
+    data = bytearray(path.read_bytes())
+    data[column.data_page_offset : column.data_page_offset + 24] = b"\xff" * 24
+    path.write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize(
     "writer, problem",
     [
@@ -65,8 +75,9 @@ def write_no_rows(path):
         (write_empty, "file is empty (0 bytes)"),
         (write_missing_column, "missing required column(s) 'lat', 'playoffs'"),
         (write_no_rows, "has no rows"),
+        (write_corrupt_row_group, "row group 1 of 3 (rows 4 to 7) is not readable"),
     ],
-    ids=["not-parquet", "truncated", "empty", "missing-column", "no-rows"],
+    ids=["not-parquet", "truncated", "empty", "missing-column", "no-rows", "corrupt-row-group"],
 )
 def test_unusable_file_stops_with_one_message_and_leaves_outputs_alone(writer, problem, workspace_copy, tmp_path):
     bad_file = tmp_path / "incoming.parquet"

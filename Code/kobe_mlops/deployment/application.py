@@ -239,7 +239,11 @@ def _feature_matrix(columns: dict, rows: int) -> np.ndarray:
     row-major matrix of six columns)."""
     matrix = np.empty((rows, len(config.FEATURES)), dtype="float64", order="F")
     for i, name in enumerate(config.FEATURES):
-        matrix[:, i] = _as_float(columns[name])
+        column = columns[name]
+        if column.null_count:
+            matrix[:, i] = _as_float(column)
+        else:  # numpy converts integers while it copies: one pass, no intermediate array
+            matrix[:, i] = column.to_numpy()
     return matrix
 
 

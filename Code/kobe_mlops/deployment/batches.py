@@ -41,7 +41,6 @@ objects passed in), in :attr:`ApplicationResult.observers
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol, Self, runtime_checkable
@@ -93,7 +92,10 @@ class ScoredBatch:
 
     def select(self, keep: np.ndarray) -> ScoredBatch:
         """The same batch with only the scored rows where ``keep`` is true (rejected rows kept)."""
-        return ScoredBatch(self.predictions.filter(pa.array(np.asarray(keep, dtype=bool))), self.rejected, self.source)
+        keep = np.asarray(keep, dtype=bool)
+        if keep.all():
+            return self
+        return ScoredBatch(self.predictions.filter(pa.array(keep)), self.rejected, self.source)
 
 
 def _float_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -171,7 +173,7 @@ class FilteredObserver:
 
 @dataclass
 class Observers:
-    """The observers of one run, fed together; ``fresh()`` gives empty copies (one per Spark partition)."""
+    """The observers of one run, fed and merged together (Spark pickles one copy per partition)."""
 
     members: list = field(default_factory=list)
 
@@ -185,9 +187,6 @@ class Observers:
         for mine, theirs in zip(self.members, other.members, strict=True):
             mine.merge(theirs)
         return self
-
-    def fresh(self) -> Observers:
-        return copy.deepcopy(self)
 
     def result(self) -> list:
         return [observer.result() for observer in self.members]

@@ -419,9 +419,8 @@ def score(
                     _tidy(staged[1])
                     fold_from = spark.read.parquet(str(staged[1]))
                 fold_task = _Task(layout, archive, "", rejected_schema, pickle.dumps(template))
-                rejected_states = fold_from.mapInArrow(
-                    partial(_fold_rejected, fold_task), T.StructType(_OUT_SCHEMA.fields[2:])
-                ).collect()
+                folded = fold_from.mapInArrow(partial(_fold_rejected, fold_task), _OUT_SCHEMA)
+                rejected_states = folded.select(_PARTITION, _STATE).collect()
             elif staged:
                 _write_empty(rejected_schema, staged[1])
             for row in sorted(rejected_states, key=lambda row: row[_PARTITION]):

@@ -147,15 +147,14 @@ def streamed_metrics(
     }
     applicability = None
     if figures["estimate"] is not None:
-        sums, estimator = figures["estimate"], observer.estimate.estimator
+        (sums, graded), estimator = figures["estimate"], observer.estimate.estimator
         applicability = estimator.applicability(sums)
         estimate = estimation.Estimate(
             sums.estimated_log_loss, sums.estimated_f1, sums.share_outside_support, applicability, sums.rows
         )
         metrics.update(estimate.metrics())
         if names.PROD_LOG_LOSS in metrics:
-            graded = figures["graded_estimate"].estimated_log_loss
-            metrics[names.ESTIMATION_ERROR_LOG_LOSS] = graded - metrics[names.PROD_LOG_LOSS]
+            metrics[names.ESTIMATION_ERROR_LOG_LOSS] = graded.estimated_log_loss - metrics[names.PROD_LOG_LOSS]
     return metrics, applicability
 
 

@@ -45,6 +45,8 @@ from kobe_mlops.monitoring.estimation import ExpectedSums
 
 MAX_DISTINCT = 1 << 20  # distinct values kept exactly per counter
 GRID_CELLS = 1 << 20  # cells of the fallback sketch over the variable's range
+MAX_DECIMALS = 4  # rounded values (up to 4 decimals: the course's coordinates) are counted by integer key
+MAX_DECIMAL_KEYS = 1 << 20  # ... when their keys span at most this many integers in a batch
 KS_EXACT_MAX_ROWS = 10_000  # scipy's ks_2samp computes an exact p-value up to this sample size
 _PSI_EPSILON = 1e-6  # as in monitoring.drift
 _LOG_EPSILON = np.finfo(float).eps  # sklearn's log_loss clips probabilities to [eps, 1 - eps]
@@ -67,6 +69,7 @@ class ValueCounts:
     values: np.ndarray = field(default_factory=lambda: np.empty(0))
     counts: np.ndarray | None = None  # (distinct values or cells, columns) int64
     exact: bool = True
+    decimals: int = 0  # the decimals the last batch needed (tried first on the next)
 
     def __post_init__(self) -> None:
         if self.counts is None:
@@ -85,9 +88,29 @@ class ValueCounts:
         if not self.exact:
             self.counts += self._grid_counts(values, classes)
             return
+        decimal = self._decimal_keys(values)
+        if decimal is not None:  # rounded values: count integer keys, no hashing
+            keys, scale = decimal
+            low, span = int(keys.min()), int(keys.max() - keys.min()) + 1
+            flat = np.bincount((keys - low) * self.columns + classes, minlength=span * self.columns)
+            counts = flat.reshape(span, self.columns)
+            seen = np.flatnonzero(counts.sum(axis=1))
+            self._combine((low + seen) / scale, counts[seen])
+            return
         codes, uniques = pd.factorize(values)
         counts = np.bincount(codes * self.columns + classes, minlength=len(uniques) * self.columns)
         self._combine(uniques, counts.reshape(-1, self.columns))
+
+    def _decimal_keys(self, values: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """``(keys, scale)`` with ``keys / scale == values`` exactly, for values with at most
+        :data:`MAX_DECIMALS` decimals spanning few keys; None otherwise (then values are hashed)."""
+        for decimals in dict.fromkeys([self.decimals, *range(MAX_DECIMALS + 1)]):
+            scale = 10.0**decimals
+            keys = np.rint(values * scale)
+            if keys.max() - keys.min() <= MAX_DECIMAL_KEYS and np.array_equal(keys / scale, values):
+                self.decimals = decimals
+                return keys.astype("int64"), scale
+        return None
 
     def _combine(self, values: np.ndarray, counts: np.ndarray) -> None:
         if len(self.values):
@@ -469,23 +492,34 @@ class LearnedLabelledRows(_Learned):
 
 
 class EstimateSums:
-    """The CBPE estimate's sums (:class:`kobe_mlops.monitoring.estimation.ExpectedSums`) over the scored rows."""
+    """The CBPE estimate's sums (:class:`kobe_mlops.monitoring.estimation.ExpectedSums`) over every scored
+    row, and over the rows ``graded`` keeps (the labelled rows the model did not learn), from one
+    conversion of each batch."""
 
-    def __init__(self, estimator):
+    def __init__(self, estimator, graded):
         self.estimator = estimator
-        self.sums = ExpectedSums()
+        self.graded = graded
+        self.all_rows = ExpectedSums()
+        self.graded_rows = ExpectedSums()
 
     def update(self, batch: ScoredBatch) -> None:
-        if batch.rows_scored:
-            columns = [*config.FEATURES, config.PROBABILITY_COLUMN]
-            self.sums = self.sums + self.estimator.sums(batch.predictions.select(columns).to_pandas())
+        if not batch.rows_scored:
+            return
+        frame = batch.predictions.select([*config.FEATURES, config.PROBABILITY_COLUMN]).to_pandas()
+        self.all_rows = self.all_rows + self.estimator.sums(frame)
+        keep = self.graded(batch)
+        if keep.any():
+            graded = self.estimator.sums(frame if keep.all() else frame[keep])
+            self.graded_rows = self.graded_rows + graded
 
     def merge(self, other: EstimateSums) -> EstimateSums:
-        self.sums = self.sums + other.sums
+        self.all_rows = self.all_rows + other.all_rows
+        self.graded_rows = self.graded_rows + other.graded_rows
         return self
 
-    def result(self):
-        return self.sums
+    def result(self) -> tuple[ExpectedSums, ExpectedSums]:
+        """``(sums over every scored row, sums over the graded rows)``."""
+        return self.all_rows, self.graded_rows
 
 
 # --- All the figures of an application run -------------------------------------------------------
@@ -505,12 +539,11 @@ class ApplicationFigures:
         self.scores = ScoreSummary()
         self.labelled = FilteredObserver(LabelledMetrics(float(development[config.TARGET].mean())), NotLearned(learned))
         self.learned_rows = LearnedLabelledRows(learned)
-        self.estimate = EstimateSums(estimator) if estimator is not None else None
-        self.graded_estimate = FilteredObserver(EstimateSums(estimator), GradedRows(learned)) if estimator else None
+        self.estimate = EstimateSums(estimator, GradedRows(learned)) if estimator is not None else None
 
     def _members(self) -> list:
         members = [self.drift, self.scores, self.labelled, self.learned_rows]
-        return members + ([self.estimate, self.graded_estimate] if self.estimate is not None else [])
+        return members + ([self.estimate] if self.estimate is not None else [])
 
     def update(self, batch: ScoredBatch) -> None:
         for member in self._members():
@@ -528,5 +561,4 @@ class ApplicationFigures:
             "labelled": self.labelled.result(),
             "rows_seen_in_training": self.learned_rows.result(),
             "estimate": self.estimate.result() if self.estimate is not None else None,
-            "graded_estimate": self.graded_estimate.result() if self.graded_estimate is not None else None,
         }

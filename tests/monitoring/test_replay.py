@@ -8,6 +8,7 @@ copy of the session pipeline's workspace and read what it logged.
 from __future__ import annotations
 
 import json
+import re
 
 import mlflow
 import numpy as np
@@ -364,7 +365,7 @@ def test_run_all_replay_fast_logs_every_batch_out_of_sample(workspace_copy, tmp_
     assert experiment is None or not client.search_runs([experiment.experiment_id])
 
     result = run_pipeline(workspace, "--replay", "--fast")
-    batch_lines = [line for line in result.stdout.splitlines() if line.strip().startswith("[") and " s)" in line]
+    batch_lines = [line for line in result.stdout.splitlines() if re.match(r"\s+\[\s*\d+/20\] .* s\)$", line)]
     assert len(batch_lines) == 20 * 3, result.stdout  # one line per season and strategy, with its time
 
     parent = reads.latest_replay_run(client)

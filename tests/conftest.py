@@ -51,6 +51,21 @@ def workspace_env(workspace: Path) -> dict[str, str]:
     return env
 
 
+def pytest_configure():
+    """One OpenMP thread in the test process.
+
+    scikit-learn's histogram gradient boosting (adversarial validation) spins OpenMP threads; on a
+    small machine shared with a pipeline run they wait on each other and a two-second test takes
+    a minute. Its results do not depend on the thread count. Subprocesses (``run_all.py``,
+    servers) are not affected. scikit-learn's OpenMP runtime is loaded first: the limit applies
+    to the runtimes loaded when it is set.
+    """
+    import sklearn.ensemble  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="openmp")
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):

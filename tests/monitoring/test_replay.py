@@ -8,6 +8,7 @@ copy of the session pipeline's workspace and read what it logged.
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import mlflow
@@ -305,9 +306,14 @@ def test_a_failed_replay_marks_its_parent_failed_and_is_never_read(bases, replay
 
 
 def test_replay_without_a_pipeline_run_says_what_to_run(tmp_path, monkeypatch, capsys):
+    # runner.main sets and removes process-wide variables: record them all so they come back after.
+    for name in ["KOBE_INVOCATION_ID", "MPLBACKEND", "PYCARET_CUSTOM_LOGGING_PATH", "KOBE_DATA_SOURCE"]:
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("KOBE_DATA_SOURCE", raising=False)
     assert runner.main(["--workspace", str(tmp_path), "--replay"]) == 1
     error = capsys.readouterr().err
     assert "Replay needs a pipeline run first" in error and "data/processed/base_train.parquet" in error

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import mlflow
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import cast_features, require_columns
+from kobe_mlops.io import write_parquet_atomic
 
 MODEL_COLUMNS = config.FEATURES + [config.TARGET]
 
@@ -35,3 +37,37 @@ def split_train_test(
 def class_ratio(frame: pd.DataFrame) -> float:
     """Share of made shots."""
     return float(frame[config.TARGET].mean())
+
+
+def prepare_and_log(
+    raw_dev: pd.DataFrame, test_size: float, seed: int, paths: config.WorkspacePaths
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Filter and split the development base, write the three files, log them to the active run.
+
+    Returns ``(data_filtered, base_train, base_test)``.
+    """
+    data_filtered = filter_shots(raw_dev)
+    base_train, base_test = split_train_test(data_filtered, test_size=test_size, seed=seed)
+    for frame, target in [
+        (data_filtered, paths.data_filtered),
+        (base_train, paths.base_train),
+        (base_test, paths.base_test),
+    ]:
+        write_parquet_atomic(frame, target)
+        mlflow.log_artifact(str(target), artifact_path="data")
+    mlflow.log_params(
+        {"test_size": test_size, "seed": seed, "stratify": config.TARGET, "features": ",".join(config.FEATURES)}
+    )
+    mlflow.log_metrics(
+        {
+            "rows_raw": len(raw_dev),
+            "rows_filtered": len(data_filtered),
+            "columns_filtered": data_filtered.shape[1],
+            "rows_dropped_missing": len(raw_dev) - len(data_filtered),
+            "rows_train": len(base_train),
+            "rows_test": len(base_test),
+            "make_rate_train": class_ratio(base_train),
+            "make_rate_test": class_ratio(base_test),
+        }
+    )
+    return data_filtered, base_train, base_test

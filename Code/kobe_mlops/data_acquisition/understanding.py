@@ -132,3 +132,14 @@ def write_data_dictionaries(raw_dir, output_dir) -> list:
         target.write_text(data_dictionary_csv(pd.read_parquet(Path(raw_dir) / file_name)))
         written.append(target)
     return written
+
+
+def outcome_counts(raw: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Shots per outcome in each base (``1``, ``0`` or ``unlabelled``): columns base, outcome, shots."""
+    counts = {
+        name: frame[config.TARGET]
+        .value_counts(dropna=False)
+        .rename(index=lambda v: "unlabelled" if pd.isna(v) else f"{int(v)}")
+        for name, frame in raw.items()
+    }
+    return pd.concat(counts, names=["base", config.TARGET]).rename("shots").reset_index()

@@ -111,11 +111,11 @@ def assert_same_outputs(streamed: OutputPaths, reference) -> None:
     pd.testing.assert_frame_equal(rejected, reference.rejected, check_dtype=False)
 
 
-@pytest.mark.parametrize("batch_rows", [1, 4, 7, 1000])
-def test_tiny_batches_give_the_whole_frame_outputs(tmp_path, batch_rows):
+@pytest.mark.parametrize("batch_rows, workers", [(1, 1), (4, 3), (7, 2), (1000, 1)])
+def test_tiny_batches_give_the_whole_frame_outputs(tmp_path, batch_rows, workers):
     path = write(dirty(), tmp_path / "prod.parquet")
     reference = score_frame(read_table(path), DistanceModel(), source=path)
-    result = apply_to_file(path, DistanceModel(), outputs(tmp_path), batch_rows=batch_rows)
+    result = apply_to_file(path, DistanceModel(), outputs(tmp_path), batch_rows=batch_rows, workers=workers)
     assert (
         result.counts
         == reference.counts
@@ -143,8 +143,8 @@ def test_streamed_figures_equal_the_whole_frame_figures(tmp_path):
     path = write(dirty(), tmp_path / "prod.parquet")
     dev = development()
     reference = score_frame(read_table(path), DistanceModel(), source=path)
-    whole = apply_to_file(path, DistanceModel(), observers=figures(dev), batch_rows=1000)
-    tiny = apply_to_file(path, DistanceModel(), observers=figures(dev), batch_rows=2)
+    whole = apply_to_file(path, DistanceModel(), observers=figures(dev), batch_rows=1000, workers=1)
+    tiny = apply_to_file(path, DistanceModel(), observers=figures(dev), batch_rows=2, workers=3)
     expected_drift = compare_features(dev, reference.predictions)
     labelled = reference.labelled
     expected_metrics = evaluate_probabilities(labelled[config.TARGET], labelled[config.PROBABILITY_COLUMN])
@@ -225,17 +225,26 @@ def test_a_file_whose_rows_are_all_rejected_writes_two_outputs_and_never_calls_t
 # --- Observers: merge, pickle, filter, bounded counts -----------------------------------------
 
 
+class Keep:
+    """Keeps every batch (a test observer; a real one never keeps rows)."""
+
+    def __init__(self):
+        self.batches = []
+
+    def update(self, batch):
+        self.batches.append(batch)
+
+    def merge(self, other):
+        self.batches.extend(other.batches)
+        return self
+
+    def result(self):
+        return self.batches
+
+
 def batches_of(path, batch_rows: int) -> list[ScoredBatch]:
-    class Keep:
-        def __init__(self):
-            self.batches = []
-
-        def update(self, batch):
-            self.batches.append(batch)
-
-    keep = Keep()
-    apply_to_file(path, DistanceModel(), observers=[keep], batch_rows=batch_rows)
-    return keep.batches
+    result = apply_to_file(path, DistanceModel(), observers=[Keep()], batch_rows=batch_rows, workers=1)
+    return result.observer(Keep).result()
 
 
 def test_merged_copies_equal_one_observer_that_saw_every_batch(tmp_path):
@@ -293,6 +302,22 @@ def test_counts_switch_to_a_grid_past_the_cap_and_report_the_error_bound(monkeyp
     auc, bound = metrics.auc()
     assert not metrics.probabilities.exact
     assert abs(auc - evaluate_probabilities(labels, probability)["auc"]) <= bound + 1e-12
+
+
+def test_rounded_values_counted_by_key_equal_hashed_counts():
+    rng = np.random.default_rng(3)
+    rounded = rng.uniform(33.2, 34.1, 5_000).round(4)
+    by_key = ValueCounts(33.2, 34.1)
+    by_key.add(rounded[:2_000])
+    by_key.add(rounded[2_000:])
+    hashed = ValueCounts(33.2, 34.1)
+    hashed.add(rounded + 1e-12)  # no longer 4 decimals: hashed
+    assert by_key.decimals == 4 and hashed.rows == by_key.rows
+    values, counts = by_key.sorted()
+    expected_values, expected_counts = np.unique(rounded, return_counts=True)
+    np.testing.assert_array_equal(values, expected_values)  # the same floats, not approximately
+    np.testing.assert_array_equal(counts[:, 0], expected_counts)
+    assert len(hashed.sorted()[0]) == len(expected_values)
 
 
 def test_ks_above_scipy_s_exact_size_uses_its_asymptotic_formula():

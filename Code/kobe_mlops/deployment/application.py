@@ -28,10 +28,14 @@ reasons of the broken rows only; a batch whose features are not all numeric goes
 
 from __future__ import annotations
 
+import os
+import pickle
 import queue
 import re
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +62,7 @@ from kobe_mlops.modeling.metrics import evaluate_probabilities
 BATCH_ROWS = 1 << 18
 PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")  # pandas' unnamed index, stored as a column
 _QUEUE_DEPTH = 2  # batches read ahead and batches waiting to be written
+MAX_WORKERS = 4  # batches scored at once (threads), each with its copy of the observers
 
 
 # --- In memory: a frame of a few rows ------------------------------------------------------------
@@ -535,23 +540,71 @@ def _write(writers: list[pq.ParquetWriter], tables: tuple[pa.Table, ...]) -> Non
             parquet_writer.write_table(table)
 
 
+def default_workers() -> int:
+    """Batches scored at once: one per core, at most :data:`MAX_WORKERS`."""
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+class _Scorer:
+    """Scores batches on a pool of threads; each thread folds into a copy of the observers of its own.
+
+    numpy, pyarrow and scikit-learn release the GIL in their large loops, so batches scored at
+    once use several cores. The copies are merged into the caller's observers at the end (the
+    protocol's ``merge``; Spark does the same per partition).
+    """
+
+    def __init__(self, model, layout: BatchLayout, observers: Observers, workers: int):
+        self.model, self.layout = model, layout
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kobe-score")
+        self.copies = [pickle.loads(pickle.dumps(observers)) for _ in range(workers)]
+        self.spare: queue.Queue = queue.Queue()
+        for copy in self.copies:
+            self.spare.put(copy)
+
+    def _score(self, batch: pa.RecordBatch) -> CheckedBatch:
+        checked = score_batch(batch, self.model, self.layout)
+        copy = self.spare.get()
+        try:
+            copy.update(ScoredBatch(checked.predictions, _NO_ROWS, self.layout.source))
+        finally:
+            self.spare.put(copy)
+        return checked
+
+    def submit(self, batch: pa.RecordBatch) -> Future:
+        return self.pool.submit(self._score, batch)
+
+    def close(self, observers: Observers) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        for copy in self.copies:
+            observers.merge(copy)
+
+
+_NO_ROWS = pa.table({})
+
+
 def apply_to_file(
     path: str | Path,
     model,
     outputs: OutputPaths | Sequence[Path] | None = None,
     observers: Sequence = (),
     batch_rows: int = BATCH_ROWS,
+    workers: int | None = None,
 ) -> AppliedFile:
     """Stream the production parquet at ``path`` through the contract and ``model``.
 
     ``outputs``: where the predictions and the rejected rows go (both written, the rejected file
     even when empty, and moved into place only when the whole file was scored); None scores and
-    counts only. ``observers`` see every batch (:mod:`kobe_mlops.deployment.batches`).
-    ``model`` has the pyfunc ``predict`` interface (the embedded model, or the REST client).
+    counts only. ``observers`` see every batch (:mod:`kobe_mlops.deployment.batches`); they come
+    back updated in the result. ``model`` has the pyfunc ``predict`` interface (the embedded
+    model, or the REST client); ``workers`` batches are scored at once (default: one per core,
+    at most :data:`MAX_WORKERS`), so ``model.predict`` must allow concurrent calls when it is
+    above 1. Outputs are written in file order whatever the number of workers.
     """
     production = ProductionFile(path, batch_rows)
     counts = RowCounts()
     fed = Observers([counts, *observers])
+    scorer = _Scorer(model, production.layout, fed, workers or default_workers())
+    in_flight = scorer.pool._max_workers
     whole_rows = None
     targets = list(OutputPaths(*outputs)) if outputs is not None else []
     with staged_outputs(targets) as staged:
@@ -562,20 +615,30 @@ def apply_to_file(
                 pq.ParquetWriter(staged[1], production.rejected_schema),
             ]
         writer = _Background(lambda tables: _write(writers, tables))
+
+        def finish(group: int, number: int, rows: int, future: Future) -> None:
+            nonlocal whole_rows
+            checked = future.result()
+            rejected = production.rejected_schema.empty_table()
+            if len(checked.rejected_positions):
+                whole_rows = whole_rows or _WholeRows(production)
+                taken = whole_rows.take(group, number, checked.rejected_positions, rows)
+                rejected = rejected_table(taken, checked.reasons, production.rejected_schema)
+                fed.update(ScoredBatch(production.layout.predictions_schema.empty_table(), rejected, production.source))
+            if writers:
+                writer.put((checked.predictions, rejected))
+
+        pending: deque = deque()
         try:
             for group, number, batch in _read_ahead(production.batches()):
-                checked = score_batch(batch, model, production.layout)
-                rejected = production.rejected_schema.empty_table()
-                if len(checked.rejected_positions):
-                    whole_rows = whole_rows or _WholeRows(production)
-                    rows = whole_rows.take(group, number, checked.rejected_positions, batch.num_rows)
-                    rejected = rejected_table(rows, checked.reasons, production.rejected_schema)
-                scored = ScoredBatch(checked.predictions, rejected, production.source)
-                if writers:
-                    writer.put((scored.predictions, scored.rejected))
-                fed.update(scored)
+                pending.append((group, number, batch.num_rows, scorer.submit(batch)))
+                while len(pending) > in_flight:
+                    finish(*pending.popleft())
+            while pending:
+                finish(*pending.popleft())
         finally:
             try:
+                scorer.close(fed)
                 writer.close()
             finally:
                 for parquet_writer in writers:

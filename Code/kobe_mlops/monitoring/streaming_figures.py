@@ -31,7 +31,7 @@ of a variable, which is bounded (below).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -332,7 +332,7 @@ class LabelledMetrics:
         self.rows += len(truth)
         self.positives += int(made.sum())
         self.probability_sum += float(probability.sum())
-        self.log_loss_sum -= float(np.log(clipped[made]).sum() + np.log(1 - clipped[~made]).sum())
+        self.log_loss_sum -= float(np.log(np.where(made, clipped, 1 - clipped)).sum())
         self.brier_sum += float(np.sum((probability - truth) ** 2))
         self.true_positives += int((predicted & made).sum())
         self.false_positives += int((predicted & ~made).sum())
@@ -506,10 +506,14 @@ class EstimateSums:
         if not batch.rows_scored:
             return
         frame = batch.predictions.select([*config.FEATURES, config.PROBABILITY_COLUMN]).to_pandas()
-        self.all_rows = self.all_rows + self.estimator.sums(frame)
+        every = self.estimator.sums(frame)
+        self.all_rows = self.all_rows + every
         keep = self.graded(batch)
-        if keep.any():
-            graded = self.estimator.sums(frame if keep.all() else frame[keep])
+        if keep.all():
+            self.graded_rows = self.graded_rows + every
+        elif keep.any():  # usually most rows are graded: subtract the others' sums (fewer rows)
+            others = self.estimator.sums(frame[~keep])
+            graded = ExpectedSums(*(getattr(every, f.name) - getattr(others, f.name) for f in fields(ExpectedSums)))
             self.graded_rows = self.graded_rows + graded
 
     def merge(self, other: EstimateSums) -> EstimateSums:

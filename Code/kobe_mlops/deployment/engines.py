@@ -45,7 +45,8 @@ def apply_with_engine(
             )
         from kobe_mlops.deployment.serving import RestScoringClient  # requests: only when asked
 
-        return apply_to_file(path, RestScoringClient(scoring_url), outputs, observers, batch_rows)
+        # One batch at a time: the client keeps one HTTP session (and the server its own cores).
+        return apply_to_file(path, RestScoringClient(scoring_url), outputs, observers, batch_rows, workers=1)
     if engine == "pandas":
         import mlflow.pyfunc
 

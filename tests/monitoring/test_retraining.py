@@ -354,3 +354,47 @@ def test_a_challenger_no_better_than_the_champion_is_kept(workspace_copy, monkey
     run = client.get_run(outcome.run_id)
     assert run.info.run_name == "ValidacaoChallenger" and run.data.tags["decision"] == "keep"
     assert run.data.metrics["holdout_log_loss_gain"] == 0
+
+
+@pytest.fixture(scope="module")
+def reapplied(retrained, tmp_path_factory) -> PipelineRun:
+    """A copy of the retrained workspace after ``run_all.py --steps 04``: the promoted version scores production."""
+    copy = tmp_path_factory.mktemp("reapplied") / "workspace"
+    shutil.copytree(retrained.workspace, copy)
+    result = run_pipeline(copy, "--steps", "04")
+    return PipelineRun(copy, f"sqlite:///{copy / 'mlflow.db'}", result.stdout)
+
+
+def test_after_the_promotion_only_rows_the_model_never_learned_are_graded(reapplied):
+    from kobe_mlops.monitoring import estimation
+    from kobe_mlops.tracking import names, reads
+
+    client = mlflow.MlflowClient(reapplied.tracking_uri)
+    application = runs_named(client, "PipelineAplicacao")[0]
+    metrics, tags = application.data.metrics, application.data.tags
+    older = pd.read_parquet(reapplied.paths.retrain_train_extra)
+    holdout = pd.read_parquet(reapplied.paths.retrain_holdout)
+    assert metrics[names.ROWS_SEEN_IN_TRAINING] == len(older)
+    assert metrics[names.ROWS_EVALUATED] == len(holdout)
+    predictions = pd.read_parquet(reapplied.paths.predictions_prod)
+    graded = predictions[predictions["shot_id"].isin(holdout["shot_id"])]
+    expected = log_loss(graded[config.TARGET], graded[config.PROBABILITY_COLUMN], labels=[0, 1])
+    assert metrics[names.PROD_LOG_LOSS] == pytest.approx(expected, abs=1e-9)
+    assert tags[names.ESTIMATE_APPLICABILITY_TAG] == estimation.APPLICABLE
+    report = triggers.latest_trigger_report(client)
+    assert report.model_version == reads.version_by_alias(client).version
+
+    prose = " ".join((config.PROJECT_ROOT / "Docs" / "Model" / "Retraining.md").read_text().split())
+    for quoted in [
+        f"`rows_seen_in_training` {len(older):,} are counted",
+        f"`rows_evaluated` {len(holdout):,}, the newest rows",
+        f"Log loss {metrics[names.PROD_LOG_LOSS]:.4f} on those rows, against {metrics[names.PROD_NULL_LOG_LOSS]:.4f}",
+        f"Estimated before labels.** {metrics[names.ESTIMATED_LOG_LOSS]:.4f}, with "
+        f"{metrics[names.SHARE_OUTSIDE_SUPPORT]:.1%}".replace("%", " %"),
+        f"the estimate is off by {metrics[names.ESTIMATION_ERROR_LOG_LOSS]:.4f}",
+    ]:
+        assert quoted in prose, quoted
+    fired = {trigger.name for trigger in report.fired}
+    assert (triggers.LOG_LOSS_DEGRADATION in fired) == (
+        metrics[names.PROD_LOG_LOSS] > metrics[names.PROD_NULL_LOG_LOSS]
+    )

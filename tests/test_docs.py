@@ -205,13 +205,20 @@ def test_exit_report_names_every_artefact_the_run_created(pipeline_run, tracking
     """Every file of the workspace, every run artifact and every file of the logged model."""
     workspace = pipeline_run.workspace
     names = {"mlflow.db"}
+    label_store = config.workspace_paths(workspace).label_store_dir
     for folder in ["data", "reports", "mlruns/models"]:
         names |= {
-            path.name for path in (workspace / folder).rglob("*") if path.is_file() and not path.name.startswith(".")
+            path.name
+            for path in (workspace / folder).rglob("*")
+            if path.is_file() and not path.name.startswith(".") and label_store not in path.parents
         }
     for run in first_runs(tracking).values():
         names |= artifact_names(tracking, run.info.run_id)
     text = (DOCS / "Project" / "Exit_Report.md").read_text()
+    # Label store files are named by time and run id: the report names their pattern.
+    assert (
+        list(label_store.rglob("*.parquet")) and "`data/labels/appended_on=YYYY-MM-DD/<time>_<run id>.parquet`" in text
+    )
     missing = sorted(name for name in names if not re.search(rf"[`/]{re.escape(name)}`", text))
     assert not missing, f"the exit report's artefact inventory does not name {missing}"
     for run_name in config.RUN_NAMES.values():

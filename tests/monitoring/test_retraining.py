@@ -382,7 +382,7 @@ def test_after_the_promotion_only_rows_the_model_never_learned_are_graded(reappl
     assert metrics[names.PROD_LOG_LOSS] == pytest.approx(expected, abs=1e-9)
     assert tags[names.ESTIMATE_APPLICABILITY_TAG] == estimation.APPLICABLE
     report = triggers.latest_trigger_report(client)
-    assert report.model_version == reads.version_by_alias(client).version
+    assert report.model_version == str(reads.version_by_alias(client).version)
 
     prose = " ".join((config.PROJECT_ROOT / "Docs" / "Model" / "Retraining.md").read_text().split())
     for quoted in [

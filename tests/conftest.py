@@ -14,6 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from kobe_mlops import config
@@ -178,3 +180,21 @@ def mlflow_workspace(tmp_path, monkeypatch, empty_mlflow_db) -> Path:
         os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
     else:
         os.environ["MLFLOW_EXPERIMENT_ID"] = previous_experiment
+
+
+def synthetic_shots(rows: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Shots inside the data contract whose make rate falls with distance: a model that learns
+    anything beats a constant. For unit tests that need a small, real training set."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "lat": rng.uniform(33.3, 34.0, rows),
+            "lon": rng.uniform(-118.5, -118.0, rows),
+            "minutes_remaining": rng.integers(0, 12, rows),
+            "period": rng.integers(1, 5, rows),
+            "playoffs": rng.integers(0, 2, rows),
+            "shot_distance": rng.uniform(0, 30, rows),
+        }
+    )
+    frame[config.TARGET] = (rng.random(rows) < 0.75 - frame["shot_distance"] / 40).astype(int)
+    return frame

@@ -10,6 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from conftest import synthetic_shots
 from kobe_mlops import config, tracking
 from kobe_mlops.modeling import registry
 from kobe_mlops.modeling.train import Candidate
@@ -39,19 +40,7 @@ def test_pinned_requirements_parse_pins_and_leave_unknown_names_unpinned(tmp_pat
 
 
 def shots(rows: int = 200, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "lat": rng.uniform(33.3, 34.0, rows),
-            "lon": rng.uniform(-118.5, -118.0, rows),
-            "minutes_remaining": rng.integers(0, 12, rows),
-            "period": rng.integers(1, 5, rows),
-            "playoffs": rng.integers(0, 2, rows),
-            "shot_distance": rng.uniform(0, 30, rows),
-        }
-    )
-    frame[config.TARGET] = (rng.random(rows) < 0.75 - frame["shot_distance"] / 40).astype(int)
-    return frame
+    return synthetic_shots(rows, seed)
 
 
 def fitted_candidate(base_train: pd.DataFrame) -> Candidate:

@@ -9,24 +9,14 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from conftest import synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.modeling.shot_model import ShotMadeModel, unwrap_column_steps
 
 
 def shots(rows: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    rng = np.random.default_rng(seed)
-    features = pd.DataFrame(
-        {
-            "lat": rng.uniform(33.3, 34.0, rows),
-            "lon": rng.uniform(-118.5, -118.0, rows),
-            "minutes_remaining": rng.integers(0, 12, rows),
-            "period": rng.integers(1, 5, rows),
-            "playoffs": rng.integers(0, 2, rows),
-            "shot_distance": rng.uniform(0, 30, rows),
-        }
-    )
-    made = pd.Series((rng.random(rows) < 0.6 - features["shot_distance"] / 100).astype(int), name=config.TARGET)
-    return features, made
+    frame = synthetic_shots(rows, seed)
+    return frame[config.FEATURES], frame[config.TARGET]
 
 
 def fitted_pipeline(first_step_columns: list[str] | None = None) -> Pipeline:

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss
 
+from conftest import synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.modeling import train
 from kobe_mlops.modeling.train import (
@@ -69,20 +70,7 @@ def test_the_documented_rule_names_the_tolerance_and_the_preferred_model():
 
 
 def shots(rows: int, seed: int) -> pd.DataFrame:
-    """Shots whose make rate falls with distance: a model that learns anything beats a constant."""
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "lat": rng.uniform(33.3, 34.0, rows),
-            "lon": rng.uniform(-118.5, -118.0, rows),
-            "minutes_remaining": rng.integers(0, 12, rows),
-            "period": rng.integers(1, 5, rows),
-            "playoffs": rng.integers(0, 2, rows),
-            "shot_distance": rng.uniform(0, 30, rows),
-        }
-    )
-    frame[config.TARGET] = (rng.random(rows) < 0.75 - frame["shot_distance"] / 40).astype(int)
-    return frame
+    return synthetic_shots(rows, seed)
 
 
 @pytest.mark.e2e  # PyCaret's set-up and two grid searches take over ten seconds even on 300 rows

@@ -165,6 +165,19 @@ def _experiment_id(client: MlflowClient, experiment_name: str) -> str | None:
     return experiment.experiment_id if experiment else None
 
 
+def _every_run(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
+    """Every run of the experiment matching ``filter_string``, oldest first, over all result pages."""
+    runs, page_token = [], None
+    while True:
+        page = client.search_runs(
+            [experiment_id], filter_string=filter_string, order_by=["attributes.start_time ASC"], page_token=page_token
+        )
+        runs.extend(page)
+        page_token = page.token
+        if not page_token:
+            return runs
+
+
 def recent_runs(client: MlflowClient, max_results: int, experiment_name: str = config.EXPERIMENT_NAME) -> list[Run]:
     """The newest runs of the experiment, newest first."""
     experiment_id = _experiment_id(client, experiment_name)
@@ -192,18 +205,7 @@ def finished_application_runs(client: MlflowClient, experiment_name: str = confi
     experiment_id = _experiment_id(client, experiment_name)
     if experiment_id is None:
         return []
-    runs, page_token = [], None
-    while True:
-        page = client.search_runs(
-            [experiment_id],
-            filter_string=APPLICATION_RUNS_FILTER,
-            order_by=["attributes.start_time ASC"],
-            page_token=page_token,
-        )
-        runs.extend(page)
-        page_token = page.token
-        if not page_token:
-            return runs
+    return _every_run(client, experiment_id, APPLICATION_RUNS_FILTER)
 
 
 def decision_history(client: MlflowClient, limit: int = 50) -> pd.DataFrame:
@@ -269,15 +271,4 @@ def replay_batch_runs(
     experiment_id = _experiment_id(client, experiment_name)
     if experiment_id is None:
         return []
-    runs, page_token = [], None
-    while True:
-        page = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-            order_by=["attributes.start_time ASC"],
-            page_token=page_token,
-        )
-        runs.extend(page)
-        page_token = page.token
-        if not page_token:
-            return runs
+    return _every_run(client, experiment_id, f"tags.mlflow.parentRunId = '{parent_run_id}'")

@@ -252,10 +252,11 @@ def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
         axis.plot([], [], color=RETRAIN_COLOUR, linestyle=":", label="challenger kept out")
         axis.plot([], [], color=PROMOTION_COLOUR, linewidth=2, label="challenger promoted")
         axis.set(ylabel="Log loss (nats per shot)", title=f"Strategy: {strategy}")
-        axis.legend(loc="upper right", fontsize="small", ncol=3)
     labels = timeline.drop_duplicates("batch_index").sort_values("batch_index")
     bottom = axes[-1, 0]
     bottom.set_xticks(labels["batch_index"], labels["batch"], rotation=60, ha="right")
     bottom.set_xlabel("Batch, oldest first (scored by the model in service; a line after a batch: its retraining)")
-    figure.tight_layout()
+    # One legend above the panels, where it hides no point.
+    figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=6, fontsize="small")
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.35 / figure.get_figheight()))
     return figure

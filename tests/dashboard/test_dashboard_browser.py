@@ -186,7 +186,7 @@ def test_dashboard_renders_in_a_real_browser(pipeline_run, tmp_path):
         overview = browser.text_of(url, ["Last pipeline runs", config.REGISTERED_MODEL_NAME])
         retraining = browser.text_of(f"{url}/Retraining", ["Recommended action", "Feature drift"])
         # The session pipeline made no replay: the page says so and gives the command.
-        timeline = browser.text_of(f"{url}/Timeline", ["Nothing to show yet: no finished replay", "--replay"])
+        timeline = browser.text_of(f"{url}/Timeline", ["No replay yet: no finished replay", "--replay"])
     for page in [
         "Overview",
         "Data drift",

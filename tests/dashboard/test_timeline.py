@@ -78,7 +78,7 @@ def test_timeline_before_any_replay_gives_the_replay_command(workspace):
     client = mlflow.MlflowClient(f"sqlite:///{workspace / 'mlflow.db'}")
     client.create_experiment(config.EXPERIMENT_NAME)  # a store with a pipeline's experiment, no replay
     app = run_page()
-    assert "Nothing to show yet: no finished replay" in app.info[0].value
+    assert "No replay yet: no finished replay" in app.info[0].value
     assert [block.value for block in app.code] == [f".venv/bin/python run_all.py --workspace {workspace} --replay"]
     assert not app.error
 

@@ -14,7 +14,7 @@ if not reads.store_exists(source.tracking_uri):
 view = common.replay(source)
 if view is None:
     st.info(
-        f"Nothing to show yet: no finished replay (a {config.REPLAY_RUN_NAMES['simulacao_operacao']} run in the "
+        f"No replay yet: no finished replay (a {config.REPLAY_RUN_NAMES['simulacao_operacao']} run in the "
         f"experiment {config.REPLAY_EXPERIMENT_NAME}) was found in tracking store `{source.tracking_uri}`. After a "
         "pipeline run, replay production season by season (minutes; add `--fast` for the small grids):"
     )

@@ -75,6 +75,9 @@ ARROW_BATCH_ROWS = 500_000
 # Local mode runs every task inside the driver's JVM. It holds Arrow batches in flight and
 # Spark's own buffers, never the outputs: a fixed size, whatever the file.
 LOCAL_DRIVER_MEMORY = "2g"
+# A file with fewer row groups than cores is spread over them by a range shuffle (which keeps the
+# file order) only from this size: below it, the shuffle costs more than the cores it brings.
+SPREAD_MIN_ROWS = 4 * ARROW_BATCH_ROWS
 
 _ROW = "__kobe_row"  # the row's position in the input (Spark's partition order), to join and sort
 _STATE = "__kobe_state"  # a partition's pickled observers
@@ -264,6 +267,7 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
         target.with_name(f".{target.name}.{context.attemptNumber()}.{uuid.uuid4().hex[:8]}.tmp") if target else None
     )
     writer = None
+    seen = 0  # rows of the partition before this batch
     try:
         for batch in batches:
             checked = score_batch(batch, model, task.layout)
@@ -272,7 +276,10 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
                 writer.write_table(checked.predictions)
             observers.update(ScoredBatch(checked.predictions, no_rejects, task.layout.source))
             if len(checked.rejected_positions):
-                rows = batch.column(_ROW).take(pa.array(checked.rejected_positions))
+                if _ROW in batch.schema.names:  # carried through a shuffle
+                    rows = batch.column(_ROW).take(pa.array(checked.rejected_positions))
+                else:  # the scan's own partition: monotonically_increasing_id is (partition << 33) + row number
+                    rows = pa.array((partition << 33) + seen + checked.rejected_positions)
                 yield pa.RecordBatch.from_arrays(
                     [
                         rows,
@@ -282,6 +289,7 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
                     ],
                     names=[_ROW, REASON_COLUMN, _PARTITION, _STATE],
                 )
+            seen += batch.num_rows
         if writer is not None:
             writer.close()
             writer = None
@@ -314,11 +322,13 @@ def _merge_states(template: Observers, rows: list) -> Observers:
     return merged
 
 
-def _row_groups(path: str) -> int:
-    """Row groups of a local parquet file (Spark's unit of parallel reading); large when unknown."""
+def _worth_spreading(path: str, cores: int) -> bool:
+    """Whether a local file has fewer row groups (Spark's unit of parallel reading) than ``cores``
+    and enough rows that a shuffle costs less than the cores it brings (unknown files: no)."""
     if "://" in path or not Path(path).is_file():
-        return sys.maxsize
-    return pq.ParquetFile(path).num_row_groups
+        return False
+    metadata = pq.ParquetFile(path).metadata
+    return metadata.num_row_groups < cores and metadata.num_rows >= SPREAD_MIN_ROWS
 
 
 def _integers_with_gaps(path: str) -> set[str]:
@@ -365,10 +375,10 @@ def score(
     :func:`kobe_mlops.deployment.application.apply_to_file` (pass fresh ones: each partition
     starts from a copy; the merged copies come back in the result).
 
-    Spark reads a parquet file in parallel by row groups. ``partitions`` spreads the checked
-    columns over that many partitions first (a range shuffle of a few numeric columns, which
-    keeps the file order); by default that happens only when the file has fewer row groups
-    than Spark has cores.
+    Spark reads a parquet file in parallel by row groups. ``partitions`` spreads the needed
+    columns over that many partitions first (a range shuffle of a few columns, which keeps the
+    file order); by default that happens only when a file of at least :data:`SPREAD_MIN_ROWS`
+    rows has fewer row groups than Spark has cores.
     """
     import mlflow
     from mlflow.pyfunc.spark_model_cache import SparkModelCache
@@ -378,9 +388,12 @@ def score(
     schema = _arrow_schema(original.drop(_ROW))
     layout = BatchLayout.of_schema(schema, source, _integers_with_gaps(source))
     rejected_schema = pa.schema([*schema, pa.field(REASON_COLUMN, pa.string())])
-    narrow = original.select(_ROW, *layout.read_columns)
     wanted = partitions or spark.sparkContext.defaultParallelism
-    if partitions or _row_groups(source) < wanted:
+    # Only the columns the step needs cross to Python; the row position only when a shuffle moves
+    # rows between partitions (otherwise the worker knows it from its partition and row number).
+    narrow = original.select(*layout.read_columns)
+    if partitions or _worth_spreading(source, wanted):
+        narrow = original.select(_ROW, *layout.read_columns)
         narrow = narrow.repartitionByRange(wanted, _ROW).sortWithinPartitions(_ROW)
 
     template = Observers([RowCounts(), *observers])

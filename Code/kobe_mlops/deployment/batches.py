@@ -58,8 +58,9 @@ class ScoredBatch:
 
     ``predictions`` has the columns of the predictions output (the ids the file has, the six
     features in the contract's types, probability, predicted label, and the target when the file
-    has one); ``rejected`` the file's own columns plus ``rejection_reason``. Both are Arrow
-    tables (cheap to write and to slice); :meth:`values` gives a numeric column as numpy and
+    has one); ``rejected`` the file's own columns plus ``rejection_reason`` (a batch without
+    rejected rows may carry an empty table without columns). Both are Arrow tables (cheap to
+    write and to slice); :meth:`values` gives a numeric column as numpy and
     :attr:`predictions_frame` / :attr:`rejected_frame` as pandas, converted once on first use.
     """
 

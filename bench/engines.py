@@ -1,18 +1,26 @@
-"""Score 1 M and 10 M replicated production rows with each engine; print rows/s and peak memory.
+"""Score replicated production rows with each engine; print rows/s, peak memory and the model-only ceiling.
 
     .venv/bin/python bench/engines.py --workspace /tmp/ws             # a workspace with a champion
     .venv/bin/python bench/engines.py --data-source ../shared/data    # train one first (--fast)
-    .venv/bin/python bench/engines.py --workspace /tmp/ws --rows 1000000 --engines spark \\
-        --arrow-batch-rows 10000                                      # Spark's default batch size
+    .venv/bin/python bench/engines.py --workspace /tmp/ws --pandas-rows 1000000 --spark-rows 1000000 \\
+        --spark-conf spark.driver.memory=1g --arrow-batch-rows 10000  # Spark's default batch size
 
 The input is the course production base repeated up to N rows (ids renumbered), written as
-parquet with pyarrow's default row groups (about 1 M rows each). Each measurement is a fresh
-process doing what the application step does: start the engine (load the model, or start a
-Spark session), then read, validate, score, collect and write both outputs. Rows/s counts
-that second part; the start-up is printed beside it. Peak memory is the largest proportional
-set size (PSS: shared pages split between the processes sharing them) summed over the process
-and its children (Spark's JVM and Python workers), sampled with psutil. Figures are printed,
-never asserted.
+parquet with pyarrow's default row groups (about 1 M rows each) into a temporary folder, and
+deleted as soon as both engines have scored it: the 100 M-row file (about 1.4 GB) exists only
+while it is measured. Each measurement is a fresh process doing what the application step does:
+start the engine (load the model, or start a Spark session), then stream the file through the
+data contract and the model, write both outputs and fold every figure the step logs (drift with
+PSI and KS, labelled metrics, scores). Rows/s counts that second part; the start-up is printed
+beside it. Peak memory is the largest proportional set size (PSS: shared pages split between
+the processes sharing them) summed over the process and its children (Spark's JVM and Python
+workers), sampled with psutil; for Spark the JVM's own peak is printed too (in local mode the
+driver's JVM runs every task). Rows/CPU-s divides the rows by the CPU seconds (user + system)
+the process tree spent scoring: the per-core throughput, whatever the machine's other load.
+Spark then scores the file a second time in the same session ("warm": its Python workers have
+started, imported PyCaret and loaded the model). The model-only ceiling is the embedded model
+alone (its own data-contract check and the pipeline) on 1 M rows in the engine's batches, in a
+process of its own. Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +45,7 @@ from common import add_workspace_arguments, prepare_workspace
 
 SAMPLE_EVERY_S = 0.5  # reading a large JVM's PSS costs CPU: sampling steals from the measured job
 CHUNK_ROWS = 1 << 20  # pyarrow's default row group: one per chunk written
+CEILING_ROWS = 1_000_000
 
 
 def replicated_file(source: Path, rows: int, target: Path) -> Path:
@@ -51,69 +61,125 @@ def replicated_file(source: Path, rows: int, target: Path) -> Path:
     return target
 
 
-def measure_here(engine: str, path: str, master: str, batch_rows: int | None) -> dict:
+def measure_here(engine: str, path: str, master: str, conf: dict[str, str]) -> dict:
     """Runs in the measured child process: start the engine, then score the file as step 04 does."""
     import mlflow
+    import pandas as pd
 
     from kobe_mlops import config, tracking
-    from kobe_mlops.deployment.application import apply_to_file, write_outputs
+    from kobe_mlops.deployment.application import apply_to_file, embedded_model
+    from kobe_mlops.deployment.outputs import OutputPaths
+    from kobe_mlops.monitoring.application_run import application_figures, streamed_metrics
 
     mlflow.set_tracking_uri(tracking.tracking_uri())  # the workspace's store, not ./mlflow.db
+    folder = Path(tempfile.mkdtemp(prefix="kobe-bench-outputs-", dir=Path(path).parent))
+    outputs = OutputPaths(folder / "predictions.parquet", folder / "rejected.parquet")
+    development = pd.read_parquet(config.workspace_paths().data_filtered)
+    figures = application_figures(development)
+    warm = {}
+    try:
+        started = time.perf_counter()
+        if engine == "pandas":
+            import mlflow.pyfunc
 
-    outputs = Path(tempfile.mkdtemp(prefix="kobe-bench-outputs-", dir=Path(path).parent))
-    started = time.perf_counter()
-    if engine == "pandas":
-        import mlflow.pyfunc
+            model = embedded_model(mlflow.pyfunc.load_model(config.CHAMPION_URI))
+            ready, cpu = time.perf_counter(), tree_cpu()
+            result = apply_to_file(path, model, outputs, [figures])
+            metrics, _ = streamed_metrics(result)
+            finished, cpu = time.perf_counter(), tree_cpu() - cpu
+        else:
+            from kobe_mlops.deployment import spark_scoring
 
-        model = mlflow.pyfunc.load_model(config.CHAMPION_URI)
-        ready = time.perf_counter()
-        result = apply_to_file(path, model)
-    else:
-        from kobe_mlops.deployment import spark_scoring
-
-        conf = {"spark.sql.execution.arrow.maxRecordsPerBatch": str(batch_rows)} if batch_rows else None
-        with spark_scoring.spark_session(master, conf) as spark:
-            ready = time.perf_counter()
-            result = spark_scoring.score(spark, path, config.CHAMPION_URI).to_result()
-    write_outputs(result, outputs / "predictions.parquet", outputs / "rejected.parquet")
-    finished = time.perf_counter()
+            with spark_scoring.spark_session(master, conf) as spark:
+                ready, cpu = time.perf_counter(), tree_cpu()
+                result = spark_scoring.score(spark, path, config.CHAMPION_URI, outputs, [figures])
+                metrics, _ = streamed_metrics(result)
+                finished, cpu = time.perf_counter(), tree_cpu() - cpu
+                # Again in the same session: Python workers already started, PyCaret imported, model loaded.
+                again, again_cpu = time.perf_counter(), tree_cpu()
+                spark_scoring.score(spark, path, config.CHAMPION_URI, outputs, [application_figures(development)])
+                warm = {"warm_s": time.perf_counter() - again, "warm_cpu_s": tree_cpu() - again_cpu}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return {
         "rows": result.counts["rows_input"],
         "scored": result.counts["rows_scored"],
         "startup_s": ready - started,
         "score_s": finished - ready,
+        "cpu_s": cpu,
+        **warm,
+        "log_loss": metrics.get("log_loss_prod"),
+        "psi_shot_distance": metrics.get("psi_shot_distance"),
     }
 
 
-def tree_memory(process: psutil.Process) -> int:
-    """PSS (RSS where PSS is unavailable) of a process and all its descendants, in bytes."""
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
+def tree_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process and its live descendants."""
+    total = 0.0
+    for member in [psutil.Process(), *psutil.Process().children(recursive=True)]:
         try:
-            info = member.memory_full_info()
-            total += getattr(info, "pss", info.rss)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            times = member.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
             continue
     return total
 
 
-def measure(engine: str, path: Path, args: argparse.Namespace) -> dict:
-    command = [sys.executable, __file__, "--single", engine, str(path), "--spark-master", args.spark_master]
-    if args.arrow_batch_rows:
-        command += ["--arrow-batch-rows", str(args.arrow_batch_rows)]
-    log = path.with_suffix(f".{engine}.log")
+def ceiling_here(source: str) -> dict:
+    """Runs in its own child: the embedded model alone on 1 M rows, in the engine's batches."""
+    import mlflow
+    import mlflow.pyfunc
+    import pandas as pd
+
+    from kobe_mlops import config, tracking
+    from kobe_mlops.data_acquisition.contract import cast_features
+    from kobe_mlops.deployment.application import BATCH_ROWS, embedded_model
+
+    mlflow.set_tracking_uri(tracking.tracking_uri())
+    model = embedded_model(mlflow.pyfunc.load_model(config.CHAMPION_URI))
+    base = cast_features(pd.read_parquet(source)[config.FEATURES])
+    features = base.iloc[np.arange(CEILING_ROWS) % len(base)].reset_index(drop=True)
+    batches = [features.iloc[i : i + BATCH_ROWS] for i in range(0, CEILING_ROWS, BATCH_ROWS)]
+    model.predict(batches[0].head(1000))  # warm-up
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        for batch in batches:
+            model.predict(batch)
+        timings.append(time.perf_counter() - started)
+    return {"rows_per_s": CEILING_ROWS / min(timings)}
+
+
+def tree_memory(process: psutil.Process) -> tuple[int, int]:
+    """``(PSS of a process and all its descendants, PSS of the Java ones)`` in bytes (RSS without PSS)."""
+    total = java = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            info = member.memory_full_info()
+            size = getattr(info, "pss", info.rss)
+            total += size
+            if member.name() == "java":
+                java += size
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total, java
+
+
+def run_child(arguments: list[str], log: Path) -> tuple[dict, int, int]:
+    command = [sys.executable, __file__, *arguments]
     with open(log, "w") as stderr:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=os.environ)
-    peak = 0
+    peak = java_peak = 0
     watched = psutil.Process(child.pid)
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, java_peak
         while child.poll() is None:
             try:
-                peak = max(peak, tree_memory(watched))
+                total, java = tree_memory(watched)
             except psutil.NoSuchProcess:
                 return
+            peak, java_peak = max(peak, total), max(java_peak, java)
             time.sleep(SAMPLE_EVERY_S)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -122,44 +188,63 @@ def measure(engine: str, path: Path, args: argparse.Namespace) -> dict:
     sampler.join()
     if child.returncode != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
-        raise SystemExit(f"{engine} on {path.name} failed (exit {child.returncode}):\n{tail}")
-    return {**json.loads(stdout.strip().splitlines()[-1]), "peak_bytes": peak}
+        raise SystemExit(f"{' '.join(arguments[:2])} failed (exit {child.returncode}):\n{tail}")
+    return json.loads(stdout.strip().splitlines()[-1]), peak, java_peak
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_workspace_arguments(parser)
-    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--engines", nargs="+", choices=["pandas", "spark"], default=["pandas", "spark"])
-    parser.add_argument("--spark-master", default="local[*]")
-    parser.add_argument("--arrow-batch-rows", type=int, help="override the engine's Arrow batch size")
+    parser.add_argument("--pandas-rows", type=int, nargs="*", default=[1_000_000, 10_000_000, 100_000_000])
+    parser.add_argument("--spark-rows", type=int, nargs="*", default=[1_000_000, 10_000_000])
+    parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
+    parser.add_argument("--arrow-batch-rows", type=int, help="override the Spark engine's Arrow batch size")
     parser.add_argument("--single", nargs=2, metavar=("ENGINE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    conf = dict(pair.split("=", 1) for pair in args.spark_conf)
+    if args.arrow_batch_rows:
+        conf["spark.sql.execution.arrow.maxRecordsPerBatch"] = str(args.arrow_batch_rows)
 
     if args.single:
         engine, path = args.single
-        print(json.dumps(measure_here(engine, path, args.spark_master, args.arrow_batch_rows)))
+        figures = ceiling_here(path) if engine == "ceiling" else measure_here(engine, path, args.spark_master, conf)
+        print(json.dumps(figures))
         return
     workspace = prepare_workspace(args)
     source = Path(workspace) / "data" / "raw" / "dataset_kobe_prod.parquet"
+    forwarded = ["--spark-master", args.spark_master, *(f"--spark-conf={k}={v}" for k, v in conf.items())]
 
+    load = os.getloadavg()
     print(
-        f"Engines on {os.cpu_count()} cores, workspace {workspace}, Spark master {args.spark_master}"
-        + (f", Arrow batches of {args.arrow_batch_rows} rows" if args.arrow_batch_rows else "")
+        f"Engines on {os.cpu_count()} cores (load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}), "
+        f"workspace {workspace}, Spark master {args.spark_master}" + (f", Spark settings {conf}" if conf else "")
     )
-    print(f"{'rows':>11} {'engine':<7} {'start-up s':>10} {'score s':>8} {'rows/s':>11} {'peak memory':>12}")
+    ceiling, _, _ = run_child(["--single", "ceiling", str(source)], Path(tempfile.gettempdir()) / "kobe-ceiling.log")
+    print(f"model-only ceiling: {ceiling['rows_per_s']:,.0f} rows/s (embedded model, 1 M rows in the engine's batches)")
+    header = f"{'rows':>11} {'engine':<7} {'start-up s':>10} {'score s':>8} {'rows/s':>11} {'rows/CPU-s':>11}"
+    print(f"{header} {'warm rows/s':>11} {'warm rows/CPU-s':>15} {'peak memory':>12} {'of it JVM':>10}")
     with tempfile.TemporaryDirectory(prefix="kobe-bench-rows-") as folder:
-        for rows in args.rows:
+        for rows in sorted(set(args.pandas_rows) | set(args.spark_rows)):
             path = replicated_file(source, rows, Path(folder) / f"prod_{rows}.parquet")
-            for engine in args.engines:
-                figures = measure(engine, path, args)
+            engines = [e for e, sizes in (("pandas", args.pandas_rows), ("spark", args.spark_rows)) if rows in sizes]
+            for engine in engines:
+                log = path.with_suffix(f".{engine}.log")
+                figures, peak, java = run_child(["--single", engine, str(path), *forwarded], log)
                 assert figures["rows"] == rows, figures  # every row was scored or rejected
+                warm = f"{'-':>11} {'-':>15}"
+                if "warm_s" in figures:  # Spark, scoring the file again in the same session
+                    warm = f"{rows / figures['warm_s']:>11,.0f} {rows / figures['warm_cpu_s']:>15,.0f}"
                 print(
                     f"{rows:>11,} {engine:<7} {figures['startup_s']:>10.1f} {figures['score_s']:>8.1f} "
-                    f"{rows / figures['score_s']:>11,.0f} {figures['peak_bytes'] / 2**30:>9.2f} GiB",
+                    f"{rows / figures['score_s']:>11,.0f} {rows / figures['cpu_s']:>11,.0f} "
+                    f"{warm} {peak / 2**30:>8.2f} GiB "
+                    f"{(f'{java / 2**30:.2f} GiB' if java else '-'):>10}",
                     flush=True,
                 )
             path.unlink()
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

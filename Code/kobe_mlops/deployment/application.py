@@ -554,7 +554,7 @@ class _Scorer:
     """
 
     def __init__(self, model, layout: BatchLayout, observers: Observers, workers: int):
-        self.model, self.layout = model, layout
+        self.model, self.layout, self.workers = model, layout, workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kobe-score")
         self.copies = [pickle.loads(pickle.dumps(observers)) for _ in range(workers)]
         self.spare: queue.Queue = queue.Queue()
@@ -604,7 +604,6 @@ def apply_to_file(
     counts = RowCounts()
     fed = Observers([counts, *observers])
     scorer = _Scorer(model, production.layout, fed, workers or default_workers())
-    in_flight = scorer.pool._max_workers
     whole_rows = None
     targets = list(OutputPaths(*outputs)) if outputs is not None else []
     with staged_outputs(targets) as staged:
@@ -632,7 +631,7 @@ def apply_to_file(
         try:
             for group, number, batch in _read_ahead(production.batches()):
                 pending.append((group, number, batch.num_rows, scorer.submit(batch)))
-                while len(pending) > in_flight:
+                while len(pending) > scorer.workers:
                     finish(*pending.popleft())
             while pending:
                 finish(*pending.popleft())

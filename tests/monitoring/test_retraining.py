@@ -361,6 +361,10 @@ def reapplied(retrained, tmp_path_factory) -> PipelineRun:
     """A copy of the retrained workspace after ``run_all.py --steps 04``: the promoted version scores production."""
     copy = tmp_path_factory.mktemp("reapplied") / "workspace"
     shutil.copytree(retrained.workspace, copy)
+    # Other tests move the aliases of `retrained` (a rollback): serve the promoted version again.
+    client = mlflow.MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    promoted = runs_named(client, "ValidacaoChallenger")[-1].data.params["challenger_version"]
+    client.set_registered_model_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS, promoted)
     result = run_pipeline(copy, "--steps", "04")
     return PipelineRun(copy, f"sqlite:///{copy / 'mlflow.db'}", result.stdout)
 

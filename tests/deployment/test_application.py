@@ -1,13 +1,16 @@
 """Scoring a production frame: every row is scored or rejected with a reason, ids and labels carried."""
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import REASON_COLUMN
-from kobe_mlops.deployment.application import apply_to_file, score_frame, write_outputs
+from kobe_mlops.deployment.application import Stamp, apply_to_file, score_frame, write_outputs
 from kobe_mlops.modeling.metrics import evaluate_probabilities
+from kobe_mlops.tracking import names
 
 
 class DistanceModel:
@@ -77,8 +80,9 @@ def test_the_model_sees_only_valid_rows_and_only_the_features():
     assert given["shot_distance"].tolist() == [0.0, 20.0, 30.0, 50.0]
 
 
-def test_predictions_carry_ids_features_labels_and_the_row_s_own_probability():
-    result = score_frame(with_bad_rows(), DistanceModel())
+def test_predictions_carry_ids_features_labels_the_row_s_own_probability_and_what_scored_it():
+    scored_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    result = score_frame(with_bad_rows(), DistanceModel(), stamp=Stamp("7", scored_at))
     predictions = result.predictions
     assert list(predictions.columns) == [
         *config.ID_COLUMNS,
@@ -86,7 +90,11 @@ def test_predictions_carry_ids_features_labels_and_the_row_s_own_probability():
         config.PROBABILITY_COLUMN,
         config.PREDICTION_COLUMN,
         config.TARGET,
+        names.MODEL_VERSION_COLUMN,
+        names.SCORED_AT_COLUMN,
     ]
+    assert set(predictions[names.MODEL_VERSION_COLUMN]) == {"7"}
+    assert set(predictions[names.SCORED_AT_COLUMN]) == {pd.Timestamp(scored_at)}
     assert predictions.index.tolist() == [0, 1, 2, 3]
     assert predictions[config.PROBABILITY_COLUMN].tolist() == pytest.approx([1.0, 0.8, 0.7, 0.5])
     assert predictions[config.PREDICTION_COLUMN].tolist() == [1, 1, 1, 1]
@@ -137,3 +145,47 @@ def test_an_empty_rejected_file_is_still_written(tmp_path):
     result = score_frame(production(), DistanceModel())
     write_outputs(result, tmp_path / "predictions.parquet", tmp_path / "rejected.parquet")
     assert pd.read_parquet(tmp_path / "rejected.parquet").empty
+
+
+def test_the_embedded_shot_model_scores_as_the_pyfunc_without_mlflow_s_per_value_check(mlflow_workspace):
+    """Through the public ``unwrap_python_model``: same probabilities; MLflow's schema check is skipped."""
+    import mlflow
+    from mlflow.models import ModelSignature
+    from sklearn.linear_model import LogisticRegression
+
+    from conftest import synthetic_shots
+    from kobe_mlops.deployment.application import embedded_model
+    from kobe_mlops.modeling.registry import input_schema
+    from kobe_mlops.modeling.shot_model import ShotMadeModel
+
+    shots = synthetic_shots(300)
+    fitted = LogisticRegression().fit(shots[config.FEATURES], shots[config.TARGET])
+    mlflow.set_tracking_uri(f"sqlite:///{mlflow_workspace / 'mlflow.db'}")
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=ShotMadeModel(fitted), signature=ModelSignature(inputs=input_schema())
+        )
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    embedded = embedded_model(loaded)
+    assert isinstance(embedded.python_model, ShotMadeModel)
+    rows = synthetic_shots(50, seed=1)[config.FEATURES]
+    pd.testing.assert_frame_equal(embedded.predict(rows), loaded.predict(rows))
+
+
+def test_a_model_without_an_any_schema_keeps_mlflow_s_checks(mlflow_workspace):
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+
+    from conftest import synthetic_shots
+    from kobe_mlops.deployment.application import embedded_model
+
+    shots = synthetic_shots(100)
+    mlflow.set_tracking_uri(f"sqlite:///{mlflow_workspace / 'mlflow.db'}")
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            LogisticRegression().fit(shots[config.FEATURES], shots[config.TARGET]),
+            name="model",
+            input_example=shots[config.FEATURES].head(3),
+        )
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    assert embedded_model(loaded) is loaded

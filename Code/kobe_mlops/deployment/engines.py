@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kobe_mlops import config
-from kobe_mlops.deployment.application import BATCH_ROWS, AppliedFile, apply_to_file, embedded_model
+from kobe_mlops.deployment.application import BATCH_ROWS, NO_STAMP, AppliedFile, Stamp, apply_to_file, embedded_model
 from kobe_mlops.deployment.outputs import OutputPaths
 
 
@@ -27,6 +27,7 @@ def apply_with_engine(
     observers: Sequence = (),
     spark_conf: dict[str, str] | Sequence[str] | None = None,
     batch_rows: int = BATCH_ROWS,
+    stamp: Stamp = NO_STAMP,
 ) -> AppliedFile:
     """Score ``path`` with the model at ``model_uri`` on ``engine``; the result is the same either way.
 
@@ -35,7 +36,7 @@ def apply_with_engine(
     (``mlflow models serve``) instead; ``spark`` hands the file to
     :mod:`kobe_mlops.deployment.spark_scoring` on ``spark_master`` with the extra ``spark_conf``
     settings (``{"spark.driver.memory": "1g"}`` or ``["spark.driver.memory=1g"]``). ``outputs`` and
-    ``observers`` as in :func:`~kobe_mlops.deployment.application.apply_to_file`.
+    ``observers`` and ``stamp`` as in :func:`~kobe_mlops.deployment.application.apply_to_file`.
     """
     if scoring_url:
         if engine != "pandas":
@@ -46,15 +47,17 @@ def apply_with_engine(
         from kobe_mlops.deployment.serving import RestScoringClient  # requests: only when asked
 
         # One batch at a time: the client keeps one HTTP session (and the server its own cores).
-        return apply_to_file(path, RestScoringClient(scoring_url), outputs, observers, batch_rows, workers=1)
+        return apply_to_file(
+            path, RestScoringClient(scoring_url), outputs, observers, batch_rows, workers=1, stamp=stamp
+        )
     if engine == "pandas":
         import mlflow.pyfunc
 
         model = embedded_model(mlflow.pyfunc.load_model(model_uri))
-        return apply_to_file(path, model, outputs, observers, batch_rows)
+        return apply_to_file(path, model, outputs, observers, batch_rows, stamp=stamp)
     if engine == "spark":
         from kobe_mlops.deployment import spark_scoring  # an optional extra: imported only when chosen
 
         conf = spark_scoring.parse_conf(spark_conf)
-        return spark_scoring.apply_to_file(path, model_uri, spark_master, conf, outputs, observers)
+        return spark_scoring.apply_to_file(path, model_uri, spark_master, conf, outputs, observers, stamp=stamp)
     raise ValueError(f"Unknown scoring engine {engine!r}; choose from {', '.join(config.SCORING_ENGINES)}.")

@@ -1,8 +1,10 @@
 """Where the application step's outputs go, and how they replace the previous ones.
 
-The outputs are written beside their targets under temporary names (a file, or a folder of
-part files when Spark's executors write them) and moved into place only when every row has
-been scored: a run that fails leaves the previous outputs untouched, never a partial file.
+The outputs are written beside their targets under hidden temporary names (a file, or a folder
+of part files when Spark's executors write them) and moved into place only when the caller is
+done with them (:class:`OutputPaths.staging`, :func:`publish`): a run that fails leaves the
+previous outputs untouched, never a partial file, and :func:`clean_staging` removes what a
+killed run left behind.
 
 A file replaces a file atomically (``os.replace``). When a folder replaces a file, or anything
 replaces a folder, the old target is first renamed aside, the new one renamed in, and the old
@@ -37,6 +39,14 @@ class OutputPaths:
 
     def __iter__(self) -> Iterator[Path]:
         return iter((self.predictions, self.rejected))
+
+    def staging(self) -> OutputPaths:
+        """Hidden names beside these (same file system, so publishing is a rename)."""
+        return OutputPaths(*(staging_path(target) for target in self))
+
+    def prepare(self) -> None:
+        for target in self:
+            target.parent.mkdir(parents=True, exist_ok=True)
 
 
 def staging_path(target: Path) -> Path:
@@ -90,6 +100,27 @@ def staged_outputs(targets: Sequence[Path]) -> Iterator[list[Path]]:
             remove(path)
 
 
-def output_exists(path: Path) -> bool:
-    """An output is a parquet file or a folder of part files (Spark); both read with ``pd.read_parquet``."""
-    return path.is_file() or path.is_dir()
+def publish(staged: OutputPaths, targets: OutputPaths) -> None:
+    """Move each staged output onto its target (predictions first)."""
+    for path, target in zip(staged, targets, strict=True):
+        install(path, target)
+
+
+def discard(staged: OutputPaths) -> None:
+    for path in staged:
+        remove(path)
+
+
+def clean_staging(targets: OutputPaths) -> list[Path]:
+    """Remove the hidden files and folders a killed run left beside ``targets``; the paths removed.
+
+    Only safe while no other run writes these outputs (the application step holds its lock).
+    """
+    removed = []
+    for target in targets:
+        if target.parent.is_dir():
+            for path in target.parent.glob(f".*{target.name}.*"):
+                if path.name.endswith((".tmp", ".old")):
+                    remove(path)
+                    removed.append(path)
+    return removed

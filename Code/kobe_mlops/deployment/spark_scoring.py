@@ -45,10 +45,12 @@ import pyarrow.parquet as pq
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import REASON_COLUMN, DataContractError, require_columns
 from kobe_mlops.deployment.application import (
+    NO_STAMP,
     PANDAS_INDEX,
     AppliedFile,
     BatchLayout,
     ProductionFile,
+    Stamp,
     embedded_model,
     pandas_index_columns,
     readable_detail,
@@ -367,6 +369,7 @@ def score(
     outputs: OutputPaths | Sequence[Path] | None = None,
     observers: Sequence = (),
     partitions: int | None = None,
+    stamp: Stamp = NO_STAMP,
 ) -> AppliedFile:
     """Validate and score the production parquet at ``path`` with the model at ``model_uri`` on ``spark``.
 
@@ -386,7 +389,7 @@ def score(
     source = str(path)
     original = read_production(spark, path)
     schema = _arrow_schema(original.drop(_ROW))
-    layout = BatchLayout.of_schema(schema, source, _integers_with_gaps(source))
+    layout = BatchLayout.of_schema(schema, source, _integers_with_gaps(source), stamp)
     rejected_schema = pa.schema([*schema, pa.field(REASON_COLUMN, pa.string())])
     wanted = partitions or spark.sparkContext.defaultParallelism
     # Only the columns the step needs cross to Python; the row position only when a shuffle moves
@@ -456,12 +459,13 @@ def apply_to_file(
     outputs: OutputPaths | Sequence[Path] | None = None,
     observers: Sequence = (),
     partitions: int | None = None,
+    stamp: Stamp = NO_STAMP,
 ) -> AppliedFile:
     """The Spark twin of :func:`kobe_mlops.deployment.application.apply_to_file`, in a session of its own."""
     with spark_session(master, conf) as spark:
         memory = spark.sparkContext.getConf().get("spark.driver.memory", "default")
         try:
-            return score(spark, path, model_uri, outputs, observers, partitions)
+            return score(spark, path, model_uri, outputs, observers, partitions, stamp)
         except DataContractError:
             raise
         except Exception as exc:

@@ -63,6 +63,13 @@ LOG_LOSS = "log_loss"
 F1_SCORE = "f1_score"
 PSI_PREFIX = "psi_"
 DRIFT_TABLE_ARTIFACT = "drift/feature_comparison.json"
+# Read by the dashboard when logged: rows per value of each feature (columns feature, base, value,
+# rows), graded rows per distinct probability (probability, misses, makes), scored rows per
+# distinct probability (probability, rows), and the adversarial-validation AUC.
+DRIFT_DISTRIBUTIONS_ARTIFACT = "drift/feature_distributions.json"
+GRADED_SCORE_COUNTS_ARTIFACT = "labelled/score_counts.json"
+SCORE_COUNTS_ARTIFACT = "scores/score_counts.json"
+ADVERSARIAL_AUC = "adversarial_auc"
 # Tag set when no scored row has a label (no labelled metric is logged then).
 LABELLED_METRICS_TAG = "labelled_metrics"
 
@@ -116,3 +123,9 @@ def trigger_fired_metric(trigger: str) -> str:
 
 def trigger_threshold_metric(trigger: str) -> str:
     return f"trigger_{trigger}_threshold"
+
+
+# --- Columns and metadata of the application step's outputs -----------------------------------
+MODEL_VERSION_COLUMN = "model_version"  # the registered version that scored the row
+SCORED_AT_COLUMN = "scored_at"  # when the run scored it (UTC, one value per run)
+RUN_ID_METADATA = "kobe.run_id"  # predictions' parquet metadata: the PipelineAplicacao run they belong to

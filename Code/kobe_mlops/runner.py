@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="give the champion alias back to the version a promotion demoted (alias 'previous')",
     )
+    loop.add_argument(
+        "--promote",
+        metavar="VERSION",
+        help="give the champion alias to this registered version by hand (logged as a Promocao run; "
+        "the former champion becomes 'previous', for --rollback)",
+    )
     # Replay of production batch by batch (notebooks/05_operacao.ipynb, Docs/Model/Retraining.md).
     loop.add_argument(
         "--replay",
@@ -195,12 +201,14 @@ def train_challenger(output_dir: Path, args: argparse.Namespace, extra_train_dat
 
 
 def run_retraining_action(args: argparse.Namespace, output_dir: Path) -> int:
-    """--retrain, --force-retrain or --rollback: one line per stage, one line on failure."""
+    """--retrain, --force-retrain, --rollback or --promote: one line per stage, one line on failure."""
     from kobe_mlops.monitoring import retraining
 
     try:
         if args.rollback:
             outcome = retraining.rollback_with_run()
+        elif args.promote:
+            outcome = retraining.promote_with_run(args.promote)
         else:
             print("Checking the retraining triggers ...", flush=True)
             outcome = retraining.retrain(
@@ -347,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.replay and (args.replay_batch or args.replay_every):
         parser.error("--replay-batch and --replay-every go with --replay")
-    retraining_action = args.retrain or args.force_retrain or args.rollback
+    retraining_action = args.retrain or args.force_retrain or args.rollback or args.promote
     try:
         # A retraining action or a replay alone runs no step; with --steps, those steps run first.
         steps = select_steps(args.steps) if args.steps or not (retraining_action or args.replay) else []

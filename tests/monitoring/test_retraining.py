@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss
 
-from conftest import PipelineRun, run_pipeline
+from conftest import PipelineRun, copy_empty_store, run_pipeline, synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.monitoring import retraining, triggers
 from kobe_mlops.monitoring.retraining import (
@@ -173,16 +173,21 @@ def test_retraining_decision(case, expected, reason_part):
 # --- Aliases: promotion and rollback on a registry of three versions ---------------------------
 
 
-@pytest.fixture
-def registry(tmp_path):
+def make_registry(folder, empty_store) -> mlflow.MlflowClient:
     """A SQLite registry with versions 1 (champion) and 2 (challenger); no models behind them."""
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    folder.mkdir(parents=True, exist_ok=True)
+    client = mlflow.MlflowClient(copy_empty_store(empty_store, folder / "mlflow.db"))
     client.create_registered_model(NAME)
     for _ in range(2):
-        client.create_model_version(NAME, source=str(tmp_path))
+        client.create_model_version(NAME, source=str(folder))
     client.set_registered_model_alias(NAME, config.CHAMPION_ALIAS, "1")
     client.set_registered_model_alias(NAME, config.CHALLENGER_ALIAS, "2")
     return client
+
+
+@pytest.fixture
+def registry(tmp_path, empty_mlflow_db):
+    return make_registry(tmp_path, empty_mlflow_db)
 
 
 def aliases(client) -> dict[str, str]:
@@ -196,6 +201,7 @@ def test_promotion_then_rollback_moves_the_aliases_and_tags_the_versions(registr
     assert retraining.rollback(registry, "manual") == {"champion_version_before": "2", "champion_version_after": "1"}
     assert aliases(registry) == {config.CHAMPION_ALIAS: "1"}
     assert "manual" in registry.get_model_version(NAME, "2").tags["rolled_back"]
+    assert retraining.PENDING_MOVES_TAG not in registry.get_registered_model(NAME).tags
     with pytest.raises(RetrainingError, match="Nothing to roll back"):
         retraining.rollback(registry, "again")
 
@@ -205,6 +211,214 @@ def test_promotion_needs_a_challenger(registry):
     with pytest.raises(RetrainingError, match="needs both"):
         retraining.promote(registry, "no challenger")
     assert aliases(registry) == {config.CHAMPION_ALIAS: "1"}
+
+
+class Killed(Exception):
+    """The process dies here (raised in place of a registry write)."""
+
+
+REGISTRY_WRITES = (
+    "set_registered_model_alias",
+    "delete_registered_model_alias",
+    "set_model_version_tag",
+    "set_registered_model_tag",
+    "delete_registered_model_tag",
+)
+
+
+def watch_writes(client, monkeypatch, kill_at: int | None = None) -> list[dict[str, str]]:
+    """The aliases after every registry write of ``client``; write number ``kill_at`` raises :class:`Killed`."""
+    snapshots = []
+
+    def watched(original):
+        def write(*args, **kwargs):
+            if kill_at is not None and len(snapshots) == kill_at:
+                raise Killed
+            result = original(*args, **kwargs)
+            snapshots.append(aliases(client))
+            return result
+
+        return write
+
+    for method in REGISTRY_WRITES:
+        monkeypatch.setattr(client, method, watched(getattr(client, method)))
+    return snapshots
+
+
+def assert_consistent(snapshot: dict[str, str]) -> None:
+    assert config.CHAMPION_ALIAS in snapshot, snapshot
+    assert snapshot.get(config.PREVIOUS_ALIAS) != snapshot[config.CHAMPION_ALIAS], snapshot
+
+
+def rollback_demoted_challenger(client):
+    # Version 2 was promoted and still carries @challenger beside @champion.
+    client.set_registered_model_alias(NAME, config.CHAMPION_ALIAS, "2")
+    client.set_registered_model_alias(NAME, config.PREVIOUS_ALIAS, "1")
+    return lambda: retraining.rollback(client, "manual")
+
+
+@pytest.mark.parametrize(
+    "action, expected, version_tags",
+    [
+        (
+            "promote",
+            {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"},
+            {"2": "promotion_reason", "1": "demoted"},
+        ),
+        ("rollback", {config.CHAMPION_ALIAS: "1"}, {"2": "rolled_back"}),
+    ],
+)
+def test_alias_moves_killed_at_any_write_stay_consistent_and_are_finished_by_the_next_start(
+    action, expected, version_tags, tmp_path, empty_mlflow_db, monkeypatch
+):
+    def prepare(client):
+        if action == "promote":
+            return lambda: retraining.promote(client, "better")
+        return rollback_demoted_challenger(client)
+
+    complete = make_registry(tmp_path / "complete", empty_mlflow_db)
+    run = prepare(complete)
+    writes = watch_writes(complete, monkeypatch)
+    run()
+    assert aliases(complete) == expected and len(writes) >= 4
+    for snapshot in writes:
+        assert_consistent(snapshot)
+    for kill_at in range(len(writes)):
+        client = make_registry(tmp_path / f"killed-{kill_at}", empty_mlflow_db)
+        run = prepare(client)
+        before = aliases(client)
+        snapshots = watch_writes(client, monkeypatch, kill_at=kill_at)
+        with pytest.raises(Killed):
+            run()
+        for snapshot in snapshots:
+            assert_consistent(snapshot)
+        restarted = mlflow.MlflowClient(client.tracking_uri)  # the next process
+        retraining.repair_aliases(restarted)
+        if kill_at == 0:  # killed before the first write: nothing started, nothing changed
+            assert aliases(restarted) == before
+            continue
+        assert aliases(restarted) == expected, f"killed at write {kill_at}"
+        for version, tag in version_tags.items():
+            assert tag in restarted.get_model_version(NAME, version).tags, (kill_at, version, tag)
+        assert retraining.PENDING_MOVES_TAG not in restarted.get_registered_model(NAME).tags
+        assert retraining.repair_aliases(restarted) == []  # nothing left to repair
+
+
+def test_a_champion_equal_to_previous_is_repaired_and_never_rolled_back_to_itself(registry):
+    registry.set_registered_model_alias(NAME, config.PREVIOUS_ALIAS, "1")  # what a kill left before
+    with pytest.raises(RetrainingError, match="Nothing to roll back: @previous and @champion are both version 1"):
+        retraining.rollback(registry, "manual")
+    assert aliases(registry) == {config.CHAMPION_ALIAS: "1", config.PREVIOUS_ALIAS: "1", config.CHALLENGER_ALIAS: "2"}
+    (repair,) = retraining.repair_aliases(registry)
+    assert "nothing to roll back to" in repair
+    assert aliases(registry) == {config.CHAMPION_ALIAS: "1", config.CHALLENGER_ALIAS: "2"}
+
+
+def test_only_a_validated_version_counts_as_already_trained_on_the_rows(registry):
+    registry.set_model_version_tag(NAME, "2", retraining.TRAINED_ON_TAG, "abc")
+    assert retraining.version_trained_on(registry, "abc") is None  # trained, never validated
+    registry.set_model_version_tag(NAME, "2", retraining.VALIDATION_DECISION_TAG, "keep")
+    assert str(retraining.version_trained_on(registry, "abc").version) == "2"
+    assert retraining.version_trained_on(registry, "other rows") is None
+
+
+# --- A promotion killed at any moment, then the next start ----------------------------------
+
+
+class ConstantPyfunc(mlflow.pyfunc.PythonModel):
+    def __init__(self, probability: float):
+        self.probability = probability
+
+    def predict(self, context, model_input, params=None):
+        return pd.DataFrame({config.PROBABILITY_COLUMN: np.full(len(model_input), self.probability)})
+
+
+@pytest.fixture
+def loop_store(mlflow_workspace, monkeypatch):
+    """A workspace with base_train/base_test, a champion (0.5) and a challenger (0.25) trained on
+    hand-made labelled rows whose make rate is 0.25; the gate is told to promote."""
+    from kobe_mlops.io import write_parquet_atomic
+
+    paths = config.workspace_paths()
+    for path, seed in [(paths.base_train, 1), (paths.base_test, 2)]:
+        write_parquet_atomic(synthetic_shots(200, seed), path)
+    rows = labelled_rows([f"2010-01-{day:02d}" for day in range(1, 21) for _ in range(10)])
+    rows[config.TARGET] = (np.arange(len(rows)) % 4 == 0).astype(int)
+    monkeypatch.setattr(retraining, "read_labelled_production", lambda paths=None: rows)
+    monkeypatch.setattr(retraining, "promotion_decision", lambda figures: (True, "Promote the challenger (test)."))
+    mlflow.set_tracking_uri(f"sqlite:///{mlflow_workspace / 'mlflow.db'}")
+    from kobe_mlops.tracking import configure
+
+    configure()
+    client = mlflow.MlflowClient()
+    for probability, alias in [(0.5, config.CHAMPION_ALIAS), (0.25, config.CHALLENGER_ALIAS)]:
+        with mlflow.start_run():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=ConstantPyfunc(probability),
+                registered_model_name=NAME,
+                pip_requirements=["mlflow"],
+            )
+        client.set_registered_model_alias(NAME, alias, str(info.registered_model_version))
+    fingerprint = retraining.rows_fingerprint(rows)
+    client.set_model_version_tag(NAME, "2", retraining.TRAINED_ON_TAG, fingerprint)
+    return SimpleNamespace(db=mlflow_workspace / "mlflow.db", fingerprint=fingerprint, rows=rows)
+
+
+def test_a_validation_killed_at_any_write_is_finished_by_the_next_retrain(loop_store, monkeypatch, tmp_path):
+    """Killed during ValidacaoChallenger, the challenger is never taken for "already trained on these
+    rows"; the next start validates it or applies its recorded decision, ending promoted."""
+    saved = tmp_path / "before.db"
+    shutil.copyfile(loop_store.db, saved)
+    client = mlflow.MlflowClient()
+    writes = watch_writes(client, monkeypatch)
+    bases = retraining.write_retraining_bases(loop_store.rows)
+    assert retraining.validate_and_decide(client, bases).action == "promoted"
+    expected = {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"}
+    assert aliases(client) == expected and len(writes) >= 5
+    for kill_at in range(len(writes)):
+        shutil.copyfile(saved, loop_store.db)
+        killed_client = mlflow.MlflowClient()
+        snapshots = watch_writes(killed_client, monkeypatch, kill_at=kill_at)
+        with pytest.raises(Killed):
+            retraining.validate_and_decide(killed_client, bases)
+        for snapshot in snapshots:
+            assert_consistent(snapshot)
+        restarted = mlflow.MlflowClient()
+        if retraining.VALIDATION_DECISION_TAG not in restarted.get_model_version(NAME, "2").tags:
+            assert retraining.version_trained_on(restarted, loop_store.fingerprint) is None
+        said = []
+        retraining.retrain(lambda extra: pytest.fail("trained again"), say=said.append)
+        assert aliases(restarted) == expected, (kill_at, said)
+        version = restarted.get_model_version(NAME, "2")
+        assert version.tags[retraining.VALIDATION_DECISION_TAG] == "promote"
+        assert str(retraining.version_trained_on(restarted, loop_store.fingerprint).version) == "2"
+        assert retraining.recover(restarted, say=said.append) is None  # nothing half done any more
+
+
+def test_an_unvalidated_challenger_of_other_rows_stops_being_the_challenger(loop_store):
+    client = mlflow.MlflowClient()
+    client.set_model_version_tag(NAME, "2", retraining.TRAINED_ON_TAG, "rows the store no longer holds")
+    said = []
+    assert retraining.recover(client, say=said.append) is None
+    assert aliases(client) == {config.CHAMPION_ALIAS: "1"}
+    assert "abandoned" in client.get_model_version(NAME, "2").tags and "no longer the challenger" in said[-1]
+
+
+def test_manual_promotion_logs_a_run_and_sets_previous(loop_store):
+    outcome = retraining.promote_with_run("2", say=pytest.fail)
+    client = mlflow.MlflowClient()
+    assert aliases(client) == {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"}
+    run = client.get_run(outcome.run_id)
+    assert run.info.run_name == config.ALL_RUN_NAMES["promocao"] and run.data.tags["decision"] == "promote"
+    assert run.data.tags["champion_version_before"] == "1" and "version 1 is now @previous" in outcome.message
+    with pytest.raises(RetrainingError, match="already @champion"):
+        retraining.promote_with_run("2")
+    with pytest.raises(RetrainingError, match="no version 7"):
+        retraining.promote_with_run("7")
+    assert aliases(client) == {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"}
+    rolled = retraining.rollback_with_run()
+    assert "version 1 again (was 2)" in rolled.message
 
 
 # --- The loop on a real pipeline run ---------------------------------------------------------

@@ -18,7 +18,14 @@ The loop behind ``run_all.py --retrain`` (also ``--force-retrain`` and ``--rollb
    :func:`promotion_decision` applies the rule below. A promotion moves the champion alias to the
    challenger and the ``previous`` alias to the former champion; :func:`rollback` undoes it.
    Figures, decision and reason are logged as a ``ValidacaoChallenger`` run (``Rollback`` for a
-   rollback).
+   rollback, ``Promocao`` for ``run_all.py --promote VERSION``, the one manual way to move
+   ``@champion``).
+
+Every alias change is a small transaction: its moves are written to a registered-model tag
+first, made in an order that never leaves ``@champion`` equal to ``@previous``, and the tag is
+removed last. The next start (:func:`recover`) finishes moves a killed process left, promotes a
+challenger whose "promote" decision was recorded but never applied, and validates a challenger
+whose validation never finished.
 
 Promotion rule (all three must hold):
 
@@ -35,6 +42,7 @@ Promotion rule (all three must hold):
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +50,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
@@ -66,8 +75,8 @@ PROMOTION_RULE = (
 # Probabilities are clipped like sklearn's log_loss before taking per-row logs.
 PROBABILITY_EPSILON = np.finfo(float).eps
 ROLE_TAG = "kobe.role"
-# Model version tag: fingerprint of the labelled production rows a challenger was trained and
-# validated on; the check does not retrain twice on the same rows.
+# Model version tag: fingerprint of the labelled production rows a challenger was trained on; once
+# its validation finished, the check does not retrain on the same rows.
 TRAINED_ON_TAG = "retrained_on_production_rows"
 MODELS = ("champion", "challenger")
 SPLITS = ("holdout", "test")
@@ -240,29 +249,116 @@ def promotion_decision(figures: dict[str, float]) -> tuple[bool, str]:
     )
 
 
-# --- Aliases: promotion and rollback ----------------------------------------------------------
+# --- Aliases: promotion and rollback as recoverable transactions ------------------------------
+
+# Registered-model tag holding the alias moves in progress (JSON), written before the first move
+# and deleted after the last: a process killed in between leaves the plan for the next start.
+PENDING_MOVES_TAG = "pending_alias_moves"
+# Model version tags of a finished validation: its decision and the ValidacaoChallenger run.
+VALIDATION_DECISION_TAG = "validation_decision"
+VALIDATION_RUN_TAG = "validation_run_id"
 
 
-def promote(client: MlflowClient, reason: str, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
-    """Challenger -> champion; former champion -> previous (kept for :func:`rollback`)."""
-    challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS, model_name)
-    champion = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name)
-    if challenger is None or champion is None:
-        raise RetrainingError(
-            f"Promotion needs both @{config.CHAMPION_ALIAS} and @{config.CHALLENGER_ALIAS} on {model_name}."
+def _promotion_plan(champion: str, new_champion: str, reason: str) -> list[list[str]]:
+    """Champion first, then previous: no instant has champion == previous."""
+    return [
+        ["tag", new_champion, "promotion_reason", reason],
+        ["set", config.CHAMPION_ALIAS, new_champion],
+        ["set", config.PREVIOUS_ALIAS, champion],
+        ["delete", config.CHALLENGER_ALIAS, new_champion],
+        ["tag", champion, "demoted", f"replaced by version {new_champion} (promotion)"],
+    ]
+
+
+def _rollback_plan(current: str | None, previous: str, reason: str) -> list[list[str]]:
+    """Previous is dropped before champion takes its version: no instant has champion == previous."""
+    plan = [["delete", config.PREVIOUS_ALIAS, previous], ["set", config.CHAMPION_ALIAS, previous]]
+    if current is not None and current != previous:
+        plan += [
+            ["delete", config.CHALLENGER_ALIAS, current],  # a demoted version is no one's challenger
+            ["tag", current, "rolled_back", f"replaced by version {previous}: {reason}"],
+        ]
+    return plan
+
+
+def _apply(client: MlflowClient, model_name: str, plan: list[list[str]]) -> None:
+    """Run each step; every step is idempotent, so a plan may be replayed from its start."""
+    for step in plan:
+        kind, *rest = step
+        if kind == "set":
+            client.set_registered_model_alias(model_name, rest[0], rest[1])
+        elif kind == "delete":  # only while the alias still points at the version the plan names
+            if reads.registry_aliases(client, model_name).get(rest[0]) == rest[1]:
+                client.delete_registered_model_alias(model_name, rest[0])
+        elif kind == "tag":
+            client.set_model_version_tag(model_name, rest[0], rest[1], rest[2])
+        else:
+            raise ValueError(f"unknown alias step {step!r}")
+
+
+def _move_aliases(client: MlflowClient, model_name: str, plan: list[list[str]]) -> None:
+    client.set_registered_model_tag(model_name, PENDING_MOVES_TAG, json.dumps(plan))
+    _apply(client, model_name, plan)
+    client.delete_registered_model_tag(model_name, PENDING_MOVES_TAG)
+
+
+def repair_aliases(client: MlflowClient, model_name: str = config.REGISTERED_MODEL_NAME) -> list[str]:
+    """Finish alias moves a killed process left half done; drop a @previous equal to @champion.
+
+    Returns one sentence per repair (empty when the registry was consistent).
+    """
+    try:
+        pending = client.get_registered_model(model_name).tags.get(PENDING_MOVES_TAG)
+    except MlflowException:  # nothing registered yet
+        return []
+    repairs = []
+    if pending:
+        _apply(client, model_name, json.loads(pending))
+        client.delete_registered_model_tag(model_name, PENDING_MOVES_TAG)
+        repairs.append(
+            f"Finished the alias moves an interrupted run left half done: {_aliases_text(client, model_name)}."
         )
-    client.set_registered_model_alias(model_name, config.PREVIOUS_ALIAS, champion.version)
-    client.set_registered_model_alias(model_name, config.CHAMPION_ALIAS, challenger.version)
-    client.delete_registered_model_alias(model_name, config.CHALLENGER_ALIAS)
-    client.set_model_version_tag(model_name, challenger.version, "promotion_reason", reason)
-    client.set_model_version_tag(
-        model_name, champion.version, "demoted", f"replaced by version {challenger.version} (promotion)"
-    )
-    return {"champion_version_before": str(champion.version), "champion_version_after": str(challenger.version)}
+    aliases = reads.registry_aliases(client, model_name)
+    previous = aliases.get(config.PREVIOUS_ALIAS)
+    if previous is not None and previous == aliases.get(config.CHAMPION_ALIAS):
+        client.delete_registered_model_alias(model_name, config.PREVIOUS_ALIAS)
+        repairs.append(
+            f"@{config.PREVIOUS_ALIAS} pointed at the champion (version {previous}), which leaves nothing to "
+            f"roll back to: removed it."
+        )
+    return repairs
+
+
+def _aliases_text(client: MlflowClient, model_name: str) -> str:
+    aliases = reads.registry_aliases(client, model_name)
+    return ", ".join(f"@{alias} = version {version}" for alias, version in aliases.items()) or "no alias"
+
+
+def promote(
+    client: MlflowClient,
+    reason: str,
+    model_name: str = config.REGISTERED_MODEL_NAME,
+    version: str | None = None,
+) -> dict[str, str]:
+    """``version`` (default: the challenger) -> champion; former champion -> previous (kept for :func:`rollback`)."""
+    champion = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name)
+    if version is None:
+        challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS, model_name)
+        if challenger is None or champion is None:
+            raise RetrainingError(
+                f"Promotion needs both @{config.CHAMPION_ALIAS} and @{config.CHALLENGER_ALIAS} on {model_name}."
+            )
+        version = str(challenger.version)
+    if champion is None:
+        raise RetrainingError(f"Promotion needs a @{config.CHAMPION_ALIAS} version of {model_name} to replace.")
+    if str(champion.version) == str(version):
+        raise RetrainingError(f"Version {version} of {model_name} is already @{config.CHAMPION_ALIAS}.")
+    _move_aliases(client, model_name, _promotion_plan(str(champion.version), str(version), reason))
+    return {"champion_version_before": str(champion.version), "champion_version_after": str(version)}
 
 
 def rollback(client: MlflowClient, reason: str, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
-    """Previous -> champion; the demoted champion is tagged ``rolled_back`` and loses the alias."""
+    """Previous -> champion; the demoted champion is tagged ``rolled_back`` and loses its aliases."""
     previous = reads.version_by_alias(client, config.PREVIOUS_ALIAS, model_name)
     if previous is None:
         raise RetrainingError(
@@ -270,16 +366,14 @@ def rollback(client: MlflowClient, reason: str, model_name: str = config.REGISTE
             "(no promotion happened since the last rollback)."
         )
     current = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name)
-    client.set_registered_model_alias(model_name, config.CHAMPION_ALIAS, previous.version)
-    client.delete_registered_model_alias(model_name, config.PREVIOUS_ALIAS)
-    if current is not None:
-        client.set_model_version_tag(
-            model_name, current.version, "rolled_back", f"replaced by version {previous.version}: {reason}"
+    current_version = str(current.version) if current else None
+    if current_version == str(previous.version):
+        raise RetrainingError(
+            f"Nothing to roll back: @{config.PREVIOUS_ALIAS} and @{config.CHAMPION_ALIAS} are both version "
+            f"{current_version} of {model_name}."
         )
-    return {
-        "champion_version_before": str(current.version) if current else "none",
-        "champion_version_after": str(previous.version),
-    }
+    _move_aliases(client, model_name, _rollback_plan(current_version, str(previous.version), reason))
+    return {"champion_version_before": current_version or "none", "champion_version_after": str(previous.version)}
 
 
 # --- The loop, as run_all.py drives it --------------------------------------------------------
@@ -298,9 +392,14 @@ def _client() -> MlflowClient:
 
 
 def version_trained_on(client: MlflowClient, fingerprint: str, model_name: str = config.REGISTERED_MODEL_NAME):
-    """The newest version whose training already included these labelled production rows, or None."""
+    """The newest version trained on these labelled production rows and validated, or None.
+
+    A version whose validation never finished (its process was killed) does not count: the
+    next run validates it (:func:`recover`) instead of refusing to retrain.
+    """
     matching = reads.versions_tagged(client, TRAINED_ON_TAG, fingerprint, model_name)
-    return matching[0] if matching else None
+    validated = [version for version in matching if version.tags.get(VALIDATION_DECISION_TAG)]
+    return validated[0] if validated else None
 
 
 def retraining_decision(
@@ -381,7 +480,11 @@ def log_trigger_check(
 def validate_and_decide(
     client: MlflowClient, bases: RetrainingBases, paths: config.WorkspacePaths | None = None
 ) -> Outcome:
-    """Score champion and challenger, apply the rule, promote if it says so; one ``ValidacaoChallenger`` run."""
+    """Score champion and challenger, apply the rule, promote if it says so; one ``ValidacaoChallenger`` run.
+
+    The decision is written on the run and on the challenger's version before any alias moves, so a
+    process killed after it leaves a decision :func:`recover` can finish.
+    """
     paths = paths or config.workspace_paths()
     name = config.REGISTERED_MODEL_NAME
     versions = {
@@ -407,11 +510,13 @@ def validate_and_decide(
         f" For scale, a constant probability equal to the older production make rate scores "
         f"{figures['log_loss_baseline_holdout']:.4f} on the holdout."
     )
+    decision = "promote" if promoted else "keep"
+    challenger_version = str(versions["challenger"].version)
     with start_run("validacao_challenger", **{ROLE_TAG: "validation"}) as run:
         mlflow.log_params(
             {
                 "champion_version": versions["champion"].version,
-                "challenger_version": versions["challenger"].version,
+                "challenger_version": challenger_version,
                 "promotion_rule": PROMOTION_RULE,
                 "holdout_fraction": HOLDOUT_FRACTION,
                 "rows_train_extra": bases.rows_train_extra,
@@ -422,30 +527,81 @@ def validate_and_decide(
         )
         mlflow.log_metrics(figures)
         mlflow.log_artifact(str(bases.holdout), artifact_path="data")
-        aliases = promote(client, reason) if promoted else {}
-        mlflow.set_tags({"decision": "promote" if promoted else "keep", "reason": reason, **aliases})
+        mlflow.set_tags({"decision": decision, "reason": reason})
+        client.set_model_version_tag(name, challenger_version, VALIDATION_RUN_TAG, run.info.run_id)
+        client.set_model_version_tag(name, challenger_version, VALIDATION_DECISION_TAG, decision)
+        if promoted:
+            mlflow.set_tags(promote(client, reason))
     if promoted:
         message = (
-            f"Promoted version {versions['challenger'].version} to @{config.CHAMPION_ALIAS} "
+            f"Promoted version {challenger_version} to @{config.CHAMPION_ALIAS} "
             f"(version {versions['champion'].version} is now @{config.PREVIOUS_ALIAS}). {reason}"
         )
     else:
         message = (
             f"Kept version {versions['champion'].version} as @{config.CHAMPION_ALIAS}; version "
-            f"{versions['challenger'].version} stays @{config.CHALLENGER_ALIAS}. {reason}"
+            f"{challenger_version} stays @{config.CHALLENGER_ALIAS}. {reason}"
         )
     return Outcome("promoted" if promoted else "kept", message, run.info.run_id)
+
+
+def recover(client: MlflowClient, say: Callable[[str], None] = print) -> Outcome | None:
+    """Finish or undo what a killed retraining left half done; None when there was nothing to do.
+
+    * alias moves cut short: finished (:func:`repair_aliases`);
+    * a challenger validated as better but never promoted: promoted now, if the champion it beat
+      is still the champion;
+    * a challenger trained on the label store but never validated: validated now on the same
+      split; if the store has changed since, its holdout is gone and it stops being the challenger.
+    """
+    for line in repair_aliases(client):
+        say(line)
+    name = config.REGISTERED_MODEL_NAME
+    challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS)
+    champion = reads.version_by_alias(client, config.CHAMPION_ALIAS)
+    if challenger is None or champion is None or challenger.version == champion.version:
+        return None
+    version, decision = str(challenger.version), challenger.tags.get(VALIDATION_DECISION_TAG)
+    if decision == "promote":
+        run_id = challenger.tags.get(VALIDATION_RUN_TAG, "")
+        against = client.get_run(run_id).data.params.get("champion_version") if run_id else None
+        if against == str(champion.version):
+            say(f"Version {version} was validated as better (run {run_id}) but never promoted: promoting it now.")
+            return promote_with_run(version, f"promotion decided by ValidacaoChallenger run {run_id}, then interrupted")
+        return None
+    fingerprint = challenger.tags.get(TRAINED_ON_TAG)
+    if decision is not None or fingerprint is None:  # validated and kept, or not from this loop
+        return None
+    labelled = read_labelled_production()
+    if len(labelled) and rows_fingerprint(labelled) == fingerprint:
+        say(f"Version {version} is @{config.CHALLENGER_ALIAS} but its validation never finished: validating it now.")
+        return validate_and_decide(client, write_retraining_bases(labelled))
+    client.delete_registered_model_alias(name, config.CHALLENGER_ALIAS)
+    client.set_model_version_tag(
+        name,
+        version,
+        "abandoned",
+        "never validated; the label store changed since its training, so its holdout is gone",
+    )
+    say(
+        f"Version {version} was @{config.CHALLENGER_ALIAS} without a finished validation, and the label store "
+        "changed since its training: it is no longer the challenger."
+    )
+    return None
 
 
 def retrain(
     train_challenger: Callable[[Path], None], forced: bool = False, say: Callable[[str], None] = print
 ) -> Outcome:
-    """The whole loop: check triggers, split, train the challenger, validate and decide.
+    """The whole loop: recover, check triggers, split, train the challenger, validate and decide.
 
     ``train_challenger(extra_train_data)`` trains and registers the challenger (``run_all.py``
     runs notebook 03 with ``register_alias="challenger"``).
     """
     client = _client()
+    recovered = recover(client, say)
+    if recovered is not None:
+        return recovered
     champion = reads.version_by_alias(client, config.CHAMPION_ALIAS)
     if champion is None:
         raise RetrainingError(
@@ -477,9 +633,17 @@ def retrain(
     return validate_and_decide(client, bases)
 
 
-def rollback_with_run(reason: str = "manual rollback (run_all.py --rollback)") -> Outcome:
+def _with_repairs(client: MlflowClient, say: Callable[[str], None]) -> None:
+    for line in repair_aliases(client):
+        say(line)
+
+
+def rollback_with_run(
+    reason: str = "manual rollback (run_all.py --rollback)", say: Callable[[str], None] = print
+) -> Outcome:
     """:func:`rollback`, recorded as a ``Rollback`` run."""
     client = _client()
+    _with_repairs(client, say)
     with start_run("rollback", **{ROLE_TAG: "rollback"}) as run:
         try:
             aliases = rollback(client, reason)
@@ -491,5 +655,32 @@ def rollback_with_run(reason: str = "manual rollback (run_all.py --rollback)") -
         "rolled_back",
         f"Rolled back: @{config.CHAMPION_ALIAS} is version "
         f"{aliases['champion_version_after']} again (was {aliases['champion_version_before']}).",
+        run.info.run_id,
+    )
+
+
+def promote_with_run(
+    version: str, reason: str = "manual promotion (run_all.py --promote)", say: Callable[[str], None] = print
+) -> Outcome:
+    """:func:`promote` of a given version, recorded as a ``Promocao`` run: the one way to move
+    @champion by hand (the former champion becomes @previous, for :func:`rollback`)."""
+    client = _client()
+    _with_repairs(client, say)
+    name = config.REGISTERED_MODEL_NAME
+    with start_run("promocao", **{ROLE_TAG: "promotion"}) as run:
+        try:
+            try:
+                client.get_model_version(name, str(version))
+            except MlflowException:
+                raise RetrainingError(f"{name} has no version {version} to promote.") from None
+            aliases = promote(client, reason, version=str(version))
+        except RetrainingError as exc:
+            mlflow.set_tags({"decision": "nothing to promote", "reason": str(exc)})
+            raise
+        mlflow.set_tags({"decision": "promote", "reason": reason, **aliases})
+    return Outcome(
+        "promoted",
+        f"Promoted version {aliases['champion_version_after']} to @{config.CHAMPION_ALIAS} "
+        f"(version {aliases['champion_version_before']} is now @{config.PREVIOUS_ALIAS}).",
         run.info.run_id,
     )

@@ -380,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
     from kobe_mlops.tracking import tracking_uri
 
     print(f"kobe-mlops pipeline {invocation}: workspace {paths.root}, tracking {tracking_uri()}")
+    from kobe_mlops.tracking.recovery import fail_orphaned_runs  # runs a killed process left RUNNING
+
+    for line in fail_orphaned_runs():
+        print(line)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     for position, step in enumerate(steps, start=1):

@@ -68,8 +68,10 @@ def _git_commit() -> str | None:
 @contextmanager
 def start_run(step: str, **extra_tags: str) -> Iterator[mlflow.ActiveRun]:
     """Open the named run of a pipeline step (``aquisicao``, ...) or of the retraining loop (``rollback``, ...)."""
+    from kobe_mlops.tracking.recovery import process_tags  # so a dead process's RUNNING runs can be failed
+
     configure()
-    tags = {config.INVOCATION_TAG: invocation_id(), "kobe.step": step, **extra_tags}
+    tags = {config.INVOCATION_TAG: invocation_id(), "kobe.step": step, **process_tags(), **extra_tags}
     commit = _git_commit()
     if commit:
         tags["kobe.git_commit"] = commit

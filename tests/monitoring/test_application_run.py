@@ -1,4 +1,4 @@
-"""A real ``PipelineAplicacao`` run logs every metric the triggers read, under the names they read.
+"""A ``PipelineAplicacao`` run logs what the triggers read, and publishes nothing unless it was logged.
 
 The writers (``monitoring/application_run.py``, ``modeling/training_run.py``) and the readers
 (``monitoring/triggers.py``, trends, dashboard) share the names in ``tracking/names.py``; this
@@ -6,11 +6,23 @@ test makes a renamed or dropped metric fail here instead of silently disabling a
 reads the session pipeline's store (fixture ``tracking``), so it is end-to-end.
 """
 
-import pytest
+import json
 
+import mlflow
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from conftest import synthetic_shots
 from kobe_mlops import config
-from kobe_mlops.monitoring import triggers
-from kobe_mlops.tracking import names, reads
+from kobe_mlops.modeling.registry import log_and_register
+from kobe_mlops.modeling.train import Candidate
+from kobe_mlops.monitoring import application_run, labels, triggers
+from kobe_mlops.tracking import configure, names, reads
 
 
 @pytest.mark.e2e
@@ -29,3 +41,164 @@ def test_a_real_application_run_logs_what_the_triggers_read(tracking):
     assert training is not None and training.info.run_name == config.RUN_NAMES["treinamento"]
     missing = [name for name in triggers.TRAINING_METRICS_READ if name not in training.data.metrics]
     assert not missing, f"Treinamento run {training.info.run_id} does not log {missing}"
+
+
+# --- The step in this process, on a small registered model: commit at the end ----------------
+
+
+def shots_file(path, rows: int, seed: int = 5, first_id: int = 1):
+    """Production rows inside the data contract, with ids, dates and labels (some missing)."""
+    frame = synthetic_shots(rows, seed)
+    frame.insert(0, "shot_id", np.arange(first_id, first_id + rows))
+    frame.insert(1, "game_date", "2015-01-01")
+    frame[config.TARGET] = frame[config.TARGET].astype(float).where(np.arange(rows) % 5 != 0)
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def register(base_train, flip: bool = False) -> str:
+    """A ShotMadeModel version of a small scikit-learn pipeline (``flip``: learns the opposite)."""
+    target = 1 - base_train[config.TARGET] if flip else base_train[config.TARGET]
+    pipeline = Pipeline([("scale", StandardScaler()), ("trained_model", LogisticRegression())])
+    pipeline.fit(base_train[config.FEATURES], target)
+    with mlflow.start_run():
+        _, version = log_and_register(Candidate("lr", pipeline, {}, 0.6, pd.DataFrame()), base_train)
+    return version
+
+
+@pytest.fixture
+def workspace(mlflow_workspace):
+    """A workspace with prepared bases, a champion, and one successful step already published."""
+    paths = config.workspace_paths(mlflow_workspace)
+    paths.processed_dir.mkdir(parents=True, exist_ok=True)
+    base = synthetic_shots(400, seed=1)
+    base.to_parquet(paths.data_filtered, index=False)
+    base.iloc[:300].to_parquet(paths.base_train, index=False)
+    base.iloc[300:].to_parquet(paths.base_test, index=False)
+    configure()
+    register(base.iloc[:300])
+    first = shots_file(mlflow_workspace / "first.parquet", 300)
+    application_run.run_application_step(str(first), paths=paths)
+    return paths
+
+
+def snapshot(paths) -> dict:
+    """Everything a reader sees: both outputs, the label store's files and the latest finished run."""
+    files = [paths.predictions_prod, paths.rejected_prod, *labels.store_files(paths)]
+    latest = reads.latest_application_run(reads.client())
+    return {"files": {str(p): p.read_bytes() for p in files}, "run": latest.info.run_id}
+
+
+def leftovers(paths) -> list:
+    return sorted(str(p) for p in [*paths.processed_dir.glob(".*.tmp"), *paths.label_store_dir.rglob(".*.tmp")])
+
+
+def failed_run():
+    client = reads.client()
+    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
+    return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
+
+
+FAULTS = {
+    # after both outputs are written (the first thing the step does with them)
+    "after-outputs": ("kobe_mlops.monitoring.application_run.drift_table", "scoring"),
+    "while-labels": ("kobe_mlops.monitoring.labels.LabelStoreWriter.update", "writing the label store"),
+    "while-logging": ("kobe_mlops.monitoring.application_run.log_outputs", "logging the MLflow run"),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=list(FAULTS))
+def test_a_failure_at_any_point_changes_nothing_and_says_what_failed(fault, workspace, tmp_path, monkeypatch):
+    target, stage = FAULTS[fault]
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(target, broken)
+    before = snapshot(workspace)
+    second = shots_file(tmp_path / "second.parquet", 200, seed=9, first_id=1000)
+    with pytest.raises(application_run.ApplicationStepError) as error:
+        application_run.run_application_step(str(second), paths=workspace)
+    message = str(error.value)
+    assert "\n" not in message and f"failed while {stage}" in message and "unchanged" in message
+    assert snapshot(workspace) == before
+    assert leftovers(workspace) == []
+    run = failed_run()
+    assert run.info.status == "FAILED" and run.data.tags[names.FAILURE_TAG].startswith(stage)
+
+
+def test_the_next_start_cleans_what_a_killed_run_left(workspace, tmp_path):
+    killed = [
+        workspace.processed_dir / f".{workspace.predictions_prod.name}.0123456789ab.tmp",
+        workspace.processed_dir / f"..{workspace.rejected_prod.name}.0123456789ab.tmp.ba9876543210.tmp",
+        labels.store_files(workspace)[0].parent / ".205706510374_deadrun.parquet.x1y2z3.tmp",
+    ]
+    for path in killed:
+        path.write_bytes(b"partial")
+    application_run.run_application_step(str(shots_file(tmp_path / "next.parquet", 50)), paths=workspace)
+    assert not any(path.exists() for path in killed) and leftovers(workspace) == []
+
+
+def test_the_version_that_scored_is_the_version_logged(workspace, tmp_path, monkeypatch):
+    """A promotion between resolving the alias and logging changes neither the scores nor the logged version."""
+    client = reads.client()
+    base_train = pd.read_parquet(workspace.base_train)
+    promoted = register(base_train, flip=True)  # moves @champion to a model that scores the other way
+    client.set_registered_model_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS, "1")
+    real_engine = application_run.apply_with_engine
+
+    def promote_then_score(*args, **kwargs):
+        client.set_registered_model_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS, promoted)
+        return real_engine(*args, **kwargs)
+
+    monkeypatch.setattr(application_run, "apply_with_engine", promote_then_score)
+    incoming = shots_file(tmp_path / "during_promotion.parquet", 100, seed=11)
+    application_run.run_application_step(str(incoming), paths=workspace)
+    run = reads.latest_application_run(client)
+    assert run.data.params["model_version"] == "1"
+    predictions = pd.read_parquet(workspace.predictions_prod)
+    assert set(predictions[names.MODEL_VERSION_COLUMN]) == {"1"}
+    version_1 = mlflow.pyfunc.load_model(f"models:/{config.REGISTERED_MODEL_NAME}/1")
+    expected = version_1.predict(pd.read_parquet(incoming)[config.FEATURES])[config.PROBABILITY_COLUMN]
+    np.testing.assert_allclose(predictions[config.PROBABILITY_COLUMN], expected, rtol=0, atol=1e-12)
+
+
+def test_a_run_logs_a_bounded_sample_and_references_the_whole_outputs(workspace, tmp_path, monkeypatch):
+    monkeypatch.setattr(application_run, "SAMPLE_ROWS", 40)
+    application_run.run_application_step(str(shots_file(tmp_path / "big.parquet", 500)), paths=workspace)
+    client = reads.client()
+    run = reads.latest_application_run(client)
+    local = client.download_artifacts(run.info.run_id, "data/predictions_prod.parquet", str(tmp_path))
+    assert len(pd.read_parquet(local)) == 40 and len(pd.read_parquet(workspace.predictions_prod)) == 500
+    sources = {json.loads(item.dataset.source)["uri"] for item in run.inputs.dataset_inputs}
+    assert sources == {str(workspace.predictions_prod), str(workspace.rejected_prod)}
+    assert (
+        pq.read_schema(workspace.predictions_prod).metadata[names.RUN_ID_METADATA.encode()] == run.info.run_id.encode()
+    )
+
+
+def test_conflicting_labels_are_counted_and_logged_and_the_known_label_kept(workspace, tmp_path):
+    first = pd.read_parquet(workspace.predictions_prod)
+    flipped = pd.read_parquet(shots_file(tmp_path / "again.parquet", 300))
+    flipped[config.TARGET] = 1 - flipped[config.TARGET]  # every labelled shot relabelled
+    flipped.to_parquet(tmp_path / "flipped.parquet", index=False)
+    _, _, logged = application_run.run_application_step(str(tmp_path / "flipped.parquet"), paths=workspace)
+    labelled = int(first[config.TARGET].notna().sum())
+    assert logged[names.LABEL_CONFLICTS] == labelled
+    run = reads.latest_application_run(reads.client())
+    assert run.data.metrics[names.LABEL_CONFLICTS] == labelled
+    stored = labels.read_labels(workspace).rows.set_index("shot_id")[config.TARGET]
+    known = first.dropna(subset=[config.TARGET]).set_index("shot_id")[config.TARGET].astype(int)
+    pd.testing.assert_series_equal(stored.loc[known.index], known, check_names=False)
+
+
+def test_a_figure_that_cannot_be_measured_is_not_logged(workspace, tmp_path):
+    rejected = pd.read_parquet(shots_file(tmp_path / "any.parquet", 30)).assign(lat=np.nan)
+    rejected.to_parquet(tmp_path / "no_lat.parquet", index=False)
+    _, _, logged = application_run.run_application_step(str(tmp_path / "no_lat.parquet"), paths=workspace)
+    metrics = reads.latest_application_run(reads.client()).data.metrics
+    assert metrics[names.ROWS_SCORED] == 0 and metrics[names.ROWS_REJECTED] == 30
+    assert all(np.isfinite(value) for value in metrics.values())
+    for name in (names.ESTIMATED_LOG_LOSS, names.MEAN_PROBABILITY, names.SHARE_OUTSIDE_SUPPORT):
+        assert name not in metrics
+    assert "No label-free estimate" in application_run.application_summary(logged, "no_lat.parquet")

@@ -1,7 +1,9 @@
-"""The label store: append-only, one file per run, latest label wins, unreadable files named."""
+"""The label store: append-only, one file per run, a known label never replaced, every error names its file."""
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from kobe_mlops import config
@@ -51,14 +53,40 @@ def test_a_file_without_labels_adds_nothing(paths):
     assert "nothing was added" in labels.append_summary(appended, "unlabelled.parquet")
 
 
-def test_a_duplicated_shot_keeps_the_latest_label_and_counts_the_conflict(paths):
+def test_a_conflicting_label_never_replaces_the_known_one_and_is_counted(paths):
     append_labels(scored([1, 2], [1.0, 0.0]), "run-a", "a.parquet", paths)
-    append_labels(scored([2, 3], [1.0, 1.0]), "run-b", "b.parquet", paths)  # shot 2 relabelled
+    with LabelStoreWriter("run-b", "b.parquet", paths) as writer:
+        writer.update(scored([2, 3], [1.0, 1.0]))  # shot 2 relabelled
+    assert writer.conflicts == 1
+    writer.publish()
     append_labels(scored([3], [1.0]), "run-c", "c.parquet", paths)  # shot 3 again, same label
     stored = read_labels(paths)
     by_shot = stored.rows.set_index("shot_id")[config.TARGET].to_dict()
-    assert by_shot == {1: 1, 2: 1, 3: 1}
+    assert by_shot == {1: 1, 2: 0, 3: 1}
     assert stored.conflicts == 1 and stored.duplicates == 2 and stored.rows_read == 5
+
+
+def test_labelled_rows_without_a_game_date_are_refused_naming_the_file(paths):
+    with pytest.raises(LabelStoreError, match=r"^no_dates.parquet: labelled rows without a game_date"):
+        append_labels(scored([1, 2], [1.0, 0.0]).drop(columns="game_date"), "run-a", "no_dates.parquet", paths)
+    assert store_files(paths) == [] and not list(paths.label_store_dir.rglob("*.tmp"))
+
+
+def test_a_store_file_without_game_dates_is_named(paths):
+    append_labels(scored([1], [1.0]), "run-a", "a.parquet", paths)
+    table = pq.read_table(store_files(paths)[0])
+    dateless = store_files(paths)[0].with_name("000000000000_dateless.parquet")
+    pq.write_table(table.set_column(1, "game_date", pa.nulls(1, pa.string())), dateless)
+    with pytest.raises(LabelStoreError, match="000000000000_dateless.parquet: label store file has rows without"):
+        read_labels(paths)
+
+
+def test_staged_labels_stay_invisible_until_published_and_a_killed_run_s_are_cleaned(paths):
+    writer = LabelStoreWriter("run-a", "a.parquet", paths)
+    with writer:
+        writer.update(scored([1, 2], [1.0, 0.0]))
+    assert store_files(paths) == [] and read_labels(paths).rows.empty  # staged, not published
+    assert labels.clean_staging(paths) and not list(paths.label_store_dir.rglob("*.tmp"))  # as after a kill
 
 
 def test_batches_stream_into_one_file_and_a_failure_leaves_the_store_unchanged(paths):
@@ -66,6 +94,7 @@ def test_batches_stream_into_one_file_and_a_failure_leaves_the_store_unchanged(p
     with LabelStoreWriter("run-b", "b.parquet", paths) as writer:
         for part in np.array_split(scored(list(range(10, 40)), [1.0, 0.0] * 15), 6):
             writer.update(part)
+    writer.publish()
     assert writer.rows_appended == 30 and len(store_files(paths)) == 2
     before = sorted(path.read_bytes() for path in store_files(paths))
     with pytest.raises(RuntimeError, match="scoring failed"):

@@ -5,14 +5,15 @@ application run appends the labelled rows it scored (``shot_id``, ``game_date``,
 ``shot_made_flag``, the run and file they came from) to an append-only parquet dataset under
 ``data/labels/``, partitioned by the UTC day it was appended (``appended_on=YYYY-MM-DD``):
 
-* one new file per run, written to a temporary name and renamed into place, so a reader sees a
-  whole file or none and a failed run adds nothing; nothing already in the store is rewritten;
-* :func:`read_labels` reads every file (pyarrow dataset), keeps one row per ``shot_id`` (the
-  latest appended label wins) and counts the ids whose label changed (conflicts);
+* one new file per run, named with the run id, written under a hidden temporary name and made
+  visible only when the run publishes (:meth:`LabelStoreWriter.publish`): a failed run adds
+  nothing, and :func:`clean_staging` removes what a killed one left; nothing is rewritten;
+* a label never silently replaces a known one: :func:`read_labels` keeps the first label
+  appended for each ``shot_id`` and counts the ids that were appended with another
+  (conflicts); the writer counts the conflicts each run brings (:attr:`LabelStoreWriter.conflicts`);
 * the retraining loop learns from the whole store (:mod:`kobe_mlops.monitoring.retraining`).
 
-:class:`LabelStoreWriter` takes scored batches one by one (a file of any size streams through
-it); :func:`append_labels` is the one-call form for a frame in memory.
+Every error names the file it is about (:class:`LabelStoreError`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -60,7 +62,7 @@ class StoredLabels:
     rows: pd.DataFrame  # shot_id, game_date, features, shot_made_flag, source run and file
     files: int  # parquet files read
     rows_read: int  # before deduplication
-    conflicts: int  # shot_ids appended with more than one different label
+    conflicts: int  # shot_ids appended with more than one different label (the first one is kept)
 
     @property
     def duplicates(self) -> int:
@@ -72,10 +74,15 @@ def _labelled_rows(scored: pd.DataFrame, run_id: str, source: str, appended_at: 
     if config.TARGET not in scored or "shot_id" not in scored:
         return pd.DataFrame(columns=STORE_COLUMNS)
     labelled = scored[scored[config.TARGET].notna()]
+    if len(labelled) and ("game_date" not in labelled or labelled["game_date"].isna().any()):
+        raise LabelStoreError(
+            f"{source}: labelled rows without a game_date; the label store orders labels by game date, "
+            "so none of this file's labels were stored."
+        )
     rows = pd.DataFrame(
         {
             "shot_id": labelled["shot_id"].astype("int64"),
-            "game_date": labelled["game_date"].astype(str) if "game_date" in labelled else None,
+            "game_date": labelled["game_date"].astype(str) if len(labelled) else pd.Series(dtype=str),
             **{name: labelled[name].astype("float64") for name in config.FEATURES},
             config.TARGET: labelled[config.TARGET].astype("int64"),
             RUN_COLUMN: run_id,
@@ -86,49 +93,114 @@ def _labelled_rows(scored: pd.DataFrame, run_id: str, source: str, appended_at: 
     return rows[STORE_COLUMNS]
 
 
-class LabelStoreWriter:
-    """Append the labelled rows of one application run, batch by batch; one file, moved in on :meth:`close`.
+def _unreadable(path: Path, exc: BaseException) -> LabelStoreError:
+    detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return LabelStoreError(
+        f"{path}: label store file cannot be read ({detail}). Nothing in the store was changed; "
+        "move the file away (or restore it) and run again."
+    )
 
-    Use as a context manager: on an exception the temporary file is removed and the store is
-    unchanged. Batches without labels add nothing; a run that saw no label writes no file.
+
+def _read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
+    try:
+        return ds.dataset(path, format="parquet", schema=SCHEMA).to_table(columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(path, exc) from None
+
+
+@dataclass(frozen=True)
+class KnownLabels:
+    """The label the store holds for each shot (the first appended), as sorted arrays: 9 bytes a shot."""
+
+    shot_ids: np.ndarray  # int64, sorted, unique
+    outcomes: np.ndarray  # int8, the label of each
+
+    @classmethod
+    def of_store(cls, paths: config.WorkspacePaths | None = None) -> KnownLabels:
+        tables = [_read_file(path, ["shot_id", config.TARGET, APPENDED_AT_COLUMN]) for path in store_files(paths)]
+        if not tables:
+            return cls(np.empty(0, "int64"), np.empty(0, "int8"))
+        table = pa.concat_tables(tables).sort_by([(APPENDED_AT_COLUMN, "ascending")])
+        ids = table.column("shot_id").to_numpy()
+        ids, first = np.unique(ids, return_index=True)  # first occurrence in appended order
+        return cls(ids, table.column(config.TARGET).to_numpy()[first].astype("int8"))
+
+    def conflicts(self, shot_ids: np.ndarray, outcomes: np.ndarray) -> int:
+        """Rows whose shot the store already holds with the other label."""
+        if not len(self.shot_ids) or not len(shot_ids):
+            return 0
+        at = np.minimum(np.searchsorted(self.shot_ids, shot_ids), len(self.shot_ids) - 1)
+        known = self.shot_ids[at] == shot_ids
+        return int((known & (self.outcomes[at] != outcomes)).sum())
+
+
+class LabelStoreWriter:
+    """Stage the labelled rows of one application run, batch by batch, in one hidden file.
+
+    Use as a context manager: on success the staged file is complete, and :meth:`publish` makes
+    it part of the store (the caller does so once its run is logged); on an exception, or
+    :meth:`abort`, the staged file is removed and the store is unchanged. Batches without labels
+    add nothing; a run that saw no label writes no file. ``known``: the store's labels, to
+    count the conflicts this run brings (read from the store when not given).
     """
 
-    def __init__(self, run_id: str, source: str, paths: config.WorkspacePaths | None = None):
+    def __init__(
+        self, run_id: str, source: str, paths: config.WorkspacePaths | None = None, known: KnownLabels | None = None
+    ):
         self.run_id, self.source = run_id, str(source)
         self.appended_at = pd.Timestamp(datetime.now(UTC))
         store = (paths or config.workspace_paths()).label_store_dir
         partition = store / f"{PARTITION}={self.appended_at:%Y-%m-%d}"
         self.target = partition / f"{self.appended_at:%H%M%S%f}_{run_id}.parquet"
+        self.known = known if known is not None else KnownLabels.of_store(paths)
         self.rows_appended = 0
+        self.conflicts = 0
         self._writer: pq.ParquetWriter | None = None
         self._tmp: Path | None = None
 
-    def update(self, scored: pd.DataFrame) -> None:
+    def update(self, scored: pd.DataFrame | pa.RecordBatch | pa.Table) -> None:
+        if not isinstance(scored, pd.DataFrame):
+            scored = scored.to_pandas()
         rows = _labelled_rows(scored, self.run_id, self.source, self.appended_at)
         if rows.empty:
             return
-        if self._writer is None:
-            self.target.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent)
-            os.close(fd)
-            self._tmp = Path(name)
-            self._writer = pq.ParquetWriter(self._tmp, SCHEMA)
-        self._writer.write_table(pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False))
+        self.conflicts += self.known.conflicts(rows["shot_id"].to_numpy(), rows[config.TARGET].to_numpy())
+        try:
+            if self._writer is None:
+                self.target.parent.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent)
+                os.close(fd)
+                self._tmp = Path(name)
+                self._writer = pq.ParquetWriter(self._tmp, SCHEMA)
+            self._writer.write_table(pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False))
+        except OSError as exc:
+            raise LabelStoreError(f"{self._tmp or self.target}: labels cannot be written ({exc}).") from exc
         self.rows_appended += len(rows)
 
-    def close(self) -> Path | None:
-        """Move the file into the store; the path, or None when no labelled row came."""
-        if self._writer is None:
+    def close(self) -> None:
+        """Finish the staged file (still invisible to readers)."""
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            try:
+                writer.close()
+            except OSError as exc:
+                raise LabelStoreError(f"{self._tmp}: labels cannot be written ({exc}).") from exc
+
+    def publish(self) -> Path | None:
+        """Move the staged file into the store; the path, or None when no labelled row came."""
+        self.close()
+        if self._tmp is None:
             return None
-        self._writer.close()
-        self._writer = None
         os.replace(self._tmp, self.target)
         self._tmp = None
         return self.target
 
     def abort(self) -> None:
         if self._writer is not None:
-            self._writer.close()
+            try:
+                self._writer.close()
+            except OSError:
+                pass  # the file goes anyway
             self._writer = None
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
@@ -147,10 +219,19 @@ class LabelStoreWriter:
 def append_labels(
     scored: pd.DataFrame, run_id: str | None = None, source: str = "", paths: config.WorkspacePaths | None = None
 ) -> tuple[int, Path | None]:
-    """Append the labelled rows of ``scored``; ``(rows appended, file written or None)``."""
+    """Append the labelled rows of ``scored`` at once; ``(rows appended, file written or None)``."""
     with LabelStoreWriter(run_id or uuid.uuid4().hex, source, paths) as writer:
         writer.update(scored)
-    return writer.rows_appended, writer.target if writer.rows_appended else None
+    return writer.rows_appended, writer.publish()
+
+
+def clean_staging(paths: config.WorkspacePaths | None = None) -> list[Path]:
+    """Remove the staged files a killed run left in the store; the paths removed."""
+    store = (paths or config.workspace_paths()).label_store_dir
+    removed = sorted(store.glob(f"{PARTITION}=*/.*.tmp")) if store.is_dir() else []
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
 
 
 def store_files(paths: config.WorkspacePaths | None = None) -> list[Path]:
@@ -160,25 +241,25 @@ def store_files(paths: config.WorkspacePaths | None = None) -> list[Path]:
 
 
 def read_labels(paths: config.WorkspacePaths | None = None) -> StoredLabels:
-    """Every labelled production row in the store, one per ``shot_id``, the latest appended label winning."""
+    """Every labelled production row in the store, one per ``shot_id``: the first label appended
+    is kept, a later different one is counted as a conflict (never silently replaces it)."""
     files = store_files(paths)
     if not files:
         return StoredLabels(pd.DataFrame(columns=STORE_COLUMNS), 0, 0, 0)
     tables = []
     for path in files:  # one at a time, so an unreadable file is named
-        try:
-            tables.append(ds.dataset(path, format="parquet", schema=SCHEMA).to_table())
-        except (pa.ArrowException, OSError) as exc:
-            detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        table = _read_file(path)
+        if table.column("game_date").null_count:
             raise LabelStoreError(
-                f"{path}: label store file cannot be read ({detail}). Nothing in the store was changed; "
-                "move the file away (or restore it) and run again."
-            ) from None
+                f"{path}: label store file has rows without a game_date; the store orders labels by game date. "
+                "Nothing in the store was changed; move the file away (or restore it) and run again."
+            )
+        tables.append(table)
     rows = pa.concat_tables(tables).to_pandas()
     ordered = rows.sort_values([APPENDED_AT_COLUMN, RUN_COLUMN], kind="stable")
     labels_per_shot = ordered.groupby("shot_id")[config.TARGET].nunique()
-    latest = ordered.drop_duplicates("shot_id", keep="last").sort_values(["game_date", "shot_id"], kind="stable")
-    return StoredLabels(latest.reset_index(drop=True), len(files), len(rows), int((labels_per_shot > 1).sum()))
+    first = ordered.drop_duplicates("shot_id", keep="first").sort_values(["game_date", "shot_id"], kind="stable")
+    return StoredLabels(first.reset_index(drop=True), len(files), len(rows), int((labels_per_shot > 1).sum()))
 
 
 def append_summary(scored_labels: int, source: str) -> str:

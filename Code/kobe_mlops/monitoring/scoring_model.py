@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import mlflow.pyfunc
@@ -67,13 +68,30 @@ def reference_estimator(
     return PerformanceEstimator.fit(reference[config.PROBABILITY_COLUMN], reference[config.TARGET], support)
 
 
+VERSION_URI = re.compile(r"^models:/([^/@]+)/(\d+)$")
+
+
+def registered_version(model_uri: str, client: MlflowClient | None = None) -> dict[str, str]:
+    """``model_name``, ``model_version`` (and ``model_alias``) of a registry URI; an alias is
+    resolved now, once. Empty for any other URI (a run URI, a path)."""
+    match = VERSION_URI.match(model_uri)
+    if match:
+        return {"model_name": match[1], "model_version": match[2]}
+    return reads.resolve_model_uri(model_uri, client)
+
+
+def pinned_uri(model_uri: str, version: dict[str, str]) -> str:
+    """``models:/<name>/<version>`` of a resolved alias (so loading it cannot pick up a promotion)."""
+    return f"models:/{version['model_name']}/{version['model_version']}" if version else model_uri
+
+
 def load_scoring_model(
     model_uri: str, model=None, paths: config.WorkspacePaths | None = None, client: MlflowClient | None = None
 ) -> ScoringModel:
     """Everything above for ``model_uri`` (``model``: the already loaded pyfunc, to load it once)."""
     paths = paths or config.workspace_paths()
     client = client or reads.client()
-    resolved = reads.resolve_model_uri(model_uri, client)
+    resolved = registered_version(model_uri, client)
     version = client.get_model_version(resolved["model_name"], resolved["model_version"]) if resolved else None
     learned = np.sort(reads.learned_shot_ids(client, version)) if version else np.array([], dtype="int64")
     support_text = reads.feature_support_text(client, version) if version else None

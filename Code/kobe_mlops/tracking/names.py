@@ -58,6 +58,9 @@ ROWS_EVALUATED = "rows_evaluated"
 # Label store (monitoring/labels.py)
 LABELS_APPENDED = "labels_appended"
 LABELLED_PRODUCTION_ROWS = "labelled_production_rows"  # rows in the store when retraining is checked
+LABEL_CONFLICTS = "label_conflicts"  # labelled rows whose shot the store holds with the other label
+# Set on a PipelineAplicacao run that failed: what it was doing and the error (nothing was published).
+FAILURE_TAG = "kobe.failure"
 # Kept for the MLflow UI's run table, where a short name is easier to sort by.
 LOG_LOSS = "log_loss"
 F1_SCORE = "f1_score"
@@ -92,6 +95,11 @@ def psi_metric(feature: str) -> str:
 REPLAY_STRATEGY_TAG = "kobe.replay_strategy"
 REPLAY_BATCH = "batch"  # param: the season (or the date range of a batch of rows)
 REPLAY_BATCH_INDEX = "batch_index"  # param: 0-based, oldest batch first
+REPLAY_BATCH_NUMBER = "batch_number"  # param: 1-based, oldest batch first, as pages and progress lines show it
+REPLAY_SUMMARY_ARTIFACT = "replay/summary.json"
+SCORING_MODEL_TAG = "scoring_model"  # one line describing the model in service
+REFERENCE_TAG = "monitoring_reference"  # where the calculators' reference rows come from
+MONITORING_PROBLEM_TAG = "monitoring_problem"  # why no threshold or estimate could be set
 # param: index of the last batch whose labels the scoring model learned (-1: the development champion)
 TRAINED_THROUGH_BATCH = "trained_through_batch"
 RETRAINED = "retrained"  # 1 when the strategy trained a challenger after the batch

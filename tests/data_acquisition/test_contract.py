@@ -168,3 +168,80 @@ def test_matrix_check_flags_the_same_rows_as_the_detailed_check():
     assert set(frame.loc[broken, "shot_id"]) == set(rejected["shot_id"])
     assert feature_matrix(frame.astype({"lat": object})) is None  # text columns take the detailed path
     assert violations_message(frame.astype({"lat": object})) is not None
+
+
+# --- Ids the later stages read: game_date in one format, shot_id whole and unique -------------
+
+
+def dated_rows(rows: int = 4) -> pd.DataFrame:
+    return valid_rows(rows).assign(game_date=["2010-01-01", "2010-01-02", "2010-01-03", "2010-01-04"][:rows])
+
+
+def test_a_date_in_another_format_is_quarantined_with_its_value():
+    frame = dated_rows()
+    frame.loc[2, "game_date"] = "01/01/2010"  # beside ISO dates: would break the time split later
+    valid, rejected = split_valid_rows(frame, "prod.parquet")
+    assert valid["shot_id"].tolist() == [1, 2, 4] and rejected["shot_id"].tolist() == [3]
+    assert rejected[REASON_COLUMN].iloc[0] == "game_date is not a date written %Y-%m-%d: 01/01/2010"
+    # The dates kept all read one way: what the retraining's time split does with them.
+    assert pd.to_datetime(valid["game_date"], format="%Y-%m-%d").notna().all()
+
+
+@pytest.mark.parametrize(
+    "value, reason",
+    [(None, "game_date is missing"), ("2010-02-30", "not a date written"), ("yesterday", "not a date written")],
+)
+def test_a_missing_or_impossible_date_is_quarantined(value, reason):
+    frame = dated_rows().astype({"game_date": object})
+    frame.loc[0, "game_date"] = value
+    _, rejected = split_valid_rows(frame)
+    assert rejected["shot_id"].tolist() == [1] and reason in rejected[REASON_COLUMN].iloc[0]
+
+
+def test_dates_stored_as_dates_pass():
+    frame = dated_rows()
+    for column in [pd.to_datetime(frame["game_date"]), pd.to_datetime(frame["game_date"]).dt.date]:
+        valid, rejected = split_valid_rows(frame.assign(game_date=column))
+        assert len(valid) == 4 and rejected.empty
+
+
+def test_every_row_of_a_repeated_shot_id_is_quarantined_never_graded_twice():
+    frame = dated_rows()
+    frame.loc[3, "shot_id"] = 2  # the same shot twice, with opposite labels
+    frame.loc[3, config.TARGET] = 1 - frame.loc[1, config.TARGET]
+    valid, rejected = split_valid_rows(frame)
+    assert valid["shot_id"].tolist() == [1, 3]
+    assert rejected["shot_id"].tolist() == [2, 2]
+    assert set(rejected[REASON_COLUMN]) == {"shot_id 2 appears 2 times in the file"}
+    assert len(valid) + len(rejected) == len(frame)
+
+
+@pytest.mark.parametrize("value, reason", [(None, "shot_id is missing"), (2.5, "not a whole number: 2.5"), ("x", "x")])
+def test_a_shot_id_that_is_not_a_whole_number_is_quarantined(value, reason):
+    frame = dated_rows().astype({"shot_id": object})
+    frame.loc[1, "shot_id"] = value
+    _, rejected = split_valid_rows(frame)
+    assert len(rejected) == 1 and reason in rejected[REASON_COLUMN].iloc[0]
+
+
+def test_id_rejections_of_a_whole_file_find_repeats_across_batches():
+    from kobe_mlops.data_acquisition.contract import id_rejections
+
+    ids = dated_rows()[["shot_id", "game_date"]]
+    ids.loc[3, "shot_id"] = 1
+    ids.loc[2, "game_date"] = "2010/01/03"
+    reasons = id_rejections(ids)
+    assert reasons.to_dict() == {
+        0: "shot_id 1 appears 2 times in the file",
+        2: "game_date is not a date written %Y-%m-%d: 2010/01/03",
+        3: "shot_id 1 appears 2 times in the file",
+    }
+    # Each half alone has no repeat: only the whole file's ids show it.
+    assert id_rejections(ids.iloc[:2]).empty and list(id_rejections(ids.iloc[2:]).index) == [2]
+    assert id_rejections(dated_rows()[["shot_id", "game_date"]]).empty
+
+
+def test_the_served_model_input_needs_no_ids():
+    frame = dated_rows().drop(columns=["shot_id", "game_date"])
+    assert violations_message(frame) is None
+    assert violations_message(dated_rows().assign(game_date="01/01/2010", shot_id=1)) is None

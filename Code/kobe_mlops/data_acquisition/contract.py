@@ -2,6 +2,10 @@
 
 Training preparation, batch scoring, the served model and the dashboard's inference form all
 check rows against :data:`FEATURE_RULES`; nothing else in the project hard-codes a valid range.
+Rows of a file also carry ids the later stages read (:data:`ID_RULES`): ``game_date`` orders the
+label store for the retraining's time split, ``shot_id`` ties a label to one prediction. A row
+whose id breaks them is rejected with the reason like a feature violation, so it never reaches
+the label store.
 """
 
 from __future__ import annotations
@@ -52,6 +56,13 @@ FEATURE_RULES: dict[str, FeatureRule] = {
     ]
 }
 assert list(FEATURE_RULES) == config.FEATURES
+# The course files write dates as 2000-10-31; one format, so no date is read two ways.
+DATE_FORMAT = "%Y-%m-%d"
+ID_RULES = {
+    "shot_id": "whole number, unique within the file (a repeated shot would be graded twice)",
+    "game_date": f"date written {DATE_FORMAT} (e.g. 2000-10-31), or a date type",
+}
+assert list(ID_RULES) == config.ID_COLUMNS
 _MINIMA = np.array([rule.minimum for rule in FEATURE_RULES.values()])
 _MAXIMA = np.array([rule.maximum for rule in FEATURE_RULES.values()])
 _WHOLE = np.array([rule.integer for rule in FEATURE_RULES.values()])
@@ -121,13 +132,50 @@ def _problems(
     return problems
 
 
-def _broken_rows(frame: pd.DataFrame, include_target: bool) -> tuple[np.ndarray, pd.Series]:
+def _text(raw: pd.Series, rows: np.ndarray) -> pd.Series:
+    return raw[rows].astype(str).str.slice(0, 30)
+
+
+def _id_problems(frame: pd.DataFrame) -> list[tuple[np.ndarray, Callable[[np.ndarray], pd.Series | str]]]:
+    """The :data:`ID_RULES` of the id columns ``frame`` has (a file without ids is scored without them)."""
+    problems = []
+    if "shot_id" in frame:
+        raw = frame["shot_id"]
+        number = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        missing = raw.isna().to_numpy()
+        whole = ~np.isnan(number) & (number == np.floor(number))
+        repeated = whole & pd.Series(number).duplicated(keep=False).to_numpy()
+        problems.append((missing, lambda rows: "shot_id is missing"))
+        problems.append((~missing & ~whole, lambda rows, raw=raw: "shot_id is not a whole number: " + _text(raw, rows)))
+
+        def repeats(rows: np.ndarray, index: pd.Index = raw.index) -> pd.Series:
+            ids = pd.Series(number, index=index)[rows]
+            times = ids.map(ids.value_counts())  # the rows passed are every repeated row
+            return "shot_id " + ids.map("{:.0f}".format) + " appears " + times.astype(str) + " times in the file"
+
+        problems.append((repeated, repeats))
+    if "game_date" in frame:
+        raw = frame["game_date"]
+        missing = raw.isna().to_numpy()
+        if pd.api.types.is_datetime64_any_dtype(raw):
+            unreadable = np.zeros(len(raw), dtype=bool)
+        else:  # each distinct value parsed once: a file holds a few thousand dates
+            codes, uniques = pd.factorize(raw)
+            parsed = pd.to_datetime(pd.Series(uniques, dtype=object), format=DATE_FORMAT, errors="coerce")
+            unreadable = ~missing & np.append(parsed.isna().to_numpy(), False)[codes]
+        problems.append((missing, lambda rows: "game_date is missing"))
+        problems.append(
+            (unreadable, lambda rows, raw=raw: f"game_date is not a date written {DATE_FORMAT}: " + _text(raw, rows))
+        )
+    return problems
+
+
+def _broken_rows(frame: pd.DataFrame, problems: list) -> tuple[np.ndarray, pd.Series]:
     """``(mask of rows that break the contract, their reasons)``: each problem named with its value.
 
     The reasons Series holds the broken rows only (indexed like ``frame``).
     """
-    problems = _problems(frame, include_target)
-    broken = np.logical_or.reduce([mask for mask, _ in problems])
+    broken = np.logical_or.reduce([mask for mask, _ in problems]) if problems else np.zeros(len(frame), dtype=bool)
     reasons = pd.Series("", index=frame.index[broken], dtype=object)
     for mask, describe in problems:
         rows = mask[broken]  # the problem's rows among the broken ones
@@ -154,10 +202,13 @@ def split_valid_rows(frame: pd.DataFrame, source: str = "input") -> tuple[pd.Dat
 
     Valid rows come back with the features cast to their numeric types (extra columns kept,
     order untouched). Rejected rows keep their original values plus a ``rejection_reason``.
-    Every input row lands in exactly one of the two frames.
+    Every input row lands in exactly one of the two frames. The id columns present are checked
+    too (:data:`ID_RULES`; a repeated ``shot_id`` rejects every row that carries it, since
+    nothing says which is right): on a part of a file, :func:`id_rejections` of the whole file
+    is what finds repeats across parts.
     """
     require_columns(frame, config.FEATURES, source)
-    broken, reasons = _broken_rows(frame, include_target=True)
+    broken, reasons = _broken_rows(frame, _problems(frame, include_target=True) + _id_problems(frame))
     # No row selection when every row passes: copying a wide file costs more than checking it.
     valid = cast_features(frame.loc[~broken] if broken.any() else frame)
     if config.TARGET in valid:
@@ -165,6 +216,16 @@ def split_valid_rows(frame: pd.DataFrame, source: str = "input") -> tuple[pd.Dat
     rejected = frame.loc[broken].copy()
     rejected[REASON_COLUMN] = reasons.to_numpy()
     return valid, rejected
+
+
+def id_rejections(ids: pd.DataFrame) -> pd.Series:
+    """Rows whose ids break :data:`ID_RULES`, with the reason: a Series indexed like ``ids``
+    holding only those rows (empty when every id is valid).
+
+    For an engine that checks features batch by batch: run it once on the whole file's id
+    columns (a repeated ``shot_id`` may sit in two batches) and reject these rows too.
+    """
+    return _broken_rows(ids, _id_problems(ids))[1] if len(ids) else pd.Series(dtype=object)
 
 
 def feature_matrix(frame: pd.DataFrame) -> np.ndarray | None:
@@ -190,7 +251,7 @@ def violations_message(frame: pd.DataFrame) -> str | None:
     # The served model checks every request: one matrix comparison clears valid rows in microseconds.
     if matrix is not None and not broken_matrix_rows(matrix).any():
         return None
-    _, bad = _broken_rows(frame, include_target=False)
+    _, bad = _broken_rows(frame, _problems(frame, include_target=False))
     if bad.empty:
         return None
     shown = "; ".join(f"row {index}: {reason}" for index, reason in bad.head(MAX_ROWS_IN_MESSAGE).items())

@@ -1,4 +1,10 @@
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES
@@ -37,3 +43,63 @@ def test_course_run_names():
     assert config.RUN_NAMES["preparacao"] == "PreparacaoDados"
     assert config.RUN_NAMES["treinamento"] == "Treinamento"
     assert config.RUN_NAMES["aplicacao"] == "PipelineAplicacao"
+
+
+def test_relative_paths_are_taken_from_the_project_root_not_the_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert config.project_path("../shared/data") == config.PROJECT_ROOT.parent / "shared" / "data"
+    assert config.project_path(tmp_path / "x") == tmp_path / "x"
+    monkeypatch.setenv("KOBE_WORKSPACE", "ws")
+    assert config.workspace_paths().root == config.PROJECT_ROOT / "ws"
+
+
+def test_a_missing_input_file_names_the_resolved_path_and_what_set_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError) as error:
+        config.input_file("data/none.parquet", "notebook parameter extra_train_data")
+    message = str(error.value)
+    assert str(config.PROJECT_ROOT / "data" / "none.parquet") in message
+    assert "notebook parameter extra_train_data" in message
+    (tmp_path / "here.parquet").write_bytes(b"")
+    assert config.input_file(tmp_path / "here.parquet", "x") == tmp_path / "here.parquet"
+
+
+def test_pycaret_log_goes_to_the_workspace_unless_a_path_is_set(tmp_path, monkeypatch):
+    monkeypatch.delenv(config.PYCARET_LOG_ENV, raising=False)
+    config.route_pycaret_log(config.workspace_paths(tmp_path))
+    assert os.environ[config.PYCARET_LOG_ENV] == str(tmp_path / "reports" / "pycaret.log")
+    assert (tmp_path / "reports").is_dir()
+    monkeypatch.setenv(config.PYCARET_LOG_ENV, "/chosen/by/the/user.log")
+    config.route_pycaret_log(config.workspace_paths(tmp_path / "other"))
+    assert os.environ[config.PYCARET_LOG_ENV] == "/chosen/by/the/user.log"
+
+
+# Libraries set variables of their own when imported (streamlit: MPLBACKEND; mlflow: a telemetry
+# id): they are imported first, so the snapshot sees only what the package itself does.
+IMPORT_EVERY_MODULE = """
+import importlib, json, os, pkgutil, sys
+import matplotlib.pyplot, mlflow, pandas, papermill, pyarrow, scipy, seaborn, sklearn, streamlit
+from mlflow.tracking import MlflowClient
+before = dict(os.environ)
+import kobe_mlops
+scripts = ("kobe_mlops.dashboard.app", "kobe_mlops.dashboard.views.")  # run by `streamlit run`, not imported
+names = [m.name for m in pkgutil.walk_packages(kobe_mlops.__path__, "kobe_mlops.") if not m.name.startswith(scripts)]
+for name in names:
+    importlib.import_module(name)
+changed = {k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}
+print(json.dumps({"modules": len(names), "changed": sorted(changed)}))
+"""
+
+
+def test_importing_the_package_writes_nothing_and_sets_no_variable(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"KOBE_WORKSPACE", config.PYCARET_LOG_ENV}}
+    env["KOBE_WORKSPACE"] = str(tmp_path / "workspace")  # must stay absent too
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_MODULE], cwd=empty, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["modules"] > 30 and report["changed"] == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"] and not list(empty.iterdir())

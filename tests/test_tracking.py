@@ -4,6 +4,7 @@ The reads run on a small store made here by hand: runs with chosen names, status
 params and tags, and a registered model with aliases; no pipeline run, no course data.
 """
 
+import os
 import re
 
 import mlflow
@@ -33,6 +34,26 @@ def test_the_default_store_is_sqlite_in_the_workspace_and_the_environment_overri
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert tracking.tracking_uri() == "http://127.0.0.1:5000"
     assert tracking.is_local_store("sqlite:///x.db") and not tracking.is_local_store("http://127.0.0.1:5000")
+
+
+def test_a_relative_sqlite_store_is_taken_from_the_project_root_not_the_cwd(workspace, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")  # as in the README's serving command
+    assert tracking.tracking_uri() == f"sqlite:///{config.PROJECT_ROOT / 'mlflow.db'}"
+
+
+def test_use_project_store_points_mlflow_at_the_workspace_store_and_never_creates_one(workspace, monkeypatch):
+    kernel_folder = workspace / "notebooks"
+    kernel_folder.mkdir()
+    monkeypatch.chdir(kernel_folder)
+    monkeypatch.delenv(config.PYCARET_LOG_ENV, raising=False)
+    assert tracking.use_project_store() == f"sqlite:///{workspace.resolve() / 'mlflow.db'}"
+    assert mlflow.get_tracking_uri() == tracking.tracking_uri()
+    assert os.environ[config.PYCARET_LOG_ENV] == str(workspace.resolve() / "reports" / "pycaret.log")
+    (workspace / "mlflow.db").unlink()
+    with pytest.raises(FileNotFoundError, match=re.escape(str(workspace.resolve() / "mlflow.db"))):
+        tracking.use_project_store()
+    assert not (workspace / "mlflow.db").exists() and not list(kernel_folder.iterdir())
 
 
 def test_configure_creates_the_experiment_once_with_artifacts_in_the_workspace(workspace):

@@ -9,6 +9,7 @@ through the server. The stack is stopped and deleted afterwards, also when a tes
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,3 +190,105 @@ def test_missing_postgresql_is_named_with_the_install_command(monkeypatch, tmp_p
 def test_status_without_a_stack_says_not_running(tmp_path):
     assert tracking_stack.main(["--workspace", str(tmp_path), "status"]) == 3
     assert tracking_stack.main(["--workspace", str(tmp_path), "stop"]) == 0
+
+
+# --- Safe as root: no folder or file is ever used through a planted link ---------------------
+
+
+def planted_target(tmp_path: Path) -> Path:
+    """A folder and a file someone wants the stack (run as root) to write into or overwrite."""
+    target = tmp_path / "victim"
+    target.mkdir()
+    (target / "precious").write_text("keep me\n")
+    return target
+
+
+def assert_untouched(target: Path) -> None:
+    assert sorted(p.name for p in target.iterdir()) == ["precious"]
+    assert (target / "precious").read_text() == "keep me\n"
+
+
+def test_a_symlink_in_place_of_the_state_folder_is_refused(tmp_path):
+    target = planted_target(tmp_path)
+    paths = config.workspace_paths(tmp_path / "workspace")
+    paths.root.mkdir()
+    paths.tracking_stack_dir.symlink_to(target)
+    with pytest.raises(tracking_stack.StackError, match="is a symbolic link .* never follows one"):
+        tracking_stack.start(paths, port=0)
+    assert_untouched(target)
+    assert tracking_stack.main(["--workspace", str(paths.root), "start", "--port", "0"]) == 1  # one line, no traceback
+
+
+def test_a_folder_someone_else_made_in_place_of_the_state_folder_is_refused(tmp_path):
+    paths = config.workspace_paths(tmp_path / "workspace")
+    paths.tracking_stack_dir.mkdir(parents=True)
+    paths.tracking_stack_dir.chmod(0o777)  # world-writable: anything could have been planted inside
+    with pytest.raises(tracking_stack.StackError, match="was not made by the tracking stack.*mode 0777"):
+        tracking_stack.start(paths, port=0)
+
+
+def test_a_symlink_in_place_of_the_cluster_folder_is_refused_and_never_purged_through(tmp_path):
+    target = planted_target(tmp_path)
+    paths = config.workspace_paths(tmp_path / "workspace")
+    paths.root.mkdir()
+    tracking_stack.private_dir(paths.tracking_stack_dir, None)
+    planted = tmp_path / "kobe-mlops-pg-guessed"
+    planted.symlink_to(target)
+    state = tracking_stack.StackState(str(paths.tracking_stack_dir), str(planted), 1, 1, 0, "secret")
+    tracking_stack._save_state(state, paths)
+    with pytest.raises(tracking_stack.StackError, match="symbolic link"):
+        tracking_stack.start(paths, port=0)
+    with pytest.raises(tracking_stack.StackError, match="symbolic link"):
+        tracking_stack.stop(paths, purge=True)
+    assert_untouched(target)
+    assert planted.is_symlink()
+
+
+def test_a_file_is_never_written_through_a_planted_link(tmp_path):
+    target = planted_target(tmp_path)
+    folder = tracking_stack.private_dir(tmp_path / "cluster", None)
+    (folder / "initial-password").symlink_to(target / "precious")
+    with pytest.raises(tracking_stack.StackError, match="already exists"):
+        tracking_stack.write_new_file(folder / "initial-password", "password\n")
+    assert_untouched(target)
+    tracking_stack.write_new_file(folder / "other", "password\n")
+    assert (folder / "other").stat().st_mode & 0o777 == 0o600
+
+
+def test_folders_are_created_private_and_only_ours_are_reused(tmp_path):
+    folder = tracking_stack.private_dir(tmp_path / "state", None)
+    assert folder.stat().st_mode & 0o777 == 0o700 and folder.stat().st_uid == os.geteuid()
+    assert tracking_stack.private_dir(folder, None) == folder  # the stack's own folder, resumed
+    if os.geteuid() == 0:
+        other = tmp_path / "theirs"
+        other.mkdir(mode=0o700)
+        os.chown(other, 65534, 65534)  # made first by another user
+        with pytest.raises(tracking_stack.StackError, match="belongs to uid 65534"):
+            tracking_stack.private_dir(other, None)
+
+
+@pytest.mark.e2e
+def test_as_root_the_cluster_gets_a_fresh_private_folder_of_the_service_account(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("checks the root set-up")
+    pytest.importorskip("psycopg2", reason="PostgreSQL driver not installed: .venv/bin/pip install -e '.[scale]'")
+    try:
+        tracking_stack.postgres_bin_dir()
+    except tracking_stack.StackError as exc:
+        pytest.skip(f"PostgreSQL absent: {exc}")
+    paths = config.workspace_paths(tmp_path / "workspace")
+    account = tracking_stack._service_account()
+    try:
+        state = tracking_stack.start(paths, port=0)
+        cluster = Path(state.cluster_dir)
+        info = os.lstat(cluster)
+        assert info.st_uid == account.pw_uid and info.st_mode & 0o777 == 0o700 and not cluster.is_symlink()
+        assert cluster.parent == Path(tempfile.gettempdir()) and str(paths.tracking_stack_dir) not in cluster.name
+        assert not (cluster / "initial-password").exists()
+        for private in [paths.tracking_stack_dir, state.artifacts_dir]:
+            assert private.stat().st_mode & 0o777 == 0o700
+        for secret in [paths.tracking_stack_dir / tracking_stack.STATE_FILE, state.server_log]:
+            assert secret.stat().st_mode & 0o777 == 0o600
+    finally:
+        tracking_stack.stop(paths, purge=True)
+    assert not cluster.exists()

@@ -3,7 +3,9 @@
 Nothing else in the project builds a path by hand: every module asks :func:`workspace_paths`.
 The workspace (where generated data, the MLflow store and executed notebooks go) defaults to
 the project root and can be moved with the ``KOBE_WORKSPACE`` environment variable, which is
-how the tests run the whole pipeline in a temporary folder.
+how the tests run the whole pipeline in a temporary folder. A relative path given to the
+package (a notebook parameter, an environment variable) is relative to the project root, so a
+notebook means the same file whether its kernel starts in the project root or in ``notebooks/``.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ RETRAINING_RUN_NAMES = {
     "verificacao_retreino": "VerificacaoRetreino",  # trigger check: retrain or not, and why
     "validacao_challenger": "ValidacaoChallenger",  # champion vs challenger, promote or not, and why
     "rollback": "Rollback",  # previous version restored as champion
+    "promocao": "Promocao",  # @champion moved by hand (run_all.py --promote VERSION)
 }
 # The season-by-season replay of production (run_all.py --replay, notebooks/05_operacao.ipynb)
 # logs to an experiment of its own and never touches the registered model.
@@ -105,6 +108,10 @@ class WorkspacePaths:
     @property
     def executed_notebooks_dir(self) -> Path:
         return self.root / "reports" / "notebooks"
+
+    @property
+    def pycaret_log(self) -> Path:
+        return self.root / "reports" / "pycaret.log"
 
     @property
     def replay_progress_log(self) -> Path:
@@ -165,5 +172,40 @@ class WorkspacePaths:
 
 def workspace_paths(root: str | os.PathLike | None = None) -> WorkspacePaths:
     """Paths under ``root``, else ``$KOBE_WORKSPACE``, else the project root."""
-    chosen = root or os.environ.get("KOBE_WORKSPACE") or PROJECT_ROOT
-    return WorkspacePaths(Path(chosen).expanduser().resolve())
+    return WorkspacePaths(project_path(root or os.environ.get("KOBE_WORKSPACE") or PROJECT_ROOT))
+
+
+def project_path(value: str | os.PathLike) -> Path:
+    """``value`` as an absolute path; a relative one is taken from the project root, not the cwd."""
+    return (PROJECT_ROOT / Path(value).expanduser()).resolve()
+
+
+def input_file(value: str | os.PathLike, set_by: str) -> Path:
+    """The existing file ``value`` names (see :func:`project_path`), else an error naming the
+    resolved path and ``set_by``, the parameter or flag it came from."""
+    path = project_path(value)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{set_by} = {str(value)!r} resolves to {path}, which is not a file "
+            f"(a relative path is taken from the project root {PROJECT_ROOT})."
+        )
+    return path
+
+
+PYCARET_LOG_ENV = "PYCARET_CUSTOM_LOGGING_PATH"
+
+
+def route_pycaret_log(paths: WorkspacePaths | None = None) -> None:
+    """Send PyCaret's log to the workspace's git-ignored ``reports/pycaret.log``.
+
+    PyCaret opens ``./logs.log`` in the current folder when it is first imported (also when a
+    model is unpickled), so call this before. A path already set (by the user) is kept.
+    """
+    if PYCARET_LOG_ENV in os.environ:
+        return
+    log = (paths or workspace_paths()).pycaret_log
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:  # read-only workspace: PyCaret falls back to its own default
+        return
+    os.environ[PYCARET_LOG_ENV] = str(log)

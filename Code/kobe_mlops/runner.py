@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import kobe_mlops
 from kobe_mlops import config
 from kobe_mlops.io import atomic_path
 from kobe_mlops.tracking import INVOCATION_ENV
@@ -364,8 +363,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.workspace:
         os.environ["KOBE_WORKSPACE"] = str(Path(args.workspace).expanduser().resolve())
-    if kobe_mlops.PYCARET_LOG_ROUTED:  # routed before --workspace applied: let each kernel redo it
-        os.environ.pop("PYCARET_CUSTOM_LOGGING_PATH", None)
     # Kernels pick their own inline backend; an inherited MPLBACKEND (set on headless servers,
     # and by Streamlit) breaks ipykernel 7 with matplotlib 3.7 ("cannot import backend2gui").
     os.environ.pop("MPLBACKEND", None)
@@ -377,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
 
     paths = config.workspace_paths()
     paths.executed_notebooks_dir.mkdir(parents=True, exist_ok=True)
+    config.route_pycaret_log(paths)  # for every kernel: PyCaret's log goes to reports/, not notebooks/
     from kobe_mlops.tracking import tracking_uri
 
     print(f"kobe-mlops pipeline {invocation}: workspace {paths.root}, tracking {tracking_uri()}")

@@ -14,12 +14,16 @@ instead (README, "Shared tracking server").
 PostgreSQL refuses to run as root. As root (containers, CI) the cluster runs as the
 ``postgres`` user that Debian's package creates, in a folder under the system temp folder,
 since that user may not be allowed into the workspace.
+
+Safe as root: every folder is created fresh and private (``tempfile.mkdtemp`` with a random
+name in the temp folder, mode 0700, handed to the account that uses it); a folder found in
+its place that another user owns or can write to, or a symbolic link, is refused with the
+reason; files are opened with ``O_NOFOLLOW`` (new ones also ``O_EXCL``), never through a link.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import pwd
@@ -27,6 +31,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -120,13 +125,68 @@ def _service_account() -> pwd.struct_passwd | None:
         ) from None
 
 
-def cluster_dir_for(state_dir: Path, account: pwd.struct_passwd | None) -> Path:
+def _uid(account: pwd.struct_passwd | None) -> int:
+    return os.geteuid() if account is None else account.pw_uid
+
+
+def check_private_dir(path: Path, account: pwd.struct_passwd | None) -> None:
+    """Refuse ``path`` unless it is a real folder of ``account`` (or ours) that no one else can write to."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise StackError(f"{path} does not exist.") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise StackError(
+            f"{path} is a symbolic link (to {os.readlink(path)}): the tracking stack never follows one. "
+            "Remove it (someone may have planted it) and start again."
+        )
+    if not stat.S_ISDIR(info.st_mode):
+        raise StackError(f"{path} exists and is not a folder: remove it and start again.")
+    if info.st_uid != _uid(account) or info.st_mode & 0o022:
+        raise StackError(
+            f"{path} already exists but was not made by the tracking stack: it belongs to uid {info.st_uid} "
+            f"with mode {stat.S_IMODE(info.st_mode):04o}, not to uid {_uid(account)} with mode 0700. "
+            "Remove it and start again."
+        )
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(path, 0o700)  # ours and written by no one else: just make it private
+
+
+def private_dir(path: Path, account: pwd.struct_passwd | None) -> Path:
+    """``path`` created as a private folder of ``account`` (or ours), or the one the stack made before."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        check_private_dir(path, account)
+        return path
+    _own(path, account)
+    return path
+
+
+def new_cluster_dir(state_dir: Path, account: pwd.struct_passwd | None) -> Path:
+    """A fresh folder for a new PostgreSQL cluster.
+
+    Without a service account: ``<state>/postgres``. As root: a new ``mkdtemp`` folder under
+    the temp folder (the service account may not be allowed into the workspace), with a random
+    name another user cannot guess and create first, handed to the account once it is ready.
+    """
     if account is None:
-        return state_dir / "postgres"
-    # The service account may not be allowed into the workspace (pytest's and mktemp's folders
-    # are root-only): use a folder of its own, named after the workspace so start resumes it.
-    digest = hashlib.sha256(str(state_dir).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"kobe-mlops-pg-{digest}"
+        return private_dir(state_dir / "postgres", None)
+    return Path(tempfile.mkdtemp(prefix="kobe-mlops-pg-"))
+
+
+def write_new_file(path: Path, text: str, account: pwd.struct_passwd | None = None) -> None:
+    """Create ``path`` (mode 0600, refused if anything, a link included, is already there) and write ``text``."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise StackError(
+            f"{path} already exists (a file or a link planted there?): remove it and start again."
+        ) from None
+    with os.fdopen(fd, "w") as file:
+        if account is not None:
+            os.fchown(file.fileno(), account.pw_uid, account.pw_gid)
+        file.write(text)
 
 
 def _as_account(account: pwd.struct_passwd | None) -> dict:
@@ -159,13 +219,12 @@ def _own(path: Path, account: pwd.struct_passwd | None) -> None:
 
 
 def _init_cluster(cluster: Path, password: str, account: pwd.struct_passwd | None) -> None:
+    """initdb in ``cluster``, a private folder still ours (the password is written before the
+    service account gets the folder, so no one can plant a link there first)."""
     bin_dir = postgres_bin_dir()
-    cluster.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _own(cluster, account)
     password_file = cluster / "initial-password"
-    password_file.write_text(password + "\n")
-    password_file.chmod(0o600)
-    _own(password_file, account)
+    write_new_file(password_file, password + "\n", account)
+    _own(cluster, account)
     try:
         _run(
             [
@@ -267,7 +326,7 @@ def port_in_use(port: int) -> bool:
 
 
 def _start_server(state: StackState) -> subprocess.Popen:
-    state.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state.artifacts_dir, None)
     command = [
         sys.executable,
         "-m",
@@ -286,7 +345,8 @@ def _start_server(state: StackState) -> subprocess.Popen:
     # The store URI holds the password: pass it in the environment, not on the command line.
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": state.backend_store_uri}
     env.pop("MLFLOW_TRACKING_URI", None)
-    with open(state.server_log, "ab") as log:
+    fd = os.open(state.server_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "ab") as log:
         # A session of its own, so stop() can end the server and its workers as one group.
         return subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=state.state_dir, start_new_session=True
@@ -376,10 +436,14 @@ def load_state(paths: config.WorkspacePaths | None = None) -> StackState | None:
 
 def _save_state(state: StackState, paths: config.WorkspacePaths) -> None:
     path = _state_path(paths)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2))
-    tmp.chmod(0o600)  # it holds the database password
-    os.replace(tmp, path)
+    # mkstemp: a new file of a random name, 0600 (it holds the database password), never a link.
+    fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(json.dumps(asdict(state), indent=2))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def status(paths: config.WorkspacePaths | None = None) -> StackState | None:
@@ -401,11 +465,12 @@ def start(
     if port and port_in_use(port):
         raise StackError(f"port {port} on {HOST} is in use; pass --port N (0 picks a free port).")
     account = _service_account()
+    paths.tracking_stack_dir.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(paths.tracking_stack_dir, None)
     previous = load_state(paths)
-    paths.tracking_stack_dir.mkdir(parents=True, exist_ok=True)
     if previous is not None:
         stop(paths)  # whatever half of it still runs: start again from a clean slate
-    cluster = cluster_dir_for(paths.tracking_stack_dir, account)
+    cluster = _cluster_to_resume(previous, account) or new_cluster_dir(paths.tracking_stack_dir, account)
     state = StackState(
         state_dir=str(paths.tracking_stack_dir),
         cluster_dir=str(cluster),
@@ -430,6 +495,17 @@ def start(
     return state
 
 
+def _cluster_to_resume(previous: StackState | None, account: pwd.struct_passwd | None) -> Path | None:
+    """The previous start's cluster folder, checked (:func:`check_private_dir`); None when there is none."""
+    if previous is None:
+        return None
+    cluster = Path(previous.cluster_dir)
+    if not (cluster.exists() or cluster.is_symlink()):
+        return None  # the temp folder was cleaned (a reboot): a new cluster
+    check_private_dir(cluster, account)
+    return cluster
+
+
 def stop(paths: config.WorkspacePaths | None = None, purge: bool = False, timeout: float = STOP_TIMEOUT_S) -> bool:
     """Stop the server, then PostgreSQL; ``purge`` also deletes runs, registry and artifacts.
 
@@ -443,6 +519,8 @@ def stop(paths: config.WorkspacePaths | None = None, purge: bool = False, timeou
     _stop_server(state, timeout)
     account = _service_account()
     cluster = Path(state.cluster_dir)
+    if cluster.is_symlink() or cluster.exists():
+        check_private_dir(cluster, account)  # never pg_ctl or delete through a planted link
     if _postgres_running(cluster, account):
         was_running = True
         _pg_ctl(

@@ -7,7 +7,14 @@ import pytest
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition import acquire
-from kobe_mlops.data_acquisition.acquire import AcquisitionError, acquire_datasets, acquire_file
+from kobe_mlops.data_acquisition.acquire import (
+    AcquisitionError,
+    DataSource,
+    acquire_datasets,
+    acquire_file,
+    provenance,
+    resolve_source,
+)
 from kobe_mlops.io import sha256_of
 
 
@@ -24,39 +31,74 @@ def fake_source(tmp_path, monkeypatch):
     return source
 
 
+def folder(path) -> DataSource:
+    return resolve_source(str(path))
+
+
 def test_copies_and_verifies_from_a_folder(fake_source, tmp_path):
     raw = tmp_path / "raw"
-    acquired = acquire_datasets(str(fake_source), raw)
+    acquired = acquire_datasets(folder(fake_source), raw)
     assert set(acquired) == {"dev", "prod"}
     for item in acquired.values():
         assert item.path.read_bytes() == (fake_source / item.name).read_bytes()
-        assert not item.reused
+        assert item.how == "copied" and item.origin == str(fake_source / item.name)
         assert not os.access(item.path, os.W_OK) or os.geteuid() == 0  # root may write anyway
         assert item.path.stat().st_mode & 0o222 == 0  # raw data is read-only
 
 
 def test_existing_identical_file_is_reused_not_rewritten(fake_source, tmp_path):
     raw = tmp_path / "raw"
-    first = acquire_datasets(str(fake_source), raw)["dev"]
+    first = acquire_datasets(folder(fake_source), raw)["dev"]
     mtime = first.path.stat().st_mtime_ns
-    second = acquire_datasets(str(fake_source), raw)["dev"]
+    second = acquire_datasets(folder(fake_source), raw)["dev"]
     assert second.reused and second.path.stat().st_mtime_ns == mtime
+    assert second.origin == str(raw / second.name)  # the raw file, not the source it once came from
+
+
+def test_provenance_records_reuse_not_a_download_that_never_happened(fake_source, tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    acquire_datasets(folder(fake_source), raw)
+    monkeypatch.delenv(config.DATA_SOURCE_ENV, raising=False)
+    default = resolve_source("")  # the canonical URL: offline, nothing is fetched from it
+    params = provenance(default, acquire_datasets(default, raw))
+    assert config.CANONICAL_DATA_URL not in " ".join(params.values())
+    assert params["dev_acquisition"] == "reused" and params["dev_origin"] == str(raw / config.DATASET_FILES["dev"])
+    assert params["dev_sha256"] == config.DATASET_SHA256[config.DATASET_FILES["dev"]]
+
+
+def test_provenance_of_copied_files_names_the_source_and_what_set_it(fake_source, tmp_path):
+    source = resolve_source(str(fake_source))
+    params = provenance(source, acquire_datasets(source, tmp_path / "raw"))
+    assert params["data_source"] == str(fake_source) and "data_source" in params["data_source_set_by"]
+    assert params["prod_acquisition"] == "copied"
+    assert params["prod_origin"] == str(fake_source / config.DATASET_FILES["prod"])
 
 
 def test_digest_mismatch_is_refused_and_leaves_nothing(fake_source, tmp_path):
     name = config.DATASET_FILES["dev"]
     (fake_source / name).write_bytes(b"tampered")
     with pytest.raises(AcquisitionError, match=f"{name}.*SHA-256"):
-        acquire_file(name, str(fake_source), tmp_path)
+        acquire_file(name, folder(fake_source), tmp_path)
     assert list(tmp_path.iterdir()) == [fake_source]
 
 
 def test_missing_folder_and_missing_file_name_the_problem(fake_source, tmp_path):
     with pytest.raises(AcquisitionError, match="not a folder or URL"):
-        acquire_datasets(str(tmp_path / "nowhere"), tmp_path / "raw")
+        acquire_datasets(folder(tmp_path / "nowhere"), tmp_path / "raw")
     (fake_source / config.DATASET_FILES["prod"]).unlink()
     with pytest.raises(AcquisitionError, match="has no file dataset_kobe_prod.parquet"):
-        acquire_datasets(str(fake_source), tmp_path / "raw")
+        acquire_datasets(folder(fake_source), tmp_path / "raw")
+
+
+def test_a_relative_folder_is_taken_from_the_project_root_and_errors_show_where_it_led(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # as a kernel started in notebooks/: the cwd plays no part
+    source = resolve_source("../shared/no-such-folder")
+    assert source.location == str(config.PROJECT_ROOT.parent / "shared" / "no-such-folder")
+    with pytest.raises(AcquisitionError) as error:
+        acquire_datasets(source, tmp_path / "raw")
+    assert source.location in str(error.value) and "notebook parameter data_source" in str(error.value)
+    monkeypatch.setenv(config.DATA_SOURCE_ENV, "elsewhere")
+    assert resolve_source("").set_by == f"${config.DATA_SOURCE_ENV}"
 
 
 def test_downloads_from_a_base_url(fake_source, tmp_path):
@@ -67,23 +109,23 @@ def test_downloads_from_a_base_url(fake_source, tmp_path):
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/"
-        acquired = acquire_datasets(url, tmp_path / "raw")
+        acquired = acquire_datasets(resolve_source(url), tmp_path / "raw")
     finally:
         server.shutdown()
-    assert acquired["prod"].source == url + config.DATASET_FILES["prod"]
+    assert acquired["prod"].origin == url + config.DATASET_FILES["prod"] and acquired["prod"].how == "downloaded"
     assert acquired["prod"].path.read_bytes() == (fake_source / config.DATASET_FILES["prod"]).read_bytes()
 
 
 def test_unreachable_url_says_how_to_work_offline(fake_source, tmp_path, monkeypatch):
     monkeypatch.setattr(acquire, "DOWNLOAD_TIMEOUT_SECONDS", 2)
     with pytest.raises(AcquisitionError, match="--data-source"):
-        acquire_datasets("http://127.0.0.1:9/", tmp_path / "raw")  # port 9: nothing listens
+        acquire_datasets(resolve_source("http://127.0.0.1:9/"), tmp_path / "raw")  # port 9: nothing listens
     assert not (tmp_path / "raw" / config.DATASET_FILES["dev"]).exists()
 
 
 def test_source_precedence(monkeypatch):
     monkeypatch.delenv(config.DATA_SOURCE_ENV, raising=False)
-    assert acquire.resolve_source(None) == config.CANONICAL_DATA_URL
+    assert acquire.resolve_source(None).location == config.CANONICAL_DATA_URL
     monkeypatch.setenv(config.DATA_SOURCE_ENV, "/data")
-    assert acquire.resolve_source(None) == "/data"
-    assert acquire.resolve_source("/explicit") == "/explicit"
+    assert acquire.resolve_source(None) == DataSource("/data", f"${config.DATA_SOURCE_ENV}")
+    assert acquire.resolve_source("/explicit").location == "/explicit"

@@ -92,3 +92,28 @@ def test_a_second_registration_moves_only_its_own_alias(store):
         config.CHAMPION_ALIAS: "1",
         config.CHALLENGER_ALIAS: "2",
     }
+
+
+def aliases_of(store) -> dict[str, str]:
+    aliases = store.get_registered_model(config.REGISTERED_MODEL_NAME).aliases
+    return {alias: str(number) for alias, number in aliases.items()}
+
+
+def test_the_first_training_becomes_champion_and_every_later_one_challenger(store):
+    base_train = shots()
+    for _ in range(3):
+        with tracking.start_run("treinamento"):
+            registry.log_and_register(fitted_candidate(base_train), base_train)
+    assert aliases_of(store) == {config.CHAMPION_ALIAS: "1", config.CHALLENGER_ALIAS: "3"}
+    assert registry.alias_for_new_version("", store) == config.CHALLENGER_ALIAS
+
+
+def test_a_training_never_takes_champion_from_the_version_holding_it(store):
+    base_train = shots()
+    with tracking.start_run("treinamento"):
+        registry.log_and_register(fitted_candidate(base_train), base_train)
+    with tracking.start_run("treinamento"):
+        with pytest.raises(registry.ChampionHeldError, match="version 1.*--promote VERSION"):
+            registry.log_and_register(fitted_candidate(base_train), base_train, alias=config.CHAMPION_ALIAS)
+    assert aliases_of(store) == {config.CHAMPION_ALIAS: "1"}
+    assert len(store.search_model_versions(f"name='{config.REGISTERED_MODEL_NAME}'")) == 1  # nothing registered

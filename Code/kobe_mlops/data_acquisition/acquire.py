@@ -1,7 +1,8 @@
 """Fetch the course datasets from their canonical URLs or a local folder, and verify them.
 
 The raw files are immutable once written: a file already in ``data/raw`` with the expected
-digest is left alone, and a file is only ever replaced atomically.
+digest is left alone (and recorded as reused, not as fetched), and a file is only ever
+replaced atomically.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from kobe_mlops import config
 from kobe_mlops.io import atomic_path, sha256_of
 
 DOWNLOAD_TIMEOUT_SECONDS = 60
+# What set the source when notebook 01 is given one: its parameter, which run_all.py fills from its flag.
+PARAMETER = "notebook parameter data_source (run_all.py --data-source)"
 
 
 class AcquisitionError(RuntimeError):
@@ -25,27 +28,47 @@ class AcquisitionError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class DataSource:
+    location: str  # a base URL, or an absolute folder
+    set_by: str  # the parameter, flag or variable that chose it, or the default
+
+    def describe(self) -> str:
+        return f"{self.location} (set by {self.set_by})"
+
+
+@dataclass(frozen=True)
 class AcquiredFile:
     name: str
     path: Path
-    source: str
+    origin: str  # the URL downloaded, the file copied, or the raw file reused
     sha256: str
-    reused: bool  # True when an identical raw file was already there
+    how: str  # "downloaded", "copied" or "reused": every one verified against its digest
+
+    @property
+    def reused(self) -> bool:
+        return self.how == "reused"
 
 
-def resolve_source(source: str | None = None) -> str:
-    """The explicit source, else ``$KOBE_DATA_SOURCE``, else the canonical URL."""
-    return source or os.environ.get(config.DATA_SOURCE_ENV) or config.CANONICAL_DATA_URL
+def resolve_source(source: str | None = None, set_by: str = PARAMETER) -> DataSource:
+    """The explicit source, else ``$KOBE_DATA_SOURCE``, else the canonical URL; a relative
+    folder is taken from the project root."""
+    if source:
+        chosen = source
+    elif os.environ.get(config.DATA_SOURCE_ENV):
+        chosen, set_by = os.environ[config.DATA_SOURCE_ENV], f"${config.DATA_SOURCE_ENV}"
+    else:
+        return DataSource(config.CANONICAL_DATA_URL, "the default, the canonical URL")
+    return DataSource(chosen if is_url(chosen) else str(config.project_path(chosen)), set_by)
 
 
 def is_url(source: str) -> bool:
     return source.split("://", 1)[0].lower() in {"http", "https", "file"}
 
 
-def _fetch(source: str, name: str, destination: Path) -> str:
-    """Copy or download ``name`` from ``source`` to ``destination``; return where it came from."""
-    if is_url(source):
-        url = source.rstrip("/") + "/" + name
+def _fetch(source: DataSource, name: str, destination: Path) -> tuple[str, str]:
+    """Copy or download ``name`` from ``source`` to ``destination``; return (origin, how)."""
+    if is_url(source.location):
+        url = source.location.rstrip("/") + "/" + name
         try:
             with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_SECONDS) as response:
                 with open(destination, "wb") as handle:
@@ -53,32 +76,32 @@ def _fetch(source: str, name: str, destination: Path) -> str:
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise AcquisitionError(
-                f"Could not download {name} from {url} ({reason}). Without network access, "
-                f"point --data-source (or ${config.DATA_SOURCE_ENV}) at a folder holding "
-                f"the course files, e.g. ../shared/data."
+                f"Could not download {name} from {url} ({reason}); source {source.describe()}. Without "
+                f"network access, point --data-source (or ${config.DATA_SOURCE_ENV}, or the notebook's "
+                f"data_source) at a folder holding the course files, e.g. ../shared/data."
             ) from None
-        return url
-    folder = Path(source).expanduser()
+        return url, "downloaded"
+    folder = Path(source.location)
     origin = folder / name
     if not folder.is_dir():
         raise AcquisitionError(
-            f"Data source {folder} is not a folder or URL. Pass --data-source (or "
-            f"${config.DATA_SOURCE_ENV}) as a folder holding {name} or as a base URL."
+            f"Data source {source.describe()} is not a folder or URL: give a folder holding {name} "
+            "or a base URL (a relative folder is taken from the project root)."
         )
     if not origin.is_file():
-        raise AcquisitionError(f"Data source folder {folder} has no file {name}.")
+        raise AcquisitionError(f"Data source folder {source.describe()} has no file {name}.")
     shutil.copyfile(origin, destination)
-    return str(origin.resolve())
+    return str(origin), "copied"
 
 
-def acquire_file(name: str, source: str, raw_dir: Path) -> AcquiredFile:
+def acquire_file(name: str, source: DataSource, raw_dir: Path) -> AcquiredFile:
     """Make ``raw_dir/name`` hold the verified course file ``name``."""
     expected = config.DATASET_SHA256[name]
     target = raw_dir / name
     if target.is_file() and sha256_of(target) == expected:
-        return AcquiredFile(name, target, source, expected, reused=True)
+        return AcquiredFile(name, target, str(target), expected, "reused")
     with atomic_path(target) as tmp:
-        origin = _fetch(source, name, tmp)
+        origin, how = _fetch(source, name, tmp)
         actual = sha256_of(tmp)
         if actual != expected:
             raise AcquisitionError(
@@ -86,12 +109,31 @@ def acquire_file(name: str, source: str, raw_dir: Path) -> AcquiredFile:
                 f"not the course file (corrupted download or a different version)."
             )
         tmp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)  # raw data is read-only
-    return AcquiredFile(name, target, origin, actual, reused=False)
+    return AcquiredFile(name, target, origin, actual, how)
 
 
-def acquire_datasets(source: str | None = None, raw_dir: Path | None = None) -> dict[str, AcquiredFile]:
+def acquire_datasets(source: DataSource | None = None, raw_dir: Path | None = None) -> dict[str, AcquiredFile]:
     """Fetch and verify both course datasets; keys are ``dev`` and ``prod``."""
-    chosen = resolve_source(source)
+    source = source or resolve_source()
     raw_dir = raw_dir or config.workspace_paths().raw_dir
     raw_dir.mkdir(parents=True, exist_ok=True)
-    return {dataset: acquire_file(filename, chosen, raw_dir) for dataset, filename in config.DATASET_FILES.items()}
+    return {dataset: acquire_file(filename, source, raw_dir) for dataset, filename in config.DATASET_FILES.items()}
+
+
+def provenance(source: DataSource, acquired: dict[str, AcquiredFile]) -> dict[str, str]:
+    """The params of an ``AquisicaoDados`` run: how each file got to data/raw and from where.
+
+    A source that served no file (every one was already in data/raw) is not recorded as one.
+    """
+    fetched = [item for item in acquired.values() if not item.reused]
+    params = {
+        "data_source": source.location if fetched else "not used: every file was reused from data/raw",
+        "data_source_set_by": source.set_by if fetched else "none",
+    }
+    for dataset, item in acquired.items():
+        params |= {
+            f"{dataset}_acquisition": item.how,
+            f"{dataset}_origin": item.origin,
+            f"{dataset}_sha256": item.sha256,
+        }
+    return params

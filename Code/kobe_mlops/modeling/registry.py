@@ -1,4 +1,9 @@
-"""Log the chosen pipeline as an MLflow model, register it and point an alias at it."""
+"""Log the chosen pipeline as an MLflow model, register it and point an alias at it.
+
+A training never takes @champion from a version that holds it (mlops-stacks' convention): the
+first model becomes @champion, every later one @challenger, and only the gate
+(``run_all.py --retrain``) or ``run_all.py --promote VERSION`` moves @champion.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES
 from kobe_mlops.modeling.shot_model import ShotMadeModel
 from kobe_mlops.modeling.train import Candidate
+from kobe_mlops.tracking import reads
 
 # What a fresh environment needs to load the model; versions come from requirements.txt.
 MODEL_REQUIREMENTS = ["mlflow", "pycaret", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle"]
@@ -72,14 +78,42 @@ def input_description() -> str:
     )
 
 
+class ChampionHeldError(RuntimeError):
+    """A training asked for @champion while another version holds it."""
+
+
+def alias_for_new_version(
+    requested: str = "", client: MlflowClient | None = None, model_name: str = config.REGISTERED_MODEL_NAME
+) -> str:
+    """``requested``, else @champion while the model has none, else @challenger."""
+    if requested:
+        return requested
+    held = reads.version_by_alias(client or reads.client(), config.CHAMPION_ALIAS, model_name)
+    return config.CHAMPION_ALIAS if held is None else config.CHALLENGER_ALIAS
+
+
+def refuse_champion_move(alias: str, client: MlflowClient, model_name: str = config.REGISTERED_MODEL_NAME) -> None:
+    held = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name) if alias == config.CHAMPION_ALIAS else None
+    if held is not None:
+        raise ChampionHeldError(
+            f"{model_name}@{config.CHAMPION_ALIAS} is version {held.version}: a new training registers "
+            f"@{config.CHALLENGER_ALIAS} (leave register_alias empty); @{config.CHAMPION_ALIAS} moves only "
+            "through the gate (run_all.py --retrain) or run_all.py --promote VERSION."
+        )
+
+
 def log_and_register(
     candidate: Candidate,
     base_train: pd.DataFrame,
-    alias: str = config.CHAMPION_ALIAS,
+    alias: str = "",
     model_name: str = config.REGISTERED_MODEL_NAME,
     version_tags: dict[str, str] | None = None,
 ):
-    """Log the candidate in the active run, register a new version and set ``alias`` on it."""
+    """Log the candidate in the active run, register a new version and set ``alias`` on it
+    (empty: :func:`alias_for_new_version`). Refuses to take @champion from another version."""
+    client = MlflowClient()
+    alias = alias_for_new_version(alias, client, model_name)
+    refuse_champion_move(alias, client, model_name)
     # The fast, unwrapped scoring path is kept only if it matches the pipeline on every training row.
     model = ShotMadeModel(candidate.pipeline, check_features=base_train[config.FEATURES])
     input_example = base_train[config.FEATURES].head(5)
@@ -93,7 +127,6 @@ def log_and_register(
         pip_requirements=pinned_requirements(),
         metadata={"input_contract": input_contract()},
     )
-    client = MlflowClient()
     version = str(info.registered_model_version)
     client.update_model_version(model_name, version, description=input_description())
     client.set_registered_model_alias(model_name, alias, version)

@@ -68,11 +68,27 @@ class Candidate:
         return self.pipeline.predict_proba(features[config.FEATURES])[:, 1]
 
 
-def build_experiment(base_train: pd.DataFrame, base_test: pd.DataFrame, seed: int, folds: int):
-    """A PyCaret classification experiment on base_train, with log loss as a tuning metric."""
+def classification_experiment_class():
+    """PyCaret's ``ClassificationExperiment``, imported without its side effects on this process.
+
+    Its log goes to the workspace's reports/ instead of ./logs.log. And yellowbrick, which it
+    imports, sets matplotlib's fonts to Arial or Liberation Sans plus the generic name itself:
+    where neither is installed, every text drawn logs "findfont: Generic family 'sans-serif' not
+    found". matplotlib's own list starts with DejaVu Sans, which ships with matplotlib.
+    """
+    import matplotlib
+
+    config.route_pycaret_log()
     from pycaret.classification import ClassificationExperiment
 
-    experiment = ClassificationExperiment()
+    for key in ("font.family", "font.sans-serif"):
+        matplotlib.rcParams[key] = matplotlib.rcParamsDefault[key]
+    return ClassificationExperiment
+
+
+def build_experiment(base_train: pd.DataFrame, base_test: pd.DataFrame, seed: int, folds: int):
+    """A PyCaret classification experiment on base_train, with log loss as a tuning metric."""
+    experiment = classification_experiment_class()()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         experiment.setup(

@@ -63,13 +63,17 @@ def load_training_bases(
     paths: config.WorkspacePaths | None = None,
 ) -> TrainingBases:
     """base_train and base_test from the workspace; ``extra_train_data`` rows join base_train only,
-    ``reference_data`` rows (never trained on) join base_test as the estimator's reference only."""
+    ``reference_data`` rows (never trained on) join base_test as the estimator's reference only.
+    Both are notebook 03's parameters; a relative path is taken from the project root."""
     paths = paths or config.workspace_paths()
-    base_train = pd.read_parquet(paths.base_train)
-    base_test = pd.read_parquet(paths.base_test)
-    reference_extra = pd.read_parquet(reference_data) if reference_data else None
+    base_train = pd.read_parquet(config.input_file(paths.base_train, "base_train (written by step 02)"))
+    base_test = pd.read_parquet(config.input_file(paths.base_test, "base_test (written by step 02)"))
+    reference_extra = None
+    if reference_data:
+        reference_extra = pd.read_parquet(config.input_file(reference_data, "notebook parameter reference_data"))
     if not extra_train_data:
         return TrainingBases(base_train, base_test, len(base_train), reference_extra=reference_extra)
+    extra_train_data = config.input_file(extra_train_data, "notebook parameter extra_train_data")
     extra = pd.read_parquet(extra_train_data)
     shot_ids = extra["shot_id"].to_numpy(dtype="int64") if "shot_id" in extra else np.array([], dtype="int64")
     rows = extra[config.FEATURES + [config.TARGET]].astype(base_train.dtypes.to_dict())

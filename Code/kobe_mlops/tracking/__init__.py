@@ -2,7 +2,9 @@
 
 By default runs go to a SQLite store in the workspace (``sqlite:///<workspace>/mlflow.db``,
 MLflow's own default location) with artifacts under ``<workspace>/mlruns``. Setting
-``MLFLOW_TRACKING_URI`` sends everything to another store or tracking server instead.
+``MLFLOW_TRACKING_URI`` sends everything to another store or tracking server instead; a
+relative SQLite path in it is taken from the project root, like every path the package is
+given, so a kernel started in ``notebooks/`` never opens a second store there.
 Every run of one ``run_all.py`` invocation carries the same ``kobe.invocation_id`` tag.
 """
 
@@ -22,18 +24,53 @@ from kobe_mlops import config
 INVOCATION_ENV = "KOBE_INVOCATION_ID"
 
 
+SQLITE_PREFIX = "sqlite:///"
+
+
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{config.workspace_paths().mlflow_db}"
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        return f"{SQLITE_PREFIX}{config.workspace_paths().mlflow_db}"
+    if uri.startswith(SQLITE_PREFIX):
+        return f"{SQLITE_PREFIX}{config.project_path(uri[len(SQLITE_PREFIX) :])}"
+    return uri
 
 
 def is_local_store(uri: str) -> bool:
     return uri.startswith("sqlite:")
 
 
+def store_exists(uri: str | None = None) -> bool:
+    """False for a local SQLite store whose file is absent (opening it would create it)."""
+    uri = uri or tracking_uri()
+    if not uri.startswith(SQLITE_PREFIX):
+        return True
+    return config.project_path(uri[len(SQLITE_PREFIX) :]).is_file()
+
+
+def use_project_store() -> str:
+    """Point this process's MLflow at the project's store, wherever it was started; return the URI.
+
+    For a notebook or a snippet that reads the registry (``models:/kobe-shot-model@champion``).
+    A missing local store is an error, not a new empty one. PyCaret's log goes to the
+    workspace too: loading a model imports PyCaret.
+    """
+    uri = tracking_uri()
+    if not store_exists(uri):
+        raise FileNotFoundError(
+            f"No MLflow store at {uri} (workspace {config.workspace_paths().root}, set by $KOBE_WORKSPACE or "
+            "$MLFLOW_TRACKING_URI, else the project root): run `python run_all.py` first."
+        )
+    mlflow.set_tracking_uri(uri)
+    config.route_pycaret_log()
+    return uri
+
+
 def configure(experiment_name: str = config.EXPERIMENT_NAME) -> str:
     """Point MLflow at the project's store and experiment; return the experiment id."""
     uri = tracking_uri()
     mlflow.set_tracking_uri(uri)
+    config.route_pycaret_log()  # the step may load a model, which imports PyCaret
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:

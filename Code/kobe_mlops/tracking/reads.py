@@ -21,20 +21,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
-from kobe_mlops.tracking import names, tracking_uri
+from kobe_mlops.tracking import names, store_exists, tracking_uri  # noqa: F401 (readers call reads.store_exists)
 
 # Finished application runs: what the triggers (and their trends) are computed from.
 APPLICATION_RUNS_FILTER = f"attributes.run_name = '{config.RUN_NAMES['aplicacao']}' and attributes.status = 'FINISHED'"
 PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 DECISION_COLUMNS = ["start_time", "step", "decision", "versions", "reason", "run_id"]
-
-
-def store_exists(uri: str | None = None) -> bool:
-    """False for a local SQLite store whose file is absent (opening it would create it)."""
-    uri = uri or tracking_uri()
-    if not uri.startswith("sqlite:///"):
-        return True
-    return Path(uri[len("sqlite:///") :]).is_file()
 
 
 def client(uri: str | None = None) -> MlflowClient:

@@ -1,312 +1,200 @@
-"""The production replay (monitoring/replay.py): batches, strategies, honesty rules, logging.
-
-Unit tests run the loop on small synthetic frames with cheap fake models and a fake trainer (the
-trainer is a parameter of the loop). The end-to-end tests run ``run_all.py --replay --fast`` on a
-copy of the session pipeline's workspace and read what it logged.
-"""
+"""The production replay (monitoring/replay.py): batches, strategies, time honesty, logging."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_pipeline
+from conftest import copy_empty_store, run_pipeline
 from kobe_mlops import config, runner
-from kobe_mlops.data_acquisition.prepare import class_ratio
-from kobe_mlops.monitoring import replay, replay_timeline, triggers
-from kobe_mlops.monitoring.replay import (
-    NEVER,
-    REACTIVE,
-    SCHEDULED,
-    ReplayError,
-    ReplaySettings,
-    challenger_wanted,
-    null_rate,
-    plan_batches,
-)
-from kobe_mlops.monitoring.retraining import row_log_loss
-from kobe_mlops.tracking import names, reads
-from replay_support import (
-    SEASONS,
-    TARGET,
-    ConstantModel,
-    FakeTrainer,
-    inputs_with,
-    production,
-    records,
-    replayed,
-    synthetic_bases,
-)
-
-
-@pytest.fixture(scope="module")
-def bases() -> dict[str, pd.DataFrame]:
-    return synthetic_bases()
-
+from kobe_mlops.monitoring import replay, replay_timeline
+from kobe_mlops.tracking import reads
+from replay_support import SEASONS, inputs, production, replayed
 
 # --- Batches ----------------------------------------------------------------------------------
 
 
 def test_seasons_are_batched_oldest_first_by_their_first_game():
-    frame = production([("b-late", "2003-01-01", 10, True, True), ("a-early", "2001-01-01", 10, True, True)])
-    frame = frame.sample(frac=1, random_state=0)  # file order says nothing
-    batches = plan_batches(frame)
-    assert [batch.label for batch in batches] == ["a-early", "b-late"]  # date order, not name order
-    assert [batch.index for batch in batches] == [0, 1]
-    for batch in batches:
-        dates = pd.to_datetime(batch.rows["game_date"])
-        assert dates.is_monotonic_increasing and set(batch.rows["season"]) == {batch.label}
-    assert sum(len(batch.rows) for batch in batches) == len(frame)
+    frame = production(SEASONS).sample(frac=1, random_state=0)
+    batches = replay.plan_batches(frame)
+    assert [b.label for b in batches] == [season for season, *_ in SEASONS]
+    assert [b.index for b in batches] == list(range(len(SEASONS)))
+    assert all(b.rows["game_date"].is_monotonic_increasing for b in batches)
+    assert replay.batch_plan(batches)["batch"].tolist() == list(range(1, len(SEASONS) + 1))
 
 
 def test_batches_of_n_rows_follow_the_date_order():
-    frame = production(SEASONS[:2]).sample(frac=1, random_state=1)
-    batches = plan_batches(frame, batch_rows=50)
-    assert [len(batch.rows) for batch in batches] == [50, 50, 50, 50, 40]
-    together = pd.concat([batch.rows for batch in batches])
-    assert pd.to_datetime(together["game_date"]).is_monotonic_increasing
-    assert batches[0].label == f"{batches[0].first_date} to {batches[0].last_date}"
+    batches = replay.plan_batches(production(SEASONS), batch_rows=400)
+    assert [len(b.rows) for b in batches][:3] == [400, 400, 400] and sum(len(b.rows) for b in batches) == 2350
+    assert batches[0].last_date <= batches[1].first_date
 
 
-@pytest.mark.parametrize("rows", [0, -3])
-def test_a_batch_needs_at_least_one_row(rows):
-    with pytest.raises(ValueError, match="positive"):
-        plan_batches(production(SEASONS[:1]), batch_rows=rows)
+@pytest.mark.parametrize("column", ["game_date", "shot_id"])
+def test_a_file_without_dates_or_ids_is_refused_clearly(column):
+    with pytest.raises(replay.ReplayError, match=f"no {column} column"):
+        replay.plan_batches(production(SEASONS).drop(columns=column), source="prod.parquet")
 
 
-def test_a_file_without_game_date_is_refused_clearly():
-    with pytest.raises(ReplayError, match="prod.parquet has no game_date column"):
-        plan_batches(production(SEASONS[:1]).drop(columns="game_date"), source="prod.parquet")
+def test_mixed_date_formats_are_named():
+    frame = production(SEASONS)
+    frame.loc[3, "game_date"] = "01/01/2010"
+    with pytest.raises(
+        replay.ReplayError, match=r"1 rows have no game_date in YYYY-MM-DD form \(first: '01/01/2010'\)"
+    ):
+        replay.plan_batches(frame)
 
 
-def test_unreadable_dates_missing_seasons_and_empty_seasons_are_named():
-    frame = production(SEASONS[:2])
-    broken = frame.assign(game_date=frame["game_date"].where(frame.index != 3, "someday"))
-    with pytest.raises(ReplayError, match="1 rows have no readable game_date .first: 'someday'"):
-        plan_batches(broken)
-    with pytest.raises(ReplayError, match="2 rows have no season"):
-        plan_batches(frame.assign(season=frame["season"].where(frame.index > 1)))
-    with pytest.raises(ReplayError, match="no season column"):
-        plan_batches(frame.drop(columns="season"))
-    declared = frame.assign(season=pd.Categorical(frame["season"], categories=["2001-02", "2002-03", "1999-00"]))
-    with pytest.raises(ReplayError, match="season '1999-00' has no rows"):
-        plan_batches(declared)
-    assert len(plan_batches(frame.drop(columns="season"), batch_rows=100)) == 3  # by rows: no season needed
+# --- The strategies' rules --------------------------------------------------------------------
 
 
-# --- The strategies' decisions ----------------------------------------------------------------
-
-
-def report(fired: bool) -> triggers.TriggerReport:
-    trigger = triggers.Trigger(triggers.FEATURE_DRIFT, 1.0 if fired else 0.0, 0.25, fired, "")
-    return triggers.TriggerReport(None, [trigger])
-
-
-@pytest.mark.parametrize("fired", [True, False])
-def test_never_never_retrains(fired):
-    assert [challenger_wanted(NEVER, t, 10, report(fired), 1)[0] for t in range(10)] == [False] * 10
-
-
-def test_reactive_retrains_exactly_when_a_trigger_fired_and_a_batch_is_left():
-    assert challenger_wanted(REACTIVE, 3, 10, report(True), 4) == (True, "trigger fired: feature_drift")
-    assert challenger_wanted(REACTIVE, 3, 10, report(False), 4) == (False, "no trigger fired")
-    assert challenger_wanted(REACTIVE, 9, 10, report(True), 4)[0] is False  # the last batch: nothing left to score
-
-
-def test_scheduled_retrains_every_k_batches_whatever_the_triggers():
-    wanted = [t for t in range(10) if challenger_wanted(SCHEDULED, t, 10, report(False), 3)[0]]
-    assert wanted == [2, 5, 8]
-    assert [t for t in range(10) if challenger_wanted(SCHEDULED, t, 10, report(True), 1)[0]] == list(range(9))
-    assert "next after batch 5" in challenger_wanted(SCHEDULED, 3, 10, report(True), 3)[1]
+def test_each_strategy_runs_the_gate_by_its_own_rule():
+    assert replay.gate_wanted("never", 2, ["log_loss_degradation"], 3) == (False, "this strategy never retrains")
+    assert replay.gate_wanted("continuous", 0, [], 3)[0]
+    assert [replay.gate_wanted("scheduled", i, [], 3)[0] for i in range(6)] == [False, False, True] * 2
+    # Reactive acts on a measured problem: drift alone is for investigation.
+    assert not replay.gate_wanted("reactive", 1, ["feature_drift"], 3)[0]
+    assert replay.gate_wanted("reactive", 1, ["feature_drift", "make_rate_gap"], 3) == (True, "alert: make_rate_gap")
 
 
 def test_settings_refuse_unknown_strategies_and_a_zero_schedule():
     with pytest.raises(ValueError, match="strategies"):
-        ReplaySettings(strategies=("never", "sometimes"))
+        replay.ReplaySettings(("never", "sometimes"))
     with pytest.raises(ValueError, match="schedule_every"):
-        ReplaySettings(schedule_every=0)
-
-
-def test_null_rate_is_the_development_rate_until_labels_are_revealed():
-    assert null_rate(pd.DataFrame(), 0.47) == 0.47
-    assert null_rate(pd.DataFrame({TARGET: [1, 0, 0, 0]}), 0.47) == 0.25
+        replay.ReplaySettings(schedule_every=0)
 
 
 # --- The loop ---------------------------------------------------------------------------------
 
 
-def test_no_model_scores_a_batch_whose_labels_it_learned(bases):
-    result, trainer, batches = replayed(bases)
-    assert len(result.records) == len(batches) * 3
-    assert all(record.trained_through_batch < record.batch_index for record in result.records)
-    assert all(record.metrics[names.ROWS_SEEN_IN_TRAINING] == 0 for record in result.records)
-    # Each training saw base_train plus labels of batches already scored and revealed, never later ones.
-    retrained = [r for r in result.records if r.retrained]
-    assert trainer.calls and len(trainer.calls) <= len(retrained)
-    for call in range(len(trainer.calls)):
-        learned = trainer.batches_learned(call)
-        assert learned and max(learned) <= max(r.batch_index for r in retrained)
-        assert 2 not in learned  # batch 2 carries no label: nothing of it is ever learned
-        assert trainer.calls[call][TARGET].notna().all()
+@pytest.fixture(scope="module")
+def result():
+    return replayed()
 
 
-def test_each_strategy_acts_by_its_own_rule(bases):
-    result, _, batches = replayed(bases, every=2)
-    last = len(batches) - 1
-    never, reactive, scheduled = (records(result, name) for name in replay.STRATEGIES)
-    assert not any(r.retrained for r in never) and all(r.trained_through_batch == -1 for r in never)
-    assert [r.retrained for r in reactive] == [r.report.any_fired and r.batch_index < last for r in reactive]
-    assert not reactive[2].report.any_fired  # development-like inputs, no labels: nothing to fire on
-    assert [r.batch_index for r in scheduled if r.retrained] == [1, 3]
-    summary = result.summary.strategies
-    assert summary[NEVER].retrains == 0 and summary[SCHEDULED].retrains == 2
-    assert summary[REACTIVE].retrains == sum(r.retrained for r in reactive)
+def test_no_model_scores_a_batch_whose_labels_it_learned(result):
+    outcome, _, _ = result
+    for record in outcome.records:
+        assert record.deployed.learned_through < record.batch.index
 
 
-def test_a_better_challenger_is_promoted_and_scores_the_next_batches(bases):
-    result, _, _ = replayed(bases, champion=0.6)  # 0.6 is far above production's ~0.3
-    reactive = records(result, REACTIVE)
-    first = next((r for r in reactive if r.promoted), None)  # the first one (36 holdout rows) is within noise
-    assert first is not None, [r.reason for r in reactive]
-    assert first.decision == "promote" and first.validation["holdout_log_loss_gain"] > 0
-    assert "Promote the challenger" in first.reason
-    following = reactive[first.batch_index + 1]
-    assert 0 <= following.trained_through_batch <= first.batch_index
-    assert following.metrics[names.LOG_LOSS] < records(result, NEVER)[first.batch_index + 1].metrics[names.LOG_LOSS]
-    assert result.summary.strategies[REACTIVE].promotions >= 1
+def test_a_challenger_that_learns_production_beats_the_null_model_and_never(result):
+    outcome, _, _ = result
+    never, continuous = outcome.strategies["never"], outcome.strategies["continuous"]
+    assert never.promotions == 0 and never.gates == 0
+    # Every labelled batch but the last (nothing left to score) runs the gate; the unlabelled one cannot.
+    assert continuous.promotions >= 1 and continuous.gates == len(SEASONS) - 2
+    assert continuous.vs_null_upper < 0 < never.vs_null_lower
+    assert continuous.log_loss < never.log_loss
 
 
-def test_a_worse_challenger_is_kept_out_by_the_gate(bases):
-    result, trainer, _ = replayed(bases, champion=0.3, trainer=FakeTrainer(lambda rows: ConstantModel(0.95)))
-    assert trainer.calls
-    for record in result.records:
-        assert not record.promoted and record.trained_through_batch == -1
-        if record.retrained:
-            assert record.decision == "keep" and "Keep the champion" in record.reason
-    assert all(summary.promotions == 0 for summary in result.summary.strategies.values())
+def test_strategies_share_one_fit_of_each_recipe_on_the_same_rows(result):
+    outcome, _, _ = result
+    labelled_before = [i for i in range(1, len(SEASONS)) if any(s[3] for s in SEASONS[:i])]
+    assert outcome.trainings <= 2 * (len(labelled_before) + 1)
 
 
-def test_strategies_retraining_after_the_same_batch_share_one_training(bases):
-    result, trainer, _ = replayed(bases, every=1)
-    retrains = [r for r in result.records if r.retrained]
-    assert {r.strategy for r in retrains} == {REACTIVE, SCHEDULED}
-    # Reactive and scheduled learn the same rows after the same batch (and after batch 2, which
-    # reveals no label, the same rows as after batch 1): each distinct training set is trained once.
-    distinct = {pd.util.hash_pandas_object(call, index=False).sum() for call in trainer.calls}
-    assert len(trainer.calls) == len(distinct) == 3 < len(retrains)
+def test_unlabelled_batches_are_scored_but_never_graded(result):
+    outcome, _, _ = result
+    unlabelled = [r for r in outcome.records if r.batch.label == "2003-04"]
+    assert unlabelled and all(len(r.graded_loss) == 0 and r.rows_scored == 250 for r in unlabelled)
+    assert all("log_loss" not in r.metrics() for r in unlabelled)
+    assert all(r.decision == "none" for r in unlabelled)  # nothing to judge a candidate on
 
 
-def test_pooled_log_loss_and_the_null_yardstick_are_computed_over_labelled_rows(bases):
-    result, _, batches = replayed(bases, champion=0.6)
-    development_rate = class_ratio(bases["train"])
-    null_losses, champion_losses, revealed = [], [], []
-    for batch in batches:
-        labelled = batch.rows[batch.rows[TARGET].notna()]
-        rate = np.mean(np.concatenate(revealed)) if revealed else development_rate
-        null_losses.append(row_log_loss(labelled[TARGET], np.full(len(labelled), rate)))
-        champion_losses.append(row_log_loss(labelled[TARGET], np.full(len(labelled), 0.6)))
-        revealed.append(labelled[TARGET].to_numpy())
-    summary = result.summary
-    assert summary.rows_labelled == sum(len(losses) for losses in null_losses) == 480
-    assert summary.log_loss_null == pytest.approx(np.concatenate(null_losses).mean())
-    assert summary.strategies[NEVER].log_loss == pytest.approx(np.concatenate(champion_losses).mean())
-    assert not summary.strategies[NEVER].beats_null  # a constant 0.6 against a ~0.3 make rate
-    assert "does not beat the null model" in summary.verdict(NEVER)
-    assert summary.strategies[REACTIVE].beats_null and "beats the null model by" in summary.verdict(REACTIVE)
-    first = records(result, NEVER)[0]
-    assert first.metrics[names.REPLAY_NULL_LOG_LOSS] == pytest.approx(null_losses[0].mean())
+def test_the_null_model_is_the_make_rate_known_before_each_batch(result):
+    outcome, _, batches = result
+    first = next(r for r in outcome.records if r.batch.index == 0)
+    development_rate = inputs().development_rate
+    expected = -np.mean(
+        np.where(batches[0].rows[config.TARGET] == 1, np.log(development_rate), np.log(1 - development_rate))
+    )
+    assert first.null_loss.mean() == pytest.approx(expected)
+    second = next(r for r in outcome.records if r.batch.index == 1)
+    rate = batches[0].rows[config.TARGET].mean()
+    assert second.null_loss.mean() == pytest.approx(
+        -np.mean(np.where(batches[1].rows[config.TARGET] == 1, np.log(rate), np.log(1 - rate)))
+    )
 
 
-def test_unlabelled_rows_stay_unlabelled_and_are_never_graded(bases):
-    result, _, _ = replayed(bases)
-    unlabelled = records(result, NEVER)[2]
-    assert unlabelled.metrics[names.ROWS_LABELLED] == 0 and names.LOG_LOSS not in unlabelled.metrics
-    assert names.ESTIMATED_LOG_LOSS in unlabelled.metrics  # the estimate needs no label
-    assert unlabelled.applicability.verdict in {"applicable", "questionable", "not applicable"}
+def test_every_labelled_batch_carries_an_estimate_with_an_interval(result):
+    outcome, _, _ = result
+    for record in outcome.records:
+        if len(record.graded_loss) and record.deployed.monitor.usable:
+            lower, value, upper = (record.figure("estimated_log_loss", c) for c in ("lower", "value", "upper"))
+            assert lower < value < upper
+    for strategy in outcome.strategies.values():
+        assert 0 <= strategy.estimate_coverage <= 1
 
 
-def test_first_alerts_and_the_progress_lines(bases):
-    lines = []
-    batches = plan_batches(production(SEASONS))
-    replay.run_replay(batches, inputs_with(bases, ConstantModel(0.6)), FakeTrainer(), progress=lines.append)
-    per_batch = [line for line in lines if line.startswith("[")]
-    assert len(per_batch) == len(batches) * 3
-    assert per_batch[0].startswith("[ 1/5] 2001-02    never") and per_batch[0].endswith(" s)")
-    assert any(line.startswith("reactive: pooled log loss") for line in lines)
+def test_progress_lines_number_batches_from_one_and_read_as_english(result):
+    _, lines, batches = result
+    assert lines[1].startswith(f"[ 1/{len(batches)}] 2001-02    never")
+    summary = [line for line in lines if line.startswith("continuous:")][0]
+    assert "beats the null model" in summary and "95 % interval" in summary
+    assert "1 promotions" not in " ".join(lines) and "(-1" not in " ".join(lines)
 
 
 # --- Logging ----------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def replay_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
+def replay_store(tmp_path, monkeypatch, empty_mlflow_db):
+    uri = copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("KOBE_INVOCATION_ID", "replaytest")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     yield mlflow.MlflowClient(uri)
     mlflow.set_tracking_uri(None)
 
 
-def test_a_replay_logs_one_parent_and_a_child_per_strategy_and_batch(bases, replay_store):
-    result, _, batches = replayed(bases, log=replay.MlflowReplayLog())
+def test_a_replay_logs_one_parent_and_a_child_per_strategy_and_batch(replay_store):
+    outcome, _, batches = replayed(log=replay.MlflowReplayLog())
     parent = reads.latest_replay_run(replay_store)
-    assert parent.info.run_id == result.run_id and parent.info.run_name == "SimulacaoOperacao"
-    assert replay_store.get_experiment(parent.info.experiment_id).name == "kobe-shot-replay"
-    assert replay_store.get_experiment_by_name(config.EXPERIMENT_NAME) is None  # the pipeline's is untouched
+    assert parent.info.run_id == outcome.run_id and parent.info.run_name == "SimulacaoOperacao"
     children = reads.replay_batch_runs(replay_store, parent.info.run_id)
-    assert len(children) == 3 * len(batches)
+    assert len(children) == len(replay.STRATEGIES) * len(batches)
     for child in children:
-        params, metrics, tags = child.data.params, child.data.metrics, child.data.tags
+        params, metrics = child.data.params, child.data.metrics
         assert child.info.run_name == "PipelineAplicacao" and child.info.status == "FINISHED"
-        assert tags["kobe.replay_strategy"] in replay.STRATEGIES
-        assert int(params["trained_through_batch"]) < int(params["batch_index"])
-        assert params["batch"] == batches[int(params["batch_index"])].label
-        for name in ["rows_input", "rows_scored", "rows_rejected", "estimated_log_loss", "retrained"]:
+        assert int(params["trained_through_batch"]) < int(params["batch_number"])
+        for name in ["rows_scored", "rows_evaluated", "trigger_feature_drift_fired", "promoted"]:
             assert name in metrics, name
-        for trigger in triggers.LOG_LOSS_DEGRADATION, triggers.FEATURE_DRIFT:
-            assert f"trigger_{trigger}_fired" in metrics
+        if metrics["rows_evaluated"]:
+            assert {"log_loss", "estimated_log_loss_lower", "estimated_log_loss_upper"} <= set(metrics)
     metrics = parent.data.metrics
-    for strategy in replay.STRATEGIES:
-        summary = result.summary.strategies[strategy]
-        assert metrics[f"log_loss_{strategy}"] == pytest.approx(summary.log_loss)
-        assert metrics[f"retrains_{strategy}"] == summary.retrains
-        assert metrics[f"promotions_{strategy}"] == summary.promotions
-        assert metrics[f"estimation_error_{strategy}"] == pytest.approx(summary.estimation_error)
-        assert parent.data.tags[f"null_verdict_{strategy}"] == result.summary.verdict(strategy)
-    assert metrics["log_loss_null"] == pytest.approx(result.summary.log_loss_null)
-    assert metrics["first_alert_batch"] == 0
-    # Read back, the timeline is the loop's own.
+    for name, summary in outcome.strategies.items():
+        assert metrics[f"log_loss_{name}"] == pytest.approx(summary.log_loss)
+        assert metrics[f"vs_null_lower_{name}"] <= metrics[f"vs_null_{name}"] <= metrics[f"vs_null_upper_{name}"]
+        assert metrics[f"retrains_{name}"] == summary.gates and metrics[f"promotions_{name}"] == summary.promotions
     view = replay_timeline.load_replay(replay_store)
-    expected = result.timeline().sort_values(["strategy", "batch_index"]).reset_index(drop=True)
-    shown = view.timeline.sort_values(["strategy", "batch_index"]).reset_index(drop=True)
-    for column in ["batch", "trained_through_batch", "retrained", "promoted", "applicability"]:
-        assert shown[column].tolist() == expected[column].tolist(), column
-    np.testing.assert_allclose(shown["log_loss"], expected["log_loss"])
     assert view.summary["strategy"].tolist() == [*replay.STRATEGIES, "null"]
+    assert sorted(view.timeline["batch_index"].unique()) == list(range(1, len(batches) + 1))
+    shown = view.timeline.sort_values(["strategy", "batch_index"])["log_loss"].to_numpy()
+    expected = outcome.timeline().sort_values(["strategy", "batch"])["log_loss"].to_numpy()
+    np.testing.assert_allclose(shown, expected)
 
 
-def test_a_failed_replay_marks_its_parent_failed_and_is_never_read(bases, replay_store):
-    def broken(rows):
+def test_a_failed_replay_marks_its_parent_failed_and_is_never_read(replay_store, monkeypatch):
+    def broken(rows, now):
         raise RuntimeError("training exploded")
 
+    monkeypatch.setitem(replay.challengers.RECIPES, "logistic_regression", broken)
     with pytest.raises(RuntimeError, match="training exploded"):
-        replayed(bases, trainer=broken, log=replay.MlflowReplayLog())
+        replayed(log=replay.MlflowReplayLog())
     experiment = replay_store.get_experiment_by_name(config.REPLAY_EXPERIMENT_NAME)
     parents = replay_store.search_runs([experiment.experiment_id], "attributes.run_name = 'SimulacaoOperacao'")
     assert [run.info.status for run in parents] == ["FAILED"]
-    assert reads.latest_replay_run(replay_store) is None
     assert replay_timeline.load_replay(replay_store) is None
 
 
+# --- run_all.py --replay ----------------------------------------------------------------------
+
+
 def test_replay_without_a_pipeline_run_says_what_to_run(tmp_path, monkeypatch, capsys):
-    # runner.main sets and removes process-wide variables: record them all so they come back after.
     for name in ["KOBE_INVOCATION_ID", "MPLBACKEND", "PYCARET_CUSTOM_LOGGING_PATH", "KOBE_DATA_SOURCE"]:
         if name in os.environ:
             monkeypatch.setenv(name, os.environ[name])
@@ -316,185 +204,41 @@ def test_replay_without_a_pipeline_run_says_what_to_run(tmp_path, monkeypatch, c
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert runner.main(["--workspace", str(tmp_path), "--replay"]) == 1
     error = capsys.readouterr().err
-    assert "Replay needs a pipeline run first" in error and "data/processed/base_train.parquet" in error
-    assert "models:/kobe-shot-model@champion" in error and "Traceback" not in error
-    assert not (tmp_path / "mlflow.db").exists()
-
-
-@pytest.mark.parametrize("flag", ["0", "-2", "two"])
-def test_replay_batch_must_be_a_positive_number_of_rows(flag, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        runner.main(["--replay", "--replay-batch", flag])
-    assert exit_info.value.code == 2
-    assert "argument --replay-batch" in capsys.readouterr().err
-
-
-def test_replay_options_need_replay(capsys):
-    with pytest.raises(SystemExit):
-        runner.main(["--replay-every", "2"])
-    assert "go with --replay" in capsys.readouterr().err
+    assert "data/processed/base_train.parquet" in error and "models:/kobe-shot-model@champion" in error
+    assert "Traceback" not in error and not (tmp_path / "mlflow.db").exists()
 
 
 def test_runner_passes_only_parameters_the_notebook_declares():
     cells = json.loads((config.NOTEBOOKS_DIR / "05_operacao.ipynb").read_text())["cells"]
     tagged = [cell for cell in cells if "parameters" in cell["metadata"].get("tags", [])]
-    assert len(tagged) == 1
-    declared = {}
+    declared: dict = {}
     exec("".join(tagged[0]["source"]), {}, declared)  # plain literals only
-    args = runner.build_parser().parse_args(["--replay", "--fast", "--replay-batch", "300", "--replay-every", "2"])
+    args = runner.build_parser().parse_args(["--replay", "--replay-batch", "300", "--replay-every", "2"])
     parameters = runner.replay_parameters(args, config.workspace_paths().replay_progress_log)
     assert set(parameters) <= set(declared)
-    assert parameters["batch_rows"] == 300 and parameters["schedule_every"] == 2 and parameters["fast"] is True
-    assert declared["schedule_every"] == config.REPLAY_SCHEDULE_EVERY
+    assert parameters["batch_rows"] == 300 and parameters["schedule_every"] == 2
     assert declared["strategies"] == list(replay.STRATEGIES)
-    code = [cell for cell in cells if cell["cell_type"] == "code"]
-    assert max(len("".join(cell["source"]).splitlines()) for cell in code) <= 15  # thin: the loop lives in Code/
-
-
-# --- End to end: run_all.py --replay --fast on the session pipeline's workspace ---------------
 
 
 @pytest.mark.e2e
-def test_run_all_replay_fast_logs_every_batch_out_of_sample(workspace_copy, tmp_path):
+def test_run_all_replay_logs_every_batch_out_of_sample(workspace_copy):
     workspace = workspace_copy.workspace
+    completed = run_pipeline(workspace, "--replay")
+    assert "[20/20] 2015-16" in completed.stdout and "Null model" in completed.stdout
     client = mlflow.MlflowClient(workspace_copy.tracking_uri)
-    champion_before = reads.registry_aliases(client)
-    versions_before = len(client.search_model_versions(f"name='{config.REGISTERED_MODEL_NAME}'"))
-
-    # Bad input first: nothing may be logged.
-    no_dates = tmp_path / "no_dates.parquet"
-    pd.read_parquet(workspace_copy.paths.raw_file("prod")).drop(columns="game_date").to_parquet(no_dates)
-    failed = run_pipeline(workspace, "--replay", "--fast", "--prod-data", str(no_dates), check=False)
-    assert failed.returncode == 1 and "has no game_date column" in failed.stderr, failed.stderr
-    assert "Traceback" not in failed.stderr
-    experiment = client.get_experiment_by_name(config.REPLAY_EXPERIMENT_NAME)
-    assert experiment is None or not client.search_runs([experiment.experiment_id])
-
-    result = run_pipeline(workspace, "--replay", "--fast")
-    batch_lines = [line for line in result.stdout.splitlines() if re.match(r"\s+\[\s*\d+/20\] .* s\)$", line)]
-    assert len(batch_lines) == 20 * 3, result.stdout  # one line per season and strategy, with its time
-
     parent = reads.latest_replay_run(client)
-    assert parent is not None and parent.data.params["batching"] == "season"
-    assert parent.data.params["fast"] == "True" and parent.data.params["batches"] == "20"
-    children = reads.replay_batch_runs(client, parent.info.run_id)
-    assert len(children) == 60
-    strategies = {run.data.tags["kobe.replay_strategy"] for run in children}
-    assert strategies == set(replay.STRATEGIES)
-    for child in children:
-        params = child.data.params
-        assert int(params["trained_through_batch"]) < int(params["batch_index"])
-        assert child.data.metrics["rows_seen_in_training"] == 0
-    seasons = [run.data.params["batch"] for run in children if run.data.tags["kobe.replay_strategy"] == "never"]
-    assert sorted(seasons) == sorted(set(seasons)) and "1996-97" in seasons and "2015-16" in seasons
     metrics = parent.data.metrics
-    for strategy in replay.STRATEGIES:
-        for name in ["log_loss", "retrains", "promotions", "estimation_error"]:
-            assert f"{name}_{strategy}" in metrics
-    assert metrics["retrains_never"] == 0 and "log_loss_null" in metrics and "first_alert_batch" in metrics
-    # Never in-sample, and the registry is exactly as the pipeline left it.
-    assert reads.registry_aliases(client) == champion_before
-    assert len(client.search_model_versions(f"name='{config.REGISTERED_MODEL_NAME}'")) == versions_before
-    assert client.get_experiment_by_name(config.EXPERIMENT_NAME).experiment_id != parent.info.experiment_id
-
-
-# --- The documented full-grid replay ----------------------------------------------------------
-
-RETRAINING_DOC = config.PROJECT_ROOT / "Docs" / "Model" / "Retraining.md"
-MONITORING_DOC = config.PROJECT_ROOT / "Docs" / "Model" / "Monitoring.md"
-REPLAY_HEADING = "## Replay: twenty seasons, three strategies"
-MONITORING_HEADING = "## What the replay teaches about monitoring"
-
-
-def section(document, heading: str) -> str:
-    text = document.read_text()
-    assert heading in text, f"{document.name} lost its section {heading!r}"
-    body = text.split(heading, 1)[1]
-    return body.split("\n## ", 1)[0]
-
-
-def replay_figures(client, parent) -> dict[str, float]:
-    """Every figure the replay sections may cite, by name: the parent's metrics, each strategy's
-    gap to the null model, and per batch (``{name}_{batch}_{strategy}``) what its child logged."""
-    figures = dict(parent.data.metrics)
-    strategies = parent.data.params["strategies"].split(",")
-    for strategy in strategies:
-        figures[f"vs_null_{strategy}"] = figures[f"log_loss_{strategy}"] - figures["log_loss_null"]
     children = reads.replay_batch_runs(client, parent.info.run_id)
-    for child in children:
-        strategy, batch = child.data.tags["kobe.replay_strategy"], child.data.params["batch"]
-        for name in ["log_loss", "estimated_log_loss", "log_loss_null", "rows_labeled", "rows_input", "retrained"]:
-            if name in child.data.metrics:
-                figures[f"{name}_{batch}_{strategy}"] = child.data.metrics[name]
-        figures[f"trained_through_{batch}_{strategy}"] = float(child.data.params["trained_through_batch"])
-    first = strategies[0]
-    figures["rows_replayed"] = sum(
-        c.data.metrics["rows_input"] for c in children if c.data.tags[names.REPLAY_STRATEGY_TAG] == first
-    )
-    return figures
-
-
-@pytest.fixture(scope="module")
-def full_replay(pipeline_run, tmp_path_factory):
-    """``run_all.py --replay`` with the full grids, as documented, on a copy of the session workspace."""
-    import shutil
-
-    copy = tmp_path_factory.mktemp("replayed") / "workspace"
-    shutil.copytree(pipeline_run.workspace, copy)
-    run_pipeline(copy, "--replay", timeout=1800)
-    client = mlflow.MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
-    return client, reads.latest_replay_run(client)
-
-
-@pytest.mark.e2e
-def test_the_documented_replay_is_what_a_full_grid_replay_logs(full_replay):
-    """Docs/Model/Retraining.md's replay section: its checked tables and every number in its prose."""
-    from docs_support import prose_problems, table_problems
-
-    client, parent = full_replay
-    figures = replay_figures(client, parent)
-    text = section(RETRAINING_DOC, REPLAY_HEADING)
-    assert "<!-- checked-table:" in text
-    problems = table_problems(text, figures) + prose_problems(text, figures)
-    assert not problems, "\n".join(problems)
+    assert len(children) == 20 * len(replay.STRATEGIES)
+    assert all(int(c.data.params["trained_through_batch"]) < int(c.data.params["batch_number"]) for c in children)
+    # The course data: the best strategy beats the null model, with the whole interval below zero.
+    best = min(replay.STRATEGIES, key=lambda s: metrics[f"log_loss_{s}"])
+    assert metrics[f"vs_null_upper_{best}"] < 0 and metrics[f"vs_null_{best}"] <= -0.005
+    assert metrics["vs_null_lower_never"] > 0  # the development champion does not
+    assert metrics["retrains_reactive"] <= metrics["retrains_scheduled"]
     for strategy in replay.STRATEGIES:
-        verdict = parent.data.tags[f"null_verdict_{strategy}"].split(" (")[0]
-        assert f"`{strategy}` {verdict}" in " ".join(text.split()), verdict
-    assert f"first alert after batch {int(figures['first_alert_batch'])}" in " ".join(text.split())
-    # The claims the section makes in words.
-    children = reads.replay_batch_runs(client, parent.info.run_id)
-    by = {s: [c for c in children if c.data.tags[names.REPLAY_STRATEGY_TAG] == s] for s in replay.STRATEGIES}
-    assert all("feature_drift" in c.data.tags["fired_triggers"] for c in children)
-    assert all("log_loss_degradation" in c.data.tags["fired_triggers"] for c in by[NEVER])
-    kept = [c for c in by[REACTIVE] if c.data.tags["decision"] == "keep"]
-    assert len(kept) == 17 and all("under 2 paired standard errors" in c.data.tags["reason"] for c in kept)
-    assert figures["retrains_reactive"] - figures["retrains_scheduled"] == 13
-    promoted = {s: [c.data.params["batch"] for c in by[s] if c.data.metrics["promoted"]] for s in replay.STRATEGIES}
-    assert promoted[REACTIVE] == promoted[SCHEDULED] == ["2001-02", "2010-11"]
-    # Monitoring.md's replay section, in words.
-    assert all(c.data.tags["estimate_applicability"] == "not applicable" for c in by[NEVER])
-    assert {c.data.tags["estimate_applicability"] for c in by[REACTIVE]} == {
-        "not applicable",
-        "questionable",
-        "applicable",
-    }
-    assert figures["estimation_error_reactive"] < figures["estimation_error_never"]
-    estimated = [c.data.metrics["estimated_log_loss"] for c in by[NEVER]]
-    realized = [c.data.metrics["log_loss"] for c in by[NEVER]]
-    assert max(estimated) - min(estimated) < 0.01 < 0.05 < max(realized) - min(realized)  # flat vs moving
-
-
-def test_the_replay_sections_are_linked_and_quote_no_unchecked_figure():
-    """Monitoring.md's replay section is also checked by tests/test_docs.py against the pipeline run:
-    it quotes no replay figure itself and points to the checked table."""
-    text = section(MONITORING_DOC, MONITORING_HEADING)
-    assert "Retraining.md#replay-twenty-seasons-three-strategies" in text
-    assert "run_all.py --replay" in text
-
-
-if __name__ == "__main__":  # print a workspace's replay figures, to write the documents from
-    import sys
-
-    store = mlflow.MlflowClient(f"sqlite:///{sys.argv[1]}/mlflow.db")
-    for name, value in sorted(replay_figures(store, reads.latest_replay_run(store)).items()):
-        print(f"{name:50s} {value!r}")
+        assert metrics[f"estimation_error_{strategy}"] < metrics[f"previous_batch_error_{strategy}"]
+        assert metrics[f"estimate_coverage_{strategy}"] >= 0.8
+    assert (workspace / "reports" / "notebooks" / "05_operacao.ipynb").is_file()
+    summary = pd.DataFrame(json.loads(mlflow.artifacts.load_text(f"{parent.info.artifact_uri}/replay/summary.json")))
+    assert summary.shape[0] == len(replay.STRATEGIES)

@@ -1,49 +1,16 @@
-"""Replay production batch by batch, oldest first, under three retraining strategies.
+"""Replay production season by season, oldest first, under several ways of operating the model.
 
-The production base spans twenty seasons. The replay plays them in order, as production would
-have lived them, and asks what each way of retraining would have cost or gained:
-
-* ``never``: the development champion (``models:/kobe-shot-model@champion``, loaded once) scores
-  every batch;
-* ``reactive``: after each batch the retraining triggers (:func:`triggers.evaluate_triggers`) read
-  the batch's figures; when one fired, a challenger is trained and promoted only through the
-  promotion gate (:func:`retraining.validate` and :func:`retraining.promotion_decision`);
-* ``scheduled``: a challenger after every ``schedule_every`` batches, through the same gate.
-
-For each batch ``t`` and each strategy: score batch ``t`` with the strategy's current model (the
-data contract, rejected rows, the CBPE estimate with its applicability: the same
-:func:`application_metrics` as a ``PipelineAplicacao`` run), **then** reveal batch ``t``'s labels
-(rows without one stay unlabelled), **then** let the strategy act before batch ``t + 1``. A
-challenger learns ``base_train`` plus the older part of every label revealed so far; the newest
-part (:data:`retraining.HOLDOUT_FRACTION`, split by date as the retraining loop does) is the
-holdout of the gate. So a model never scores a batch whose labels it learned
-(``trained_through_batch < batch_index`` on every batch, checked, and the scoring model's learned
-rows are never graded): each batch's metrics are out of sample. Each model's estimator is
-calibrated on ``base_test`` (no model trains on it) with the support of its own training rows.
-
-**The yardstick.** A constant probability equal to the make rate of every label revealed before
-the batch (the development rate before the first) is the null model: a strategy whose pooled
-log loss does not beat it has learned nothing beyond the make rate, and is reported as such.
-
-**Independent lineages, one training per distinct training set.** The strategies share the data
-and the seed, never their models. Two strategies that retrain after the same batch learn exactly
-the same rows with the same seed, so the second gets the first one's challenger instead of
-training an identical one again (training is deterministic); each strategy still validates it
-against its own champion and decides alone.
-
-**Tracking.** Everything goes to the experiment ``kobe-shot-replay``, never to the pipeline's
-experiment or the registered model: one ``SimulacaoOperacao`` parent run and, under it, one
-``PipelineAplicacao`` child per strategy and batch (:class:`MlflowReplayLog`). Bad input (no
-``game_date``, a season without rows, missing pipeline outputs) stops the replay before anything
-is logged; a failure halfway marks the parent run FAILED.
-
-The trainer is a parameter (:data:`Trainer`): :func:`pycaret_trainer` trains in this process
-with notebook 03's functions; tests inject a cheap one.
+For each batch and strategy: score it with the strategy's model in service, evaluate it with that
+model's monitoring calculators (:mod:`~kobe_mlops.monitoring.calculators`), reveal its labels,
+then let the strategy act through the gate (:mod:`~kobe_mlops.monitoring.gate`). Time-honest: a
+candidate judged on batch ``t`` learned only rows dated before it (development rows included), and
+the winner is rebuilt on every row dated before batch ``t + 1``. The development champion is the
+exception the course hands over: its random split saw 2PT shots of every season.
+``Docs/Model/Retraining.md`` reports what the replay shows.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -57,43 +24,20 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import read_table
-from kobe_mlops.data_acquisition.prepare import class_ratio
-from kobe_mlops.deployment.application import ApplicationResult, score_frame
-from kobe_mlops.modeling.metrics import evaluate_probabilities
+from kobe_mlops.data_acquisition.contract import cast_features, read_table
+from kobe_mlops.deployment.application import score_frame
+from kobe_mlops.modeling import challengers
 from kobe_mlops.modeling.shot_model import ShotMadeModel
-from kobe_mlops.modeling.support import feature_support
-from kobe_mlops.monitoring import estimation, triggers
-from kobe_mlops.monitoring.application_run import application_metrics
-from kobe_mlops.monitoring.drift import compare_features
-from kobe_mlops.monitoring.retraining import (
-    HOLDOUT_FRACTION,
-    PROMOTION_RULE,
-    RetrainingError,
-    labelled_production_rows,
-    promotion_decision,
-    row_log_loss,
-    rows_fingerprint,
-    time_ordered_split,
-    validate,
-)
-from kobe_mlops.monitoring.scoring_model import ScoringModel, load_scoring_model
+from kobe_mlops.monitoring import calculators, gate, triggers
+from kobe_mlops.monitoring.calculators import Monitor, MonitoringReference, row_log_loss
 from kobe_mlops.tracking import configure, invocation_id, names, reads, tracking_uri
 
-NEVER, REACTIVE, SCHEDULED = "never", "reactive", "scheduled"
-STRATEGIES = (NEVER, REACTIVE, SCHEDULED)
-# Every third batch: on season batches, a challenger every three seasons. The reactive strategy
-# retrains after nearly every batch on this data (3PT inputs always drift from the 2PT
-# development base), so a calendar that acts less often is the informative comparison.
+NEVER, REACTIVE, SCHEDULED, CONTINUOUS = "never", "reactive", "scheduled", "continuous"
+STRATEGIES = (NEVER, REACTIVE, SCHEDULED, CONTINUOUS)
 DEFAULT_SCHEDULE_EVERY = config.REPLAY_SCHEDULE_EVERY
-LABEL_TRIGGERS = (triggers.LOG_LOSS_DEGRADATION, triggers.MAKE_RATE_GAP)
-SEASON_COLUMN = "season"
-DATE_COLUMN = "game_date"
-ID_COLUMN = "shot_id"
-BATCH_COLUMN = "replay_batch_index"  # on revealed labels: the batch they came with
-STAGES = ("scoring", "estimation", "training", "validation", "logging")
-DEVELOPMENT_CHAMPION = -1  # trained_through_batch of a model that learned no production label
-MIN_HOLDOUT_ROWS = 2  # the gate's paired standard error needs two rows
+SEASON_COLUMN, DATE_COLUMN, ID_COLUMN = "season", "game_date", "shot_id"
+BOOTSTRAP_DRAWS = 2000  # seasons bootstrap of the pooled gain over the null model
+STAGES = ("scoring", "evaluation", "training", "logging")
 
 
 class ReplayError(RuntimeError):
@@ -105,176 +49,102 @@ class ReplayError(RuntimeError):
 
 @dataclass(frozen=True)
 class Batch:
-    index: int  # 0-based, oldest first
+    index: int  # 0-based, oldest first; shown 1-based
     label: str  # the season, or the date range of a batch of rows
-    rows: pd.DataFrame  # the production rows, every column, in date order
+    rows: pd.DataFrame  # every column, in date order
 
     @property
-    def first_date(self) -> str:
-        return f"{pd.to_datetime(self.rows[DATE_COLUMN]).min():%Y-%m-%d}"
+    def first_date(self) -> pd.Timestamp:
+        return pd.to_datetime(self.rows[DATE_COLUMN]).min()
 
     @property
-    def last_date(self) -> str:
-        return f"{pd.to_datetime(self.rows[DATE_COLUMN]).max():%Y-%m-%d}"
+    def last_date(self) -> pd.Timestamp:
+        return pd.to_datetime(self.rows[DATE_COLUMN]).max()
 
 
 def read_production(path: str | Path) -> pd.DataFrame:
-    """The production file (unreadable, empty or missing files fail with one clear message)."""
     return read_table(path)
 
 
 def plan_batches(production: pd.DataFrame, batch_rows: int | None = None, source: str = "production") -> list[Batch]:
-    """Split production into batches, oldest first: one per season, or ``batch_rows`` rows in date order.
-
-    Seasons are ordered by their first game. Rows are ordered by ``game_date`` then ``shot_id``
-    (a file without ``shot_id`` gets its row positions as ids, so learned rows stay traceable).
-    """
+    """Batches oldest first: one per season, or ``batch_rows`` rows in date order (then ``shot_id``)."""
     if batch_rows is not None and batch_rows < 1:
         raise ValueError(f"batch_rows must be a positive number of rows, got {batch_rows}")
     if production.empty:
         raise ReplayError(f"{source} has no rows: there is nothing to replay.")
-    if DATE_COLUMN not in production:
-        raise ReplayError(
-            f"{source} has no {DATE_COLUMN} column: the replay orders production by date "
-            "(batches, and the time split of the revealed labels), so it needs one."
-        )
-    dates = pd.to_datetime(production[DATE_COLUMN], errors="coerce")
+    for column in (DATE_COLUMN, ID_COLUMN):
+        if column not in production:
+            raise ReplayError(f"{source} has no {column} column: the replay orders and tracks shots by it.")
+    dates = pd.to_datetime(production[DATE_COLUMN], errors="coerce", format="%Y-%m-%d")
     if dates.isna().any():
         first = production.loc[dates.isna(), DATE_COLUMN].iloc[0]
-        count = int(dates.isna().sum())
-        raise ReplayError(f"{source}: {count} rows have no readable {DATE_COLUMN} (first: {first!r}).")
-    frame = production if ID_COLUMN in production else production.assign(**{ID_COLUMN: np.arange(len(production))})
-    order = np.lexsort((frame[ID_COLUMN].to_numpy(), dates.to_numpy()))
-    ordered = frame.iloc[order].reset_index(drop=True)
-    if batch_rows is not None:
-        batches = []
-        for index, start in enumerate(range(0, len(ordered), batch_rows)):
-            rows = ordered.iloc[start : start + batch_rows].reset_index(drop=True)
-            first, last = pd.to_datetime(rows[DATE_COLUMN]).agg(["min", "max"])
-            batches.append(Batch(index, f"{first:%Y-%m-%d} to {last:%Y-%m-%d}", rows))
-        return batches
-    return _season_batches(ordered, source)
-
-
-def _season_batches(ordered: pd.DataFrame, source: str) -> list[Batch]:
-    if SEASON_COLUMN not in ordered:
         raise ReplayError(
-            f"{source} has no {SEASON_COLUMN} column to batch by: "
-            "batch it by rows instead (run_all.py --replay-batch N)."
+            f"{source}: {int(dates.isna().sum())} rows have no {DATE_COLUMN} in YYYY-MM-DD form (first: {first!r})."
         )
-    seasons = ordered[SEASON_COLUMN]
+    ordered = production.assign(**{DATE_COLUMN: dates}).sort_values([DATE_COLUMN, ID_COLUMN], kind="stable")
+    ordered = ordered.reset_index(drop=True)
+    if batch_rows is not None:
+        return [
+            Batch(i, f"{rows[DATE_COLUMN].min():%Y-%m-%d} to {rows[DATE_COLUMN].max():%Y-%m-%d}", rows)
+            for i, rows in enumerate(
+                ordered.iloc[start : start + batch_rows].reset_index(drop=True)
+                for start in range(0, len(ordered), batch_rows)
+            )
+        ]
+    if SEASON_COLUMN not in ordered:
+        raise ReplayError(f"{source} has no {SEASON_COLUMN} column: batch it by rows (run_all.py --replay-batch N).")
+    seasons = ordered[SEASON_COLUMN].astype("string")
     if seasons.isna().any():
         raise ReplayError(f"{source}: {int(seasons.isna().sum())} rows have no {SEASON_COLUMN}; every row needs one.")
-    if isinstance(seasons.dtype, pd.CategoricalDtype):  # a category may be declared without rows
-        empty = sorted(set(seasons.cat.categories) - set(seasons.unique()))
-        if empty:
-            raise ReplayError(
-                f"{source}: season {empty[0]!r} has no rows ({len(empty)} empty season(s)); "
-                "drop it from the file's categories or batch by rows (--replay-batch N)."
-            )
-        seasons = seasons.astype(str)
-    labels = list(dict.fromkeys(seasons.astype(str)))  # rows are in date order: first game decides
-    return [
-        Batch(index, label, ordered[seasons.astype(str).to_numpy() == label].reset_index(drop=True))
-        for index, label in enumerate(labels)
-    ]
+    labels = list(dict.fromkeys(seasons))  # in date order: a season's first game places it
+    return [Batch(i, label, ordered[seasons == label].reset_index(drop=True)) for i, label in enumerate(labels)]
 
 
 def batch_plan(batches: Sequence[Batch]) -> pd.DataFrame:
-    """One row per batch: label, rows, labelled rows, make rate, first and last date."""
-    rows = []
-    for batch in batches:
-        target = batch.rows[config.TARGET] if config.TARGET in batch.rows else pd.Series(dtype=float)
-        rows.append(
+    """One row per batch (numbered from 1): rows, labelled rows, make rate, first and last date."""
+    return pd.DataFrame(
+        [
             {
-                "batch_index": batch.index,
-                "batch": batch.label,
+                "batch": batch.index + 1,
+                "label": batch.label,
                 "rows": len(batch.rows),
-                "labelled": int(target.notna().sum()),
-                "make_rate": float(target.mean()) if target.notna().any() else float("nan"),
-                "first_date": batch.first_date,
-                "last_date": batch.last_date,
+                "labelled": int(batch.rows[config.TARGET].notna().sum()) if config.TARGET in batch.rows else 0,
+                "make_rate": batch.rows[config.TARGET].mean() if config.TARGET in batch.rows else np.nan,
+                "first_date": f"{batch.first_date:%Y-%m-%d}",
+                "last_date": f"{batch.last_date:%Y-%m-%d}",
             }
-        )
-    return pd.DataFrame(rows)
+            for batch in batches
+        ]
+    )
 
 
-# --- Models -----------------------------------------------------------------------------------
+# --- Inputs -----------------------------------------------------------------------------------
 
 
-class InMemoryModel:
-    """A trained pipeline scored in this process, with a loaded pyfunc's ``predict(frame)``."""
+@dataclass
+class Deployed:
+    """A model in service: what scores, what it learned, and what normal looks like for it."""
 
-    def __init__(self, shot_model: ShotMadeModel):
-        self.shot_model = shot_model
+    name: str  # "development champion" or the gate candidate's name
+    estimator: object  # scikit-learn classifier on the six features
+    reference: MonitoringReference
+    learned_through: int  # last batch whose labels it learned; -1: none
+    description: str
+    monitor: Monitor = field(init=False)
+
+    def __post_init__(self):
+        self.model = ShotMadeModel(self.estimator)
+        self.monitor = Monitor(self.reference)
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
-        return self.shot_model.predict(None, features)
-
-
-# Training rows (features and target: base_train plus revealed labels) -> (model, one-line description).
-# The model answers ``predict(features)`` with the probability and prediction columns.
-Trainer = Callable[[pd.DataFrame], tuple[object, str]]
-
-
-def pycaret_trainer(base_test: pd.DataFrame, seed: int = config.SEED, fast: bool = False) -> Trainer:
-    """Train like notebook 03, in this process: the same experiment, grids and selection rule."""
-    from kobe_mlops.modeling.train import (
-        CANDIDATES,
-        FAST_CV_FOLDS,
-        build_experiment,
-        choose_champion,
-        train_candidate,
-    )
-
-    folds = FAST_CV_FOLDS if fast else config.CV_FOLDS
-
-    def train(rows: pd.DataFrame) -> tuple[object, str]:
-        rows = rows.reset_index(drop=True)
-        experiment = build_experiment(rows, base_test.reset_index(drop=True), seed=seed, folds=folds)
-        candidates = {key: train_candidate(experiment, key, fast=fast) for key in CANDIDATES}
-        chosen, reason = choose_champion(candidates)
-        return InMemoryModel(ShotMadeModel(chosen.pipeline, check_features=rows[config.FEATURES])), reason
-
-    return train
-
-
-@dataclass(frozen=True)
-class Deployed:
-    """A model a strategy can put in service, with what monitoring must know about it."""
-
-    model: object  # predict(features) -> probability and prediction columns
-    scoring: ScoringModel  # the production rows it learned and its estimator
-    test_log_loss: float  # on base_test: the triggers' test-based limit
-    trained_through_batch: int  # last batch whose labels it learned; -1 for the development champion
-    description: str
-
-
-def calibrated_model(model, train_rows: pd.DataFrame, reference: pd.DataFrame, learned_shot_ids) -> ScoringModel:
-    """The estimator of ``model``, as a ``Treinamento`` run sets it up: calibrated on ``reference``
-    (labelled rows it never learned: base_test, plus a challenger's production holdout, as notebook
-    03's ``reference_data``), with the support of its own training rows."""
-    probability = model.predict(reference[config.FEATURES])[config.PROBABILITY_COLUMN].to_numpy()
-    estimator = estimation.PerformanceEstimator.fit(
-        probability, reference[config.TARGET], feature_support(train_rows[config.FEATURES])
-    )
-    return ScoringModel(None, np.sort(np.asarray(learned_shot_ids, dtype="int64")), estimator)
-
-
-def base_test_log_loss(model, base_test: pd.DataFrame) -> float:
-    probability = model.predict(base_test[config.FEATURES])[config.PROBABILITY_COLUMN]
-    return evaluate_probabilities(base_test[config.TARGET], probability)["log_loss"]
-
-
-# --- Inputs and settings ----------------------------------------------------------------------
+        return self.model.predict(None, features)
 
 
 @dataclass(frozen=True)
 class ReplayInputs:
-    base_train: pd.DataFrame
-    base_test: pd.DataFrame
-    development: pd.DataFrame  # data_filtered: the drift reference of every application run
-    champion: Deployed  # the development champion, where every strategy starts
+    development: pd.DataFrame  # labelled development rows with their game_date
+    development_rate: float  # the make rate known before production: base_train's
+    champion: Deployed
     champion_version: str = "none"
 
 
@@ -282,8 +152,8 @@ def missing_inputs(paths: config.WorkspacePaths | None = None) -> list[str]:
     """What the replay needs from a pipeline run and does not find (empty: ready)."""
     paths = paths or config.workspace_paths()
     missing = [
-        f"{path.relative_to(paths.root)}"
-        for path in (paths.base_train, paths.base_test, paths.data_filtered)
+        str(path.relative_to(paths.root))
+        for path in (paths.raw_file("dev"), paths.base_train, paths.base_test)
         if not path.is_file()
     ]
     if not reads.store_exists() or reads.version_by_alias(reads.client()) is None:
@@ -291,8 +161,20 @@ def missing_inputs(paths: config.WorkspacePaths | None = None) -> list[str]:
     return missing
 
 
+def development_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """Labelled development rows with their date: what a challenger may learn besides production."""
+    rows = raw.dropna(subset=[*config.FEATURES, config.TARGET])
+    rows = cast_features(rows[[DATE_COLUMN, *config.FEATURES, config.TARGET]].reset_index(drop=True))
+    return rows.assign(**{DATE_COLUMN: pd.to_datetime(rows[DATE_COLUMN])})
+
+
+def reference_rows(frame: pd.DataFrame, estimator) -> pd.DataFrame:
+    probability = ShotMadeModel(estimator).predict(None, frame[config.FEATURES])[config.PROBABILITY_COLUMN]
+    return frame[[*config.FEATURES, config.TARGET]].assign(**{config.PROBABILITY_COLUMN: probability.to_numpy()})
+
+
 def load_inputs(paths: config.WorkspacePaths | None = None) -> ReplayInputs:
-    """The development pipeline's outputs and its champion, loaded once."""
+    """The development rows and the registered champion (loaded once, by version, never modified)."""
     paths = paths or config.workspace_paths()
     missing = missing_inputs(paths)
     if missing:
@@ -303,29 +185,32 @@ def load_inputs(paths: config.WorkspacePaths | None = None) -> ReplayInputs:
     mlflow.set_tracking_uri(tracking_uri())
     client = reads.client()
     version = reads.version_by_alias(client)
-    model = mlflow.pyfunc.load_model(config.CHAMPION_URI)
-    scoring = load_scoring_model(config.CHAMPION_URI, model, paths, client)
-    if len(scoring.learned_shot_ids):
+    if len(reads.learned_shot_ids(client, version)):
         raise ReplayError(
-            f"The champion (version {version.version}) learned {len(scoring.learned_shot_ids)} labelled production "
-            "rows: the replay starts from a model of development data only. Roll back to it first "
-            "(python run_all.py --rollback)."
+            f"The champion (version {version.version}) learned labelled production rows: the replay starts "
+            "from a model of development data only. Roll back to it first (python run_all.py --rollback)."
         )
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{config.REGISTERED_MODEL_NAME}/{version.version}")
+    estimator = pyfunc.unwrap_python_model().pipeline
     base_test = pd.read_parquet(paths.base_test)
+    reference = MonitoringReference(
+        reference_rows(base_test, estimator), f"the champion's {len(base_test)} held-out development rows (base_test)"
+    )
     champion = Deployed(
-        model,
-        scoring,
-        base_test_log_loss(model, base_test),
-        DEVELOPMENT_CHAMPION,
-        f"development champion ({config.REGISTERED_MODEL_NAME} version {version.version})",
+        "development champion",
+        estimator,
+        reference,
+        -1,
+        f"development champion ({config.REGISTERED_MODEL_NAME} version {version.version}; its random "
+        "split saw 2PT shots of every season)",
     )
+    development_rate = float(pd.read_parquet(paths.base_train)[config.TARGET].mean())
     return ReplayInputs(
-        pd.read_parquet(paths.base_train),
-        base_test,
-        pd.read_parquet(paths.data_filtered),
-        champion,
-        str(version.version),
+        development_rows(read_table(paths.raw_file("dev"))), development_rate, champion, version.version
     )
+
+
+# --- Settings and the strategies' decisions ---------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -333,9 +218,6 @@ class ReplaySettings:
     strategies: tuple[str, ...] = STRATEGIES
     schedule_every: int = DEFAULT_SCHEDULE_EVERY
     batch_rows: int | None = None  # None: one batch per season
-    holdout_fraction: float = HOLDOUT_FRACTION
-    seed: int = config.SEED
-    fast: bool = False
     prod_data: str = ""
 
     def __post_init__(self):
@@ -350,39 +232,23 @@ class ReplaySettings:
         return "season" if self.batch_rows is None else f"{self.batch_rows} rows"
 
 
-# --- The strategies' decisions (pure) ---------------------------------------------------------
-
-
-def challenger_wanted(
-    strategy: str, batch_index: int, batch_count: int, report: triggers.TriggerReport, schedule_every: int
-) -> tuple[bool, str]:
-    """Whether ``strategy`` trains a challenger after batch ``batch_index``, and why."""
-    if batch_index >= batch_count - 1:
-        return False, "last batch: no batch left to score"
+def gate_wanted(strategy: str, batch_index: int, fired: list[str], schedule_every: int) -> tuple[bool, str]:
+    """Whether ``strategy`` runs the gate after batch ``batch_index`` (0-based), and why."""
     if strategy == NEVER:
         return False, "this strategy never retrains"
-    if strategy == REACTIVE:
-        if report.any_fired:
-            return True, "trigger fired: " + ", ".join(trigger.name for trigger in report.fired)
-        return False, "no trigger fired"
+    if strategy == CONTINUOUS:
+        return True, "the gate runs after every batch"
     if strategy == SCHEDULED:
         if (batch_index + 1) % schedule_every == 0:
-            return True, f"scheduled: a challenger every {schedule_every} batch(es)"
-        due = (batch_index // schedule_every + 1) * schedule_every - 1
-        return False, f"not scheduled (every {schedule_every} batches; next after batch {due})"
+            return True, f"calendar: the gate runs every {schedule_every} batches"
+        return False, f"calendar: not due (every {schedule_every} batches)"
+    if strategy == REACTIVE:  # a measured problem: a label-based alert (drift alone is for investigation)
+        measured = [name for name in fired if name in triggers.LABEL_TRIGGERS]
+        return (True, "alert: " + ", ".join(measured)) if measured else (False, "no label-based alert")
     raise ValueError(f"unknown strategy {strategy!r}")
 
 
-def null_rate(revealed: pd.DataFrame, development_rate: float) -> float:
-    """The null model's constant: the make rate of every label revealed so far, else the development rate."""
-    return class_ratio(revealed) if len(revealed) else development_rate
-
-
-def first_batch(batch_indices: Sequence[int]) -> int:
-    return min(batch_indices) if len(batch_indices) else -1
-
-
-# --- One batch --------------------------------------------------------------------------------
+# --- Records ----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -390,108 +256,248 @@ class BatchRecord:
     """What one strategy saw and did on one batch: one child run."""
 
     strategy: str
-    batch_index: int
-    batch: str
-    first_date: str
-    last_date: str
-    trained_through_batch: int
-    model: str  # description of the scoring model
-    metrics: dict[str, float]
-    applicability: estimation.Applicability
-    report: triggers.TriggerReport
-    retrained: bool = False
-    promoted: bool = False
-    decision: str = "none"  # "promote", "keep" or "none" (no challenger)
+    batch: Batch
+    deployed: Deployed
+    table: pd.DataFrame  # the calculators' result table
+    rows_input: int
+    rows_scored: int
+    graded_loss: np.ndarray  # per graded row, the model's log loss
+    null_loss: np.ndarray  # ... the deployable null's
+    fired: dict[str, bool]
+    decision: str = "none"  # "promote <candidate>", "keep" or "none"
     reason: str = ""
-    validation: dict[str, float] = field(default_factory=dict)
+    gate_figures: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def all_metrics(self) -> dict[str, float]:
+    @property
+    def promoted(self) -> bool:
+        return self.decision.startswith("promote")
+
+    def figure(self, metric: str, column: str = "value") -> float:
+        match = self.table.loc[self.table["metric"] == metric, column]
+        return float(match.iloc[0]) if len(match) else float("nan")
+
+    def metrics(self) -> dict[str, float]:
         figures = {
-            **self.metrics,
-            **{names.trigger_fired_metric(t.name): float(t.fired) for t in self.report.triggers},
-            **{names.trigger_metric(t.name): t.value for t in self.report.triggers if t.value is not None},
-            **{names.trigger_threshold_metric(t.name): t.threshold for t in self.report.triggers},
-            names.RETRAINED: float(self.retrained),
+            **calculators.table_metrics(self.table),
+            names.ROWS_INPUT: self.rows_input,
+            names.ROWS_SCORED: self.rows_scored,
+            names.ROWS_REJECTED: self.rows_input - self.rows_scored,
+            names.ROWS_EVALUATED: len(self.graded_loss),
+            **{names.trigger_fired_metric(name): float(value) for name, value in self.fired.items()},
+            names.RETRAINED: float(self.decision != "none"),
             names.PROMOTED: float(self.promoted),
-            **{f"{names.VALIDATION_PREFIX}{key}": value for key, value in self.validation.items()},
+            **self.gate_figures,
         }
-        return {key: float(value) for key, value in figures.items() if value is not None and math.isfinite(value)}
+        return {key: float(value) for key, value in figures.items() if np.isfinite(value)}
 
     def params(self) -> dict[str, str]:
         return {
-            names.REPLAY_BATCH: self.batch,
-            names.REPLAY_BATCH_INDEX: str(self.batch_index),
-            names.TRAINED_THROUGH_BATCH: str(self.trained_through_batch),
-            "batch_first_date": self.first_date,
-            "batch_last_date": self.last_date,
+            names.REPLAY_BATCH: self.batch.label,
+            names.REPLAY_BATCH_NUMBER: str(self.batch.index + 1),
+            names.TRAINED_THROUGH_BATCH: str(self.deployed.learned_through + 1),
+            "batch_first_date": f"{self.batch.first_date:%Y-%m-%d}",
+            "batch_last_date": f"{self.batch.last_date:%Y-%m-%d}",
         }
 
     def tags(self) -> dict[str, str]:
         return {
             names.REPLAY_STRATEGY_TAG: self.strategy,
-            names.ESTIMATE_APPLICABILITY_TAG: self.applicability.verdict,
-            names.ESTIMATE_REASON_TAG: self.applicability.reason,
-            names.FIRED_TRIGGERS_TAG: ",".join(t.name for t in self.report.fired),
+            names.FIRED_TRIGGERS_TAG: ",".join(name for name, value in self.fired.items() if value),
             names.REPLAY_DECISION_TAG: self.decision,
             names.REPLAY_REASON_TAG: self.reason[:5000],
-            "scoring_model": self.model[:5000],
+            names.SCORING_MODEL_TAG: self.deployed.description[:5000],
+            names.REFERENCE_TAG: self.deployed.reference.description,
+            **(
+                {names.MONITORING_PROBLEM_TAG: self.deployed.reference.problem}
+                if not self.deployed.monitor.usable
+                else {}
+            ),
         }
 
     def line(self, batch_count: int) -> str:
-        """The progress line of this batch and strategy."""
-        m = self.metrics
-        realized = (
-            f"log loss {m[names.LOG_LOSS]:.4f} (null {m[names.REPLAY_NULL_LOG_LOSS]:.4f})"
-            if names.LOG_LOSS in m
-            else "no labelled row"
+        """The progress line of this batch and strategy (batches numbered from 1)."""
+        if len(self.graded_loss):
+            realized = f"log loss {self.graded_loss.mean():.4f} (null {self.null_loss.mean():.4f})"
+            estimate = self.figure(calculators.ESTIMATE_GRADED)
+            if np.isfinite(estimate):
+                realized += (
+                    f", estimate {estimate:.4f} [{self.figure(calculators.ESTIMATE_GRADED, 'lower'):.4f}, "
+                    f"{self.figure(calculators.ESTIMATE_GRADED, 'upper'):.4f}]"
+                )
+        else:
+            realized = "no labelled row"
+        fired = ", ".join(name for name, value in self.fired.items() if value) or "no alert"
+        action = {"none": "no gate", "keep": "champion kept"}.get(
+            self.decision, self.decision.replace("promote", "promoted")
         )
-        estimate = m.get(names.ESTIMATED_LOG_LOSS, float("nan"))
-        fired = ",".join(t.name for t in self.report.fired) or "none"
-        action = {"promote": "challenger promoted", "keep": "challenger kept out"}.get(self.decision, "no retraining")
         return (
-            f"[{self.batch_index + 1:>2}/{batch_count}] {self.batch:<10} {self.strategy:<9} "
-            f"{m.get(names.ROWS_SCORED, 0):.0f} scored, {m.get(names.ROWS_REJECTED, 0):.0f} rejected | {realized}, "
-            f"estimate {estimate:.4f} ({self.applicability.verdict}) | fired: {fired} | {action} "
-            f"({self.seconds:.1f} s)"
+            f"[{self.batch.index + 1:>2}/{batch_count}] {self.batch.label:<10} {self.strategy:<10} "
+            f"{self.rows_scored} scored | {realized} | {fired} | {action} ({self.seconds:.1f} s)"
         )
 
 
-def batch_metrics(
-    result: ApplicationResult,
-    development: pd.DataFrame,
-    drift: pd.DataFrame,
-    deployed: Deployed,
-    rate_before: float,
-) -> tuple[dict[str, float], estimation.Applicability]:
-    """The ``PipelineAplicacao`` figures of one scored batch, plus the replay's null yardstick."""
-    metrics, applicability = application_metrics(result, development, drift, deployed.scoring)
-    if metrics.get(names.ROWS_SEEN_IN_TRAINING, 0):
-        raise ReplayError(
-            f"{result.source}: the scoring model learned {metrics[names.ROWS_SEEN_IN_TRAINING]:.0f} of these "
-            "labelled rows; a replayed batch must be out of sample."
+# --- Summary ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    strategy: str
+    log_loss: float  # pooled over every graded row
+    vs_null: float  # pooled log loss minus the null model's
+    vs_null_lower: float  # 95 % seasons bootstrap interval of vs_null
+    vs_null_upper: float
+    gates: int  # times the gate ran (challengers trained)
+    promotions: int
+    estimation_error: float  # row-weighted mean absolute error of the estimate on graded rows
+    previous_batch_error: float  # ... of last batch's realized log loss used as the forecast
+    estimate_coverage: float  # share of labelled batches whose 95 % interval held the realized value
+    error_when_drifted: float  # estimate's row-weighted error on batches where drift fired
+    error_when_stable: float
+
+    @property
+    def verdict(self) -> str:
+        interval = f"95 % interval [{self.vs_null_lower:+.4f}, {self.vs_null_upper:+.4f}]"
+        if self.vs_null_upper < 0:
+            return f"beats the null model by {-self.vs_null:.4f} ({interval})"
+        if self.vs_null_lower > 0:
+            return f"is worse than the null model by {self.vs_null:.4f} ({interval})"
+        return f"ties with the null model ({self.vs_null:+.4f}, {interval})"
+
+
+def _weighted_error(errors: list[tuple[int, float]]) -> float:
+    rows = sum(n for n, _ in errors)
+    return sum(n * abs(e) for n, e in errors) / rows if rows else float("nan")
+
+
+def summarize(strategy: str, records: list[BatchRecord]) -> StrategySummary:
+    labelled = [r for r in records if len(r.graded_loss)]
+    model = [r.graded_loss for r in labelled]
+    null = [r.null_loss for r in labelled]
+    pooled = np.concatenate(model).mean() - np.concatenate(null).mean() if labelled else float("nan")
+    rng = np.random.default_rng(config.SEED)
+    sums = np.array([[m.sum(), n.sum(), len(m)] for m, n in zip(model, null, strict=True)]).reshape(-1, 3)
+    draws = rng.integers(0, len(sums), size=(BOOTSTRAP_DRAWS, len(sums))) if len(sums) else np.zeros((0, 0), int)
+    totals = sums[draws].sum(axis=1) if len(sums) else np.zeros((0, 3))
+    gains = (totals[:, 0] - totals[:, 1]) / totals[:, 2] if len(totals) else np.array([np.nan])
+    errors, previous, drifted, stable, covered = [], [], [], [], []
+    last_realized = None
+    for record in labelled:
+        realized, estimate = record.graded_loss.mean(), record.figure(calculators.ESTIMATE_GRADED)
+        if last_realized is not None:
+            previous.append((len(record.graded_loss), last_realized - realized))
+        last_realized = realized
+        if not np.isfinite(estimate):
+            continue
+        error = (len(record.graded_loss), estimate - realized)
+        errors.append(error)
+        (drifted if record.fired.get(triggers.FEATURE_DRIFT) else stable).append(error)
+        lower, upper = (
+            record.figure(calculators.ESTIMATE_GRADED, "lower"),
+            record.figure(calculators.ESTIMATE_GRADED, "upper"),
         )
-    labelled = result.labelled
-    if len(labelled):
-        metrics[names.REPLAY_NULL_LOG_LOSS] = float(
-            row_log_loss(labelled[config.TARGET], np.full(len(labelled), rate_before)).mean()
+        covered.append(lower <= realized <= upper)
+    return StrategySummary(
+        strategy,
+        float(np.concatenate(model).mean()) if labelled else float("nan"),
+        float(pooled),
+        float(np.quantile(gains, 0.025)),
+        float(np.quantile(gains, 0.975)),
+        sum(r.decision != "none" for r in records),
+        sum(r.promoted for r in records),
+        _weighted_error(errors),
+        _weighted_error(previous),
+        float(np.mean(covered)) if covered else float("nan"),
+        _weighted_error(drifted),
+        _weighted_error(stable),
+    )
+
+
+@dataclass
+class ReplayResult:
+    records: list[BatchRecord]
+    strategies: dict[str, StrategySummary]
+    log_loss_null: float
+    seconds: dict[str, float]
+    wall_seconds: float
+    trainings: int
+    run_id: str | None = None
+
+    def table(self) -> pd.DataFrame:
+        """One row per strategy: the replay's answer, with the seasons bootstrap interval."""
+        rows = [
+            {
+                "strategy": s.strategy,
+                "log_loss": s.log_loss,
+                "vs_null": s.vs_null,
+                "vs_null_lower": s.vs_null_lower,
+                "vs_null_upper": s.vs_null_upper,
+                "gates": s.gates,
+                "promotions": s.promotions,
+                "estimation_error": s.estimation_error,
+                "previous_batch_error": s.previous_batch_error,
+                "estimate_coverage": s.estimate_coverage,
+            }
+            for s in self.strategies.values()
+        ]
+        return pd.DataFrame(rows)
+
+    def timeline(self) -> pd.DataFrame:
+        """One row per strategy and batch (numbered from 1)."""
+        return pd.DataFrame(
+            [
+                {
+                    "strategy": r.strategy,
+                    "batch": r.batch.index + 1,
+                    "label": r.batch.label,
+                    "log_loss": r.graded_loss.mean() if len(r.graded_loss) else np.nan,
+                    "log_loss_null": r.null_loss.mean() if len(r.null_loss) else np.nan,
+                    "estimated_log_loss": r.figure(calculators.ESTIMATE_GRADED),
+                    "estimated_log_loss_lower": r.figure(calculators.ESTIMATE_GRADED, "lower"),
+                    "estimated_log_loss_upper": r.figure(calculators.ESTIMATE_GRADED, "upper"),
+                    "alerts": ", ".join(name for name, value in r.fired.items() if value),
+                    "decision": r.decision,
+                }
+                for r in self.records
+            ]
         )
-    return metrics, applicability
+
+    def metrics(self) -> dict[str, float]:
+        figures = {names.REPLAY_NULL_LOG_LOSS: self.log_loss_null, "trainings_run": float(self.trainings)}
+        for name, s in self.strategies.items():
+            for metric, value in {
+                names.LOG_LOSS: s.log_loss,
+                "vs_null": s.vs_null,
+                "vs_null_lower": s.vs_null_lower,
+                "vs_null_upper": s.vs_null_upper,
+                "retrains": s.gates,
+                "promotions": s.promotions,
+                "estimation_error": s.estimation_error,
+                "previous_batch_error": s.previous_batch_error,
+                "estimate_coverage": s.estimate_coverage,
+                "estimation_error_drifted": s.error_when_drifted,
+                "estimation_error_stable": s.error_when_stable,
+            }.items():
+                figures[names.strategy_metric(metric, name)] = value
+        return {key: float(value) for key, value in figures.items() if np.isfinite(value)}
+
+    def lines(self) -> list[str]:
+        def count(n: int, word: str) -> str:
+            return f"{n} {word}{'' if n == 1 else 's'}"
+
+        return [
+            f"{s.strategy}: pooled log loss {s.log_loss:.4f}, {s.verdict}; {count(s.gates, 'gate run')}, "
+            f"{count(s.promotions, 'promotion')}; the estimate is off by {s.estimation_error:.4f} per row "
+            f"(last season's loss as a forecast: {s.previous_batch_error:.4f}), its interval held the "
+            f"realized value in {s.estimate_coverage:.0%} of batches"
+            for s in self.strategies.values()
+        ] + [f"Null model (the make rate known before each batch): {self.log_loss_null:.4f}."]
 
 
-def drift_table(development: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
-    """Development vs the batch's scored rows (no row scored: no PSI to log)."""
-    if scored.empty:
-        return pd.DataFrame(columns=["feature", "psi"])
-    return compare_features(development, scored)
-
-
-# --- Timing and logging -----------------------------------------------------------------------
+# --- The loop ---------------------------------------------------------------------------------
 
 
 class StageTimer:
-    """Seconds spent per stage of the replay (:data:`STAGES`)."""
-
     def __init__(self):
         self.seconds = dict.fromkeys(STAGES, 0.0)
 
@@ -502,6 +508,233 @@ class StageTimer:
             yield
         finally:
             self.seconds[name] += time.perf_counter() - started
+
+
+class _Replay:
+    def __init__(self, batches: Sequence[Batch], inputs: ReplayInputs, settings: ReplaySettings, progress, log):
+        self.batches, self.inputs, self.settings, self.progress, self.log = batches, inputs, settings, progress, log
+        self.timer = StageTimer()
+        self.deployed = {name: inputs.champion for name in settings.strategies}
+        self.known = pd.DataFrame()  # labelled production rows revealed so far, with their batch
+        self.recipes: dict[tuple[str, int], object] = {}  # (recipe, rows dated before batch) -> fitted
+        # Each recipe's out-of-sample record: every batch scored by the fit on the rows dated before it.
+        self.track = {name: pd.DataFrame() for name in challengers.RECIPES}
+        self.records: list[BatchRecord] = []
+
+    def learnable(self, before: pd.Timestamp) -> pd.DataFrame:
+        """Every labelled row dated before ``before``: development rows and revealed production labels."""
+        development = self.inputs.development
+        development = development[development[DATE_COLUMN] < before].assign(**{challengers.PRODUCTION_COLUMN: False})
+        if self.known.empty:
+            return development.reset_index(drop=True)
+        production = self.known[self.known[DATE_COLUMN] < before].assign(**{challengers.PRODUCTION_COLUMN: True})
+        columns = [DATE_COLUMN, *config.FEATURES, config.TARGET, challengers.PRODUCTION_COLUMN]
+        return pd.concat([development[columns], production[columns]], ignore_index=True)
+
+    def null_rate(self) -> float:
+        return float(self.known[config.TARGET].mean()) if len(self.known) else self.inputs.development_rate
+
+    def run(self) -> None:
+        for batch in self.batches:
+            rate = self.null_rate()
+            scored = {strategy: self.score(strategy, batch, rate) for strategy in self.settings.strategies}
+            graded = next(iter(scored.values()))[1]
+            self.extend_track(batch, graded)
+            for record, graded_rows in scored.values():
+                self.act(record, graded_rows, batch)
+                with self.timer.stage("logging"):
+                    self.log.child(record)
+                self.records.append(record)
+                self.progress(record.line(len(self.batches)))
+            if len(graded):
+                labelled = graded[[ID_COLUMN, DATE_COLUMN, *config.FEATURES, config.TARGET]]
+                self.known = labelled if self.known.empty else pd.concat([self.known, labelled], ignore_index=True)
+
+    def score(self, strategy: str, batch: Batch, rate: float) -> tuple[BatchRecord, pd.DataFrame]:
+        started = time.perf_counter()
+        deployed = self.deployed[strategy]
+        if deployed.learned_through >= batch.index:  # the loop's own guarantee, checked
+            raise ReplayError(f"{strategy}: a model that learned batch {batch.index + 1} cannot score it.")
+        with self.timer.stage("scoring"):
+            result = score_frame(batch.rows, deployed, source=batch.label)
+        predictions = result.predictions
+        labelled = predictions[predictions[config.TARGET].notna()]
+        # Every labelled row is graded: the model learned nothing dated this late (checked above).
+        graded = labelled.reset_index(drop=True)
+        graded = graded.assign(**{DATE_COLUMN: pd.to_datetime(graded[DATE_COLUMN])})
+        with self.timer.stage("evaluation"):
+            table = deployed.monitor.evaluate(predictions, graded, rate, batch.label)
+        outcome, probability = graded[config.TARGET].to_numpy(), graded[config.PROBABILITY_COLUMN].to_numpy()
+        record = BatchRecord(
+            strategy,
+            batch,
+            deployed,
+            table,
+            len(batch.rows),
+            len(predictions),
+            row_log_loss(outcome, probability),
+            row_log_loss(outcome, np.full(len(graded), rate)),
+            triggers.fired_triggers(table),
+        )
+        record.seconds = time.perf_counter() - started
+        return record, graded
+
+    def extend_track(self, batch: Batch, graded: pd.DataFrame) -> None:
+        """Score batch ``t`` with each recipe fitted before it: the record a promoted recipe starts from."""
+        if graded.empty or self.settings.strategies == (NEVER,):
+            return
+        rows = self.learnable(batch.first_date)
+        production = rows[rows[challengers.PRODUCTION_COLUMN]]
+        if len(production) < challengers.MIN_PRODUCTION_ROWS or production[config.TARGET].nunique() < 2:
+            return
+        for name in challengers.RECIPES:
+            scored = graded[[*config.FEATURES, config.TARGET]].assign(
+                **{config.PROBABILITY_COLUMN: self.probability(self.recipe(name, batch.index, rows), graded)}
+            )
+            self.track[name] = calculators.newest_chunks(self.track[name], scored.assign(chunk=batch.label))
+
+    def recipe(self, name: str, before_batch: int, rows: pd.DataFrame):
+        key = (name, before_batch)
+        if key not in self.recipes:  # every strategy shares one fit of a recipe on the same rows
+            with self.timer.stage("training"):
+                self.recipes[key] = challengers.RECIPES[name](rows, pd.to_datetime(rows[DATE_COLUMN]).max())
+        return self.recipes[key]
+
+    def act(self, record: BatchRecord, graded: pd.DataFrame, batch: Batch) -> None:
+        started = time.perf_counter()
+        deployed = self.deployed[record.strategy]
+        fired = [name for name, value in record.fired.items() if value]
+        wanted, why = gate_wanted(record.strategy, batch.index, fired, self.settings.schedule_every)
+        next_batch = self.batches[batch.index + 1] if batch.index + 1 < len(self.batches) else None
+        record.reason = why
+        if wanted and next_batch is None:
+            record.reason = f"{why}; last batch: nothing left to score"
+        if not wanted or next_batch is None or len(graded) < 2:
+            self.deployed[record.strategy] = self.rolled(deployed, graded, batch)
+            return
+        record.reason = why
+        candidates = self.candidates(deployed, batch.first_date, batch.index)
+        probabilities = {name: self.probability(model, graded) for name, model in candidates.items()}
+        decision = gate.decide(
+            graded[config.TARGET], {gate.CHAMPION: graded[config.PROBABILITY_COLUMN], **probabilities}
+        )
+        record.gate_figures, record.reason = decision.figures, f"{why}. {decision.reason}"
+        record.decision = f"promote {decision.winner}" if decision.promote else "keep"
+        if decision.promote:
+            initial = graded[[*config.FEATURES, config.TARGET]].assign(
+                **{config.PROBABILITY_COLUMN: probabilities[decision.winner]}
+            )
+            self.deployed[record.strategy] = self.rebuilt(decision.winner, deployed, graded, batch, next_batch, initial)
+        else:
+            self.deployed[record.strategy] = self.rolled(deployed, graded, batch)
+        record.seconds += time.perf_counter() - started
+
+    def candidates(self, deployed: Deployed, before: pd.Timestamp, batch_index: int) -> dict[str, object]:
+        rows = self.learnable(before)
+        window = deployed.reference.own
+        built = {}
+        production = rows[rows[challengers.PRODUCTION_COLUMN]]
+        if len(production) >= challengers.MIN_PRODUCTION_ROWS and production[config.TARGET].nunique() == 2:
+            built = {name: self.recipe(name, batch_index, rows) for name in challengers.RECIPES}
+        if len(window) >= challengers.MIN_PRODUCTION_ROWS and window[config.TARGET].nunique() == 2:
+            built[challengers.RECALIBRATED] = challengers.recalibrated(deployed.estimator, window)
+        if len(production):
+            built[challengers.NULL] = challengers.null_model(production)
+        return built
+
+    @staticmethod
+    def probability(estimator, graded: pd.DataFrame) -> np.ndarray:
+        return ShotMadeModel(estimator).predict(None, graded[config.FEATURES])[config.PROBABILITY_COLUMN].to_numpy()
+
+    def rolled(self, deployed: Deployed, graded: pd.DataFrame, batch: Batch) -> Deployed:
+        if graded.empty:
+            return deployed
+        reference = deployed.reference.rolled(graded, batch.label)
+        return Deployed(deployed.name, deployed.estimator, reference, deployed.learned_through, deployed.description)
+
+    def rebuilt(self, winner: str, champion: Deployed, graded, batch: Batch, next_batch: Batch, initial) -> Deployed:
+        """The winning candidate rebuilt on every row dated before the next batch."""
+        known = pd.concat([self.known, graded[self.known.columns]], ignore_index=True) if len(self.known) else graded
+        saved, self.known = self.known, known
+        try:
+            rows = self.learnable(next_batch.first_date)
+        finally:
+            self.known = saved
+        window = champion.reference.rolled(graded, batch.label).own
+        if winner in challengers.RECIPES:
+            estimator = self.recipe(winner, batch.index + 1, rows)
+        else:
+            estimator = challengers.rebuild(winner, rows, champion.estimator, window)
+        if winner in challengers.RECIPES:
+            track = self.track[winner]
+            source = (
+                f"the {winner} recipe's out-of-sample scores on {len(track)} rows (each batch by the fit before it)"
+            )
+            reference = MonitoringReference(track[calculators.REFERENCE_COLUMNS], source)
+        else:
+            source = f"the {winner} candidate's out-of-sample scores on batch {batch.index + 1} ({batch.label})"
+            reference = MonitoringReference(initial, source)
+        learned = rows[challengers.PRODUCTION_COLUMN]
+        description = (
+            f"{winner}: {challengers.describe(estimator)} on {int(learned.sum())} production "
+            f"and {int((~learned).sum())} development labels dated before "
+            f"{next_batch.first_date:%Y-%m-%d}"
+        )
+        return Deployed(winner, estimator, reference, batch.index, description)
+
+
+def run_replay(
+    batches: Sequence[Batch],
+    inputs: ReplayInputs,
+    settings: ReplaySettings | None = None,
+    progress: Callable[[str], None] = print,
+    log: MlflowReplayLog | NullReplayLog | None = None,
+) -> ReplayResult:
+    """Replay ``batches`` under every strategy of ``settings``; log with ``log`` (default: nothing)."""
+    settings = settings or ReplaySettings()
+    log = log or NullReplayLog()
+    if not batches:
+        raise ReplayError("No batch to replay.")
+    started = time.perf_counter()
+    replay = _Replay(batches, inputs, settings, progress, log)
+    params = {
+        "prod_data": settings.prod_data or "in memory",
+        "batching": settings.batching,
+        "batches": str(len(batches)),
+        "first_batch": batches[0].label,
+        "last_batch": batches[-1].label,
+        "strategies": ",".join(settings.strategies),
+        "schedule_every": str(settings.schedule_every),
+        "gate_rule": gate.RULE,
+        "champion_version": inputs.champion_version,
+    }
+    with log.parent(params):
+        progress(
+            f"Replaying {len(batches)} batches ({settings.batching}) under {', '.join(settings.strategies)}; "
+            f"every strategy starts from the {inputs.champion.description}."
+        )
+        replay.run()
+        by_strategy = {
+            name: summarize(name, [r for r in replay.records if r.strategy == name]) for name in settings.strategies
+        }
+        graded_null = [r.null_loss for r in replay.records if r.strategy == settings.strategies[0]]
+        null = float(np.concatenate(graded_null).mean()) if graded_null else float("nan")
+        result = ReplayResult(replay.records, by_strategy, null, dict(replay.timer.seconds), 0.0, len(replay.recipes))
+        result.wall_seconds = time.perf_counter() - started
+        timing = {f"seconds_{stage}": value for stage, value in result.seconds.items()}
+        log.summary({**result.metrics(), **timing, "seconds_total": result.wall_seconds}, result.table())
+        for line in result.lines():
+            progress(line)
+    result.run_id = log.run_id
+    if log.run_id:
+        progress(
+            f"Replay logged to experiment {config.REPLAY_EXPERIMENT_NAME}, run "
+            f"{config.REPLAY_RUN_NAMES['simulacao_operacao']} {log.run_id} ({result.wall_seconds:.1f} s)."
+        )
+    return result
+
+
+# --- Logging ----------------------------------------------------------------------------------
 
 
 class NullReplayLog:
@@ -516,22 +749,16 @@ class NullReplayLog:
     def child(self, record: BatchRecord) -> None:
         pass
 
-    def summary(self, metrics: dict[str, float], tags: dict[str, str], table: pd.DataFrame) -> None:
+    def summary(self, metrics: dict[str, float], table: pd.DataFrame) -> None:
         pass
 
 
 class MlflowReplayLog:
-    """One ``SimulacaoOperacao`` parent run in ``kobe-shot-replay``, one nested child per strategy and batch.
-
-    The parent is opened once the inputs are checked; an exception inside marks it FAILED.
-    Children are written in one request each (``log_batch``) and finished at once.
-    """
+    """One ``SimulacaoOperacao`` parent run in ``kobe-shot-replay``, one nested child per strategy and batch."""
 
     def __init__(self, experiment_name: str = config.REPLAY_EXPERIMENT_NAME):
         self.experiment_name = experiment_name
         self.run_id: str | None = None
-        self.experiment_id: str | None = None
-        self.client: MlflowClient | None = None
 
     @contextmanager
     def parent(self, params: dict[str, str]) -> Iterator[None]:
@@ -545,370 +772,21 @@ class MlflowReplayLog:
             yield
 
     def child(self, record: BatchRecord) -> None:
-        tags = {
-            "mlflow.parentRunId": self.run_id,
-            config.INVOCATION_TAG: invocation_id(),
-            "kobe.step": "aplicacao",
-            **record.tags(),
-        }
-        run = self.client.create_run(self.experiment_id, run_name=config.RUN_NAMES["aplicacao"], tags=tags)
+        tags = {"mlflow.parentRunId": self.run_id, config.INVOCATION_TAG: invocation_id(), "kobe.step": "aplicacao"}
+        run = self.client.create_run(
+            self.experiment_id, run_name=config.RUN_NAMES["aplicacao"], tags={**tags, **record.tags()}
+        )
         stamp = int(time.time() * 1000)
         self.client.log_batch(
             run.info.run_id,
-            metrics=[Metric(key, value, stamp, 0) for key, value in record.all_metrics().items()],
+            metrics=[Metric(key, value, stamp, 0) for key, value in record.metrics().items()],
             params=[Param(key, value) for key, value in record.params().items()],
         )
         self.client.set_terminated(run.info.run_id)
 
-    def summary(self, metrics: dict[str, float], tags: dict[str, str], table: pd.DataFrame) -> None:
+    def summary(self, metrics: dict[str, float], table: pd.DataFrame) -> None:
         mlflow.log_metrics(metrics)
-        mlflow.set_tags(tags)
-        mlflow.log_table(table, artifact_file="replay/summary.json")
-
-
-# --- The loop ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Lineage:
-    """One strategy's model in service and its running totals."""
-
-    strategy: str
-    deployed: Deployed
-    retrains: int = 0
-    promotions: int = 0
-    loss_sum: float = 0.0  # pooled out-of-sample log loss: sum over labelled rows
-    rows: int = 0
-    estimation_errors: list[float] = field(default_factory=list)  # |estimate - realized| per labelled batch
-    alerts: list[int] = field(default_factory=list)  # batches where any trigger fired
-    label_alerts: list[int] = field(default_factory=list)  # ... a trigger that needs labels
-
-
-@dataclass(frozen=True)
-class StrategySummary:
-    strategy: str
-    log_loss: float  # pooled over every labelled replayed row
-    retrains: int
-    promotions: int
-    estimation_error: float  # mean absolute error of the estimated log loss, over labelled batches
-    beats_null: bool
-
-
-@dataclass(frozen=True)
-class ReplaySummary:
-    strategies: dict[str, StrategySummary]
-    log_loss_null: float
-    rows_labelled: int
-    first_alert_batch: int
-    first_label_alert_batch: int
-    batches: int
-
-    def verdict(self, strategy: str) -> str:
-        summary = self.strategies[strategy]
-        gap = self.log_loss_null - summary.log_loss
-        if summary.beats_null:
-            return f"beats the null model by {gap:.4f}"
-        return f"does not beat the null model (worse by {-gap:.4f})"
-
-    def metrics(self) -> dict[str, float]:
-        figures = {
-            names.REPLAY_NULL_LOG_LOSS: self.log_loss_null,
-            "rows_labelled_replayed": float(self.rows_labelled),
-            names.FIRST_ALERT_BATCH: float(self.first_alert_batch),
-            names.FIRST_LABEL_ALERT_BATCH: float(self.first_label_alert_batch),
-            "batches": float(self.batches),
-        }
-        for name, summary in self.strategies.items():
-            figures[names.strategy_metric(names.LOG_LOSS, name)] = summary.log_loss
-            figures[names.strategy_metric("retrains", name)] = float(summary.retrains)
-            figures[names.strategy_metric("promotions", name)] = float(summary.promotions)
-            figures[names.strategy_metric("estimation_error", name)] = summary.estimation_error
-            figures[names.strategy_metric("beats_null", name)] = float(summary.beats_null)
-        return {key: value for key, value in figures.items() if math.isfinite(value)}
-
-    def tags(self) -> dict[str, str]:
-        return {names.strategy_metric("null_verdict", name): self.verdict(name) for name in self.strategies}
-
-    def table(self) -> pd.DataFrame:
-        """One row per strategy and one for the null model: the replay's answer."""
-        rows = [
-            {
-                "strategy": s.strategy,
-                "log_loss": s.log_loss,
-                "vs_null": s.log_loss - self.log_loss_null,
-                "retrains": s.retrains,
-                "promotions": s.promotions,
-                "estimation_error": s.estimation_error,
-                "verdict": self.verdict(s.strategy),
-            }
-            for s in self.strategies.values()
-        ]
-        rows.append({"strategy": "null", "log_loss": self.log_loss_null, "vs_null": 0.0, "verdict": "yardstick"})
-        return pd.DataFrame(rows)
-
-    def lines(self) -> list[str]:
-        lines = [
-            f"{name}: pooled log loss {s.log_loss:.4f} on {self.rows_labelled} labelled rows, "
-            f"{self.verdict(name)} ({self.log_loss_null:.4f}); {s.retrains} retrains, {s.promotions} promotions, "
-            f"estimate off by {s.estimation_error:.4f} on average"
-            for name, s in self.strategies.items()
-        ]
-        lines.append(
-            f"First alert after batch {self.first_alert_batch}; first label-based alert after batch "
-            f"{self.first_label_alert_batch} (-1: none)."
-        )
-        return lines
-
-
-@dataclass
-class ReplayResult:
-    records: list[BatchRecord]
-    summary: ReplaySummary
-    seconds: dict[str, float]  # per stage
-    wall_seconds: float
-    run_id: str | None = None
-    trainings: int = 0  # challengers actually trained (strategies retraining on the same rows share one)
-
-    def timeline(self) -> pd.DataFrame:
-        """One row per strategy and batch."""
-        return pd.DataFrame(
-            [
-                {
-                    "strategy": r.strategy,
-                    "batch_index": r.batch_index,
-                    "batch": r.batch,
-                    "trained_through_batch": r.trained_through_batch,
-                    "rows_scored": r.metrics.get(names.ROWS_SCORED),
-                    "log_loss": r.metrics.get(names.LOG_LOSS, float("nan")),
-                    "estimated_log_loss": r.metrics.get(names.ESTIMATED_LOG_LOSS, float("nan")),
-                    "log_loss_null": r.metrics.get(names.REPLAY_NULL_LOG_LOSS, float("nan")),
-                    "applicability": r.applicability.verdict,
-                    "fired": ",".join(t.name for t in r.report.fired),
-                    "retrained": r.retrained,
-                    "promoted": r.promoted,
-                }
-                for r in self.records
-            ]
-        )
-
-
-class _Replay:
-    """State of one replay: lineages, revealed labels, trained challengers, timers."""
-
-    def __init__(self, batches, inputs: ReplayInputs, trainer: Trainer, settings: ReplaySettings, progress, log):
-        self.batches, self.inputs, self.trainer, self.settings = batches, inputs, trainer, settings
-        self.progress, self.log = progress, log
-        self.timer = StageTimer()
-        self.lineages = {name: Lineage(name, inputs.champion) for name in settings.strategies}
-        self.development_rate = class_ratio(inputs.base_train)
-        self.revealed = pd.DataFrame()
-        self.null_loss_sum, self.null_rows = 0.0, 0
-        self.challengers: dict[str, Deployed] = {}  # by fingerprint of the production rows learned
-        self.records: list[BatchRecord] = []
-
-    def run(self) -> None:
-        for batch in self.batches:
-            rate = null_rate(self.revealed, self.development_rate)
-            records, result = self.score(batch, rate)
-            self.reveal(batch, result)
-            for record in records:
-                self.act(self.lineages[record.strategy], batch, record)
-                with self.timer.stage("logging"):
-                    self.log.child(record)
-                self.records.append(record)
-                self.progress(record.line(len(self.batches)))
-
-    def score(self, batch: Batch, rate: float) -> tuple[list[BatchRecord], ApplicationResult]:
-        records, drift, result = [], None, None
-        for lineage in self.lineages.values():
-            started = time.perf_counter()
-            deployed = lineage.deployed
-            if deployed.trained_through_batch >= batch.index:  # the loop's own guarantee, checked
-                raise ReplayError(f"{lineage.strategy}: a model that learned batch {batch.index} cannot score it.")
-            with self.timer.stage("scoring"):
-                result = score_frame(batch.rows, deployed.model, source=batch.label)
-            with self.timer.stage("estimation"):
-                drift = drift_table(self.inputs.development, result.predictions) if drift is None else drift
-                metrics, applicability = batch_metrics(result, self.inputs.development, drift, deployed, rate)
-                report = triggers.evaluate_triggers(metrics, {names.TEST_LOG_LOSS: deployed.test_log_loss})
-            self.account(lineage, batch, result, metrics, report)
-            record = BatchRecord(
-                lineage.strategy,
-                batch.index,
-                batch.label,
-                batch.first_date,
-                batch.last_date,
-                deployed.trained_through_batch,
-                deployed.description,
-                metrics,
-                applicability,
-                report,
-            )
-            record.seconds = time.perf_counter() - started
-            records.append(record)
-        labelled = result.labelled
-        if len(labelled):
-            self.null_loss_sum += float(row_log_loss(labelled[config.TARGET], np.full(len(labelled), rate)).sum())
-            self.null_rows += len(labelled)
-        return records, result
-
-    def account(self, lineage: Lineage, batch: Batch, result, metrics: dict, report) -> None:
-        labelled = result.labelled
-        if len(labelled):
-            losses = row_log_loss(labelled[config.TARGET], labelled[config.PROBABILITY_COLUMN])
-            lineage.loss_sum += float(losses.sum())
-            lineage.rows += len(labelled)
-        if names.ESTIMATION_ERROR_LOG_LOSS in metrics:
-            lineage.estimation_errors.append(abs(metrics[names.ESTIMATION_ERROR_LOG_LOSS]))
-        if report.any_fired:
-            lineage.alerts.append(batch.index)
-        if any(t.fired for t in report.triggers if t.name in LABEL_TRIGGERS):
-            lineage.label_alerts.append(batch.index)
-
-    def reveal(self, batch: Batch, result: ApplicationResult) -> None:
-        """Batch ``t``'s labels become known: the rows it scored that carry a label."""
-        if not len(result.labelled):
-            return
-        newly = labelled_production_rows(result.predictions).assign(**{BATCH_COLUMN: batch.index})
-        self.revealed = newly if self.revealed.empty else pd.concat([self.revealed, newly], ignore_index=True)
-
-    def act(self, lineage: Lineage, batch: Batch, record: BatchRecord) -> None:
-        started = time.perf_counter()
-        wanted, why = challenger_wanted(
-            lineage.strategy, batch.index, len(self.batches), record.report, self.settings.schedule_every
-        )
-        record.reason = why
-        if not wanted:
-            return
-        try:
-            older, holdout = time_ordered_split(self.revealed, self.settings.holdout_fraction)
-        except RetrainingError as exc:
-            record.reason = f"{why}; no challenger: {exc}"
-            return
-        champion = lineage.deployed
-        # The champion's learned rows are older than any later holdout; dropped anyway, to stay paired and fair.
-        holdout = holdout[~champion.scoring.seen_mask(holdout[ID_COLUMN])]
-        if len(holdout) < MIN_HOLDOUT_ROWS:
-            record.reason = f"{why}; no challenger: {len(holdout)} holdout row(s), the gate needs {MIN_HOLDOUT_ROWS}"
-            return
-        challenger = self.challenger(older, holdout)
-        with self.timer.stage("validation"):
-            rates = {"holdout": class_ratio(older), "test": self.development_rate}
-            figures = validate(champion.model, challenger.model, holdout, self.inputs.base_test, rates)
-            promote, gate = promotion_decision(figures)
-        lineage.retrains += 1
-        record.retrained, record.validation = True, figures
-        record.decision = "promote" if promote else "keep"
-        record.reason = f"{why}. {gate}"
-        if promote:
-            record.promoted = True
-            lineage.promotions += 1
-            lineage.deployed = challenger
-        record.seconds += time.perf_counter() - started
-
-    def challenger(self, older: pd.DataFrame, holdout: pd.DataFrame) -> Deployed:
-        """Trained on base_train plus ``older``; the same rows give the same (cached) challenger.
-
-        Its estimator's reference is base_test plus ``holdout`` (the newest labels, never learned).
-        """
-        key = rows_fingerprint(older[[ID_COLUMN, *config.FEATURES, config.TARGET]])
-        if key in self.challengers:
-            return self.challengers[key]
-        base_train = self.inputs.base_train
-        extra = older[config.FEATURES + [config.TARGET]].astype(base_train.dtypes.to_dict())
-        rows = pd.concat([base_train, extra], ignore_index=True)
-        with self.timer.stage("training"):
-            model, description = self.trainer(rows)
-        through = int(older[BATCH_COLUMN].max())
-        with self.timer.stage("estimation"):
-            columns = config.FEATURES + [config.TARGET]
-            reference = pd.concat([self.inputs.base_test[columns], holdout[columns]], ignore_index=True)
-            scoring = calibrated_model(model, rows, reference, older[ID_COLUMN])
-            loss = base_test_log_loss(model, self.inputs.base_test)
-        deployed = Deployed(
-            model,
-            scoring,
-            loss,
-            through,
-            f"challenger trained on base_train and {len(older)} production labels through batch {through} "
-            f"({older['game_date'].max():%Y-%m-%d}): {description}",
-        )
-        self.challengers[key] = deployed
-        return deployed
-
-    def summary(self) -> ReplaySummary:
-        strategies = {}
-        for name, lineage in self.lineages.items():
-            pooled = lineage.loss_sum / lineage.rows if lineage.rows else float("nan")
-            null = self.null_loss_sum / self.null_rows if self.null_rows else float("nan")
-            errors = lineage.estimation_errors
-            strategies[name] = StrategySummary(
-                name,
-                pooled,
-                lineage.retrains,
-                lineage.promotions,
-                float(np.mean(errors)) if errors else float("nan"),
-                bool(pooled < null),
-            )
-        return ReplaySummary(
-            strategies,
-            self.null_loss_sum / self.null_rows if self.null_rows else float("nan"),
-            self.null_rows,
-            first_batch([i for lineage in self.lineages.values() for i in lineage.alerts]),
-            first_batch([i for lineage in self.lineages.values() for i in lineage.label_alerts]),
-            len(self.batches),
-        )
-
-
-def run_replay(
-    batches: Sequence[Batch],
-    inputs: ReplayInputs,
-    trainer: Trainer,
-    settings: ReplaySettings | None = None,
-    progress: Callable[[str], None] = print,
-    log: MlflowReplayLog | NullReplayLog | None = None,
-) -> ReplayResult:
-    """Replay ``batches`` under every strategy of ``settings``; log with ``log`` (default: nothing)."""
-    settings = settings or ReplaySettings()
-    log = log or NullReplayLog()
-    if not batches:
-        raise ReplayError("No batch to replay.")
-    started = time.perf_counter()
-    replay = _Replay(batches, inputs, trainer, settings, progress, log)
-    params = {
-        "prod_data": settings.prod_data or "in memory",
-        "batching": settings.batching,
-        "batches": str(len(batches)),
-        "first_batch": batches[0].label,
-        "last_batch": batches[-1].label,
-        "strategies": ",".join(settings.strategies),
-        "schedule_every": str(settings.schedule_every),
-        "holdout_fraction": str(settings.holdout_fraction),
-        "promotion_rule": PROMOTION_RULE,
-        "seed": str(settings.seed),
-        "fast": str(settings.fast),
-        "champion_version": inputs.champion_version,
-    }
-    with log.parent(params):
-        progress(
-            f"Replaying {len(batches)} batches ({settings.batching}) under {', '.join(settings.strategies)}; "
-            f"champion {inputs.champion.description}."
-        )
-        replay.run()
-        summary = replay.summary()
-        wall = time.perf_counter() - started
-        seconds = dict(replay.timer.seconds)
-        timing = {f"seconds_{stage}": value for stage, value in seconds.items()}
-        timing["trainings_run"] = float(len(replay.challengers))
-        log.summary({**summary.metrics(), **timing, "seconds_total": wall}, summary.tags(), summary.table())
-        for line in summary.lines():
-            progress(line)
-    if log.run_id:
-        progress(
-            f"Replay logged to experiment {config.REPLAY_EXPERIMENT_NAME}, run "
-            f"{config.REPLAY_RUN_NAMES['simulacao_operacao']} {log.run_id} ({wall:.1f} s)."
-        )
-    return ReplayResult(replay.records, summary, seconds, wall, log.run_id, len(replay.challengers))
+        mlflow.log_table(table, artifact_file=names.REPLAY_SUMMARY_ARTIFACT)
 
 
 def progress_writer(log_path: str | Path | None = None) -> Callable[[str], None]:

@@ -27,10 +27,13 @@ SUMMARY_COLUMNS = [
     "strategy",
     "log_loss",
     "vs_null",
-    "beats_null",
+    "vs_null_lower",
+    "vs_null_upper",
     "retrains",
     "promotions",
     "estimation_error",
+    "previous_batch_error",
+    "estimate_coverage",
     "verdict",
 ]
 TIMELINE_COLUMNS = [
@@ -41,9 +44,11 @@ TIMELINE_COLUMNS = [
     "rows_input",
     "rows_scored",
     "rows_rejected",
-    "rows_labeled",
+    "rows_evaluated",
     "log_loss",
     "estimated_log_loss",
+    "estimated_log_loss_lower",
+    "estimated_log_loss_upper",
     "log_loss_null",
     "fired",
     "fired_triggers",
@@ -54,6 +59,19 @@ TIMELINE_COLUMNS = [
     "applicability_reason",
     "run_id",
 ]
+# The estimate's standing on a batch: its calibration rows still describe the batch, the batch
+# drifted from them (the replay measures the error either way), or no reference could calibrate it.
+APPLICABLE, QUESTIONABLE, NOT_APPLICABLE = "applicable", "questionable", "not applicable"
+
+
+def null_verdict(vs_null: float, lower: float, upper: float) -> str:
+    """One sentence from the pooled gain over the null model and its 95 % seasons bootstrap interval."""
+    interval = f"95 % interval [{lower:+.4f}, {upper:+.4f}]"
+    if upper < 0:
+        return f"beats the null model by {-vs_null:.4f} ({interval})"
+    if lower > 0:
+        return f"is worse than the null model by {vs_null:.4f} ({interval})"
+    return f"ties with the null model ({vs_null:+.4f}, {interval})"
 
 
 @dataclass(frozen=True)
@@ -71,74 +89,56 @@ class ReplayView:
     def strategies(self) -> list[str]:
         return self.params.get("strategies", "").split(",")
 
-    @property
-    def first_alert_batch(self) -> int:
-        return int(self.metrics.get(names.FIRST_ALERT_BATCH, -1))
-
-    @property
-    def first_label_alert_batch(self) -> int:
-        return int(self.metrics.get(names.FIRST_LABEL_ALERT_BATCH, -1))
-
 
 def summary_frame(parent: Run) -> pd.DataFrame:
     """One row per strategy of the replay, plus the null model's, from the parent run."""
-    metrics, params, tags = parent.data.metrics, parent.data.params, parent.data.tags
-    null = metrics.get(names.REPLAY_NULL_LOG_LOSS, np.nan)
+    metrics, params = parent.data.metrics, parent.data.params
     rows = []
     for strategy in params.get("strategies", "").split(","):
-        log_loss = metrics.get(names.strategy_metric(names.LOG_LOSS, strategy), np.nan)
-        rows.append(
-            {
-                "strategy": strategy,
-                "log_loss": log_loss,
-                "vs_null": log_loss - null,
-                "beats_null": bool(metrics.get(names.strategy_metric("beats_null", strategy), 0.0)),
-                "retrains": int(metrics.get(names.strategy_metric("retrains", strategy), 0)),
-                "promotions": int(metrics.get(names.strategy_metric("promotions", strategy), 0)),
-                "estimation_error": metrics.get(names.strategy_metric("estimation_error", strategy), np.nan),
-                "verdict": tags.get(names.strategy_metric("null_verdict", strategy), ""),
-            }
-        )
-    rows.append(
-        {
-            "strategy": "null",
-            "log_loss": null,
-            "vs_null": 0.0,
-            "beats_null": False,
-            "retrains": 0,
-            "promotions": 0,
-            "estimation_error": np.nan,
-            "verdict": "yardstick: a constant at the make rate of the labels revealed before each batch",
+        figure = {
+            column: metrics.get(names.strategy_metric(column, strategy), np.nan) for column in SUMMARY_COLUMNS[1:-1]
         }
-    )
+        figure["log_loss"] = metrics.get(names.strategy_metric(names.LOG_LOSS, strategy), np.nan)
+        figure["retrains"] = int(figure["retrains"]) if np.isfinite(figure["retrains"]) else 0
+        figure["promotions"] = int(figure["promotions"]) if np.isfinite(figure["promotions"]) else 0
+        verdict = null_verdict(figure["vs_null"], figure["vs_null_lower"], figure["vs_null_upper"])
+        rows.append({"strategy": strategy, **figure, "verdict": verdict})
+    null = {"strategy": "null", "log_loss": metrics.get(names.REPLAY_NULL_LOG_LOSS, np.nan), "vs_null": 0.0}
+    rows.append({**null, "retrains": 0, "promotions": 0, "verdict": "yardstick: the make rate known before each batch"})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
 def timeline_frame(children: list[Run], strategies: list[str] | None = None) -> pd.DataFrame:
-    """One row per child run (strategy and batch), ordered by strategy then batch."""
+    """One row per child run (strategy and batch, numbered from 1), ordered by strategy then batch."""
     rows = []
     for run in children:
         metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
+        fired = tags.get(names.FIRED_TRIGGERS_TAG, "")
+        if tags.get(names.MONITORING_PROBLEM_TAG):
+            applicability, reason = NOT_APPLICABLE, tags[names.MONITORING_PROBLEM_TAG]
+        elif "feature_drift" in fired.split(","):
+            applicability, reason = QUESTIONABLE, "the batch drifted from the rows the estimate is calibrated on"
+        else:
+            applicability, reason = APPLICABLE, f"calibrated on {tags.get(names.REFERENCE_TAG, 'its reference')}"
         rows.append(
             {
                 "strategy": tags.get(names.REPLAY_STRATEGY_TAG, ""),
-                "batch_index": int(params[names.REPLAY_BATCH_INDEX]),
+                "batch_index": int(params[names.REPLAY_BATCH_NUMBER]),
                 "batch": params.get(names.REPLAY_BATCH, ""),
                 "trained_through_batch": int(params[names.TRAINED_THROUGH_BATCH]),
-                "rows_input": metrics.get(names.ROWS_INPUT, np.nan),
-                "rows_scored": metrics.get(names.ROWS_SCORED, np.nan),
-                "rows_rejected": metrics.get(names.ROWS_REJECTED, np.nan),
-                "rows_labeled": metrics.get(names.ROWS_LABELLED, np.nan),
-                "log_loss": metrics.get(names.LOG_LOSS, np.nan),
-                "estimated_log_loss": metrics.get(names.ESTIMATED_LOG_LOSS, np.nan),
-                "log_loss_null": metrics.get(names.REPLAY_NULL_LOG_LOSS, np.nan),
-                "fired": bool(tags.get(names.FIRED_TRIGGERS_TAG)),
-                "fired_triggers": tags.get(names.FIRED_TRIGGERS_TAG, ""),
+                **{
+                    column: metrics.get(column, np.nan)
+                    for column in TIMELINE_COLUMNS[4:13]
+                    if column != "log_loss_null"
+                },
+                "log_loss_null": metrics.get("log_loss_null", np.nan),
+                "fired": bool(fired),
+                "fired_triggers": fired,
                 "retrained": bool(metrics.get(names.RETRAINED, 0.0)),
                 "promoted": bool(metrics.get(names.PROMOTED, 0.0)),
                 "decision": tags.get(names.REPLAY_DECISION_TAG, ""),
-                "applicability": tags.get(names.ESTIMATE_APPLICABILITY_TAG, ""),
-                "applicability_reason": tags.get(names.ESTIMATE_REASON_TAG, ""),
+                "applicability": applicability,
+                "applicability_reason": reason,
                 "run_id": run.info.run_id,
             }
         )

@@ -67,6 +67,31 @@ ACTIONS = {
         "labelled production rows exist."
     ),
 }
+# Which calculator alerts (monitoring/calculators.py) raise which trigger.
+ALERT_METRICS = {
+    FEATURE_DRIFT: ("psi_",),
+    LOG_LOSS_DEGRADATION: ("log_loss", "log_loss_vs_null"),
+    MAKE_RATE_GAP: ("make_rate",),
+}
+
+
+# Triggers that measure a problem with labels; feature drift alone says where to look.
+LABEL_TRIGGERS = (LOG_LOSS_DEGRADATION, MAKE_RATE_GAP)
+
+
+def fired_triggers(table) -> dict[str, bool]:
+    """Each trigger: whether any of its calculators' rows in the result ``table`` raised an alert."""
+    fired = set(table.loc[table["alert"], "metric"])
+    return {
+        name: any(
+            metric.startswith(prefix) if prefix.endswith("_") else metric == prefix
+            for metric in fired
+            for prefix in prefixes
+        )
+        for name, prefixes in ALERT_METRICS.items()
+    }
+
+
 NO_ACTION = "No trigger crossed: keep the champion and keep monitoring each application run."
 
 

@@ -60,7 +60,7 @@ LABELS_APPENDED = "labels_appended"
 LABELLED_PRODUCTION_ROWS = "labelled_production_rows"  # rows in the store when retraining is checked
 LABEL_CONFLICTS = "label_conflicts"  # labelled rows whose shot the store holds with the other label
 # Set on a PipelineAplicacao run that failed: what it was doing and the error (nothing was published).
-FAILURE_TAG = "kobe.failure"
+FAILURE_TAG = "kobe.failure_reason"  # same tag as tracking.recovery puts on runs a dead process left
 # Kept for the MLflow UI's run table, where a short name is easier to sort by.
 LOG_LOSS = "log_loss"
 F1_SCORE = "f1_score"

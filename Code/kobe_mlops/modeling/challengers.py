@@ -1,0 +1,109 @@
+"""Candidates for the model in service: challenger recipes, a recalibrated champion, the null model.
+
+Every candidate is a scikit-learn classifier on the six features, so each one fits in
+:class:`~kobe_mlops.modeling.shot_model.ShotMadeModel` and is registered, served and monitored
+like the champion. The recipes learn the monitored population first: logistic regression on the
+labelled production rows alone, and gradient boosting on every labelled row with recent seasons
+weighted up (the development rows are another shot type and an older game).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from kobe_mlops import config
+
+# A row's weight halves every this many years of age: about three seasons, the span over which the
+# production make rate keeps its level (Docs/Model/Retraining.md).
+RECENCY_HALF_LIFE_YEARS = 3.0
+PRODUCTION_COLUMN = "is_production"  # True for labelled production rows, False for development rows
+DATE_COLUMN = "game_date"
+MIN_PRODUCTION_ROWS = 50  # fewer labelled production rows teach a recipe nothing it can be judged on
+
+RECALIBRATED = "recalibrated"
+NULL = "null"
+
+
+def recency_weights(dates: pd.Series, now: pd.Timestamp, half_life_years: float = RECENCY_HALF_LIFE_YEARS):
+    age_years = (now - pd.to_datetime(dates)).dt.days.clip(lower=0) / 365.25
+    return np.power(0.5, age_years.to_numpy() / half_life_years)
+
+
+def logistic_regression(rows: pd.DataFrame, now: pd.Timestamp):
+    """Standardised logistic regression on the labelled production rows only."""
+    production = rows[rows[PRODUCTION_COLUMN]]
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+    return model.fit(production[config.FEATURES], production[config.TARGET].astype(int))
+
+
+def gradient_boosting(rows: pd.DataFrame, now: pd.Timestamp):
+    """Histogram gradient boosting on every labelled row, recent seasons weighted up."""
+    model = HistGradientBoostingClassifier(
+        max_iter=150, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40, random_state=config.SEED
+    )
+    weights = recency_weights(rows[DATE_COLUMN], now)
+    return model.fit(rows[config.FEATURES], rows[config.TARGET].astype(int), sample_weight=weights)
+
+
+Recipe = Callable[[pd.DataFrame, pd.Timestamp], object]
+RECIPES: dict[str, Recipe] = {"logistic_regression": logistic_regression, "gradient_boosting": gradient_boosting}
+
+
+def recalibrated(estimator, window: pd.DataFrame):
+    """``estimator`` with a Platt map fitted on ``window`` (newest labelled rows it never learned)."""
+    calibrated = CalibratedClassifierCV(estimator, method="sigmoid", cv="prefit")
+    return calibrated.fit(window[config.FEATURES], window[config.TARGET].astype(int))
+
+
+def null_model(labelled: pd.DataFrame):
+    """A constant probability: the make rate of ``labelled``."""
+    return DummyClassifier(strategy="prior").fit(labelled[config.FEATURES], labelled[config.TARGET].astype(int))
+
+
+def build_candidates(rows: pd.DataFrame, champion, recalibration_window: pd.DataFrame) -> dict[str, object]:
+    """Every candidate from ``rows`` (labelled rows known now, with :data:`PRODUCTION_COLUMN` and dates).
+
+    The recipes need :data:`MIN_PRODUCTION_ROWS` production labels; the recalibrated champion needs
+    both outcomes in its window; the null model needs one production label.
+    """
+    production = rows[rows[PRODUCTION_COLUMN]]
+    now = pd.to_datetime(rows[DATE_COLUMN]).max()
+    candidates: dict[str, object] = {}
+    if len(production) >= MIN_PRODUCTION_ROWS and production[config.TARGET].nunique() == 2:
+        candidates.update({name: recipe(rows, now) for name, recipe in RECIPES.items()})
+    if len(recalibration_window) >= MIN_PRODUCTION_ROWS and recalibration_window[config.TARGET].nunique() == 2:
+        candidates[RECALIBRATED] = recalibrated(champion, recalibration_window)
+    if len(production):
+        candidates[NULL] = null_model(production)
+    return candidates
+
+
+def rebuild(name: str, rows: pd.DataFrame, champion, recalibration_window: pd.DataFrame):
+    """The candidate ``name`` built again from ``rows`` (every label known once the gate has chosen)."""
+    production = rows[rows[PRODUCTION_COLUMN]]
+    if name in RECIPES:
+        return RECIPES[name](rows, pd.to_datetime(rows[DATE_COLUMN]).max())
+    if name == RECALIBRATED:
+        return recalibrated(champion, recalibration_window)
+    if name == NULL:
+        return null_model(production)
+    raise ValueError(f"unknown candidate {name!r}")
+
+
+def describe(estimator) -> str:
+    """One line naming the estimator (a recalibrated one names what it wraps)."""
+    if isinstance(estimator, CalibratedClassifierCV):
+        return f"recalibrated ({describe(estimator.estimator)})"
+    if isinstance(estimator, DummyClassifier):
+        return f"constant probability {estimator.class_prior_[1]:.4f}"
+    steps = getattr(estimator, "steps", None)
+    return type(steps[-1][1] if steps else estimator).__name__

@@ -1,0 +1,386 @@
+"""Monitoring calculators: each figure is fitted on a reference and calculated per chunk.
+
+The shape is NannyML's (``fit`` on a reference, ``calculate`` on a chunk, one result table with
+``chunk, metric, value, lower, upper, alert, rows``), written with numpy, scipy and scikit-learn.
+Every threshold comes from the statistic's own noise at the chunk's size, so a 16-row season and
+a 500-row season are judged by the same false-alarm rate. ``Docs/Model/Monitoring.md`` explains
+each figure; the reference is the model's own (:class:`MonitoringReference`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+from sklearn.linear_model import LogisticRegression
+
+from kobe_mlops import config
+
+RESULT_COLUMNS = ["chunk", "metric", "value", "lower", "upper", "alert", "rows"]
+# Chance of at least one false alarm per chunk for a family of figures (drift over the six
+# features is one family: Bonferroni splits it between them).
+FALSE_ALARM_RATE = 0.05
+BAND_Z = float(stats.norm.ppf(1 - FALSE_ALARM_RATE / 2))  # two-sided 95 % bands and intervals
+# Fewer reference rows set no threshold and calibrate no estimate (a tag says so instead).
+MIN_REFERENCE_ROWS = 100
+# The reference window: the newest labelled rows of the monitored population the model scored and
+# never learned. About three seasons of production shots: enough rows for a calibration map and a
+# drift threshold, recent enough to follow the season-to-season make rate.
+REFERENCE_WINDOW_ROWS = 1000
+PSI_BINS = 10
+DISCRETE_MAX_VALUES = 15
+PSI_PSEUDO_COUNT = 0.5  # Jeffreys smoothing: an empty bin costs a little, never ln(1e-6)
+NULL_DRAWS = 400  # simulated no-drift chunks per feature and size
+CALIBRATION_DRAWS = 40  # bootstrap refits of the calibration map, for the estimate's interval
+PROBABILITY_EPSILON = np.finfo(float).eps  # clipped like sklearn's log_loss
+SEED = config.SEED
+
+
+def row_log_loss(outcome, probability) -> np.ndarray:
+    """Each row's log loss; their mean is the log loss of the rows."""
+    y = np.asarray(outcome, dtype=float)
+    p = np.clip(np.asarray(probability, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
+def result_row(chunk: str, metric: str, value, lower=np.nan, upper=np.nan, alert=False, rows: int = 0) -> dict:
+    return {
+        "chunk": chunk,
+        "metric": metric,
+        "value": float(value),
+        "lower": float(lower),
+        "upper": float(upper),
+        "alert": bool(alert),
+        "rows": int(rows),
+    }
+
+
+def result_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+# --- Reference ---------------------------------------------------------------------------------
+
+
+REFERENCE_COLUMNS = [*config.FEATURES, config.PROBABILITY_COLUMN, config.TARGET]
+
+
+@dataclass
+class MonitoringReference:
+    """Rows of the monitored population a model scored and never learned: features, probability, outcome.
+
+    ``initial`` is what the model brings into service (held-out development rows, or its recipe's
+    out-of-sample scores on the newest labels); ``own`` the rows it graded since. Once it graded
+    :data:`MIN_REFERENCE_ROWS` of its own, its newest whole chunks holding :data:`REFERENCE_WINDOW_ROWS`
+    rows are the reference.
+    """
+
+    initial: pd.DataFrame
+    source: str  # one line: where the initial rows come from
+    own: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[*REFERENCE_COLUMNS, "chunk"]))
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        return self.own if len(self.own) >= MIN_REFERENCE_ROWS else self.initial
+
+    @property
+    def description(self) -> str:
+        if len(self.own) >= MIN_REFERENCE_ROWS:
+            return f"the newest {len(self.own)} labelled rows the model scored and never learned"
+        return self.source
+
+    @property
+    def size(self) -> int:
+        return len(self.rows)
+
+    @property
+    def usable(self) -> bool:
+        return self.size >= MIN_REFERENCE_ROWS and self.rows[config.TARGET].nunique() == 2
+
+    @property
+    def problem(self) -> str:
+        """Why no threshold or estimate can be set from this reference ('' when usable)."""
+        if self.usable:
+            return ""
+        return (
+            f"the reference ({self.description}) has {self.size} labelled rows: at least "
+            f"{MIN_REFERENCE_ROWS}, with makes and misses, set a threshold or calibrate an estimate"
+        )
+
+    def rolled(self, graded: pd.DataFrame, chunk: str) -> MonitoringReference:
+        """This reference once ``graded`` (rows the model just graded in ``chunk``) joins its window."""
+        return MonitoringReference(self.initial, self.source, newest_chunks(self.own, graded.assign(chunk=chunk)))
+
+
+def newest_chunks(older: pd.DataFrame, newer: pd.DataFrame, rows: int = REFERENCE_WINDOW_ROWS) -> pd.DataFrame:
+    """The newest whole chunks holding at least ``rows`` rows (a chunk is never cut: a season keeps
+    its playoff games, so the window's calendar mix is a real season's)."""
+    columns = [*REFERENCE_COLUMNS, "chunk"]
+    window = pd.concat([older[columns], newer[columns]], ignore_index=True) if len(older) else newer[columns]
+    sizes = window.groupby("chunk", sort=False).size()[::-1].cumsum()
+    keep = sizes.index[: int(np.searchsorted(sizes.to_numpy(), rows)) + 1]
+    return window[window["chunk"].isin(keep)].reset_index(drop=True)
+
+
+# --- Feature drift -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Bins:
+    categories: np.ndarray | None  # discrete feature: the reference's values (others share one bin)
+    edges: np.ndarray | None  # continuous feature: reference quantiles, open at both ends
+
+    def counts(self, values: np.ndarray) -> np.ndarray:
+        values = values[~np.isnan(values)]
+        if self.categories is not None:
+            position = np.searchsorted(self.categories, values)
+            known = (position < len(self.categories)) & (
+                self.categories[np.minimum(position, len(self.categories) - 1)] == values
+            )
+            counts = np.bincount(position[known], minlength=len(self.categories) + 1)[: len(self.categories)]
+            return np.append(counts, (~known).sum()).astype(float)
+        return np.histogram(values, self.edges)[0].astype(float)
+
+
+def _shares(counts: np.ndarray) -> np.ndarray:
+    smoothed = counts + PSI_PSEUDO_COUNT
+    return smoothed / smoothed.sum(axis=-1, keepdims=True)
+
+
+def psi_from_counts(reference_counts: np.ndarray, current_counts: np.ndarray) -> np.ndarray:
+    """Population stability index of smoothed bin shares (works row-wise on stacked counts)."""
+    reference, current = _shares(reference_counts), _shares(current_counts)
+    return np.sum((current - reference) * np.log(current / reference), axis=-1)
+
+
+@dataclass
+class FeatureDrift:
+    """PSI per feature against the reference; each threshold is the PSI no-drift chunks of the same size reach."""
+
+    features: list[str] = field(default_factory=lambda: list(config.FEATURES))
+    false_alarm_rate: float = FALSE_ALARM_RATE
+
+    def fit(self, reference: MonitoringReference) -> FeatureDrift:
+        self.reference_rows = reference.size
+        self.bins, self.reference_counts = {}, {}
+        for feature in self.features:
+            values = reference.rows[feature].to_numpy(dtype=float)
+            distinct = np.unique(values[~np.isnan(values)])
+            if len(distinct) <= DISCRETE_MAX_VALUES:
+                bins = _Bins(distinct, None)
+            else:
+                edges = np.unique(np.quantile(values[~np.isnan(values)], np.linspace(0, 1, PSI_BINS + 1)))
+                edges[0], edges[-1] = -np.inf, np.inf
+                bins = _Bins(None, edges)
+            self.bins[feature] = bins
+            self.reference_counts[feature] = bins.counts(values)
+        self._thresholds: dict[tuple[str, int], float] = {}
+        return self
+
+    def counts(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Bin counts of a chunk: additive, so batches of one chunk fold by summing them."""
+        return {feature: self.bins[feature].counts(frame[feature].to_numpy(dtype=float)) for feature in self.features}
+
+    def threshold(self, feature: str, rows: int) -> float:
+        """The (1 - rate / features) quantile of PSI between two no-drift samples of these sizes."""
+        key = (feature, rows)
+        if key not in self._thresholds:
+            counts = self.reference_counts[feature]
+            shares = counts / counts.sum()
+            rng = np.random.default_rng(SEED)
+            reference = rng.multinomial(int(counts.sum()), shares, size=NULL_DRAWS)
+            current = rng.multinomial(rows, shares, size=NULL_DRAWS)
+            quantile = 1 - self.false_alarm_rate / len(self.features)
+            self._thresholds[key] = float(np.quantile(psi_from_counts(reference, current), quantile))
+        return self._thresholds[key]
+
+    def from_counts(self, counts: dict[str, np.ndarray], chunk: str) -> list[dict]:
+        rows = []
+        for feature in self.features:
+            size = int(counts[feature].sum())
+            if size == 0:
+                continue
+            value = float(psi_from_counts(self.reference_counts[feature], counts[feature]))
+            upper = self.threshold(feature, size)
+            rows.append(result_row(chunk, f"psi_{feature}", value, 0.0, upper, value > upper, size))
+        return rows
+
+    def calculate(self, frame: pd.DataFrame, chunk: str) -> list[dict]:
+        return self.from_counts(self.counts(frame), chunk)
+
+
+# --- Realized performance (needs labels) ------------------------------------------------------
+
+
+@dataclass
+class RealizedPerformance:
+    """Log loss on graded rows, beside the reference's noise band and the deployable null."""
+
+    def fit(self, reference: MonitoringReference) -> RealizedPerformance:
+        losses = row_log_loss(reference.rows[config.TARGET], reference.rows[config.PROBABILITY_COLUMN])
+        self.reference_mean, self.reference_sd = float(losses.mean()), float(losses.std(ddof=1))
+        return self
+
+    def band(self, rows: int) -> tuple[float, float]:
+        half = BAND_Z * self.reference_sd / np.sqrt(rows)
+        return self.reference_mean - half, self.reference_mean + half
+
+    def calculate(self, probability, outcome, null_rate: float, chunk: str) -> list[dict]:
+        """``null_rate``: the make rate of the labels known before the chunk (never the chunk's own)."""
+        outcome = np.asarray(outcome, dtype=float)
+        n = len(outcome)
+        if n == 0:
+            return []
+        model = row_log_loss(outcome, probability)
+        null = row_log_loss(outcome, np.full(n, null_rate))
+        lower, upper = self.band(n)
+        value = float(model.mean())
+        rows = [
+            result_row(chunk, "log_loss", value, lower, upper, value > upper, n),
+            result_row(chunk, "log_loss_null", null.mean(), rows=n),
+        ]
+        if n > 1:
+            difference = model - null
+            mean, half = float(difference.mean()), BAND_Z * float(difference.std(ddof=1)) / np.sqrt(n)
+            rows.append(result_row(chunk, "log_loss_vs_null", mean, mean - half, mean + half, mean - half > 0, n))
+        return rows
+
+
+# --- Make rate (needs labels) ------------------------------------------------------------------
+
+
+def make_rate_rows(probability, outcome, chunk: str) -> list[dict]:
+    """Observed make rate against the band calibrated probabilities would put it in (no reference needed)."""
+    probability, outcome = np.asarray(probability, dtype=float), np.asarray(outcome, dtype=float)
+    n = len(outcome)
+    if n == 0:
+        return []
+    expected = float(probability.mean())
+    half = BAND_Z * float(np.sqrt(np.sum(probability * (1 - probability)))) / n
+    observed = float(outcome.mean())
+    alert = not expected - half <= observed <= expected + half
+    return [result_row(chunk, "make_rate", observed, expected - half, expected + half, alert, n)]
+
+
+# --- Estimated performance (no labels) ---------------------------------------------------------
+
+
+def _logit(probability) -> np.ndarray:
+    p = np.clip(np.asarray(probability, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+    return np.log(p / (1 - p))
+
+
+@dataclass
+class EstimatedPerformance:
+    """Expected log loss from the model's own scores (confidence-based performance estimation).
+
+    A Platt map fitted on the reference turns a score ``p`` into the chance ``q`` of a make; a row's
+    expected log loss is ``-(q log p + (1 - q) log(1 - p))``. The 95 % interval is for the realized
+    log loss of the same rows: the outcomes' Bernoulli noise plus the calibration map's own
+    uncertainty (bootstrap refits on the reference).
+    """
+
+    def fit(self, reference: MonitoringReference) -> EstimatedPerformance:
+        z = _logit(reference.rows[config.PROBABILITY_COLUMN]).reshape(-1, 1)
+        y = reference.rows[config.TARGET].to_numpy(dtype=int)
+        rng = np.random.default_rng(SEED)
+        coefficients = []
+        for draw in range(CALIBRATION_DRAWS + 1):
+            index = np.arange(len(y)) if draw == 0 else rng.integers(0, len(y), len(y))
+            if len(np.unique(y[index])) < 2:
+                continue
+            fitted = LogisticRegression(C=1e6).fit(z[index], y[index])
+            coefficients.append((float(fitted.coef_[0, 0]), float(fitted.intercept_[0])))
+        self.coefficients = np.array(coefficients)  # row 0: the map fitted on every reference row
+        return self
+
+    def sums(self, probability) -> np.ndarray:
+        """Additive sums of a batch: rows, expected loss under each map, Bernoulli variance."""
+        p = np.clip(np.asarray(probability, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+        z = np.log(p / (1 - p))
+        q = special.expit(self.coefficients[:, :1] * z + self.coefficients[:, 1:])  # maps x rows
+        expected = -(q * np.log(p) + (1 - q) * np.log(1 - p))
+        variance = q[0] * (1 - q[0]) * z**2
+        return np.concatenate([[len(p)], expected.sum(axis=1), [variance.sum()]])
+
+    def from_sums(self, sums: np.ndarray, chunk: str, metric: str, band: tuple[float, float] | None) -> list[dict]:
+        n = int(sums[0])
+        if n == 0:
+            return []
+        estimates = sums[1:-1] / n
+        value = float(estimates[0])
+        spread = np.sqrt(sums[-1] / n**2 + (np.var(estimates[1:], ddof=1) if len(estimates) > 2 else 0.0))
+        alert = band is not None and value > band[1]
+        return [result_row(chunk, metric, value, value - BAND_Z * spread, value + BAND_Z * spread, alert, n)]
+
+
+# --- The whole evaluation of one chunk ---------------------------------------------------------
+
+
+ESTIMATE_GRADED = "estimated_log_loss"  # on exactly the rows the realized log loss uses
+ESTIMATE_ALL = "estimated_log_loss_all_rows"  # on every scored row of the chunk
+
+
+@dataclass
+class Monitor:
+    """Every calculator fitted on one model's reference."""
+
+    reference: MonitoringReference
+
+    def __post_init__(self):
+        self.usable = self.reference.usable
+        if self.usable:
+            self.drift = FeatureDrift().fit(self.reference)
+            self.realized = RealizedPerformance().fit(self.reference)
+            self.estimated = EstimatedPerformance().fit(self.reference)
+
+    def evaluate(self, scored: pd.DataFrame, graded: pd.DataFrame, null_rate: float, chunk: str) -> pd.DataFrame:
+        """The result table of one chunk.
+
+        ``scored``: every scored row (features and probability); ``graded``: the labelled rows the
+        model never learned (probability and target), the only rows a realized figure uses.
+        """
+        rows: list[dict] = []
+        graded_probability = graded[config.PROBABILITY_COLUMN].to_numpy(dtype=float)
+        graded_outcome = graded[config.TARGET].to_numpy(dtype=float)
+        if self.usable:
+            rows += self.drift.calculate(scored, chunk)
+            rows += self.realized.calculate(graded_probability, graded_outcome, null_rate, chunk)
+            band_all = self.realized.band(len(scored)) if len(scored) else None
+            band_graded = self.realized.band(len(graded)) if len(graded) else None
+            rows += self.estimated.from_sums(
+                self.estimated.sums(scored[config.PROBABILITY_COLUMN]), chunk, ESTIMATE_ALL, band_all
+            )
+            rows += self.estimated.from_sums(
+                self.estimated.sums(graded_probability), chunk, ESTIMATE_GRADED, band_graded
+            )
+        elif len(graded):
+            null = row_log_loss(graded_outcome, np.full(len(graded), null_rate))
+            value = row_log_loss(graded_outcome, graded_probability).mean()
+            rows += [
+                result_row(chunk, "log_loss", value, rows=len(graded)),
+                result_row(chunk, "log_loss_null", null.mean(), rows=len(graded)),
+            ]
+        rows += make_rate_rows(graded_probability, graded_outcome, chunk)
+        return result_table(rows)
+
+
+def alerts(table: pd.DataFrame, prefix: str = "") -> list[str]:
+    """The metrics of ``table`` (starting with ``prefix``) that raised an alert."""
+    fired = table[table["alert"] & table["metric"].str.startswith(prefix)]
+    return fired["metric"].tolist()
+
+
+def table_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """The table as MLflow metrics: ``<metric>``, ``<metric>_lower``, ``<metric>_upper``, ``<metric>_alert``."""
+    figures: dict[str, float] = {}
+    for row in table.itertuples(index=False):
+        figures[row.metric] = row.value
+        if np.isfinite(row.lower):
+            figures[f"{row.metric}_lower"] = row.lower
+        if np.isfinite(row.upper):
+            figures[f"{row.metric}_upper"] = row.upper
+            figures[f"{row.metric}_alert"] = float(row.alert)
+    return {key: float(value) for key, value in figures.items() if np.isfinite(value)}

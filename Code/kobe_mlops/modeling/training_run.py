@@ -46,11 +46,12 @@ class TrainingBases:
 
     @property
     def reference(self) -> pd.DataFrame:
-        """Every labelled row held out from training: base_test, plus the extra reference rows."""
+        """The held-out rows monitoring starts from: the extra reference rows (production rows the
+        model never learned) when given, else base_test."""
         columns = config.FEATURES + [config.TARGET]
         if self.reference_extra is None or self.reference_extra.empty:
             return self.test[columns]
-        return pd.concat([self.test[columns], self.reference_extra[columns]], ignore_index=True)
+        return self.reference_extra[columns].reset_index(drop=True)
 
     @property
     def rows_extra_train(self) -> int:
@@ -186,9 +187,10 @@ def log_production_shot_ids(shot_ids: np.ndarray) -> None:
 
 
 def log_reference_scores(champion: Candidate, reference: pd.DataFrame) -> None:
-    """The champion's probability and the outcome on every held-out reference row (its estimator's calibration)."""
-    scores = pd.DataFrame(
-        {
+    """The features, the champion's probability and the outcome of every held-out reference row:
+    the monitoring reference of the registered version."""
+    scores = reference[config.FEATURES].assign(
+        **{
             config.PROBABILITY_COLUMN: champion.predict_probability(reference),
             config.TARGET: reference[config.TARGET].to_numpy(dtype="int64"),
         }

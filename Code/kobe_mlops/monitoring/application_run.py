@@ -35,23 +35,22 @@ import pyarrow.parquet as pq
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
-from kobe_mlops.data_acquisition.prepare import class_ratio
 from kobe_mlops.deployment import outputs as staging
-from kobe_mlops.deployment.application import BATCH_ROWS, ApplicationResult, AppliedFile, ProductionFile, Stamp
+from kobe_mlops.deployment.application import BATCH_ROWS, AppliedFile, ProductionFile, Stamp
 from kobe_mlops.deployment.engines import apply_with_engine
 from kobe_mlops.deployment.outputs import OutputPaths
-from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities
-from kobe_mlops.monitoring import estimation, labels
+from kobe_mlops.monitoring import labels
+from kobe_mlops.monitoring.calculators import ESTIMATE_ALL, ESTIMATE_GRADED, estimate_standing, table_metrics
 from kobe_mlops.monitoring.scoring_model import (
     ScoringModel,
     load_scoring_model,
     pinned_uri,
     registered_version,
-    split_seen_rows,
 )
 from kobe_mlops.monitoring.streaming_figures import ApplicationFigures
 from kobe_mlops.tracking import configure, names, start_run
 
+CHUNK = "production file"  # the file is one chunk of the monitoring calculators
 SAMPLE_ROWS = 10_000  # rows of each output logged as an artifact; the whole outputs stay in the workspace
 LABEL_COLUMNS = ["shot_id", "game_date", *config.FEATURES, config.TARGET]
 
@@ -59,123 +58,60 @@ NO_LABELS_REASON = "none: no scored row has a shot_made_flag"
 ALL_SEEN_REASON = "none: every labelled row was learned by the scoring model (in-sample rows are never graded)"
 
 
-def labelled_metrics(labelled: pd.DataFrame, development: pd.DataFrame) -> dict[str, float]:
-    """Metrics of labelled rows (the ones to grade); empty when there are none."""
-    if labelled.empty:
-        return {}
-    metrics = evaluate_probabilities(labelled[config.TARGET], labelled[config.PROBABILITY_COLUMN])
-    observed_rate = float(labelled[config.TARGET].mean())
-    return {
-        # Observed make rate and mean probability on the same labelled rows: the calibration check
-        # behind the make-rate retraining trigger.
-        names.OBSERVED_MAKE_RATE: observed_rate,
-        names.LABELLED_MEAN_PROBABILITY: float(labelled[config.PROBABILITY_COLUMN].mean()),
-        # The null model: a constant at these rows' own make rate. A model that cannot beat it
-        # adds nothing to knowing the rate (log-loss trigger).
-        names.PROD_NULL_LOG_LOSS: baseline_metrics(labelled[config.TARGET], observed_rate)["log_loss"],
-        names.LOG_LOSS: metrics["log_loss"],
-        names.F1_SCORE: metrics["f1"],
-        **{names.prod_metric(name): value for name, value in metrics.items()},
-        **{
-            names.baseline_prod_metric(name): value
-            for name, value in baseline_metrics(labelled[config.TARGET], class_ratio(development)).items()
-        },
-    }
-
-
-def application_metrics(
-    result: ApplicationResult, development: pd.DataFrame, drift: pd.DataFrame, scoring: ScoringModel
-) -> tuple[dict[str, float], estimation.Applicability]:
-    """Every metric of a ``PipelineAplicacao`` run and the estimate's applicability.
-
-    Row accounting, labelled metrics on the rows the scoring model did not learn, the label-free
-    estimate on every scored row (and its error on the graded rows), scores, PSI.
-    """
-    predictions = result.predictions
-    evaluated, seen = split_seen_rows(result.labelled, scoring.learned_shot_ids)
-    estimate = estimation.estimate(scoring.estimator, predictions)
-    metrics = {
-        **result.counts,
-        names.ROWS_SEEN_IN_TRAINING: seen,
-        names.ROWS_EVALUATED: len(evaluated),
-        **labelled_metrics(evaluated, development),
-        **estimate.metrics(),
-        names.PREDICTED_MAKE_RATE: float(predictions[config.PREDICTION_COLUMN].mean()),
-        names.MEAN_PROBABILITY: float(predictions[config.PROBABILITY_COLUMN].mean()),
-        **{names.psi_metric(row.feature): row.psi for row in drift.itertuples()},
-    }
-    if names.PROD_LOG_LOSS in metrics:
-        graded = estimation.estimate(scoring.estimator, evaluated).estimated_log_loss
-        metrics[names.ESTIMATION_ERROR_LOG_LOSS] = graded - metrics[names.PROD_LOG_LOSS]
-    return metrics, estimate.applicability
-
-
-def application_figures(development: pd.DataFrame, scoring: ScoringModel | None = None) -> ApplicationFigures:
+def application_figures(scoring: ScoringModel) -> ApplicationFigures:
     """The batch observer that folds every figure of the run (hand it to the scoring engine)."""
-    if scoring is None:
-        return ApplicationFigures(development)
-    return ApplicationFigures(development, scoring.learned_shot_ids, scoring.estimator)
+    return ApplicationFigures(scoring.monitor, scoring.null_rate, scoring.learned_shot_ids)
+
+
+def result_table(applied: AppliedFile) -> pd.DataFrame:
+    """The monitoring calculators' table of the file (one chunk): drift, realized, make rate, estimate."""
+    return applied.observer(ApplicationFigures).result(CHUNK)["table"]
 
 
 def drift_table(applied: AppliedFile) -> pd.DataFrame:
-    """Development vs production per feature (``compare_features``' table), from the folded counts."""
-    return applied.observer(ApplicationFigures).drift.result()
+    """The drift rows of :func:`result_table`, one per feature (PSI, its no-drift threshold, alert)."""
+    table = result_table(applied)
+    drift = table[table["metric"].str.startswith(names.PSI_PREFIX)]
+    return drift.assign(feature=drift["metric"].str[len(names.PSI_PREFIX) :]).reset_index(drop=True)
 
 
-def feature_distribution(applied: AppliedFile, feature: str, labels: dict[str, str] | None = None) -> pd.DataFrame:
-    """Rows per value of ``feature`` in development and production (columns ``base``, the feature,
-    ``rows``), from the folded counts: what a histogram needs, weighted by ``rows``."""
-    frame = applied.observer(ApplicationFigures).drift.distribution(feature)
-    return frame.assign(base=frame["base"].map(labels)) if labels else frame
-
-
-def _labelled_names(labelled: dict) -> dict[str, float]:
-    """The folded labelled figures under the names :func:`labelled_metrics` logs."""
-    if not labelled:
-        return {}
-    metrics = labelled["metrics"]
-    return {
-        names.OBSERVED_MAKE_RATE: labelled["observed_make_rate"],
-        names.LABELLED_MEAN_PROBABILITY: labelled["mean_probability"],
-        names.PROD_NULL_LOG_LOSS: labelled["null_log_loss"],
-        names.LOG_LOSS: metrics["log_loss"],
-        names.F1_SCORE: metrics["f1"],
-        **{names.prod_metric(name): value for name, value in metrics.items()},
-        **{names.baseline_prod_metric(name): value for name, value in labelled["baseline"].items()},
-    }
-
-
-def streamed_metrics(
-    applied: AppliedFile, drift: pd.DataFrame | None = None
-) -> tuple[dict[str, float], estimation.Applicability | None]:
-    """Every metric of a streamed ``PipelineAplicacao`` run and the estimate's applicability.
-
-    The same metrics as :func:`application_metrics`, from the figures the engine folded
-    (``drift``: :func:`drift_table`'s, when the caller already has it).
-    """
+def streamed_metrics(applied: AppliedFile) -> dict[str, float]:
+    """Every metric of a ``PipelineAplicacao`` run, from the figures the engine folded."""
     observer = applied.observer(ApplicationFigures)
-    figures = observer.result() if drift is None else {**observer.result(), "drift": drift}
+    figures = observer.result(CHUNK)
     labelled = figures["labelled"]
     metrics = {
         **applied.counts,
         names.ROWS_SEEN_IN_TRAINING: figures["rows_seen_in_training"],
         names.ROWS_EVALUATED: labelled.get("rows", 0),
-        **_labelled_names(labelled),
         names.PREDICTED_MAKE_RATE: figures["scores"]["predicted_make_rate"],
         names.MEAN_PROBABILITY: figures["scores"]["mean_probability"],
-        **{names.psi_metric(row.feature): row.psi for row in figures["drift"].itertuples() if pd.notna(row.psi)},
+        names.NULL_RATE: observer.monitor.null_rate,
+        **table_metrics(figures["table"]),
     }
-    applicability = None
-    if figures["estimate"] is not None:
-        (sums, graded), estimator = figures["estimate"], observer.estimate.estimator
-        applicability = estimator.applicability(sums)
-        estimate = estimation.Estimate(
-            sums.estimated_log_loss, sums.estimated_f1, sums.share_outside_support, applicability, sums.rows
+    if labelled:
+        by_name = {"log_loss": names.LOG_LOSS, "f1": names.F1_SCORE}
+        metrics.update(
+            {by_name.get(name, names.prod_metric(name)): value for name, value in labelled["metrics"].items()}
         )
-        metrics.update(estimate.metrics())
-        if names.PROD_LOG_LOSS in metrics:
-            metrics[names.ESTIMATION_ERROR_LOG_LOSS] = graded.estimated_log_loss - metrics[names.PROD_LOG_LOSS]
-    return metrics, applicability
+        metrics.update({names.baseline_prod_metric(name): value for name, value in labelled["baseline"].items()})
+        # After the fact only: a constant at this file's own make rate, which nobody knew beforehand.
+        metrics[names.PROD_NULL_LOG_LOSS] = labelled["null_log_loss"]
+        metrics[names.LABELLED_MEAN_PROBABILITY] = labelled["mean_probability"]
+    return metrics
+
+
+def first_game_date(prod_path: str) -> str | None:
+    """The earliest ``game_date`` of the file, read one batch of that column at a time."""
+    dataset = ds.dataset(prod_path, format="parquet")
+    if "game_date" not in dataset.schema.names:
+        return None
+    earliest = None
+    for batch in dataset.to_batches(columns=["game_date"], batch_size=BATCH_ROWS):
+        values = pc.cast(batch.column(0), "string") if batch.num_rows else None
+        low = pc.min(values).as_py() if values is not None else None
+        earliest = low if earliest is None or (low is not None and low < earliest) else earliest
+    return earliest
 
 
 def measurable(metrics: dict[str, float]) -> dict[str, float]:
@@ -224,7 +160,6 @@ def log_application_run(
     version: dict[str, str],
     engine: str,
     scoring_url: str,
-    drift: pd.DataFrame | None = None,
     label_writer: labels.LabelStoreWriter | None = None,
     published: OutputPaths | None = None,
 ) -> dict[str, float]:
@@ -238,21 +173,29 @@ def log_application_run(
     mlflow.log_params(
         {"prod_data": prod_path, "model_uri": model_uri, "engine": engine, "scoring_url": scoring_url, **version}
     )
-    drift = drift if drift is not None else drift_table(applied)
-    metrics, applicability = streamed_metrics(applied, drift)
+    table = result_table(applied)
+    metrics = streamed_metrics(applied)
     if label_writer is not None:
         metrics[names.LABELS_APPENDED] = label_writer.rows_appended
         metrics[names.LABEL_CONFLICTS] = label_writer.conflicts
     metrics = measurable(metrics)
     mlflow.log_metrics(metrics)
-    if applicability is not None:
-        mlflow.set_tags(
-            {names.ESTIMATE_APPLICABILITY_TAG: applicability.verdict, names.ESTIMATE_REASON_TAG: applicability.reason}
-        )
+    monitor = applied.observer(ApplicationFigures).monitor.monitor
+    standing, reason = estimate_standing(table, monitor.reference)
+    mlflow.set_tags(
+        {
+            names.REFERENCE_TAG: monitor.reference.description,
+            names.ESTIMATE_APPLICABILITY_TAG: standing,
+            names.ESTIMATE_REASON_TAG: reason[:5000],
+        }
+    )
+    if not monitor.usable:
+        mlflow.set_tag(names.MONITORING_PROBLEM_TAG, f"no threshold and no estimate: {monitor.reference.problem}")
     if names.PROD_LOG_LOSS not in metrics:
         reason = ALL_SEEN_REASON if metrics.get(names.ROWS_SEEN_IN_TRAINING) else NO_LABELS_REASON
         mlflow.set_tag(names.LABELLED_METRICS_TAG, reason)
-    mlflow.log_table(drift, artifact_file=names.DRIFT_TABLE_ARTIFACT)
+    mlflow.log_table(table, artifact_file=names.MONITORING_TABLE_ARTIFACT)
+    mlflow.log_table(drift_table(applied), artifact_file=names.DRIFT_TABLE_ARTIFACT)
     log_outputs(applied.outputs, published or applied.outputs)
     return metrics
 
@@ -310,12 +253,12 @@ def run_application_step(
     with step_lock(paths):
         clean_staging(paths)
         version = registered_version(model_uri)  # resolved once: a promotion now changes nothing here
-        scoring_uri = pinned_uri(model_uri, version)
+        scoring_uri = pinned_uri(version)
         if "://" not in str(prod_path):
             ProductionFile(prod_path)  # an unusable file is refused before a run exists
-        development = pd.read_parquet(paths.data_filtered)
-        scoring = load_scoring_model(scoring_uri, paths=paths)
-        figures = application_figures(development, scoring)
+        first_game = first_game_date(prod_path) if "://" not in str(prod_path) else None
+        scoring = load_scoring_model(scoring_uri, first_game, paths=paths)
+        figures = application_figures(scoring)
         outputs.prepare()
         staged = outputs.staging()
         writer = None
@@ -348,7 +291,6 @@ def run_application_step(
                         version=version,
                         engine=engine,
                         scoring_url=scoring_url,
-                        drift=drift,
                         label_writer=writer,
                         published=outputs,
                     )
@@ -386,20 +328,20 @@ def application_summary(metrics: dict[str, float], source: str) -> str:
             f"{metrics[names.LABEL_CONFLICTS]:.0f} labelled rows contradict the label the store already holds for "
             "their shot; the known label is kept."
         )
-    if names.ESTIMATED_LOG_LOSS in metrics:
-        lines.append(
-            f"Estimated log loss {metrics[names.ESTIMATED_LOG_LOSS]:.4f}, estimated F1 "
-            f"{metrics[names.ESTIMATED_F1]:.4f} ({metrics[names.SHARE_OUTSIDE_SUPPORT]:.1%} of rows outside the "
-            "training support)."
-        )
-    else:
-        lines.append("No label-free estimate: no row was scored.")
+    for name, rows in ((ESTIMATE_ALL, "every scored row"), (ESTIMATE_GRADED, "the graded rows")):
+        if name in metrics:
+            lines.append(
+                f"Estimated log loss {metrics[name]:.4f} on {rows} (95 % interval "
+                f"{metrics[name + '_lower']:.4f} to {metrics[name + '_upper']:.4f})."
+            )
+    if ESTIMATE_ALL not in metrics:
+        lines.append("No label-free estimate: no row was scored, or the model's reference is too small.")
     seen, evaluated = metrics.get(names.ROWS_SEEN_IN_TRAINING, 0), metrics.get(names.ROWS_EVALUATED, 0)
     if names.PROD_LOG_LOSS in metrics:
         lines.append(
             f"Realized log loss {metrics[names.PROD_LOG_LOSS]:.4f} on {evaluated:.0f} labelled rows the model never "
-            f"learned ({seen:.0f} rows it was trained on are left out); null model "
-            f"{metrics[names.PROD_NULL_LOG_LOSS]:.4f}."
+            f"learned ({seen:.0f} rows it was trained on are left out); the null model known before this file "
+            f"(a constant {metrics[names.NULL_RATE]:.4f}) scores {metrics['log_loss_null']:.4f}."
         )
     elif seen:
         lines.append(f"No labelled metric: all {seen:.0f} labelled rows were learned by the scoring model.")

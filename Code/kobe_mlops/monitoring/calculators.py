@@ -214,6 +214,34 @@ class FeatureDrift:
 # --- Realized performance (needs labels) ------------------------------------------------------
 
 
+def realized_sums(probability, outcome, null_rate: float) -> np.ndarray:
+    """Additive sums of graded rows: rows, model loss, its square, null loss, and the paired
+    difference with its square; outcomes, probabilities and their Bernoulli variance."""
+    outcome = np.asarray(outcome, dtype=float)
+    probability = np.asarray(probability, dtype=float)
+    model = row_log_loss(outcome, probability)
+    difference = model - row_log_loss(outcome, np.full(len(outcome), null_rate))
+    return np.array(
+        [
+            len(outcome),
+            model.sum(),
+            (model**2).sum(),
+            (model - difference).sum(),
+            difference.sum(),
+            (difference**2).sum(),
+            outcome.sum(),
+            probability.sum(),
+            (probability * (1 - probability)).sum(),
+        ]
+    )
+
+
+def _mean_and_half_width(total: float, squares: float, n: int) -> tuple[float, float]:
+    mean = total / n
+    variance = max(squares / n - mean**2, 0.0) * n / (n - 1) if n > 1 else np.inf
+    return mean, BAND_Z * np.sqrt(variance / n)
+
+
 @dataclass
 class RealizedPerformance:
     """Log loss on graded rows, beside the reference's noise band and the deployable null."""
@@ -227,41 +255,28 @@ class RealizedPerformance:
         half = BAND_Z * self.reference_sd / np.sqrt(rows)
         return self.reference_mean - half, self.reference_mean + half
 
-    def calculate(self, probability, outcome, null_rate: float, chunk: str) -> list[dict]:
-        """``null_rate``: the make rate of the labels known before the chunk (never the chunk's own)."""
-        outcome = np.asarray(outcome, dtype=float)
-        n = len(outcome)
-        if n == 0:
-            return []
-        model = row_log_loss(outcome, probability)
-        null = row_log_loss(outcome, np.full(n, null_rate))
-        lower, upper = self.band(n)
-        value = float(model.mean())
-        rows = [
-            result_row(chunk, "log_loss", value, lower, upper, value > upper, n),
-            result_row(chunk, "log_loss_null", null.mean(), rows=n),
-        ]
-        if n > 1:
-            difference = model - null
-            mean, half = float(difference.mean()), BAND_Z * float(difference.std(ddof=1)) / np.sqrt(n)
-            rows.append(result_row(chunk, "log_loss_vs_null", mean, mean - half, mean + half, mean - half > 0, n))
-        return rows
 
-
-# --- Make rate (needs labels) ------------------------------------------------------------------
-
-
-def make_rate_rows(probability, outcome, chunk: str) -> list[dict]:
-    """Observed make rate against the band calibrated probabilities would put it in (no reference needed)."""
-    probability, outcome = np.asarray(probability, dtype=float), np.asarray(outcome, dtype=float)
-    n = len(outcome)
+def realized_rows(sums: np.ndarray, chunk: str, realized: RealizedPerformance | None) -> list[dict]:
+    """Log loss (with the reference band when there is one), the deployable null, the paired
+    difference with its 95 % interval (alert: worse than the null), the make rate against the
+    band calibrated probabilities put it in (alert: outside)."""
+    n = int(sums[0])
     if n == 0:
         return []
-    expected = float(probability.mean())
-    half = BAND_Z * float(np.sqrt(np.sum(probability * (1 - probability)))) / n
-    observed = float(outcome.mean())
+    value = sums[1] / n
+    lower, upper = realized.band(n) if realized is not None else (np.nan, np.nan)
+    rows = [
+        result_row(chunk, "log_loss", value, lower, upper, realized is not None and value > upper, n),
+        result_row(chunk, "log_loss_null", sums[3] / n, rows=n),
+    ]
+    if n > 1:
+        mean, half = _mean_and_half_width(sums[4], sums[5], n)
+        rows.append(result_row(chunk, "log_loss_vs_null", mean, mean - half, mean + half, mean - half > 0, n))
+    observed, expected = sums[6] / n, sums[7] / n
+    half = BAND_Z * np.sqrt(sums[8]) / n
     alert = not expected - half <= observed <= expected + half
-    return [result_row(chunk, "make_rate", observed, expected - half, expected + half, alert, n)]
+    rows.append(result_row(chunk, "observed_make_rate", observed, expected - half, expected + half, alert, n))
+    return rows
 
 
 # --- Estimated performance (no labels) ---------------------------------------------------------
@@ -324,6 +339,28 @@ ESTIMATE_ALL = "estimated_log_loss_all_rows"  # on every scored row of the chunk
 
 
 @dataclass
+class ChunkSums:
+    """Everything the calculators need from a chunk, as sums: add two to merge two batches."""
+
+    drift: dict[str, np.ndarray]  # bin counts per feature (empty without a usable reference)
+    estimated_all: np.ndarray | None
+    estimated_graded: np.ndarray | None
+    realized: np.ndarray
+
+    def __add__(self, other: ChunkSums) -> ChunkSums:
+        def plus(a, b):
+            return None if a is None else a + b
+
+        drift = {feature: counts + other.drift[feature] for feature, counts in self.drift.items()}
+        return ChunkSums(
+            drift,
+            plus(self.estimated_all, other.estimated_all),
+            plus(self.estimated_graded, other.estimated_graded),
+            self.realized + other.realized,
+        )
+
+
+@dataclass
 class Monitor:
     """Every calculator fitted on one model's reference."""
 
@@ -336,41 +373,53 @@ class Monitor:
             self.realized = RealizedPerformance().fit(self.reference)
             self.estimated = EstimatedPerformance().fit(self.reference)
 
-    def evaluate(self, scored: pd.DataFrame, graded: pd.DataFrame, null_rate: float, chunk: str) -> pd.DataFrame:
-        """The result table of one chunk.
-
-        ``scored``: every scored row (features and probability); ``graded``: the labelled rows the
+    def sums(self, scored: pd.DataFrame, graded: pd.DataFrame, null_rate: float) -> ChunkSums:
+        """``scored``: every scored row (features and probability); ``graded``: the labelled rows the
         model never learned (probability and target), the only rows a realized figure uses.
-        """
-        rows: list[dict] = []
+        ``null_rate``: the make rate of the labels known before the chunk (never the chunk's own)."""
         graded_probability = graded[config.PROBABILITY_COLUMN].to_numpy(dtype=float)
-        graded_outcome = graded[config.TARGET].to_numpy(dtype=float)
+        realized = realized_sums(graded_probability, graded[config.TARGET].to_numpy(dtype=float), null_rate)
+        if not self.usable:
+            return ChunkSums({}, None, None, realized)
+        return ChunkSums(
+            self.drift.counts(scored),
+            self.estimated.sums(scored[config.PROBABILITY_COLUMN]),
+            self.estimated.sums(graded_probability),
+            realized,
+        )
+
+    def table(self, sums: ChunkSums, chunk: str) -> pd.DataFrame:
+        """The result table of one chunk from its (merged) sums."""
+        rows: list[dict] = []
         if self.usable:
-            rows += self.drift.calculate(scored, chunk)
-            rows += self.realized.calculate(graded_probability, graded_outcome, null_rate, chunk)
-            band_all = self.realized.band(len(scored)) if len(scored) else None
-            band_graded = self.realized.band(len(graded)) if len(graded) else None
-            rows += self.estimated.from_sums(
-                self.estimated.sums(scored[config.PROBABILITY_COLUMN]), chunk, ESTIMATE_ALL, band_all
-            )
-            rows += self.estimated.from_sums(
-                self.estimated.sums(graded_probability), chunk, ESTIMATE_GRADED, band_graded
-            )
-        elif len(graded):
-            null = row_log_loss(graded_outcome, np.full(len(graded), null_rate))
-            value = row_log_loss(graded_outcome, graded_probability).mean()
-            rows += [
-                result_row(chunk, "log_loss", value, rows=len(graded)),
-                result_row(chunk, "log_loss_null", null.mean(), rows=len(graded)),
-            ]
-        rows += make_rate_rows(graded_probability, graded_outcome, chunk)
+            rows += self.drift.from_counts(sums.drift, chunk)
+        rows += realized_rows(sums.realized, chunk, self.realized if self.usable else None)
+        if self.usable:
+            for metric, estimated in ((ESTIMATE_ALL, sums.estimated_all), (ESTIMATE_GRADED, sums.estimated_graded)):
+                n = int(estimated[0])
+                rows += self.estimated.from_sums(estimated, chunk, metric, self.realized.band(n) if n else None)
         return result_table(rows)
 
+    def evaluate(self, scored: pd.DataFrame, graded: pd.DataFrame, null_rate: float, chunk: str) -> pd.DataFrame:
+        """The result table of one chunk held in memory."""
+        return self.table(self.sums(scored, graded, null_rate), chunk)
 
-def alerts(table: pd.DataFrame, prefix: str = "") -> list[str]:
-    """The metrics of ``table`` (starting with ``prefix``) that raised an alert."""
-    fired = table[table["alert"] & table["metric"].str.startswith(prefix)]
-    return fired["metric"].tolist()
+
+APPLICABLE, QUESTIONABLE, NOT_APPLICABLE = "applicable", "questionable", "not applicable"
+
+
+def estimate_standing(table: pd.DataFrame, reference: MonitoringReference) -> tuple[str, str]:
+    """Whether the chunk's estimate can be trusted, and why: its calibration rows must still
+    describe the chunk (no drift alert against them) and be enough to fit a map."""
+    if not reference.usable:
+        return NOT_APPLICABLE, reference.problem
+    drifted = table.loc[table["alert"] & table["metric"].str.startswith("psi_"), "metric"].str[4:].tolist()
+    if drifted:
+        return QUESTIONABLE, (
+            f"the rows drifted from the estimate's calibration rows ({reference.description}) on "
+            f"{', '.join(drifted)}: read the estimate as a rough guide until labels arrive"
+        )
+    return APPLICABLE, f"calibrated on {reference.description}, which the rows do not drift from"
 
 
 def table_metrics(table: pd.DataFrame) -> dict[str, float]:

@@ -268,6 +268,7 @@ class BatchRecord:
     reason: str = ""
     gate_figures: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    sampling_sd: float = float("nan")  # sd of the realized log loss from the outcomes' noise alone
 
     @property
     def promoted(self) -> bool:
@@ -308,6 +309,13 @@ class BatchRecord:
             names.REPLAY_REASON_TAG: self.reason[:5000],
             names.SCORING_MODEL_TAG: self.deployed.description[:5000],
             names.REFERENCE_TAG: self.deployed.reference.description,
+            **dict(
+                zip(
+                    (names.ESTIMATE_APPLICABILITY_TAG, names.ESTIMATE_REASON_TAG),
+                    calculators.estimate_standing(self.table, self.deployed.reference),
+                    strict=True,
+                )
+            ),
             **(
                 {names.MONITORING_PROBLEM_TAG: self.deployed.reference.problem}
                 if not self.deployed.monitor.usable
@@ -354,6 +362,8 @@ class StrategySummary:
     estimate_coverage: float  # share of labelled batches whose 95 % interval held the realized value
     error_when_drifted: float  # estimate's row-weighted error on batches where drift fired
     error_when_stable: float
+    # What a perfect estimator would still miss: the outcomes' own noise, row-weighted like the error.
+    estimate_noise_floor: float
 
     @property
     def verdict(self) -> str:
@@ -380,7 +390,7 @@ def summarize(strategy: str, records: list[BatchRecord]) -> StrategySummary:
     draws = rng.integers(0, len(sums), size=(BOOTSTRAP_DRAWS, len(sums))) if len(sums) else np.zeros((0, 0), int)
     totals = sums[draws].sum(axis=1) if len(sums) else np.zeros((0, 3))
     gains = (totals[:, 0] - totals[:, 1]) / totals[:, 2] if len(totals) else np.array([np.nan])
-    errors, previous, drifted, stable, covered = [], [], [], [], []
+    errors, previous, drifted, stable, covered, floors = [], [], [], [], [], []
     last_realized = None
     for record in labelled:
         realized, estimate = record.graded_loss.mean(), record.figure(calculators.ESTIMATE_GRADED)
@@ -397,6 +407,7 @@ def summarize(strategy: str, records: list[BatchRecord]) -> StrategySummary:
             record.figure(calculators.ESTIMATE_GRADED, "upper"),
         )
         covered.append(lower <= realized <= upper)
+        floors.append((len(record.graded_loss), np.sqrt(2 / np.pi) * record.sampling_sd))
     return StrategySummary(
         strategy,
         float(np.concatenate(model).mean()) if labelled else float("nan"),
@@ -410,6 +421,7 @@ def summarize(strategy: str, records: list[BatchRecord]) -> StrategySummary:
         float(np.mean(covered)) if covered else float("nan"),
         _weighted_error(drifted),
         _weighted_error(stable),
+        _weighted_error(floors),
     )
 
 
@@ -437,6 +449,7 @@ class ReplayResult:
                 "estimation_error": s.estimation_error,
                 "previous_batch_error": s.previous_batch_error,
                 "estimate_coverage": s.estimate_coverage,
+                "estimate_noise_floor": s.estimate_noise_floor,
             }
             for s in self.strategies.values()
         ]
@@ -477,6 +490,7 @@ class ReplayResult:
                 "estimate_coverage": s.estimate_coverage,
                 "estimation_error_drifted": s.error_when_drifted,
                 "estimation_error_stable": s.error_when_stable,
+                "estimate_noise_floor": s.estimate_noise_floor,
             }.items():
                 figures[names.strategy_metric(metric, name)] = value
         return {key: float(value) for key, value in figures.items() if np.isfinite(value)}
@@ -576,6 +590,9 @@ class _Replay:
             row_log_loss(outcome, np.full(len(graded), rate)),
             triggers.fired_triggers(table),
         )
+        if deployed.monitor.usable and len(graded):
+            variance = deployed.monitor.estimated.sums(probability)[-1]
+            record.sampling_sd = float(np.sqrt(variance) / len(graded))
         record.seconds = time.perf_counter() - started
         return record, graded
 

@@ -59,9 +59,6 @@ TIMELINE_COLUMNS = [
     "applicability_reason",
     "run_id",
 ]
-# The estimate's standing on a batch: its calibration rows still describe the batch, the batch
-# drifted from them (the replay measures the error either way), or no reference could calibrate it.
-APPLICABLE, QUESTIONABLE, NOT_APPLICABLE = "applicable", "questionable", "not applicable"
 
 
 def null_verdict(vs_null: float, lower: float, upper: float) -> str:
@@ -114,12 +111,6 @@ def timeline_frame(children: list[Run], strategies: list[str] | None = None) -> 
     for run in children:
         metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
         fired = tags.get(names.FIRED_TRIGGERS_TAG, "")
-        if tags.get(names.MONITORING_PROBLEM_TAG):
-            applicability, reason = NOT_APPLICABLE, tags[names.MONITORING_PROBLEM_TAG]
-        elif "feature_drift" in fired.split(","):
-            applicability, reason = QUESTIONABLE, "the batch drifted from the rows the estimate is calibrated on"
-        else:
-            applicability, reason = APPLICABLE, f"calibrated on {tags.get(names.REFERENCE_TAG, 'its reference')}"
         rows.append(
             {
                 "strategy": tags.get(names.REPLAY_STRATEGY_TAG, ""),
@@ -137,8 +128,8 @@ def timeline_frame(children: list[Run], strategies: list[str] | None = None) -> 
                 "retrained": bool(metrics.get(names.RETRAINED, 0.0)),
                 "promoted": bool(metrics.get(names.PROMOTED, 0.0)),
                 "decision": tags.get(names.REPLAY_DECISION_TAG, ""),
-                "applicability": applicability,
-                "applicability_reason": reason,
+                "applicability": tags.get(names.ESTIMATE_APPLICABILITY_TAG, ""),
+                "applicability_reason": tags.get(names.ESTIMATE_REASON_TAG, ""),
                 "run_id": run.info.run_id,
             }
         )

@@ -1,13 +1,14 @@
-"""What monitoring must know about the model that scored a file, so its figures stay honest.
+"""What monitoring must know about the model that scores a file, so its figures stay honest.
 
-* **The production rows it learned.** A challenger trained on labelled production rows would
-  look good graded on them. Each ``Treinamento`` run logs those rows' ``shot_id``
-  (:mod:`kobe_mlops.modeling.training_run`); :func:`split_seen_rows` keeps them out of every
-  labelled metric and counts them (``rows_seen_in_training``).
-* **Its performance estimator** (:mod:`kobe_mlops.monitoring.estimation`): calibrated on the
-  labelled rows its training run held out and logged the scores of (``base_test``, which no
-  version trains on, plus a challenger's production holdout, so the reference covers the
-  population it learned), with the training support its training run logged.
+* **Its lineage.** An alias, a version or a run URI resolves to one registered version; the
+  production rows that version learned (its training run logs their ``shot_id``) are counted and
+  never graded. A URI whose version cannot be found stops with a clear error.
+* **Its monitoring reference** (:class:`~kobe_mlops.monitoring.calculators.MonitoringReference`):
+  the held-out rows its training run scored and logged, replaced, once enough exist, by the
+  newest labelled production rows dated before the file that it never learned (from the label
+  store, scored again by the model). The calculators are fitted on it.
+* **The null model's rate**: the make rate of every label known before the file (the label store),
+  else of ``base_train``: what a constant could have been deployed at.
 """
 
 from __future__ import annotations
@@ -21,82 +22,116 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
-from kobe_mlops.modeling.support import feature_support, support_from_json
-from kobe_mlops.monitoring.estimation import PerformanceEstimator
+from kobe_mlops.monitoring import labels
+from kobe_mlops.monitoring.calculators import MIN_REFERENCE_ROWS, Monitor, MonitoringReference, newest_chunks
 from kobe_mlops.tracking import reads
+
+VERSION_URI = re.compile(r"^models:/([^/@]+)/(\d+)$")
+RUN_URI = re.compile(r"^runs:/([0-9a-f]+)/")
+
+
+class LineageError(ValueError):
+    """The model URI does not lead to a registered version whose training is known."""
 
 
 @dataclass(frozen=True)
 class ScoringModel:
-    """The scoring model's learned production rows and its estimator."""
+    """The scoring model's version, the production rows it learned and its monitoring calculators."""
 
-    version: str | None  # the registered version, None for a model not addressed by alias
+    version: str
     learned_shot_ids: np.ndarray  # int64, sorted
-    estimator: PerformanceEstimator
+    monitor: Monitor
+    null_rate: float  # the make rate known before the file
 
     def seen_mask(self, shot_ids) -> np.ndarray:
         """True for each ``shot_id`` the model learned."""
-        return np.isin(np.asarray(shot_ids, dtype="int64"), self.learned_shot_ids, assume_unique=False)
-
-
-def split_seen_rows(labelled: pd.DataFrame, learned_shot_ids: np.ndarray) -> tuple[pd.DataFrame, int]:
-    """``(rows to evaluate, rows seen in training)``: labelled rows whose shot the model did not learn."""
-    if not len(learned_shot_ids) or "shot_id" not in labelled:
-        return labelled, 0
-    seen = np.isin(labelled["shot_id"].to_numpy(dtype="int64"), learned_shot_ids)
-    return labelled[~seen], int(seen.sum())
-
-
-def reference_estimator(
-    model, support_text: str | None, paths: config.WorkspacePaths, reference: pd.DataFrame | None = None
-) -> PerformanceEstimator:
-    """Calibrate on the reference scores the training run logged (held-out rows it never learned);
-    versions that logged none are calibrated on base_test scored by ``model`` now. Support from the
-    training run, else base_train's (such versions learned development rows only)."""
-    if reference is None:
-        base_test = pd.read_parquet(paths.base_test)
-        reference = pd.DataFrame(
-            {
-                config.PROBABILITY_COLUMN: model.predict(base_test[config.FEATURES])[config.PROBABILITY_COLUMN],
-                config.TARGET: base_test[config.TARGET],
-            }
-        )
-    if support_text:
-        support = support_from_json(support_text)
-    else:
-        support = feature_support(pd.read_parquet(paths.base_train))
-    return PerformanceEstimator.fit(reference[config.PROBABILITY_COLUMN], reference[config.TARGET], support)
-
-
-VERSION_URI = re.compile(r"^models:/([^/@]+)/(\d+)$")
+        return np.isin(np.asarray(shot_ids, dtype="int64"), self.learned_shot_ids)
 
 
 def registered_version(model_uri: str, client: MlflowClient | None = None) -> dict[str, str]:
-    """``model_name``, ``model_version`` (and ``model_alias``) of a registry URI; an alias is
-    resolved now, once. Empty for any other URI (a run URI, a path)."""
+    """``model_name``, ``model_version`` (and ``model_alias``) of an alias, version or run URI; an
+    alias is resolved now, once. Any other URI raises :class:`LineageError`."""
+    client = client or reads.client()
     match = VERSION_URI.match(model_uri)
     if match:
         return {"model_name": match[1], "model_version": match[2]}
-    return reads.resolve_model_uri(model_uri, client)
+    match = RUN_URI.match(model_uri)
+    if match:
+        versions = client.search_model_versions(f"run_id='{match[1]}'")
+        if not versions:
+            raise LineageError(
+                f"{model_uri}: no registered version comes from run {match[1]}, so the production rows the "
+                "model learned are unknown and its figures could be graded in sample. Register it, or score "
+                f"{config.CHAMPION_URI}."
+            )
+        return {"model_name": versions[0].name, "model_version": str(versions[0].version)}
+    resolved = reads.resolve_model_uri(model_uri, client)
+    if not resolved:
+        raise LineageError(
+            f"{model_uri}: not a registered model (models:/<name>@<alias>, models:/<name>/<version> or "
+            "runs:/<run_id>/<path>); its training rows are unknown, so its figures cannot be trusted."
+        )
+    return resolved
 
 
-def pinned_uri(model_uri: str, version: dict[str, str]) -> str:
-    """``models:/<name>/<version>`` of a resolved alias (so loading it cannot pick up a promotion)."""
-    return f"models:/{version['model_name']}/{version['model_version']}" if version else model_uri
+def pinned_uri(version: dict[str, str]) -> str:
+    """``models:/<name>/<version>``: loading it cannot pick up a promotion made meanwhile."""
+    return f"models:/{version['model_name']}/{version['model_version']}"
+
+
+def _scored(model, frame: pd.DataFrame) -> pd.DataFrame:
+    probability = model.predict(frame[config.FEATURES])[config.PROBABILITY_COLUMN].to_numpy()
+    return frame[[*config.FEATURES, config.TARGET]].assign(**{config.PROBABILITY_COLUMN: probability})
+
+
+def known_labels(before: str | None, paths: config.WorkspacePaths) -> pd.DataFrame:
+    """Labelled production rows dated before ``before`` (YYYY-MM-DD; None: none are)."""
+    stored = labels.read_labels(paths).rows
+    if before is None or stored.empty:
+        return stored.iloc[0:0]
+    return stored[pd.to_datetime(stored["game_date"]) < pd.Timestamp(before)]
+
+
+def monitoring_reference(
+    model, client: MlflowClient, version, learned: np.ndarray, known: pd.DataFrame
+) -> MonitoringReference:
+    initial = reads.reference_scores(client, version)
+    if initial is None or not set(config.FEATURES) <= set(initial):
+        raise LineageError(
+            f"version {version.version}: its training run logged no reference scores with features "
+            "(training/reference_scores.parquet); train it again with this project's notebook 03."
+        )
+    reference = MonitoringReference(
+        initial, f"the {len(initial)} held-out rows version {version.version}'s training scored"
+    )
+    unseen = known[~np.isin(known["shot_id"].to_numpy(dtype="int64"), learned)]
+    if len(unseen) >= MIN_REFERENCE_ROWS:
+        scored = _scored(model, unseen).assign(chunk=unseen[labels.RUN_COLUMN].to_numpy())
+        own = newest_chunks(scored.iloc[0:0], scored)
+        reference = MonitoringReference(initial, reference.source, own)
+    return reference
 
 
 def load_scoring_model(
-    model_uri: str, model=None, paths: config.WorkspacePaths | None = None, client: MlflowClient | None = None
+    version_uri: str,
+    before: str | None,
+    paths: config.WorkspacePaths | None = None,
+    client: MlflowClient | None = None,
+    model=None,
 ) -> ScoringModel:
-    """Everything above for ``model_uri`` (``model``: the already loaded pyfunc, to load it once)."""
+    """Everything above for ``version_uri`` (pinned: ``models:/<name>/<version>``) scoring a file
+    whose first game is on ``before``; ``model``: the already loaded pyfunc."""
     paths = paths or config.workspace_paths()
     client = client or reads.client()
-    resolved = registered_version(model_uri, client)
-    version = client.get_model_version(resolved["model_name"], resolved["model_version"]) if resolved else None
-    learned = np.sort(reads.learned_shot_ids(client, version)) if version else np.array([], dtype="int64")
-    support_text = reads.feature_support_text(client, version) if version else None
-    reference = reads.reference_scores(client, version) if version else None
-    if reference is None and model is None:
-        model = mlflow.pyfunc.load_model(model_uri)
-    estimator = reference_estimator(model, support_text, paths, reference)
-    return ScoringModel(resolved.get("model_version"), learned, estimator)
+    resolved = registered_version(version_uri, client)
+    version = client.get_model_version(resolved["model_name"], resolved["model_version"])
+    learned = np.sort(reads.learned_shot_ids(client, version))
+    model = model or mlflow.pyfunc.load_model(pinned_uri(resolved))
+    known = known_labels(before, paths)
+    reference = monitoring_reference(model, client, version, learned, known)
+    rate = (
+        float(known[config.TARGET].mean())
+        if len(known)
+        else float(pd.read_parquet(paths.base_train)[config.TARGET].mean())
+    )
+    return ScoringModel(str(version.version), learned, Monitor(reference), rate)

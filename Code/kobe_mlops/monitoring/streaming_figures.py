@@ -1,54 +1,30 @@
 """The figures of a ``PipelineAplicacao`` run, folded batch by batch: batch observers for monitoring.
 
-Each class here follows the protocol of :mod:`kobe_mlops.deployment.batches` (``update`` per
-scored batch, ``merge`` of copies, ``result``), so the pandas engine feeds it in one process and
-Spark folds one copy per partition and merges them on the driver. State is plain numbers and
-numpy arrays: nothing grows with the number of rows, only with the number of *distinct* values
-of a variable, which is bounded (below).
-
-**Exact or approximate.**
-
-* Sums (row counts, log loss, Brier score, confusion matrix at the threshold, make rates, mean
-  probability, the CBPE estimate's sums) are exact; their only difference from the whole-frame
-  figures is the order of floating-point additions (relative differences around 1e-15; the
-  tests hold them to 1e-9).
-* **PSI** needs bin counts only, and **KS**, **AUC** and the **median** need the whole sample's
-  order: all four come from :class:`ValueCounts`, the count of rows per distinct value (for
-  AUC, per distinct probability and label). That *is* the sample, up to order, so the figures
-  equal the whole-frame ones (KS's p-value reconstructs the sample where scipy's exact method
-  needs it, at most 10,000 rows, and uses scipy's own asymptotic formula above that).
-  It is bounded by the number of distinct values: the course features are rounded (latitude and
-  longitude to 4 decimals inside the contract's court box: at most 9,001 and 5,501 values;
-  the whole-number features a dozen each) and a tree's or a logistic regression's probabilities
-  take one value per distinct feature row. Past :data:`MAX_DISTINCT` distinct values (8 MiB per
-  column of counts) a counter switches, for good, to :data:`GRID_CELLS` equal cells over the
-  variable's contract range (a documented sketch): KS is then off by at most the largest
-  share of rows in one cell (``ks_max_error`` in the drift table), AUC by at most half the
-  share of positive-negative pairs that share a cell (``auc_max_error``), and PSI, the median
-  and the mean by at most a cell's width in where a value falls. ``exact`` says which held.
+Each class follows the protocol of :mod:`kobe_mlops.deployment.batches` (``update`` per scored
+batch, ``merge`` of copies, ``result``), so the pandas engine feeds it in one process and Spark
+folds one copy per partition and merges them on the driver. State is sums and counts: the
+monitoring calculators' bin counts and sums, and for AUC a :class:`ValueCounts` of the
+probability per label, bounded by the number of distinct probabilities (past
+:data:`MAX_DISTINCT` it switches to :data:`GRID_CELLS` equal cells; ``auc_max_error`` then bounds
+the error). Sums equal the whole-frame figures up to the order of additions.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import FEATURE_RULES
 from kobe_mlops.deployment.batches import FilteredObserver, ScoredBatch
-from kobe_mlops.monitoring.drift import DISCRETE_MAX_VALUES, PSI_BINS, psi_verdict
-from kobe_mlops.monitoring.estimation import ExpectedSums
+from kobe_mlops.monitoring.calculators import ChunkSums, Monitor, result_table
 
 MAX_DISTINCT = 1 << 20  # distinct values kept exactly per counter
 GRID_CELLS = 1 << 20  # cells of the fallback sketch over the variable's range
 MAX_DECIMALS = 4  # rounded values (up to 4 decimals: the course's coordinates) are counted by integer key
 MAX_DECIMAL_KEYS = 1 << 20  # ... when their keys span at most this many integers in a batch
-KS_EXACT_MAX_ROWS = 10_000  # scipy's ks_2samp computes an exact p-value up to this sample size
-_PSI_EPSILON = 1e-6  # as in monitoring.drift
 _LOG_EPSILON = np.finfo(float).eps  # sklearn's log_loss clips probabilities to [eps, 1 - eps]
 
 
@@ -169,133 +145,33 @@ class ValueCounts:
 # --- Statistics from counts ---------------------------------------------------------------------
 
 
-def ks_from_counts(reference: np.ndarray, values: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
-    """``scipy.stats.ks_2samp(reference, sample)`` (two-sided, method 'auto') for the sample that
-    has ``counts[i]`` rows of ``values[i]`` (ascending)."""
-    ref_values, ref_counts = np.unique(reference, return_counts=True)
-    n1, n2 = int(ref_counts.sum()), int(counts.sum())
-    if max(n1, n2) <= KS_EXACT_MAX_ROWS:  # scipy's exact p-value: hand it the sample itself
-        result = stats.ks_2samp(reference, np.repeat(values, counts))
-        return float(result.statistic), float(result.pvalue)
-    grid = np.union1d(ref_values, values)
-    cdf1 = np.cumsum(_counts_on(grid, ref_values, ref_counts)) / n1
-    cdf2 = np.cumsum(_counts_on(grid, values, counts)) / n2
-    differences = cdf1 - cdf2
-    smallest, largest = np.clip(-differences.min(), 0, 1), differences.max()
-    statistic = smallest if smallest > largest else largest
-    m, n = sorted([float(n1), float(n2)], reverse=True)
-    pvalue = stats.distributions.kstwo.sf(statistic, np.round(m * n / (m + n)))
-    return float(statistic), float(np.clip(pvalue, 0, 1))
+class MonitorFigures:
+    """The monitoring calculators' sums (:class:`~kobe_mlops.monitoring.calculators.ChunkSums`),
+    folded batch by batch: drift counts and the estimate over every scored row, realized figures
+    over the graded rows (``graded``: the labelled rows the scoring model never learned)."""
 
-
-def _counts_on(grid: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """``counts`` placed on ``grid`` (every value is on it), zero elsewhere."""
-    placed = np.zeros(len(grid), dtype="int64")
-    placed[np.searchsorted(grid, values)] = counts
-    return placed
-
-
-def psi_from_counts(reference: np.ndarray, values: np.ndarray, counts: np.ndarray, bins: int = PSI_BINS) -> float:
-    """:func:`kobe_mlops.monitoring.drift.population_stability_index` of the counted sample."""
-    distinct = np.unique(reference)
-    if len(distinct) <= DISCRETE_MAX_VALUES:
-        categories = np.union1d(distinct, values)
-        ref_counts = np.array([(reference == value).sum() for value in categories], dtype=float)
-        cur_counts = _counts_on(categories, values, counts).astype(float)
-    else:
-        edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
-        edges[0], edges[-1] = -np.inf, np.inf
-        ref_counts = np.histogram(reference, edges)[0].astype(float)
-        cur_counts = np.histogram(values, edges, weights=counts.astype(float))[0]
-    ref_share = np.clip(ref_counts / ref_counts.sum(), _PSI_EPSILON, None)
-    cur_share = np.clip(cur_counts / cur_counts.sum(), _PSI_EPSILON, None)
-    return float(np.sum((cur_share - ref_share) * np.log(cur_share / ref_share)))
-
-
-def _weighted_median(values: np.ndarray, counts: np.ndarray) -> float:
-    """pandas' median of the sample (the mean of the two middle rows when their number is even)."""
-    total = int(counts.sum())
-    ends = np.cumsum(counts)
-    low = values[np.searchsorted(ends, (total - 1) // 2, side="right")]
-    high = values[np.searchsorted(ends, total // 2, side="right")]
-    return float((low + high) / 2) if low != high else float(low)
-
-
-# --- Observers ---------------------------------------------------------------------------------
-
-
-class FeatureDrift:
-    """Development vs production per feature, as :func:`kobe_mlops.monitoring.drift.compare_features`.
-
-    Keeps the development sample (the reference, small) and a :class:`ValueCounts` of the scored
-    rows per feature. ``result()`` is the same table, plus ``exact`` and ``ks_max_error``.
-    """
-
-    def __init__(self, development: pd.DataFrame, features: list[str] = config.FEATURES):
-        self.features = list(features)
-        self.reference = {name: development[name].dropna().to_numpy(dtype="float64") for name in self.features}
-        self.counts = {
-            name: ValueCounts(FEATURE_RULES[name].minimum, FEATURE_RULES[name].maximum) for name in self.features
-        }
+    def __init__(self, monitor: Monitor, graded, null_rate: float):
+        self.monitor, self.graded, self.null_rate = monitor, graded, null_rate
+        self.sums: ChunkSums | None = None
 
     def update(self, batch: ScoredBatch) -> None:
         if not batch.rows_scored:
             return
-        for name in self.features:
-            values = batch.values(name)
-            self.counts[name].add(values[~np.isnan(values)])
+        frame = batch.predictions.select([*config.FEATURES, config.PROBABILITY_COLUMN]).to_pandas()
+        frame[config.TARGET] = batch.values(config.TARGET) if batch.has(config.TARGET) else np.nan
+        graded = frame[self.graded(batch)]
+        sums = self.monitor.sums(frame, graded, self.null_rate)
+        self.sums = sums if self.sums is None else self.sums + sums
 
-    def merge(self, other: FeatureDrift) -> FeatureDrift:
-        for name in self.features:
-            self.counts[name].merge(other.counts[name])
+    def merge(self, other: MonitorFigures) -> MonitorFigures:
+        if other.sums is not None:
+            self.sums = other.sums if self.sums is None else self.sums + other.sums
         return self
 
-    def result(self) -> pd.DataFrame:
-        rows = []
-        for name in self.features:
-            reference = pd.Series(self.reference[name])
-            counter = self.counts[name]
-            values, counts = counter.sorted()
-            counts = counts[:, 0]
-            total = int(counts.sum())
-            if total:
-                mean = float(np.sum(values * counts) / total)
-                std = math.sqrt(np.sum(counts * (values - mean) ** 2) / (total - 1)) if total > 1 else float("nan")
-                ks, pvalue = ks_from_counts(self.reference[name], values, counts)
-                psi = psi_from_counts(self.reference[name], values, counts)
-                median = _weighted_median(values, counts)
-            else:
-                mean = std = ks = pvalue = psi = median = float("nan")
-            rows.append(
-                {
-                    "feature": name,
-                    "mean_dev": reference.mean(),
-                    "mean_prod": mean,
-                    "std_dev": reference.std(),
-                    "std_prod": std,
-                    "median_dev": reference.median(),
-                    "median_prod": median,
-                    "psi": psi,
-                    "ks_statistic": ks,
-                    "ks_pvalue": pvalue,
-                    "verdict": psi_verdict(psi) if total else "no scored rows",
-                    "exact": counter.exact,
-                    "ks_max_error": 0.0 if counter.exact else counter.largest_share(),
-                }
-            )
-        return pd.DataFrame(rows)
-
-    def distribution(self, name: str) -> pd.DataFrame:
-        """Rows per value of a feature in development and production (``base``, ``name``, ``rows``): for plots."""
-        dev_values, dev_counts = np.unique(self.reference[name], return_counts=True)
-        values, counts = self.counts[name].sorted()
-        return pd.concat(
-            [
-                pd.DataFrame({"base": "development", name: dev_values, "rows": dev_counts}),
-                pd.DataFrame({"base": "production", name: values, "rows": counts[:, 0]}),
-            ],
-            ignore_index=True,
-        )
+    def result(self, chunk: str) -> pd.DataFrame:
+        if self.sums is None:
+            return result_table([])
+        return self.monitor.table(self.sums, chunk)
 
 
 class LabelledMetrics:
@@ -491,63 +367,26 @@ class LearnedLabelledRows(_Learned):
         return self.rows
 
 
-class EstimateSums:
-    """The CBPE estimate's sums (:class:`kobe_mlops.monitoring.estimation.ExpectedSums`) over every scored
-    row, and over the rows ``graded`` keeps (the labelled rows the model did not learn), from one
-    conversion of each batch."""
-
-    def __init__(self, estimator, graded):
-        self.estimator = estimator
-        self.graded = graded
-        self.all_rows = ExpectedSums()
-        self.graded_rows = ExpectedSums()
-
-    def update(self, batch: ScoredBatch) -> None:
-        if not batch.rows_scored:
-            return
-        frame = batch.predictions.select([*config.FEATURES, config.PROBABILITY_COLUMN]).to_pandas()
-        every = self.estimator.sums(frame)
-        self.all_rows = self.all_rows + every
-        keep = self.graded(batch)
-        if keep.all():
-            self.graded_rows = self.graded_rows + every
-        elif keep.any():  # usually most rows are graded: subtract the others' sums (fewer rows)
-            others = self.estimator.sums(frame[~keep])
-            graded = ExpectedSums(*(getattr(every, f.name) - getattr(others, f.name) for f in fields(ExpectedSums)))
-            self.graded_rows = self.graded_rows + graded
-
-    def merge(self, other: EstimateSums) -> EstimateSums:
-        self.all_rows = self.all_rows + other.all_rows
-        self.graded_rows = self.graded_rows + other.graded_rows
-        return self
-
-    def result(self) -> tuple[ExpectedSums, ExpectedSums]:
-        """``(sums over every scored row, sums over the graded rows)``."""
-        return self.all_rows, self.graded_rows
-
-
 # --- All the figures of an application run -------------------------------------------------------
 
 
 class ApplicationFigures:
     """Every figure a ``PipelineAplicacao`` run logs, as one observer (its members fed together).
 
-    ``learned_shot_ids`` and ``estimator`` come from the scoring model
-    (:class:`kobe_mlops.monitoring.scoring_model.ScoringModel`); without them, every labelled
-    row is graded and no estimate is made.
+    ``monitor`` holds the scoring model's calculators (fitted on its reference) and ``null_rate``
+    the make rate known before this file; ``learned_shot_ids`` the production rows it learned:
+    they are counted, never graded.
     """
 
-    def __init__(self, development: pd.DataFrame, learned_shot_ids=(), estimator=None):
+    def __init__(self, monitor: Monitor, null_rate: float, learned_shot_ids=()):
         learned = np.sort(np.asarray(learned_shot_ids, dtype="int64"))
-        self.drift = FeatureDrift(development)
+        self.monitor = MonitorFigures(monitor, GradedRows(learned), null_rate)
         self.scores = ScoreSummary()
-        self.labelled = FilteredObserver(LabelledMetrics(float(development[config.TARGET].mean())), NotLearned(learned))
+        self.labelled = FilteredObserver(LabelledMetrics(null_rate), NotLearned(learned))
         self.learned_rows = LearnedLabelledRows(learned)
-        self.estimate = EstimateSums(estimator, GradedRows(learned)) if estimator is not None else None
 
     def _members(self) -> list:
-        members = [self.drift, self.scores, self.labelled, self.learned_rows]
-        return members + ([self.estimate] if self.estimate is not None else [])
+        return [self.monitor, self.scores, self.labelled, self.learned_rows]
 
     def update(self, batch: ScoredBatch) -> None:
         for member in self._members():
@@ -558,11 +397,10 @@ class ApplicationFigures:
             mine.merge(theirs)
         return self
 
-    def result(self) -> dict:
+    def result(self, chunk: str = "production") -> dict:
         return {
-            "drift": self.drift.result(),
+            "table": self.monitor.result(chunk),
             "scores": self.scores.result(),
             "labelled": self.labelled.result(),
             "rows_seen_in_training": self.learned_rows.result(),
-            "estimate": self.estimate.result() if self.estimate is not None else None,
         }

@@ -1,26 +1,19 @@
-"""Trends of the retraining triggers across application runs: predictive retraining.
+"""Trends of the retraining triggers across application runs: the figures behind predictive retraining.
 
-:mod:`triggers` says which alarm the *latest* ``PipelineAplicacao`` run crosses. This module lines
-up every finished application run, oldest first, with the same three trigger figures computed by
-the same functions (:func:`triggers.evaluate_triggers`), so an operator sees a figure climb
-toward its threshold before it crosses it.
-
-* :func:`trend_frame` is pure: run summaries and training metrics in, one row per run out, so it
-  can be checked with hand-made runs.
-* :func:`anticipation` states, for each trigger figure, its last measured value, the change since
-  the previous measurement and the distance left to its threshold. No forecast: a handful of
-  runs cannot support one, and the thresholds in ``triggers.py`` decide retraining.
-* :func:`application_trends` reads MLflow; None when there is no store or no application run.
+:mod:`triggers` says which alarm the *latest* ``PipelineAplicacao`` run raised. This module lines
+up every finished application run, oldest first, with the same trigger figures and thresholds
+(:func:`triggers.evaluate_triggers`), so an operator sees a figure climb toward its threshold
+before it crosses it: predictive retraining acts on that trend (Docs/Model/Retraining.md).
+:func:`trend_frame` and :func:`anticipation` are pure; :func:`application_trends` reads MLflow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
@@ -30,14 +23,14 @@ from kobe_mlops.tracking import names, reads
 # In the order evaluate_triggers returns them.
 TRIGGER_NAMES = (triggers.FEATURE_DRIFT, triggers.LOG_LOSS_DEGRADATION, triggers.MAKE_RATE_GAP)
 TRIGGER_LABELS = {
-    triggers.FEATURE_DRIFT: "largest feature PSI",
+    triggers.FEATURE_DRIFT: "PSI of the feature nearest its threshold",
     triggers.LOG_LOSS_DEGRADATION: "production log loss",
-    triggers.MAKE_RATE_GAP: "make-rate gap",
+    triggers.MAKE_RATE_GAP: "observed make rate",
 }
-COUNT_METRICS = names.COUNT_METRICS
+COUNT_METRICS = [*names.COUNT_METRICS, names.ROWS_EVALUATED]
 CONTEXT_METRICS = [
     names.PROD_LOG_LOSS,
-    names.PROD_BASELINE_LOG_LOSS,
+    "log_loss_null",
     names.PROD_NULL_LOG_LOSS,
     names.PREDICTED_MAKE_RATE,
     names.OBSERVED_MAKE_RATE,
@@ -54,7 +47,10 @@ def trigger_columns(name: str) -> list[str]:
 def psi_columns(runs: Iterable[health.RunSummary]) -> list[str]:
     """``psi_<feature>`` for the model's features, then any other PSI a run logged."""
     expected = [f"{names.PSI_PREFIX}{feature}" for feature in config.FEATURES]
-    logged = {key for run in runs for key in run.metrics if key.startswith(names.PSI_PREFIX)}
+    suffixes = ("_lower", "_upper", "_alert")
+    logged = {
+        key for run in runs for key in run.metrics if key.startswith(names.PSI_PREFIX) and not key.endswith(suffixes)
+    }
     return expected + sorted(logged - set(expected))
 
 
@@ -63,8 +59,8 @@ def frame_columns(psi: list[str]) -> list[str]:
     return RUN_COLUMNS + COUNT_METRICS + figures + CONTEXT_METRICS + psi
 
 
-def run_row(run: health.RunSummary, training_metrics: Mapping[str, float], psi: list[str]) -> dict:
-    report = triggers.evaluate_triggers(run.metrics, dict(training_metrics))
+def run_row(run: health.RunSummary, psi: list[str]) -> dict:
+    report = triggers.evaluate_triggers(run.metrics)
     row = {
         "run_id": run.run_id,
         "start_time": run.start_time,
@@ -82,17 +78,14 @@ def run_row(run: health.RunSummary, training_metrics: Mapping[str, float], psi: 
     return row
 
 
-def trend_frame(runs: Iterable[health.RunSummary], training_metrics: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+def trend_frame(runs: Iterable[health.RunSummary]) -> pd.DataFrame:
     """One row per application run, oldest first, with each trigger's figure, threshold and verdict.
 
-    ``training_metrics`` maps an application run id to the metrics of the training run of the
-    model version it scored with; a run missing from it is judged without a test log loss, as
-    :func:`triggers.latest_trigger_report` does. A figure that needs labels is NaN (and did not
-    fire) for a run without labelled rows.
+    A figure that needs labels is NaN (and did not fire) for a run without labelled rows.
     """
     runs = list(runs)
     psi = psi_columns(runs)
-    rows = [run_row(run, training_metrics.get(run.run_id, {}), psi) for run in runs]
+    rows = [run_row(run, psi) for run in runs]
     frame = pd.DataFrame(rows, columns=frame_columns(psi))
     if frame.empty:
         return frame
@@ -173,7 +166,7 @@ def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
             "model version": frame["model_version"],
             "production file": frame["prod_data"].map(lambda path: Path(path).name if path else ""),
             "rows scored": frame["rows_scored"],
-            "rows labelled": frame["rows_labeled"],
+            "rows graded": frame[names.ROWS_EVALUATED],
         }
     )
     for name in TRIGGER_NAMES:
@@ -194,26 +187,6 @@ def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
 # --- Reading MLflow ---------------------------------------------------------------------------
 
 
-def training_metrics_by_run(client: MlflowClient, runs: list[Run]) -> dict[str, dict[str, float]]:
-    """For each application run, the metrics of the training run of the version it scored with.
-
-    The same lookup as :func:`triggers.latest_trigger_report`; each version is read once.
-    """
-    by_version: dict[tuple[str, str], dict[str, float]] = {}
-    result = {}
-    for run in runs:
-        version = reads.model_version_used(client, run)
-        if version is None:
-            result[run.info.run_id] = {}
-            continue
-        key = (version.name, str(version.version))
-        if key not in by_version:
-            training_run = reads.training_run_of(client, version)
-            by_version[key] = dict(training_run.data.metrics) if training_run else {}
-        result[run.info.run_id] = by_version[key]
-    return result
-
-
 def application_trends(client: MlflowClient | None = None) -> pd.DataFrame | None:
     """:func:`trend_frame` of every finished application run; None when there is none yet."""
     if client is None:
@@ -224,4 +197,4 @@ def application_trends(client: MlflowClient | None = None) -> pd.DataFrame | Non
     if not runs:
         return None
     summaries = [health.RunSummary.from_run(run) for run in runs]
-    return trend_frame(summaries, training_metrics_by_run(client, runs))
+    return trend_frame(summaries)

@@ -1,21 +1,15 @@
-"""Reactive retraining triggers: which alarms the latest application run crosses right now.
+"""Retraining triggers: which of the monitoring calculators' alerts the latest application run raised.
 
-:func:`evaluate_triggers` is a pure function of the metrics the pipeline logs, so it can be
-checked with hand-made dictionaries; :func:`latest_trigger_report` reads those metrics from
-MLflow (the latest ``PipelineAplicacao`` run and the ``Treinamento`` run of the model version
-it used). The dashboard's Retraining page and the retraining step both read this module.
+Each trigger groups alerts of :mod:`~kobe_mlops.monitoring.calculators` (thresholds from each
+statistic's noise at the file's size, against the scoring model's own reference):
 
-Three triggers, each with its threshold written once below:
+* ``feature_drift`` (no labels needed): a feature's PSI above what no-drift files of that size reach;
+* ``log_loss_degradation`` (labels): the log loss above the reference's band, or worse than the
+  null model known before the file (the whole 95 % interval of the paired difference above 0);
+* ``make_rate_gap`` (labels): the observed make rate outside the band the probabilities put it in.
 
-* ``feature_drift`` (no labels needed): the largest PSI over the features reaches
-  :data:`drift.PSI_MAJOR`.
-* ``log_loss_degradation`` (needs labels): production log loss is worse than the test log
-  loss by more than :data:`LOG_LOSS_RELATIVE_MARGIN`, or worse than the null model of the
-  production rows: a constant probability at their own observed make rate (the model then
-  knows less than that make rate alone; a constant at the *development* rate would be a
-  yardstick a shifted population beats by simply predicting lower probabilities).
-* ``make_rate_gap`` (needs labels): the mean predicted probability on labelled rows is
-  further than :data:`MAKE_RATE_GAP_MARGIN` from the observed make rate on the same rows.
+:func:`evaluate_triggers` is a pure function of the metrics a run logged;
+:func:`latest_trigger_report` reads them from MLflow.
 """
 
 from __future__ import annotations
@@ -24,30 +18,22 @@ from dataclasses import dataclass
 
 from mlflow.tracking import MlflowClient
 
-from kobe_mlops.monitoring.drift import PSI_MAJOR
 from kobe_mlops.tracking import names, reads
 
 FEATURE_DRIFT = "feature_drift"
 LOG_LOSS_DEGRADATION = "log_loss_degradation"
 MAKE_RATE_GAP = "make_rate_gap"
 
-FEATURE_DRIFT_THRESHOLD = PSI_MAJOR
-# Test log loss on ~4,000 rows has a standard error near 0.003 (under 1 %); a 5 % rise is a
-# real loss of quality, not sampling noise.
-LOG_LOSS_RELATIVE_MARGIN = 0.05
-# With ~5,000 labelled rows the observed make rate has a standard error under 0.01; a gap of
-# 5 percentage points means the probabilities no longer describe production.
-MAKE_RATE_GAP_MARGIN = 0.05
-
-# What the triggers read from an application run (besides psi_<feature>) and from the training
-# run of the version it scored with: the names the logging functions write (tracking.names).
+# What the triggers read from an application run: the calculators' metrics and their alerts.
 APPLICATION_METRICS_READ = (
-    names.PROD_LOG_LOSS,
-    names.PROD_NULL_LOG_LOSS,
+    names.LOG_LOSS,
+    "log_loss_upper",
+    "log_loss_alert",
+    "log_loss_vs_null",
+    "log_loss_vs_null_alert",
     names.OBSERVED_MAKE_RATE,
-    names.LABELLED_MEAN_PROBABILITY,
+    "observed_make_rate_alert",
 )
-TRAINING_METRICS_READ = (names.TEST_LOG_LOSS,)
 
 # Most serious first: the first fired trigger in this order decides the recommended action.
 ACTIONS = {
@@ -71,7 +57,7 @@ ACTIONS = {
 ALERT_METRICS = {
     FEATURE_DRIFT: ("psi_",),
     LOG_LOSS_DEGRADATION: ("log_loss", "log_loss_vs_null"),
-    MAKE_RATE_GAP: ("make_rate",),
+    MAKE_RATE_GAP: ("observed_make_rate",),
 }
 
 
@@ -127,93 +113,72 @@ class TriggerReport:
         return NO_ACTION
 
 
-def feature_drift_trigger(application_metrics: dict[str, float]) -> Trigger:
-    psi = {
-        key[len(names.PSI_PREFIX) :]: value
-        for key, value in application_metrics.items()
-        if key.startswith(names.PSI_PREFIX)
-    }
-    if not psi:
+def _alert(metrics: dict[str, float], metric: str) -> bool:
+    return metrics.get(f"{metric}_alert", 0.0) == 1.0
+
+
+def feature_drift_trigger(metrics: dict[str, float]) -> Trigger:
+    features = [key for key in metrics if key.startswith(names.PSI_PREFIX) and f"{key}_upper" in metrics]
+    if not features:
         return Trigger(
-            FEATURE_DRIFT,
-            None,
-            FEATURE_DRIFT_THRESHOLD,
-            False,
-            "No PSI was logged by the application run, so feature drift cannot be measured.",
+            FEATURE_DRIFT, None, float("nan"), False, "No drift threshold: the model's reference is too small."
         )
-    feature = max(psi, key=psi.get)
-    value = psi[feature]
-    fired = value >= FEATURE_DRIFT_THRESHOLD
-    shifted = sorted(name for name, score in psi.items() if score >= FEATURE_DRIFT_THRESHOLD)
-    if fired:
-        description = (
-            f"Largest PSI is {value:.3f} on {feature}, at or above the major-shift threshold "
-            f"{FEATURE_DRIFT_THRESHOLD:g}; shifted features: {', '.join(shifted)}."
+    # The feature furthest past (or closest to) its own threshold speaks for the trigger.
+    worst = max(features, key=lambda key: metrics[key] / metrics[f"{key}_upper"])
+    value, threshold = metrics[worst], metrics[f"{worst}_upper"]
+    shifted = sorted(key[len(names.PSI_PREFIX) :] for key in features if _alert(metrics, key))
+    feature = worst[len(names.PSI_PREFIX) :]
+    if shifted:
+        text = (
+            f"PSI beyond what no-drift files of this size reach on {', '.join(shifted)} "
+            f"({feature}: {value:.3f} > {threshold:.3f})."
         )
     else:
-        description = (
-            f"Largest PSI is {value:.3f} on {feature}, below the major-shift threshold {FEATURE_DRIFT_THRESHOLD:g}."
-        )
-    return Trigger(FEATURE_DRIFT, value, FEATURE_DRIFT_THRESHOLD, fired, description)
+        text = f"Every feature within its no-drift threshold ({feature} is closest: {value:.3f} of {threshold:.3f})."
+    return Trigger(FEATURE_DRIFT, value, threshold, bool(shifted), text)
 
 
-def log_loss_trigger(application_metrics: dict[str, float], training_metrics: dict[str, float]) -> Trigger:
-    production = application_metrics.get(names.PROD_LOG_LOSS)
-    test = training_metrics.get(names.TEST_LOG_LOSS)
-    null = application_metrics.get(names.PROD_NULL_LOG_LOSS)
-    limits = {}
-    if test is not None:
-        limits[f"test log loss {test:.4f} + {LOG_LOSS_RELATIVE_MARGIN:.0%}"] = test * (1 + LOG_LOSS_RELATIVE_MARGIN)
-    if null is not None:
-        limits[f"a constant at the observed production make rate scores {null:.4f}"] = null
-    elif names.PROD_BASELINE_LOG_LOSS in application_metrics:  # runs logged before the null model
-        baseline = application_metrics[names.PROD_BASELINE_LOG_LOSS]
-        limits[f"production constant-rate baseline {baseline:.4f}"] = baseline
-    if production is None or not limits:
-        missing = "no labelled production rows" if production is None else "no test or baseline log loss"
+def log_loss_trigger(metrics: dict[str, float]) -> Trigger:
+    value = metrics.get(names.LOG_LOSS)
+    if value is None:
         return Trigger(
-            LOG_LOSS_DEGRADATION,
-            production,
-            min(limits.values(), default=float("nan")),
-            False,
-            f"Log loss degradation cannot be measured: {missing}.",
+            LOG_LOSS_DEGRADATION, None, float("nan"), False, "Log loss not measured: no graded labelled row."
         )
-    # The tighter of the two limits decides: crossing either one is a degradation.
-    reason, threshold = min(limits.items(), key=lambda item: item[1])
-    fired = production > threshold
-    verb = "above" if fired else "within"
-    description = f"Production log loss is {production:.4f}, {verb} the limit {threshold:.4f} ({reason})."
-    return Trigger(LOG_LOSS_DEGRADATION, production, threshold, fired, description)
-
-
-def make_rate_trigger(application_metrics: dict[str, float]) -> Trigger:
-    observed = application_metrics.get(names.OBSERVED_MAKE_RATE)
-    predicted = application_metrics.get(names.LABELLED_MEAN_PROBABILITY)
-    if observed is None or predicted is None:
-        return Trigger(
-            MAKE_RATE_GAP,
-            None,
-            MAKE_RATE_GAP_MARGIN,
-            False,
-            "The make-rate gap cannot be measured: no labelled production rows were logged.",
+    threshold = metrics.get("log_loss_upper", float("nan"))
+    reasons = []
+    if _alert(metrics, names.LOG_LOSS):
+        reasons.append(f"above the reference's band (upper {threshold:.4f})")
+    if _alert(metrics, "log_loss_vs_null"):
+        reasons.append(
+            f"worse than the null model known before the file by {metrics['log_loss_vs_null']:.4f} "
+            f"(95 % interval from {metrics['log_loss_vs_null_lower']:.4f})"
         )
-    gap = abs(predicted - observed)
-    fired = gap > MAKE_RATE_GAP_MARGIN
-    verb = "more than" if fired else "within"
-    description = (
-        f"Mean predicted probability {predicted:.3f} vs observed make rate {observed:.3f} on "
-        f"labelled rows: a gap of {gap:.3f}, {verb} the margin {MAKE_RATE_GAP_MARGIN:g}."
+    text = (
+        f"Log loss {value:.4f}: "
+        + ("; ".join(reasons) if reasons else "within the reference's band and not worse than the null model")
+        + "."
     )
-    return Trigger(MAKE_RATE_GAP, gap, MAKE_RATE_GAP_MARGIN, fired, description)
+    return Trigger(LOG_LOSS_DEGRADATION, value, threshold, bool(reasons), text)
 
 
-def evaluate_triggers(application_metrics: dict[str, float], training_metrics: dict[str, float]) -> TriggerReport:
-    """Every trigger for one application run's metrics and its model's training metrics."""
+def make_rate_trigger(metrics: dict[str, float]) -> Trigger:
+    observed = metrics.get(names.OBSERVED_MAKE_RATE)
+    if observed is None or "observed_make_rate_upper" not in metrics:
+        return Trigger(MAKE_RATE_GAP, None, float("nan"), False, "Make rate not measured: no graded labelled row.")
+    lower, upper = metrics["observed_make_rate_lower"], metrics["observed_make_rate_upper"]
+    fired = _alert(metrics, names.OBSERVED_MAKE_RATE)
+    verb = "outside" if fired else "inside"
+    text = f"Observed make rate {observed:.3f}, {verb} the band {lower:.3f} to {upper:.3f} the probabilities put it in."
+    return Trigger(MAKE_RATE_GAP, observed, upper, fired, text)
+
+
+def evaluate_triggers(application_metrics: dict[str, float]) -> TriggerReport:
+    """Every trigger for one application run's metrics."""
     return TriggerReport(
         application_run_id=None,
         triggers=[
             feature_drift_trigger(application_metrics),
-            log_loss_trigger(application_metrics, training_metrics),
+            log_loss_trigger(application_metrics),
             make_rate_trigger(application_metrics),
         ],
     )
@@ -229,7 +194,5 @@ def latest_trigger_report(client: MlflowClient | None = None) -> TriggerReport |
     if application_run is None:
         return None
     version = reads.model_version_used(client, application_run)
-    training_run = reads.training_run_of(client, version) if version else None
-    training_metrics = training_run.data.metrics if training_run else {}
-    report = evaluate_triggers(application_run.data.metrics, training_metrics)
+    report = evaluate_triggers(application_run.data.metrics)
     return TriggerReport(application_run.info.run_id, report.triggers, str(version.version) if version else None)

@@ -38,9 +38,11 @@ ROWS_REJECTED = "rows_rejected"
 ROWS_LABELLED = "rows_labeled"
 COUNT_METRICS = [ROWS_INPUT, ROWS_SCORED, ROWS_REJECTED, ROWS_LABELLED]
 
-PROD_LOG_LOSS = "log_loss_prod"
+PROD_LOG_LOSS = "log_loss"  # the course's name for the production log loss
 PROD_BASELINE_LOG_LOSS = "log_loss_baseline_prod"  # constant at the development make rate
-PROD_NULL_LOG_LOSS = "log_loss_null_prod"  # constant at the production rows' own make rate
+PROD_NULL_LOG_LOSS = "log_loss_null_prod"  # after the fact: a constant at the file's own make rate
+NULL_RATE = "null_rate"  # the deployable null model's constant: the make rate known before the file
+MONITORING_TABLE_ARTIFACT = "monitoring/result_table.json"  # the calculators' table (chunk, metric, value, ...)
 OBSERVED_MAKE_RATE = "observed_make_rate"
 LABELLED_MEAN_PROBABILITY = "mean_probability_labeled"
 PREDICTED_MAKE_RATE = "predicted_make_rate"

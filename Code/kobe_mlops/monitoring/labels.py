@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -69,28 +70,23 @@ class StoredLabels:
         return self.rows_read - len(self.rows)
 
 
-def _labelled_rows(scored: pd.DataFrame, run_id: str, source: str, appended_at: pd.Timestamp) -> pd.DataFrame:
-    """The rows of a scored batch that carry a label, in the store's columns and types."""
-    if config.TARGET not in scored or "shot_id" not in scored:
-        return pd.DataFrame(columns=STORE_COLUMNS)
-    labelled = scored[scored[config.TARGET].notna()]
-    if len(labelled) and ("game_date" not in labelled or labelled["game_date"].isna().any()):
+def _labelled_rows(scored: pa.Table, run_id: str, source: str, appended_at: pd.Timestamp) -> pa.Table:
+    """The rows of a scored batch that carry a label, in the store's schema."""
+    if config.TARGET not in scored.column_names or "shot_id" not in scored.column_names:
+        return SCHEMA.empty_table()
+    labelled = scored.filter(pc.is_valid(scored.column(config.TARGET)))
+    rows = labelled.num_rows
+    if not rows:
+        return SCHEMA.empty_table()
+    if "game_date" not in labelled.column_names or labelled.column("game_date").null_count:
         raise LabelStoreError(
             f"{source}: labelled rows without a game_date; the label store orders labels by game date, "
             "so none of this file's labels were stored."
         )
-    rows = pd.DataFrame(
-        {
-            "shot_id": labelled["shot_id"].astype("int64"),
-            "game_date": labelled["game_date"].astype(str) if len(labelled) else pd.Series(dtype=str),
-            **{name: labelled[name].astype("float64") for name in config.FEATURES},
-            config.TARGET: labelled[config.TARGET].astype("int64"),
-            RUN_COLUMN: run_id,
-            FILE_COLUMN: source,
-            APPENDED_AT_COLUMN: appended_at,
-        }
-    )
-    return rows[STORE_COLUMNS]
+    constants = [(run_id, pa.string()), (source, pa.string()), (appended_at, SCHEMA.field(APPENDED_AT_COLUMN).type)]
+    columns = [labelled.column(name).cast(SCHEMA.field(name).type) for name in STORE_COLUMNS[:-3]]
+    columns += [pa.repeat(pa.scalar(value, kind), rows) for value, kind in constants]
+    return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
 def _unreadable(path: Path, exc: BaseException) -> LabelStoreError:
@@ -159,12 +155,14 @@ class LabelStoreWriter:
         self._tmp: Path | None = None
 
     def update(self, scored: pd.DataFrame | pa.RecordBatch | pa.Table) -> None:
-        if not isinstance(scored, pd.DataFrame):
-            scored = scored.to_pandas()
+        if isinstance(scored, pd.DataFrame):
+            scored = pa.Table.from_pandas(scored, preserve_index=False)
+        elif isinstance(scored, pa.RecordBatch):
+            scored = pa.Table.from_batches([scored])
         rows = _labelled_rows(scored, self.run_id, self.source, self.appended_at)
-        if rows.empty:
+        if not rows.num_rows:
             return
-        self.conflicts += self.known.conflicts(rows["shot_id"].to_numpy(), rows[config.TARGET].to_numpy())
+        self.conflicts += self.known.conflicts(rows.column("shot_id").to_numpy(), rows.column(config.TARGET).to_numpy())
         try:
             if self._writer is None:
                 self.target.parent.mkdir(parents=True, exist_ok=True)
@@ -172,10 +170,10 @@ class LabelStoreWriter:
                 os.close(fd)
                 self._tmp = Path(name)
                 self._writer = pq.ParquetWriter(self._tmp, SCHEMA)
-            self._writer.write_table(pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False))
+            self._writer.write_table(rows)
         except OSError as exc:
             raise LabelStoreError(f"{self._tmp or self.target}: labels cannot be written ({exc}).") from exc
-        self.rows_appended += len(rows)
+        self.rows_appended += rows.num_rows
 
     def close(self) -> None:
         """Finish the staged file (still invisible to readers)."""

@@ -21,6 +21,7 @@ from conftest import synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.modeling.registry import log_and_register
 from kobe_mlops.modeling.train import Candidate
+from kobe_mlops.modeling.training_run import log_reference_scores
 from kobe_mlops.monitoring import application_run, labels, triggers
 from kobe_mlops.tracking import configure, names, reads
 
@@ -37,10 +38,10 @@ def test_a_real_application_run_logs_what_the_triggers_read(tracking):
 
     assert application.data.params.get("model_version"), "the application run names no registered version"
     version = reads.model_version_used(tracking, application)
-    training = reads.training_run_of(tracking, version)
-    assert training is not None and training.info.run_name == config.RUN_NAMES["treinamento"]
-    missing = [name for name in triggers.TRAINING_METRICS_READ if name not in training.data.metrics]
-    assert not missing, f"Treinamento run {training.info.run_id} does not log {missing}"
+    assert reads.training_run_of(tracking, version).info.run_name == config.RUN_NAMES["treinamento"]
+    # Every threshold the triggers compare with was logged beside its figure.
+    for feature in config.FEATURES:
+        assert {f"psi_{feature}_upper", f"psi_{feature}_alert"} <= set(logged)
 
 
 # --- The step in this process, on a small registered model: commit at the end ----------------
@@ -56,13 +57,15 @@ def shots_file(path, rows: int, seed: int = 5, first_id: int = 1):
     return path
 
 
-def register(base_train, flip: bool = False) -> str:
-    """A ShotMadeModel version of a small scikit-learn pipeline (``flip``: learns the opposite)."""
+def register(base_train, base_test, flip: bool = False) -> str:
+    """A ShotMadeModel version of a small scikit-learn pipeline (``flip``: learns the opposite),
+    with the reference scores its training run logs, as notebook 03 registers one."""
     target = 1 - base_train[config.TARGET] if flip else base_train[config.TARGET]
     pipeline = Pipeline([("scale", StandardScaler()), ("trained_model", LogisticRegression())])
-    pipeline.fit(base_train[config.FEATURES], target)
-    with mlflow.start_run():
-        _, version = log_and_register(Candidate("lr", pipeline, {}, 0.6, pd.DataFrame()), base_train)
+    candidate = Candidate("lr", pipeline.fit(base_train[config.FEATURES], target), {}, 0.6, pd.DataFrame())
+    with mlflow.start_run() as run:
+        log_reference_scores(candidate, base_test)
+        _, version = log_and_register(candidate, base_train, version_tags={names.TRAINING_RUN_TAG: run.info.run_id})
     return version
 
 
@@ -71,12 +74,12 @@ def workspace(mlflow_workspace):
     """A workspace with prepared bases, a champion, and one successful step already published."""
     paths = config.workspace_paths(mlflow_workspace)
     paths.processed_dir.mkdir(parents=True, exist_ok=True)
-    base = synthetic_shots(400, seed=1)
+    base = synthetic_shots(600, seed=1)
     base.to_parquet(paths.data_filtered, index=False)
-    base.iloc[:300].to_parquet(paths.base_train, index=False)
-    base.iloc[300:].to_parquet(paths.base_test, index=False)
+    base.iloc[:400].to_parquet(paths.base_train, index=False)
+    base.iloc[400:].to_parquet(paths.base_test, index=False)
     configure()
-    register(base.iloc[:300])
+    register(base.iloc[:400], base.iloc[400:])
     first = shots_file(mlflow_workspace / "first.parquet", 300)
     application_run.run_application_step(str(first), paths=paths)
     return paths
@@ -142,8 +145,8 @@ def test_the_next_start_cleans_what_a_killed_run_left(workspace, tmp_path):
 def test_the_version_that_scored_is_the_version_logged(workspace, tmp_path, monkeypatch):
     """A promotion between resolving the alias and logging changes neither the scores nor the logged version."""
     client = reads.client()
-    base_train = pd.read_parquet(workspace.base_train)
-    promoted = register(base_train, flip=True)  # moves @champion to a model that scores the other way
+    bases = pd.read_parquet(workspace.base_train), pd.read_parquet(workspace.base_test)
+    promoted = register(*bases, flip=True)  # moves @champion to a model that scores the other way
     client.set_registered_model_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS, "1")
     real_engine = application_run.apply_with_engine
 
@@ -199,6 +202,6 @@ def test_a_figure_that_cannot_be_measured_is_not_logged(workspace, tmp_path):
     metrics = reads.latest_application_run(reads.client()).data.metrics
     assert metrics[names.ROWS_SCORED] == 0 and metrics[names.ROWS_REJECTED] == 30
     assert all(np.isfinite(value) for value in metrics.values())
-    for name in (names.ESTIMATED_LOG_LOSS, names.MEAN_PROBABILITY, names.SHARE_OUTSIDE_SUPPORT):
+    for name in (names.ESTIMATED_LOG_LOSS, names.MEAN_PROBABILITY, "estimated_log_loss_all_rows", "psi_lat"):
         assert name not in metrics
     assert "No label-free estimate" in application_run.application_summary(logged, "no_lat.parquet")

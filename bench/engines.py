@@ -64,18 +64,18 @@ def replicated_file(source: Path, rows: int, target: Path) -> Path:
 def measure_here(engine: str, path: str, master: str, conf: dict[str, str]) -> dict:
     """Runs in the measured child process: start the engine, then score the file as step 04 does."""
     import mlflow
-    import pandas as pd
 
     from kobe_mlops import config, tracking
     from kobe_mlops.deployment.application import apply_to_file, embedded_model
     from kobe_mlops.deployment.outputs import OutputPaths
     from kobe_mlops.monitoring.application_run import application_figures, streamed_metrics
+    from kobe_mlops.monitoring.scoring_model import load_scoring_model, pinned_uri, registered_version
 
     mlflow.set_tracking_uri(tracking.tracking_uri())  # the workspace's store, not ./mlflow.db
     folder = Path(tempfile.mkdtemp(prefix="kobe-bench-outputs-", dir=Path(path).parent))
     outputs = OutputPaths(folder / "predictions.parquet", folder / "rejected.parquet")
-    development = pd.read_parquet(config.workspace_paths().data_filtered)
-    figures = application_figures(development)
+    scoring = load_scoring_model(pinned_uri(registered_version(config.CHAMPION_URI)), None)
+    figures = application_figures(scoring)
     warm = {}
     try:
         started = time.perf_counter()
@@ -85,7 +85,7 @@ def measure_here(engine: str, path: str, master: str, conf: dict[str, str]) -> d
             model = embedded_model(mlflow.pyfunc.load_model(config.CHAMPION_URI))
             ready, cpu = time.perf_counter(), tree_cpu()
             result = apply_to_file(path, model, outputs, [figures])
-            metrics, _ = streamed_metrics(result)
+            metrics = streamed_metrics(result)
             finished, cpu = time.perf_counter(), tree_cpu() - cpu
         else:
             from kobe_mlops.deployment import spark_scoring
@@ -93,11 +93,11 @@ def measure_here(engine: str, path: str, master: str, conf: dict[str, str]) -> d
             with spark_scoring.spark_session(master, conf) as spark:
                 ready, cpu = time.perf_counter(), tree_cpu()
                 result = spark_scoring.score(spark, path, config.CHAMPION_URI, outputs, [figures])
-                metrics, _ = streamed_metrics(result)
+                metrics = streamed_metrics(result)
                 finished, cpu = time.perf_counter(), tree_cpu() - cpu
                 # Again in the same session: Python workers already started, PyCaret imported, model loaded.
                 again, again_cpu = time.perf_counter(), tree_cpu()
-                spark_scoring.score(spark, path, config.CHAMPION_URI, outputs, [application_figures(development)])
+                spark_scoring.score(spark, path, config.CHAMPION_URI, outputs, [application_figures(scoring)])
                 warm = {"warm_s": time.perf_counter() - again, "warm_cpu_s": tree_cpu() - again_cpu}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -108,7 +108,7 @@ def measure_here(engine: str, path: str, master: str, conf: dict[str, str]) -> d
         "score_s": finished - ready,
         "cpu_s": cpu,
         **warm,
-        "log_loss": metrics.get("log_loss_prod"),
+        "log_loss": metrics.get("log_loss"),
         "psi_shot_distance": metrics.get("psi_shot_distance"),
     }
 

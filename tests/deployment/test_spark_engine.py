@@ -24,6 +24,7 @@ from kobe_mlops.deployment.engines import apply_with_engine
 from kobe_mlops.deployment.outputs import OutputPaths
 from kobe_mlops.monitoring import health
 from kobe_mlops.monitoring.application_run import application_figures, streamed_metrics
+from kobe_mlops.monitoring.scoring_model import load_scoring_model, pinned_uri, registered_version
 
 pytest.importorskip("pyspark", reason="Spark engine not installed: .venv/bin/pip install -e '.[scale]'")
 from kobe_mlops.deployment import spark_scoring  # noqa: E402  (needs pyspark)
@@ -49,12 +50,12 @@ def outputs(folder) -> OutputPaths:
 
 def both_engines(spark, path, tmp_path, partitions=None):
     """``(pandas result, spark result)`` of scoring ``path``, each with its outputs and figures."""
-    development = pd.read_parquet(config.workspace_paths().data_filtered)
+    scoring = load_scoring_model(pinned_uri(registered_version(config.CHAMPION_URI)), None)
     pandas_result = apply_with_engine(
-        path, config.CHAMPION_URI, outputs=outputs(tmp_path / "pandas"), observers=[application_figures(development)]
+        path, config.CHAMPION_URI, outputs=outputs(tmp_path / "pandas"), observers=[application_figures(scoring)]
     )
     spark_result = spark_scoring.score(
-        spark, path, config.CHAMPION_URI, outputs(tmp_path / "spark"), [application_figures(development)], partitions
+        spark, path, config.CHAMPION_URI, outputs(tmp_path / "spark"), [application_figures(scoring)], partitions
     )
     return pandas_result, spark_result
 
@@ -75,8 +76,8 @@ def assert_same_result(pandas_result, spark_result):
     actual_rejected = pd.read_parquet(spark_result.outputs.rejected)
     assert list(actual_rejected.columns) == list(expected_rejected.columns)
     pd.testing.assert_frame_equal(actual_rejected, expected_rejected, check_dtype=not expected_rejected.empty)
-    pandas_metrics, _ = streamed_metrics(pandas_result)
-    spark_metrics, _ = streamed_metrics(spark_result)
+    pandas_metrics = streamed_metrics(pandas_result)
+    spark_metrics = streamed_metrics(spark_result)
     assert set(spark_metrics) == set(pandas_metrics)
     assert spark_metrics == pytest.approx(pandas_metrics, abs=TOLERANCE, nan_ok=True)
 

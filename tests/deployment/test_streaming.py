@@ -15,7 +15,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from scipy import stats
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import REASON_COLUMN, DataContractError, read_table
@@ -24,14 +23,14 @@ from kobe_mlops.deployment.batches import FilteredObserver, Observers, RowCounts
 from kobe_mlops.deployment.outputs import OutputPaths, install, staged_outputs
 from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities
 from kobe_mlops.monitoring import streaming_figures
-from kobe_mlops.monitoring.drift import compare_features
+from kobe_mlops.monitoring.calculators import Monitor, MonitoringReference
 from kobe_mlops.monitoring.streaming_figures import (
-    FeatureDrift,
+    GradedRows,
     LabelledMetrics,
+    MonitorFigures,
     NotLearned,
     ScoreSummary,
     ValueCounts,
-    ks_from_counts,
 )
 
 TOLERANCE = 1e-9
@@ -99,9 +98,15 @@ def development(rows: int = 400) -> pd.DataFrame:
     return frame
 
 
+def monitor_of(development_frame: pd.DataFrame) -> Monitor:
+    scored = score_frame(development_frame, DistanceModel()).predictions
+    return Monitor(MonitoringReference(scored, "development rows scored by the distance model"))
+
+
 def figures(development_frame: pd.DataFrame) -> list:
     rate = float(development_frame[config.TARGET].mean())
-    return [FeatureDrift(development_frame), LabelledMetrics(rate), ScoreSummary()]
+    graded = GradedRows(np.array([], dtype="int64"))
+    return [MonitorFigures(monitor_of(development_frame), graded, rate), LabelledMetrics(rate), ScoreSummary()]
 
 
 def assert_same_outputs(streamed: OutputPaths, reference) -> None:
@@ -145,14 +150,13 @@ def test_streamed_figures_equal_the_whole_frame_figures(tmp_path):
     reference = score_frame(read_table(path), DistanceModel(), source=path)
     whole = apply_to_file(path, DistanceModel(), observers=figures(dev), batch_rows=1000, workers=1)
     tiny = apply_to_file(path, DistanceModel(), observers=figures(dev), batch_rows=2, workers=3)
-    expected_drift = compare_features(dev, reference.predictions)
     labelled = reference.labelled
+    expected_table = monitor_of(dev).evaluate(
+        reference.predictions, labelled, float(dev[config.TARGET].mean()), "production file"
+    )
     expected_metrics = evaluate_probabilities(labelled[config.TARGET], labelled[config.PROBABILITY_COLUMN])
     for result in (whole, tiny):
-        drift = result.observer(FeatureDrift).result()
-        numbers = [c for c in expected_drift.columns if c not in ("feature", "verdict")]
-        np.testing.assert_allclose(drift[numbers], expected_drift[numbers], rtol=0, atol=TOLERANCE)
-        assert drift["verdict"].tolist() == expected_drift["verdict"].tolist() and drift["exact"].all()
+        pd.testing.assert_frame_equal(result.observer(MonitorFigures).result(), expected_table, rtol=1e-9)
         folded = result.observer(LabelledMetrics).result()
         assert folded["metrics"] == pytest.approx(expected_metrics, abs=TOLERANCE)
         rate = float(dev[config.TARGET].mean())
@@ -218,7 +222,7 @@ def test_a_file_whose_rows_are_all_rejected_writes_two_outputs_and_never_calls_t
     assert model.calls == 0 and result.counts["rows_rejected"] == 10 and result.counts["rows_scored"] == 0
     assert pd.read_parquet(outputs(tmp_path).predictions).empty
     assert len(pd.read_parquet(outputs(tmp_path).rejected)) == 10
-    assert result.observer(FeatureDrift).result()["verdict"].eq("no scored rows").all()
+    assert result.observer(MonitorFigures).result().empty
     assert result.observer(LabelledMetrics).result() == {}
 
 
@@ -279,7 +283,6 @@ def test_a_filter_shows_its_observer_only_the_rows_it_keeps(tmp_path):
 
 def test_counts_switch_to_a_grid_past_the_cap_and_report_the_error_bound(monkeypatch):
     rng = np.random.default_rng(5)
-    reference = rng.normal(33.8, 0.05, 2_000)
     sample = rng.normal(33.82, 0.05, 30_000)  # unrounded: one distinct value per row
     monkeypatch.setattr(streaming_figures, "MAX_DISTINCT", 1_000)
     monkeypatch.setattr(streaming_figures, "GRID_CELLS", 1 << 16)
@@ -287,10 +290,6 @@ def test_counts_switch_to_a_grid_past_the_cap_and_report_the_error_bound(monkeyp
     for chunk in np.array_split(sample, 7):
         counts.add(chunk)
     assert not counts.exact and counts.rows == len(sample)
-    values, weights = counts.sorted()
-    approximate, _ = ks_from_counts(reference, values, weights[:, 0])
-    exact = stats.ks_2samp(reference, sample).statistic
-    assert abs(approximate - exact) <= counts.largest_share()
 
     labels = (rng.random(len(sample)) < 1 / (1 + np.exp(-(sample - 33.8) * 30))).astype(int)
     probability = 1 / (1 + np.exp(-(sample - 33.8) * 30))
@@ -318,15 +317,6 @@ def test_rounded_values_counted_by_key_equal_hashed_counts():
     np.testing.assert_array_equal(values, expected_values)  # the same floats, not approximately
     np.testing.assert_array_equal(counts[:, 0], expected_counts)
     assert len(hashed.sorted()[0]) == len(expected_values)
-
-
-def test_ks_above_scipy_s_exact_size_uses_its_asymptotic_formula():
-    rng = np.random.default_rng(9)
-    reference = rng.integers(0, 40, 12_000).astype(float)
-    sample = rng.integers(2, 42, 15_000).astype(float)
-    values, counts = np.unique(sample, return_counts=True)
-    expected = stats.ks_2samp(reference, sample)
-    assert ks_from_counts(reference, values, counts) == pytest.approx((expected.statistic, expected.pvalue), abs=1e-12)
 
 
 # --- Outputs: staged, then moved in -----------------------------------------------------------

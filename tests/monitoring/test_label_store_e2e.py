@@ -12,7 +12,7 @@ from sklearn.metrics import log_loss
 
 from conftest import run_pipeline
 from kobe_mlops import config
-from kobe_mlops.monitoring import estimation, labels, retraining
+from kobe_mlops.monitoring import calculators, labels, retraining
 from kobe_mlops.tracking import names, reads
 
 pytestmark = pytest.mark.e2e
@@ -84,18 +84,19 @@ def test_labels_accumulate_and_graded_rows_are_never_in_sample(workspace_copy, t
     graded = predictions[predictions[config.TARGET].notna() & ~predictions["shot_id"].isin(learned)]
     expected = log_loss(graded[config.TARGET], graded[config.PROBABILITY_COLUMN], labels=[0, 1])
     assert metrics[names.PROD_LOG_LOSS] == pytest.approx(expected, abs=1e-9)
-    for name in (names.ESTIMATED_LOG_LOSS, names.ESTIMATED_F1, names.SHARE_OUTSIDE_SUPPORT):
+    # The estimate sits on exactly the graded rows, with its interval.
+    for name in (names.ESTIMATED_LOG_LOSS, "estimated_log_loss_lower", "estimated_log_loss_upper"):
         assert name in metrics
-    assert names.ESTIMATION_ERROR_LOG_LOSS in metrics
-    assert tags[names.ESTIMATE_APPLICABILITY_TAG] in {estimation.APPLICABLE, estimation.QUESTIONABLE}
+    assert tags[names.ESTIMATE_APPLICABILITY_TAG] in {calculators.APPLICABLE, calculators.QUESTIONABLE}
 
 
 def test_the_session_run_estimates_without_trusting_itself_on_3pt_shots(tracking):
-    """The development champion meets 3PT shots beyond its training distances: "not applicable"."""
+    """The development champion meets 3PT shots far from its 2PT reference: the estimate is flagged."""
     application = reads.latest_application_run(tracking)
     metrics, tags = application.data.metrics, application.data.tags
-    assert metrics[names.SHARE_OUTSIDE_SUPPORT] > estimation.NOT_APPLICABLE_SHARE
-    assert tags[names.ESTIMATE_APPLICABILITY_TAG] == estimation.NOT_APPLICABLE
+    assert metrics["psi_shot_distance_alert"] == 1.0
+    assert tags[names.ESTIMATE_APPLICABILITY_TAG] == calculators.QUESTIONABLE
+    assert "shot_distance" in tags[names.ESTIMATE_REASON_TAG]
     assert metrics[names.ROWS_SEEN_IN_TRAINING] == 0
     assert metrics[names.ROWS_EVALUATED] == metrics[names.ROWS_LABELLED]
-    assert names.PROD_LOG_LOSS in metrics and names.ESTIMATION_ERROR_LOG_LOSS in metrics
+    assert names.PROD_LOG_LOSS in metrics and names.ESTIMATED_LOG_LOSS in metrics

@@ -1,37 +1,74 @@
-"""Never in-sample: labelled rows the scoring model learned are counted and left out of its metrics."""
+"""The scoring model's lineage and monitoring reference (monitoring/scoring_model.py)."""
+
+from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from kobe_mlops import config
-from kobe_mlops.modeling.support import feature_support
-from kobe_mlops.monitoring.estimation import PerformanceEstimator
-from kobe_mlops.monitoring.scoring_model import ScoringModel, split_seen_rows
+from kobe_mlops.monitoring import scoring_model
+from kobe_mlops.monitoring.calculators import MonitoringReference
 
 
-def labelled(shot_ids) -> pd.DataFrame:
-    return pd.DataFrame({"shot_id": shot_ids, config.TARGET: [1.0] * len(shot_ids)})
+def test_a_version_uri_is_its_own_lineage():
+    resolved = scoring_model.registered_version("models:/kobe-shot-model/3", client=object())
+    assert resolved == {"model_name": "kobe-shot-model", "model_version": "3"}
+    assert scoring_model.pinned_uri(resolved) == "models:/kobe-shot-model/3"
 
 
-def test_rows_the_model_learned_are_counted_and_left_out():
-    evaluated, seen = split_seen_rows(labelled([1, 2, 3, 4, 5]), np.array([2, 4, 99], dtype="int64"))
-    assert seen == 2
-    assert evaluated["shot_id"].tolist() == [1, 3, 5]
+class NoVersions:
+    def search_model_versions(self, filter_string):
+        return []
 
 
-def test_a_model_of_development_data_only_evaluates_every_labelled_row():
-    rows = labelled([7, 8])
-    evaluated, seen = split_seen_rows(rows, np.array([], dtype="int64"))
-    assert seen == 0 and evaluated.equals(rows)
+@pytest.mark.parametrize("uri", ["runs:/0123abcd/model", "/tmp/some/model", "file:///tmp/model"])
+def test_a_uri_without_a_registered_version_stops_clearly(uri):
+    with pytest.raises(scoring_model.LineageError, match="figures"):
+        scoring_model.registered_version(uri, client=NoVersions())
 
 
-def test_every_row_seen_leaves_nothing_to_evaluate():
-    evaluated, seen = split_seen_rows(labelled([1, 2]), np.array([1, 2], dtype="int64"))
-    assert seen == 2 and evaluated.empty
+class Version:
+    version = "2"
 
 
-def test_seen_mask_matches_split_seen_rows():
-    train = pd.DataFrame({name: np.linspace(0, 1, 50) for name in config.FEATURES})
-    estimator = PerformanceEstimator.fit(np.linspace(0.1, 0.9, 600), np.tile([0, 1], 300), feature_support(train))
-    model = ScoringModel("3", np.array([3, 10], dtype="int64"), estimator)
-    assert model.seen_mask([1, 3, 10, 11]).tolist() == [False, True, True, False]
+class Client:
+    def __init__(self, reference):
+        self.reference = reference
+
+
+class Halves:
+    """A pyfunc stand-in: every shot at 0.5."""
+
+    def predict(self, features):
+        return pd.DataFrame({config.PROBABILITY_COLUMN: np.full(len(features), 0.5)}, index=features.index)
+
+
+def stored(rows: int, runs: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({name: rng.uniform(0, 10, rows) for name in config.FEATURES})
+    frame[config.TARGET] = rng.integers(0, 2, rows).astype(float)
+    frame["shot_id"] = np.arange(rows)
+    frame["source_run_id"] = [f"run{i * runs // rows}" for i in range(rows)]
+    return frame
+
+
+def test_the_reference_moves_to_labelled_rows_the_model_never_learned(monkeypatch):
+    initial = stored(500, 1).drop(columns=["shot_id", "source_run_id"]).assign(**{config.PROBABILITY_COLUMN: 0.4})
+    monkeypatch.setattr(scoring_model.reads, "reference_scores", lambda client, version: initial)
+    known = stored(1500, 3)
+    learned = np.arange(0, 1500, 2)  # every other row was learned: never in the reference
+    reference = scoring_model.monitoring_reference(Halves(), None, Version(), learned, known, None)
+    assert isinstance(reference, MonitoringReference) and len(reference.own) == 750
+    assert reference.rows[config.PROBABILITY_COLUMN].eq(0.5).all()  # scored again by the model
+    too_few = scoring_model.monitoring_reference(Halves(), None, Version(), learned, known.head(100), None)
+    assert too_few.rows is too_few.initial
+
+
+def test_a_version_without_logged_reference_rows_is_monitored_on_base_test(monkeypatch, tmp_path):
+    monkeypatch.setattr(scoring_model.reads, "reference_scores", lambda client, version: None)
+    paths = config.workspace_paths(tmp_path)
+    paths.processed_dir.mkdir(parents=True)
+    stored(200, 1).drop(columns=["shot_id", "source_run_id"]).to_parquet(paths.base_test)
+    reference = scoring_model.monitoring_reference(Halves(), None, Version(), np.array([]), stored(10, 1), paths)
+    assert reference.source.startswith("base_test scored by version 2") and len(reference.rows) == 200

@@ -31,7 +31,7 @@ from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
 from kobe_mlops.modeling.metrics import METRIC_NAMES
 from kobe_mlops.modeling.support import SUPPORT_QUANTILES
-from kobe_mlops.monitoring.drift import KS_ALPHA, population_stability_index, psi_verdict
+from kobe_mlops.monitoring.calculators import FALSE_ALARM_RATE, psi_from_counts
 from kobe_mlops.tracking import names, reads
 
 RECENT_RUNS = 12
@@ -269,7 +269,7 @@ def single_feature_separability(reference: pd.DataFrame, current: pd.DataFrame, 
     return pd.Series(scores, name="separability_auc")
 
 
-def ks_verdict(pvalue: float, alpha: float = KS_ALPHA) -> str:
+def ks_verdict(pvalue: float, alpha: float = FALSE_ALARM_RATE) -> str:
     return f"differs (p < {alpha:g})" if pvalue < alpha else f"no evidence (p ≥ {alpha:g})"
 
 
@@ -314,15 +314,19 @@ class ScoreShift:
 
     @property
     def verdict(self) -> str:
-        return psi_verdict(self.psi)
+        return ks_verdict(self.ks_pvalue)
 
 
 def score_shift(reference_probability, current_probability) -> ScoreShift:
-    """How far the production score distribution moved from the test one (PSI and KS)."""
+    """How far the production score distribution moved from the reference one (PSI on the
+    reference's deciles, and the KS test)."""
     reference = np.asarray(reference_probability, dtype=float)
     current = np.asarray(current_probability, dtype=float)
+    edges = np.unique(np.quantile(reference, np.linspace(0, 1, 11)))
+    edges[0], edges[-1] = -np.inf, np.inf
+    psi = psi_from_counts(np.histogram(reference, edges)[0], np.histogram(current, edges)[0])
     ks = stats.ks_2samp(reference, current)
-    return ScoreShift(population_stability_index(reference, current), float(ks.statistic), float(ks.pvalue))
+    return ScoreShift(float(psi), float(ks.statistic), float(ks.pvalue))
 
 
 def make_rate_summary(

@@ -93,17 +93,15 @@ def known_labels(before: str | None, paths: config.WorkspacePaths) -> pd.DataFra
 
 
 def monitoring_reference(
-    model, client: MlflowClient, version, learned: np.ndarray, known: pd.DataFrame
+    model, client: MlflowClient, version, learned: np.ndarray, known: pd.DataFrame, paths: config.WorkspacePaths
 ) -> MonitoringReference:
     initial = reads.reference_scores(client, version)
-    if initial is None or not set(config.FEATURES) <= set(initial):
-        raise LineageError(
-            f"version {version.version}: its training run logged no reference scores with features "
-            "(training/reference_scores.parquet); train it again with this project's notebook 03."
-        )
-    reference = MonitoringReference(
-        initial, f"the {len(initial)} held-out rows version {version.version}'s training scored"
-    )
+    if initial is not None and set(config.FEATURES) <= set(initial):
+        source = f"the {len(initial)} held-out rows version {version.version}'s training scored"
+    else:  # a version registered without notebook 03's training run: base_test, which no version learns
+        initial = _scored(model, pd.read_parquet(paths.base_test))
+        source = f"base_test scored by version {version.version} (its training logged no reference rows)"
+    reference = MonitoringReference(initial, source)
     unseen = known[~np.isin(known["shot_id"].to_numpy(dtype="int64"), learned)]
     if len(unseen) >= MIN_REFERENCE_ROWS:
         scored = _scored(model, unseen).assign(chunk=unseen[labels.RUN_COLUMN].to_numpy())
@@ -128,7 +126,7 @@ def load_scoring_model(
     learned = np.sort(reads.learned_shot_ids(client, version))
     model = model or mlflow.pyfunc.load_model(pinned_uri(resolved))
     known = known_labels(before, paths)
-    reference = monitoring_reference(model, client, version, learned, known)
+    reference = monitoring_reference(model, client, version, learned, known, paths)
     rate = (
         float(known[config.TARGET].mean())
         if len(known)

@@ -168,7 +168,7 @@ class MonitorFigures:
             self.sums = other.sums if self.sums is None else self.sums + other.sums
         return self
 
-    def result(self, chunk: str) -> pd.DataFrame:
+    def result(self, chunk: str = "production file") -> pd.DataFrame:
         if self.sums is None:
             return result_table([])
         return self.monitor.table(self.sums, chunk)

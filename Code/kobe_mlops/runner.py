@@ -156,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument(
         "--replay",
         action="store_true",
-        help="after a pipeline run: replay production season by season under the never, reactive and scheduled "
-        "retraining strategies (experiment kobe-shot-replay; the registered model is never touched)",
+        help="after a pipeline run: replay production season by season under the never, reactive, scheduled and "
+        "continuous retraining strategies (experiment kobe-shot-replay; the registered model is never touched)",
     )
     parser.add_argument(
         "--replay-batch",
@@ -186,19 +186,6 @@ def positive_int(text: str) -> int:
     return value
 
 
-def train_challenger(output_dir: Path, args: argparse.Namespace, extra_train_data: Path) -> None:
-    """Notebook 03 again, with parameters: the chosen model becomes the challenger, not the champion."""
-    training = next(step for step in STEPS if step.name == "treinamento")
-    parameters = {
-        **step_parameters(training, args),
-        "register_alias": config.CHALLENGER_ALIAS,
-        "extra_train_data": str(extra_train_data),
-        # The newest labelled rows it never learns: its estimator's reference, with base_test.
-        "reference_data": str(config.workspace_paths().retrain_holdout),
-    }
-    run_notebook(training, output_dir, parameters, output_name=f"{training.notebook}_challenger")
-
-
 def run_retraining_action(args: argparse.Namespace, output_dir: Path) -> int:
     """--retrain, --force-retrain, --rollback or --promote: one line per stage, one line on failure."""
     from kobe_mlops.monitoring import retraining
@@ -210,9 +197,7 @@ def run_retraining_action(args: argparse.Namespace, output_dir: Path) -> int:
             outcome = retraining.promote_with_run(args.promote)
         else:
             print("Checking the retraining triggers ...", flush=True)
-            outcome = retraining.retrain(
-                lambda extra: train_challenger(output_dir, args, extra), forced=args.force_retrain
-            )
+            outcome = retraining.retrain(forced=args.force_retrain)
     except KeyboardInterrupt:
         print("interrupted")
         return 130
@@ -231,8 +216,6 @@ PROGRESS_POLL_SECONDS = 0.5
 def replay_parameters(args: argparse.Namespace, progress_log: Path) -> dict:
     """Notebook 05's parameters; the notebook's own defaults stand for what was not given."""
     parameters = {
-        "seed": args.seed,
-        "fast": args.fast,
         "batch_rows": args.replay_batch or 0,
         "prod_data": args.prod_data or "",
         "progress_log": str(progress_log),

@@ -16,17 +16,12 @@ from sklearn.metrics import log_loss
 
 from conftest import PipelineRun, copy_empty_store, run_pipeline, synthetic_shots
 from kobe_mlops import config
-from kobe_mlops.monitoring import retraining, triggers
+from kobe_mlops.monitoring import gate, retraining, triggers
 from kobe_mlops.monitoring.retraining import (
-    BASE_TEST_TOLERANCE,
-    PROMOTION_MIN_GAIN,
     RetrainingError,
-    promotion_decision,
     retraining_decision,
-    row_log_loss,
     rows_fingerprint,
     time_ordered_split,
-    validate,
 )
 
 NAME = config.REGISTERED_MODEL_NAME
@@ -89,58 +84,6 @@ class ConstantModel:
 
     def predict(self, frame):
         return pd.DataFrame({config.PROBABILITY_COLUMN: np.full(len(frame), self.probability)})
-
-
-def test_row_log_losses_average_to_sklearns_log_loss():
-    y = np.array([1, 0, 1, 1, 0])
-    p = np.array([0.9, 0.2, 0.6, 0.4, 0.5])
-    assert row_log_loss(y, p).mean() == pytest.approx(log_loss(y, p), abs=1e-12)
-
-
-def test_validate_measures_both_models_on_both_splits_with_a_paired_gain():
-    holdout = labelled_rows(["2010-01-01"] * 40).assign(**{config.TARGET: [1] * 10 + [0] * 30})
-    base_test = labelled_rows(["2005-01-01"] * 20).assign(**{config.TARGET: [1] * 10 + [0] * 10})
-    figures = validate(ConstantModel(0.5), ConstantModel(0.25), holdout, base_test, {"holdout": 0.3, "test": 0.5})
-    assert figures["log_loss_champion_holdout"] == pytest.approx(np.log(2))
-    assert figures["log_loss_challenger_holdout"] == pytest.approx(log_loss(holdout[config.TARGET], [0.25] * 40))
-    assert figures["holdout_log_loss_gain"] == pytest.approx(
-        figures["log_loss_champion_holdout"] - figures["log_loss_challenger_holdout"]
-    )
-    assert figures["holdout_log_loss_gain_se"] > 0
-    assert figures["log_loss_baseline_test"] == pytest.approx(np.log(2))
-    assert figures["rows_holdout"] == 40 and figures["rows_test"] == 20
-
-
-def rule_figures(
-    champion_holdout=0.63, challenger_holdout=0.61, se=0.003, champion_test=0.672, challenger_test=0.672
-) -> dict[str, float]:
-    return {
-        "log_loss_champion_holdout": champion_holdout,
-        "log_loss_challenger_holdout": challenger_holdout,
-        "holdout_log_loss_gain_se": se,
-        "log_loss_champion_test": champion_test,
-        "log_loss_challenger_test": challenger_test,
-    }
-
-
-def test_a_clearly_better_challenger_is_promoted():
-    promote, reason = promotion_decision(rule_figures())
-    assert promote and reason.startswith("Promote the challenger") and "0.6100" in reason
-
-
-@pytest.mark.parametrize(
-    "figures, why",
-    [
-        (rule_figures(challenger_holdout=0.63 - PROMOTION_MIN_GAIN / 2, se=0.0001), "under the minimum"),
-        (rule_figures(challenger_holdout=0.62, se=0.01), "paired standard errors"),
-        (rule_figures(challenger_test=0.672 + BASE_TEST_TOLERANCE * 1.5), "worse by"),
-        (rule_figures(challenger_holdout=0.64), "under the minimum"),  # worse on the holdout
-    ],
-    ids=["small-gain", "noisy-gain", "forgets-base-test", "worse"],
-)
-def test_the_champion_is_kept_unless_every_clause_holds(figures, why):
-    promote, reason = promotion_decision(figures)
-    assert not promote and reason.startswith("Keep the champion") and why in reason
 
 
 # --- Whether to retrain at all -----------------------------------------------------------------
@@ -345,7 +288,11 @@ def loop_store(mlflow_workspace, monkeypatch):
     rows = labelled_rows([f"2010-01-{day:02d}" for day in range(1, 21) for _ in range(10)])
     rows[config.TARGET] = (np.arange(len(rows)) % 4 == 0).astype(int)
     monkeypatch.setattr(retraining, "read_labelled_production", lambda paths=None: rows)
-    monkeypatch.setattr(retraining, "promotion_decision", lambda figures: (True, "Promote the challenger (test)."))
+    monkeypatch.setattr(
+        retraining.gate,
+        "decide",
+        lambda outcome, probabilities: gate.GateDecision("challenger", {"holdout_rows": 1.0}, "Promote (test)."),
+    )
     mlflow.set_tracking_uri(f"sqlite:///{mlflow_workspace / 'mlflow.db'}")
     from kobe_mlops.tracking import configure
 
@@ -388,7 +335,8 @@ def test_a_validation_killed_at_any_write_is_finished_by_the_next_retrain(loop_s
         if retraining.VALIDATION_DECISION_TAG not in restarted.get_model_version(NAME, "2").tags:
             assert retraining.version_trained_on(restarted, loop_store.fingerprint) is None
         said = []
-        retraining.retrain(lambda extra: pytest.fail("trained again"), say=said.append)
+        monkeypatch.setattr(retraining, "train_challenger", lambda bases: pytest.fail("trained again"))
+        retraining.retrain(say=said.append)
         assert aliases(restarted) == expected, (kill_at, said)
         version = restarted.get_model_version(NAME, "2")
         assert version.tags[retraining.VALIDATION_DECISION_TAG] == "promote"
@@ -440,58 +388,32 @@ def retrained(pipeline_run, tmp_path_factory) -> PipelineRun:
     return PipelineRun(copy, f"sqlite:///{copy / 'mlflow.db'}", result.stdout)
 
 
-def test_retrain_trains_a_challenger_on_older_rows_and_promotes_it_by_the_rule(retrained):
+def test_retrain_trains_a_challenger_on_older_rows_and_lets_the_gate_choose(retrained):
+    from kobe_mlops.modeling import challengers
+
     client = mlflow.MlflowClient(retrained.tracking_uri)
     check = runs_named(client, "VerificacaoRetreino")[0]
     assert check.data.tags["decision"] == "retrain"
-    # The documented outcome: on 3PT shots every trigger fires.
-    assert check.data.tags["fired_triggers"] == "feature_drift,log_loss_degradation,make_rate_gap"
-    assert "All three triggers fired" in (config.PROJECT_ROOT / "Docs" / "Model" / "Retraining.md").read_text()
     challenger_training = runs_named(client, "Treinamento")[0]
     assert challenger_training.data.tags["kobe.role"] == config.CHALLENGER_ALIAS
+    params = challenger_training.data.params
+    assert params["candidate"] in challengers.RECIPES and params["chosen_by"] == "time-ordered validation"
     older = pd.read_parquet(retrained.paths.retrain_train_extra)
-    assert int(challenger_training.data.params["rows_extra_train"]) == len(older)
-    assert int(challenger_training.data.params["rows_train"]) == len(pd.read_parquet(retrained.paths.base_train)) + len(
-        older
-    )
+    assert challenger_training.data.metrics["production_rows_learned"] == len(older)
 
     validation = runs_named(client, "ValidacaoChallenger")[0]
-    figures = validation.data.metrics
-    promote, reason = promotion_decision(figures)  # the logged figures justify the logged decision
-    assert validation.data.tags["decision"] == ("promote" if promote else "keep")
-    assert validation.data.tags["reason"].startswith(reason)
-    # On the course data the challenger, which saw older 3PT shots, wins on the newest ones.
-    assert promote, validation.data.tags["reason"]
-    assert aliases(client) == {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"}
-    assert "Promoted version 2" in retrained.stdout
-
-
-def test_the_documented_outcome_is_what_the_loop_logs(retrained):
-    """Docs/Model/Retraining.md quotes the figures of a fresh run: they must still be true."""
-    client = mlflow.MlflowClient(retrained.tracking_uri)
-    figures = runs_named(client, "ValidacaoChallenger")[0].data.metrics
-    document = (config.PROJECT_ROOT / "Docs" / "Model" / "Retraining.md").read_text()
-    table = {
-        "holdout log loss": "log_loss_{}_holdout",
-        "holdout AUC": "auc_{}_holdout",
-        "holdout Brier score": "brier_{}_holdout",
-        "base_test log loss": "log_loss_{}_test",
-        "base_test AUC": "auc_{}_test",
+    figures, winner = validation.data.metrics, validation.data.params["winner"]
+    candidates = ["champion", "challenger", "recalibrated", "null"]
+    assert {f"holdout_log_loss_{name}" for name in candidates} <= set(figures)
+    best = min(candidates, key=lambda name: figures[f"holdout_log_loss_{name}"])
+    gain_beats_noise = figures["holdout_gain"] > gate.GAIN_STANDARD_ERRORS * figures["holdout_gain_se"]
+    assert winner == (best if gain_beats_noise else "champion")
+    # On the course data a candidate that learned older 3PT shots beats the development champion.
+    assert validation.data.tags["decision"] == "promote" and winner != "champion"
+    assert aliases(client) == {
+        config.CHAMPION_ALIAS: validation.data.params["challenger_version"],
+        config.PREVIOUS_ALIAS: "1",
     }
-    for label, metric in table.items():
-        expected = (
-            f"| {label} | {figures[metric.format('champion')]:.4f} | {figures[metric.format('challenger')]:.4f} |"
-        )
-        assert expected in document, expected
-    prose = " ".join(document.split())  # line breaks fall anywhere in the prose
-    for quoted in [
-        f"Gain {figures['holdout_log_loss_gain']:.4f}",
-        f"make rate scores {figures['log_loss_baseline_holdout']:.4f} on the holdout",
-        f"the {int(figures['rows_holdout']):,} newest rows",
-    ]:
-        assert quoted in prose, quoted
-    older = len(pd.read_parquet(retrained.paths.retrain_train_extra))
-    assert f"{older:,} older rows" in prose
 
 
 def test_the_challenger_never_saw_a_holdout_row(retrained):
@@ -559,15 +481,15 @@ def test_a_challenger_no_better_than_the_champion_is_kept(workspace_copy, monkey
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     client = mlflow.MlflowClient(workspace_copy.tracking_uri)
     mlflow.set_tracking_uri(workspace_copy.tracking_uri)
-    # The champion itself as its own challenger: the same probabilities, a gain of exactly zero.
+    # The champion itself as its own challenger: the same probabilities, never a reason to promote it.
     client.set_registered_model_alias(NAME, config.CHALLENGER_ALIAS, "1")
     bases = retraining.write_retraining_bases(retraining.read_labelled_production())
     outcome = retraining.validate_and_decide(client, bases)
-    assert outcome.action == "kept" and "gain of 0.0000" in outcome.message
-    assert aliases(client) == {config.CHAMPION_ALIAS: "1", config.CHALLENGER_ALIAS: "1"}
     run = client.get_run(outcome.run_id)
-    assert run.info.run_name == "ValidacaoChallenger" and run.data.tags["decision"] == "keep"
-    assert run.data.metrics["holdout_log_loss_gain"] == 0
+    assert run.info.run_name == "ValidacaoChallenger"
+    figures = run.data.metrics
+    assert figures["holdout_log_loss_challenger"] == figures["holdout_log_loss_champion"]
+    assert run.data.params["winner"] != "challenger"
 
 
 @pytest.fixture(scope="module")

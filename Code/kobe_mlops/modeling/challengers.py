@@ -9,18 +9,28 @@ weighted up (the development rows are another shot type and an older game).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
 
+import mlflow
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from kobe_mlops import config
+from kobe_mlops.data_acquisition.contract import cast_features
+from kobe_mlops.modeling.registry import log_and_register
+from kobe_mlops.modeling.shot_model import ShotMadeModel
+from kobe_mlops.modeling.support import feature_support, support_to_json
+from kobe_mlops.tracking import names, start_run
 
 # A row's weight halves every this many years of age: about three seasons, the span over which the
 # production make rate keeps its level (Docs/Model/Retraining.md).
@@ -107,3 +117,63 @@ def describe(estimator) -> str:
         return f"constant probability {estimator.class_prior_[1]:.4f}"
     steps = getattr(estimator, "steps", None)
     return type(steps[-1][1] if steps else estimator).__name__
+
+
+# --- The challenger of run_all.py --retrain, and registering any candidate ----------------------
+
+VALIDATION_FRACTION = 0.3  # newest share of the production labels a recipe is chosen on
+
+
+def development_rows(raw: pd.DataFrame) -> pd.DataFrame:
+    """Labelled development rows with their date: what a challenger may learn besides production."""
+    rows = raw.dropna(subset=[*config.FEATURES, config.TARGET])
+    rows = cast_features(rows[[DATE_COLUMN, *config.FEATURES, config.TARGET]].reset_index(drop=True))
+    return rows.assign(**{DATE_COLUMN: pd.to_datetime(rows[DATE_COLUMN]), PRODUCTION_COLUMN: False})
+
+
+def choose_recipe(rows: pd.DataFrame) -> tuple[str, dict[str, float]]:
+    """The recipe with the lowest log loss on the newest production labels, each fitted on the rows
+    dated before them (time-ordered validation); also every recipe's validation log loss."""
+    production = rows[rows[PRODUCTION_COLUMN]].sort_values(DATE_COLUMN)
+    start = production[DATE_COLUMN].iloc[int(len(production) * (1 - VALIDATION_FRACTION))]
+    validation, earlier = production[production[DATE_COLUMN] >= start], rows[rows[DATE_COLUMN] < start]
+    losses = {}
+    for name, recipe in RECIPES.items():
+        model = recipe(earlier, start)
+        probability = ShotMadeModel(model).predict(None, validation[config.FEATURES])[config.PROBABILITY_COLUMN]
+        losses[name] = float(log_loss(validation[config.TARGET].astype(int), probability, labels=[0, 1]))
+    return min(losses, key=losses.get), losses
+
+
+def register_candidate(
+    name: str, estimator, learned: pd.DataFrame, reference: pd.DataFrame, alias: str, params: dict | None = None
+) -> str:
+    """Register ``estimator`` as a version under ``alias``, with its lineage in a ``Treinamento`` run:
+    the production ``shot_id`` it learned (``learned``), its training support, and its scores on the
+    ``reference`` rows it never learned (features and outcome): the version's monitoring reference."""
+    model = ShotMadeModel(estimator)
+    ids = [column for column in ("shot_id", DATE_COLUMN) if column in reference]
+    scores = reference[[*ids, *config.FEATURES]].assign(
+        **{
+            config.PROBABILITY_COLUMN: model.predict(None, reference[config.FEATURES])[config.PROBABILITY_COLUMN],
+            config.TARGET: reference[config.TARGET].to_numpy(dtype="int64"),
+        }
+    )
+    shot_ids = learned.loc[learned[PRODUCTION_COLUMN], "shot_id"].to_numpy(dtype="int64")
+    with start_run("treinamento", **{"kobe.role": "challenger"}) as run:
+        mlflow.log_params({"candidate": name, "model": describe(estimator), **(params or {})})
+        mlflow.log_metric(names.PRODUCTION_ROWS_LEARNED, len(shot_ids))
+        with tempfile.TemporaryDirectory() as folder:
+            for artifact, frame in (
+                (names.PRODUCTION_SHOT_IDS_ARTIFACT, pd.DataFrame({"shot_id": shot_ids})),
+                (names.REFERENCE_SCORES_ARTIFACT, scores),
+            ):
+                path = Path(folder) / Path(artifact).name
+                frame.to_parquet(path, index=False)
+                mlflow.log_artifact(str(path), artifact_path=str(Path(artifact).parent))
+        mlflow.log_text(support_to_json(feature_support(learned)), names.FEATURE_SUPPORT_ARTIFACT)
+        candidate = SimpleNamespace(pipeline=estimator, label=describe(estimator))
+        _, version = log_and_register(
+            candidate, learned, alias=alias, version_tags={names.TRAINING_RUN_TAG: run.info.run_id, "candidate": name}
+        )
+    return version

@@ -63,6 +63,8 @@ def unwrap_column_steps(pipeline) -> list | None:
     gives back the same six columns.
     """
     steps = []
+    if not hasattr(pipeline, "steps"):  # a bare estimator (gradient boosting, a recalibrated model)
+        return None
     for _, step in pipeline.steps[:-1]:
         include = getattr(step, "_include", None)  # the fitted column list of a TransformerWrapper
         transformer = getattr(step, "transformer", None)

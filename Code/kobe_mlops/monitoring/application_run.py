@@ -75,6 +75,22 @@ def drift_table(applied: AppliedFile) -> pd.DataFrame:
     return drift.assign(feature=drift["metric"].str[len(names.PSI_PREFIX) :]).reset_index(drop=True)
 
 
+def drift_figure(drift: pd.DataFrame):
+    """PSI per feature beside the threshold a no-drift file of this size reaches (a sentence instead
+    when the model's reference could set no threshold)."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 3))
+    if drift.empty:
+        axis.axis("off")
+        axis.text(0.5, 0.5, "No drift figure: the model's reference is too small (see the run's tags).", ha="center")
+        return figure
+    drift.plot.barh(x="feature", y=["value", "upper"], color=["tab:blue", "lightgrey"], ax=axis)
+    axis.set(title="PSI against the model's reference and a no-drift file's threshold", xlabel="PSI", ylabel="")
+    axis.legend(["this file", "threshold"])
+    return figure
+
+
 def streamed_metrics(applied: AppliedFile) -> dict[str, float]:
     """Every metric of a ``PipelineAplicacao`` run, from the figures the engine folded."""
     observer = applied.observer(ApplicationFigures)
@@ -99,19 +115,6 @@ def streamed_metrics(applied: AppliedFile) -> dict[str, float]:
         metrics[names.PROD_NULL_LOG_LOSS] = labelled["null_log_loss"]
         metrics[names.LABELLED_MEAN_PROBABILITY] = labelled["mean_probability"]
     return metrics
-
-
-def first_game_date(prod_path: str) -> str | None:
-    """The earliest ``game_date`` of the file, read one batch of that column at a time."""
-    dataset = ds.dataset(prod_path, format="parquet")
-    if "game_date" not in dataset.schema.names:
-        return None
-    earliest = None
-    for batch in dataset.to_batches(columns=["game_date"], batch_size=BATCH_ROWS):
-        values = pc.cast(batch.column(0), "string") if batch.num_rows else None
-        low = pc.min(values).as_py() if values is not None else None
-        earliest = low if earliest is None or (low is not None and low < earliest) else earliest
-    return earliest
 
 
 def measurable(metrics: dict[str, float]) -> dict[str, float]:
@@ -256,8 +259,7 @@ def run_application_step(
         scoring_uri = pinned_uri(version)
         if "://" not in str(prod_path):
             ProductionFile(prod_path)  # an unusable file is refused before a run exists
-        first_game = first_game_date(prod_path) if "://" not in str(prod_path) else None
-        scoring = load_scoring_model(scoring_uri, first_game, paths=paths)
+        scoring = load_scoring_model(scoring_uri, prod_path, paths=paths)
         figures = application_figures(scoring)
         outputs.prepare()
         staged = outputs.staging()
@@ -268,6 +270,9 @@ def run_application_step(
                 try:
                     run_id = run.info.run_id
                     stamp = Stamp(version.get("model_version", ""), datetime.now(UTC), run_id)
+                    writer = labels.LabelStoreWriter(run_id, prod_path, paths)
+                    # The pandas engine hands each scored batch to the label writer as it writes it.
+                    sink = writer.update if engine == "pandas" else None
                     applied = apply_with_engine(
                         prod_path,
                         scoring_uri,
@@ -278,11 +283,13 @@ def run_application_step(
                         outputs=staged,
                         observers=[figures],
                         stamp=stamp,
+                        sink=sink,
                     )
                     drift = drift_table(applied)
                     stage = "writing the label store"
-                    writer = labels.LabelStoreWriter(run_id, prod_path, paths)
-                    stage_labels(staged.predictions, writer)
+                    if sink is None:
+                        stage_labels(staged.predictions, writer)
+                    writer.close()
                     stage = "logging the MLflow run"
                     logged = log_application_run(
                         applied,

@@ -24,7 +24,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import cast_features, read_table
+from kobe_mlops.data_acquisition.contract import read_table
 from kobe_mlops.deployment.application import score_frame
 from kobe_mlops.modeling import challengers
 from kobe_mlops.modeling.shot_model import ShotMadeModel
@@ -161,13 +161,6 @@ def missing_inputs(paths: config.WorkspacePaths | None = None) -> list[str]:
     return missing
 
 
-def development_rows(raw: pd.DataFrame) -> pd.DataFrame:
-    """Labelled development rows with their date: what a challenger may learn besides production."""
-    rows = raw.dropna(subset=[*config.FEATURES, config.TARGET])
-    rows = cast_features(rows[[DATE_COLUMN, *config.FEATURES, config.TARGET]].reset_index(drop=True))
-    return rows.assign(**{DATE_COLUMN: pd.to_datetime(rows[DATE_COLUMN])})
-
-
 def reference_rows(frame: pd.DataFrame, estimator) -> pd.DataFrame:
     probability = ShotMadeModel(estimator).predict(None, frame[config.FEATURES])[config.PROBABILITY_COLUMN]
     return frame[[*config.FEATURES, config.TARGET]].assign(**{config.PROBABILITY_COLUMN: probability.to_numpy()})
@@ -206,7 +199,7 @@ def load_inputs(paths: config.WorkspacePaths | None = None) -> ReplayInputs:
     )
     development_rate = float(pd.read_parquet(paths.base_train)[config.TARGET].mean())
     return ReplayInputs(
-        development_rows(read_table(paths.raw_file("dev"))), development_rate, champion, version.version
+        challengers.development_rows(read_table(paths.raw_file("dev"))), development_rate, champion, version.version
     )
 
 

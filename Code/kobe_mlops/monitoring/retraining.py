@@ -12,31 +12,25 @@ The loop behind ``run_all.py --retrain`` (also ``--force-retrain`` and ``--rollb
    runs so far appended, :mod:`kobe_mlops.monitoring.labels`, one per shot, the latest label
    winning) is ordered by ``game_date``: the older part joins ``base_train`` for the challenger only, the newest part
    (:data:`HOLDOUT_FRACTION`) is a time holdout the challenger never sees (:func:`time_ordered_split`).
-3. **Train.** Notebook 03 runs again with ``register_alias="challenger"`` and
-   ``extra_train_data=<older rows>``: same code, same search grids, parameters instead of a copy.
-4. **Validate and decide.** Champion and challenger score the holdout and ``base_test``;
-   :func:`promotion_decision` applies the rule below. A promotion moves the champion alias to the
-   challenger and the ``previous`` alias to the former champion; :func:`rollback` undoes it.
-   Figures, decision and reason are logged as a ``ValidacaoChallenger`` run (``Rollback`` for a
-   rollback, ``Promocao`` for ``run_all.py --promote VERSION``, the one manual way to move
-   ``@champion``).
+3. **Train.** The challenger is the recipe (:mod:`kobe_mlops.modeling.challengers`: logistic
+   regression on production labels, recency-weighted gradient boosting on every label) with the
+   lowest log loss on the newest older labels, fitted on the rows dated before them, then on every
+   row dated before the holdout; it is registered as ``@challenger`` with its lineage.
+4. **Validate and decide.** The gate (:mod:`kobe_mlops.monitoring.gate`) scores on the holdout the
+   champion, the challenger, the champion recalibrated on older labels it never learned, and the
+   null model (the older labels' make rate); each is logged as ``holdout_log_loss_<candidate>``.
+   The best replaces the champion only if its paired gain exceeds the holdout's own noise; a
+   recalibrated champion or a null model that wins is registered as a version first. A promotion
+   moves the champion alias and the ``previous`` alias to the former champion; :func:`rollback`
+   undoes it. Figures, decision and reason are logged as a ``ValidacaoChallenger`` run
+   (``Rollback`` for a rollback, ``Promocao`` for ``run_all.py --promote VERSION``, the one manual
+   way to move ``@champion``).
 
 Every alias change is a small transaction: its moves are written to a registered-model tag
 first, made in an order that never leaves ``@champion`` equal to ``@previous``, and the tag is
 removed last. The next start (:func:`recover`) finishes moves a killed process left, promotes a
 challenger whose "promote" decision was recorded but never applied, and validates a challenger
 whose validation never finished.
-
-Promotion rule (all three must hold):
-
-* the challenger's holdout log loss is lower than the champion's by at least
-  :data:`PROMOTION_MIN_GAIN` (0.005, under 1 % of a log loss near 0.65: smaller gains do not
-  change a single decision an analyst would take);
-* that gain is at least :data:`PROMOTION_NOISE_Z` paired standard errors (the same holdout rows
-  score both models, so the per-row differences tell how much of the gain is sampling noise);
-* on ``base_test`` the challenger's log loss is not worse than the champion's by more than
-  :data:`BASE_TEST_TOLERANCE` (0.01, three times the ~0.003 standard error of that figure: the
-  challenger may trade a little fit on the development shots, not forget them).
 """
 
 from __future__ import annotations
@@ -55,31 +49,20 @@ from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import cast_features
-from kobe_mlops.data_acquisition.prepare import class_ratio
 from kobe_mlops.io import write_parquet_atomic
-from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities, prefixed
-from kobe_mlops.monitoring import labels, triggers
+from kobe_mlops.modeling import challengers
+from kobe_mlops.modeling.shot_model import ShotMadeModel
+from kobe_mlops.monitoring import gate, labels, triggers
 from kobe_mlops.tracking import names, reads, start_run, tracking_uri
 
 # Newest 30 % of the labelled production rows (about 1,600 of 5,412) are the time holdout: enough
 # rows for a log loss standard error near 0.015, while 70 % still teaches the challenger.
 HOLDOUT_FRACTION = 0.3
-PROMOTION_MIN_GAIN = 0.005
-PROMOTION_NOISE_Z = 2.0
-BASE_TEST_TOLERANCE = 0.01
-PROMOTION_RULE = (
-    f"promote if the challenger's holdout log loss is lower than the champion's by at least "
-    f"{PROMOTION_MIN_GAIN} and by at least {PROMOTION_NOISE_Z:g} paired standard errors, and its "
-    f"base_test log loss is not worse than the champion's by more than {BASE_TEST_TOLERANCE}"
-)
-# Probabilities are clipped like sklearn's log_loss before taking per-row logs.
-PROBABILITY_EPSILON = np.finfo(float).eps
+PROMOTION_RULE = gate.RULE
 ROLE_TAG = "kobe.role"
 # Model version tag: fingerprint of the labelled production rows a challenger was trained on; once
 # its validation finished, the check does not retrain on the same rows.
 TRAINED_ON_TAG = "retrained_on_production_rows"
-MODELS = ("champion", "challenger")
-SPLITS = ("holdout", "test")
 
 
 class RetrainingError(RuntimeError):
@@ -171,82 +154,6 @@ def write_retraining_bases(
 
 
 # --- Validation and the promotion rule --------------------------------------------------------
-
-
-def row_log_loss(y_true, probability) -> np.ndarray:
-    """Each row's own log loss; their mean is the log loss of the whole set."""
-    y = np.asarray(y_true, dtype=float)
-    p = np.clip(np.asarray(probability, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
-
-
-def _probability(model, frame: pd.DataFrame) -> np.ndarray:
-    return model.predict(frame[config.FEATURES])[config.PROBABILITY_COLUMN].to_numpy()
-
-
-def validate(
-    champion_model,
-    challenger_model,
-    holdout: pd.DataFrame,
-    base_test: pd.DataFrame,
-    baseline_rates: dict[str, float] | None = None,
-) -> dict[str, float]:
-    """Both models' metrics on the time holdout and on base_test, plus the paired holdout gain.
-
-    Keys look like ``log_loss_challenger_holdout`` and ``auc_champion_test``;
-    ``holdout_log_loss_gain`` is champion minus challenger (positive: the challenger is better)
-    and ``holdout_log_loss_gain_se`` its paired standard error. ``baseline_rates`` (split ->
-    constant probability) adds what a model with no information scores (``log_loss_baseline_holdout``).
-    """
-    figures: dict[str, float] = {"rows_holdout": float(len(holdout)), "rows_test": float(len(base_test))}
-    holdout_rows = {}
-    for name, model in zip(MODELS, (champion_model, challenger_model), strict=False):
-        for split, frame in zip(SPLITS, (holdout, base_test), strict=False):
-            probability = _probability(model, frame)
-            figures.update(prefixed(evaluate_probabilities(frame[config.TARGET], probability), name, split))
-            if split == "holdout":
-                holdout_rows[name] = row_log_loss(frame[config.TARGET], probability)
-    difference = holdout_rows["champion"] - holdout_rows["challenger"]
-    figures["holdout_log_loss_gain"] = float(difference.mean())
-    figures["holdout_log_loss_gain_se"] = float(difference.std(ddof=1) / np.sqrt(len(difference)))
-    for split, frame in zip(SPLITS, (holdout, base_test), strict=False):
-        if baseline_rates and split in baseline_rates:
-            figures[f"log_loss_baseline_{split}"] = baseline_metrics(frame[config.TARGET], baseline_rates[split])[
-                "log_loss"
-            ]
-    return figures
-
-
-def promotion_decision(figures: dict[str, float]) -> tuple[bool, str]:
-    """Apply :data:`PROMOTION_RULE` to :func:`validate`'s figures: ``(promote, reason with the numbers)``."""
-    champion_holdout = figures["log_loss_champion_holdout"]
-    challenger_holdout = figures["log_loss_challenger_holdout"]
-    gain = champion_holdout - challenger_holdout
-    noise = PROMOTION_NOISE_Z * figures["holdout_log_loss_gain_se"]
-    test_rise = figures["log_loss_challenger_test"] - figures["log_loss_champion_test"]
-    holdout_text = (
-        f"holdout log loss {challenger_holdout:.4f} (challenger) vs {champion_holdout:.4f} "
-        f"(champion), a gain of {gain:.4f}"
-    )
-    test_text = (
-        f"base_test log loss {figures['log_loss_challenger_test']:.4f} vs {figures['log_loss_champion_test']:.4f}"
-    )
-    failures = []
-    if gain < PROMOTION_MIN_GAIN:
-        failures.append(f"the gain is under the minimum {PROMOTION_MIN_GAIN}")
-    if gain < noise:
-        failures.append(f"the gain is under {PROMOTION_NOISE_Z:g} paired standard errors ({noise:.4f})")
-    if test_rise > BASE_TEST_TOLERANCE:
-        failures.append(
-            f"on base_test the challenger is worse by {test_rise:.4f}, more than the tolerance {BASE_TEST_TOLERANCE}"
-        )
-    if failures:
-        return False, f"Keep the champion: {holdout_text}; {test_text}; " + "; ".join(failures) + "."
-    return True, (
-        f"Promote the challenger: {holdout_text} (at least {PROMOTION_MIN_GAIN} and "
-        f"{PROMOTION_NOISE_Z:g} paired standard errors, {noise:.4f}); {test_text}, within the "
-        f"tolerance {BASE_TEST_TOLERANCE}."
-    )
 
 
 # --- Aliases: promotion and rollback as recoverable transactions ------------------------------
@@ -496,20 +403,33 @@ def validate_and_decide(
         raise RetrainingError(f"No @{' or @'.join(missing)} version of {name} to validate.")
     # Load by version number: the aliases move if the challenger is promoted.
     models = {role: mlflow.pyfunc.load_model(f"models:/{name}/{version.version}") for role, version in versions.items()}
-    holdout = pd.read_parquet(bases.holdout)
-    base_test = pd.read_parquet(paths.base_test)
-    # The honest yardstick on each split: the make rate known before it, as a constant probability
-    # (older production rows for the holdout, base_train for base_test).
-    baseline_rates = {
-        "holdout": class_ratio(pd.read_parquet(bases.train_extra)),
-        "test": class_ratio(pd.read_parquet(paths.base_train)),
+    older, holdout = pd.read_parquet(bases.train_extra), pd.read_parquet(bases.holdout)
+    learned = reads.learned_shot_ids(client, versions["champion"])
+    holdout = holdout[~holdout["shot_id"].isin(learned)]  # paired and fair: rows no candidate learned
+    window = older[~older["shot_id"].isin(learned)]
+    champion_estimator = getattr(models["champion"].unwrap_python_model(), "pipeline", None)
+    built = {challengers.NULL: challengers.null_model(older)}
+    recalibrable = champion_estimator is not None and len(window) >= challengers.MIN_PRODUCTION_ROWS
+    if recalibrable and window[config.TARGET].nunique() == 2:
+        built[challengers.RECALIBRATED] = challengers.recalibrated(champion_estimator, window)
+    probabilities = {
+        role: model.predict(holdout[config.FEATURES])[config.PROBABILITY_COLUMN].to_numpy()
+        for role, model in models.items()
     }
-    figures = validate(models["champion"], models["challenger"], holdout, base_test, baseline_rates)
-    promoted, reason = promotion_decision(figures)
-    reason += (
-        f" For scale, a constant probability equal to the older production make rate scores "
-        f"{figures['log_loss_baseline_holdout']:.4f} on the holdout."
-    )
+    for candidate, estimator in built.items():
+        scored = ShotMadeModel(estimator).predict(None, holdout[config.FEATURES])
+        probabilities[candidate] = scored[config.PROBABILITY_COLUMN].to_numpy()
+    outcome = gate.decide(holdout[config.TARGET], probabilities)
+    figures, reason, promoted = outcome.figures, outcome.reason, outcome.promote
+    if outcome.winner in built:  # a recalibrated champion or the null model: a version of its own first
+        learned_rows = older.assign(**{challengers.PRODUCTION_COLUMN: True})
+        new_version = challengers.register_candidate(
+            outcome.winner, built[outcome.winner], learned_rows, holdout, config.CHALLENGER_ALIAS
+        )
+        client.set_model_version_tag(
+            name, new_version, TRAINED_ON_TAG, versions["challenger"].tags.get(TRAINED_ON_TAG, "")
+        )
+        versions["challenger"] = client.get_model_version(name, new_version)
     decision = "promote" if promoted else "keep"
     challenger_version = str(versions["challenger"].version)
     with start_run("validacao_challenger", **{ROLE_TAG: "validation"}) as run:
@@ -517,6 +437,7 @@ def validate_and_decide(
             {
                 "champion_version": versions["champion"].version,
                 "challenger_version": challenger_version,
+                "winner": outcome.winner,
                 "promotion_rule": PROMOTION_RULE,
                 "holdout_fraction": HOLDOUT_FRACTION,
                 "rows_train_extra": bases.rows_train_extra,
@@ -590,14 +511,27 @@ def recover(client: MlflowClient, say: Callable[[str], None] = print) -> Outcome
     return None
 
 
-def retrain(
-    train_challenger: Callable[[Path], None], forced: bool = False, say: Callable[[str], None] = print
-) -> Outcome:
-    """The whole loop: recover, check triggers, split, train the challenger, validate and decide.
+def train_challenger(bases: RetrainingBases, paths: config.WorkspacePaths | None = None) -> str:
+    """The recipe chosen by time-ordered validation, fitted on the development rows and older labels
+    dated before the holdout, registered as ``@challenger``; its version."""
+    paths = paths or config.workspace_paths()
+    holdout = pd.read_parquet(bases.holdout)
+    development = challengers.development_rows(pd.read_parquet(paths.raw_file("dev")))
+    older = pd.read_parquet(bases.train_extra).assign(**{challengers.PRODUCTION_COLUMN: True})
+    older["game_date"] = pd.to_datetime(older["game_date"])
+    before = pd.to_datetime(holdout["game_date"]).min()
+    rows = pd.concat([development[development["game_date"] < before], older], ignore_index=True)
+    chosen, losses = challengers.choose_recipe(rows)
+    estimator = challengers.RECIPES[chosen](rows, rows["game_date"].max())
+    params = {
+        "chosen_by": "time-ordered validation",
+        **{f"validation_log_loss_{k}": f"{v:.6f}" for k, v in losses.items()},
+    }
+    return challengers.register_candidate(chosen, estimator, rows, holdout, config.CHALLENGER_ALIAS, params)
 
-    ``train_challenger(extra_train_data)`` trains and registers the challenger (``run_all.py``
-    runs notebook 03 with ``register_alias="challenger"``).
-    """
+
+def retrain(forced: bool = False, say: Callable[[str], None] = print) -> Outcome:
+    """The whole loop: recover, check triggers, split, train the challenger, validate and decide."""
     client = _client()
     recovered = recover(client, say)
     if recovered is not None:
@@ -624,8 +558,8 @@ def retrain(
         f"{bases.train_extra_last_date}) join base_train; {bases.rows_holdout} newest rows "
         f"({bases.holdout_first_date} to {bases.holdout_last_date}) are the holdout."
     )
-    say(f"Training the challenger (notebook 03, register_alias={config.CHALLENGER_ALIAS!r}) ...")
-    train_challenger(bases.train_extra)
+    say("Training the challenger (recipes chosen by time-ordered validation on the older labels) ...")
+    train_challenger(bases)
     challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS)
     if challenger is None:
         raise RetrainingError("Training finished but no @challenger version was registered.")

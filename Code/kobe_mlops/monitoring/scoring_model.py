@@ -5,10 +5,11 @@
   never graded. A URI whose version cannot be found stops with a clear error.
 * **Its monitoring reference** (:class:`~kobe_mlops.monitoring.calculators.MonitoringReference`):
   the held-out rows its training run scored and logged, replaced, once enough exist, by the
-  newest labelled production rows dated before the file that it never learned (from the label
-  store, scored again by the model). The calculators are fitted on it.
-* **The null model's rate**: the make rate of every label known before the file (the label store),
-  else of ``base_train``: what a constant could have been deployed at.
+  newest labelled production rows it never learned (from the label store, scored again by the
+  model). The calculators are fitted on it. Only rows dated before the first row the run grades
+  count, so a reference is never the rows it judges.
+* **The null model's rate**: the make rate of every label known before that date (the label
+  store), else of ``base_train``: what a constant could have been deployed at.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+import pyarrow.dataset as ds
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
@@ -84,16 +86,42 @@ def _scored(model, frame: pd.DataFrame) -> pd.DataFrame:
     return frame[[*config.FEATURES, config.TARGET]].assign(**{config.PROBABILITY_COLUMN: probability})
 
 
-def known_labels(before: str | None, paths: config.WorkspacePaths) -> pd.DataFrame:
-    """Labelled production rows dated before ``before`` (YYYY-MM-DD; None: none are)."""
+def first_graded_date(prod_path: str, learned: np.ndarray) -> pd.Timestamp | None:
+    """The earliest ``game_date`` of the labelled rows of the file the model never learned (else of
+    any row), read a few columns and one batch at a time; None when the file has no dates."""
+    dataset = ds.dataset(prod_path, format="parquet")
+    if "game_date" not in dataset.schema.names:
+        return None
+    columns = [c for c in ("game_date", "shot_id", config.TARGET) if c in dataset.schema.names]
+    graded = any_row = None
+    for batch in dataset.to_batches(columns=columns, batch_size=1 << 18):
+        frame = batch.to_pandas()
+        dates = pd.to_datetime(frame["game_date"], errors="coerce")
+        any_row = min(filter(pd.notna, [any_row, dates.min()]), default=None)
+        if config.TARGET in frame:
+            keep = frame[config.TARGET].notna()
+            if "shot_id" in frame:
+                keep &= ~np.isin(frame["shot_id"].to_numpy(dtype="int64"), learned)
+            graded = min(filter(pd.notna, [graded, dates[keep].min()]), default=None)
+    return graded if graded is not None else any_row
+
+
+def known_labels(before: pd.Timestamp | None, paths: config.WorkspacePaths) -> pd.DataFrame:
+    """Labelled production rows dated before ``before`` (None: none are)."""
     stored = labels.read_labels(paths).rows
     if before is None or stored.empty:
         return stored.iloc[0:0]
-    return stored[pd.to_datetime(stored["game_date"]) < pd.Timestamp(before)]
+    return stored[pd.to_datetime(stored["game_date"]) < before]
 
 
 def monitoring_reference(
-    model, client: MlflowClient, version, learned: np.ndarray, known: pd.DataFrame, paths: config.WorkspacePaths
+    model,
+    client: MlflowClient,
+    version,
+    learned: np.ndarray,
+    known: pd.DataFrame,
+    paths: config.WorkspacePaths,
+    before: pd.Timestamp | None = None,
 ) -> MonitoringReference:
     initial = reads.reference_scores(client, version)
     if initial is not None and set(config.FEATURES) <= set(initial):
@@ -101,7 +129,10 @@ def monitoring_reference(
     else:  # a version registered without notebook 03's training run: base_test, which no version learns
         initial = _scored(model, pd.read_parquet(paths.base_test))
         source = f"base_test scored by version {version.version} (its training logged no reference rows)"
-    reference = MonitoringReference(initial, source)
+    if before is not None and "game_date" in initial:  # never the rows this run grades
+        initial = initial[pd.to_datetime(initial["game_date"]) < before]
+        source = f"{len(initial)} of {source} (those dated before {before:%Y-%m-%d}, the first row graded now)"
+    reference = MonitoringReference(initial.reset_index(drop=True), source)
     unseen = known[~np.isin(known["shot_id"].to_numpy(dtype="int64"), learned)]
     if len(unseen) >= MIN_REFERENCE_ROWS:
         scored = _scored(model, unseen).assign(chunk=unseen[labels.RUN_COLUMN].to_numpy())
@@ -112,21 +143,22 @@ def monitoring_reference(
 
 def load_scoring_model(
     version_uri: str,
-    before: str | None,
+    prod_path: str | None,
     paths: config.WorkspacePaths | None = None,
     client: MlflowClient | None = None,
     model=None,
 ) -> ScoringModel:
-    """Everything above for ``version_uri`` (pinned: ``models:/<name>/<version>``) scoring a file
-    whose first game is on ``before``; ``model``: the already loaded pyfunc."""
+    """Everything above for ``version_uri`` (pinned: ``models:/<name>/<version>``) about to score
+    ``prod_path`` (None: a file read elsewhere, e.g. by a remote engine); ``model``: the loaded pyfunc."""
     paths = paths or config.workspace_paths()
     client = client or reads.client()
     resolved = registered_version(version_uri, client)
     version = client.get_model_version(resolved["model_name"], resolved["model_version"])
     learned = np.sort(reads.learned_shot_ids(client, version))
     model = model or mlflow.pyfunc.load_model(pinned_uri(resolved))
+    before = first_graded_date(prod_path, learned) if prod_path and "://" not in str(prod_path) else None
     known = known_labels(before, paths)
-    reference = monitoring_reference(model, client, version, learned, known, paths)
+    reference = monitoring_reference(model, client, version, learned, known, paths, before)
     rate = (
         float(known[config.TARGET].mean())
         if len(known)

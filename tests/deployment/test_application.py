@@ -189,3 +189,32 @@ def test_a_model_without_an_any_schema_keeps_mlflow_s_checks(mlflow_workspace):
         )
     loaded = mlflow.pyfunc.load_model(info.model_uri)
     assert embedded_model(loaded) is loaded
+
+
+class BatchSizes:
+    """An observer that records the size of every scored batch it sees (picklable, mergeable)."""
+
+    def __init__(self):
+        self.sizes: list[int] = []
+
+    def update(self, batch) -> None:
+        if batch.rows_scored:
+            self.sizes.append(batch.rows_scored)
+
+    def merge(self, other):
+        self.sizes += other.sizes
+        return self
+
+    def result(self) -> list[int]:
+        return sorted(self.sizes)
+
+
+def test_small_row_groups_are_read_together_into_batches_of_the_engine_s_size(tmp_path):
+    """A file an appending writer left (many small row groups) streams in batches of ``batch_rows``."""
+    frame = pd.concat([production()] * 60, ignore_index=True).assign(shot_id=lambda f: np.arange(len(f)))
+    path = tmp_path / "appended.parquet"
+    frame.to_parquet(path, index=False, row_group_size=6)  # 60 row groups of 6 rows
+    sizes = BatchSizes()
+    result = apply_to_file(path, DistanceModel(), None, [sizes], batch_rows=100)
+    assert result.counts["rows_input"] == 360
+    assert sizes.result() == [60, 100, 100, 100]

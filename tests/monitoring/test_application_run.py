@@ -105,7 +105,8 @@ def failed_run():
 FAULTS = {
     # after both outputs are written (the first thing the step does with them)
     "after-outputs": ("kobe_mlops.monitoring.application_run.drift_table", "scoring"),
-    "while-labels": ("kobe_mlops.monitoring.labels.LabelStoreWriter.update", "writing the label store"),
+    # the pandas engine hands each batch to the label writer while it scores
+    "while-labels": ("kobe_mlops.monitoring.labels.LabelStoreWriter.update", "scoring"),
     "while-logging": ("kobe_mlops.monitoring.application_run.log_outputs", "logging the MLflow run"),
 }
 

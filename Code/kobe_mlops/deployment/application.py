@@ -34,7 +34,7 @@ import queue
 import re
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -61,8 +61,9 @@ from kobe_mlops.modeling.shot_model import ShotMadeModel
 from kobe_mlops.tracking import names
 
 # Rows per record batch: each is one model call (whose fixed cost large batches amortise) and
-# the unit of memory (a batch's columns, its scores and its output, ~100 bytes a row).
-BATCH_ROWS = 1 << 18
+# the unit of memory (a batch's columns, its scores and its output, ~100 bytes a row, about seven
+# batches in flight). On 10 M rows 65,536 was as fast as 262,144 and peaked 0.3 GiB lower.
+BATCH_ROWS = 1 << 16
 SCORED_AT_TYPE = pa.timestamp("us", tz="UTC")
 PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")  # pandas' unnamed index, stored as a column
 _QUEUE_DEPTH = 2  # batches read ahead and batches waiting to be written
@@ -630,6 +631,7 @@ def apply_to_file(
     batch_rows: int = BATCH_ROWS,
     workers: int | None = None,
     stamp: Stamp = NO_STAMP,
+    sink: Callable[[pa.Table], None] | None = None,
 ) -> AppliedFile:
     """Stream the production parquet at ``path`` through the contract and ``model``.
 
@@ -640,7 +642,9 @@ def apply_to_file(
     model, or the REST client); ``workers`` batches are scored at once (default: one per core,
     at most :data:`MAX_WORKERS`), so ``model.predict`` must allow concurrent calls when it is
     above 1. Outputs are written in file order whatever the number of workers; every scored row
-    carries ``stamp``'s model version and scoring time.
+    carries ``stamp``'s model version and scoring time. ``sink`` is called with each batch's
+    predictions, in file order, on a thread of its own (e.g. the label store's writer: no second
+    pass over the outputs).
     """
     production = ProductionFile(path, batch_rows, stamp)
     counts = RowCounts()
@@ -656,6 +660,7 @@ def apply_to_file(
                 pq.ParquetWriter(staged[1], production.rejected_schema),
             ]
         writer = _Background(lambda tables: _write(writers, tables))
+        sunk = _Background(sink) if sink is not None else None  # a thread of its own, beside the writer
 
         def finish(number: int, rows: int, future: Future) -> None:
             nonlocal whole_rows
@@ -668,6 +673,8 @@ def apply_to_file(
                 fed.update(ScoredBatch(production.layout.predictions_schema.empty_table(), rejected, production.source))
             if writers:
                 writer.put((checked.predictions, rejected))
+            if sunk is not None and checked.predictions.num_rows:
+                sunk.put(checked.predictions)
 
         pending: deque = deque()
         try:
@@ -681,6 +688,8 @@ def apply_to_file(
             try:
                 scorer.close(fed)
                 writer.close()
+                if sunk is not None:
+                    sunk.close()
             finally:
                 for parquet_writer in writers:
                     parquet_writer.close()

@@ -8,8 +8,10 @@ above both (``application`` and ``spark_scoring``), so neither imports the other
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import pyarrow as pa
 
 from kobe_mlops import config
 from kobe_mlops.deployment.application import BATCH_ROWS, NO_STAMP, AppliedFile, Stamp, apply_to_file, embedded_model
@@ -28,6 +30,7 @@ def apply_with_engine(
     spark_conf: dict[str, str] | Sequence[str] | None = None,
     batch_rows: int = BATCH_ROWS,
     stamp: Stamp = NO_STAMP,
+    sink: Callable[[pa.Table], None] | None = None,
 ) -> AppliedFile:
     """Score ``path`` with the model at ``model_uri`` on ``engine``; the result is the same either way.
 
@@ -36,7 +39,8 @@ def apply_with_engine(
     (``mlflow models serve``) instead; ``spark`` hands the file to
     :mod:`kobe_mlops.deployment.spark_scoring` on ``spark_master`` with the extra ``spark_conf``
     settings (``{"spark.driver.memory": "1g"}`` or ``["spark.driver.memory=1g"]``). ``outputs`` and
-    ``observers`` and ``stamp`` as in :func:`~kobe_mlops.deployment.application.apply_to_file`.
+    ``observers``, ``stamp`` and ``sink`` as in :func:`~kobe_mlops.deployment.application.apply_to_file`;
+    Spark's executors write the predictions themselves, so that engine takes no ``sink``.
     """
     if scoring_url:
         if engine != "pandas":
@@ -48,14 +52,16 @@ def apply_with_engine(
 
         # One batch at a time: the client keeps one HTTP session (and the server its own cores).
         return apply_to_file(
-            path, RestScoringClient(scoring_url), outputs, observers, batch_rows, workers=1, stamp=stamp
+            path, RestScoringClient(scoring_url), outputs, observers, batch_rows, workers=1, stamp=stamp, sink=sink
         )
     if engine == "pandas":
         import mlflow.pyfunc
 
         model = embedded_model(mlflow.pyfunc.load_model(model_uri))
-        return apply_to_file(path, model, outputs, observers, batch_rows, stamp=stamp)
+        return apply_to_file(path, model, outputs, observers, batch_rows, stamp=stamp, sink=sink)
     if engine == "spark":
+        if sink is not None:
+            raise ValueError("The Spark engine takes no sink: read its predictions output instead.")
         from kobe_mlops.deployment import spark_scoring  # an optional extra: imported only when chosen
 
         conf = spark_scoring.parse_conf(spark_conf)

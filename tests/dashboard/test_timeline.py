@@ -7,13 +7,14 @@ temporary store with the real logging code, so the page reads exactly what a rep
 import os
 
 import mlflow
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import common
 from kobe_mlops.monitoring import replay, replay_timeline
-from replay_support import replayed, synthetic_bases
+from replay_support import replayed
 
 os.environ.pop("MPLBACKEND", None)  # importing streamlit sets it; pipeline kernels must not inherit it
 
@@ -42,7 +43,7 @@ def workspace(tmp_path, monkeypatch):
 
 @pytest.fixture
 def logged_replay(workspace):
-    result, _, batches = replayed(synthetic_bases(), log=replay.MlflowReplayLog())
+    result, _, batches = replayed(log=replay.MlflowReplayLog())
     return result, batches
 
 
@@ -58,19 +59,22 @@ def test_timeline_shows_the_summary_the_chart_and_the_verdicts(logged_replay):
     assert summary["strategy"].tolist() == [*replay.STRATEGIES, "null"]
     for strategy in replay.STRATEGIES:
         row = summary[summary["strategy"] == strategy].iloc[0]
-        assert row["log_loss"] == pytest.approx(result.summary.strategies[strategy].log_loss)
-        assert row["retrains"] == result.summary.strategies[strategy].retrains
-    # A strategy that does not beat the null model is said to, in words.
-    warnings, successes = " ".join(texts(app, "warning")), " ".join(texts(app, "success"))
-    assert "**never** does not beat the null model" in warnings
-    assert "**reactive** beats the null model by" in successes
+        assert row["log_loss"] == pytest.approx(result.strategies[strategy].log_loss)
+        assert row["retrains"] == result.strategies[strategy].gates
+    # Each strategy's verdict in words, once (the summary table holds the same column).
+    markdown = " ".join(texts(app, "markdown"))
+    for row in summary[summary["strategy"] != "null"].itertuples():
+        assert f"**{row.strategy}**: {row.verdict}." in markdown
     assert len(app.get("image")) == 1
     applicability = app.dataframe[1].value
-    assert len(applicability) == len(batches) and list(applicability.columns[-3:]) == list(replay.STRATEGIES)
+    assert len(applicability) == len(batches) and list(applicability.columns[2:]) == list(replay.STRATEGIES)
+    assert applicability["batch_number"].tolist() == list(range(1, len(batches) + 1))
     every = app.dataframe[2].value
-    assert len(every) == 3 * len(batches) and (every["trained_through_batch"] < every["batch_index"]).all()
-    markdown = " ".join(texts(app, "markdown"))
-    assert "**First alert:** batch 0 (2001-02)" in markdown
+    assert len(every) == len(replay.STRATEGIES) * len(batches)
+    assert (every["trained_through_batch"].fillna(0) < every["batch_number"]).all()
+    assert str(every["rows_input"].dtype) == "Int64"  # counts read as integers
+    # Numbered from 1, as the replay prints "[ 1/20]".
+    assert "**First alert** (strategy never): batch 1 (2001-02)" in markdown
     assert result.run_id in " ".join(texts(app, "caption"))
 
 
@@ -95,3 +99,41 @@ def test_applicability_table_has_one_row_per_batch_and_a_column_per_strategy(log
     table = replay_timeline.applicability_table(view.timeline)
     assert table.columns.tolist() == ["batch_index", "batch", *replay.STRATEGIES]
     assert set(table[list(replay.STRATEGIES)].to_numpy().ravel()) <= {"applicable", "questionable", "not applicable"}
+
+
+def timeline(strategies: dict[str, list[float]]) -> pd.DataFrame:
+    """A hand-made timeline_frame: one row per strategy and batch (numbered from 1) with these log losses."""
+    rows = []
+    for strategy, losses in strategies.items():
+        for number, loss in enumerate(losses, start=1):
+            rows.append(
+                {
+                    "strategy": strategy,
+                    "batch_index": number,
+                    "batch": f"season {number}",
+                    "trained_through_batch": number - 1,
+                    "rows_input": 10.0,
+                    "rows_evaluated": 10.0,
+                    "log_loss": loss,
+                    "fired": number == 2,
+                    "fired_triggers": "feature_drift" if number == 2 else "",
+                    "retrained": strategy != "never",
+                    "promoted": False,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_batches_are_numbered_from_one_and_counts_are_integers():
+    shown = common.numbered_batches(timeline({"never": [0.6, 0.7]}))
+    assert shown["batch_number"].tolist() == [1, 2]
+    assert shown["trained_through_batch"].isna().tolist() == [True, False]  # 0: the development champion
+    assert shown.loc[1, "trained_through_batch"] == 1 and str(shown["rows_input"].dtype) == "Int64"
+    assert common.first_alert_text(shown) == "batch 2 (season 2): feature_drift"
+
+
+def test_strategies_with_the_same_path_are_said_to_coincide():
+    frame = common.numbered_batches(timeline({"never": [0.6, 0.7], "reactive": [0.6, 0.65], "scheduled": [0.6, 0.65]}))
+    assert common.coinciding_strategies(frame) == [("reactive", "scheduled")]
+    different = common.numbered_batches(timeline({"reactive": [0.6, 0.65], "scheduled": [0.6, 0.66]}))
+    assert common.coinciding_strategies(different) == []

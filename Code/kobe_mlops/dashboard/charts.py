@@ -16,10 +16,13 @@ import pandas as pd
 import seaborn as sns
 
 from kobe_mlops import config
+from kobe_mlops.dashboard import verdict
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES
 from kobe_mlops.monitoring import trends, triggers
 
 BASE_COLOURS = {"development": "#1f77b4", "production": "#d62728"}
+TREND_COLOUR = "#1f77b4"
+FIRED_COLOUR = "#d62728"
 AXIS_LABELS = {
     "lat": "Court latitude (degrees)",
     "lon": "Court longitude (degrees)",
@@ -32,29 +35,40 @@ assert set(AXIS_LABELS) == set(config.FEATURES)
 COURT_SAMPLE = 5000  # points per base on the court map: enough to see the shape, fast to draw
 
 
-def _both_bases(development: pd.DataFrame, production: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    return pd.concat(
-        {"development": development[columns], "production": production[columns]}, names=["base"]
-    ).reset_index(level=0)
+def psi_figure(table: pd.DataFrame) -> plt.Figure:
+    """PSI per feature (the logged drift table: ``value``, its no-drift threshold ``upper``, ``alert``)
+    on a log axis; red where the PSI is beyond what no-drift files of this size reach."""
+    shown = table.dropna(subset=["value"]).sort_values("value")
+    figure, axis = plt.subplots(figsize=(8, 0.45 * len(shown) + 1.4))
+    positions = np.arange(len(shown))
+    values = shown["value"].clip(lower=1e-4)
+    axis.barh(positions, values, color=[FIRED_COLOUR if alert else TREND_COLOUR for alert in shown["alert"]])
+    axis.scatter(shown["upper"], positions, marker="|", s=400, color="black", zorder=3, label="no-drift threshold")
+    for position, psi in zip(positions, shown["value"], strict=True):
+        axis.annotate(f"{psi:.3f}", (max(psi, 1e-4), position), xytext=(3, 0), textcoords="offset points", va="center")
+    axis.set_yticks(positions, shown["feature"])
+    axis.set_xscale("log")
+    axis.set(xlabel="PSI, reference → production (log scale, unitless)", title="Drift per feature")
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
 
 
-def feature_distributions_figure(
-    development: pd.DataFrame, production: pd.DataFrame, features=config.FEATURES
-) -> plt.Figure:
-    """One density histogram per feature, development and production overlaid."""
-    both = _both_bases(development, production, list(features))
+def feature_distributions_figure(distributions: pd.DataFrame, features=config.FEATURES) -> plt.Figure:
+    """One density histogram per feature, development and production overlaid, from the logged
+    rows per value (``names.DRIFT_DISTRIBUTIONS_ARTIFACT``)."""
     columns = 3
     rows = int(np.ceil(len(features) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(13, 3.6 * rows))
     for axis, feature in zip(np.ravel(axes), features, strict=False):
-        discrete = FEATURE_RULES[feature].integer
         sns.histplot(
-            both,
-            x=feature,
+            distributions[distributions["feature"] == feature],
+            x="value",
+            weights="rows",
             hue="base",
             stat="density",
             common_norm=False,
-            discrete=discrete,
+            discrete=FEATURE_RULES[feature].integer,
             element="step",
             palette=BASE_COLOURS,
             ax=axis,
@@ -77,7 +91,7 @@ def court_map_figure(
         axis.set(
             xlabel=AXIS_LABELS["lon"],
             ylabel=AXIS_LABELS["lat"],
-            title=f"{base.capitalize()} base: {len(shown):,} of {len(frame):,} shots",
+            title=f"{base.capitalize()} base: {len(shown):,} shots shown",
         )
     basket = development.loc[development["shot_distance"] == 0, ["lon", "lat"]]
     if len(basket):  # zero-distance shots sit under the basket: a reference point on both maps
@@ -117,6 +131,18 @@ def score_distribution_figure(
     return figure
 
 
+def rates_figure(rates: dict[str, float]) -> plt.Figure:
+    """Make rates and mean probabilities side by side (probability of a make, 0-1)."""
+    figure, axis = plt.subplots(figsize=(8, 0.5 * len(rates) + 1.2))
+    labels, values = list(rates)[::-1], list(rates.values())[::-1]
+    axis.barh(labels, values, color=TREND_COLOUR)
+    for position, value in enumerate(values):
+        axis.annotate(f"{value:.3f}", (value, position), xytext=(3, 0), textcoords="offset points", va="center")
+    axis.set(xlabel="Probability of a make (0-1)", xlim=(0, 1), title="What the model expects against the make rate")
+    figure.tight_layout()
+    return figure
+
+
 def threshold_figure(sweeps: dict[str, pd.DataFrame], threshold: float) -> plt.Figure:
     """F1 against the decision threshold for each set of scores, with the chosen threshold marked."""
     figure, axis = plt.subplots(figsize=(7, 4.2))
@@ -135,16 +161,45 @@ def threshold_figure(sweeps: dict[str, pd.DataFrame], threshold: float) -> plt.F
     return figure
 
 
+# --- Production against its yardsticks (dashboard/verdict.py) --------------------------------
+
+YARDSTICK_COLOURS = {"model": "#1f77b4", "before": "#bbbbbb", "after": "#ff7f0e"}
+
+
+def yardstick_figure(table: pd.DataFrame, metric: str = "log_loss") -> plt.Figure:
+    """Log loss of the model beside its constants, on test and in production (lower is better)."""
+    bars = [
+        ("test: model", table.loc[metric, "test"], "model"),
+        ("test: constant at the training rate", table.loc[metric, "test yardstick"], "before"),
+        ("production: model", table.loc[metric, "production"], "model"),
+        ("production: " + verdict.BEFORE, table.loc[metric, verdict.BEFORE], "before"),
+        ("production: " + verdict.AFTER, table.loc[metric, verdict.AFTER], "after"),
+    ]
+    bars = [bar for bar in bars if pd.notna(bar[1])]
+    figure, axis = plt.subplots(figsize=(9, 0.5 * len(bars) + 1.2))
+    labels = [label for label, _, _ in bars][::-1]
+    values = [value for _, value, _ in bars][::-1]
+    axis.barh(labels, values, color=[YARDSTICK_COLOURS[kind] for _, _, kind in bars][::-1])
+    for position, value in enumerate(values):
+        axis.annotate(f"{value:.4f}", (value, position), xytext=(3, 0), textcoords="offset points", va="center")
+    low = min(values) if values else 0
+    axis.set(
+        xlabel="Log loss (nats per shot, lower is better)",
+        xlim=(max(0.0, low - 0.05), max(values, default=1) + 0.03),
+        title="The model beside the constants it has to beat",
+    )
+    figure.tight_layout()
+    return figure
+
+
 # --- Trigger figures across application runs (monitoring/trends.py) ---------------------------
 
 TREND_AXES = {  # trigger -> (title, y-axis label with its unit)
-    triggers.FEATURE_DRIFT: ("Feature drift", "Largest feature PSI (unitless)"),
-    triggers.LOG_LOSS_DEGRADATION: ("Log-loss degradation", "Production log loss (nats per shot)"),
-    triggers.MAKE_RATE_GAP: ("Make-rate gap", "|Mean probability − observed make rate|\n(probability, 0–1)"),
+    triggers.FEATURE_DRIFT: ("Feature drift", "PSI of the feature nearest\nits threshold (unitless)"),
+    triggers.LOG_LOSS_DEGRADATION: ("Log-loss degradation", "Production log loss\n(nats per shot)"),
+    triggers.MAKE_RATE_GAP: ("Make-rate gap", "Observed make rate\n(probability, 0–1)"),
 }
 assert set(TREND_AXES) == set(trends.TRIGGER_NAMES)
-TREND_COLOUR = "#1f77b4"
-FIRED_COLOUR = "#d62728"
 SINGLE_RUN_SPAN = pd.Timedelta(hours=1)  # x-axis half-width around a lone run
 
 
@@ -196,9 +251,10 @@ def trigger_trend_figure(frame: pd.DataFrame, trigger: str) -> plt.Figure:
         )
     if times.nunique() == 1:  # matplotlib would spread a single date over years
         axis.set_xlim(times.iloc[0] - SINGLE_RUN_SPAN, times.iloc[0] + SINGLE_RUN_SPAN)
-    locator = mdates.AutoDateLocator()
+    locator = mdates.AutoDateLocator(maxticks=6)
     axis.xaxis.set_major_locator(locator)
-    axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    # Date and time on every tick: runs minutes apart would otherwise read "30 17:59".
+    axis.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d\n%H:%M"))
     axis.legend(loc="best")
     figure.tight_layout()
     return figure
@@ -213,15 +269,16 @@ PROMOTION_COLOUR = "#2ca02c"
 
 def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
     """One panel per strategy: realized and estimated log loss per batch, the null model's line,
-    trigger alarms (red marks along the bottom) and, between batches, retrains (grey dotted) and
-    promotions (green) made after a batch (``replay_timeline.timeline_frame``)."""
+    trigger alarms (red marks along the bottom; said in the title when every batch fired) and,
+    between batches, retrains (grey dotted) and promotions (green) made after a batch
+    (``common.numbered_batches`` of ``replay_timeline.timeline_frame``: batches numbered from 1)."""
     strategies = list(dict.fromkeys(timeline["strategy"]))
     figure, axes = plt.subplots(
         len(strategies), 1, figsize=(12, 3.2 * len(strategies)), sharex=True, sharey=True, squeeze=False
     )
     for axis, strategy in zip(axes[:, 0], strategies, strict=True):
-        rows = timeline[timeline["strategy"] == strategy].sort_values("batch_index")
-        x = rows["batch_index"].to_numpy()
+        rows = timeline[timeline["strategy"] == strategy].sort_values("batch_number")
+        x = rows["batch_number"].to_numpy()
         axis.plot(x, rows["log_loss"], marker="o", color=REPLAY_COLOURS["realized"], label="realized (labels)")
         axis.plot(
             x,
@@ -231,32 +288,52 @@ def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
             color=REPLAY_COLOURS["estimated"],
             label="estimated (no labels, CBPE)",
         )
-        axis.plot(x, rows["log_loss_null"], linestyle=":", color=REPLAY_COLOURS["null"], label="null model")
-        alarms = rows[rows["fired"]]
-        axis.scatter(
-            alarms["batch_index"],
-            np.zeros(len(alarms)),  # at the bottom of the panel, whatever the log-loss scale
-            marker="^",
-            s=40,
-            color=REPLAY_COLOURS["alarm"],
-            transform=axis.get_xaxis_transform(),
-            clip_on=False,
-            label="a trigger fired",
-            zorder=3,
+        axis.fill_between(
+            x,
+            rows["estimated_log_loss_lower"].astype(float),
+            rows["estimated_log_loss_upper"].astype(float),
+            color=REPLAY_COLOURS["estimated"],
+            alpha=0.15,
+            linewidth=0,
+            label="estimate's 95 % interval",
         )
+        axis.plot(x, rows["log_loss_null"], linestyle=":", color=REPLAY_COLOURS["null"], label="null model")
+        title = f"Strategy: {strategy}"
+        alarms = rows[rows["fired"]]
+        if len(alarms) == len(rows):
+            title += " (a trigger fired on every batch)"  # a mark on every batch says nothing
+        else:
+            axis.scatter(
+                alarms["batch_number"],
+                np.zeros(len(alarms)),  # at the bottom of the panel, whatever the log-loss scale
+                marker="^",
+                s=40,
+                color=REPLAY_COLOURS["alarm"],
+                transform=axis.get_xaxis_transform(),
+                clip_on=False,
+                label="a trigger fired",
+                zorder=3,
+            )
         for row in rows.itertuples():
             if row.promoted:
-                axis.axvline(row.batch_index + 0.5, color=PROMOTION_COLOUR, linewidth=2)
+                axis.axvline(row.batch_number + 0.5, color=PROMOTION_COLOUR, linewidth=2)
             elif row.retrained:
-                axis.axvline(row.batch_index + 0.5, color=RETRAIN_COLOUR, linestyle=":", linewidth=1)
+                axis.axvline(row.batch_number + 0.5, color=RETRAIN_COLOUR, linestyle=":", linewidth=1)
         axis.plot([], [], color=RETRAIN_COLOUR, linestyle=":", label="challenger kept out")
         axis.plot([], [], color=PROMOTION_COLOUR, linewidth=2, label="challenger promoted")
-        axis.set(ylabel="Log loss (nats per shot)", title=f"Strategy: {strategy}")
-    labels = timeline.drop_duplicates("batch_index").sort_values("batch_index")
+        axis.set(ylabel="Log loss (nats per shot)", title=title)
+    labels = timeline.drop_duplicates("batch_number").sort_values("batch_number")
     bottom = axes[-1, 0]
-    bottom.set_xticks(labels["batch_index"], labels["batch"], rotation=60, ha="right")
+    bottom.set_xticks(
+        labels["batch_number"], [f"{n}: {b}" for n, b in zip(labels["batch_number"], labels["batch"], strict=True)]
+    )
+    plt.setp(bottom.get_xticklabels(), rotation=60, ha="right")
     bottom.set_xlabel("Batch, oldest first (scored by the model in service; a line after a batch: its retraining)")
-    # One legend above the panels, where it hides no point.
-    figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=6, fontsize="small")
+    # One legend above the panels, where it hides no point: every entry of every panel, once.
+    handles = {}
+    for axis in axes[:, 0]:
+        for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    figure.legend(handles.values(), handles.keys(), loc="upper center", ncol=6, fontsize="small")
     figure.tight_layout(rect=(0, 0, 1, 1 - 0.35 / figure.get_figheight()))
     return figure

@@ -8,6 +8,7 @@ two workspaces (two test sessions, two users' copies) never share a cache entry.
 from __future__ import annotations
 
 import shlex
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,15 +16,18 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
 import streamlit as st
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
+from kobe_mlops.dashboard import verdict
 from kobe_mlops.data_acquisition.contract import DataContractError
+from kobe_mlops.modeling.support import FeatureSupport, support_from_json
 from kobe_mlops.monitoring import health, trends, triggers
-from kobe_mlops.monitoring.drift import compare_features
-from kobe_mlops.tracking import reads, tracking_uri
+from kobe_mlops.tracking import names, reads, tracking_uri
 
 PAGES_DIR = Path(__file__).resolve().parent / "views"
 # Pages are "NN_Title_words.py": NN orders them, the rest is the title Streamlit shows.
@@ -133,16 +137,37 @@ def trigger_report(source: Source) -> triggers.TriggerReport | None:
         stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
 
 
-@st.cache_data(show_spinner="Reading data/processed…")
-def _processed(workspace: str, stamp: tuple[int, ...]) -> health.ProcessedData:
-    return health.load_processed(config.workspace_paths(workspace))
+@st.cache_data(show_spinner="Reading the development base…")
+def _development(workspace: str, stamp: tuple[int, ...]) -> pd.DataFrame | None:
+    return health.read_optional(config.workspace_paths(workspace).data_filtered)
 
 
-def processed(source: Source) -> health.ProcessedData:
+def development(source: Source) -> pd.DataFrame | None:
+    """Every labelled development shot (data_filtered), None before the preparation step."""
     try:
-        return _processed(source.workspace, source.stamp)
+        return _development(source.workspace, source.stamp)
     except DataContractError as exc:  # the message names the file
         stop_on_read_error("data/processed", exc)
+
+
+@st.cache_data(show_spinner="Sampling the scored production rows…")
+def _production_sample(workspace: str, stamp: tuple[int, ...], columns: tuple[str, ...], rows: int) -> pd.DataFrame:
+    path = config.workspace_paths(workspace).predictions_prod
+    if not (path.is_file() or path.is_dir()):
+        return pd.DataFrame(columns=list(columns))
+    dataset = ds.dataset(path, format="parquet")
+    total = dataset.count_rows()
+    # Evenly spaced rows: every season of the file, in memory bounded by ``rows`` whatever its size.
+    picked = np.unique(np.linspace(0, total - 1, min(rows, total)).astype("int64")) if total else []
+    return dataset.take(pa.array(picked, type=pa.int64()), columns=list(columns)).to_pandas()
+
+
+def production_sample(source: Source, columns: list[str], rows: int) -> pd.DataFrame:
+    """At most ``rows`` scored production rows spread over the file (for pictures, never figures)."""
+    try:
+        return _production_sample(source.workspace, source.stamp, tuple(columns), rows)
+    except (OSError, pa.ArrowException) as exc:
+        stop_on_read_error(str(config.workspace_paths(source.workspace).predictions_prod), exc)
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -152,57 +177,100 @@ def load_model(model_uri: str, uri: str):
     return mlflow.pyfunc.load_model(model_uri)
 
 
-@st.cache_data(show_spinner="Scoring base_test with the model…")
-def _base_test_probability(model_uri: str, uri: str, workspace: str, stamp: tuple[int, ...]) -> np.ndarray:
-    test = health.load_processed(config.workspace_paths(workspace)).test
-    scored = load_model(model_uri, uri).predict(test[config.FEATURES])
-    return scored[config.PROBABILITY_COLUMN].to_numpy()
+# --- What a run logged (a finished run never changes: keyed by its id) -------------------------
 
 
-def base_test_probability(source: Source, model_uri: str) -> np.ndarray:
-    """The probability of a make on base_test from ``model_uri`` (the version production was scored with)."""
-    return _base_test_probability(model_uri, source.tracking_uri, source.workspace, source.stamp)
+@st.cache_data(show_spinner="Reading a logged table…")
+def _run_table(uri: str, run_id: str, artifact: str) -> pd.DataFrame | None:
+    with tempfile.TemporaryDirectory(prefix="kobe-dashboard-") as folder:
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=artifact, dst_path=folder, tracking_uri=uri
+            )
+        except (MlflowException, OSError):  # not logged by this run
+            return None
+        if artifact.endswith(".parquet"):
+            return pd.read_parquet(path)
+        return pd.read_json(path, orient="split")  # mlflow.log_table's layout
 
 
-@st.cache_data(show_spinner="Comparing development and production features…")
-def _drift(workspace: str, stamp: tuple[int, ...]) -> tuple[pd.DataFrame, float]:
-    data = health.load_processed(config.workspace_paths(workspace))
-    table = compare_features(data.development, data.predictions)
-    table["ks_verdict"] = table["ks_pvalue"].map(health.ks_verdict)
-    separability = health.single_feature_separability(data.development, data.predictions)
-    table["separability_auc"] = table["feature"].map(separability)
-    auc = health.adversarial_validation_auc(data.development, data.predictions)
-    return table, auc
+def run_table(source: Source, run: health.RunSummary, artifact: str) -> pd.DataFrame | None:
+    """A table ``run`` logged (``mlflow.log_table`` JSON or parquet); None when it did not log it."""
+    try:
+        return _run_table(source.tracking_uri, run.run_id, artifact)
+    except MlflowException as exc:
+        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
 
 
-def drift(source: Source) -> tuple[pd.DataFrame, float]:
-    """Per-feature comparison (PSI, KS, single-feature AUC) and the adversarial-validation AUC."""
-    return _drift(source.workspace, source.stamp)
+def graded_scores(source: Source, run: health.RunSummary) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(outcome, probability)`` of the rows ``run`` graded, from its logged counts per probability
+    (``names.GRADED_SCORE_COUNTS_ARTIFACT``); None when it did not log them."""
+    counts = run_table(source, run, names.GRADED_SCORE_COUNTS_ARTIFACT)
+    if counts is None:
+        return None
+    probability = np.repeat(counts["probability"].to_numpy(dtype=float), 2)
+    weights = counts[["misses", "makes"]].to_numpy(dtype="int64").ravel()
+    outcome = np.tile([0, 1], len(counts))
+    return np.repeat(outcome, weights), np.repeat(probability, weights)
 
 
-TEST_LABEL = "test (base_test)"
-PRODUCTION_LABEL = "production (labelled rows)"
+def production_scores(source: Source, run: health.RunSummary) -> np.ndarray | None:
+    """The probability of every row ``run`` scored, from its logged counts per probability
+    (``names.SCORE_COUNTS_ARTIFACT``); None when it did not log them."""
+    counts = run_table(source, run, names.SCORE_COUNTS_ARTIFACT)
+    if counts is None:
+        return None
+    return np.repeat(counts["probability"].to_numpy(dtype=float), counts["rows"].to_numpy(dtype="int64"))
 
 
-def labelled_scores(source: Source, model_uri: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``(outcome, probability)`` on base_test and on the labelled production rows."""
-    data = processed(source)
-    labelled = health.labelled_rows(data.predictions)
-    return {
-        TEST_LABEL: (data.test[config.TARGET].to_numpy(), base_test_probability(source, model_uri)),
-        PRODUCTION_LABEL: (labelled[config.TARGET].to_numpy(), labelled[config.PROBABILITY_COLUMN].to_numpy()),
-    }
+@st.cache_data(show_spinner="Reading the model's training artifacts…")
+def _training_artifacts(uri: str, name: str, version: str) -> tuple[pd.DataFrame | None, FeatureSupport | None]:
+    model_version = _client(uri).get_model_version(name, version)
+    support = reads.feature_support_text(_client(uri), model_version)
+    return reads.reference_scores(_client(uri), model_version), support_from_json(support) if support else None
 
 
-@st.cache_data(show_spinner="Sweeping decision thresholds…")
-def _threshold_sweeps(model_uri: str, uri: str, workspace: str, stamp: tuple[int, ...]) -> dict[str, pd.DataFrame]:
-    scores = labelled_scores(Source(workspace, uri, stamp), model_uri)
-    return {label: health.threshold_sweep(y_true, probability) for label, (y_true, probability) in scores.items()}
+def reference_scores(source: Source, model: health.ModelInfo) -> pd.DataFrame | None:
+    """Probability and outcome on the held-out rows ``model``'s training run logged (base_test and,
+    for a challenger, its production holdout)."""
+    return _training_artifacts(source.tracking_uri, model.name, model.version)[0]
 
 
-def threshold_sweeps(source: Source, model_uri: str) -> dict[str, pd.DataFrame]:
-    """F1, precision and recall at every threshold of the grid (independent of the page's slider)."""
-    return _threshold_sweeps(model_uri, source.tracking_uri, source.workspace, source.stamp)
+def feature_support(source: Source, model: health.ModelInfo) -> FeatureSupport | None:
+    """Per feature, the band of training rows ``model`` learned from (modeling/support.py)."""
+    return _training_artifacts(source.tracking_uri, model.name, model.version)[1]
+
+
+def require_application(state: health.PipelineState, source: Source) -> health.RunSummary:
+    """The latest application run, or the empty state (with the command) when there is none."""
+    if state.application is None or state.scored_model is None:
+        show_empty_state(source, "no application run (PipelineAplicacao) with a registered model was found")
+    if not state.application.metrics.get(names.ROWS_SCORED):
+        st.info(
+            "The latest application run scored no row (an empty production file or every row rejected by the "
+            "data contract): there is nothing to measure. Score a production file with rows:"
+        )
+        st.code(f"{pipeline_command(source.workspace)} --steps 04 --prod-data FILE.parquet", language="bash")
+        st.stop()
+    return state.application
+
+
+def show_verdict(state: health.PipelineState) -> verdict.Verdict:
+    """The verdict on the latest application run, in its coloured box."""
+    result = verdict.production_verdict(state.application.metrics if state.application else {})
+    getattr(st, result.level)(result.text)
+    return result
+
+
+def sentence_case(label: str) -> str:
+    """``"PSI of …"`` stays ``"PSI of …"`` (``str.capitalize`` would write ``"Psi of …"``)."""
+    return label[:1].upper() + label[1:]
+
+
+def integer_columns(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """Counts logged as MLflow metrics (floats) shown as integers (missing stays empty)."""
+    present = [column for column in columns if column in frame]
+    return frame.astype({column: "Int64" for column in present})
 
 
 @st.cache_data(show_spinner="Reading every application run…", ttl=STATE_TTL_SECONDS)
@@ -255,6 +323,41 @@ def replay(source: Source):
         return _replay(source.tracking_uri, source.stamp)
     except MlflowException as exc:
         stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
+
+
+def numbered_batches(timeline: pd.DataFrame) -> pd.DataFrame:
+    """The replay's timeline as pages show it: batches numbered from 1 (``batch_number``) as the replay
+    prints them, "trained through" empty for the development champion, counts as integers."""
+    shown = timeline.rename(columns={"batch_index": "batch_number"})  # the replay logs it from 1
+    trained = shown["trained_through_batch"].astype("Int64")
+    shown["trained_through_batch"] = trained.mask(trained < 1)
+    return integer_columns(shown, [column for column in shown if column.startswith("rows_")])
+
+
+def first_alert_text(timeline: pd.DataFrame) -> str:
+    """The first batch on which a trigger fired under the first strategy (the model nobody retrains)."""
+    first = timeline[timeline["strategy"] == timeline["strategy"].iloc[0]]
+    fired = first[first["fired"]].sort_values("batch_number")
+    if fired.empty:
+        return "no trigger fired on any batch"
+    row = fired.iloc[0]
+    return f"batch {row['batch_number']} ({row['batch']}): {row['fired_triggers']}"
+
+
+def coinciding_strategies(timeline: pd.DataFrame) -> list[tuple[str, str]]:
+    """Pairs of strategies whose every batch got the same log loss, retrains and promotions."""
+    columns = ["log_loss", "retrained", "promoted"]
+    paths = {
+        strategy: rows.sort_values("batch_number")[columns].reset_index(drop=True)
+        for strategy, rows in timeline.groupby("strategy", sort=False)
+    }
+    strategies = list(paths)
+    return [
+        (first, second)
+        for position, first in enumerate(strategies)
+        for second in strategies[position + 1 :]
+        if paths[first].equals(paths[second])
+    ]
 
 
 def replay_command(workspace: str | Path, fast: bool = False) -> str:

@@ -23,6 +23,7 @@ from kobe_mlops.deployment.serving import (  # noqa: F401  (re-exported for the 
     configured_scoring_url,
     invocations_url,
 )
+from kobe_mlops.modeling.support import FeatureSupport, outside_support
 
 
 def shot_frame(values: dict[str, float]) -> pd.DataFrame:
@@ -45,6 +46,22 @@ def make_probability(values: dict[str, float], model) -> float:
         raise ValueError(problem)
     scored = model.predict(cast_features(shot_frame(values)))
     return float(scored[config.PROBABILITY_COLUMN].iloc[0])
+
+
+def outside_support_message(values: dict[str, float], support: FeatureSupport, version: str) -> str | None:
+    """Which features of the shot lie outside the band the model learned from, or None."""
+    frame = shot_frame(values)
+    outside = [
+        f"{name}={values[name]:g} (trained on {low:g} to {high:g})"
+        for name, (low, high) in support.items()
+        if outside_support(frame[[name]], {name: (low, high)})[0]
+    ]
+    if not outside:
+        return None
+    return (
+        f"Outside the training support of version {version}: {', '.join(outside)}. The model never learned shots "
+        "like this one; its probability is an extrapolation."
+    )
 
 
 # Widget steps of the decimal features: court coordinates move in thousandths of a degree

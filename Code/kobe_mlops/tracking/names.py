@@ -42,6 +42,7 @@ PROD_LOG_LOSS = "log_loss"  # the course's name for the production log loss
 PROD_BASELINE_LOG_LOSS = "log_loss_baseline_prod"  # constant at the development make rate
 PROD_NULL_LOG_LOSS = "log_loss_null_prod"  # after the fact: a constant at the file's own make rate
 NULL_RATE = "null_rate"  # the deployable null model's constant: the make rate known before the file
+NULL_LOG_LOSS = "log_loss_null"  # the log loss of that constant on the graded rows (known before the file)
 MONITORING_TABLE_ARTIFACT = "monitoring/result_table.json"  # the calculators' table (chunk, metric, value, ...)
 OBSERVED_MAKE_RATE = "observed_make_rate"
 LABELLED_MEAN_PROBABILITY = "mean_probability_labeled"
@@ -82,6 +83,12 @@ LABELLED_METRICS_TAG = "labelled_metrics"
 def prod_metric(name: str) -> str:
     """``auc`` -> ``auc_prod``: the scoring model's metric on labelled production rows."""
     return f"{name}_prod"
+
+
+def production_metric(name: str) -> str:
+    """A ``modeling.metrics`` name as an application run logs it: the course's ``log_loss`` and
+    ``f1_score``, ``<name>_prod`` for the others."""
+    return {"log_loss": LOG_LOSS, "f1": F1_SCORE}.get(name, prod_metric(name))
 
 
 def baseline_prod_metric(name: str) -> str:

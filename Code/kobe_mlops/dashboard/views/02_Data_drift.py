@@ -1,68 +1,64 @@
-"""Data drift (no labels needed): development vs production inputs, feature by feature and jointly."""
+"""Data drift (no labels needed): production inputs against the model's reference, as step 04 measured them."""
 
 import streamlit as st
 
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.monitoring import drift, health
+from kobe_mlops.tracking import names
 
 st.title("Data drift")
 source = common.current_source()
-data = common.processed(source)
-if data.development is None or data.predictions is None:
-    common.show_empty_state(source, "data/processed has no development base or no scored production base")
+state = common.require_state(source)
+run = common.require_application(state, source)
+table = common.run_table(source, run, names.DRIFT_TABLE_ARTIFACT)
+if table is None or table.empty:
+    st.info(
+        f"The latest application run logged no drift table ({names.DRIFT_TABLE_ARTIFACT}): "
+        f"{run.tags.get(names.MONITORING_PROBLEM_TAG, 'its reference set no threshold')}."
+    )
+    st.stop()
 
-table, auc = common.drift(source)
-major = table.loc[table["psi"] >= drift.PSI_MAJOR, "feature"].tolist()
-separability = f"Adversarial validation AUC {auc:.3f}: {health.adversarial_verdict(auc)}."
-if major:
-    st.error(f"**Verdict:** major shift in {', '.join(major)}. {separability}")
+shifted = table.loc[table["alert"], "feature"].tolist()
+reference = run.tags.get(names.REFERENCE_TAG, "the model's reference rows")
+if shifted:
+    st.error(
+        f"**Verdict:** drift in {', '.join(shifted)}: beyond what files of this size drawn from {reference} reach."
+    )
 else:
-    st.success(f"**Verdict:** no feature shows a major shift. {separability}")
-
-columns = st.columns(3)
-columns[0].metric("Adversarial validation AUC", f"{auc:.3f}")
-columns[1].metric("Features with a major PSI shift", f"{len(major)} of {len(table)}")
-columns[2].metric("Rows compared (dev / prod)", f"{len(data.development):,} / {len(data.predictions):,}")
-
-st.subheader("Drift per feature")
-shown = table[
-    [
-        "feature",
-        "mean_dev",
-        "mean_prod",
-        "psi",
-        "verdict",
-        "ks_statistic",
-        "ks_pvalue",
-        "ks_verdict",
-        "separability_auc",
-    ]
-]
-st.dataframe(
-    shown.style.format(
-        {
-            "mean_dev": "{:.3f}",
-            "mean_prod": "{:.3f}",
-            "psi": "{:.3f}",
-            "ks_statistic": "{:.3f}",
-            "ks_pvalue": "{:.2g}",
-            "separability_auc": "{:.3f}",
-        }
-    ),
-    hide_index=True,
-)
+    st.success(f"**Verdict:** no feature drifts from {reference} beyond its no-drift threshold.")
+common.show_figure(charts.psi_figure(table), width="content")
 st.caption(
-    f"PSI on development deciles: below {drift.PSI_MODERATE:g} stable, from {drift.PSI_MODERATE:g} "
-    f"moderate, from {drift.PSI_MAJOR:g} major shift. Kolmogorov-Smirnov two-sample test (scipy) at "
-    f"α = {drift.KS_ALPHA:g}. Adversarial validation: a gradient-boosting classifier tries to tell "
-    f"production rows from development rows ({health.ADVERSARIAL_FOLDS}-fold cross-validated ROC AUC; "
-    f"0.5 = indistinguishable, from {health.ADVERSARIAL_NOTICEABLE:g} partly, from "
-    f"{health.ADVERSARIAL_STRONG:g} easily separable). Separability AUC: the same question for each "
-    "feature alone."
+    f"{run.metrics[names.ROWS_SCORED]:,.0f} scored production rows against {reference}, measured by application run "
+    f"`{run.run_id}`. A feature's threshold is the PSI that files of the same size drawn from the reference itself "
+    "exceed only 5 % of the time (split between the six features), so a small file is not judged by a large one's "
+    "noise."
 )
+
+with st.expander("Drift per feature, as logged"):
+    st.dataframe(
+        table[["feature", "value", "upper", "alert", "rows"]]
+        .rename(columns={"value": "psi", "upper": "no-drift threshold", "alert": "drift"})
+        .style.format({"psi": "{:.4f}", "no-drift threshold": "{:.4f}"}),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(f"The table step 04 logged ({names.DRIFT_TABLE_ARTIFACT}).")
+
+auc = run.metrics.get(names.ADVERSARIAL_AUC)
+if auc is not None:
+    st.metric("Adversarial validation AUC", f"{auc:.3f}")
 
 st.subheader("Distributions")
-common.show_figure(charts.feature_distributions_figure(data.development, data.predictions))
+distributions = common.run_table(source, run, names.DRIFT_DISTRIBUTIONS_ARTIFACT)
+if distributions is None:
+    st.info(f"The application run logged no per-value counts ({names.DRIFT_DISTRIBUTIONS_ARTIFACT}): no histogram.")
+else:
+    common.show_figure(charts.feature_distributions_figure(distributions))
 
 st.subheader("Court map of shot locations")
-common.show_figure(charts.court_map_figure(data.development, data.predictions))
+development = common.development(source)
+production = common.production_sample(source, ["lon", "lat"], charts.COURT_SAMPLE)
+if development is None or production.empty:
+    st.info("No development base or no scored production row to draw.")
+else:
+    common.show_figure(charts.court_map_figure(development, production))
+    st.caption("Each map shows a sample of its base (rows spread over the whole file), for the shape only.")

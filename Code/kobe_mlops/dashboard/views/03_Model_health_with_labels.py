@@ -1,38 +1,70 @@
-"""Model health with labels: the champion's metrics, curves and threshold trade-off, test vs production."""
+"""Model health with labels: the figures step 04 graded on rows the model never learned, beside test."""
 
 import streamlit as st
 
 from kobe_mlops import config
-from kobe_mlops.dashboard import charts, common
+from kobe_mlops.dashboard import charts, common, verdict
 from kobe_mlops.modeling import plots
 from kobe_mlops.modeling.metrics import evaluate_probabilities
 from kobe_mlops.monitoring import health
+from kobe_mlops.tracking import names
 
 st.title("Model health with labels")
 source = common.current_source()
 state = common.require_state(source)
-data = common.processed(source)
-if state.application is None or state.scored_model is None:
-    common.show_empty_state(source, "no application run (PipelineAplicacao) with a registered model was found")
-if data.test is None or data.predictions is None:
-    common.show_empty_state(source, "data/processed has no base_test or no scored production base")
-
+run = common.require_application(state, source)
 model = state.scored_model
-labelled = health.labelled_rows(data.predictions)
-st.caption(
-    f"Model {model.name} version {model.version} ({model.model_type}), the version the latest "
-    f"production run scored with. Production: {len(labelled):,} labelled of {len(data.predictions):,} "
-    "scored rows."
-)
-if labelled.empty or labelled[config.TARGET].nunique() < 2:
+metrics = run.metrics
+
+common.show_verdict(state)
+if names.PROD_LOG_LOSS not in metrics:
     st.info(
-        "The scored production rows carry no outcome labels of both classes yet, so production log loss, "
-        "F1 and curves cannot be computed. The page *Model health without labels* works without them."
+        f"{run.tags.get(names.LABELLED_METRICS_TAG, 'No labelled metric was logged')}. The page *Model health "
+        "without labels* works without them."
     )
     st.stop()
+table = verdict.yardstick_table(state.training.metrics if state.training else {}, metrics)
+common.show_figure(charts.yardstick_figure(table), width="content")
+st.caption(
+    f"Model {model.name} version {model.version} ({model.model_type}), the version the latest production run scored "
+    f"with. Production: {metrics.get(names.ROWS_EVALUATED, 0):,.0f} labelled rows graded by step 04 (rows the model "
+    f"never learned); {metrics.get(names.ROWS_SEEN_IN_TRAINING, 0):,.0f} labelled rows it was trained on are left out."
+)
 
-curves = common.labelled_scores(source, model.uri)
+st.subheader(f"Metrics at the model's threshold {config.DECISION_THRESHOLD}")
+columns = st.columns(5)
+for column, name in zip(columns, ["log_loss", "auc", "f1", "precision", "recall"], strict=True):
+    production, test = table.loc[name, "production"], table.loc[name, "test"]
+    change = production - test
+    column.metric(
+        f"{name.replace('_', ' ')} (production)",
+        f"{production:.3f}",
+        None if abs(change) < 5e-4 else f"{change:+.3f} vs test",  # no arrow for no change
+        delta_color="inverse" if name == "log_loss" else "normal",  # lower log loss is better
+    )
+with st.expander("Every metric beside its yardsticks"):
+    st.dataframe(table.style.format("{:.4f}", na_rep="—"), width="stretch")
+    st.caption(verdict.YARDSTICK_NOTE)
 
+reference = common.reference_scores(source, model)
+graded = common.graded_scores(source, run)
+curves = {}
+if reference is not None:
+    curves["held-out training rows (base_test)"] = (
+        reference[config.TARGET].to_numpy(),
+        reference[config.PROBABILITY_COLUMN].to_numpy(),
+    )
+if graded is not None:
+    curves["production (graded rows)"] = graded
+if graded is None:
+    st.info(
+        f"Step 04 logs no per-probability counts of the graded rows ({names.GRADED_SCORE_COUNTS_ARTIFACT}) yet: "
+        "the threshold explorer, ROC, calibration and confusion matrix below show the held-out training rows only."
+    )
+if not curves:
+    st.stop()
+
+st.subheader("Threshold explorer")
 threshold = st.slider(
     "Decision threshold on the probability of a make",
     0.05,
@@ -41,31 +73,19 @@ threshold = st.slider(
     0.01,
     help=f"The model's own threshold is {config.DECISION_THRESHOLD}; moving it here changes only what this page shows.",
 )
-
-metrics = {
+sweeps = {label: health.threshold_sweep(y_true, probability) for label, (y_true, probability) in curves.items()}
+common.show_figure(charts.threshold_figure(sweeps, threshold), width="content")
+at_threshold = {
     label: evaluate_probabilities(y_true, probability, threshold) for label, (y_true, probability) in curves.items()
 }
-st.subheader("Metrics at this threshold")
-columns = st.columns(4)
-for column, name in zip(columns, ["log_loss", "f1", "precision", "recall"], strict=False):
-    test_value, prod_value = (metrics[label][name] for label in curves)
-    column.metric(
-        f"{name.replace('_', ' ')} (production)",
-        f"{prod_value:.3f}",
-        f"{prod_value - test_value:+.3f} vs test",
-        delta_color="inverse" if name == "log_loss" else "normal",
-    )  # lower log loss is better
-st.dataframe({label: values for label, values in metrics.items()})
-
-st.subheader("Threshold explorer")
-sweeps = common.threshold_sweeps(source, model.uri)
-common.show_figure(charts.threshold_figure(sweeps, threshold), width="content")
 best = {label: health.best_threshold(sweep) for label, sweep in sweeps.items()}
 st.markdown(
     "  \n".join(
         f"Best F1 on {label}: **{row['f1']:.3f}** at threshold {row['threshold']:.2f}" for label, row in best.items()
     )
 )
+with st.expander(f"Metrics at threshold {threshold:.2f}"):
+    st.dataframe(at_threshold, width="stretch")
 
 st.subheader("ROC and calibration")
 left, right = st.columns(2)

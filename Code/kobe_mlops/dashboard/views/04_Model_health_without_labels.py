@@ -1,120 +1,112 @@
-"""Model health without labels: what an operator can see before the outcomes arrive."""
+"""Model health without labels: what an operator can see before the outcomes arrive, as step 04 logged it."""
 
+import pandas as pd
 import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.monitoring import drift, estimation, health
+from kobe_mlops.monitoring import drift, health
+from kobe_mlops.monitoring.calculators import APPLICABLE, ESTIMATE_ALL, QUESTIONABLE
 from kobe_mlops.tracking import names
 
 st.title("Model health without labels")
 source = common.current_source()
 state = common.require_state(source)
-data = common.processed(source)
-if state.scored_model is None:
-    common.show_empty_state(source, "no application run (PipelineAplicacao) with a registered model was found")
-if data.train is None or data.test is None or data.predictions is None:
-    common.show_empty_state(source, "data/processed has no base_train, base_test or scored production base")
-
+run = common.require_application(state, source)
 model = state.scored_model
-st.subheader("Estimated performance (before labels arrive)")
-run_metrics, run_tags = state.application.metrics, state.application.tags
-if names.ESTIMATED_LOG_LOSS not in run_metrics:
-    st.info("The latest application run logged no estimate (it predates the estimator): rerun step 04.")
+metrics, tags = run.metrics, run.tags
+
+applicability = tags.get(names.ESTIMATE_APPLICABILITY_TAG)
+if applicability is None:
+    st.info("The latest application run logged no label-free estimate.")
 else:
-    verdict = run_tags.get(names.ESTIMATE_APPLICABILITY_TAG, "unknown")
-    show = {estimation.APPLICABLE: st.success, estimation.QUESTIONABLE: st.warning}.get(verdict, st.error)
-    show(f"**Estimate {verdict}.** {run_tags.get(names.ESTIMATE_REASON_TAG, '')}")
-    columns = st.columns(4)
-    columns[0].metric("Estimated log loss", f"{run_metrics[names.ESTIMATED_LOG_LOSS]:.4f}")
-    columns[1].metric("Estimated F1", f"{run_metrics[names.ESTIMATED_F1]:.4f}")
-    realized = run_metrics.get(names.PROD_LOG_LOSS)
-    error = run_metrics.get(names.ESTIMATION_ERROR_LOG_LOSS)
-    columns[2].metric(
-        "Realized log loss (labelled rows)",
-        "no labels" if realized is None else f"{realized:.4f}",
-        None if error is None else f"estimate off by {error:+.4f}",
+    show = {APPLICABLE: st.success, QUESTIONABLE: st.warning}.get(applicability, st.error)
+    show(f"**Estimate {applicability}.** {tags.get(names.ESTIMATE_REASON_TAG, '')}")
+
+reference = common.reference_scores(source, model)
+production = common.production_scores(source, run)
+development = common.development(source)
+test_probability = None if reference is None else reference[config.PROBABILITY_COLUMN].to_numpy()
+if test_probability is not None and production is not None:
+    common.show_figure(
+        charts.score_distribution_figure(
+            {"held-out training rows (base_test)": test_probability, "production": production}
+        ),
+        width="content",
+    )
+    psi = drift.population_stability_index(test_probability, production)
+    st.markdown(f"Score PSI (test → production) {psi:.3f}: {drift.psi_verdict(psi)}.")
+else:
+    rates = {
+        "development make rate": None if development is None else development[config.TARGET].mean(),
+        "mean probability, held-out training rows": None if test_probability is None else test_probability.mean(),
+        "mean probability, production": metrics.get(names.MEAN_PROBABILITY),
+    }
+    common.show_figure(charts.rates_figure({label: value for label, value in rates.items() if value is not None}))
+    st.caption(
+        f"Step 04 logs no per-probability counts of the scored rows ({names.SCORE_COUNTS_ARTIFACT}) yet, so the score "
+        "distribution cannot be drawn; its mean is."
+    )
+
+columns = st.columns(3)
+estimate = metrics.get(ESTIMATE_ALL)
+if estimate is not None:
+    columns[0].metric("Estimated log loss (every scored row)", f"{estimate:.4f}")
+    columns[0].caption(
+        f"95 % interval {metrics.get(ESTIMATE_ALL + '_lower', float('nan')):.4f} to "
+        f"{metrics.get(ESTIMATE_ALL + '_upper', float('nan')):.4f}"
+    )
+realized, graded = metrics.get(names.PROD_LOG_LOSS), metrics.get(names.ESTIMATED_LOG_LOSS)
+columns[1].metric("Realized log loss (graded rows)", "no labels" if realized is None else f"{realized:.4f}")
+if realized is not None and graded is not None:
+    columns[1].caption(f"The estimate on the same rows: {graded:.4f} (off by {graded - realized:+.4f}).")
+columns[2].metric("Rows scored / rejected", f"{metrics[names.ROWS_SCORED]:,.0f} / {metrics[names.ROWS_REJECTED]:,.0f}")
+st.caption(
+    "Confidence-based performance estimation (CBPE, after NannyML): the model's probabilities, recalibrated on "
+    f"{tags.get(names.REFERENCE_TAG, 'its reference rows')}, give the expected log loss without any label. It holds "
+    "while the rows look like those and the relation between features and outcome stays the same; only labels can "
+    "check that."
+)
+
+columns = st.columns(2)
+test_predicted = None if test_probability is None else float((test_probability >= config.DECISION_THRESHOLD).mean())
+predicted = metrics.get(names.PREDICTED_MAKE_RATE)
+if predicted is not None:
+    change = None if test_predicted is None else predicted - test_predicted
+    columns[0].metric(
+        "Predicted make rate in production",
+        f"{predicted:.2%}",
+        None if change is None or abs(change) < 5e-4 else f"{change:+.1%} vs test",
         delta_color="off",
     )
-    columns[3].metric("Rows outside the training support", f"{run_metrics[names.SHARE_OUTSIDE_SUPPORT]:.1%}")
-    seen, evaluated = run_metrics.get(names.ROWS_SEEN_IN_TRAINING), run_metrics.get(names.ROWS_EVALUATED)
-    st.caption(
-        "Confidence-based performance estimation (CBPE, after NannyML): the model's probabilities, calibrated "
-        "on base_test (rows no version trains on), give the expected log loss and the expected confusion "
-        "matrix without any label. It holds only where the model learned (the training support) and while "
-        "the relation between features and outcome stays the same; only labels can check that. "
-        + (
-            f"Realized figures use {evaluated:,.0f} labelled rows the model never learned; {seen:,.0f} rows "
-            "it was trained on are left out."
-            if seen is not None and evaluated is not None
-            else ""
+if names.MEAN_PROBABILITY in metrics and development is not None:
+    gap = metrics[names.MEAN_PROBABILITY] - development[config.TARGET].mean()
+    columns[1].metric(
+        "Mean probability in production",
+        f"{metrics[names.MEAN_PROBABILITY]:.3f}",
+        None if abs(gap) < 5e-4 else f"{gap:+.3f} vs development make rate",
+        delta_color="off",
+    )
+st.caption(
+    f"Model {model.name} version {model.version}, application run `{run.run_id}`. Predicted make rate: the share of "
+    f"shots with a probability of at least {config.DECISION_THRESHOLD}. A calibrated model's mean probability matches "
+    "the make rate of the shots it scores: a large gap is either a real change in the shots or a model that no "
+    "longer fits them, which only labels can settle."
+)
+
+support = common.feature_support(source, model)
+if support is not None:
+    with st.expander("The training support: where the model learned"):
+        st.dataframe(
+            pd.DataFrame(
+                [{"feature": feature, "low": low, "high": high} for feature, (low, high) in support.items()]
+            ).style.format({"low": "{:.4g}", "high": "{:.4g}"}),
+            hide_index=True,
+            width="stretch",
         )
-    )
-
-test_probability = common.base_test_probability(source, model.uri)
-production_probability = data.predictions[config.PROBABILITY_COLUMN].to_numpy()
-shift = health.score_shift(test_probability, production_probability)
-range_table, share_outside = health.outside_training_range(data.train, data.predictions)
-rates = health.make_rate_summary(data.train, test_probability, production_probability)
-
-columns = st.columns(4)
-columns[0].metric("Score PSI (test → production)", f"{shift.psi:.3f}", shift.verdict, delta_color="off")
-mean_probability = rates.loc["mean probability", "production"]
-training_rate = rates.loc["training make rate", "production"]
-predicted_rate = rates.loc["predicted make rate"]
-columns[1].metric(
-    "Mean probability in production",
-    f"{mean_probability:.3f}",
-    f"{mean_probability - training_rate:+.3f} vs training make rate",
-    delta_color="off",
-)
-columns[2].metric(
-    "Predicted make rate in production",
-    f"{predicted_rate['production']:.2%}",
-    f"{predicted_rate['production'] - predicted_rate['test']:+.1%} vs test",
-    delta_color="off",
-)
-columns[3].metric("Rows outside the training range", f"{share_outside:.1%}")
-st.caption(
-    f"Model {model.name} version {model.version}; {len(data.predictions):,} scored production rows, "
-    f"{len(data.rejected) if data.rejected is not None else 0:,} rejected by the data contract."
-)
-
-st.subheader("Score distribution shift")
-common.show_figure(
-    charts.score_distribution_figure({"test (base_test)": test_probability, "production": production_probability}),
-    width="content",
-)
-st.markdown(
-    f"PSI {shift.psi:.3f} ({shift.verdict}; stable below {drift.PSI_MODERATE:g}, major from "
-    f"{drift.PSI_MAJOR:g}) · Kolmogorov-Smirnov statistic {shift.ks_statistic:.3f}, "
-    f"p-value {shift.ks_pvalue:.2g}"
-)
-
-st.subheader("Predicted make rate vs the training rate")
-st.dataframe(rates.style.format("{:.3f}"))
-st.caption(
-    f"Predicted make rate: the share of shots with a probability of at least {config.DECISION_THRESHOLD}. "
-    "A calibrated model's mean probability matches the make rate of the shots it scores: a large gap "
-    "between production and the training make rate is either a real change in the shots or a "
-    "model that no longer fits them, which only labels can settle."
-)
-
-st.subheader("Share of rows outside the training range")
-st.dataframe(
-    range_table.style.format(
-        {
-            "training low": "{:.4g}",
-            "training high": "{:.4g}",
-            "share below": "{:.1%}",
-            "share above": "{:.1%}",
-            "share outside": "{:.1%}",
-        }
-    )
-)
-low, high = health.RANGE_QUANTILES
-st.caption(
-    f"Training range: the central {high - low:.0%} of base_train (quantiles {low:g} and {high:g}) of each "
-    f"feature. {share_outside:.1%} of production rows have at least one feature outside it: the model "
-    "extrapolates for those shots."
-)
+        low, high = health.RANGE_QUANTILES
+        st.caption(
+            f"Per feature, the central {high - low:.0%} of the rows version {model.version} was trained on (quantiles "
+            f"{low:g} and {high:g}), logged by its training run. A production row with a feature outside its band is "
+            "outside the support: the model extrapolates there."
+        )

@@ -19,8 +19,7 @@ state = common.pipeline_state(source)
 if not url and (state is None or state.champion is None):
     common.show_empty_state(source, "no champion model is registered and no scoring API URL is set")
 
-data = common.processed(source)
-defaults = inference.default_values(data.development)
+defaults = inference.default_values(common.development(source))
 with st.form("shot"):
     st.write("Describe the shot (limits from the data contract):")
     values = {}
@@ -42,6 +41,8 @@ if submitted:
         # The version the alias points at now: a cached "@champion" would go stale when the alias moves.
         model = common.load_model(state.champion.uri, source.tracking_uri)
         origin = f"embedded {state.champion.name} version {state.champion.version} (@{config.CHAMPION_ALIAS})"
+    support = common.feature_support(source, state.champion) if state and state.champion else None
+    warning = support and inference.outside_support_message(values, support, state.champion.version)
     try:
         probability = inference.make_probability(values, model)
     except inference.ScoringError as exc:
@@ -50,3 +51,5 @@ if submitted:
     label = "make" if probability >= config.DECISION_THRESHOLD else "miss"
     st.metric("Probability of a make", f"{probability:.1%}")
     st.success(f"Predicted **{label}** at threshold {config.DECISION_THRESHOLD} · answered by the {origin}.")
+    if warning:
+        st.warning(warning)

@@ -5,7 +5,6 @@ import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import common
-from kobe_mlops.monitoring import triggers
 
 st.title("Retraining")
 source = common.current_source()
@@ -13,6 +12,9 @@ report = common.trigger_report(source)
 if report is None:
     common.show_empty_state(source, "no application run (PipelineAplicacao) was found")
 
+state = common.pipeline_state(source)
+if state is not None and state.application is not None:
+    common.show_verdict(state)
 if report.any_fired:
     st.error(
         f"{len(report.fired)} of {len(report.triggers)} triggers fired. **Recommended action:** "
@@ -30,18 +32,18 @@ for trigger in report.triggers:
         status = ":green[ok]"
     st.markdown(f"**{trigger.name.replace('_', ' ').capitalize()}** — {status}  \n{trigger.description}")
 
-st.dataframe(
-    pd.DataFrame(
-        [{"trigger": t.name, "value": t.value, "threshold": t.threshold, "fired": t.fired} for t in report.triggers]
-    ),
-    hide_index=True,
-)
+with st.expander("The triggers as a table"):
+    st.dataframe(
+        pd.DataFrame(
+            [{"trigger": t.name, "value": t.value, "threshold": t.threshold, "fired": t.fired} for t in report.triggers]
+        ).style.format({"value": "{:.4f}", "threshold": "{:.4f}"}, na_rep="—"),
+        hide_index=True,
+        width="stretch",
+    )
 st.caption(
-    f"Thresholds (in `Code/kobe_mlops/monitoring/triggers.py`): largest feature PSI ≥ "
-    f"{triggers.FEATURE_DRIFT_THRESHOLD:g}; production log loss above the test log loss + "
-    f"{triggers.LOG_LOSS_RELATIVE_MARGIN:.0%} or above a constant at the observed production make rate; "
-    f"mean probability more than {triggers.MAKE_RATE_GAP_MARGIN:g} from the observed make rate. "
-    f"Application run `{report.application_run_id}`."
+    "Each threshold comes from its statistic's noise at the file's size, against the scoring model's own reference "
+    "(`Code/kobe_mlops/monitoring/calculators.py`; which alert raises which trigger: "
+    f"`Code/kobe_mlops/monitoring/triggers.py`). Application run `{report.application_run_id}`."
 )
 
 st.subheader("Challenger, promotion and rollback")
@@ -62,14 +64,16 @@ else:
         f"**Latest decision** ({latest['step']}, {latest['start_time']:%Y-%m-%d %H:%M} UTC): "
         f"**{latest['decision']}**. {latest['reason']}"
     )
-    st.dataframe(
-        decisions.drop(columns="run_id"),
-        hide_index=True,
-        column_config={
-            "start_time": st.column_config.DatetimeColumn("started (UTC)"),
-            "reason": st.column_config.TextColumn("reason", width="large"),
-        },
-    )
+    with st.expander(f"Every decision, newest first ({len(decisions)})"):
+        st.dataframe(
+            decisions.drop(columns="run_id"),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "start_time": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm"),
+                "reason": st.column_config.TextColumn("reason", width="large"),
+            },
+        )
 st.code(
     "\n".join(
         f"{common.pipeline_command(source.workspace)} {flags}"
@@ -78,6 +82,7 @@ st.code(
     language="bash",
 )
 st.caption(
-    "The loop, its promotion rule and a scheduled check are described in `Docs/Model/Retraining.md`; "
+    "The loop (reactive: it acts on a measured problem), its promotion rule and how to run it on a calendar are "
+    "described in `Docs/Model/Retraining.md`; "
     "each decision is an MLflow run (VerificacaoRetreino, ValidacaoChallenger, Rollback)."
 )

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.monitoring import trends, triggers
+from kobe_mlops.monitoring import trends
 
 st.title("Trends")
 source = common.current_source()
@@ -23,54 +23,55 @@ if len(frame) < 2:
 else:
     st.markdown(f"**{len(frame)} application runs**, from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC.")
 
+for column, name in zip(st.columns(len(trends.TRIGGER_NAMES)), trends.TRIGGER_NAMES, strict=True):
+    with column:
+        common.show_figure(charts.trigger_trend_figure(frame, name))
+
 st.subheader("Distance to each threshold")
 outlook = trends.anticipation(frame)
 for column, row in zip(st.columns(len(outlook)), outlook.itertuples(), strict=False):
-    label = trends.TRIGGER_LABELS[row.trigger].capitalize()
+    label = common.sentence_case(trends.TRIGGER_LABELS[row.trigger])
     if row.runs_measured == 0:
         column.metric(label, "not measured")
         column.caption("Needs labelled production rows.")
         continue
-    change = None if np.isnan(row.change) else f"{row.change:+.4f} since the previous run"
+    # No arrow when there is no previous run or nothing changed.
+    change = None if np.isnan(row.change) or row.change == 0 else f"{row.change:+.4f} since the previous run"
     column.metric(label, f"{row.last_value:.4f}", change, delta_color="inverse")  # a rise is bad
     if row.fired:
         column.caption(
-            f"Threshold {row.threshold:.4f}: **fired**, {-row.distance_share:.0%} of the threshold beyond it."
+            f"Threshold {row.threshold:.4f}: **fired**, at {row.last_value / row.threshold:.1f}× the threshold."
         )
     else:
         column.caption(f"Threshold {row.threshold:.4f}: {row.distance_share:.0%} of the threshold left.")
-st.dataframe(
-    outlook.style.format(
-        {
-            "last_start_time": "{:%Y-%m-%d %H:%M:%S}",
-            "last_value": "{:.4f}",
-            "previous_value": "{:.4f}",
-            "change": "{:+.4f}",
-            "threshold": "{:.4f}",
-            "distance_to_threshold": "{:+.4f}",
-            "distance_share": "{:+.1%}",
-        },
-        na_rep="—",
-    ),
-    hide_index=True,
-)
+with st.expander("Distance to each threshold, as a table"):
+    st.dataframe(
+        outlook.style.format(
+            {
+                "last_start_time": "{:%Y-%m-%d %H:%M:%S}",
+                "last_value": "{:.4f}",
+                "previous_value": "{:.4f}",
+                "change": "{:+.4f}",
+                "threshold": "{:.4f}",
+                "distance_to_threshold": "{:+.4f}",
+                "distance_share": "{:+.1%}",
+            },
+            na_rep="—",
+        ),
+        hide_index=True,
+    )
 st.caption(
     "Last value: the latest run where the figure was measured (the label-based figures need labelled "
     "rows). Distance: threshold minus last value, negative once crossed; share: that distance over "
-    "the threshold. Every trigger fires when its figure rises. No forecast is made."
+    "the threshold. Every trigger fires when its figure rises. Predictive retraining reads this page: a figure "
+    "climbing toward its threshold says an alarm is coming before it fires (the reactive triggers act once it has)."
 )
 
-st.subheader("Trigger figures per application run")
-for name in trends.TRIGGER_NAMES:
-    common.show_figure(charts.trigger_trend_figure(frame, name), width="content")
 
-st.subheader("Application runs")
-st.dataframe(trends.runs_table(frame), hide_index=True)
+with st.expander("Application runs, oldest first"):
+    st.dataframe(trends.runs_table(frame), hide_index=True, width="stretch")
 st.caption(
-    f"Thresholds live in `Code/kobe_mlops/monitoring/triggers.py`, the figures come from the same functions as the "
-    f"Retraining page: largest feature PSI ≥ {triggers.FEATURE_DRIFT_THRESHOLD:g}; production log loss above the "
-    f"test log loss of the version scored + {triggers.LOG_LOSS_RELATIVE_MARGIN:.0%} or above the run's null model "
-    f"(a constant at its own observed make rate), whichever is lower; mean probability more than "
-    f"{triggers.MAKE_RATE_GAP_MARGIN:g} from the observed make rate. Every finished PipelineAplicacao run, "
-    f"oldest first; last run `{frame['run_id'].iloc[-1]}`."
+    "The figures and thresholds are the ones the Retraining page reads (`Code/kobe_mlops/monitoring/triggers.py`): "
+    "each threshold comes from its statistic's noise at the run's file size, so it moves from run to run. Every "
+    f"finished PipelineAplicacao run, oldest first; last run `{frame['run_id'].iloc[-1]}`."
 )

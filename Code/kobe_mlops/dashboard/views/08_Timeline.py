@@ -21,73 +21,74 @@ if view is None:
     st.code(common.replay_command(source.workspace), language="bash")
     st.stop()
 
+timeline = common.numbered_batches(view.timeline)
+summary = view.summary[view.summary["strategy"] != "null"]
+st.markdown(
+    "  \n".join(f"**{row.strategy}**: {row.verdict}." for row in summary.itertuples())
+    + f"  \nNull model (a constant at the make rate of the labels seen before each batch): "
+    f"{view.summary.set_index('strategy').loc['null', 'log_loss']:.4f}."
+)
+common.show_figure(charts.replay_timeline_figure(timeline))
+for pair in common.coinciding_strategies(timeline):
+    st.info(
+        f"**{pair[0]}** and **{pair[1]}** coincide: they retrained after the same batches and promoted the same "
+        "challengers, so their curves are the same line."
+    )
+st.caption(
+    "Realized log loss needs the batch's labels; the estimate (CBPE) is what an operator sees the day the batch is "
+    "scored. Red marks: a retraining trigger fired on the batch. A vertical line after a batch: the strategy trained "
+    "a challenger there (green: promoted, so it scores the next batches; grey dotted: kept out by the gate)."
+)
+
 params = view.params
 grids = "small grids (--fast)" if params.get("fast") == "True" else "full grids"
 st.markdown(
     f"**{params['batches']} batches** ({params['batching']}, {params['first_batch']} to {params['last_batch']}), "
     f"replayed {view.start_time:%Y-%m-%d %H:%M} UTC from champion version {params['champion_version']}, "
-    f"{grids}. Strategies: **never** (the development champion throughout), **reactive** (a challenger when a "
-    f"trigger fires), **scheduled** (a challenger every {params['schedule_every']} batches); a challenger replaces "
-    "the model only through the promotion gate. Each batch is scored before its labels are revealed: every "
-    "figure is out of sample."
+    f"{grids}. Strategies: **never** (the development champion throughout), **reactive** (the promotion gate "
+    f"runs after a label-based alert: a measured problem), **scheduled** (the gate runs every "
+    f"{params['schedule_every']} batches: a calendar), **continuous** (the gate runs after every batch); only the "
+    "gate replaces the model. Each batch is scored before its labels are "
+    "revealed: every figure is out of sample."
 )
+st.markdown(f"**First alert** (strategy {timeline['strategy'].iloc[0]}): {common.first_alert_text(timeline)}.")
 
-st.subheader("Summary")
-st.dataframe(
-    view.summary.style.format(
-        {"log_loss": "{:.4f}", "vs_null": "{:+.4f}", "estimation_error": "{:.4f}"},
-        na_rep="—",
-    ),
-    hide_index=True,
-)
-for row in view.summary[view.summary["strategy"] != "null"].itertuples():
-    if row.beats_null:
-        st.success(f"**{row.strategy}** {row.verdict}.")
-    else:
-        st.warning(f"**{row.strategy}** {row.verdict}: it knows no more than the make rate of the labels seen so far.")
-st.caption(
-    "Log loss: pooled over every labelled replayed row (nats per shot, lower is better). Null model: a constant "
-    "probability at the make rate of every label revealed before each batch (the development rate before the "
-    "first). Estimation error: mean absolute gap between the label-free estimate and the realized log loss, over "
-    "the batches with labels."
-)
-batch_labels = dict(zip(view.timeline["batch_index"], view.timeline["batch"], strict=False))
+with st.expander("Summary per strategy"):
+    st.dataframe(
+        view.summary.style.format(
+            {"log_loss": "{:.4f}", "vs_null": "{:+.4f}", "estimation_error": "{:.4f}"}, na_rep="—"
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={"verdict": st.column_config.TextColumn("verdict", width="large")},
+    )
+    st.caption(
+        "Log loss: pooled over every labelled replayed row (nats per shot, lower is better). Null model: a constant "
+        "probability at the make rate of every label revealed before each batch (the development rate before the "
+        "first). Estimation error: mean absolute gap between the label-free estimate and the realized log loss, over "
+        "the batches with labels."
+    )
 
+with st.expander("Can the estimate be trusted? Applicability per batch"):
+    applicability = replay_timeline.applicability_table(view.timeline)
+    st.dataframe(applicability.rename(columns={"batch_index": "batch_number"}), hide_index=True, width="stretch")
+    st.caption(
+        f"Applicable below {estimation.QUESTIONABLE_SHARE:.0%} of rows outside the scoring model's training support, "
+        f"questionable below {estimation.NOT_APPLICABLE_SHARE:.0%}, not applicable above "
+        "(Code/kobe_mlops/monitoring/estimation.py). A retrained model learned 3PT shots, so its support covers them."
+    )
 
-def alert_text(index: int) -> str:
-    return "never" if index < 0 else f"batch {index} ({batch_labels.get(index, '?')})"
-
-
-st.markdown(
-    f"**First alert:** {alert_text(view.first_alert_batch)}; **first alert that needs labels** (log-loss "
-    f"degradation or make-rate gap): {alert_text(view.first_label_alert_batch)}."
-)
-
-st.subheader("Log loss per batch: estimated, realized and the null model")
-common.show_figure(charts.replay_timeline_figure(view.timeline))
-st.caption(
-    "Realized log loss needs the batch's labels; the estimate (CBPE) is what an operator sees the day the batch "
-    "is scored. Red marks: a retraining trigger fired on the batch. A vertical line after a batch: the strategy "
-    "trained a challenger there (green: promoted, so it scores the next batches; grey dotted: kept out by the gate)."
-)
-
-st.subheader("Can the estimate be trusted? Applicability per batch")
-st.dataframe(replay_timeline.applicability_table(view.timeline), hide_index=True)
-st.caption(
-    f"Applicable below {estimation.QUESTIONABLE_SHARE:.0%} of rows outside the scoring model's training support, "
-    f"questionable below {estimation.NOT_APPLICABLE_SHARE:.0%}, not applicable above "
-    "(Code/kobe_mlops/monitoring/estimation.py). A retrained model learned 3PT shots, so its support covers them."
-)
-
-st.subheader("Every batch and strategy")
-st.dataframe(
-    view.timeline.drop(columns=["applicability_reason", "run_id"]).style.format(
-        {"log_loss": "{:.4f}", "estimated_log_loss": "{:.4f}", "log_loss_null": "{:.4f}"}, na_rep="—"
-    ),
-    hide_index=True,
-)
-st.caption(
-    f"Parent run `{view.run_id}` ({config.REPLAY_RUN_NAMES['simulacao_operacao']}, experiment "
-    f"{config.REPLAY_EXPERIMENT_NAME}); one {config.RUN_NAMES['aplicacao']} child run per strategy and batch. "
-    "trained_through_batch: the last batch whose labels the scoring model learned (-1: the development champion)."
-)
+with st.expander("Every batch and strategy"):
+    st.dataframe(
+        timeline.drop(columns=["applicability_reason", "run_id"]).style.format(
+            {"log_loss": "{:.4f}", "estimated_log_loss": "{:.4f}", "log_loss_null": "{:.4f}"}, na_rep="—"
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        f"Parent run `{view.run_id}` ({config.REPLAY_RUN_NAMES['simulacao_operacao']}, experiment "
+        f"{config.REPLAY_EXPERIMENT_NAME}); one {config.RUN_NAMES['aplicacao']} child run per strategy and batch. "
+        "Batches are numbered from 1, oldest first, as the replay prints them; trained_through_batch: the last batch "
+        "whose labels the scoring model learned (empty: the development champion)."
+    )

@@ -1,0 +1,114 @@
+"""The production figures beside their two yardsticks, and the one-line verdict every page shows.
+
+Two constants frame a production log loss: the one known *before* production (the deployable
+null model: a constant at the make rate known before the file, the development rate for the first
+model) and the one at production's *own* make rate, which needs the production labels: an
+after-the-fact diagnostic, and the bar a model has to clear to know more than the make rate alone.
+The verdict is worded here only, so every page says the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from kobe_mlops.modeling.metrics import METRIC_NAMES
+from kobe_mlops.tracking import names
+
+CHANCE_AUC = 0.5
+BEFORE = "constant known before production"
+AFTER = "constant at production's own make rate (after the fact)"
+# Metrics a constant probability is graded on; F1, precision, recall and accuracy are graded
+# against "always make" (modeling.metrics.baseline_metrics).
+PROBABILITY_METRICS = ("log_loss", "brier", "auc")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    level: str  # the Streamlit box: "success", "warning", "error" or "info"
+    text: str
+
+    @property
+    def fits(self) -> bool:
+        return self.level == "success"
+
+
+def auc_below_chance(auc: float | None) -> bool:
+    return auc is not None and not np.isnan(auc) and auc < CHANCE_AUC
+
+
+def production_verdict(metrics: Mapping[str, float]) -> Verdict:
+    """One line on an application run's graded rows: does the model beat both constants?"""
+    model = metrics.get(names.PROD_LOG_LOSS)
+    if model is None:
+        return Verdict(
+            "info",
+            "No verdict yet: the latest application run graded no labelled production row the model did not learn.",
+        )
+    before = metrics.get(names.NULL_LOG_LOSS, np.nan)
+    after = metrics.get(names.PROD_NULL_LOG_LOSS, np.nan)
+    rows = metrics.get(names.ROWS_EVALUATED)
+    on_rows = f" on {rows:,.0f} graded production rows" if rows is not None else ""
+    if model < after:
+        level = "success"
+        text = (
+            f"The model fits production{on_rows}: log loss {model:.4f} beats the constant known before "
+            f"production ({before:.4f}) and a constant at production's own make rate ({after:.4f})."
+        )
+    elif model < before:
+        level = "error"
+        text = (
+            f"The model does not fit production{on_rows}: log loss {model:.4f} beats the constant known before "
+            f"production ({before:.4f}) but not a constant at production's own make rate ({after:.4f}), so it "
+            "knows less about these shots than their make rate alone."
+        )
+    else:
+        level = "error"
+        text = (
+            f"The model does not fit production{on_rows}: log loss {model:.4f} is worse than the constant known "
+            f"before production ({before:.4f}) and than a constant at production's own make rate ({after:.4f})."
+        )
+    auc = metrics.get(names.prod_metric("auc"))
+    if auc_below_chance(auc):
+        level = "error"
+        text += f" Its AUC {auc:.4f} is below chance (0.5): it ranks makes below misses."
+    return Verdict(level, text)
+
+
+def yardstick_table(training_metrics: Mapping[str, float], application_metrics: Mapping[str, float]) -> pd.DataFrame:
+    """Every metric on test and on the graded production rows, each beside its yardsticks.
+
+    A figure that was not logged (no labels, or a constant not graded on that metric) stays NaN.
+    """
+
+    def before(name: str) -> float:
+        if name == "log_loss":
+            return application_metrics.get(names.NULL_LOG_LOSS, np.nan)
+        return application_metrics.get(names.baseline_prod_metric(name), np.nan)
+
+    def after_the_fact(name: str) -> float:
+        if name == "log_loss":
+            return application_metrics.get(names.PROD_NULL_LOG_LOSS, np.nan)
+        if name == "auc" and names.PROD_NULL_LOG_LOSS in application_metrics:
+            return CHANCE_AUC  # any constant ranks nothing
+        return np.nan
+
+    columns = {
+        "test": [training_metrics.get(names.champion_test_metric(name), np.nan) for name in METRIC_NAMES],
+        "test yardstick": [training_metrics.get(names.baseline_test_metric(name), np.nan) for name in METRIC_NAMES],
+        "production": [application_metrics.get(names.production_metric(name), np.nan) for name in METRIC_NAMES],
+        BEFORE: [before(name) for name in METRIC_NAMES],
+        AFTER: [after_the_fact(name) for name in METRIC_NAMES],
+    }
+    return pd.DataFrame(columns, index=pd.Index(METRIC_NAMES, name="metric"))
+
+
+YARDSTICK_NOTE = (
+    "Yardsticks: for log loss, Brier and AUC a constant probability (on test the training make rate; in "
+    "production the make rate known before the file, the development rate for the first model, and "
+    "production's own make rate, known only once its labels arrive: an after-the-fact diagnostic); for F1, "
+    "precision, recall and accuracy always predicting “make”. Lower is better for log loss and Brier."
+)

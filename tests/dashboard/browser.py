@@ -1,0 +1,215 @@
+"""A real browser on the dashboard: ``streamlit run`` on a free loopback port and headless Chromium.
+
+Streamlit draws its pages with JavaScript over a websocket, so Chromium is driven through the
+DevTools protocol (``websockets`` comes with Streamlit). Used by ``test_dashboard_browser.py``
+and by ``bench/dashboard_pages.py`` (first-visit times and screenshots).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+APP = PROJECT_ROOT / "Code" / "kobe_mlops" / "dashboard" / "app.py"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+SERVER_START_SECONDS = 60
+BROWSER_START_SECONDS = 30
+PAGE_RENDER_SECONDS = 90  # a first script run on a busy machine reads the store and imports the charts
+# True once Streamlit has finished the page's script: a title is drawn and neither the "Running…"
+# status widget nor a spinner is on screen.
+PAGE_DONE_JS = """(() => {
+  const running = document.querySelector('[data-testid="stStatusWidget"] [data-testid^="stStatusWidgetRunning"]')
+    || document.querySelector('[data-testid="stSpinner"]');
+  const title = document.querySelector('[data-testid="stMain"] h1');
+  return Boolean(title) && !running;
+})()"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(condition, seconds: float, what: str, interval: float = 0.25):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"{what} did not happen within {seconds} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
+@contextmanager
+def streamlit_server(env: dict[str, str], log: Path):
+    """``streamlit run`` the dashboard on 127.0.0.1 with ``env``; yields its URL, stops it at the end."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    with log.open("w") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"streamlit exited with code {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    try:
+        wait_until(healthy, SERVER_START_SECONDS, f"streamlit answering on {url}")
+        yield url
+    finally:
+        stop(process)
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol: navigate, wait, read text, screenshot."""
+
+    def __init__(self, profile: Path, width: int = 1400, height: int = 1000):
+        self.profile = profile
+        self.process = subprocess.Popen(
+            [
+                CHROMIUM,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                f"--window-size={width},{height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        self.width = width
+        self.message_id = 0
+
+    def __enter__(self):
+        from websockets.sync.client import connect
+
+        active_port = self.profile / "DevToolsActivePort"  # Chromium writes its chosen port here
+        wait_until(
+            lambda: active_port.is_file() and active_port.read_text().strip(),
+            BROWSER_START_SECONDS,
+            "Chromium's DevTools endpoint",
+        )
+        port = active_port.read_text().split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+            page = next(target for target in json.load(response) if target["type"] == "page")
+        self.socket = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
+        return self
+
+    def __exit__(self, *exc):
+        self.socket.close()
+        stop(self.process)
+
+    def call(self, method: str, **params) -> dict:
+        self.message_id += 1
+        self.socket.send(json.dumps({"id": self.message_id, "method": method, "params": params}))
+        while True:  # skip event notifications until our answer arrives
+            message = json.loads(self.socket.recv(timeout=60))
+            if message.get("id") == self.message_id:
+                return message.get("result", {})
+
+    def evaluate(self, expression: str):
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def visible_text(self) -> str:
+        return self.evaluate("document.body ? document.body.innerText : ''") or ""
+
+    def text_of(self, url: str, expected: list[str]) -> str:
+        """Open ``url`` and wait until every expected string is on screen; return the text."""
+        self.call("Page.navigate", url=url)
+
+        def rendered() -> str:
+            text = self.visible_text()
+            return text if all(item in text for item in expected) else ""
+
+        try:
+            return wait_until(rendered, PAGE_RENDER_SECONDS, f"{url} showing {expected}", interval=0.5)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the page showed:\n{self.visible_text()[:2000]}") from None
+
+    def visit(self, url: str, settle: float = 0.5) -> float:
+        """Open ``url`` and return the seconds until Streamlit has finished running the page (it stays
+        finished for ``settle`` seconds: a page reruns once after its first draw)."""
+        started = time.monotonic()
+        self.call("Page.navigate", url=url)
+        time.sleep(0.2)  # let the old document go before polling the new one
+        done_since = None
+        while time.monotonic() - started < PAGE_RENDER_SECONDS:
+            if self.evaluate(PAGE_DONE_JS):
+                done_since = done_since or time.monotonic()
+                if time.monotonic() - done_since >= settle:
+                    return done_since - started
+            else:
+                done_since = None
+            time.sleep(0.05)
+        raise AssertionError(f"{url} did not finish within {PAGE_RENDER_SECONDS} s:\n{self.visible_text()[:2000]}")
+
+    def screenshot(self, path: Path) -> None:
+        """The whole page as a PNG (Streamlit scrolls inside its main section, so its height is used)."""
+        height = self.evaluate(
+            "Math.max(document.body.scrollHeight, ...Array.from(document.querySelectorAll("
+            '\'[data-testid="stMain"], [data-testid="stAppViewContainer"], section\')).map(e => e.scrollHeight))'
+        )
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=self.width,
+            height=int(height or 1000),
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+        time.sleep(2.0)  # the page re-lays out at the new size
+        image = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        path.write_bytes(base64.b64decode(image["data"]))
+        self.call("Emulation.clearDeviceMetricsOverride")

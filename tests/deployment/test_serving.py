@@ -1,5 +1,7 @@
 """The champion served by a real `mlflow models serve` on a loopback port."""
 
+import json
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -61,6 +63,54 @@ def test_malformed_payloads_get_a_4xx_with_the_reason(server, columns, row, expe
     response = requests.post(f"{server.url}/invocations", json=body, timeout=10)
     assert 400 <= response.status_code < 500, response.text
     assert expected in response.json()["message"]
+
+
+SHOT = [34.0443, -118.2698, 5, 2, 0, 0.0]
+
+
+def test_numeric_strings_are_scored_as_the_numbers_they_spell(server):
+    """What the README says: "34.0443" for lat is read as 34.0443 (the data contract converts it)."""
+
+    def probability(row):
+        body = {"dataframe_split": {"columns": config.FEATURES, "data": [row]}}
+        response = requests.post(f"{server.url}/invocations", json=body, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()["predictions"][0][config.PROBABILITY_COLUMN]
+
+    assert probability([str(value) for value in SHOT]) == probability(SHOT)
+
+
+def body_with(value: str) -> str:
+    """A one-shot JSON body with ``value`` written verbatim as minutes_remaining."""
+    row = ", ".join([*map(str, SHOT[:2]), value, *map(str, SHOT[3:])])
+    return f'{{"dataframe_split": {{"columns": {json.dumps(config.FEATURES)}, "data": [[{row}]]}}}}'
+
+
+@pytest.mark.parametrize(
+    "data, headers",
+    [
+        ("[" * 10_000 + "]" * 10_000, {"Content-Type": "application/json"}),
+        (body_with("5"), {}),
+        (body_with("9" * 5_000), {"Content-Type": "application/json"}),
+    ],
+    ids=["json-nested-10000-deep", "no-content-type", "5000-digit-integer"],
+)
+def test_what_mlflow_s_server_answers_to_requests_it_cannot_parse(server, data, headers):
+    """MLflow's server fails these before the model is called, so no guard inside the model can
+    answer them: a bare 500, exactly as the README documents. The server keeps serving."""
+    response = requests.post(f"{server.url}/invocations", data=data, headers=headers, timeout=30)
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+    assert requests.get(f"{server.url}/ping", timeout=5).status_code == 200
+    ok = requests.post(f"{server.url}/invocations", data=body_with("5"), headers={"Content-Type": "application/json"})
+    assert ok.status_code == 200
+
+
+def test_an_unknown_content_type_gets_415_and_a_body_that_is_not_json_400(server):
+    url = f"{server.url}/invocations"
+    response = requests.post(url, data="a,b", headers={"Content-Type": "text/plain"}, timeout=10)
+    assert response.status_code == 415 and "only supports the following content types" in response.text
+    response = requests.post(url, data="{", headers={"Content-Type": "application/json"}, timeout=10)
+    assert response.status_code == 400 and "Ensure that input is a valid JSON formatted string" in response.text
 
 
 def test_client_errors_name_the_url(server):

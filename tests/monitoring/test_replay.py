@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import copy_empty_store, run_pipeline
+from docs_support import DOCS, section, table_problems
 from kobe_mlops import config, runner
 from kobe_mlops.monitoring import replay, replay_timeline
 from kobe_mlops.tracking import reads
@@ -242,3 +243,7 @@ def test_run_all_replay_logs_every_batch_out_of_sample(workspace_copy):
     assert (workspace / "reports" / "notebooks" / "05_operacao.ipynb").is_file()
     summary = pd.DataFrame(json.loads(mlflow.artifacts.load_text(f"{parent.info.artifact_uri}/replay/summary.json")))
     assert summary.shape[0] == len(replay.STRATEGIES)
+    # The replay's tables in the documents are what this replay logged.
+    text = section(DOCS / "Model" / "Retraining.md", "Replay: twenty seasons, four strategies")
+    problems = table_problems(text, metrics)
+    assert not problems, "\n".join(problems)

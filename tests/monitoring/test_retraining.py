@@ -416,6 +416,16 @@ def test_retrain_trains_a_challenger_on_older_rows_and_lets_the_gate_choose(retr
     }
 
 
+def test_the_documented_gate_is_what_the_loop_logs(retrained):
+    from docs_support import DOCS, section, table_problems
+
+    client = mlflow.MlflowClient(retrained.tracking_uri)
+    figures = runs_named(client, "ValidacaoChallenger")[0].data.metrics
+    text = section(DOCS / "Model" / "Retraining.md", "Measured outcome on the course data")
+    problems = table_problems(text, figures)
+    assert not problems, "\n".join(problems)
+
+
 def test_the_challenger_never_saw_a_holdout_row(retrained):
     older = pd.read_parquet(retrained.paths.retrain_train_extra)
     holdout = pd.read_parquet(retrained.paths.retrain_holdout)

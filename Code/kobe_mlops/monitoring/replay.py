@@ -469,7 +469,7 @@ class ReplayResult:
         )
 
     def metrics(self) -> dict[str, float]:
-        figures = {names.REPLAY_NULL_LOG_LOSS: self.log_loss_null, "trainings_run": float(self.trainings)}
+        figures = {names.REPLAY_POOLED_NULL_LOG_LOSS: self.log_loss_null, "trainings_run": float(self.trainings)}
         for name, s in self.strategies.items():
             for metric, value in {
                 names.LOG_LOSS: s.log_loss,

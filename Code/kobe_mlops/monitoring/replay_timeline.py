@@ -100,7 +100,7 @@ def summary_frame(parent: Run) -> pd.DataFrame:
         figure["promotions"] = int(figure["promotions"]) if np.isfinite(figure["promotions"]) else 0
         verdict = null_verdict(figure["vs_null"], figure["vs_null_lower"], figure["vs_null_upper"])
         rows.append({"strategy": strategy, **figure, "verdict": verdict})
-    null = {"strategy": "null", "log_loss": metrics.get(names.REPLAY_NULL_LOG_LOSS, np.nan), "vs_null": 0.0}
+    null = {"strategy": "null", "log_loss": metrics.get(names.REPLAY_POOLED_NULL_LOG_LOSS, np.nan), "vs_null": 0.0}
     rows.append({**null, "retrains": 0, "promotions": 0, "verdict": "yardstick: the make rate known before each batch"})
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 

@@ -116,6 +116,7 @@ PROMOTED = "promoted"  # 1 when that challenger passed the promotion gate
 # The replay's yardstick: a constant at the make rate of every label revealed before the batch
 # (the development rate before the first). Not log_loss_null_prod, the batch's own rate.
 REPLAY_NULL_LOG_LOSS = "log_loss_null"
+REPLAY_POOLED_NULL_LOG_LOSS = "log_loss_null_pooled"  # parent run: the null model over every replayed batch
 FIRST_ALERT_BATCH = "first_alert_batch"  # first batch where any trigger fired (-1: never)
 FIRST_LABEL_ALERT_BATCH = "first_label_alert_batch"  # ... a trigger that needs labels
 REPLAY_DECISION_TAG = "decision"

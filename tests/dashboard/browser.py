@@ -37,13 +37,16 @@ CHROMIUM_FLAGS = [
 SERVER_START_SECONDS = 60
 BROWSER_START_SECONDS = 30
 PAGE_RENDER_SECONDS = 90  # a first script run on a busy machine reads the store and imports the charts
-# True once Streamlit has finished the page's script: a title is drawn and neither the "Running…"
-# status widget nor a spinner is on screen.
+# True once Streamlit has finished the page's script in a new document: the app says its script is
+# not running (``data-test-script-state``) and a title is drawn. The marker tells the old document apart.
+EXCEPTION_JS = (
+    "Array.from(document.querySelectorAll('[data-testid=\"stException\"]')).map(e => e.innerText).join('\\n')"
+)
 PAGE_DONE_JS = """(() => {
-  const running = document.querySelector('[data-testid="stStatusWidget"] [data-testid^="stStatusWidgetRunning"]')
-    || document.querySelector('[data-testid="stSpinner"]');
+  if (window.kobeOldDocument) return false;
+  const app = document.querySelector('[data-testid="stApp"]');
   const title = document.querySelector('[data-testid="stMain"] h1');
-  return Boolean(title) && !running;
+  return Boolean(app && title) && app.getAttribute('data-test-script-state') === 'notRunning';
 })()"""
 
 
@@ -182,34 +185,64 @@ class Browser:
     def visit(self, url: str, settle: float = 0.5) -> float:
         """Open ``url`` and return the seconds until Streamlit has finished running the page (it stays
         finished for ``settle`` seconds: a page reruns once after its first draw)."""
+        self.evaluate("window.kobeOldDocument = true")
         started = time.monotonic()
         self.call("Page.navigate", url=url)
-        time.sleep(0.2)  # let the old document go before polling the new one
         done_since = None
         while time.monotonic() - started < PAGE_RENDER_SECONDS:
             if self.evaluate(PAGE_DONE_JS):
                 done_since = done_since or time.monotonic()
                 if time.monotonic() - done_since >= settle:
+                    self.raise_on_exception(url)
                     return done_since - started
             else:
                 done_since = None
             time.sleep(0.05)
         raise AssertionError(f"{url} did not finish within {PAGE_RENDER_SECONDS} s:\n{self.visible_text()[:2000]}")
 
+    def raise_on_exception(self, where: str) -> None:
+        """A page that raised shows Streamlit's exception box: fail with its text."""
+        shown = self.evaluate(EXCEPTION_JS)
+        if shown:
+            raise AssertionError(f"{where} raised:\n{shown[:2000]}")
+
+    def open_page(self, title: str, settle: float = 0.3) -> float:
+        """Click ``title`` in the sidebar, as a user moves between pages (the app stays loaded), and
+        return the seconds until that page's script has finished."""
+        clicked = self.evaluate(
+            "(() => { const link = Array.from(document.querySelectorAll('[data-testid=\"stSidebarNav\"] a'))"
+            f".find(a => a.innerText.trim() === {json.dumps(title)});"
+            " if (link) link.click(); return Boolean(link); })()"
+        )
+        if not clicked:
+            raise AssertionError(f"no sidebar link {title!r}:\n{self.visible_text()[:2000]}")
+        started = time.monotonic()
+        done = (
+            "(() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
+            " const title = document.querySelector('[data-testid=\"stMain\"] h1');"
+            f" return Boolean(app && title) && title.innerText.trim() === {json.dumps(title)}"
+            " && app.getAttribute('data-test-script-state') === 'notRunning'; })()"
+        )
+        done_since = None
+        while time.monotonic() - started < PAGE_RENDER_SECONDS:
+            if self.evaluate(done):
+                done_since = done_since or time.monotonic()
+                if time.monotonic() - done_since >= settle:
+                    self.raise_on_exception(title)
+                    return done_since - started
+            else:
+                done_since = None
+            time.sleep(0.05)
+        raise AssertionError(f"{title} did not finish within {PAGE_RENDER_SECONDS} s:\n{self.visible_text()[:2000]}")
+
     def screenshot(self, path: Path) -> None:
-        """The whole page as a PNG (Streamlit scrolls inside its main section, so its height is used)."""
+        """The page as a PNG, cut at the end of its content (open the browser with a tall window:
+        Streamlit scrolls inside its main section, so only the window's height is drawn)."""
         height = self.evaluate(
-            "Math.max(document.body.scrollHeight, ...Array.from(document.querySelectorAll("
-            '\'[data-testid="stMain"], [data-testid="stAppViewContainer"], section\')).map(e => e.scrollHeight))'
+            "Math.max(...Array.from(document.querySelectorAll('[data-testid=\"stMain\"] *'))"
+            ".map(e => e.getBoundingClientRect().bottom)) + 40"
         )
-        self.call(
-            "Emulation.setDeviceMetricsOverride",
-            width=self.width,
-            height=int(height or 1000),
-            deviceScaleFactor=1,
-            mobile=False,
-        )
-        time.sleep(2.0)  # the page re-lays out at the new size
-        image = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        viewport = self.evaluate("window.innerHeight")
+        clip = {"x": 0, "y": 0, "width": self.width, "height": min(int(height or viewport), viewport), "scale": 1}
+        image = self.call("Page.captureScreenshot", format="png", clip=clip)
         path.write_bytes(base64.b64decode(image["data"]))
-        self.call("Emulation.clearDeviceMetricsOverride")

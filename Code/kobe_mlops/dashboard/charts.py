@@ -212,7 +212,7 @@ def trigger_trend_figure(frame: pd.DataFrame, trigger: str) -> plt.Figure:
     title, ylabel = TREND_AXES[trigger]
     value_column, threshold_column, fired_column = trends.trigger_columns(trigger)
     measured = frame[frame[value_column].notna()]
-    figure, axis = plt.subplots(figsize=(7, 3.8))
+    figure, axis = plt.subplots(figsize=(5.2, 4.4))  # one of three side by side
     axis.set(xlabel="Application run start time (UTC)", ylabel=ylabel, title=f"{title} per application run")
     if measured.empty:
         axis.text(
@@ -251,11 +251,11 @@ def trigger_trend_figure(frame: pd.DataFrame, trigger: str) -> plt.Figure:
         )
     if times.nunique() == 1:  # matplotlib would spread a single date over years
         axis.set_xlim(times.iloc[0] - SINGLE_RUN_SPAN, times.iloc[0] + SINGLE_RUN_SPAN)
-    locator = mdates.AutoDateLocator(maxticks=6)
+    locator = mdates.AutoDateLocator(maxticks=4)
     axis.xaxis.set_major_locator(locator)
     # Date and time on every tick: runs minutes apart would otherwise read "30 17:59".
     axis.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d\n%H:%M"))
-    axis.legend(loc="best")
+    axis.legend(loc="best", fontsize="small")
     figure.tight_layout()
     return figure
 

@@ -16,7 +16,7 @@ else:
     common.show_verdict(state)
 if state.training is not None:
     table = verdict.yardstick_table(state.training.metrics, state.application.metrics if state.application else {})
-    common.show_figure(charts.yardstick_figure(table), width="content")
+    common.show_figure(charts.yardstick_figure, table, width="content")
     measured = state.scored_model or state.champion
     with st.expander("Every metric beside its yardsticks"):
         st.dataframe(table.style.format("{:.4f}", na_rep="—"))

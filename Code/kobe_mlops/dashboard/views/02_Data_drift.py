@@ -25,7 +25,7 @@ if shifted:
     )
 else:
     st.success(f"**Verdict:** no feature drifts from {reference} beyond its no-drift threshold.")
-common.show_figure(charts.psi_figure(table), width="content")
+common.show_figure(charts.psi_figure, table, width="content")
 st.caption(
     f"{run.metrics[names.ROWS_SCORED]:,.0f} scored production rows against {reference}, measured by application run "
     f"`{run.run_id}`. A feature's threshold is the PSI that files of the same size drawn from the reference itself "
@@ -52,7 +52,7 @@ distributions = common.run_table(source, run, names.DRIFT_DISTRIBUTIONS_ARTIFACT
 if distributions is None:
     st.info(f"The application run logged no per-value counts ({names.DRIFT_DISTRIBUTIONS_ARTIFACT}): no histogram.")
 else:
-    common.show_figure(charts.feature_distributions_figure(distributions))
+    common.show_figure(charts.feature_distributions_figure, distributions)
 
 st.subheader("Court map of shot locations")
 development = common.development(source)
@@ -60,5 +60,5 @@ production = common.production_sample(source, ["lon", "lat"], charts.COURT_SAMPL
 if development is None or production.empty:
     st.info("No development base or no scored production row to draw.")
 else:
-    common.show_figure(charts.court_map_figure(development, production))
+    common.show_figure(charts.court_map_figure, development, production)
     st.caption("Each map shows a sample of its base (rows spread over the whole file), for the shape only.")

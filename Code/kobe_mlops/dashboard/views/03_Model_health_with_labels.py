@@ -24,7 +24,7 @@ if names.PROD_LOG_LOSS not in metrics:
     )
     st.stop()
 table = verdict.yardstick_table(state.training.metrics if state.training else {}, metrics)
-common.show_figure(charts.yardstick_figure(table), width="content")
+common.show_figure(charts.yardstick_figure, table, width="content")
 st.caption(
     f"Model {model.name} version {model.version} ({model.model_type}), the version the latest production run scored "
     f"with. Production: {metrics.get(names.ROWS_EVALUATED, 0):,.0f} labelled rows graded by step 04 (rows the model "
@@ -73,8 +73,8 @@ threshold = st.slider(
     0.01,
     help=f"The model's own threshold is {config.DECISION_THRESHOLD}; moving it here changes only what this page shows.",
 )
-sweeps = {label: health.threshold_sweep(y_true, probability) for label, (y_true, probability) in curves.items()}
-common.show_figure(charts.threshold_figure(sweeps, threshold), width="content")
+sweeps = common.threshold_sweeps(curves)
+common.show_figure(charts.threshold_figure, sweeps, threshold, width="content")
 at_threshold = {
     label: evaluate_probabilities(y_true, probability, threshold) for label, (y_true, probability) in curves.items()
 }
@@ -90,11 +90,11 @@ with st.expander(f"Metrics at threshold {threshold:.2f}"):
 st.subheader("ROC and calibration")
 left, right = st.columns(2)
 with left:
-    common.show_figure(plots.roc_figure(curves))
+    common.show_figure(plots.roc_figure, curves)
 with right:
-    common.show_figure(plots.calibration_figure(curves))
+    common.show_figure(plots.calibration_figure, curves)
 
 st.subheader("Confusion matrices")
 for column, (label, (y_true, probability)) in zip(st.columns(2), curves.items(), strict=False):
     with column:
-        common.show_figure(plots.confusion_figure(y_true, probability, label, threshold))
+        common.show_figure(plots.confusion_figure, y_true, probability, label, threshold)

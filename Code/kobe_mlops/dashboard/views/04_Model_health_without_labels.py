@@ -29,9 +29,8 @@ development = common.development(source)
 test_probability = None if reference is None else reference[config.PROBABILITY_COLUMN].to_numpy()
 if test_probability is not None and production is not None:
     common.show_figure(
-        charts.score_distribution_figure(
-            {"held-out training rows (base_test)": test_probability, "production": production}
-        ),
+        charts.score_distribution_figure,
+        {"held-out training rows (base_test)": test_probability, "production": production},
         width="content",
     )
     psi = drift.population_stability_index(test_probability, production)
@@ -42,7 +41,7 @@ else:
         "mean probability, held-out training rows": None if test_probability is None else test_probability.mean(),
         "mean probability, production": metrics.get(names.MEAN_PROBABILITY),
     }
-    common.show_figure(charts.rates_figure({label: value for label, value in rates.items() if value is not None}))
+    common.show_figure(charts.rates_figure, {label: value for label, value in rates.items() if value is not None})
     st.caption(
         f"Step 04 logs no per-probability counts of the scored rows ({names.SCORE_COUNTS_ARTIFACT}) yet, so the score "
         "distribution cannot be drawn; its mean is."

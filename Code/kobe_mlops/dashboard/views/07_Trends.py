@@ -25,7 +25,7 @@ else:
 
 for column, name in zip(st.columns(len(trends.TRIGGER_NAMES)), trends.TRIGGER_NAMES, strict=True):
     with column:
-        common.show_figure(charts.trigger_trend_figure(frame, name))
+        common.show_figure(charts.trigger_trend_figure, frame, name)
 
 st.subheader("Distance to each threshold")
 outlook = trends.anticipation(frame)

@@ -28,7 +28,7 @@ st.markdown(
     + f"  \nNull model (a constant at the make rate of the labels seen before each batch): "
     f"{view.summary.set_index('strategy').loc['null', 'log_loss']:.4f}."
 )
-common.show_figure(charts.replay_timeline_figure(timeline))
+common.show_figure(charts.replay_timeline_figure, timeline)
 for pair in common.coinciding_strategies(timeline):
     st.info(
         f"**{pair[0]}** and **{pair[1]}** coincide: they retrained after the same batches and promoted the same "

@@ -202,7 +202,8 @@ def run_retraining_action(args: argparse.Namespace, output_dir: Path) -> int:
         print("interrupted")
         return 130
     except Exception as exc:  # one short message, no wall of traceback
-        print(f"\nRetraining failed: {failure_message(exc)}", file=sys.stderr)
+        action = "Promotion" if args.promote else "Rollback" if args.rollback else "Retraining"
+        print(f"\n{action} failed: {failure_message(exc)}", file=sys.stderr)
         return 1
     print(outcome.message)
     print(f"Decision recorded in MLflow run {outcome.run_id}.")

@@ -157,7 +157,7 @@ def test_data_summary_report_checks_sizes_make_rates_and_drift():
         "make_rate_test",
         "adversarial_auc",
     }
-    required |= {f"psi_{feature}" for feature in config.FEATURES}
+    required |= {f"data_psi_{feature}" for feature in config.FEATURES}
     assert required <= names, f"not checked: {sorted(required - names)}"
 
 

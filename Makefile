@@ -5,9 +5,9 @@ PY := .venv/bin/python
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-setup:  ## create .venv, install the pinned stack and the package, and the git hooks
+setup:  ## create .venv, install the pinned stack, the package and its dev tools, and the git hooks
 	python3.11 -m venv .venv
-	.venv/bin/pip install -e .
+	.venv/bin/pip install -e '.[dev]'
 	.venv/bin/nbstripout --install
 	.venv/bin/pre-commit install
 

@@ -122,7 +122,7 @@ def test_application_accounts_for_every_row(tracking, pipeline_run):
     assert run.data.params["model_version"] and run.data.params["model_alias"] == "champion"
 
 
-def test_rerun_gives_the_same_numbers_and_moves_the_alias(workspace_copy):
+def test_rerun_gives_the_same_numbers_and_registers_a_challenger(workspace_copy):
     client = mlflow.MlflowClient(workspace_copy.tracking_uri)
     first = first_runs(client)["Treinamento"]
     run_pipeline(workspace_copy.workspace, "--steps", "02,03")
@@ -130,8 +130,10 @@ def test_rerun_gives_the_same_numbers_and_moves_the_alias(workspace_copy):
     assert second.info.run_id != first.info.run_id
     for name in ["log_loss_lr_test", "log_loss_dt_test", "f1_lr_test", "f1_dt_test", "cv_log_loss_dt"]:
         assert second.data.metrics[name] == pytest.approx(first.data.metrics[name], abs=1e-12)
-    version = client.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
-    assert str(version.version) == "2" and version.tags["training_run_id"] == second.info.run_id
+    champion = client.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
+    challenger = client.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHALLENGER_ALIAS)
+    assert str(champion.version) == "1" and champion.tags["training_run_id"] == first.info.run_id
+    assert str(challenger.version) == "2" and challenger.tags["training_run_id"] == second.info.run_id
 
 
 def test_failure_is_one_short_message(tmp_path):

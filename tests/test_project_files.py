@@ -9,24 +9,46 @@ from kobe_mlops import config
 ROOT = config.PROJECT_ROOT
 
 
-def pins() -> dict[str, str]:
-    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+def pins(file: str = "requirements.txt") -> dict[str, str]:
+    lines = [line.strip() for line in (ROOT / file).read_text().splitlines()]
     requirements = [line for line in lines if line and not line.startswith("#")]
-    assert all("==" in line for line in requirements), "every requirement must be an exact pin"
+    assert all("==" in line for line in requirements), f"every requirement in {file} must be an exact pin"
     return dict(line.split("==") for line in requirements)
 
 
 def test_installed_versions_match_the_pins():
-    mismatched = {name: (pinned, version(name)) for name, pinned in pins().items() if version(name) != pinned}
-    assert not mismatched, f"installed versions differ from requirements.txt: {mismatched}"
+    for file in ["requirements.txt", "requirements-dev.txt"]:
+        mismatched = {name: (pinned, version(name)) for name, pinned in pins(file).items() if version(name) != pinned}
+        assert not mismatched, f"installed versions differ from {file}: {mismatched}"
+
+
+def optional_dependencies() -> dict[str, list[str]]:
+    with open(ROOT / "pyproject.toml", "rb") as handle:
+        dynamic = tomllib.load(handle)["tool"]["setuptools"]["dynamic"]
+    return {extra: spec["file"] for extra, spec in dynamic["optional-dependencies"].items()}
 
 
 def test_pyproject_and_environment_delegate_to_requirements():
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'dependencies = { file = ["requirements.txt"] }' in pyproject
+    assert optional_dependencies() == {"dev": ["requirements-dev.txt"], "scale": ["requirements-scale.txt"]}
     environment = (ROOT / "environment.yml").read_text()
-    assert "python=3.11" in environment and "- -e ." in environment
+    assert "python=3.11" in environment and "- -e .[dev]" in environment
     assert "==" not in environment, "environment.yml must not pin versions of its own"
+
+
+def test_the_runtime_pins_hold_no_development_tool_and_every_set_up_installs_them():
+    assert not set(pins()) & set(pins("requirements-dev.txt")), "a package is pinned in both files"
+    assert {"pytest", "ruff", "import-linter", "pre-commit", "nbstripout"} <= set(pins("requirements-dev.txt"))
+    package = ROOT / "Code" / "kobe_mlops"
+    importing = [
+        p for p in package.rglob("*.py") if re.search(r"^\s*(import|from) (pytest|nbstripout)\b", p.read_text(), re.M)
+    ]
+    assert not importing, f"the package imports a development tool: {importing}"
+    readme = (ROOT / "README.md").read_text()
+    assert "pip install -e '.[dev]' && .venv/bin/nbstripout --install" in readme  # the README's set-up command
+    assert "pip install -e '.[dev]'" in (ROOT / "Makefile").read_text()
+    assert "pip install --quiet -e '.[dev,scale]'" in (ROOT / ".ci" / "run").read_text()
 
 
 def test_ci_runs_exactly_the_readme_test_command():
@@ -39,8 +61,6 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 def test_scale_extra_pins_live_in_their_own_file():
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'optional-dependencies = { scale = { file = ["requirements-scale.txt"] } }' in pyproject
     lines = [line.strip() for line in (ROOT / "requirements-scale.txt").read_text().splitlines()]
     requirements = [line for line in lines if line and not line.startswith("#")]
     assert requirements and all("==" in line for line in requirements), "every requirement must be an exact pin"
@@ -127,10 +147,6 @@ def test_the_layer_diagram_is_the_import_linter_contract():
 # --- Development tools: lint in CI, make and the git hooks -----------------------------------
 
 LINT_COMMANDS = [".venv/bin/ruff check .", ".venv/bin/ruff format --check .", ".venv/bin/lint-imports"]
-
-
-def test_development_tools_are_pinned_with_the_rest():
-    assert {"ruff", "import-linter", "pre-commit"} <= set(pins())
 
 
 def test_ci_lints_before_the_tests_and_make_lint_runs_the_same_commands():

@@ -148,6 +148,7 @@ def replay_store(tmp_path, monkeypatch, empty_mlflow_db):
     uri = copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("KOBE_INVOCATION_ID", "replaytest")
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment exports it: put it back after
     yield mlflow.MlflowClient(uri)
     mlflow.set_tracking_uri(None)
 

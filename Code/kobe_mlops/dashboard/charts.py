@@ -269,7 +269,7 @@ PROMOTION_COLOUR = "#2ca02c"
 
 def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
     """One panel per strategy: realized and estimated log loss per batch, the null model's line,
-    trigger alarms (red marks along the bottom; said in the title when every batch fired) and,
+    label-based trigger alarms (red marks along the bottom; feature-drift alerts counted in the title) and,
     between batches, retrains (grey dotted) and promotions (green) made after a batch
     (``common.numbered_batches`` of ``replay_timeline.timeline_frame``: batches numbered from 1)."""
     strategies = list(dict.fromkeys(timeline["strategy"]))
@@ -298,29 +298,30 @@ def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
             label="estimate's 95 % interval",
         )
         axis.plot(x, rows["log_loss_null"], linestyle=":", color=REPLAY_COLOURS["null"], label="null model")
-        title = f"Strategy: {strategy}"
-        alarms = rows[rows["fired"]]
-        if len(alarms) == len(rows):
-            title += " (a trigger fired on every batch)"  # a mark on every batch says nothing
-        else:
-            axis.scatter(
-                alarms["batch_number"],
-                np.zeros(len(alarms)),  # at the bottom of the panel, whatever the log-loss scale
-                marker="^",
-                s=40,
-                color=REPLAY_COLOURS["alarm"],
-                transform=axis.get_xaxis_transform(),
-                clip_on=False,
-                label="a trigger fired",
-                zorder=3,
-            )
+        fired = rows["fired_triggers"].fillna("").str.split(",")
+        drifted = int(fired.map(lambda names_: triggers.FEATURE_DRIFT in names_).sum())
+        # Feature drift says where to look and fires on most batches of a shifted population: a mark
+        # on every batch would say nothing, so it is counted in the title; label-based alarms are marked.
+        title = f"Strategy: {strategy} (feature drift alert on {drifted} of {len(rows)} batches)"
+        alarms = rows[fired.map(lambda names_: any(name in triggers.LABEL_TRIGGERS for name in names_)).to_numpy()]
+        axis.scatter(
+            alarms["batch_number"],
+            np.zeros(len(alarms)),  # at the bottom of the panel, whatever the log-loss scale
+            marker="^",
+            s=40,
+            color=REPLAY_COLOURS["alarm"],
+            transform=axis.get_xaxis_transform(),
+            clip_on=False,
+            label="a label-based trigger fired",
+            zorder=3,
+        )
         for row in rows.itertuples():
             if row.promoted:
                 axis.axvline(row.batch_number + 0.5, color=PROMOTION_COLOUR, linewidth=2)
             elif row.retrained:
                 axis.axvline(row.batch_number + 0.5, color=RETRAIN_COLOUR, linestyle=":", linewidth=1)
-        axis.plot([], [], color=RETRAIN_COLOUR, linestyle=":", label="challenger kept out")
-        axis.plot([], [], color=PROMOTION_COLOUR, linewidth=2, label="challenger promoted")
+        axis.plot([], [], color=RETRAIN_COLOUR, linestyle=":", label="gate ran, model stayed")
+        axis.plot([], [], color=PROMOTION_COLOUR, linewidth=2, label="gate ran, candidate promoted")
         axis.set(ylabel="Log loss (nats per shot)", title=title)
     labels = timeline.drop_duplicates("batch_number").sort_values("batch_number")
     bottom = axes[-1, 0]

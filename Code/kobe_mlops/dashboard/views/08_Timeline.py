@@ -36,16 +36,16 @@ for pair in common.coinciding_strategies(timeline):
     )
 st.caption(
     "Realized log loss needs the batch's labels; the estimate (CBPE) is what an operator sees the day the batch is "
-    "scored. Red marks: a retraining trigger fired on the batch. A vertical line after a batch: the strategy trained "
-    "a challenger there (green: promoted, so it scores the next batches; grey dotted: kept out by the gate)."
+    "scored, with its 95 % interval. Red marks: a label-based trigger (log-loss degradation, make-rate gap) fired on "
+    "the batch. A vertical line after a batch: the strategy ran the promotion gate there (green: a candidate replaced "
+    "the model for the next batches; grey dotted: the model stayed)."
 )
 
 params = view.params
-grids = "small grids (--fast)" if params.get("fast") == "True" else "full grids"
 st.markdown(
     f"**{params['batches']} batches** ({params['batching']}, {params['first_batch']} to {params['last_batch']}), "
-    f"replayed {view.start_time:%Y-%m-%d %H:%M} UTC from champion version {params['champion_version']}, "
-    f"{grids}. Strategies: **never** (the development champion throughout), **reactive** (the promotion gate "
+    f"replayed {view.start_time:%Y-%m-%d %H:%M} UTC from champion version {params['champion_version']}. "
+    "Strategies: **never** (the development champion throughout), **reactive** (the promotion gate "
     f"runs after a label-based alert: a measured problem), **scheduled** (the gate runs every "
     f"{params['schedule_every']} batches: a calendar), **continuous** (the gate runs after every batch); only the "
     "gate replaces the model. Each batch is scored before its labels are "

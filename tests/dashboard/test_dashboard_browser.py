@@ -9,6 +9,7 @@ from browser import CHROMIUM, Browser, streamlit_server
 
 from conftest import workspace_env
 from kobe_mlops import config
+from kobe_mlops.dashboard import common
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
@@ -30,6 +31,9 @@ def test_dashboard_renders_in_a_real_browser(pipeline_run, tmp_path):
         retraining = browser.text_of(f"{url}/Retraining", ["Recommended action", "Feature drift"])
         # The session pipeline made no replay: the page says so and gives the command.
         timeline = browser.text_of(f"{url}/Timeline", ["No replay yet: no finished replay", "--replay"])
+        # Moving through the sidebar as a user does, every page finishes without an exception box.
+        for page in common.page_files():
+            browser.open_page(page.stem.split("_", 1)[1].replace("_", " "))
     for page in [
         "Overview",
         "Data drift",

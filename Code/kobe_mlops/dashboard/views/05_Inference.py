@@ -19,6 +19,13 @@ state = common.pipeline_state(source)
 if not url and (state is None or state.champion is None):
     common.show_empty_state(source, "no champion model is registered and no scoring API URL is set")
 
+support = common.feature_support(source, state.champion) if state and state.champion else None
+if support:
+    bands = ", ".join(f"{name} {low:g} to {high:g}" for name, (low, high) in support.items())
+    st.markdown(
+        f"Version {state.champion.version} (@{config.CHAMPION_ALIAS}) learned shots with {bands}: outside these "
+        "bands its probability is an extrapolation, and the answer says so."
+    )
 defaults = inference.default_values(common.development(source))
 with st.form("shot"):
     st.write("Describe the shot (limits from the data contract):")
@@ -41,7 +48,6 @@ if submitted:
         # The version the alias points at now: a cached "@champion" would go stale when the alias moves.
         model = common.load_model(state.champion.uri, source.tracking_uri)
         origin = f"embedded {state.champion.name} version {state.champion.version} (@{config.CHAMPION_ALIAS})"
-    support = common.feature_support(source, state.champion) if state and state.champion else None
     warning = support and inference.outside_support_message(values, support, state.champion.version)
     try:
         probability = inference.make_probability(values, model)

@@ -185,10 +185,8 @@ def input_file(value: str | os.PathLike, set_by: str) -> Path:
     resolved path and ``set_by``, the parameter or flag it came from."""
     path = project_path(value)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{set_by} = {str(value)!r} resolves to {path}, which is not a file "
-            f"(a relative path is taken from the project root {PROJECT_ROOT})."
-        )
+        relative = "" if Path(value).expanduser().is_absolute() else f" ({str(value)!r} from the project root)"
+        raise FileNotFoundError(f"{set_by}: {path}{relative} is not a file.")
     return path
 
 

@@ -67,8 +67,8 @@ def load_training_bases(
     ``reference_data`` rows (never trained on) join base_test as the estimator's reference only.
     Both are notebook 03's parameters; a relative path is taken from the project root."""
     paths = paths or config.workspace_paths()
-    base_train = pd.read_parquet(config.input_file(paths.base_train, "base_train (written by step 02)"))
-    base_test = pd.read_parquet(config.input_file(paths.base_test, "base_test (written by step 02)"))
+    base_train = pd.read_parquet(config.input_file(paths.base_train, f"base_train of workspace {paths.root} (step 02)"))
+    base_test = pd.read_parquet(config.input_file(paths.base_test, f"base_test of workspace {paths.root} (step 02)"))
     reference_extra = None
     if reference_data:
         reference_extra = pd.read_parquet(config.input_file(reference_data, "notebook parameter reference_data"))

@@ -4,19 +4,20 @@ Run it from the project root (it binds to 127.0.0.1 only)::
 
     .venv/bin/streamlit run Code/kobe_mlops/dashboard/app.py --server.address 127.0.0.1
 
-It reads the MLflow store (``tracking.tracking_uri()``) and ``<workspace>/data/processed``
-(``config.workspace_paths()``), so ``KOBE_WORKSPACE`` and ``MLFLOW_TRACKING_URI`` point it at
-another run exactly as they do for the pipeline.
+It reads what the steps logged in the MLflow store (``tracking.tracking_uri()``): the
+application run's metrics and tables, the training run's reference scores and support. It never
+recomputes a figure from the predictions file (only a bounded sample of it is drawn on the court
+map). ``KOBE_WORKSPACE`` and ``MLFLOW_TRACKING_URI`` point it at another run as they do for the pipeline.
 
 Layout:
 
-* ``app.py`` — the entry point: page set-up and navigation over every file in ``views/``.
+* ``app.py`` — the entry point: bounded native threads, page set-up, navigation over ``views/``.
 * ``views/NN_Title_words.py`` — one thin script per page, shown in ``NN`` order with the title
-  ``Title words``. Pages only lay out; figures come from ``charts.py`` and every figure they
-  show is computed in tested modules (``monitoring/health.py``, ``monitoring/drift.py``,
-  ``monitoring/triggers.py``, ``dashboard/inference.py``).
+  ``Title words``: a picture and one sentence first, tables in expanders.
+* ``verdict.py`` — the one verdict on the production figures, beside both constants.
+* ``charts.py`` — the dashboard's figures; ``inference.py`` — the one-shot form's logic.
 * ``common.py`` — cached reads keyed by workspace, tracking URI and file timestamps (a new
-  pipeline run refreshes every page), and the empty state every page shows before a run.
+  pipeline run refreshes every page), figures drawn once per distinct data, and the empty state.
 
 **Adding a page is a one-file change**: drop ``views/08_Retraining_history.py`` next to the
 others. Start it like the existing pages::

@@ -33,7 +33,6 @@ PSI_BINS = 10
 DISCRETE_MAX_VALUES = 15
 PSI_PSEUDO_COUNT = 0.5  # Jeffreys smoothing: an empty bin costs a little, never ln(1e-6)
 NULL_DRAWS = 400  # simulated no-drift chunks per feature and size
-CALIBRATION_DRAWS = 40  # bootstrap refits of the calibration map, for the estimate's interval
 PROBABILITY_EPSILON = np.finfo(float).eps  # clipped like sklearn's log_loss
 SEED = config.SEED
 
@@ -293,40 +292,40 @@ class EstimatedPerformance:
 
     A Platt map fitted on the reference turns a score ``p`` into the chance ``q`` of a make; a row's
     expected log loss is ``-(q log p + (1 - q) log(1 - p))``. The 95 % interval is for the realized
-    log loss of the same rows: the outcomes' Bernoulli noise plus the calibration map's own
-    uncertainty (bootstrap refits on the reference).
+    log loss of the same rows: the outcomes' Bernoulli noise plus the map's own uncertainty (its
+    coefficients' covariance, carried to the estimate by the delta method).
     """
 
     def fit(self, reference: MonitoringReference) -> EstimatedPerformance:
-        z = _logit(reference.rows[config.PROBABILITY_COLUMN]).reshape(-1, 1)
+        z = _logit(reference.rows[config.PROBABILITY_COLUMN])
         y = reference.rows[config.TARGET].to_numpy(dtype=int)
-        rng = np.random.default_rng(SEED)
-        coefficients = []
-        for draw in range(CALIBRATION_DRAWS + 1):
-            index = np.arange(len(y)) if draw == 0 else rng.integers(0, len(y), len(y))
-            if len(np.unique(y[index])) < 2:
-                continue
-            fitted = LogisticRegression(C=1e6).fit(z[index], y[index])
-            coefficients.append((float(fitted.coef_[0, 0]), float(fitted.intercept_[0])))
-        self.coefficients = np.array(coefficients)  # row 0: the map fitted on every reference row
+        fitted = LogisticRegression(C=1e6).fit(z.reshape(-1, 1), y)
+        self.slope, self.intercept = float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
+        q = special.expit(self.slope * z + self.intercept)
+        design = np.column_stack([z, np.ones_like(z)])
+        information = design.T @ (design * (q * (1 - q))[:, None])
+        self.covariance = np.linalg.pinv(information)
         return self
 
     def sums(self, probability) -> np.ndarray:
-        """Additive sums of a batch: rows, expected loss under each map, Bernoulli variance."""
+        """Additive sums of a batch: rows, expected loss, Bernoulli variance, and the gradient of the
+        expected loss with respect to the map's slope and intercept."""
         p = np.clip(np.asarray(probability, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
         z = np.log(p / (1 - p))
-        q = special.expit(self.coefficients[:, :1] * z + self.coefficients[:, 1:])  # maps x rows
-        expected = -(q * np.log(p) + (1 - q) * np.log(1 - p))
-        variance = q[0] * (1 - q[0]) * z**2
-        return np.concatenate([[len(p)], expected.sum(axis=1), [variance.sum()]])
+        q = special.expit(self.slope * z + self.intercept)
+        expected = -np.log(1 - p) - q * z
+        slope_of_q = q * (1 - q)
+        return np.array(
+            [len(p), expected.sum(), (slope_of_q * z**2).sum(), -(slope_of_q * z**2).sum(), -(slope_of_q * z).sum()]
+        )
 
     def from_sums(self, sums: np.ndarray, chunk: str, metric: str, band: tuple[float, float] | None) -> list[dict]:
         n = int(sums[0])
         if n == 0:
             return []
-        estimates = sums[1:-1] / n
-        value = float(estimates[0])
-        spread = np.sqrt(sums[-1] / n**2 + (np.var(estimates[1:], ddof=1) if len(estimates) > 2 else 0.0))
+        value = float(sums[1] / n)
+        gradient = sums[3:5] / n
+        spread = np.sqrt(sums[2] / n**2 + float(gradient @ self.covariance @ gradient))
         alert = band is not None and value > band[1]
         return [result_row(chunk, metric, value, value - BAND_Z * spread, value + BAND_Z * spread, alert, n)]
 

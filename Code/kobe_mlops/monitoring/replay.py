@@ -584,7 +584,7 @@ class _Replay:
             triggers.fired_triggers(table),
         )
         if deployed.monitor.usable and len(graded):
-            variance = deployed.monitor.estimated.sums(probability)[-1]
+            variance = deployed.monitor.estimated.sums(probability)[2]
             record.sampling_sd = float(np.sqrt(variance) / len(graded))
         record.seconds = time.perf_counter() - started
         return record, graded

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from mlflow.tracking import MlflowClient
 
@@ -88,22 +90,23 @@ def _scored(model, frame: pd.DataFrame) -> pd.DataFrame:
 
 def first_graded_date(prod_path: str, learned: np.ndarray) -> pd.Timestamp | None:
     """The earliest ``game_date`` of the labelled rows of the file the model never learned (else of
-    any row), read a few columns and one batch at a time; None when the file has no dates."""
+    any row), from a few columns, one batch at a time; None when the file has no dates."""
     dataset = ds.dataset(prod_path, format="parquet")
-    if "game_date" not in dataset.schema.names:
+    names = dataset.schema.names
+    if "game_date" not in names:
         return None
-    columns = [c for c in ("game_date", "shot_id", config.TARGET) if c in dataset.schema.names]
-    graded = any_row = None
-    for batch in dataset.to_batches(columns=columns, batch_size=1 << 18):
-        frame = batch.to_pandas()
-        dates = pd.to_datetime(frame["game_date"], errors="coerce")
-        any_row = min(filter(pd.notna, [any_row, dates.min()]), default=None)
-        if config.TARGET in frame:
-            keep = frame[config.TARGET].notna()
-            if "shot_id" in frame:
-                keep &= ~np.isin(frame["shot_id"].to_numpy(dtype="int64"), learned)
-            graded = min(filter(pd.notna, [graded, dates[keep].min()]), default=None)
-    return graded if graded is not None else any_row
+    graded = pc.field(config.TARGET).is_valid() if config.TARGET in names else None
+    if graded is not None and "shot_id" in names and len(learned):
+        graded &= ~pc.field("shot_id").isin(pa.array(learned, pa.int64()))
+    earliest = None
+    for condition in ([graded] if graded is not None else []) + [None]:
+        for batch in dataset.to_batches(columns=["game_date"], filter=condition, batch_size=1 << 20):
+            if batch.num_rows:
+                low = pc.min(pc.cast(batch.column(0), pa.string())).as_py()
+                earliest = low if earliest is None or (low is not None and low < earliest) else earliest
+        if earliest is not None:
+            break
+    return pd.Timestamp(earliest) if earliest is not None else None
 
 
 def known_labels(before: pd.Timestamp | None, paths: config.WorkspacePaths) -> pd.DataFrame:

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kobe_mlops import config
@@ -51,6 +52,7 @@ from kobe_mlops.data_acquisition.contract import (
     DataContractError,
     broken_matrix_rows,
     feature_dtypes,
+    id_rejections,
     require_columns,
     split_valid_rows,
 )
@@ -293,14 +295,37 @@ def to_pandas(table: pa.Table, layout: BatchLayout) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def score_batch(batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout) -> CheckedBatch:
+def _joined(*parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and reasons of several checks as one: a row's reasons joined in order."""
+    found: dict[int, str] = {}
+    for positions, reasons in parts:
+        for row, reason in zip(positions.tolist(), reasons, strict=True):
+            found[row] = f"{found[row]}; {reason}" if row in found else reason
+    positions = np.array(sorted(found), dtype="int64")
+    return positions, np.array([found[row] for row in positions.tolist()], dtype=object)
+
+
+_NO_POSITIONS = np.empty(0, dtype="int64")
+
+
+def score_batch(
+    batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout, id_rejected: tuple | None = None
+) -> CheckedBatch:
     """The data contract and the model on one batch (``layout.read_columns`` at least).
 
     Valid rows: the features in the contract's types, the target as float64, the ids as the file
     has them. Rejected rows: their positions and the contract's reasons, as
-    :func:`~kobe_mlops.data_acquisition.contract.split_valid_rows` words them.
+    :func:`~kobe_mlops.data_acquisition.contract.split_valid_rows` words them. ``id_rejected``:
+    ``(positions, reasons)`` of the rows whose ``shot_id`` breaks the contract, from a check of the
+    whole file (:meth:`ProductionFile.shot_id_rejections`); None checks this batch's alone.
     """
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    id_table = table.select(list(layout.ids))
+    if id_rejected is None:  # this batch alone
+        id_rejected = id_rejections_of(id_table)
+    else:  # the shot ids were checked over the whole file: the dates here
+        id_rejected = _joined(id_rejected, id_rejections_of(id_table, shot_ids=False))
+    checked = [name for name in layout.read_columns if name not in layout.ids]  # the ids: above
     columns = {name: table.column(name) for name in layout.read_columns}
     numeric = all(_is_number(columns[name].type) for name in config.FEATURES)
     if numeric and (not layout.has_target or _is_number(columns[config.TARGET].type)):
@@ -312,20 +337,26 @@ def score_batch(batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout) ->
         positions = np.flatnonzero(broken)
         reasons = np.empty(0, dtype=object)
         if len(positions):
-            subset = to_pandas(table.select(layout.read_columns).take(pa.array(positions)), layout)
+            subset = to_pandas(table.select(checked).take(pa.array(positions)), layout)
             valid, rejected = split_valid_rows(subset, layout.source)
             if len(valid):  # the matrix check and the detailed one disagree: a contract bug
                 raise AssertionError(f"{layout.source}: rows {positions[valid.index]} pass the detailed check only")
             reasons = rejected[REASON_COLUMN].to_numpy()
+        if len(id_rejected[0]):
+            positions, reasons = _joined((positions, reasons), id_rejected)
+            broken[positions] = True
         keep = ~broken
         kept = matrix[keep] if len(positions) else matrix
         typed = {name: kept[:, i].astype(dtype, copy=False) for i, (name, dtype) in enumerate(feature_dtypes().items())}
         target = target[keep] if target is not None and len(positions) else target
     else:  # text, booleans or other types in a feature: the contract's detailed check, whole batch
-        frame = to_pandas(table.select(layout.read_columns), layout)
+        frame = to_pandas(table.select(checked), layout)
         valid, rejected = split_valid_rows(frame, layout.source)
         positions = rejected.index.to_numpy(dtype="int64")
         reasons = rejected[REASON_COLUMN].to_numpy()
+        if len(id_rejected[0]):
+            positions, reasons = _joined((positions, reasons), id_rejected)
+            valid = valid.loc[~valid.index.isin(positions)]
         keep = np.ones(len(table), dtype=bool)
         keep[positions] = False
         typed = {name: valid[name].to_numpy(dtype=dtype) for name, dtype in feature_dtypes().items()}
@@ -341,6 +372,48 @@ def score_batch(batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout) ->
     schema = layout.predictions_schema
     arrays = [a.cast(kind) if a.type != kind else a for a, kind in zip(arrays, schema.types, strict=True)]
     return CheckedBatch(pa.Table.from_arrays(arrays, schema=schema), positions.astype("int64"), reasons)
+
+
+# --- The ids: checked once over the whole file ---------------------------------------------------
+
+
+def id_rejections_of(table: pa.Table, shot_ids: bool = True, dates: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(positions, reasons)`` of the rows of ``table`` whose ids break the data contract's
+    :data:`~kobe_mlops.data_acquisition.contract.ID_RULES` (``shot_ids``, ``dates``: which to check).
+
+    Each distinct ``game_date`` is checked once (a file holds a few thousand); a ``shot_id`` column
+    of integers needs only its repeats found, any other the contract's whole check.
+    """
+    found: dict[int, list[str]] = {}
+    if shot_ids and "shot_id" in table.column_names:
+        column = table.column("shot_id")
+        if not pa.types.is_integer(column.type) or column.null_count:
+            for row, reason in id_rejections(pd.DataFrame({"shot_id": column.to_pandas()})).items():
+                found.setdefault(int(row), []).append(reason)
+        else:
+            for row, reason in _repeated(column.to_numpy()):
+                found.setdefault(row, []).append(reason)
+    if dates and "game_date" in table.column_names:
+        column = table.column("game_date").combine_chunks()
+        if not (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)) or column.null_count:
+            distinct = pc.unique(column)
+            reasons = id_rejections(pd.DataFrame({"game_date": distinct.to_pandas()}))
+            if len(reasons):
+                which = pc.index_in(column, value_set=distinct, skip_nulls=False).to_numpy(zero_copy_only=False)
+                bad = reasons.reindex(range(len(distinct))).to_numpy()
+                for row in np.flatnonzero(pd.notna(bad[which])):
+                    found.setdefault(int(row), []).append(bad[which[row]])
+    positions = np.array(sorted(found), dtype="int64")
+    return positions, np.array(["; ".join(found[row]) for row in positions.tolist()], dtype=object)
+
+
+def _repeated(ids: np.ndarray) -> list[tuple[int, str]]:
+    """``(position, reason)`` of every row whose ``shot_id`` appears more than once (the contract's words)."""
+    if len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1])):  # increasing ids, the usual case: no sort
+        return []
+    _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    rows = np.flatnonzero(counts[inverse] > 1)
+    return [(int(row), f"shot_id {ids[row]} appears {counts[inverse[row]]} times in the file") for row in rows]
 
 
 def rejected_table(rows: pa.Table, reasons: np.ndarray, schema: pa.Schema) -> pa.Table:
@@ -445,6 +518,13 @@ class ProductionFile:
         while group + 1 < self.parquet.num_row_groups and sum(self.row_group_rows(group)) <= first:
             group += 1
         return self.unreadable(group, exc)
+
+    def shot_id_rejections(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(positions, reasons)`` of the rows whose ``shot_id`` breaks the contract, over the whole
+        file (a repeat may sit in two batches): one pass over that column, 8 bytes a row kept."""
+        if "shot_id" not in self.layout.ids:
+            return _NO_POSITIONS, np.empty(0, dtype=object)
+        return id_rejections_of(pa.Table.from_batches(list(self.batches(["shot_id"]))), dates=False)
 
     def batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Batches of ``batch_rows`` rows (the step's columns by default), in file order, whatever
@@ -602,8 +682,8 @@ class _Scorer:
         for copy in self.copies:
             self.spare.put(copy)
 
-    def _score(self, batch: pa.RecordBatch) -> CheckedBatch:
-        checked = score_batch(batch, self.model, self.layout)
+    def _score(self, batch: pa.RecordBatch, id_rejected: tuple) -> CheckedBatch:
+        checked = score_batch(batch, self.model, self.layout, id_rejected)
         copy = self.spare.get()
         try:
             copy.update(ScoredBatch(checked.predictions, _NO_ROWS, self.layout.source))
@@ -611,8 +691,8 @@ class _Scorer:
             self.spare.put(copy)
         return checked
 
-    def submit(self, batch: pa.RecordBatch) -> Future:
-        return self.pool.submit(self._score, batch)
+    def submit(self, batch: pa.RecordBatch, id_rejected: tuple) -> Future:
+        return self.pool.submit(self._score, batch, id_rejected)
 
     def close(self, observers: Observers) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -677,9 +757,14 @@ def apply_to_file(
                 sunk.put(checked.predictions)
 
         pending: deque = deque()
+        id_positions, id_reasons = production.shot_id_rejections()  # a repeat may sit in two batches
+        first = 0
         try:
             for number, batch in enumerate(_read_ahead(production.batches())):
-                pending.append((number, batch.num_rows, scorer.submit(batch)))
+                low, high = np.searchsorted(id_positions, [first, first + batch.num_rows])
+                id_rejected = (id_positions[low:high] - first, id_reasons[low:high])
+                first += batch.num_rows
+                pending.append((number, batch.num_rows, scorer.submit(batch, id_rejected)))
                 while len(pending) > scorer.workers:
                     finish(*pending.popleft())
             while pending:

@@ -140,7 +140,9 @@ class _Bins:
             )
             counts = np.bincount(position[known], minlength=len(self.categories) + 1)[: len(self.categories)]
             return np.append(counts, (~known).sum()).astype(float)
-        return np.histogram(values, self.edges)[0].astype(float)
+        # np.histogram's bins ([low, high), open at both ends), by one binary search per value.
+        inner = self.edges[1:-1]
+        return np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1).astype(float)
 
 
 def _shares(counts: np.ndarray) -> np.ndarray:

@@ -131,7 +131,7 @@ def test_pipeline_state_of_the_session_run(tracking, pipeline_run):
     assert state.training.run_id == state.scored_model.training_run_id
     assert "chosen" in state.champion.selection_reason
     table = health.metrics_side_by_side(state.training.metrics, state.application.metrics)
-    assert table.loc["log_loss", "production"] == pytest.approx(state.application.metrics["log_loss_prod"])
+    assert table.loc["log_loss", "production"] == pytest.approx(state.application.metrics["log_loss"])
     assert table.notna().all().all()
     runs = health.runs_table(state.recent_runs)
     assert len(runs) == len(state.recent_runs) and (runs["status"] == "FINISHED").all()

@@ -84,10 +84,12 @@ def test_labels_accumulate_and_graded_rows_are_never_in_sample(workspace_copy, t
     graded = predictions[predictions[config.TARGET].notna() & ~predictions["shot_id"].isin(learned)]
     expected = log_loss(graded[config.TARGET], graded[config.PROBABILITY_COLUMN], labels=[0, 1])
     assert metrics[names.PROD_LOG_LOSS] == pytest.approx(expected, abs=1e-9)
-    # The estimate sits on exactly the graded rows, with its interval.
-    for name in (names.ESTIMATED_LOG_LOSS, "estimated_log_loss_lower", "estimated_log_loss_upper"):
-        assert name in metrics
-    assert tags[names.ESTIMATE_APPLICABILITY_TAG] in {calculators.APPLICABLE, calculators.QUESTIONABLE}
+    # The promoted model's only unseen labelled rows are the ones graded now: no reference is dated
+    # before them, so no threshold and no estimate are logged, and the run says why.
+    assert tags[names.ESTIMATE_APPLICABILITY_TAG] == calculators.NOT_APPLICABLE
+    assert names.ESTIMATED_LOG_LOSS not in metrics and "dated before" in tags[names.MONITORING_PROBLEM_TAG]
+    # The null model knows what was known before the graded rows: the older labels' make rate.
+    assert metrics["null_rate"] == pytest.approx(older[config.TARGET].mean())
 
 
 def test_the_session_run_estimates_without_trusting_itself_on_3pt_shots(tracking):

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.dummy import DummyClassifier
 
+from conftest import synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.monitoring import replay
 from kobe_mlops.monitoring.calculators import MonitoringReference
@@ -20,16 +21,8 @@ TARGET = config.TARGET
 
 def shots(rows: int, seed: int, production: bool) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "lat": rng.uniform(33.9, 34.05, rows),
-            "lon": rng.uniform(-118.4, -118.1, rows),
-            "minutes_remaining": rng.integers(0, 12, rows),
-            "period": rng.integers(1, 5, rows),
-            "playoffs": rng.integers(0, 2, rows),
-            "shot_distance": np.full(rows, 30.0) if production else rng.integers(0, 21, rows).astype(float),
-        }
-    )
+    frame = synthetic_shots(rows, seed).drop(columns=TARGET)
+    frame["shot_distance"] = np.full(rows, 30.0) if production else rng.integers(0, 21, rows).astype(float)
     chance = np.where(frame["playoffs"] == 1, 0.65, 0.05) if production else 0.45
     frame[TARGET] = (rng.random(rows) < chance).astype(float)
     return frame

@@ -7,23 +7,16 @@ import pandas as pd
 import pytest
 from sklearn.dummy import DummyClassifier
 
+from conftest import synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.modeling import challengers
 from kobe_mlops.modeling.shot_model import ShotMadeModel
 
 
 def labelled_rows(rows: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Development-like short shots and production-like long ones (22 ft and beyond) with a lower make rate."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "lat": rng.uniform(33.9, 34.05, rows),
-            "lon": rng.uniform(-118.4, -118.1, rows),
-            "minutes_remaining": rng.integers(0, 12, rows),
-            "period": rng.integers(1, 5, rows),
-            "playoffs": rng.integers(0, 2, rows),
-            "shot_distance": rng.integers(0, 30, rows).astype(float),
-        }
-    )
+    frame = synthetic_shots(rows, seed)
     production = frame["shot_distance"] >= 22
     frame[config.TARGET] = (rng.random(rows) < np.where(production, 0.3, 0.5)).astype(float)
     frame[challengers.PRODUCTION_COLUMN] = production

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.monitoring import calculators
 from kobe_mlops.monitoring.calculators import Monitor, MonitoringReference
@@ -16,16 +17,8 @@ PROB, TARGET = config.PROBABILITY_COLUMN, config.TARGET
 def scored_shots(rows: int, seed: int, distance_high: int = 21, make_shift: float = 0.0) -> pd.DataFrame:
     """Shots whose probability is calibrated (outcome drawn at it), unless ``make_shift`` moves the outcome."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "lat": rng.uniform(33.9, 34.05, rows),
-            "lon": rng.uniform(-118.4, -118.1, rows),
-            "minutes_remaining": rng.integers(0, 12, rows),
-            "period": rng.integers(1, 5, rows),
-            "playoffs": rng.integers(0, 2, rows),
-            "shot_distance": rng.integers(0, distance_high, rows).astype(float),
-        }
-    )
+    frame = synthetic_shots(rows, seed).drop(columns=TARGET)
+    frame["shot_distance"] = rng.integers(0, distance_high, rows).astype(float)
     frame[PROB] = np.clip(0.6 - frame["shot_distance"] / 50 + rng.normal(0, 0.05, rows), 0.05, 0.95)
     frame[TARGET] = (rng.random(rows) < np.clip(frame[PROB] + make_shift, 0, 1)).astype(float)
     return frame

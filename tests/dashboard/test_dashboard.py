@@ -534,3 +534,23 @@ def test_the_support_message_names_only_the_features_outside():
     assert inference.outside_support_message(SHOT, support, "1") is None
     message = inference.outside_support_message({**SHOT, "shot_distance": 25.0, "period": 5}, support, "1")
     assert "shot_distance=25 (trained on 0 to 22)" in message and "period=5" in message and "lat=" not in message
+
+
+def test_the_gate_candidates_are_read_from_the_validation_run_best_first():
+    from datetime import UTC, datetime
+
+    gate = health.RunSummary(
+        "run",
+        config.RETRAINING_RUN_NAMES["validacao_challenger"],
+        "FINISHED",
+        datetime.now(UTC),
+        None,
+        metrics={
+            "holdout_log_loss_champion": 0.6086,
+            "holdout_log_loss_challenger": 0.6108,
+            "holdout_log_loss_null": 0.6129,
+            "holdout_rows": 1629.0,
+            "holdout_gain": -0.0022,
+        },
+    )
+    assert common.gate_candidates(gate) == {"champion": 0.6086, "challenger": 0.6108, "null": 0.6129}

@@ -37,6 +37,7 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
     monkeypatch.setenv("KOBE_INVOCATION_ID", "timelinetest")
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # the replay's logging sets it: undone after the test
     yield tmp_path
     mlflow.set_tracking_uri(None)
 

@@ -131,6 +131,23 @@ def score_distribution_figure(
     return figure
 
 
+def gate_figure(candidates: dict[str, float], winner: str) -> plt.Figure:
+    """Each candidate's log loss on the promotion gate's holdout (lower is better), the winner in green."""
+    figure, axis = plt.subplots(figsize=(8, 0.5 * len(candidates) + 1.3))
+    labels, values = list(candidates)[::-1], list(candidates.values())[::-1]
+    colours = ["#2ca02c" if label == winner else "#7f7f7f" for label in labels]
+    axis.barh(labels, values, color=colours)
+    for position, value in enumerate(values):
+        axis.annotate(f"{value:.4f}", (value, position), xytext=(3, 0), textcoords="offset points", va="center")
+    axis.set(
+        xlim=(max(0.0, min(values) - 0.02), max(values) + 0.01),
+        xlabel="Log loss on the gate's holdout (nats per shot, lower is better)",
+        title=f"Candidates at the latest gate (winner: {winner})",
+    )
+    figure.tight_layout()
+    return figure
+
+
 def rates_figure(rates: dict[str, float]) -> plt.Figure:
     """Make rates and mean probabilities side by side (probability of a make, 0-1)."""
     figure, axis = plt.subplots(figsize=(8, 0.5 * len(rates) + 1.2))

@@ -381,6 +381,28 @@ def coinciding_strategies(timeline: pd.DataFrame) -> list[tuple[str, str]]:
     ]
 
 
+@st.cache_data(show_spinner=False)
+def _run_summary(uri: str, run_id: str) -> health.RunSummary:
+    return health.RunSummary.from_run(_client(uri).get_run(run_id))
+
+
+def run_summary(source: Source, run_id: str) -> health.RunSummary:
+    """A finished run's metrics, params and tags (it never changes: cached by id)."""
+    try:
+        return _run_summary(source.tracking_uri, run_id)
+    except MlflowException as exc:
+        stop_on_read_error(f"run {run_id} in {source.tracking_uri}", exc)
+
+
+GATE_PREFIX = "holdout_log_loss_"  # ValidacaoChallenger: each candidate's log loss on the holdout
+
+
+def gate_candidates(run: health.RunSummary) -> dict[str, float]:
+    """Candidate -> holdout log loss of a promotion-gate run, best first."""
+    figures = {key[len(GATE_PREFIX) :]: value for key, value in run.metrics.items() if key.startswith(GATE_PREFIX)}
+    return dict(sorted(figures.items(), key=lambda item: item[1]))
+
+
 def replay_command(workspace: str | Path, fast: bool = False) -> str:
     """The command that replays production in ``workspace`` after a pipeline run."""
     return pipeline_command(workspace) + " --replay" + (" --fast" if fast else "")

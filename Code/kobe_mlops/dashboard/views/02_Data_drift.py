@@ -15,33 +15,32 @@ if table is None or table.empty:
         f"The latest application run logged no drift table ({names.DRIFT_TABLE_ARTIFACT}): "
         f"{run.tags.get(names.MONITORING_PROBLEM_TAG, 'its reference set no threshold')}."
     )
-    st.stop()
-
-shifted = table.loc[table["alert"], "feature"].tolist()
-reference = run.tags.get(names.REFERENCE_TAG, "the model's reference rows")
-if shifted:
-    st.error(
-        f"**Verdict:** drift in {', '.join(shifted)}: beyond what files of this size drawn from {reference} reach."
-    )
 else:
-    st.success(f"**Verdict:** no feature drifts from {reference} beyond its no-drift threshold.")
-common.show_figure(charts.psi_figure, table, width="content")
-st.caption(
-    f"{run.metrics[names.ROWS_SCORED]:,.0f} scored production rows against {reference}, measured by application run "
-    f"`{run.run_id}`. A feature's threshold is the PSI that files of the same size drawn from the reference itself "
-    "exceed only 5 % of the time (split between the six features), so a small file is not judged by a large one's "
-    "noise."
-)
-
-with st.expander("Drift per feature, as logged"):
-    st.dataframe(
-        table[["feature", "value", "upper", "alert", "rows"]]
-        .rename(columns={"value": "psi", "upper": "no-drift threshold", "alert": "drift"})
-        .style.format({"psi": "{:.4f}", "no-drift threshold": "{:.4f}"}),
-        hide_index=True,
-        width="stretch",
+    shifted = table.loc[table["alert"], "feature"].tolist()
+    reference = run.tags.get(names.REFERENCE_TAG, "the model's reference rows")
+    if shifted:
+        st.error(
+            f"**Verdict:** drift in {', '.join(shifted)}: beyond what files of this size drawn from {reference} reach."
+        )
+    else:
+        st.success(f"**Verdict:** no feature drifts from {reference} beyond its no-drift threshold.")
+    common.show_figure(charts.psi_figure, table, width="content")
+    st.caption(
+        f"{run.metrics[names.ROWS_SCORED]:,.0f} scored production rows against {reference}, measured by "
+        f"application run `{run.run_id}`. A feature's threshold is the PSI that files of the same size drawn "
+        "from the reference itself exceed only 5 % of the time (split between the six features), so a small "
+        "file is not judged by a large one's noise."
     )
-    st.caption(f"The table step 04 logged ({names.DRIFT_TABLE_ARTIFACT}).")
+
+    with st.expander("Drift per feature, as logged"):
+        st.dataframe(
+            table[["feature", "value", "upper", "alert", "rows"]]
+            .rename(columns={"value": "psi", "upper": "no-drift threshold", "alert": "drift"})
+            .style.format({"psi": "{:.4f}", "no-drift threshold": "{:.4f}"}),
+            hide_index=True,
+            width="stretch",
+        )
+        st.caption(f"The table step 04 logged ({names.DRIFT_TABLE_ARTIFACT}).")
 
 auc = run.metrics.get(names.ADVERSARIAL_AUC)
 if auc is not None:

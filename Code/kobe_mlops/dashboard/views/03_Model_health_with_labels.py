@@ -1,5 +1,6 @@
 """Model health with labels: the figures step 04 graded on rows the model never learned, beside test."""
 
+import numpy as np
 import streamlit as st
 
 from kobe_mlops import config
@@ -39,7 +40,7 @@ for column, name in zip(columns, ["log_loss", "auc", "f1", "precision", "recall"
     column.metric(
         f"{name.replace('_', ' ')} (production)",
         f"{production:.3f}",
-        None if abs(change) < 5e-4 else f"{change:+.3f} vs test",  # no arrow for no change
+        None if np.isnan(change) or abs(change) < 5e-4 else f"{change:+.3f} vs test",  # no arrow for no change
         delta_color="inverse" if name == "log_loss" else "normal",  # lower log loss is better
     )
 with st.expander("Every metric beside its yardsticks"):

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from kobe_mlops import config
-from kobe_mlops.dashboard import common
+from kobe_mlops.dashboard import charts, common
 
 st.title("Retraining")
 source = common.current_source()
@@ -64,6 +64,12 @@ else:
         f"**Latest decision** ({latest['step']}, {latest['start_time']:%Y-%m-%d %H:%M} UTC): "
         f"**{latest['decision']}**. {latest['reason']}"
     )
+    gates = decisions[decisions["step"] == config.RETRAINING_RUN_NAMES["validacao_challenger"]]
+    if not gates.empty:
+        gate = common.run_summary(source, gates.iloc[0]["run_id"])
+        candidates = common.gate_candidates(gate)
+        if candidates:
+            common.show_figure(charts.gate_figure, candidates, gate.params.get("winner", ""), width="content")
     with st.expander(f"Every decision, newest first ({len(decisions)})"):
         st.dataframe(
             decisions.drop(columns="run_id"),

@@ -554,3 +554,11 @@ def test_the_gate_candidates_are_read_from_the_validation_run_best_first():
         },
     )
     assert common.gate_candidates(gate) == {"champion": 0.6086, "challenger": 0.6108, "null": 0.6129}
+
+
+def test_the_fast_threshold_sweep_equals_scikit_learns():
+    rng = np.random.default_rng(0)
+    probability = np.round(rng.uniform(0.1, 0.9, 3000), 2)  # ties on the grid's thresholds
+    outcome = (rng.uniform(size=3000) < probability).astype(int)
+    fast = common.threshold_sweep(outcome, probability)
+    pd.testing.assert_frame_equal(fast, health.threshold_sweep(outcome, probability), check_dtype=False)

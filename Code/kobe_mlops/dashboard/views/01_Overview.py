@@ -37,10 +37,8 @@ else:
     columns[2].metric("Alias", ", ".join(champion.aliases))
     columns[3].markdown(f"Model type  \n### {champion.model_type}")  # a metric would cut a long name
     # A version is registered at the end of the training run that produced it.
-    st.markdown(
-        f"**Trained and registered:** {champion.registered_at:%Y-%m-%d %H:%M} UTC · "
-        f"**Why this model:** {champion.selection_reason}"
-    )
+    why = f" · **Why this model:** {champion.selection_reason}" if champion.selection_reason else ""
+    st.markdown(f"**Trained and registered:** {champion.registered_at:%Y-%m-%d %H:%M} UTC{why}")
     if state.scored_model and state.scored_model.version != champion.version:
         st.info(
             f"The latest production run scored with version {state.scored_model.version}; "

@@ -51,7 +51,7 @@ reference = common.reference_scores(source, model)
 graded = common.graded_scores(source, run)
 curves = {}
 if reference is not None:
-    curves["held-out training rows (base_test)"] = (
+    curves[f"rows held out of version {model.version}'s training"] = (
         reference[config.TARGET].to_numpy(),
         reference[config.PROBABILITY_COLUMN].to_numpy(),
     )
@@ -60,7 +60,7 @@ if graded is not None:
 if graded is None:
     st.info(
         f"Step 04 logs no per-probability counts of the graded rows ({names.GRADED_SCORE_COUNTS_ARTIFACT}) yet: "
-        "the threshold explorer, ROC, calibration and confusion matrix below show the held-out training rows only."
+        "the threshold explorer, ROC, calibration and confusion matrix below show the rows held out of training only."
     )
 if not curves:
     st.stop()

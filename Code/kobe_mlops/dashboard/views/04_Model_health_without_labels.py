@@ -30,7 +30,7 @@ test_probability = None if reference is None else reference[config.PROBABILITY_C
 if test_probability is not None and production is not None:
     common.show_figure(
         charts.score_distribution_figure,
-        {"held-out training rows (base_test)": test_probability, "production": production},
+        {f"rows held out of version {model.version}'s training": test_probability, "production": production},
         width="content",
     )
     psi = drift.population_stability_index(test_probability, production)
@@ -38,7 +38,7 @@ if test_probability is not None and production is not None:
 else:
     rates = {
         "development make rate": None if development is None else development[config.TARGET].mean(),
-        "mean probability, held-out training rows": None if test_probability is None else test_probability.mean(),
+        "mean probability, rows held out of training": None if test_probability is None else test_probability.mean(),
         "mean probability, production": metrics.get(names.MEAN_PROBABILITY),
     }
     common.show_figure(charts.rates_figure, {label: value for label, value in rates.items() if value is not None})

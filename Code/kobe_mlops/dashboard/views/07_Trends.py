@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.monitoring import trends
+from kobe_mlops.monitoring import trends, triggers
 
 st.title("Trends")
 source = common.current_source()
@@ -35,13 +35,15 @@ for column, row in zip(st.columns(len(outlook)), outlook.itertuples(), strict=Fa
         column.metric(label, "not measured")
         column.caption("Needs labelled production rows.")
         continue
-    # No arrow when there is no previous run or nothing changed.
+    # No arrow when there is no previous run or nothing changed; the make rate may leave its band on
+    # either side, so its change is not coloured as good or bad.
     change = None if np.isnan(row.change) or row.change == 0 else f"{row.change:+.4f} since the previous run"
-    column.metric(label, f"{row.last_value:.4f}", change, delta_color="inverse")  # a rise is bad
-    if row.fired:
-        column.caption(
-            f"Threshold {row.threshold:.4f}: **fired**, at {row.last_value / row.threshold:.1f}× the threshold."
-        )
+    colour = "off" if row.trigger == triggers.MAKE_RATE_GAP else "inverse"  # a rise of PSI or log loss is bad
+    column.metric(label, f"{row.last_value:.4f}", change, delta_color=colour)
+    if np.isnan(row.threshold):
+        column.caption("No threshold in that run: its reference rows were too few to set one.")
+    elif row.fired:
+        column.caption(f"Threshold {row.threshold:.4f}: **fired**.")
     else:
         column.caption(f"Threshold {row.threshold:.4f}: {row.distance_share:.0%} of the threshold left.")
 with st.expander("Distance to each threshold, as a table"):

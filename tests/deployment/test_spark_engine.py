@@ -247,13 +247,17 @@ def test_spark_engine_through_run_all_logs_the_pandas_metrics(workspace_copy, pi
 
 
 def replicated(source, rows: int, target) -> None:
-    """``rows`` rows of ``source`` repeated, written chunk by chunk (the test never holds them all)."""
+    """``rows`` rows of ``source`` repeated with unique shot ids (a repeated id is rejected),
+    written chunk by chunk (the test never holds them all)."""
     table = pq.read_table(source)
     table = table.drop_columns([c for c in table.column_names if c.startswith("__index_level_")])
     with pq.ParquetWriter(target, table.schema) as writer:
         for start in range(0, rows, 1 << 20):
             positions = np.arange(start, min(start + (1 << 20), rows))
-            writer.write_table(table.take(pa.array(positions % table.num_rows)))
+            chunk = table.take(pa.array(positions % table.num_rows))
+            writer.write_table(
+                chunk.set_column(chunk.schema.get_field_index("shot_id"), "shot_id", pa.array(positions))
+            )
 
 
 @pytest.mark.e2e

@@ -196,6 +196,7 @@ class Stamp:
 
 
 NO_STAMP = Stamp()
+_NO_ROWS = pa.table({})  # a batch's rejected rows before they are read back
 
 
 @dataclass(frozen=True)
@@ -252,15 +253,6 @@ class BatchLayout:
         )
 
 
-@dataclass
-class CheckedBatch:
-    """A batch after the contract and the model: the predictions table, and the rejected rows' positions and reasons."""
-
-    predictions: pa.Table
-    rejected_positions: np.ndarray  # int64, positions in the batch
-    reasons: np.ndarray  # object, one per rejected position
-
-
 def _is_number(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind)
 
@@ -310,7 +302,7 @@ _NO_POSITIONS = np.empty(0, dtype="int64")
 
 def score_batch(
     batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout, id_rejected: tuple | None = None
-) -> CheckedBatch:
+) -> ScoredBatch:
     """The data contract and the model on one batch (``layout.read_columns`` at least).
 
     Valid rows: the features in the contract's types, the target as float64, the ids as the file
@@ -371,7 +363,8 @@ def score_batch(
     arrays += layout.stamp_columns(len(probability))
     schema = layout.predictions_schema
     arrays = [a.cast(kind) if a.type != kind else a for a, kind in zip(arrays, schema.types, strict=True)]
-    return CheckedBatch(pa.Table.from_arrays(arrays, schema=schema), positions.astype("int64"), reasons)
+    predictions = pa.Table.from_arrays(arrays, schema=schema)
+    return ScoredBatch(predictions, _NO_ROWS, layout.source, positions.astype("int64"), reasons)
 
 
 # --- The ids: checked once over the whole file ---------------------------------------------------
@@ -682,11 +675,11 @@ class _Scorer:
         for copy in self.copies:
             self.spare.put(copy)
 
-    def _score(self, batch: pa.RecordBatch, id_rejected: tuple) -> CheckedBatch:
+    def _score(self, batch: pa.RecordBatch, id_rejected: tuple) -> ScoredBatch:
         checked = score_batch(batch, self.model, self.layout, id_rejected)
         copy = self.spare.get()
         try:
-            copy.update(ScoredBatch(checked.predictions, _NO_ROWS, self.layout.source))
+            copy.update(checked)  # its scored rows; the rejected ones are folded once read back
         finally:
             self.spare.put(copy)
         return checked
@@ -698,9 +691,6 @@ class _Scorer:
         self.pool.shutdown(wait=True, cancel_futures=True)
         for copy in self.copies:
             observers.merge(copy)
-
-
-_NO_ROWS = pa.table({})
 
 
 def apply_to_file(

@@ -67,6 +67,10 @@ class ScoredBatch:
     predictions: pa.Table
     rejected: pa.Table
     source: str = "input"
+    # Straight from the contract check, before the rejected rows' other columns are read back:
+    # their positions in the batch and their reasons (the engines fill ``rejected`` from these).
+    rejected_positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="int64"))
+    reasons: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
 
     @property
     def rows_scored(self) -> int:

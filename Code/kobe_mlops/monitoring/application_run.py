@@ -106,10 +106,7 @@ def streamed_metrics(applied: AppliedFile) -> dict[str, float]:
         **table_metrics(figures["table"]),
     }
     if labelled:
-        by_name = {"log_loss": names.LOG_LOSS, "f1": names.F1_SCORE}
-        metrics.update(
-            {by_name.get(name, names.prod_metric(name)): value for name, value in labelled["metrics"].items()}
-        )
+        metrics.update({names.prod_metric(name): value for name, value in labelled["metrics"].items()})
         metrics.update({names.baseline_prod_metric(name): value for name, value in labelled["baseline"].items()})
         # After the fact only: a constant at this file's own make rate, which nobody knew beforehand.
         metrics[names.PROD_NULL_LOG_LOSS] = labelled["null_log_loss"]

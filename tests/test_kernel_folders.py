@@ -1,4 +1,4 @@
-"""Notebooks and the README snippet work with the kernel in the project root or in ``notebooks/``.
+"""Notebooks 01-04 and the README snippet work with the kernel in the project root or in ``notebooks/``.
 
 A copy of the project's files plays a fresh clone: its own package (on ``PYTHONPATH``), no
 ``KOBE_WORKSPACE`` nor ``MLFLOW_TRACKING_URI``, the course data beside it in ``../shared/data``.

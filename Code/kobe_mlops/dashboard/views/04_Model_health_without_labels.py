@@ -49,7 +49,9 @@ else:
 
 columns = st.columns(3)
 estimate = metrics.get(ESTIMATE_ALL)
-if estimate is not None:
+if estimate is None:
+    columns[0].metric("Estimated log loss (every scored row)", "not estimated")
+else:
     columns[0].metric("Estimated log loss (every scored row)", f"{estimate:.4f}")
     columns[0].caption(
         f"95 % interval {metrics.get(ESTIMATE_ALL + '_lower', float('nan')):.4f} to "

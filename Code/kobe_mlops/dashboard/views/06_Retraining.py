@@ -83,12 +83,12 @@ else:
 st.code(
     "\n".join(
         f"{common.pipeline_command(source.workspace)} {flags}"
-        for flags in ["--retrain", "--steps 04 --retrain", "--force-retrain", "--rollback"]
+        for flags in ["--retrain", "--steps 04 --retrain", "--force-retrain", "--promote VERSION", "--rollback"]
     ),
     language="bash",
 )
 st.caption(
     "The loop (reactive: it acts on a measured problem), its promotion rule and how to run it on a calendar are "
     "described in `Docs/Model/Retraining.md`; "
-    "each decision is an MLflow run (VerificacaoRetreino, ValidacaoChallenger, Rollback)."
+    f"each decision is an MLflow run ({', '.join(config.RETRAINING_RUN_NAMES.values())})."
 )

@@ -68,6 +68,21 @@ def pytest_configure():
     threadpool_limits(limits=1, user_api="openmp")
 
 
+_SESSION_EXPERIMENT_ID = os.environ.get("MLFLOW_EXPERIMENT_ID")
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_experiment_restored():
+    """``mlflow.set_experiment`` (any in-process logging: the step, the replay, a page, also from a
+    module-scoped fixture) exports ``MLFLOW_EXPERIMENT_ID``; a later test's store has no such
+    experiment. After each test it is what it was when the session started."""
+    yield
+    if _SESSION_EXPERIMENT_ID is None:
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+    else:
+        os.environ["MLFLOW_EXPERIMENT_ID"] = _SESSION_EXPERIMENT_ID
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):

@@ -89,6 +89,7 @@ def copy(tmp_path_factory) -> Copy:
     clone.execute("03_treinamento", notebooks, {"fast": True})
     clone.execute("03_treinamento", project, {"fast": True}, name="03_treinamento_again")
     clone.execute("04_aplicacao", notebooks, {})
+    clone.execute("05_operacao", notebooks, {"strategies": ["never", "reactive"]})
     return clone
 
 

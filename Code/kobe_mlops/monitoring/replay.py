@@ -30,7 +30,7 @@ from kobe_mlops.modeling import challengers
 from kobe_mlops.modeling.shot_model import ShotMadeModel
 from kobe_mlops.monitoring import calculators, gate, triggers
 from kobe_mlops.monitoring.calculators import Monitor, MonitoringReference, row_log_loss
-from kobe_mlops.tracking import configure, invocation_id, names, reads, tracking_uri
+from kobe_mlops.tracking import configure, invocation_id, names, reads, tracking_uri, use_project_store
 
 NEVER, REACTIVE, SCHEDULED, CONTINUOUS = "never", "reactive", "scheduled", "continuous"
 STRATEGIES = (NEVER, REACTIVE, SCHEDULED, CONTINUOUS)
@@ -175,7 +175,7 @@ def load_inputs(paths: config.WorkspacePaths | None = None) -> ReplayInputs:
             f"The replay needs a pipeline run first: missing {', '.join(missing)} in {paths.root}. "
             "Run python run_all.py (add --data-source DIR without internet access)."
         )
-    mlflow.set_tracking_uri(tracking_uri())
+    use_project_store()  # from notebooks/ too: the project's store, PyCaret's log routed
     client = reads.client()
     version = reads.version_by_alias(client)
     if len(reads.learned_shot_ids(client, version)):

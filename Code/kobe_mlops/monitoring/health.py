@@ -1,4 +1,4 @@
-"""Monitoring logic behind the dashboard, beyond the per-feature drift of ``drift.py``.
+"""Monitoring logic behind the dashboard, beyond the calculators of ``calculators.py``.
 
 * **What the pipeline left behind**: the latest runs, the champion and the files in
   ``data/processed``, as plain objects (no MLflow entities), ready to cache and display.

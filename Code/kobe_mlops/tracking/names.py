@@ -48,11 +48,8 @@ OBSERVED_MAKE_RATE = "observed_make_rate"
 LABELLED_MEAN_PROBABILITY = "mean_probability_labeled"
 PREDICTED_MAKE_RATE = "predicted_make_rate"
 MEAN_PROBABILITY = "mean_probability"
-# Label-free estimate (CBPE, monitoring/estimation.py) and whether it can be trusted.
+# Label-free estimate (monitoring/calculators.py) and whether it can be trusted.
 ESTIMATED_LOG_LOSS = "estimated_log_loss"
-ESTIMATED_F1 = "estimated_f1"
-SHARE_OUTSIDE_SUPPORT = "share_outside_training_support"
-ESTIMATION_ERROR_LOG_LOSS = "estimation_error_log_loss"  # estimate minus realized, on the evaluated rows
 ESTIMATE_APPLICABILITY_TAG = "estimate_applicability"
 ESTIMATE_REASON_TAG = "estimate_applicability_reason"
 # Never in-sample: labelled rows the scoring model learned are counted, not graded.
@@ -118,8 +115,6 @@ PROMOTED = "promoted"  # 1 when that challenger passed the promotion gate
 # (the development rate before the first). Not log_loss_null_prod, the batch's own rate.
 REPLAY_NULL_LOG_LOSS = "log_loss_null"
 REPLAY_POOLED_NULL_LOG_LOSS = "log_loss_null_pooled"  # parent run: the null model over every replayed batch
-FIRST_ALERT_BATCH = "first_alert_batch"  # first batch where any trigger fired (-1: never)
-FIRST_LABEL_ALERT_BATCH = "first_label_alert_batch"  # ... a trigger that needs labels
 REPLAY_DECISION_TAG = "decision"
 REPLAY_REASON_TAG = "reason"
 FIRED_TRIGGERS_TAG = "fired_triggers"

@@ -5,7 +5,7 @@ import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.monitoring import drift, health
+from kobe_mlops.monitoring import health
 from kobe_mlops.monitoring.calculators import APPLICABLE, ESTIMATE_ALL, QUESTIONABLE
 from kobe_mlops.tracking import names
 
@@ -33,8 +33,11 @@ if test_probability is not None and production is not None:
         {f"rows held out of version {model.version}'s training": test_probability, "production": production},
         width="content",
     )
-    psi = drift.population_stability_index(test_probability, production)
-    st.markdown(f"Score PSI (test → production) {psi:.3f}: {drift.psi_verdict(psi)}.")
+    shift = health.score_shift(test_probability, production)
+    st.markdown(
+        f"Score PSI (held-out rows → production) {shift.psi:.3f}; Kolmogorov-Smirnov {shift.ks_statistic:.3f}: "
+        f"{shift.verdict}."
+    )
 else:
     rates = {
         "development make rate": None if development is None else development[config.TARGET].mean(),

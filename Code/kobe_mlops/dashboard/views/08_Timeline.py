@@ -4,7 +4,7 @@ import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.monitoring import estimation, replay_timeline
+from kobe_mlops.monitoring import replay_timeline
 from kobe_mlops.tracking import reads
 
 st.title("Timeline")
@@ -73,9 +73,9 @@ with st.expander("Can the estimate be trusted? Applicability per batch"):
     applicability = replay_timeline.applicability_table(view.timeline)
     st.dataframe(applicability.rename(columns={"batch_index": "batch_number"}), hide_index=True, width="stretch")
     st.caption(
-        f"Applicable below {estimation.QUESTIONABLE_SHARE:.0%} of rows outside the scoring model's training support, "
-        f"questionable below {estimation.NOT_APPLICABLE_SHARE:.0%}, not applicable above "
-        "(Code/kobe_mlops/monitoring/estimation.py). A retrained model learned 3PT shots, so its support covers them."
+        "Applicable: the batch does not drift from the rows the estimate is calibrated on; questionable: it drifts "
+        "(the features are named per batch); not applicable: the model's reference was too small to calibrate one "
+        "(Code/kobe_mlops/monitoring/calculators.py)."
     )
 
 with st.expander("Every batch and strategy"):

@@ -1,4 +1,4 @@
-"""The registered champion scores the course data as it comes (issue #11).
+"""The registered champion scores the course data as it comes.
 
 Each test loads ``models:/kobe-shot-model@champion`` from the session pipeline's store, scores a
 frame holding the features in some dtypes and layout, and compares, shot by shot, with the

@@ -1,4 +1,4 @@
-"""The logged model takes the six features as whatever numeric dtypes a pandas user holds (issue #11).
+"""The logged model takes the six features as whatever numeric dtypes a pandas user holds.
 
 A small fitted pipeline is logged with ``log_and_register`` to a SQLite store in a temporary
 folder and loaded back through ``models:/...@champion``, the way a user loads the champion: MLflow's

@@ -17,6 +17,7 @@ from scipy import special, stats
 from sklearn.linear_model import LogisticRegression
 
 from kobe_mlops import config
+from kobe_mlops.tracking import names
 
 RESULT_COLUMNS = ["chunk", "metric", "value", "lower", "upper", "alert", "rows"]
 # Chance of at least one false alarm per chunk for a family of figures (drift over the six
@@ -268,7 +269,7 @@ def realized_rows(sums: np.ndarray, chunk: str, realized: RealizedPerformance | 
     lower, upper = realized.band(n) if realized is not None else (np.nan, np.nan)
     rows = [
         result_row(chunk, "log_loss", value, lower, upper, realized is not None and value > upper, n),
-        result_row(chunk, "log_loss_null", sums[3] / n, rows=n),
+        result_row(chunk, names.NULL_LOG_LOSS, sums[3] / n, rows=n),
     ]
     if n > 1:
         mean, half = _mean_and_half_width(sums[4], sums[5], n)

@@ -117,12 +117,7 @@ def timeline_frame(children: list[Run], strategies: list[str] | None = None) -> 
                 "batch_index": int(params[names.REPLAY_BATCH_NUMBER]),
                 "batch": params.get(names.REPLAY_BATCH, ""),
                 "trained_through_batch": int(params[names.TRAINED_THROUGH_BATCH]),
-                **{
-                    column: metrics.get(column, np.nan)
-                    for column in TIMELINE_COLUMNS[4:13]
-                    if column != "log_loss_null"
-                },
-                "log_loss_null": metrics.get("log_loss_null", np.nan),
+                **{column: metrics.get(column, np.nan) for column in TIMELINE_COLUMNS[4:13]},
                 "fired": bool(fired),
                 "fired_triggers": fired,
                 "retrained": bool(metrics.get(names.RETRAINED, 0.0)),

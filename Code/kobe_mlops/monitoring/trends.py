@@ -30,7 +30,7 @@ TRIGGER_LABELS = {
 COUNT_METRICS = [*names.COUNT_METRICS, names.ROWS_EVALUATED]
 CONTEXT_METRICS = [
     names.PROD_LOG_LOSS,
-    "log_loss_null",
+    names.NULL_LOG_LOSS,
     names.PROD_NULL_LOG_LOSS,
     names.PREDICTED_MAKE_RATE,
     names.OBSERVED_MAKE_RATE,

@@ -344,3 +344,27 @@ def test_staged_outputs_leave_nothing_behind_on_failure(tmp_path):
         staged.write_text("half")
         raise RuntimeError("scoring failed")
     assert target.read_text() == "previous" and os.listdir(tmp_path) == ["predictions.parquet"]
+
+
+def test_a_failed_output_write_stops_the_sink_before_the_error_leaves(tmp_path, monkeypatch):
+    """A sink still writing after the caller aborted would leave its file behind (a full disk)."""
+    import time
+
+    from kobe_mlops.deployment import application
+
+    def full_disk(writers, tables):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(application, "_write", full_disk)
+    sunk = []
+
+    def slow_sink(table):
+        time.sleep(0.05)
+        sunk.append(table.num_rows)
+
+    path = write(shots(200), tmp_path / "prod.parquet")
+    with pytest.raises(OSError, match="No space left"):
+        apply_to_file(path, DistanceModel(), outputs(tmp_path), batch_rows=8, workers=1, sink=slow_sink)
+    calls = len(sunk)
+    time.sleep(0.3)
+    assert len(sunk) == calls, "the sink went on after apply_to_file returned"

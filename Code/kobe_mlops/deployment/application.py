@@ -28,6 +28,7 @@ reasons of the broken rows only; a batch whose features are not all numeric goes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -760,14 +761,15 @@ def apply_to_file(
             while pending:
                 finish(*pending.popleft())
         finally:
-            try:
-                scorer.close(fed)
-                writer.close()
-                if sunk is not None:
-                    sunk.close()
-            finally:
+            # Every thread stops before an error leaves: a sink still writing after the caller
+            # aborted would leave its file behind. ExitStack runs the rest even when one raises.
+            with contextlib.ExitStack() as closing:
                 for parquet_writer in writers:
-                    parquet_writer.close()
+                    closing.callback(parquet_writer.close)
+                if sunk is not None:
+                    closing.callback(sunk.close)
+                closing.callback(writer.close)
+                closing.callback(scorer.close, fed)
         totals = counts.result()
         if totals["rows_input"] != production.rows:  # the file changed while it was read
             raise DataContractError(f"{path}: {production.rows} rows in its metadata but {totals['rows_input']} read.")

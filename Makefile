@@ -33,7 +33,7 @@ format:  ## format the code and apply ruff's safe fixes
 	.venv/bin/ruff check --fix .
 
 ui:  ## browse runs and registered models in the MLflow UI on 127.0.0.1:5000
-	.venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1
+	MLFLOW_DISABLE_TELEMETRY=true .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1
 
 stack-start:  ## start PostgreSQL + an MLflow tracking server on 127.0.0.1:5000 (needs '.[scale]')
 	$(PY) -m kobe_mlops.tracking_stack start

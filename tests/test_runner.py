@@ -72,3 +72,23 @@ def test_failure_message_is_short_and_names_the_error():
     assert message.startswith("DataContractError: prod.parquet: missing column 'lat'")
     assert len(message) < 700 and "\n" not in message
     assert failure_message(ValueError("bad")) == "ValueError: bad"
+
+
+def test_run_all_turns_mlflow_telemetry_off_for_itself_and_its_children():
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key not in ("MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")}
+    script = (
+        # the runner itself is not needed to read what the script sets first (and costs seconds)
+        "import runpy, subprocess, sys, types; sys.modules['kobe_mlops.runner'] = types.SimpleNamespace(main=None);"
+        "runpy.run_path('run_all.py', run_name='as_module');"
+        "print(subprocess.check_output([sys.executable, '-c', "
+        "'import os; print(os.environ[\"MLFLOW_DISABLE_TELEMETRY\"])'], text=True))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=config.PROJECT_ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["true"]

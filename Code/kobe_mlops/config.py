@@ -78,6 +78,7 @@ PROBABILITY_COLUMN = "shot_made_probability"
 PREDICTION_COLUMN = "shot_made_prediction"
 # Batch scoring engines of the application step: one pandas process, or Spark (optional extra).
 SCORING_ENGINES = ["pandas", "spark"]
+DEFAULT_ENGINE = SCORING_ENGINES[0]  # one process, no Java
 DEFAULT_SPARK_MASTER = "local[*]"  # every core of this machine
 
 # --- Pipeline steps (notebook stem, short name) ---------------------------------------------

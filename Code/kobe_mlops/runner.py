@@ -105,10 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--engine",
         choices=config.SCORING_ENGINES,
-        default="pandas",
-        help="batch scoring "
-        "engine of the application step: pandas (one process) or spark (mlflow spark_udf; "
-        "pip install -e '.[scale]')",
+        default=config.DEFAULT_ENGINE,
+        help="batch scoring engine of the application step: pandas (one process) or spark "
+        "(partitions scored by Spark's executors; pip install -e '.[scale]')",
     )
     parser.add_argument(
         "--spark-master",

@@ -9,7 +9,6 @@ run logs every metric the triggers read.
 from __future__ import annotations
 
 # --- Treinamento ------------------------------------------------------------------------------
-TEST_LOG_LOSS = "log_loss_champion_test"  # the registered model on base_test
 # How many production rows the model learned, and their shot_id (monitoring never grades on them).
 PRODUCTION_ROWS_LEARNED = "production_rows_learned"
 PRODUCTION_SHOT_IDS_ARTIFACT = "training/production_shot_ids.parquet"
@@ -39,7 +38,6 @@ ROWS_LABELLED = "rows_labeled"
 COUNT_METRICS = [ROWS_INPUT, ROWS_SCORED, ROWS_REJECTED, ROWS_LABELLED]
 
 PROD_LOG_LOSS = "log_loss"  # the course's name for the production log loss
-PROD_BASELINE_LOG_LOSS = "log_loss_baseline_prod"  # constant at the development make rate
 PROD_NULL_LOG_LOSS = "log_loss_null_prod"  # after the fact: a constant at the file's own make rate
 NULL_RATE = "null_rate"  # the deployable null model's constant: the make rate known before the file
 NULL_LOG_LOSS = "log_loss_null"  # the log loss of that constant on the graded rows (known before the file)
@@ -61,7 +59,6 @@ LABELLED_PRODUCTION_ROWS = "labelled_production_rows"  # rows in the store when 
 LABEL_CONFLICTS = "label_conflicts"  # labelled rows whose shot the store holds with the other label
 # Set on a PipelineAplicacao run that failed: what it was doing and the error (nothing was published).
 FAILURE_TAG = "kobe.failure_reason"  # same tag as tracking.recovery puts on runs a dead process left
-# Kept for the MLflow UI's run table, where a short name is easier to sort by.
 LOG_LOSS = "log_loss"
 F1_SCORE = "f1_score"
 PSI_PREFIX = "psi_"
@@ -101,7 +98,6 @@ def psi_metric(feature: str) -> str:
 # Each child run is a PipelineAplicacao of one strategy on one batch; the parent sums them up.
 REPLAY_STRATEGY_TAG = "kobe.replay_strategy"
 REPLAY_BATCH = "batch"  # param: the season (or the date range of a batch of rows)
-REPLAY_BATCH_INDEX = "batch_index"  # param: 0-based, oldest batch first
 REPLAY_BATCH_NUMBER = "batch_number"  # param: 1-based, oldest batch first, as pages and progress lines show it
 REPLAY_SUMMARY_ARTIFACT = "replay/summary.json"
 SCORING_MODEL_TAG = "scoring_model"  # one line describing the model in service
@@ -111,14 +107,10 @@ MONITORING_PROBLEM_TAG = "monitoring_problem"  # why no threshold or estimate co
 TRAINED_THROUGH_BATCH = "trained_through_batch"
 RETRAINED = "retrained"  # 1 when the strategy trained a challenger after the batch
 PROMOTED = "promoted"  # 1 when that challenger passed the promotion gate
-# The replay's yardstick: a constant at the make rate of every label revealed before the batch
-# (the development rate before the first). Not log_loss_null_prod, the batch's own rate.
-REPLAY_NULL_LOG_LOSS = "log_loss_null"
 REPLAY_POOLED_NULL_LOG_LOSS = "log_loss_null_pooled"  # parent run: the null model over every replayed batch
 REPLAY_DECISION_TAG = "decision"
 REPLAY_REASON_TAG = "reason"
 FIRED_TRIGGERS_TAG = "fired_triggers"
-VALIDATION_PREFIX = "validation_"  # the promotion gate's figures (retraining.validate)
 
 
 def strategy_metric(name: str, strategy: str) -> str:
@@ -126,17 +118,8 @@ def strategy_metric(name: str, strategy: str) -> str:
     return f"{name}_{strategy}"
 
 
-def trigger_metric(trigger: str) -> str:
-    """``feature_drift`` -> ``trigger_feature_drift``, as VerificacaoRetreino logs it."""
-    return f"trigger_{trigger}"
-
-
 def trigger_fired_metric(trigger: str) -> str:
     return f"trigger_{trigger}_fired"
-
-
-def trigger_threshold_metric(trigger: str) -> str:
-    return f"trigger_{trigger}_threshold"
 
 
 # --- Columns and metadata of the application step's outputs -----------------------------------

@@ -298,8 +298,8 @@ class BatchRecord:
         return {
             names.REPLAY_STRATEGY_TAG: self.strategy,
             names.FIRED_TRIGGERS_TAG: ",".join(name for name, value in self.fired.items() if value),
-            names.REPLAY_DECISION_TAG: self.decision,
-            names.REPLAY_REASON_TAG: self.reason[:5000],
+            names.DECISION_TAG: self.decision,
+            names.REASON_TAG: self.reason[:5000],
             names.SCORING_MODEL_TAG: self.deployed.description[:5000],
             names.REFERENCE_TAG: self.deployed.reference.description,
             **dict(
@@ -716,7 +716,7 @@ def run_replay(
         "strategies": ",".join(settings.strategies),
         "schedule_every": str(settings.schedule_every),
         "gate_rule": gate.RULE,
-        "champion_version": inputs.champion_version,
+        names.CHAMPION_VERSION: inputs.champion_version,
     }
     with log.parent(params):
         progress(

@@ -122,7 +122,7 @@ def timeline_frame(children: list[Run], strategies: list[str] | None = None) -> 
                 "fired_triggers": fired,
                 "retrained": bool(metrics.get(names.RETRAINED, 0.0)),
                 "promoted": bool(metrics.get(names.PROMOTED, 0.0)),
-                "decision": tags.get(names.REPLAY_DECISION_TAG, ""),
+                "decision": tags.get(names.DECISION_TAG, ""),
                 "applicability": tags.get(names.ESTIMATE_APPLICABILITY_TAG, ""),
                 "applicability_reason": tags.get(names.ESTIMATE_REASON_TAG, ""),
                 "run_id": run.info.run_id,

@@ -364,7 +364,7 @@ def log_trigger_check(
         mlflow.log_params(
             {
                 "forced": forced,
-                "champion_version": champion_version,
+                names.CHAMPION_VERSION: champion_version,
                 "application_run_id": report.application_run_id if report else "none",
                 "application_model_version": (report.model_version if report else None) or "none",
                 "already_trained_version": already_trained.version if already_trained else "none",
@@ -372,13 +372,13 @@ def log_trigger_check(
         )
         mlflow.log_metric(names.LABELLED_PRODUCTION_ROWS, labelled_rows)
         if report is not None:
-            mlflow.log_metrics({f"trigger_{t.name}": t.value for t in report.triggers if t.value is not None})
-            mlflow.log_metrics({f"trigger_{t.name}_fired": float(t.fired) for t in report.triggers})
+            mlflow.log_metrics({names.trigger_metric(t.name): t.value for t in report.triggers if t.value is not None})
+            mlflow.log_metrics({names.trigger_fired_metric(t.name): float(t.fired) for t in report.triggers})
         mlflow.set_tags(
             {
-                "decision": "retrain" if retrain else "skip",
-                "reason": reason[:5000],
-                "fired_triggers": ",".join(t.name for t in report.fired) if report else "",
+                names.DECISION_TAG: "retrain" if retrain else "skip",
+                names.REASON_TAG: reason[:5000],
+                names.FIRED_TRIGGERS_TAG: ",".join(t.name for t in report.fired) if report else "",
             }
         )
     return retrain, reason, run.info.run_id
@@ -435,7 +435,7 @@ def validate_and_decide(
     with start_run("validacao_challenger", **{ROLE_TAG: "validation"}) as run:
         mlflow.log_params(
             {
-                "champion_version": versions["champion"].version,
+                names.CHAMPION_VERSION: versions["champion"].version,
                 "challenger_version": challenger_version,
                 "winner": outcome.winner,
                 "promotion_rule": PROMOTION_RULE,
@@ -448,7 +448,7 @@ def validate_and_decide(
         )
         mlflow.log_metrics(figures)
         mlflow.log_artifact(str(bases.holdout), artifact_path="data")
-        mlflow.set_tags({"decision": decision, "reason": reason})
+        mlflow.set_tags({names.DECISION_TAG: decision, names.REASON_TAG: reason})
         client.set_model_version_tag(name, challenger_version, VALIDATION_RUN_TAG, run.info.run_id)
         client.set_model_version_tag(name, challenger_version, VALIDATION_DECISION_TAG, decision)
         if promoted:
@@ -485,7 +485,7 @@ def recover(client: MlflowClient, say: Callable[[str], None] = print) -> Outcome
     version, decision = str(challenger.version), challenger.tags.get(VALIDATION_DECISION_TAG)
     if decision == "promote":
         run_id = challenger.tags.get(VALIDATION_RUN_TAG, "")
-        against = client.get_run(run_id).data.params.get("champion_version") if run_id else None
+        against = client.get_run(run_id).data.params.get(names.CHAMPION_VERSION) if run_id else None
         if against == str(champion.version):
             say(f"Version {version} was validated as better (run {run_id}) but never promoted: promoting it now.")
             return promote_with_run(version, f"promotion decided by ValidacaoChallenger run {run_id}, then interrupted")
@@ -572,24 +572,35 @@ def _with_repairs(client: MlflowClient, say: Callable[[str], None]) -> None:
         say(line)
 
 
+def _alias_move_with_run(step: str, role: str, decisions: tuple[str, str], move: Callable, reason: str, say) -> dict:
+    """Run ``move`` (an alias change) inside a logged ``step`` run; the aliases before and after.
+
+    ``decisions``: the run's decision tag when the move is done, and when there was nothing to move.
+    """
+    client = _client()
+    _with_repairs(client, say)
+    with start_run(step, **{ROLE_TAG: role}) as run:
+        try:
+            aliases = move()
+        except RetrainingError as exc:
+            mlflow.set_tags({names.DECISION_TAG: decisions[1], names.REASON_TAG: str(exc)})
+            raise
+        mlflow.set_tags({names.DECISION_TAG: decisions[0], names.REASON_TAG: reason, **aliases})
+    return {**aliases, "run_id": run.info.run_id}
+
+
 def rollback_with_run(
     reason: str = "manual rollback (run_all.py --rollback)", say: Callable[[str], None] = print
 ) -> Outcome:
     """:func:`rollback`, recorded as a ``Rollback`` run."""
-    client = _client()
-    _with_repairs(client, say)
-    with start_run("rollback", **{ROLE_TAG: "rollback"}) as run:
-        try:
-            aliases = rollback(client, reason)
-        except RetrainingError as exc:
-            mlflow.set_tags({"decision": "nothing to roll back", "reason": str(exc)})
-            raise
-        mlflow.set_tags({"decision": "rollback", "reason": reason, **aliases})
+    moved = _alias_move_with_run(
+        "rollback", "rollback", ("rollback", "nothing to roll back"), lambda: rollback(_client(), reason), reason, say
+    )
     return Outcome(
         "rolled_back",
         f"Rolled back: @{config.CHAMPION_ALIAS} is version "
-        f"{aliases['champion_version_after']} again (was {aliases['champion_version_before']}).",
-        run.info.run_id,
+        f"{moved['champion_version_after']} again (was {moved['champion_version_before']}).",
+        moved["run_id"],
     )
 
 
@@ -598,23 +609,20 @@ def promote_with_run(
 ) -> Outcome:
     """:func:`promote` of a given version, recorded as a ``Promocao`` run: the one way to move
     @champion by hand (the former champion becomes @previous, for :func:`rollback`)."""
-    client = _client()
-    _with_repairs(client, say)
     name = config.REGISTERED_MODEL_NAME
-    with start_run("promocao", **{ROLE_TAG: "promotion"}) as run:
+
+    def move() -> dict[str, str]:
+        client = _client()
         try:
-            try:
-                client.get_model_version(name, str(version))
-            except MlflowException:
-                raise RetrainingError(f"{name} has no version {version} to promote.") from None
-            aliases = promote(client, reason, version=str(version))
-        except RetrainingError as exc:
-            mlflow.set_tags({"decision": "nothing to promote", "reason": str(exc)})
-            raise
-        mlflow.set_tags({"decision": "promote", "reason": reason, **aliases})
+            client.get_model_version(name, str(version))
+        except MlflowException:
+            raise RetrainingError(f"{name} has no version {version} to promote.") from None
+        return promote(client, reason, version=str(version))
+
+    moved = _alias_move_with_run("promocao", "promotion", ("promote", "nothing to promote"), move, reason, say)
     return Outcome(
         "promoted",
-        f"Promoted version {aliases['champion_version_after']} to @{config.CHAMPION_ALIAS} "
-        f"(version {aliases['champion_version_before']} is now @{config.PREVIOUS_ALIAS}).",
-        run.info.run_id,
+        f"Promoted version {moved['champion_version_after']} to @{config.CHAMPION_ALIAS} "
+        f"(version {moved['champion_version_before']} is now @{config.PREVIOUS_ALIAS}).",
+        moved["run_id"],
     )

@@ -94,6 +94,12 @@ def psi_metric(feature: str) -> str:
     return f"{PSI_PREFIX}{feature}"
 
 
+# --- Decisions: VerificacaoRetreino, ValidacaoChallenger, Promocao, Rollback and replay children --
+DECISION_TAG = "decision"  # what was decided (retrain/skip, promote/keep, rollback, ...)
+REASON_TAG = "reason"  # why, in one or a few sentences
+CHAMPION_VERSION = "champion_version"  # param: the @champion version the decision was about
+SELECTION_REASON_TAG = "selection_reason"  # Treinamento run and model version: why this model was chosen
+
 # --- SimulacaoOperacao: the season-by-season replay (monitoring/replay.py) --------------------
 # Each child run is a PipelineAplicacao of one strategy on one batch; the parent sums them up.
 REPLAY_STRATEGY_TAG = "kobe.replay_strategy"
@@ -108,14 +114,17 @@ TRAINED_THROUGH_BATCH = "trained_through_batch"
 RETRAINED = "retrained"  # 1 when the strategy trained a challenger after the batch
 PROMOTED = "promoted"  # 1 when that challenger passed the promotion gate
 REPLAY_POOLED_NULL_LOG_LOSS = "log_loss_null_pooled"  # parent run: the null model over every replayed batch
-REPLAY_DECISION_TAG = "decision"
-REPLAY_REASON_TAG = "reason"
 FIRED_TRIGGERS_TAG = "fired_triggers"
 
 
 def strategy_metric(name: str, strategy: str) -> str:
     """``log_loss``, ``reactive`` -> ``log_loss_reactive``: a parent-run figure of one strategy."""
     return f"{name}_{strategy}"
+
+
+def trigger_metric(trigger: str) -> str:
+    """``feature_drift`` -> ``trigger_feature_drift``: the trigger's value, as VerificacaoRetreino logs it."""
+    return f"trigger_{trigger}"
 
 
 def trigger_fired_metric(trigger: str) -> str:

@@ -708,7 +708,7 @@ def run_replay(
     started = time.perf_counter()
     replay = _Replay(batches, inputs, settings, progress, log)
     params = {
-        "prod_data": settings.prod_data or "in memory",
+        names.PROD_DATA: settings.prod_data or "in memory",
         "batching": settings.batching,
         "batches": str(len(batches)),
         "first_batch": batches[0].label,

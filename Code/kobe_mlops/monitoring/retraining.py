@@ -261,7 +261,7 @@ def promote(
     if str(champion.version) == str(version):
         raise RetrainingError(f"Version {version} of {model_name} is already @{config.CHAMPION_ALIAS}.")
     _move_aliases(client, model_name, _promotion_plan(str(champion.version), str(version), reason))
-    return {"champion_version_before": str(champion.version), "champion_version_after": str(version)}
+    return {names.CHAMPION_BEFORE_TAG: str(champion.version), names.CHAMPION_AFTER_TAG: str(version)}
 
 
 def rollback(client: MlflowClient, reason: str, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
@@ -280,7 +280,7 @@ def rollback(client: MlflowClient, reason: str, model_name: str = config.REGISTE
             f"{current_version} of {model_name}."
         )
     _move_aliases(client, model_name, _rollback_plan(current_version, str(previous.version), reason))
-    return {"champion_version_before": current_version or "none", "champion_version_after": str(previous.version)}
+    return {names.CHAMPION_BEFORE_TAG: current_version or "none", names.CHAMPION_AFTER_TAG: str(previous.version)}
 
 
 # --- The loop, as run_all.py drives it --------------------------------------------------------
@@ -599,7 +599,7 @@ def rollback_with_run(
     return Outcome(
         "rolled_back",
         f"Rolled back: @{config.CHAMPION_ALIAS} is version "
-        f"{moved['champion_version_after']} again (was {moved['champion_version_before']}).",
+        f"{moved[names.CHAMPION_AFTER_TAG]} again (was {moved[names.CHAMPION_BEFORE_TAG]}).",
         moved["run_id"],
     )
 
@@ -622,7 +622,7 @@ def promote_with_run(
     moved = _alias_move_with_run("promocao", "promotion", ("promote", "nothing to promote"), move, reason, say)
     return Outcome(
         "promoted",
-        f"Promoted version {moved['champion_version_after']} to @{config.CHAMPION_ALIAS} "
-        f"(version {moved['champion_version_before']} is now @{config.PREVIOUS_ALIAS}).",
+        f"Promoted version {moved[names.CHAMPION_AFTER_TAG]} to @{config.CHAMPION_ALIAS} "
+        f"(version {moved[names.CHAMPION_BEFORE_TAG]} is now @{config.PREVIOUS_ALIAS}).",
         moved["run_id"],
     )

@@ -64,9 +64,9 @@ def run_row(run: health.RunSummary, psi: list[str]) -> dict:
     row = {
         "run_id": run.run_id,
         "start_time": run.start_time,
-        "model_version": run.params.get("model_version"),
-        "prod_data": run.params.get("prod_data"),
-        "engine": run.params.get("engine"),
+        "model_version": run.params.get(names.MODEL_VERSION),
+        "prod_data": run.params.get(names.PROD_DATA),
+        "engine": run.params.get(names.ENGINE),
     }
     for trigger in report.triggers:
         figure, threshold, fired = trigger_columns(trigger.name)

@@ -31,6 +31,11 @@ def baseline_test_metric(name: str) -> str:
 
 
 # --- PipelineAplicacao ------------------------------------------------------------------------
+# Params: what was scored, with which registered version and engine.
+PROD_DATA = "prod_data"
+ENGINE = "engine"
+MODEL_NAME = "model_name"
+MODEL_VERSION = "model_version"
 ROWS_INPUT = "rows_input"
 ROWS_SCORED = "rows_scored"
 ROWS_REJECTED = "rows_rejected"
@@ -98,6 +103,8 @@ def psi_metric(feature: str) -> str:
 DECISION_TAG = "decision"  # what was decided (retrain/skip, promote/keep, rollback, ...)
 REASON_TAG = "reason"  # why, in one or a few sentences
 CHAMPION_VERSION = "champion_version"  # param: the @champion version the decision was about
+# Tags of an alias move: the @champion version before and after it.
+CHAMPION_BEFORE_TAG, CHAMPION_AFTER_TAG = "champion_version_before", "champion_version_after"
 SELECTION_REASON_TAG = "selection_reason"  # Treinamento run and model version: why this model was chosen
 
 # --- SimulacaoOperacao: the season-by-season replay (monitoring/replay.py) --------------------

@@ -55,7 +55,7 @@ def resolve_model_uri(model_uri: str, client: MlflowClient | None = None) -> dic
         return {}
     name, alias = model_uri[len("models:/") :].split("@", 1)
     version = (client or MlflowClient()).get_model_version_by_alias(name, alias)
-    return {"model_name": name, "model_alias": alias, "model_version": str(version.version)}
+    return {names.MODEL_NAME: name, "model_alias": alias, names.MODEL_VERSION: str(version.version)}
 
 
 def registry_aliases(client: MlflowClient, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
@@ -142,8 +142,8 @@ def model_version_used(client: MlflowClient, application_run: Run) -> ModelVersi
     """
     params = application_run.data.params
     try:
-        if params.get("model_name") and params.get("model_version"):
-            return client.get_model_version(params["model_name"], params["model_version"])
+        if params.get(names.MODEL_NAME) and params.get(names.MODEL_VERSION):
+            return client.get_model_version(params[names.MODEL_NAME], params[names.MODEL_VERSION])
     except MlflowException:  # version deleted
         return None
     return version_by_alias(client)
@@ -220,18 +220,18 @@ def decision_history(client: MlflowClient, limit: int = 50) -> pd.DataFrame:
     for run in runs:
         params, tags = run.data.params, run.data.tags
         if "challenger_version" in params:
-            versions = f"champion v{params['champion_version']}, challenger v{params['challenger_version']}"
-        elif "champion_version_after" in tags:
-            versions = f"v{tags['champion_version_before']} -> v{tags['champion_version_after']}"
+            versions = f"champion v{params[names.CHAMPION_VERSION]}, challenger v{params['challenger_version']}"
+        elif names.CHAMPION_AFTER_TAG in tags:
+            versions = f"v{tags[names.CHAMPION_BEFORE_TAG]} -> v{tags[names.CHAMPION_AFTER_TAG]}"
         else:
-            versions = f"champion v{params['champion_version']}" if "champion_version" in params else ""
+            versions = f"champion v{params[names.CHAMPION_VERSION]}" if names.CHAMPION_VERSION in params else ""
         rows.append(
             {
                 "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
                 "step": run.info.run_name,
-                "decision": tags.get("decision", ""),
+                "decision": tags.get(names.DECISION_TAG, ""),
                 "versions": versions,
-                "reason": tags.get("reason", ""),
+                "reason": tags.get(names.REASON_TAG, ""),
                 "run_id": run.info.run_id,
             }
         )

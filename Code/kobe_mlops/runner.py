@@ -136,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     loop.add_argument(
         "--retrain",
         action="store_true",
-        help="read the latest application run's triggers; "
-        "if one fired, train a challenger and promote it only if it beats the champion",
+        help="read the latest application run's triggers; if one measured with labels fired "
+        "(feature drift alone only says where to look), train a challenger and promote it only if it "
+        "beats the champion",
     )
     loop.add_argument("--force-retrain", action="store_true", help="like --retrain, even when no trigger fired")
     loop.add_argument(

@@ -89,9 +89,10 @@ class ConstantModel:
 # --- Whether to retrain at all -----------------------------------------------------------------
 
 
-def report(fired: bool, model_version: str = "1") -> triggers.TriggerReport:
-    trigger = triggers.Trigger(triggers.FEATURE_DRIFT, 0.9 if fired else 0.1, 0.25, fired, "Largest PSI ...")
-    return triggers.TriggerReport("run-1", [trigger], model_version)
+def report(fired: bool, model_version: str = "1", drift_only: bool = False) -> triggers.TriggerReport:
+    drift = triggers.Trigger(triggers.FEATURE_DRIFT, 0.9 if fired else 0.1, 0.25, fired, "PSI beyond ...")
+    loss = triggers.Trigger(triggers.LOG_LOSS_DEGRADATION, 0.7, 0.65, fired and not drift_only, "Log loss 0.7 ...")
+    return triggers.TriggerReport("run-1", [drift, loss], model_version)
 
 
 @pytest.mark.parametrize(
@@ -99,11 +100,12 @@ def report(fired: bool, model_version: str = "1") -> triggers.TriggerReport:
     [
         (dict(report=None), False, "no application run"),
         (dict(report=report(fired=False)), False, "no trigger fired"),
-        (dict(report=report(fired=True)), True, "fired: feature_drift"),
+        (dict(report=report(fired=True)), True, "fired: log_loss_degradation"),
+        (dict(report=report(fired=True, drift_only=True)), False, "only feature_drift fired"),
         (dict(report=report(fired=True, model_version="1"), champion_version="2"), False, "apply it first"),
         (dict(report=report(fired=True), already_trained=SimpleNamespace(version="2")), False, "needs new labels"),
     ],
-    ids=["no-run", "quiet", "fired", "stale-run", "same-labels"],
+    ids=["no-run", "quiet", "fired", "drift-alone", "stale-run", "same-labels"],
 )
 def test_retraining_decision(case, expected, reason_part):
     arguments = {"champion_version": "1", "forced": False, "already_trained": None, **case}
@@ -417,13 +419,12 @@ def test_retrain_trains_a_challenger_on_older_rows_and_lets_the_gate_choose(retr
 
 
 def test_the_documented_gate_is_what_the_loop_logs(retrained):
-    from docs_support import DOCS, section, table_problems
+    from kobe_mlops import docs_tables
 
-    client = mlflow.MlflowClient(retrained.tracking_uri)
-    figures = runs_named(client, "ValidacaoChallenger")[0].data.metrics
-    text = section(DOCS / "Model" / "Retraining.md", "Measured outcome on the course data")
-    problems = table_problems(text, figures)
-    assert not problems, "\n".join(problems)
+    tables, _ = docs_tables.rendered("Model/Retraining.md", docs_tables.Workspace(retrained.workspace))
+    assert set(tables) == {"gate_candidates", "gate_gain"}
+    text = (docs_tables.DOCS / "Model" / "Retraining.md").read_text()
+    assert docs_tables.render(text, tables) == text, "Docs/Model/Retraining.md: refresh it (Docs/README.md)"
 
 
 def test_the_challenger_never_saw_a_holdout_row(retrained):

@@ -235,8 +235,8 @@ def gate_wanted(strategy: str, batch_index: int, fired: list[str], schedule_ever
         if (batch_index + 1) % schedule_every == 0:
             return True, f"calendar: the gate runs every {schedule_every} batches"
         return False, f"calendar: not due (every {schedule_every} batches)"
-    if strategy == REACTIVE:  # a measured problem: a label-based alert (drift alone is for investigation)
-        measured = [name for name in fired if name in triggers.LABEL_TRIGGERS]
+    if strategy == REACTIVE:  # what run_all.py --retrain acts on (triggers.retraining_triggers)
+        measured = triggers.retraining_triggers(fired)
         return (True, "alert: " + ", ".join(measured)) if measured else (False, "no label-based alert")
     raise ValueError(f"unknown strategy {strategy!r}")
 

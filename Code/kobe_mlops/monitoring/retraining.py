@@ -333,16 +333,22 @@ def retraining_decision(
         )
     elif not report.any_fired:
         retrain, reason = forced, "no trigger fired: " + " ".join(t.description for t in report.triggers)
+    elif not report.calls_for_retraining:
+        retrain = forced
+        reason = (
+            f"only {', '.join(t.name for t in report.fired)} fired, which says where to look, not that the "
+            "model predicts worse: " + " ".join(t.description for t in report.fired)
+        )
     elif already_trained is not None:
         retrain = forced
         reason = (
-            f"triggers fired ({', '.join(t.name for t in report.fired)}), but version "
+            f"triggers fired ({', '.join(t.name for t in report.calls_for_retraining)}), but version "
             f"{already_trained.version} was already trained on these labelled production rows: "
             "retraining needs new labels"
         )
     else:
         retrain = True
-        reason = "fired: " + " ".join(f"{t.name} ({t.description})" for t in report.fired)
+        reason = "fired: " + " ".join(f"{t.name} ({t.description})" for t in report.calls_for_retraining)
     if forced:
         reason = f"forced retraining (--force-retrain); {reason}"
     return retrain, reason

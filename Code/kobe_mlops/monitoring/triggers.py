@@ -65,6 +65,14 @@ ALERT_METRICS = {
 LABEL_TRIGGERS = (LOG_LOSS_DEGRADATION, MAKE_RATE_GAP)
 
 
+def retraining_triggers(fired: list[str]) -> list[str]:
+    """Of the ``fired`` trigger names, those that call for retraining: the ones measured with labels.
+
+    One rule for ``run_all.py --retrain`` and the replay's reactive strategy.
+    """
+    return [name for name in fired if name in LABEL_TRIGGERS]
+
+
 def fired_triggers(table) -> dict[str, bool]:
     """Each trigger: whether any of its calculators' rows in the result ``table`` raised an alert."""
     fired = set(table.loc[table["alert"], "metric"])
@@ -103,6 +111,11 @@ class TriggerReport:
     @property
     def any_fired(self) -> bool:
         return bool(self.fired)
+
+    @property
+    def calls_for_retraining(self) -> list[Trigger]:
+        calling = retraining_triggers([trigger.name for trigger in self.fired])
+        return [trigger for trigger in self.fired if trigger.name in calling]
 
     @property
     def recommended_action(self) -> str:

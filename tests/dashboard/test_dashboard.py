@@ -28,7 +28,7 @@ from kobe_mlops.tracking import names, reads
 # where the dashboard's chart modules select it themselves.
 os.environ.pop("MPLBACKEND", None)
 
-APP = config.PROJECT_ROOT / "Code" / "kobe_mlops" / "dashboard" / "app.py"
+DASHBOARD = config.PROJECT_ROOT / "Code" / "kobe_mlops" / "dashboard"
 PAGES = {path.name: path for path in common.page_files()}
 PAGE_TIMEOUT = 120  # seconds for one script run: a busy machine's first one imports and reads the store
 
@@ -109,8 +109,14 @@ def test_the_source_stamp_changes_when_the_pipeline_rewrites_a_file(tmp_path, mo
 # --- Every page with the session pipeline run -------------------------------------------------
 
 
-def test_entry_point_opens_on_the_overview_and_navigates(dashboard_workspace):
-    app = AppTest.from_file(str(APP), default_timeout=PAGE_TIMEOUT).run()
+def test_streamlit_run_serves_the_app_whose_sessions_run_the_navigation():
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    assert discover_asgi_app(DASHBOARD / "app.py").is_asgi_app  # imported once, at server start
+
+
+def test_the_navigation_opens_on_the_overview_and_navigates(dashboard_workspace):
+    app = AppTest.from_file(str(DASHBOARD / "navigation.py"), default_timeout=PAGE_TIMEOUT).run()
     assert not app.exception
     assert [title.value for title in app.title] == ["Overview"]
     app.switch_page("views/06_Retraining.py").run()
@@ -381,7 +387,7 @@ def test_readme_gives_the_exact_command_on_loopback():
     readme = (config.PROJECT_ROOT / "README.md").read_text()
     command = next(line for line in readme.splitlines() if "streamlit run" in line)
     script = command.split("streamlit run ", 1)[1].split()[0]
-    assert (config.PROJECT_ROOT / script) == APP and APP.is_file()
+    assert (config.PROJECT_ROOT / script) == DASHBOARD / "app.py" and (config.PROJECT_ROOT / script).is_file()
     assert "--server.address 127.0.0.1" in command
     assert "http://127.0.0.1:8501" in readme
 
@@ -554,11 +560,3 @@ def test_the_gate_candidates_are_read_from_the_validation_run_best_first():
         },
     )
     assert common.gate_candidates(gate) == {"champion": 0.6086, "challenger": 0.6108, "null": 0.6129}
-
-
-def test_the_fast_threshold_sweep_equals_scikit_learns():
-    rng = np.random.default_rng(0)
-    probability = np.round(rng.uniform(0.1, 0.9, 3000), 2)  # ties on the grid's thresholds
-    outcome = (rng.uniform(size=3000) < probability).astype(int)
-    fast = common.threshold_sweep(outcome, probability)
-    pd.testing.assert_frame_equal(fast, health.threshold_sweep(outcome, probability), check_dtype=False)

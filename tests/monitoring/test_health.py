@@ -82,15 +82,21 @@ def test_make_rate_summary_compares_learned_and_predicted_rates():
     assert summary.loc["predicted make rate", "production"] == 0.25
 
 
-def test_threshold_sweep_matches_sklearn_and_finds_the_best_f1():
-    from sklearn.metrics import f1_score
+def test_threshold_sweep_equals_scikit_learns_with_ties_and_finds_the_best_f1():
+    from sklearn.metrics import f1_score, precision_score, recall_score
 
-    y_true = np.array([0, 0, 1, 1, 1, 0])
-    probability = np.array([0.1, 0.4, 0.35, 0.8, 0.7, 0.75])
-    sweep = health.threshold_sweep(y_true, probability, thresholds=[0.3, 0.5, 0.72])
-    assert sweep["f1"].tolist() == pytest.approx([f1_score(y_true, probability >= t) for t in [0.3, 0.5, 0.72]])
-    assert sweep.loc[0, "recall"] == 1.0 and sweep.loc[0, "predicted make rate"] == pytest.approx(5 / 6)
-    assert health.best_threshold(sweep)["threshold"] == 0.3
+    rng = np.random.default_rng(0)
+    probability = np.round(rng.uniform(0.1, 0.9, 3000), 2)  # ties on the grid's thresholds
+    outcome = (rng.uniform(size=3000) < probability).astype(int)
+    sweep = health.threshold_sweep(outcome, probability)
+    for score, column in [(f1_score, "f1"), (precision_score, "precision"), (recall_score, "recall")]:
+        expected = [score(outcome, probability >= t, zero_division=0) for t in health.THRESHOLD_GRID]
+        assert sweep[column].tolist() == pytest.approx(expected), column
+    shares = [(probability >= t).mean() for t in health.THRESHOLD_GRID]
+    assert sweep["predicted make rate"].tolist() == pytest.approx(shares)
+    small = health.threshold_sweep([0, 0, 1, 1, 1, 0], [0.1, 0.4, 0.35, 0.8, 0.7, 0.75], thresholds=[0.3, 0.5, 0.72])
+    assert small.loc[0, "recall"] == 1.0 and small.loc[0, "predicted make rate"] == pytest.approx(5 / 6)
+    assert health.best_threshold(small)["threshold"] == 0.3
 
 
 def test_metrics_side_by_side_keeps_missing_production_figures_as_nan():

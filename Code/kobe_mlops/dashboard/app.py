@@ -1,23 +1,29 @@
-"""Entry point of the monitoring dashboard (see the package docstring for how to add a page).
+"""Entry point of the monitoring dashboard: a server that has done its imports before it answers.
 
-.venv/bin/streamlit run Code/kobe_mlops/dashboard/app.py --server.address 127.0.0.1
+    .venv/bin/streamlit run Code/kobe_mlops/dashboard/app.py --server.address 127.0.0.1
+
+``streamlit run`` finds the ``App`` below and imports this module once, at server start: native
+thread pools are bounded and the modules every page needs (MLflow and its SQL stores, pandas,
+matplotlib, the dashboard's reads and charts) are loaded there, so no user waits for them on a
+first page. Each browser session then runs ``navigation.py``.
 """
 
 import os
+from pathlib import Path
 
 # One thread per native pool: a page does small numeric work, and on a shared machine OpenMP or
 # BLAS threads that wait on each other turn a second into a minute. OpenMP reads its variable
-# when it is loaded (with scikit-learn, by a page), BLAS is already loaded with numpy: threadpoolctl.
+# when it is loaded (with scikit-learn, below), BLAS is already loaded with numpy: threadpoolctl.
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # artifact reads print no bar
 
-import streamlit as st  # noqa: E402
+import mlflow.store.model_registry.sqlalchemy_store  # noqa: E402, F401  (the default SQLite store's readers)
+import mlflow.store.tracking.sqlalchemy_store  # noqa: E402, F401
+from streamlit.starlette import App  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from kobe_mlops.dashboard.common import page_files  # noqa: E402
+from kobe_mlops.dashboard import charts, common  # noqa: E402, F401
 
 threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
-st.set_page_config(page_title="kobe-mlops monitoring", layout="wide")
-# Streamlit takes each title from the file name: "03_Model_health_with_labels.py" -> "Model health with labels".
-st.navigation([st.Page(path) for path in page_files()]).run()
+app = App(Path(__file__).with_name("navigation.py"))

@@ -13,7 +13,6 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import verdict
@@ -57,6 +56,8 @@ def psi_figure(table: pd.DataFrame) -> plt.Figure:
 def feature_distributions_figure(distributions: pd.DataFrame, features=config.FEATURES) -> plt.Figure:
     """One density histogram per feature, development and production overlaid, from the logged
     rows per value (``names.DRIFT_DISTRIBUTIONS_ARTIFACT``)."""
+    import seaborn as sns  # two figures use it: the server does not load it for every page
+
     columns = 3
     rows = int(np.ceil(len(features) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(13, 3.6 * rows))
@@ -106,6 +107,8 @@ def score_distribution_figure(
     scores: dict[str, np.ndarray], threshold: float = config.DECISION_THRESHOLD
 ) -> plt.Figure:
     """Density of the predicted probability of a make, one line per labelled set of scores."""
+    import seaborn as sns
+
     figure, axis = plt.subplots(figsize=(7, 4.2))
     frame = pd.concat({label: pd.Series(values) for label, values in scores.items()}, names=["scores"])
     frame = frame.rename("probability").reset_index(level=0)

@@ -91,7 +91,7 @@ FIGURE_DPI = 110  # sharp on a laptop screen; Streamlit's default of 200 doubles
 def _figure_png(name: str, _draw: Callable[..., plt.Figure], *args) -> bytes:
     figure = _draw(*args)  # keyed by ``name`` (the chart function) and the arguments
     image = io.BytesIO()
-    figure.savefig(image, format="png", dpi=FIGURE_DPI, bbox_inches="tight")
+    figure.savefig(image, format="png", dpi=FIGURE_DPI)  # laid out by the chart: one rendering, not two
     plt.close(figure)
     return image.getvalue()
 
@@ -237,36 +237,11 @@ def production_scores(source: Source, run: health.RunSummary) -> np.ndarray | No
     return np.repeat(counts["probability"].to_numpy(dtype=float), counts["rows"].to_numpy(dtype="int64"))
 
 
-def threshold_sweep(y_true, probability, thresholds=health.THRESHOLD_GRID) -> pd.DataFrame:
-    """``health.threshold_sweep``'s table from one sort of the probabilities (the confusion counts at
-    every threshold at once): 91 thresholds in milliseconds instead of 273 scikit-learn calls."""
-    y_true = np.asarray(y_true).astype(int)
-    probability = np.asarray(probability, dtype=float)
-    order = np.sort(probability)
-    makes = np.sort(probability[y_true == 1])
-    thresholds = np.asarray(thresholds, dtype=float)
-    predicted = len(order) - np.searchsorted(order, thresholds, side="left")  # rows with p >= threshold
-    true_positive = len(makes) - np.searchsorted(makes, thresholds, side="left")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, true_positive / predicted, 0.0)
-        recall = true_positive / len(makes) if len(makes) else np.zeros(len(thresholds))
-        f1 = np.where(predicted + len(makes) > 0, 2 * true_positive / (predicted + len(makes)), 0.0)
-    return pd.DataFrame(
-        {
-            "threshold": thresholds,
-            "f1": f1,
-            "precision": precision,
-            "recall": recall,
-            "predicted make rate": predicted / len(order) if len(order) else np.nan,
-        }
-    )
-
-
 @st.cache_data(show_spinner=False)
 def threshold_sweeps(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, pd.DataFrame]:
     """F1, precision and recall at every threshold of the grid, per set of ``(outcome, probability)``
     (independent of the page's slider, so computed once)."""
-    return {label: threshold_sweep(y_true, probability) for label, (y_true, probability) in curves.items()}
+    return {label: health.threshold_sweep(y_true, probability) for label, (y_true, probability) in curves.items()}
 
 
 @st.cache_data(show_spinner="Reading the model's training artifacts…")

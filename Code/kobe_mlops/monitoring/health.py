@@ -24,7 +24,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 from scipy import stats
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from kobe_mlops import config
@@ -353,22 +353,28 @@ def make_rate_summary(
 
 
 def threshold_sweep(y_true, probability, thresholds=THRESHOLD_GRID) -> pd.DataFrame:
-    """F1, precision, recall and the share of predicted makes at each decision threshold."""
+    """F1, precision, recall and the share of predicted makes at each decision threshold, from one
+    sort of the probabilities (the confusion counts at every threshold at once)."""
     y_true = np.asarray(y_true).astype(int)
     probability = np.asarray(probability, dtype=float)
-    rows = []
-    for threshold in thresholds:
-        predicted = (probability >= threshold).astype(int)
-        rows.append(
-            {
-                "threshold": float(threshold),
-                "f1": f1_score(y_true, predicted, zero_division=0),
-                "precision": precision_score(y_true, predicted, zero_division=0),
-                "recall": recall_score(y_true, predicted, zero_division=0),
-                "predicted make rate": predicted.mean(),
-            }
-        )
-    return pd.DataFrame(rows)
+    order = np.sort(probability)
+    makes = np.sort(probability[y_true == 1])
+    thresholds = np.asarray(thresholds, dtype=float)
+    predicted = len(order) - np.searchsorted(order, thresholds, side="left")  # rows with p >= threshold
+    true_positive = len(makes) - np.searchsorted(makes, thresholds, side="left")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, true_positive / predicted, 0.0)
+        recall = true_positive / len(makes) if len(makes) else np.zeros(len(thresholds))
+        f1 = np.where(predicted + len(makes) > 0, 2 * true_positive / (predicted + len(makes)), 0.0)
+    return pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "f1": f1,
+            "precision": precision,
+            "recall": recall,
+            "predicted make rate": predicted / len(order) if len(order) else np.nan,
+        }
+    )
 
 
 def best_threshold(sweep: pd.DataFrame) -> pd.Series:

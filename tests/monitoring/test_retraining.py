@@ -421,9 +421,9 @@ def test_retrain_trains_a_challenger_on_older_rows_and_lets_the_gate_choose(retr
 def test_the_documented_gate_is_what_the_loop_logs(retrained):
     from kobe_mlops import docs_tables
 
-    tables, _ = docs_tables.rendered("Model/Retraining.md", docs_tables.Workspace(retrained.workspace))
-    assert set(tables) == {"gate_candidates", "gate_gain"}
     text = (docs_tables.DOCS / "Model" / "Retraining.md").read_text()
+    tables, _ = docs_tables.rendered(text, docs_tables.Workspace(retrained.workspace))
+    assert set(tables) == {"gate_candidates", "gate_gain"}
     assert docs_tables.render(text, tables) == text, "Docs/Model/Retraining.md: refresh it (Docs/README.md)"
 
 

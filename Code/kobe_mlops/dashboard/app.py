@@ -20,10 +20,15 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # artifa
 
 import mlflow.store.model_registry.sqlalchemy_store  # noqa: E402, F401  (the default SQLite store's readers)
 import mlflow.store.tracking.sqlalchemy_store  # noqa: E402, F401
+import pandas.io.formats.style  # noqa: E402, F401  (the pages' formatted tables)
+from sqlalchemy.orm import configure_mappers  # noqa: E402
+from streamlit import env_util  # noqa: E402
 from streamlit.starlette import App  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from kobe_mlops.dashboard import charts, common  # noqa: E402, F401
 
 threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
+configure_mappers()  # the store's table mappings, set up on the first query otherwise
+env_util.is_repl()  # Streamlit asks once per process, on the first element: inspect's file cache fills here
 app = App(Path(__file__).with_name("navigation.py"))

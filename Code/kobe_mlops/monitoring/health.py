@@ -1,14 +1,7 @@
-"""Monitoring logic behind the dashboard, beyond the calculators of ``calculators.py``.
+"""What the dashboard reads from MLflow and ``data/processed``, and the label-based figures it draws.
 
-* **What the pipeline left behind**: the latest runs, the champion and the files in
-  ``data/processed``, as plain objects (no MLflow entities), ready to cache and display.
-* **Drift without labels**: adversarial validation — how well a classifier tells development
-  rows from production rows (AUC 0.5: indistinguishable; 1.0: two different populations).
-* **Model health without labels**: what an operator sees before outcomes arrive — the shift of
-  the score distribution, the predicted make rate beside the training make rate, and the share
-  of production rows outside the range the model was trained on.
-* **Model health with labels**: metrics beside their baselines and the F1/threshold trade-off.
-
+The latest runs, the champion and the processed files as plain objects (no MLflow entities), ready
+to cache and display; the shift of the score distribution; the F1/threshold trade-off.
 Nothing here trains or registers a model: the dashboard only reads.
 """
 
@@ -22,26 +15,13 @@ import numpy as np
 import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
-from scipy import stats
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
-from kobe_mlops.modeling.metrics import METRIC_NAMES
-from kobe_mlops.modeling.support import SUPPORT_QUANTILES
 from kobe_mlops.monitoring.calculators import FALSE_ALARM_RATE, psi_from_counts
 from kobe_mlops.tracking import names, reads
 
 RECENT_RUNS = 12
-# Adversarial validation: 5-fold out-of-fold probabilities, so every row is judged by a model
-# that never saw it. Gradient boosting needs no scaling and captures interactions (lat x lon).
-ADVERSARIAL_FOLDS = 5
-ADVERSARIAL_NOTICEABLE = 0.60  # a classifier beats chance: the bases differ somewhere
-ADVERSARIAL_STRONG = 0.80  # the bases are easy to tell apart: the model meets a new population
-# The training "range" is its support: the central 99 % (modeling/support.py).
-RANGE_QUANTILES = SUPPORT_QUANTILES
 THRESHOLD_GRID = np.round(np.linspace(0.05, 0.95, 91), 2)
 
 
@@ -158,27 +138,6 @@ def runs_table(runs: list[RunSummary]) -> pd.DataFrame:
     )
 
 
-def metrics_side_by_side(training_metrics: dict[str, float], application_metrics: dict[str, float]) -> pd.DataFrame:
-    """Test vs production metrics of the champion, each beside its trivial baseline.
-
-    Missing figures (production without labels) stay NaN rather than disappearing.
-    """
-    columns = {
-        "test": (training_metrics, names.champion_test_metric),
-        "test baseline": (training_metrics, names.baseline_test_metric),
-        "production": (application_metrics, names.prod_metric),
-        "production baseline": (application_metrics, names.baseline_prod_metric),
-    }
-    table = pd.DataFrame(
-        {
-            label: [source.get(metric_name(name), np.nan) for name in METRIC_NAMES]
-            for label, (source, metric_name) in columns.items()
-        },
-        index=pd.Index(METRIC_NAMES, name="metric"),
-    )
-    return table
-
-
 # --- What the pipeline left in data/processed -------------------------------------------------
 
 
@@ -216,94 +175,7 @@ def load_processed(paths: config.WorkspacePaths | None = None) -> ProcessedData:
     )
 
 
-def labelled_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    if config.TARGET not in frame:
-        return frame.iloc[0:0]
-    return frame[frame[config.TARGET].notna()]
-
-
-# --- Drift without labels ---------------------------------------------------------------------
-
-
-def adversarial_validation_auc(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    features=config.FEATURES,
-    folds: int = ADVERSARIAL_FOLDS,
-    seed: int = config.SEED,
-) -> float:
-    """Cross-validated ROC AUC of a classifier telling ``current`` rows from ``reference`` rows."""
-    if len(reference) < folds or len(current) < folds:
-        raise ValueError(
-            f"adversarial validation needs at least {folds} rows in each base "
-            f"(got {len(reference)} and {len(current)})."
-        )
-    rows = pd.concat([reference[features], current[features]], ignore_index=True)
-    is_current = np.r_[np.zeros(len(reference), dtype=int), np.ones(len(current), dtype=int)]
-    classifier = HistGradientBoostingClassifier(random_state=seed)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    probability = cross_val_predict(classifier, rows, is_current, cv=splitter, method="predict_proba")[:, 1]
-    return float(roc_auc_score(is_current, probability))
-
-
-def adversarial_verdict(auc: float) -> str:
-    if auc >= ADVERSARIAL_STRONG:
-        return "easily separable: production is a different population"
-    if auc >= ADVERSARIAL_NOTICEABLE:
-        return "partly separable: the bases differ somewhere"
-    return "indistinguishable: no sign of drift"
-
-
-def single_feature_separability(reference: pd.DataFrame, current: pd.DataFrame, features=config.FEATURES) -> pd.Series:
-    """For each feature alone, the AUC of its raw value as a dev-vs-prod score, folded above 0.5.
-
-    0.5 means the feature alone says nothing about which base a row comes from; 1.0 means it
-    gives it away (the Mann-Whitney statistic, so no model is fitted).
-    """
-    is_current = np.r_[np.zeros(len(reference), dtype=int), np.ones(len(current), dtype=int)]
-    scores = {}
-    for feature in features:
-        values = pd.concat([reference[feature], current[feature]], ignore_index=True).to_numpy(dtype=float)
-        auc = roc_auc_score(is_current, values)
-        scores[feature] = max(auc, 1 - auc)
-    return pd.Series(scores, name="separability_auc")
-
-
-def ks_verdict(pvalue: float, alpha: float = FALSE_ALARM_RATE) -> str:
-    return f"differs (p < {alpha:g})" if pvalue < alpha else f"no evidence (p ≥ {alpha:g})"
-
-
-# --- Model health without labels --------------------------------------------------------------
-
-
-def outside_training_range(
-    train: pd.DataFrame,
-    current: pd.DataFrame,
-    features=config.FEATURES,
-    quantiles: tuple[float, float] = RANGE_QUANTILES,
-) -> tuple[pd.DataFrame, float]:
-    """Per feature, the training band and the share of ``current`` rows below or above it.
-
-    Returns the table and the share of rows with at least one feature outside its band.
-    """
-    rows, any_outside = [], np.zeros(len(current), dtype=bool)
-    for feature in features:
-        low, high = train[feature].quantile(list(quantiles))
-        values = current[feature]
-        below, above = values < low, values > high
-        any_outside |= (below | above).to_numpy()
-        rows.append(
-            {
-                "feature": feature,
-                "training low": low,
-                "training high": high,
-                "share below": below.mean(),
-                "share above": above.mean(),
-                "share outside": (below | above).mean(),
-            }
-        )
-    table = pd.DataFrame(rows).set_index("feature")
-    return table, float(any_outside.mean()) if len(current) else float("nan")
+# --- Label-free and label-based figures -------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -314,12 +186,15 @@ class ScoreShift:
 
     @property
     def verdict(self) -> str:
-        return ks_verdict(self.ks_pvalue)
+        alpha = FALSE_ALARM_RATE
+        return f"differs (p < {alpha:g})" if self.ks_pvalue < alpha else f"no evidence (p ≥ {alpha:g})"
 
 
 def score_shift(reference_probability, current_probability) -> ScoreShift:
     """How far the production score distribution moved from the reference one (PSI on the
     reference's deciles, and the KS test)."""
+    from scipy import stats  # one page uses it: not loaded with the dashboard
+
     reference = np.asarray(reference_probability, dtype=float)
     current = np.asarray(current_probability, dtype=float)
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, 11)))
@@ -327,29 +202,6 @@ def score_shift(reference_probability, current_probability) -> ScoreShift:
     psi = psi_from_counts(np.histogram(reference, edges)[0], np.histogram(current, edges)[0])
     ks = stats.ks_2samp(reference, current)
     return ScoreShift(float(psi), float(ks.statistic), float(ks.pvalue))
-
-
-def make_rate_summary(
-    train: pd.DataFrame, test_probability, production_probability, threshold: float = config.DECISION_THRESHOLD
-) -> pd.DataFrame:
-    """The make rate the model learned beside what it predicts on test and in production.
-
-    A calibrated model's mean probability matches the make rate of the population it scores;
-    the share of predicted makes depends on the threshold too, so it is compared test vs prod.
-    """
-    test_probability = np.asarray(test_probability, dtype=float)
-    production_probability = np.asarray(production_probability, dtype=float)
-    training_rate = float(train[config.TARGET].mean())
-    return pd.DataFrame(
-        {
-            "test": [training_rate, test_probability.mean(), (test_probability >= threshold).mean()],
-            "production": [training_rate, production_probability.mean(), (production_probability >= threshold).mean()],
-        },
-        index=pd.Index(["training make rate", "mean probability", "predicted make rate"], name="figure"),
-    )
-
-
-# --- Model health with labels -----------------------------------------------------------------
 
 
 def threshold_sweep(y_true, probability, thresholds=THRESHOLD_GRID) -> pd.DataFrame:

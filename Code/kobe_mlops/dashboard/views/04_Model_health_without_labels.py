@@ -5,6 +5,7 @@ import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts, common
+from kobe_mlops.modeling.support import SUPPORT_QUANTILES
 from kobe_mlops.monitoring import health
 from kobe_mlops.monitoring.calculators import APPLICABLE, ESTIMATE_ALL, QUESTIONABLE
 from kobe_mlops.tracking import names
@@ -108,7 +109,7 @@ if support is not None:
             hide_index=True,
             width="stretch",
         )
-        low, high = health.RANGE_QUANTILES
+        low, high = SUPPORT_QUANTILES
         st.caption(
             f"Per feature, the central {high - low:.0%} of the rows version {model.version} was trained on (quantiles "
             f"{low:g} and {high:g}), logged by its training run. A production row with a feature outside its band is "

@@ -85,9 +85,9 @@ def test_no_model_scores_a_batch_whose_labels_it_learned(result):
 def test_a_challenger_that_learns_production_beats_the_null_model_and_never(result):
     outcome, _, _ = result
     never, continuous = outcome.strategies["never"], outcome.strategies["continuous"]
-    assert never.promotions == 0 and never.gates == 0
+    assert never.promotions == 0 and never.retrains == 0
     # Every labelled batch but the last (nothing left to score) runs the gate; the unlabelled one cannot.
-    assert continuous.promotions >= 1 and continuous.gates == len(SEASONS) - 2
+    assert continuous.promotions >= 1 and continuous.retrains == len(SEASONS) - 2
     assert continuous.vs_null_upper < 0 < never.vs_null_lower
     assert continuous.log_loss < never.log_loss
 
@@ -170,7 +170,7 @@ def test_a_replay_logs_one_parent_and_a_child_per_strategy_and_batch(replay_stor
     for name, summary in outcome.strategies.items():
         assert metrics[f"log_loss_{name}"] == pytest.approx(summary.log_loss)
         assert metrics[f"vs_null_lower_{name}"] <= metrics[f"vs_null_{name}"] <= metrics[f"vs_null_upper_{name}"]
-        assert metrics[f"retrains_{name}"] == summary.gates and metrics[f"promotions_{name}"] == summary.promotions
+        assert metrics[f"retrains_{name}"] == summary.retrains and metrics[f"promotions_{name}"] == summary.promotions
     view = replay_timeline.load_replay(replay_store)
     assert view.summary["strategy"].tolist() == [*replay.STRATEGIES, "null"]
     assert sorted(view.timeline["batch_index"].unique()) == list(range(1, len(batches) + 1))

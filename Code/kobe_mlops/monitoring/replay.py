@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -348,13 +348,13 @@ class StrategySummary:
     vs_null: float  # pooled log loss minus the null model's
     vs_null_lower: float  # 95 % seasons bootstrap interval of vs_null
     vs_null_upper: float
-    gates: int  # times the gate ran (challengers trained)
+    retrains: int  # times the gate ran (challengers trained)
     promotions: int
     estimation_error: float  # row-weighted mean absolute error of the estimate on graded rows
     previous_batch_error: float  # ... of last batch's realized log loss used as the forecast
     estimate_coverage: float  # share of labelled batches whose 95 % interval held the realized value
-    error_when_drifted: float  # estimate's row-weighted error on batches where drift fired
-    error_when_stable: float
+    estimation_error_drifted: float  # estimate's row-weighted error on batches where drift fired
+    estimation_error_stable: float
     # What a perfect estimator would still miss: the outcomes' own noise, row-weighted like the error.
     estimate_noise_floor: float
 
@@ -430,23 +430,7 @@ class ReplayResult:
 
     def table(self) -> pd.DataFrame:
         """One row per strategy: the replay's answer, with the seasons bootstrap interval."""
-        rows = [
-            {
-                "strategy": s.strategy,
-                "log_loss": s.log_loss,
-                "vs_null": s.vs_null,
-                "vs_null_lower": s.vs_null_lower,
-                "vs_null_upper": s.vs_null_upper,
-                "gates": s.gates,
-                "promotions": s.promotions,
-                "estimation_error": s.estimation_error,
-                "previous_batch_error": s.previous_batch_error,
-                "estimate_coverage": s.estimate_coverage,
-                "estimate_noise_floor": s.estimate_noise_floor,
-            }
-            for s in self.strategies.values()
-        ]
-        return pd.DataFrame(rows)
+        return pd.DataFrame([asdict(summary) for summary in self.strategies.values()])
 
     def timeline(self) -> pd.DataFrame:
         """One row per strategy and batch (numbered from 1)."""
@@ -470,22 +454,10 @@ class ReplayResult:
 
     def metrics(self) -> dict[str, float]:
         figures = {names.REPLAY_POOLED_NULL_LOG_LOSS: self.log_loss_null, "trainings_run": float(self.trainings)}
-        for name, s in self.strategies.items():
-            for metric, value in {
-                names.LOG_LOSS: s.log_loss,
-                "vs_null": s.vs_null,
-                "vs_null_lower": s.vs_null_lower,
-                "vs_null_upper": s.vs_null_upper,
-                "retrains": s.gates,
-                "promotions": s.promotions,
-                "estimation_error": s.estimation_error,
-                "previous_batch_error": s.previous_batch_error,
-                "estimate_coverage": s.estimate_coverage,
-                "estimation_error_drifted": s.error_when_drifted,
-                "estimation_error_stable": s.error_when_stable,
-                "estimate_noise_floor": s.estimate_noise_floor,
-            }.items():
-                figures[names.strategy_metric(metric, name)] = value
+        for name, summary in self.strategies.items():  # log_loss_reactive, retrains_reactive, ...
+            for metric, value in asdict(summary).items():
+                if metric != "strategy":
+                    figures[names.strategy_metric(metric, name)] = value
         return {key: float(value) for key, value in figures.items() if np.isfinite(value)}
 
     def lines(self) -> list[str]:
@@ -493,7 +465,7 @@ class ReplayResult:
             return f"{n} {word}{'' if n == 1 else 's'}"
 
         return [
-            f"{s.strategy}: pooled log loss {s.log_loss:.4f}, {s.verdict}; {count(s.gates, 'gate run')}, "
+            f"{s.strategy}: pooled log loss {s.log_loss:.4f}, {s.verdict}; {count(s.retrains, 'gate run')}, "
             f"{count(s.promotions, 'promotion')}; the estimate is off by {s.estimation_error:.4f} per row "
             f"(last season's loss as a forecast: {s.previous_batch_error:.4f}), its interval held the "
             f"realized value in {s.estimate_coverage:.0%} of batches"

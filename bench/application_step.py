@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -51,8 +52,19 @@ def replicated_file(source: Path, rows: int, target: Path, group_rows: int) -> P
     return target
 
 
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()) if folder.is_dir() else 0
+
+
 def measured(command: list[str], env: dict[str, str]) -> dict:
-    """Wall time and peak resident memory (sum over the process tree, and the largest process)."""
+    """Wall time, CPU seconds of the process tree (every descendant is waited for, so counted) and
+    peak resident memory (sum over the process tree, and the largest process)."""
+    cpu_before = children_cpu_s()
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     root = psutil.Process(process.pid)
@@ -70,7 +82,8 @@ def measured(command: list[str], env: dict[str, str]) -> dict:
     output = process.stdout.read()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{output}")
-    return {"wall_s": wall, "peak_tree_gib": peak_tree / 2**30, "peak_process_gib": peak_one / 2**30}
+    cpu = children_cpu_s() - cpu_before
+    return {"wall_s": wall, "cpu_s": cpu, "peak_tree_gib": peak_tree / 2**30, "peak_process_gib": peak_one / 2**30}
 
 
 def run_step(workspace: str, prod_data: Path, engine: str, extra: list[str]) -> dict:
@@ -80,7 +93,9 @@ def run_step(workspace: str, prod_data: Path, engine: str, extra: list[str]) -> 
         env = {k: v for k, v in os.environ.items() if k not in {"MLFLOW_TRACKING_URI", "KOBE_INVOCATION_ID"}}
         command = [sys.executable, str(PROJECT_ROOT / "run_all.py"), "--workspace", str(copy), "--steps", "04"]
         command += ["--prod-data", str(prod_data), "--engine", engine, *extra]
-        return measured(command, env)
+        artifacts = folder_bytes(copy / "mlruns")
+        result = measured(command, env)
+        return {**result, "artifacts_mb": (folder_bytes(copy / "mlruns") - artifacts) / 1e6}
 
 
 def main() -> None:
@@ -90,6 +105,7 @@ def main() -> None:
     parser.add_argument("--engine", default="pandas", choices=["pandas", "spark"])
     parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--repeat", type=int, default=1, help="runs per file (the fastest is reported)")
+    parser.add_argument("--layouts", default="small,large", help="row-group layouts to measure: small, large or both")
     args = parser.parse_args()
     workspace = prepare_workspace(args)
     extra = [item for pair in args.spark_conf for item in ("--spark-conf", pair)]
@@ -99,21 +115,27 @@ def main() -> None:
         fixed = min(
             (run_step(workspace, course, args.engine, extra) for _ in range(args.repeat)), key=lambda r: r["wall_s"]
         )
-        print(f"load before: {os.getloadavg()[0]:.2f}; engine {args.engine}; {os.cpu_count()} cores")
+        print(f"{time.strftime('%H:%M:%S')} load {os.getloadavg()}; engine {args.engine}; {os.cpu_count()} cores")
         print(
-            f"course file ({SMALL_GROUP_ROWS:,} rows): {fixed['wall_s']:.1f} s (fixed cost), "
-            f"peak {fixed['peak_process_gib']:.2f} GiB (tree {fixed['peak_tree_gib']:.2f})"
+            f"course file ({SMALL_GROUP_ROWS:,} rows): {fixed['wall_s']:.1f} s, {fixed['cpu_s']:.1f} CPU-s "
+            f"(fixed cost), peak {fixed['peak_process_gib']:.2f} GiB (tree {fixed['peak_tree_gib']:.2f}), "
+            f"artifact store +{fixed['artifacts_mb']:.1f} MB"
         )
-        for label, group_rows in [("6,426-row groups", SMALL_GROUP_ROWS), ("1 M-row groups", LARGE_GROUP_ROWS)]:
+        layouts = {"small": ("6,426-row groups", SMALL_GROUP_ROWS), "large": ("1 M-row groups", LARGE_GROUP_ROWS)}
+        for name in args.layouts.split(","):
+            label, group_rows = layouts[name]
             path = replicated_file(course, args.rows, folder / f"prod_{group_rows}.parquet", group_rows)
             groups = pq.ParquetFile(path).num_row_groups
+            print(f"{time.strftime('%H:%M:%S')} load {os.getloadavg()}")
             runs = [run_step(workspace, path, args.engine, extra) for _ in range(args.repeat)]
             best = min(runs, key=lambda r: r["wall_s"])
             rate = (args.rows - SMALL_GROUP_ROWS) / max(best["wall_s"] - fixed["wall_s"], 1e-9)
+            per_cpu = (args.rows - SMALL_GROUP_ROWS) / max(best["cpu_s"] - fixed["cpu_s"], 1e-9)
             print(
-                f"{args.rows:,} rows, {label} ({groups:,} groups): {best['wall_s']:.1f} s, "
-                f"{rate:,.0f} rows/s beyond the fixed cost, peak {best['peak_process_gib']:.2f} GiB "
-                f"(tree {best['peak_tree_gib']:.2f}); load {os.getloadavg()[0]:.2f}"
+                f"{args.rows:,} rows, {label} ({groups:,} groups): {best['wall_s']:.1f} s, {best['cpu_s']:.1f} CPU-s; "
+                f"beyond the fixed cost {rate:,.0f} rows/s, {per_cpu:,.0f} rows/CPU-s; peak "
+                f"{best['peak_process_gib']:.2f} GiB (tree {best['peak_tree_gib']:.2f}); artifact store "
+                f"+{best['artifacts_mb']:.1f} MB; {time.strftime('%H:%M:%S')} load {os.getloadavg()}"
             )
             path.unlink()
     finally:

@@ -71,6 +71,7 @@ SCORED_AT_TYPE = pa.timestamp("us", tz="UTC")
 PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")  # pandas' unnamed index, stored as a column
 _QUEUE_DEPTH = 2  # batches read ahead and batches waiting to be written
 MAX_WORKERS = 4  # batches scored at once (threads), each with its copy of the observers
+ID_PASS_ROWS = 1 << 20  # rows per batch of the pass over the shot ids (one column: 8 MB)
 
 
 # --- In memory: a frame of a few rows ------------------------------------------------------------
@@ -171,6 +172,12 @@ class _Unchecked:
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         return self.python_model.predict(None, features)
+
+    def score_matrix(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What ``predict`` returns for rows the engine's contract check (the model's own) cleared,
+        from their float64 matrix: no second check, no DataFrame."""
+        probability = np.asarray(self.python_model.predict_probability(None, matrix), dtype="float64")
+        return probability, (probability >= self.python_model.threshold).astype("int64")
 
 
 def _predict(model, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -321,6 +328,7 @@ def score_batch(
     checked = [name for name in layout.read_columns if name not in layout.ids]  # the ids: above
     columns = {name: table.column(name) for name in layout.read_columns}
     numeric = all(_is_number(columns[name].type) for name in config.FEATURES)
+    scored = None
     if numeric and (not layout.has_target or _is_number(columns[config.TARGET].type)):
         matrix = _feature_matrix(columns, len(table))
         broken = broken_matrix_rows(matrix)
@@ -342,6 +350,8 @@ def score_batch(
         kept = matrix[keep] if len(positions) else matrix
         typed = {name: kept[:, i].astype(dtype, copy=False) for i, (name, dtype) in enumerate(feature_dtypes().items())}
         target = target[keep] if target is not None and len(positions) else target
+        if isinstance(model, _Unchecked) and len(kept):  # C order: the model's own matrix, same sums
+            scored = model.score_matrix(np.ascontiguousarray(kept))
     else:  # text, booleans or other types in a feature: the contract's detailed check, whole batch
         frame = to_pandas(table.select(checked), layout)
         valid, rejected = split_valid_rows(frame, layout.source)
@@ -354,7 +364,7 @@ def score_batch(
         keep[positions] = False
         typed = {name: valid[name].to_numpy(dtype=dtype) for name, dtype in feature_dtypes().items()}
         target = valid[config.TARGET].to_numpy(dtype="float64") if layout.has_target else None
-    probability, prediction = _predict(model, pd.DataFrame(typed))
+    probability, prediction = scored if scored is not None else _predict(model, pd.DataFrame(typed))
     ids = [table.column(name) for name in layout.ids]
     arrays = [column.filter(pa.array(keep)) for column in ids] if len(positions) else ids
     arrays += [pa.array(values) for values in typed.values()]
@@ -515,16 +525,32 @@ class ProductionFile:
 
     def shot_id_rejections(self) -> tuple[np.ndarray, np.ndarray]:
         """``(positions, reasons)`` of the rows whose ``shot_id`` breaks the contract, over the whole
-        file (a repeat may sit in two batches): one pass over that column, 8 bytes a row kept."""
+        file (a repeat may sit in two batches). Integer ids that increase down the file (the usual
+        case) have no repeat: one pass over that column in constant memory; any other column is
+        checked whole (8 bytes a row kept)."""
+        no_rejection = _NO_POSITIONS, np.empty(0, dtype=object)
         if "shot_id" not in self.layout.ids:
-            return _NO_POSITIONS, np.empty(0, dtype=object)
+            return no_rejection
+        if pa.types.is_integer(self.parquet.schema_arrow.field("shot_id").type):
+            last = None
+            for batch in self.batches(["shot_id"], ID_PASS_ROWS):
+                if batch.column(0).null_count:
+                    break
+                ids = batch.column(0).to_numpy()
+                if len(ids) and ((last is not None and ids[0] <= last) or not np.all(ids[1:] > ids[:-1])):
+                    break
+                last = ids[-1] if len(ids) else last
+            else:
+                return no_rejection
         return id_rejections_of(pa.Table.from_batches(list(self.batches(["shot_id"]))), dates=False)
 
-    def batches(self, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
-        """Batches of ``batch_rows`` rows (the step's columns by default), in file order, whatever
-        the row groups: small row groups are read together into one batch, large ones split."""
+    def batches(self, columns: list[str] | None = None, batch_rows: int | None = None) -> Iterator[pa.RecordBatch]:
+        """Batches of ``batch_rows`` rows (default: the file's; the step's columns by default), in file
+        order, whatever the row groups: small row groups are read together into one batch, large ones split."""
         reader = self.parquet.iter_batches(
-            batch_size=self.batch_rows, columns=columns or self.layout.read_columns, use_pandas_metadata=False
+            batch_size=batch_rows or self.batch_rows,
+            columns=columns or self.layout.read_columns,
+            use_pandas_metadata=False,
         )
         first = 0
         while True:
@@ -726,8 +752,10 @@ def apply_to_file(
     with staged_outputs(targets) as staged:
         writers = []
         if staged:
+            schema = production.layout.predictions_schema  # unique shot ids: dictionary encoding only costs
+            unique = [name for name in schema.names if name != "shot_id"]
             writers = [
-                pq.ParquetWriter(staged[0], production.layout.predictions_schema),
+                pq.ParquetWriter(staged[0], schema, use_dictionary=unique),
                 pq.ParquetWriter(staged[1], production.rejected_schema),
             ]
         writer = _Background(lambda tables: _write(writers, tables))

@@ -71,6 +71,7 @@ class ScoredBatch:
     # their positions in the batch and their reasons (the engines fill ``rejected`` from these).
     rejected_positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="int64"))
     reasons: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    _values: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def rows_scored(self) -> int:
@@ -84,8 +85,11 @@ class ScoredBatch:
         return column in self.predictions.column_names
 
     def values(self, column: str) -> np.ndarray:
-        """A numeric column of the scored rows as float64 (missing values are NaN)."""
-        return _float_values(self.predictions.column(column))
+        """A numeric column of the scored rows as float64 (missing values are NaN), converted once:
+        every observer reads the same array (never write to it)."""
+        if column not in self._values:
+            self._values[column] = _float_values(self.predictions.column(column))
+        return self._values[column]
 
     @cached_property
     def predictions_frame(self) -> pd.DataFrame:

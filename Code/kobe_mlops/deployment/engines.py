@@ -31,6 +31,7 @@ def apply_with_engine(
     batch_rows: int = BATCH_ROWS,
     stamp: Stamp = NO_STAMP,
     sink: Callable[[pa.Table], None] | None = None,
+    model=None,
 ) -> AppliedFile:
     """Score ``path`` with the model at ``model_uri`` on ``engine``; the result is the same either way.
 
@@ -41,6 +42,7 @@ def apply_with_engine(
     settings (``{"spark.driver.memory": "1g"}`` or ``["spark.driver.memory=1g"]``). ``outputs`` and
     ``observers``, ``stamp`` and ``sink`` as in :func:`~kobe_mlops.deployment.application.apply_to_file`;
     Spark's executors write the predictions themselves, so that engine takes no ``sink``.
+    ``model``: the pyfunc loaded from ``model_uri`` already (the pandas engine then does not load it again).
     """
     if scoring_url:
         if engine != "pandas":
@@ -57,7 +59,7 @@ def apply_with_engine(
     if engine == "pandas":
         import mlflow.pyfunc
 
-        model = embedded_model(mlflow.pyfunc.load_model(model_uri))
+        model = embedded_model(model or mlflow.pyfunc.load_model(model_uri))
         return apply_to_file(path, model, outputs, observers, batch_rows, stamp=stamp, sink=sink)
     if engine == "spark":
         if sink is not None:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import mlflow
 import mlflow.data
+import mlflow.pyfunc
 import pandas as pd
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -142,7 +143,8 @@ def log_outputs(staged: OutputPaths, published: OutputPaths) -> None:
     whole output, at its published path, as a dataset input of the run (MLflow dataset tracking)."""
     with tempfile.TemporaryDirectory(prefix="kobe-sample-") as folder:
         for path, target in zip(staged, published, strict=True):
-            sample = ds.dataset(path, format="parquet").head(SAMPLE_ROWS)
+            # One batch read at a time (head's default reads ahead 16 batches of 4 files).
+            sample = ds.dataset(path, format="parquet").head(SAMPLE_ROWS, batch_readahead=1, fragment_readahead=1)
             local = Path(folder) / target.name
             pq.write_table(sample, local)
             mlflow.log_artifact(str(local), artifact_path="data")
@@ -256,7 +258,10 @@ def run_application_step(
         scoring_uri = pinned_uri(version)
         if "://" not in str(prod_path):
             ProductionFile(prod_path)  # an unusable file is refused before a run exists
-        scoring = load_scoring_model(scoring_uri, prod_path, paths=paths)
+        model = None
+        if engine == "pandas" and not scoring_url:  # loaded once: the reference and the engine score with it
+            model = mlflow.pyfunc.load_model(scoring_uri)
+        scoring = load_scoring_model(scoring_uri, prod_path, paths=paths, model=model)
         figures = application_figures(scoring)
         outputs.prepare()
         staged = outputs.staging()
@@ -281,6 +286,7 @@ def run_application_step(
                         observers=[figures],
                         stamp=stamp,
                         sink=sink,
+                        model=model,
                     )
                     drift = drift_table(applied)
                     stage = "writing the label store"

@@ -133,7 +133,8 @@ class _Bins:
     edges: np.ndarray | None  # continuous feature: reference quantiles, open at both ends
 
     def counts(self, values: np.ndarray) -> np.ndarray:
-        values = values[~np.isnan(values)]
+        missing = np.isnan(values)
+        values = values[~missing] if missing.any() else values
         if self.categories is not None:
             position = np.searchsorted(self.categories, values)
             known = (position < len(self.categories)) & (
@@ -181,9 +182,10 @@ class FeatureDrift:
         self._thresholds: dict[tuple[str, int], float] = {}
         return self
 
-    def counts(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Bin counts of a chunk: additive, so batches of one chunk fold by summing them."""
-        return {feature: self.bins[feature].counts(frame[feature].to_numpy(dtype=float)) for feature in self.features}
+    def counts(self, frame) -> dict[str, np.ndarray]:
+        """Bin counts of a chunk (a DataFrame, or columns as arrays): additive, so batches of one
+        chunk fold by summing them."""
+        return {name: self.bins[name].counts(np.asarray(frame[name], dtype=float)) for name in self.features}
 
     def threshold(self, feature: str, rows: int) -> float:
         """The (1 - rate / features) quantile of PSI between two no-drift samples of these sizes."""
@@ -313,14 +315,21 @@ class EstimatedPerformance:
     def sums(self, probability) -> np.ndarray:
         """Additive sums of a batch: rows, expected loss, Bernoulli variance, and the gradient of the
         expected loss with respect to the map's slope and intercept."""
+        return self.sums_of_terms(self.row_terms(probability))
+
+    def row_terms(self, probability) -> np.ndarray:
+        """Each row's expected loss, its variance term and its gradient term (3 x rows): the
+        :meth:`sums` of any rows are :meth:`sums_of_terms` of their columns."""
         p = np.clip(np.asarray(probability, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
         z = np.log(p / (1 - p))
         q = special.expit(self.slope * z + self.intercept)
-        expected = -np.log(1 - p) - q * z
         slope_of_q = q * (1 - q)
-        return np.array(
-            [len(p), expected.sum(), (slope_of_q * z**2).sum(), -(slope_of_q * z**2).sum(), -(slope_of_q * z).sum()]
-        )
+        return np.array([-np.log(1 - p) - q * z, slope_of_q * z**2, slope_of_q * z])
+
+    @staticmethod
+    def sums_of_terms(terms: np.ndarray) -> np.ndarray:
+        expected, curvature, gradient = terms
+        return np.array([terms.shape[1], expected.sum(), curvature.sum(), -curvature.sum(), -gradient.sum()])
 
     def from_sums(self, sums: np.ndarray, chunk: str, metric: str, band: tuple[float, float] | None) -> list[dict]:
         n = int(sums[0])
@@ -375,18 +384,25 @@ class Monitor:
             self.realized = RealizedPerformance().fit(self.reference)
             self.estimated = EstimatedPerformance().fit(self.reference)
 
-    def sums(self, scored: pd.DataFrame, graded: pd.DataFrame, null_rate: float) -> ChunkSums:
+    def sums(self, scored, graded, null_rate: float, graded_rows: np.ndarray | None = None) -> ChunkSums:
         """``scored``: every scored row (features and probability); ``graded``: the labelled rows the
-        model never learned (probability and target), the only rows a realized figure uses.
-        ``null_rate``: the make rate of the labels known before the chunk (never the chunk's own)."""
-        graded_probability = graded[config.PROBABILITY_COLUMN].to_numpy(dtype=float)
-        realized = realized_sums(graded_probability, graded[config.TARGET].to_numpy(dtype=float), null_rate)
+        model never learned (probability and target), the only rows a realized figure uses; each a
+        DataFrame or a mapping of column arrays. ``null_rate``: the make rate of the labels known
+        before the chunk (never the chunk's own). ``graded_rows``: where the graded rows sit among
+        the scored ones, when known (their estimate then reuses the scored rows' terms)."""
+        graded_probability = np.asarray(graded[config.PROBABILITY_COLUMN], dtype=float)
+        realized = realized_sums(graded_probability, np.asarray(graded[config.TARGET], dtype=float), null_rate)
         if not self.usable:
             return ChunkSums({}, None, None, realized)
+        terms = self.estimated.row_terms(scored[config.PROBABILITY_COLUMN])
+        if graded_rows is None:
+            graded_terms = self.estimated.row_terms(graded_probability)
+        else:
+            graded_terms = terms[:, graded_rows]
         return ChunkSums(
             self.drift.counts(scored),
-            self.estimated.sums(scored[config.PROBABILITY_COLUMN]),
-            self.estimated.sums(graded_probability),
+            self.estimated.sums_of_terms(terms),
+            self.estimated.sums_of_terms(graded_terms),
             realized,
         )
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
@@ -90,23 +90,43 @@ def _scored(model, frame: pd.DataFrame) -> pd.DataFrame:
 
 def first_graded_date(prod_path: str, learned: np.ndarray) -> pd.Timestamp | None:
     """The earliest ``game_date`` of the labelled rows of the file the model never learned (else of
-    any row), from a few columns, one batch at a time; None when the file has no dates."""
-    dataset = ds.dataset(prod_path, format="parquet")
-    names = dataset.schema.names
+    any row), from a few columns, one batch at a time; None when the file has no dates. A row group
+    whose smallest date (its parquet statistics) is no earlier than the earliest found is skipped."""
+    parquet = pq.ParquetFile(prod_path)
+    names = parquet.schema_arrow.names
     if "game_date" not in names:
         return None
     graded = pc.field(config.TARGET).is_valid() if config.TARGET in names else None
+    columns = ["game_date", *([config.TARGET] if graded is not None else [])]
     if graded is not None and "shot_id" in names and len(learned):
         graded &= ~pc.field("shot_id").isin(pa.array(learned, pa.int64()))
+        columns.append("shot_id")
+    groups = sorted(range(parquet.num_row_groups), key=lambda group: _lowest_date(parquet, group) or "")
     earliest = None
     for condition in ([graded] if graded is not None else []) + [None]:
-        for batch in dataset.to_batches(columns=["game_date"], filter=condition, batch_size=1 << 20):
-            if batch.num_rows:
-                low = pc.min(pc.cast(batch.column(0), pa.string())).as_py()
-                earliest = low if earliest is None or (low is not None and low < earliest) else earliest
+        for group in groups:
+            lowest = _lowest_date(parquet, group)
+            if earliest is not None and lowest is not None and lowest >= earliest:
+                break  # the groups are in order of their lowest date: none below can be earlier
+            for batch in parquet.iter_batches(batch_size=1 << 20, row_groups=[group], columns=columns):
+                table = pa.Table.from_batches([batch])
+                table = table.filter(condition) if condition is not None else table
+                if table.num_rows:
+                    low = pc.min(pc.cast(table.column("game_date"), pa.string())).as_py()
+                    earliest = low if earliest is None or (low is not None and low < earliest) else earliest
         if earliest is not None:
             break
     return pd.Timestamp(earliest) if earliest is not None else None
+
+
+def _lowest_date(parquet: pq.ParquetFile, group: int) -> str | None:
+    """The smallest ``game_date`` of a row group from its statistics, when they hold it as text."""
+    if not pa.types.is_string(parquet.schema_arrow.field("game_date").type):
+        return None
+    statistics = parquet.metadata.row_group(group).column(parquet.metadata.schema.names.index("game_date")).statistics
+    if statistics is None or not statistics.has_min_max or not isinstance(statistics.min, str):
+        return None
+    return statistics.min
 
 
 def known_labels(before: pd.Timestamp | None, paths: config.WorkspacePaths) -> pd.DataFrame:

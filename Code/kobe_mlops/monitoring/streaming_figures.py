@@ -45,7 +45,7 @@ class ValueCounts:
     values: np.ndarray = field(default_factory=lambda: np.empty(0))
     counts: np.ndarray | None = None  # (distinct values or cells, columns) int64
     exact: bool = True
-    decimals: int = 0  # the decimals the last batch needed (tried first on the next)
+    decimals: int = 0  # the decimals the last batch needed (tried first on the next; -1: hashed)
 
     def __post_init__(self) -> None:
         if self.counts is None:
@@ -80,12 +80,15 @@ class ValueCounts:
     def _decimal_keys(self, values: np.ndarray) -> tuple[np.ndarray, float] | None:
         """``(keys, scale)`` with ``keys / scale == values`` exactly, for values with at most
         :data:`MAX_DECIMALS` decimals spanning few keys; None otherwise (then values are hashed)."""
+        if self.decimals < 0:  # the last batch was hashed: so are the next (same counts either way)
+            return None
         for decimals in dict.fromkeys([self.decimals, *range(MAX_DECIMALS + 1)]):
             scale = 10.0**decimals
             keys = np.rint(values * scale)
             if keys.max() - keys.min() <= MAX_DECIMAL_KEYS and np.array_equal(keys / scale, values):
                 self.decimals = decimals
                 return keys.astype("int64"), scale
+        self.decimals = -1
         return None
 
     def _combine(self, values: np.ndarray, counts: np.ndarray) -> None:
@@ -157,10 +160,11 @@ class MonitorFigures:
     def update(self, batch: ScoredBatch) -> None:
         if not batch.rows_scored:
             return
-        frame = batch.predictions.select([*config.FEATURES, config.PROBABILITY_COLUMN]).to_pandas()
-        frame[config.TARGET] = batch.values(config.TARGET) if batch.has(config.TARGET) else np.nan
-        graded = frame[self.graded(batch)]
-        sums = self.monitor.sums(frame, graded, self.null_rate)
+        scored = {name: batch.values(name) for name in [*config.FEATURES, config.PROBABILITY_COLUMN]}
+        rows = self.graded(batch)
+        target = batch.values(config.TARGET) if batch.has(config.TARGET) else np.full(batch.rows_scored, np.nan)
+        graded = {config.PROBABILITY_COLUMN: scored[config.PROBABILITY_COLUMN][rows], config.TARGET: target[rows]}
+        sums = self.monitor.sums(scored, graded, self.null_rate, rows)
         self.sums = sums if self.sums is None else self.sums + sums
 
     def merge(self, other: MonitorFigures) -> MonitorFigures:

@@ -28,7 +28,7 @@ from kobe_mlops.data_acquisition.contract import read_table
 from kobe_mlops.deployment.application import score_frame
 from kobe_mlops.modeling import challengers
 from kobe_mlops.modeling.shot_model import ShotMadeModel
-from kobe_mlops.monitoring import calculators, gate, triggers
+from kobe_mlops.monitoring import calculators, gate, replay_timeline, triggers
 from kobe_mlops.monitoring.calculators import Monitor, MonitoringReference, row_log_loss
 from kobe_mlops.tracking import configure, invocation_id, names, reads, tracking_uri, use_project_store
 
@@ -360,12 +360,7 @@ class StrategySummary:
 
     @property
     def verdict(self) -> str:
-        interval = f"95 % interval [{self.vs_null_lower:+.4f}, {self.vs_null_upper:+.4f}]"
-        if self.vs_null_upper < 0:
-            return f"beats the null model by {-self.vs_null:.4f} ({interval})"
-        if self.vs_null_lower > 0:
-            return f"is worse than the null model by {self.vs_null:.4f} ({interval})"
-        return f"ties with the null model ({self.vs_null:+.4f}, {interval})"
+        return replay_timeline.null_verdict(self.vs_null, self.vs_null_lower, self.vs_null_upper)
 
 
 def _weighted_error(errors: list[tuple[int, float]]) -> float:
@@ -431,26 +426,6 @@ class ReplayResult:
     def table(self) -> pd.DataFrame:
         """One row per strategy: the replay's answer, with the seasons bootstrap interval."""
         return pd.DataFrame([asdict(summary) for summary in self.strategies.values()])
-
-    def timeline(self) -> pd.DataFrame:
-        """One row per strategy and batch (numbered from 1)."""
-        return pd.DataFrame(
-            [
-                {
-                    "strategy": r.strategy,
-                    "batch": r.batch.index + 1,
-                    "label": r.batch.label,
-                    "log_loss": r.graded_loss.mean() if len(r.graded_loss) else np.nan,
-                    "log_loss_null": r.null_loss.mean() if len(r.null_loss) else np.nan,
-                    "estimated_log_loss": r.figure(calculators.ESTIMATE_GRADED),
-                    "estimated_log_loss_lower": r.figure(calculators.ESTIMATE_GRADED, "lower"),
-                    "estimated_log_loss_upper": r.figure(calculators.ESTIMATE_GRADED, "upper"),
-                    "alerts": ", ".join(name for name, value in r.fired.items() if value),
-                    "decision": r.decision,
-                }
-                for r in self.records
-            ]
-        )
 
     def metrics(self) -> dict[str, float]:
         figures = {names.REPLAY_POOLED_NULL_LOG_LOSS: self.log_loss_null, "trainings_run": float(self.trainings)}

@@ -140,9 +140,9 @@ def applicability_table(timeline: pd.DataFrame) -> pd.DataFrame:
     return table[list(dict.fromkeys(timeline["strategy"]))].reset_index()
 
 
-def load_replay(client: MlflowClient) -> ReplayView | None:
-    """The newest finished replay of the store, or None before the first."""
-    parent = reads.latest_replay_run(client)
+def load_replay(client: MlflowClient, run_id: str | None = None) -> ReplayView | None:
+    """The replay logged as ``run_id`` (default: the newest finished one), or None before the first."""
+    parent = client.get_run(run_id) if run_id else reads.latest_replay_run(client)
     if parent is None:
         return None
     params = dict(parent.data.params)

@@ -70,11 +70,10 @@ PSI_PREFIX = "psi_"
 DRIFT_TABLE_ARTIFACT = "drift/feature_comparison.json"
 # Read by the dashboard when logged: rows per value of each feature (columns feature, base, value,
 # rows), graded rows per distinct probability (probability, misses, makes), scored rows per
-# distinct probability (probability, rows), and the adversarial-validation AUC.
+# distinct probability (probability, rows).
 DRIFT_DISTRIBUTIONS_ARTIFACT = "drift/feature_distributions.json"
 GRADED_SCORE_COUNTS_ARTIFACT = "labelled/score_counts.json"
 SCORE_COUNTS_ARTIFACT = "scores/score_counts.json"
-ADVERSARIAL_AUC = "adversarial_auc"
 # Tag set when no scored row has a label (no labelled metric is logged then).
 LABELLED_METRICS_TAG = "labelled_metrics"
 

@@ -4,13 +4,13 @@
     .venv/bin/python bench/dashboard_pages.py --workspace /tmp/ws --busy 2     # two cores kept busy
     .venv/bin/python bench/dashboard_pages.py --workspace /tmp/ws --screens /tmp/screens --rounds 1
 
-Each round starts a fresh ``streamlit run`` (cold caches, as after a restart) bound to 127.0.0.1 and a
-fresh headless Chromium (``tests/dashboard/browser.py`` drives both), opens the app (the frontend
-and the package's imports load once), then clicks through every page in the sidebar, as a user
-moves between pages, and through every page again. A visit ends when the page's title is drawn and
-Streamlit says its script is no longer running. ``--busy N`` spins N CPU-bound
-processes for the whole measurement, like another job on the machine. Figures are printed, never
-asserted; ``--screens DIR`` also saves a full-page PNG of each page after its first visit.
+Each round starts a fresh ``streamlit run`` (cold caches, as after a restart) bound to 127.0.0.1 and
+times it until it answers (it imports what every page needs first), starts a fresh headless Chromium
+(``tests/dashboard/browser.py`` drives both), opens the app (the frontend loads once), then clicks
+through every page in the sidebar, as a user moves between pages, and through every page again. A
+visit ends when the page's title is drawn and Streamlit says its script is no longer running.
+``--busy N`` spins N CPU-bound processes for the whole measurement, like another job on the machine.
+Figures are printed, never asserted; ``--screens DIR`` also saves a PNG of each page's first visit.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -39,21 +40,25 @@ def page_titles() -> dict[str, str]:
 
 
 def one_round(env: dict[str, str], folder: Path, screens: Path | None) -> dict[str, list[float]]:
-    """Open the app (its first page loads the frontend and the imports), then move page to page
-    through the sidebar twice: first visits, then cached ones."""
+    """Start the server (it imports what every page needs before it answers), open the app (its first
+    page loads the frontend), then move page to page through the sidebar twice: first visits, then
+    cached ones."""
     times: dict[str, list[float]] = {}
     titles = page_titles()
     browser = Browser(folder / "chromium", height=SCREEN_HEIGHT if screens else 1000)
-    with streamlit_server(env, folder / "streamlit.log") as url, browser:
-        first = next(iter(titles))
-        times["(app opened: frontend, imports, first page)"] = [browser.visit(url)]
-        for visit in range(2):
-            for stem, title in titles.items():
-                if visit == 0 and stem == first:
-                    browser.open_page(list(titles.values())[1])  # leave the first page to come back to it
-                times.setdefault(stem, []).append(browser.open_page(title))
-                if screens is not None and visit == 0:
-                    browser.screenshot(screens / f"{stem}.png")
+    started = time.monotonic()
+    with streamlit_server(env, folder / "streamlit.log") as url:
+        times["(server start: imports, until it answers)"] = [time.monotonic() - started]
+        with browser:
+            first = next(iter(titles))
+            times["(app opened: frontend and first page)"] = [browser.visit(url)]
+            for visit in range(2):
+                for stem, title in titles.items():
+                    if visit == 0 and stem == first:
+                        browser.open_page(list(titles.values())[1])  # leave the first page to come back to it
+                    times.setdefault(stem, []).append(browser.open_page(title))
+                    if screens is not None and visit == 0:
+                        browser.screenshot(screens / f"{stem}.png")
     return times
 
 

@@ -448,6 +448,40 @@ def test_pages_show_the_logged_figures_without_the_predictions_file(workspace_co
     assert metric_value(without_labels, "Realized log loss (graded rows)") == realized
 
 
+def test_after_a_promotion_every_page_shows_the_figures_the_step_logged_on_unseen_rows(workspace_copy, monkeypatch):
+    """A model that learned most labelled rows scored the file: the step graded only the others and
+    logged figures no regrade of the predictions file gives; each page shows those."""
+    monkeypatch.setenv("KOBE_WORKSPACE", str(workspace_copy.workspace))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    logged = {
+        names.ROWS_INPUT: 6426,
+        names.ROWS_SCORED: 6426,
+        names.ROWS_REJECTED: 0,
+        names.ROWS_LABELLED: 5412,
+        names.ROWS_SEEN_IN_TRAINING: 4178,
+        names.ROWS_EVALUATED: 1234,
+        names.PROD_LOG_LOSS: 0.61234,
+        names.NULL_LOG_LOSS: 0.65432,
+        names.PROD_NULL_LOG_LOSS: 0.63456,
+        names.prod_metric("auc"): 0.5678,
+        names.prod_metric("f1"): 0.4321,
+    }
+    log_application_run(workspace_copy.tracking_uri, logged)
+    expected = verdict.production_verdict(logged).text
+    assert "1,234 graded production rows" in expected
+    for page in ["01_Overview.py", "03_Model_health_with_labels.py", "06_Retraining.py"]:
+        assert expected in page_text(run_page(page)), page
+    with_labels = run_page("03_Model_health_with_labels.py")
+    assert metric_value(with_labels, "log loss (production)") == "0.612"
+    assert metric_value(with_labels, "f1 (production)") == "0.432"
+    caption = page_text(with_labels)
+    assert "1,234 labelled rows graded by step 04" in caption and "4,178 labelled rows it was trained on" in caption
+    without_labels = run_page("04_Model_health_without_labels.py")
+    assert metric_value(without_labels, "Realized log loss (graded rows)") == "0.6123"
+    trends_page = run_page("07_Trends.py")
+    assert metric_value(trends_page, "Production log loss") == "0.6123"
+
+
 def log_application_run(tracking_uri: str, metrics: dict) -> None:
     """A PipelineAplicacao run of the registered champion with these metrics (as step 04 names them)."""
     client = mlflow.MlflowClient(tracking_uri)

@@ -42,10 +42,6 @@ else:
         )
         st.caption(f"The table step 04 logged ({names.DRIFT_TABLE_ARTIFACT}).")
 
-auc = run.metrics.get(names.ADVERSARIAL_AUC)
-if auc is not None:
-    st.metric("Adversarial validation AUC", f"{auc:.3f}")
-
 st.subheader("Distributions")
 distributions = common.run_table(source, run, names.DRIFT_DISTRIBUTIONS_ARTIFACT)
 if distributions is None:

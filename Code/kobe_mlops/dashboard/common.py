@@ -91,7 +91,8 @@ FIGURE_DPI = 110  # sharp on a laptop screen; Streamlit's default of 200 doubles
 def _figure_png(name: str, _draw: Callable[..., plt.Figure], *args) -> bytes:
     figure = _draw(*args)  # keyed by ``name`` (the chart function) and the arguments
     image = io.BytesIO()
-    figure.savefig(image, format="png", dpi=FIGURE_DPI)  # laid out by the chart: one rendering, not two
+    # Laid out by the chart (one rendering, not two); the fastest PNG compression (10 % larger files).
+    figure.savefig(image, format="png", dpi=FIGURE_DPI, pil_kwargs={"compress_level": 1})
     plt.close(figure)
     return image.getvalue()
 

@@ -61,7 +61,7 @@ def test_timeline_shows_the_summary_the_chart_and_the_verdicts(logged_replay):
     for strategy in replay.STRATEGIES:
         row = summary[summary["strategy"] == strategy].iloc[0]
         assert row["log_loss"] == pytest.approx(result.strategies[strategy].log_loss)
-        assert row["retrains"] == result.strategies[strategy].gates
+        assert row["retrains"] == result.strategies[strategy].retrains
     # Each strategy's verdict in words, once (the summary table holds the same column).
     markdown = " ".join(texts(app, "markdown"))
     for row in summary[summary["strategy"] != "null"].itertuples():

@@ -71,7 +71,8 @@ class ScoredBatch:
     # their positions in the batch and their reasons (the engines fill ``rejected`` from these).
     rejected_positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="int64"))
     reasons: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
-    _values: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Columns already held as float64 (the engine's feature matrix, the scores): what values() returns.
+    float_columns: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def rows_scored(self) -> int:
@@ -87,9 +88,9 @@ class ScoredBatch:
     def values(self, column: str) -> np.ndarray:
         """A numeric column of the scored rows as float64 (missing values are NaN), converted once:
         every observer reads the same array (never write to it)."""
-        if column not in self._values:
-            self._values[column] = _float_values(self.predictions.column(column))
-        return self._values[column]
+        if column not in self.float_columns:
+            self.float_columns[column] = _float_values(self.predictions.column(column))
+        return self.float_columns[column]
 
     @cached_property
     def predictions_frame(self) -> pd.DataFrame:

@@ -274,9 +274,13 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
         for batch in batches:
             checked = score_batch(batch, model, task.layout)
             if staged is not None and checked.predictions.num_rows:
-                writer = writer or pq.ParquetWriter(staged, task.layout.predictions_schema)
+                writer = writer or pq.ParquetWriter(
+                    staged, task.layout.predictions_schema, use_dictionary=task.layout.dictionary_columns
+                )
                 writer.write_table(checked.predictions)
-            observers.update(ScoredBatch(checked.predictions, no_rejects, task.layout.source))
+            observers.update(
+                ScoredBatch(checked.predictions, no_rejects, task.layout.source, float_columns=checked.float_columns)
+            )
             if len(checked.rejected_positions):
                 if _ROW in batch.schema.names:  # carried through a shuffle
                     rows = batch.column(_ROW).take(pa.array(checked.rejected_positions))

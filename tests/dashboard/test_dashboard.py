@@ -171,7 +171,7 @@ def test_data_drift_shows_the_table_step_04_logged(store, tmp_path):
 
 
 def test_model_health_with_labels_shows_the_graded_figures_and_follows_the_threshold(store):
-    _, state = store
+    client, state = store
     metrics = state.application.metrics
     app = run_page("03_Model_health_with_labels.py")
     text = page_text(app)
@@ -184,7 +184,9 @@ def test_model_health_with_labels_shows_the_graded_figures_and_follows_the_thres
             == f"{metrics[names.production_metric(name)]:.3f}"
         )
     assert verdict.production_verdict(metrics).text in text
-    assert len(app.get("image")) >= 5  # yardsticks, threshold, ROC, calibration, confusion matrices
+    assert len(app.get("image")) >= 4  # yardsticks, threshold, ROC, calibration
+    version = client.get_model_version(config.REGISTERED_MODEL_NAME, state.scored_model.version)
+    assert int(app.table[0].value.to_numpy().sum()) == len(reads.reference_scores(client, version))
     before = app.dataframe[1].value
     app.slider[0].set_value(0.05).run()
     assert not app.exception

@@ -31,7 +31,7 @@ AXIS_LABELS = {
     "shot_distance": "Shot distance (ft)",
 }
 assert set(AXIS_LABELS) == set(config.FEATURES)
-COURT_SAMPLE = 5000  # points per base on the court map: enough to see the shape, fast to draw
+COURT_SAMPLE = 2500  # points per base on the court map: enough to see the shape, fast to draw
 
 
 def psi_figure(table: pd.DataFrame) -> plt.Figure:

@@ -1,6 +1,7 @@
 """Model health with labels: the figures step 04 graded on rows the model never learned, beside test."""
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from kobe_mlops import config
@@ -95,7 +96,10 @@ with left:
 with right:
     common.show_figure(plots.calibration_figure, curves)
 
-st.subheader("Confusion matrices")
+st.subheader(f"Confusion matrices at threshold {threshold:.2f}")
 for column, (label, (y_true, probability)) in zip(st.columns(2), curves.items(), strict=False):
-    with column:
-        common.show_figure(plots.confusion_figure, y_true, probability, label, threshold)
+    counts = pd.crosstab(np.asarray(y_true).astype(int), (probability >= threshold).astype(int))
+    counts = counts.reindex(index=[0, 1], columns=[0, 1], fill_value=0)
+    counts.index, counts.columns = ["true miss (0)", "true make (1)"], ["predicted miss (0)", "predicted make (1)"]
+    column.markdown(f"**{label}**")
+    column.table(counts)

@@ -1,8 +1,9 @@
 """Labels accumulate over application runs; after a promotion, metrics stay out of sample.
 
-The issue's scenario on the course data: score the production base in two halves (by
-``game_date``), then an unlabelled file, retrain on the label store, promote, and score the
-whole base again.
+On the course data: score the production base in two halves (by ``game_date``), then an
+unlabelled file, retrain on the label store, promote, and score the whole base again. The stages
+run in this process (the functions notebook 04 and ``--retrain`` call; the notebooks themselves
+are run by the pipeline tests), so the scenario costs no kernel starts.
 """
 
 import numpy as np
@@ -10,9 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss
 
-from conftest import run_pipeline
 from kobe_mlops import config
-from kobe_mlops.monitoring import calculators, labels, retraining
+from kobe_mlops.monitoring import application_run, calculators, labels, retraining
 from kobe_mlops.tracking import names, reads
 
 pytestmark = pytest.mark.e2e
@@ -50,8 +50,8 @@ def test_labels_accumulate_and_graded_rows_are_never_in_sample(workspace_copy, t
     for path in labels.store_files(paths):
         path.unlink()
     for name in ("first", "second"):
-        run_pipeline(workspace, "--steps", "04", "--prod-data", str(files[name]))
-    run_pipeline(workspace, "--steps", "04", "--prod-data", str(unlabelled))  # adds nothing, says so
+        application_run.run_application_step(str(files[name]), paths=paths)
+    application_run.run_application_step(str(unlabelled), paths=paths)  # adds nothing, says so
     assert latest_run(client, "PipelineAplicacao").data.metrics[names.LABELS_APPENDED] == 0
 
     labelled = production[production[config.TARGET].notna()]
@@ -59,7 +59,7 @@ def test_labels_accumulate_and_graded_rows_are_never_in_sample(workspace_copy, t
     assert stored.files == 2 and len(stored.rows) == len(labelled)
     assert set(stored.rows[labels.FILE_COLUMN]) == {str(files["first"]), str(files["second"])}
 
-    run_pipeline(workspace, "--fast", "--force-retrain")
+    retraining.retrain(forced=True)
     check = latest_run(client, "VerificacaoRetreino")
     assert check.data.metrics[names.LABELLED_PRODUCTION_ROWS] == len(labelled)
     challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS) or reads.version_by_alias(client)
@@ -73,7 +73,7 @@ def test_labels_accumulate_and_graded_rows_are_never_in_sample(workspace_copy, t
         # promotion, so promote it by hand as an operator would.
         retraining.promote(client, "promoted by the test to score with a model that learned production rows")
 
-    run_pipeline(workspace, "--steps", "04")
+    application_run.run_application_step(str(paths.raw_file("prod")), paths=paths)
     application = latest_run(client, "PipelineAplicacao")
     metrics, tags = application.data.metrics, application.data.tags
     seen = int(np.isin(labelled["shot_id"], learned).sum())

@@ -6,6 +6,8 @@ cached reads are keyed by workspace, so the empty and the full workspace never s
 
 import json
 import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -113,6 +115,19 @@ def test_streamlit_run_serves_the_app_whose_sessions_run_the_navigation():
     from streamlit.web.server.app_discovery import discover_asgi_app
 
     assert discover_asgi_app(DASHBOARD / "app.py").is_asgi_app  # imported once, at server start
+
+
+def test_the_server_start_reads_an_empty_workspace_without_creating_a_store(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"KOBE_WORKSPACE": str(tmp_path)}
+    started = subprocess.run(
+        [sys.executable, "-c", f"import runpy; runpy.run_path({str(DASHBOARD / 'app.py')!r})"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert started.returncode == 0, started.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_navigation_opens_on_the_overview_and_navigates(dashboard_workspace):

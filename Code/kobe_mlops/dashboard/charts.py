@@ -47,6 +47,7 @@ def psi_figure(table: pd.DataFrame) -> plt.Figure:
         axis.annotate(f"{psi:.3f}", (max(psi, 1e-4), position), xytext=(3, 0), textcoords="offset points", va="center")
     axis.set_yticks(positions, shown["feature"])
     axis.set_xscale("log")
+    axis.minorticks_off()  # a log axis's minor ticks were half the figure's drawing time
     axis.set(xlabel="PSI, reference → production (log scale, unitless)", title="Drift per feature")
     axis.legend(loc="lower right")
     figure.tight_layout()

@@ -1,4 +1,8 @@
-"""`run_all.py --steps 04 --prod-data FILE` on files nobody cleaned, generated here."""
+"""`run_all.py --steps 04 --prod-data FILE` on files nobody cleaned, generated here.
+
+One bad file goes through the command (its one-line message); the others call the step's function
+in this process, as notebook 04 does, which costs no kernel start.
+"""
 
 import mlflow
 import numpy as np
@@ -8,7 +12,17 @@ import pytest
 
 from conftest import run_pipeline
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import REASON_COLUMN
+from kobe_mlops.data_acquisition.contract import REASON_COLUMN, DataContractError
+from kobe_mlops.monitoring.application_run import run_application_step
+
+
+@pytest.fixture
+def step(workspace_copy, monkeypatch):
+    """Run the application step in this process on the copied workspace (what notebook 04 calls)."""
+    monkeypatch.setenv("KOBE_WORKSPACE", str(workspace_copy.workspace))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(workspace_copy.tracking_uri)
+    return lambda path: run_application_step(str(path), paths=workspace_copy.paths)
 
 
 def good_shots(rows: int = 6) -> pd.DataFrame:
@@ -82,21 +96,26 @@ def write_corrupt_row_group(path):
     ],
     ids=["not-parquet", "truncated", "empty", "missing-column", "no-rows", "corrupt-row-group"],
 )
-def test_unusable_file_stops_with_one_message_and_leaves_outputs_alone(writer, problem, workspace_copy, tmp_path):
+def test_unusable_file_stops_with_one_message_and_leaves_outputs_alone(writer, problem, workspace_copy, step, tmp_path):
     bad_file = tmp_path / "incoming.parquet"
     writer(bad_file)
     outputs = [workspace_copy.paths.predictions_prod, workspace_copy.paths.rejected_prod]
     before = [path.stat().st_mtime_ns for path in outputs]
     _, runs_before = latest_application_run(workspace_copy)
-    result = run_pipeline(workspace_copy.workspace, "--steps", "04", "--prod-data", str(bad_file), check=False)
-    assert result.returncode == 1
-    assert f"Step 04_aplicacao failed: DataContractError: {bad_file}: {problem}" in result.stderr
-    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3
+    if writer is write_not_parquet:  # the command a user runs: one short message, no traceback
+        result = run_pipeline(workspace_copy.workspace, "--steps", "04", "--prod-data", str(bad_file), check=False)
+        assert result.returncode == 1
+        assert f"Step 04_aplicacao failed: DataContractError: {bad_file}: {problem}" in result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3
+    else:
+        with pytest.raises(DataContractError) as error:
+            step(bad_file)
+        assert str(error.value).startswith(f"{bad_file}: {problem}")
     assert [path.stat().st_mtime_ns for path in outputs] == before  # no partial outputs
     assert latest_application_run(workspace_copy)[1] == runs_before  # no finished run logged for it
 
 
-def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, tmp_path):
+def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, step, tmp_path):
     shots = good_shots(10).astype({"minutes_remaining": str})
     shots.loc[0, "lat"] = np.nan  # missing feature
     shots.loc[1, "minutes_remaining"] = "five"  # text in a numeric field
@@ -109,7 +128,7 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, 
     incoming = tmp_path / "dirty.parquet"
     shots[list(reversed(shots.columns))].to_parquet(incoming)  # reordered columns too
 
-    run_pipeline(workspace_copy.workspace, "--steps", "04", "--prod-data", str(incoming))
+    step(incoming)
 
     rejected = pd.read_parquet(workspace_copy.paths.rejected_prod)
     assert sorted(rejected["shot_id"]) == [1, 2, 3, 4, 5, 6]
@@ -132,10 +151,10 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, 
     assert run.data.params["prod_data"] == str(incoming)
 
 
-def test_a_file_without_labels_is_scored_and_says_so(workspace_copy, tmp_path):
+def test_a_file_without_labels_is_scored_and_says_so(workspace_copy, step, tmp_path):
     incoming = tmp_path / "unlabelled.parquet"
     good_shots(5).drop(columns="shot_made_flag").to_parquet(incoming)
-    run_pipeline(workspace_copy.workspace, "--steps", "04", "--prod-data", str(incoming))
+    step(incoming)
     run, _ = latest_application_run(workspace_copy)
     assert run.data.metrics["rows_scored"] == 5 and run.data.metrics["rows_labeled"] == 0
     assert "log_loss" not in run.data.metrics

@@ -8,7 +8,10 @@ single-row time goes (the ``/ping`` round trip, MLflow's request handling, the m
 
 1. single-row latency (p50, p99) of ``POST /invocations`` to ``mlflow models serve`` on a
    loopback port: HTTP, the server's JSON parsing and schema check, the data contract, the
-   model and the JSON answer (one kept-alive connection);
+   model and the JSON answer (one kept-alive connection); beside it, the same requests to a bare
+   scikit-learn model (a logistic regression on the six features, MLflow's sklearn flavour
+   answering ``predict_proba``, its signature inferred from the features) behind the same
+   command, the two servers asked in alternating rounds so both see the same machine load;
 2. rows/s of one request carrying the whole production base (6,426 rows);
 3. rows/s of the embedded pyfunc on 1 M replicated production rows, the data contract check
    included: as ``mlflow.pyfunc.load_model`` returns it (MLflow checks each value of the ``Any``
@@ -22,7 +25,9 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import statistics
+import tempfile
 import time
 from urllib.parse import urlsplit
 
@@ -94,6 +99,31 @@ def in_process_milliseconds(model, rows: pd.DataFrame, repeats: int) -> dict[str
     return figures
 
 
+def bare_sklearn_model(folder: str, rows: pd.DataFrame) -> str:
+    """A logistic regression on the six features of ``base_train``, saved with MLflow's sklearn
+    flavour (its pyfunc answers ``predict_proba``); the saved model's path."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    from kobe_mlops import config
+
+    train = pd.read_parquet(config.workspace_paths().base_train)
+    fitted = LogisticRegression(max_iter=1000).fit(train[config.FEATURES], train[config.TARGET].astype(int))
+    signature = infer_signature(rows, fitted.predict_proba(rows))
+    mlflow.sklearn.save_model(fitted, folder, signature=signature, pyfunc_predict_fn="predict_proba")
+    return folder
+
+
+def alternating_latencies(urls: dict[str, str], rows: pd.DataFrame, requests_count: int, warmup: int, rounds: int):
+    """Single-row latencies of each server, asked in ``rounds`` alternating rounds."""
+    latencies = {name: [] for name in urls}
+    for _ in range(rounds):
+        for name, url in urls.items():
+            latencies[name] += single_row_latencies(url, rows, requests_count // rounds, warmup)
+    return latencies
+
+
 def whole_base_seconds(url: str, rows: pd.DataFrame, repeats: int) -> list[float]:
     """Seconds for one request carrying every row, answered with every row's probability."""
     from kobe_mlops.deployment.serving import RestScoringClient
@@ -146,14 +176,22 @@ def main() -> None:
     production = production[config.FEATURES]
     print(f"Champion {config.CHAMPION_URI} of workspace {workspace}")
 
-    with ModelServer(config.CHAMPION_URI) as server:
-        pings = round_trips(server.url, [("GET", "/ping", None)] * (args.requests + args.warmup), args.warmup)
-        latencies = single_row_latencies(server.url, production, args.requests, args.warmup)
-        whole = whole_base_seconds(server.url, production, args.repeats)
-    print(
-        f"served, 1 row per request ({len(latencies)} requests): p50 {percentile(latencies, 50):.2f} ms, "
-        f"p99 {percentile(latencies, 99):.2f} ms, mean {statistics.fmean(latencies):.2f} ms"
-    )
+    print(f"{time.strftime('%H:%M:%S')} load {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(prefix="kobe-bare-") as folder:
+        bare_path = bare_sklearn_model(f"{folder}/model", production)
+        with ModelServer(config.CHAMPION_URI) as server, ModelServer(bare_path) as bare:
+            pings = round_trips(server.url, [("GET", "/ping", None)] * (args.requests + args.warmup), args.warmup)
+            urls = {"champion": server.url, "bare": bare.url}
+            both = alternating_latencies(urls, production, args.requests, args.warmup // 10, 10)
+            whole = whole_base_seconds(server.url, production, args.repeats)
+    for name, label in [("champion", "served champion"), ("bare", "served bare scikit-learn model")]:
+        times = both[name]
+        print(
+            f"{label}, 1 row per request ({len(times)} requests): p50 {percentile(times, 50):.2f} ms, "
+            f"p99 {percentile(times, 99):.2f} ms, mean {statistics.fmean(times):.2f} ms"
+        )
+    ratio = percentile(both["champion"], 50) / percentile(both["bare"], 50)
+    print(f"  champion p50 / bare p50: {ratio:.3f}; {time.strftime('%H:%M:%S')} load {os.getloadavg()}")
     print(f"  floor: GET /ping p50 {percentile(pings, 50):.2f} ms (HTTP round trip, no model)")
     median = statistics.median(whole)
     print(

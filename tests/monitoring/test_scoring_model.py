@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from kobe_mlops import config
-from kobe_mlops.monitoring import scoring_model
-from kobe_mlops.monitoring.calculators import MonitoringReference
+from kobe_mlops.monitoring import labels, scoring_model
+from kobe_mlops.monitoring.calculators import MonitoringReference, newest_chunks
 
 
 def test_a_version_uri_is_its_own_lineage():
@@ -72,3 +72,26 @@ def test_a_version_without_logged_reference_rows_is_monitored_on_base_test(monke
     stored(200, 1).drop(columns=["shot_id", "source_run_id"]).to_parquet(paths.base_test)
     reference = scoring_model.monitoring_reference(Halves(), None, Version(), np.array([]), stored(10, 1), paths)
     assert reference.source.startswith("base_test scored by version 2") and len(reference.rows) == 200
+
+
+def test_known_labels_read_file_by_file_are_the_store_s_first_labels_before_the_date(tmp_path):
+    paths = config.workspace_paths(tmp_path)
+    rng = np.random.default_rng(1)
+    for run, ids in enumerate([np.arange(0, 900), np.arange(900, 2100), np.arange(2000, 3300), np.arange(150, 250)]):
+        frame = stored(len(ids), 1).assign(shot_id=ids)
+        frame["game_date"] = (pd.Timestamp("2001-01-01") + pd.to_timedelta(ids // 7, unit="D")).strftime("%Y-%m-%d")
+        frame[config.TARGET] = rng.integers(0, 2, len(ids)).astype(float)  # repeats may disagree: the first is kept
+        labels.append_labels(frame, run_id=f"run{run}", paths=paths)
+    before, learned = pd.Timestamp("2002-03-05"), np.arange(0, 3300, 3)
+    known = scoring_model.known_labels(before, learned, paths)
+
+    everything = labels.read_labels(paths).rows
+    expected = everything[pd.to_datetime(everything["game_date"]) < before]
+    assert (known.rows, known.made) == (len(expected), int(expected[config.TARGET].sum()))
+    unseen = expected[~np.isin(expected["shot_id"], learned)].reset_index(drop=True)
+    unseen = unseen.assign(chunk=unseen[labels.RUN_COLUMN], **{config.PROBABILITY_COLUMN: 0.5})
+    window = newest_chunks(unseen.iloc[0:0], unseen)
+    assert known.newest[config.TARGET].tolist() == window[config.TARGET].tolist()
+    assert set(known.newest[labels.RUN_COLUMN]) == {"run1", "run2"}  # the oldest chunk is never read whole
+    columns = [*config.FEATURES, config.TARGET]
+    pd.testing.assert_frame_equal(known.newest[columns], window[columns], check_dtype=False)

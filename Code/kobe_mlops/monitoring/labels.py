@@ -103,6 +103,18 @@ def _unreadable(path: Path, exc: BaseException) -> LabelStoreError:
     )
 
 
+def read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """One store file (``columns`` of it) in the store's schema; an unreadable one is named, and
+    one with rows without a ``game_date`` refused (the store orders labels by game date)."""
+    table = _read_file(path, columns)
+    if "game_date" in table.column_names and table.column("game_date").null_count:
+        raise LabelStoreError(
+            f"{path}: label store file has rows without a game_date; the store orders labels by game date. "
+            "Nothing in the store was changed; move the file away (or restore it) and run again."
+        )
+    return table
+
+
 def _read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
     try:
         return ds.dataset(path, format="parquet", schema=SCHEMA).to_table(columns=columns)
@@ -252,13 +264,7 @@ def read_labels(paths: config.WorkspacePaths | None = None) -> StoredLabels:
         return StoredLabels(pd.DataFrame(columns=STORE_COLUMNS), 0, 0, 0)
     tables = []
     for path in files:  # one at a time, so an unreadable file is named
-        table = _read_file(path)
-        if table.column("game_date").null_count:
-            raise LabelStoreError(
-                f"{path}: label store file has rows without a game_date; the store orders labels by game date. "
-                "Nothing in the store was changed; move the file away (or restore it) and run again."
-            )
-        tables.append(table)
+        tables.append(read_file(path))
     rows = pa.concat_tables(tables).to_pandas()
     ordered = rows.sort_values([APPENDED_AT_COLUMN, RUN_COLUMN], kind="stable")
     labels_per_shot = ordered.groupby("shot_id")[config.TARGET].nunique()

@@ -27,7 +27,13 @@ from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
 from kobe_mlops.monitoring import labels
-from kobe_mlops.monitoring.calculators import MIN_REFERENCE_ROWS, Monitor, MonitoringReference, newest_chunks
+from kobe_mlops.monitoring.calculators import (
+    MIN_REFERENCE_ROWS,
+    REFERENCE_WINDOW_ROWS,
+    Monitor,
+    MonitoringReference,
+    newest_chunks,
+)
 from kobe_mlops.tracking import reads
 
 VERSION_URI = re.compile(r"^models:/([^/@]+)/(\d+)$")
@@ -129,12 +135,83 @@ def _lowest_date(parquet: pq.ParquetFile, group: int) -> str | None:
     return statistics.min
 
 
-def known_labels(before: pd.Timestamp | None, paths: config.WorkspacePaths) -> pd.DataFrame:
-    """Labelled production rows dated before ``before`` (None: none are)."""
+@dataclass(frozen=True)
+class KnownLabels:
+    """The store's labels dated before the first row graded now (each shot's first label, as
+    :func:`~kobe_mlops.monitoring.labels.read_labels` keeps it): how many and how many made (the
+    null model's rate), and the rows the model never learned of the newest chunks holding
+    :data:`~kobe_mlops.monitoring.calculators.REFERENCE_WINDOW_ROWS` (all the reference can use)."""
+
+    rows: int
+    made: int
+    newest: pd.DataFrame
+
+
+def known_labels(before: pd.Timestamp | None, learned: np.ndarray, paths: config.WorkspacePaths) -> KnownLabels:
+    """:class:`KnownLabels`, read file by file in the store's order: 8 bytes per stored shot and
+    one per stored row are kept, then only the newest chunks' files are read whole."""
+    files = labels.store_files(paths)
+    if before is None or not files:
+        return KnownLabels(0, 0, pd.DataFrame(columns=labels.STORE_COLUMNS))
+    ordered = sorted((_file_order(path), index, path) for index, path in enumerate(files))
+    if any(order is None for order, _, _ in ordered):  # a file of several runs: the store's own read
+        return _known_in_memory(before, learned, paths)
+    seen, rows, made, masks, chunks = np.empty(0, "int64"), 0, 0, {}, {}
+    for _, _, path in ordered:
+        table = labels.read_file(path, ["shot_id", "game_date", config.TARGET, labels.RUN_COLUMN])
+        ids = table.column("shot_id").to_numpy()
+        _, first = np.unique(ids, return_index=True)  # each shot's first row in this file
+        new = np.sort(first[~_in_sorted(seen, ids[first])])
+        seen = np.union1d(seen, ids[new])
+        dated = pd.to_datetime(table.column("game_date").take(new).to_pandas()) < before
+        kept = new[dated.to_numpy()]
+        rows, made = rows + len(kept), made + int(table.column(config.TARGET).to_numpy()[kept].sum())
+        unseen = kept[~_in_sorted(learned, ids[kept])]
+        keys = table.take(unseen).select(["game_date", "shot_id", labels.RUN_COLUMN]).to_pandas()
+        mask = np.zeros(len(ids), dtype=bool)
+        mask[unseen] = True
+        masks[path] = (mask, set(keys[labels.RUN_COLUMN]))
+        for run, group in keys.groupby(labels.RUN_COLUMN, sort=False):
+            count, key = chunks.get(run, (0, None))
+            low = min(zip(group["game_date"], group["shot_id"], strict=True))
+            chunks[run] = (count + len(group), low if key is None else min(key, low))
+    newest, window = set(), 0
+    for run, (count, _) in sorted(chunks.items(), key=lambda item: item[1][1], reverse=True):
+        if window >= REFERENCE_WINDOW_ROWS:
+            break
+        newest.add(run)
+        window += count
+    parts = [
+        labels.read_file(path).take(np.flatnonzero(mask)).to_pandas()
+        for path, (mask, runs) in masks.items()
+        if runs & newest
+    ]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=labels.STORE_COLUMNS)
+    frame = frame[frame[labels.RUN_COLUMN].isin(newest)].sort_values(["game_date", "shot_id"], kind="stable")
+    return KnownLabels(rows, made, frame.reset_index(drop=True))
+
+
+def _file_order(path) -> tuple | None:
+    """A store file's place in the store's order (its append time and run), None when it holds several."""
+    keys = labels.read_file(path, [labels.APPENDED_AT_COLUMN, labels.RUN_COLUMN])
+    appended, run = (pc.unique(keys.column(name)) for name in keys.column_names)
+    if len(appended) > 1 or len(run) > 1 or appended.null_count or run.null_count:
+        return None
+    return (appended.cast(pa.int64())[0].as_py(), run[0].as_py()) if len(run) else (-1, "")
+
+
+def _in_sorted(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
+    if not len(sorted_values):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
+    return sorted_values[at] == values
+
+
+def _known_in_memory(before: pd.Timestamp, learned: np.ndarray, paths: config.WorkspacePaths) -> KnownLabels:
     stored = labels.read_labels(paths).rows
-    if before is None or stored.empty:
-        return stored.iloc[0:0]
-    return stored[pd.to_datetime(stored["game_date"]) < before]
+    known = stored[pd.to_datetime(stored["game_date"]) < before] if len(stored) else stored
+    unseen = known[~np.isin(known["shot_id"].to_numpy(dtype="int64"), learned)]
+    return KnownLabels(len(known), int(known[config.TARGET].sum()), unseen.reset_index(drop=True))
 
 
 def monitoring_reference(
@@ -180,11 +257,7 @@ def load_scoring_model(
     learned = np.sort(reads.learned_shot_ids(client, version))
     model = model or mlflow.pyfunc.load_model(pinned_uri(resolved))
     before = first_graded_date(prod_path, learned) if prod_path and "://" not in str(prod_path) else None
-    known = known_labels(before, paths)
-    reference = monitoring_reference(model, client, version, learned, known, paths, before)
-    rate = (
-        float(known[config.TARGET].mean())
-        if len(known)
-        else float(pd.read_parquet(paths.base_train)[config.TARGET].mean())
-    )
+    known = known_labels(before, learned, paths)
+    reference = monitoring_reference(model, client, version, learned, known.newest, paths, before)
+    rate = known.made / known.rows if known.rows else float(pd.read_parquet(paths.base_train)[config.TARGET].mean())
     return ScoringModel(str(version.version), learned, Monitor(reference), rate)

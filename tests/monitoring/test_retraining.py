@@ -458,15 +458,21 @@ def test_the_dashboard_shows_the_promotion(retrained, monkeypatch):
     assert decisions["step"].tolist() == ["ValidacaoChallenger", "VerificacaoRetreino"]
 
 
-def test_checks_skip_stale_or_known_data_then_rollback_restores_the_champion(retrained, tmp_path):
-    workspace = retrained.workspace
+def test_checks_skip_stale_or_known_data_then_rollback_restores_the_champion(retrained, tmp_path, monkeypatch):
+    from kobe_mlops.monitoring.application_run import run_application_step
+
+    workspace, paths = retrained.workspace, retrained.paths
     client = mlflow.MlflowClient(retrained.tracking_uri)
     # The alarms were measured on version 1; version 2 is in service now.
     stale = run_pipeline(workspace, "--retrain", "--fast")
     assert "No retraining" in stale.stdout and "apply it first" in stale.stdout
-    # Applied again, the triggers still fire (3PT inputs), but version 2 already learned these labels.
-    known = run_pipeline(workspace, "--steps", "04", "--retrain", "--fast")
-    assert "needs new labels" in known.stdout
+    # Applied again (the step's function, as notebook 04 calls it), the triggers still fire (3PT
+    # inputs), but version 2 already learned these labels.
+    monkeypatch.setenv("KOBE_WORKSPACE", str(workspace))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(retrained.tracking_uri)
+    run_application_step(str(paths.raw_file("prod")), paths=paths)
+    assert "needs new labels" in retraining.retrain().message
     assert [run.data.tags["decision"] for run in runs_named(client, "VerificacaoRetreino")[:2]] == ["skip", "skip"]
 
     rolled_back = run_pipeline(workspace, "--rollback")
@@ -482,8 +488,8 @@ def test_checks_skip_stale_or_known_data_then_rollback_restores_the_champion(ret
     )
     dev_as_prod = tmp_path / "dev_as_prod.parquet"
     development.to_parquet(dev_as_prod)
-    quiet = run_pipeline(workspace, "--steps", "04", "--prod-data", str(dev_as_prod), "--retrain", "--fast")
-    assert "No retraining: no trigger fired" in quiet.stdout
+    run_application_step(str(dev_as_prod), paths=paths)
+    assert "No retraining: no trigger fired" in retraining.retrain().message
     assert aliases(client) == {config.CHAMPION_ALIAS: "1"}
 
 

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from conftest import run_pipeline
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts
 from kobe_mlops.monitoring import trends, triggers
@@ -213,14 +212,20 @@ def test_a_store_without_application_runs_gives_none(tmp_path):
 
 @pytest.fixture
 def two_application_runs(workspace_copy, tmp_path, monkeypatch):
-    """The session pipeline's copy plus a second application run on a subset of the production file."""
-    # Importing streamlit (test_dashboard) sets MPLBACKEND=Agg, which breaks the notebook kernel.
-    monkeypatch.delenv("MPLBACKEND", raising=False)
+    """The session pipeline's copy plus a second application run on a subset of the production file
+    (the step's function, as notebook 04 calls it)."""
+    import mlflow
+
+    from kobe_mlops.monitoring.application_run import run_application_step
+
     production = pd.read_parquet(workspace_copy.paths.raw_file("prod"))
     subset = production[production["shot_distance"] <= 24]  # the shorter threes only
     subset_file = tmp_path / "prod_short_threes.parquet"
     subset.to_parquet(subset_file)
-    run_pipeline(workspace_copy.workspace, "--steps", "04", "--prod-data", str(subset_file))
+    monkeypatch.setenv("KOBE_WORKSPACE", str(workspace_copy.workspace))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(workspace_copy.tracking_uri)
+    run_application_step(str(subset_file), paths=workspace_copy.paths)
     return workspace_copy, subset_file, len(subset)
 
 

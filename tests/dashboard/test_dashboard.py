@@ -117,6 +117,7 @@ def test_streamlit_run_serves_the_app_whose_sessions_run_the_navigation():
     assert discover_asgi_app(DASHBOARD / "app.py").is_asgi_app  # imported once, at server start
 
 
+@pytest.mark.e2e  # the server's start-up, in a process of its own
 def test_the_server_start_reads_an_empty_workspace_without_creating_a_store(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"KOBE_WORKSPACE": str(tmp_path)}
     started = subprocess.run(

@@ -1,16 +1,20 @@
 """The Timeline page (views/08_Timeline.py) through AppTest: a logged replay, no replay yet, no store.
 
-The replay is a synthetic one (tests/replay_support.py: fake champion, fake trainer) logged to a
-temporary store with the real logging code, so the page reads exactly what a replay writes.
+The replay is a synthetic one (tests/replay_support.py: fake champion, fake trainer) logged once per
+module to a copy of the empty store with the real logging code, so the page reads exactly what a
+replay writes.
 """
 
 import os
+from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+from mlflow.tracking import fluent
 from streamlit.testing.v1 import AppTest
 
+from conftest import copy_empty_store
 from kobe_mlops import config
 from kobe_mlops.dashboard import common
 from kobe_mlops.monitoring import replay, replay_timeline
@@ -32,28 +36,47 @@ def texts(app: AppTest, kind: str) -> list[str]:
     return [element.value for element in app.get(kind)]
 
 
+def point_at(patch: pytest.MonkeyPatch, folder: Path) -> None:
+    """This process's workspace and MLflow store on ``folder`` (``patch`` puts everything back)."""
+    patch.setenv("KOBE_WORKSPACE", str(folder))
+    patch.setenv("KOBE_INVOCATION_ID", "timelinetest")
+    patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # the replay's logging sets it
+    patch.setattr(fluent, "_active_experiment_id", None)
+
+
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
-    monkeypatch.setenv("KOBE_INVOCATION_ID", "timelinetest")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # the replay's logging sets it: undone after the test
+    point_at(monkeypatch, tmp_path)
     yield tmp_path
     mlflow.set_tracking_uri(None)
 
 
+@pytest.fixture(scope="module")
+def logged_replay(tmp_path_factory, empty_mlflow_db):
+    """One synthetic replay, logged once for the tests that read it: ``(workspace, result, batches)``."""
+    folder = tmp_path_factory.mktemp("replay")
+    copy_empty_store(empty_mlflow_db, folder / "mlflow.db")
+    with pytest.MonkeyPatch.context() as patch:
+        point_at(patch, folder)
+        result, _, batches = replayed(log=replay.MlflowReplayLog())
+        mlflow.set_tracking_uri(None)
+    return folder, result, batches
+
+
 @pytest.fixture
-def logged_replay(workspace):
-    result, _, batches = replayed(log=replay.MlflowReplayLog())
-    return result, batches
+def replay_workspace(logged_replay, monkeypatch):
+    point_at(monkeypatch, logged_replay[0])
+    yield logged_replay
+    mlflow.set_tracking_uri(None)
 
 
 def test_the_page_is_discovered_after_the_others():
     assert common.page_files()[-1].name == "08_Timeline.py"
 
 
-def test_timeline_shows_the_summary_the_chart_and_the_verdicts(logged_replay):
-    result, batches = logged_replay
+def test_timeline_shows_the_summary_the_chart_and_the_verdicts(replay_workspace):
+    _, result, batches = replay_workspace
     app = run_page()
     assert [title.value for title in app.title] == ["Timeline"]
     summary = app.dataframe[0].value
@@ -79,8 +102,8 @@ def test_timeline_shows_the_summary_the_chart_and_the_verdicts(logged_replay):
     assert result.run_id in " ".join(texts(app, "caption"))
 
 
-def test_timeline_before_any_replay_gives_the_replay_command(workspace):
-    client = mlflow.MlflowClient(f"sqlite:///{workspace / 'mlflow.db'}")
+def test_timeline_before_any_replay_gives_the_replay_command(workspace, empty_mlflow_db):
+    client = mlflow.MlflowClient(copy_empty_store(empty_mlflow_db, workspace / "mlflow.db"))
     client.create_experiment(config.EXPERIMENT_NAME)  # a store with a pipeline's experiment, no replay
     app = run_page()
     assert "No replay yet: no finished replay" in app.info[0].value
@@ -95,8 +118,9 @@ def test_timeline_in_an_empty_workspace_asks_for_the_pipeline_and_creates_nothin
     assert list(workspace.iterdir()) == []
 
 
-def test_applicability_table_has_one_row_per_batch_and_a_column_per_strategy(logged_replay, workspace):
-    view = replay_timeline.load_replay(mlflow.MlflowClient(f"sqlite:///{workspace / 'mlflow.db'}"))
+def test_applicability_table_has_one_row_per_batch_and_a_column_per_strategy(replay_workspace):
+    folder, _, _ = replay_workspace
+    view = replay_timeline.load_replay(mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}"))
     table = replay_timeline.applicability_table(view.timeline)
     assert table.columns.tolist() == ["batch_index", "batch", *replay.STRATEGIES]
     assert set(table[list(replay.STRATEGIES)].to_numpy().ravel()) <= {"applicable", "questionable", "not applicable"}

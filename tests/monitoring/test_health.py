@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from conftest import copy_empty_store
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
 from kobe_mlops.monitoring import health
@@ -45,12 +46,12 @@ def test_read_optional_is_none_when_absent_and_clear_when_corrupt(tmp_path):
         health.read_optional(broken)
 
 
-def test_an_empty_store_gives_an_empty_state_and_a_missing_sqlite_file_is_not_created(tmp_path):
+def test_an_empty_store_gives_an_empty_state_and_a_missing_sqlite_file_is_not_created(tmp_path, empty_mlflow_db):
     missing = f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert not reads.store_exists(missing)
     assert not (tmp_path / "mlflow.db").exists()
     assert reads.store_exists("http://127.0.0.1:5000")
-    state = health.load_pipeline_state(MlflowClient(missing))
+    state = health.load_pipeline_state(MlflowClient(copy_empty_store(empty_mlflow_db, tmp_path / "empty.db")))
     assert not state.has_runs and state.application is None and state.champion is None
     processed = health.load_processed(config.workspace_paths(tmp_path))
     assert processed.development is None and processed.predictions is None

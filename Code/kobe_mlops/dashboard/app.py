@@ -18,6 +18,7 @@ from pathlib import Path
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # artifact reads print no bar
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # MLflow 3 reports usage unless told not to
 
 import mlflow.store.model_registry.sqlalchemy_store  # noqa: E402, F401  (the default SQLite store's readers)
 import mlflow.store.tracking.sqlalchemy_store  # noqa: E402, F401

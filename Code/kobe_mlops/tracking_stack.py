@@ -4,21 +4,9 @@
     .venv/bin/python -m kobe_mlops.tracking_stack status
     .venv/bin/python -m kobe_mlops.tracking_stack stop     # add --purge to delete runs and artifacts
 
-It is a team's set-up in miniature, to try on one machine: a throwaway PostgreSQL cluster
-holding runs and the model registry, and a tracking server that stores and serves the
-artifacts (``--serve-artifacts``), both on loopback ports. Its state lives under
-``<workspace>/tracking-stack`` (git-ignored); ``stop`` keeps it, so ``start`` resumes with
-the same runs. A team points ``mlflow server`` at its own PostgreSQL and object store
-instead (README, "Shared tracking server").
-
-PostgreSQL refuses to run as root. As root (containers, CI) the cluster runs as the
-``postgres`` user that Debian's package creates, in a folder under the system temp folder,
-since that user may not be allowed into the workspace.
-
-Safe as root: every folder is created fresh and private (``tempfile.mkdtemp`` with a random
-name in the temp folder, mode 0700, handed to the account that uses it); a folder found in
-its place that another user owns or can write to, or a symbolic link, is refused with the
-reason; files are opened with ``O_NOFOLLOW`` (new ones also ``O_EXCL``), never through a link.
+A team's set-up in miniature, on loopback ports, with its state under
+``<workspace>/tracking-stack``. As root the cluster runs as ``postgres`` in fresh private
+folders (mode 0700, links and foreign folders refused), since PostgreSQL refuses root.
 """
 
 from __future__ import annotations

@@ -1,24 +1,10 @@
-"""The MLflow pyfunc that wraps a fitted PyCaret pipeline.
+"""The MLflow pyfunc that wraps a fitted PyCaret pipeline: probability of a make and 0/1 label per row.
 
-Its ``predict`` returns, for every row, the probability of a make and the 0/1 label at the
-project threshold, so both embedded and served scoring hand back probabilities. Rows that
-break the data contract are refused with a message naming rows and columns (MLflow's server
-turns that into a 400 response).
-
-**Input types.** The logged schema types the features ``Any``
-(:func:`kobe_mlops.modeling.registry.input_schema` says why), so ``predict`` receives them as the
-caller holds them: int or float of any width, or objects. The contract decides what is a valid
-number; the model then scores the values as float64, so the same values give the same
-probabilities whatever their dtypes.
-
-**Scoring path.** PyCaret wraps each fitted scikit-learn transformer in a ``TransformerWrapper``
-that rebuilds a DataFrame at every step: about 4 ms a call whatever the number of rows, most
-of a served single-row request. When every wrapped step maps the six features to themselves
-(here: the imputers and the scaler), :func:`unwrap_column_steps` takes out the same fitted
-transformers and the estimator, and the model scores a plain float matrix through them. The
-unwrapped path is only kept if it gives the pipeline's own probabilities on the rows it is
-checked on (:data:`EQUIVALENCE_TOLERANCE`); otherwise, or for any other shape of pipeline, the
-model calls the PyCaret pipeline. The whole pipeline stays in the logged model either way.
+Rows that break the data contract are refused with a message naming rows and columns. The
+features arrive as the caller holds them (the schema types them ``Any``) and are scored as
+float64. When every PyCaret step maps the six features to themselves, the fitted transformers
+score a plain matrix (PyCaret's DataFrame wrappers cost about 4 ms a call), kept only if it gives
+the pipeline's own probabilities (:data:`EQUIVALENCE_TOLERANCE`).
 """
 
 # No "from __future__ import annotations": MLflow reads the predict type hint at runtime.

@@ -1,36 +1,9 @@
-"""Close the loop: retrain a challenger when a trigger fires, promote it only if it is better.
+"""The retraining loop behind ``run_all.py --retrain``: check, split by time, train, gate, promote.
 
-The loop behind ``run_all.py --retrain`` (also ``--force-retrain`` and ``--rollback``):
-
-1. **Check.** :func:`kobe_mlops.monitoring.triggers.latest_trigger_report` reads the latest
-   ``PipelineAplicacao`` run. Nothing is trained (unless forced) when no trigger fired, when
-   that run scored another version than today's champion (its alarms are stale), or when a
-   version was already trained on the same labelled production rows (no new labels: see
-   :func:`retraining_decision`). The check and its reason are logged as a
-   ``VerificacaoRetreino`` run either way.
-2. **Split by time.** Every labelled production row in the label store (the rows all application
-   runs so far appended, :mod:`kobe_mlops.monitoring.labels`, one per shot, the latest label
-   winning) is ordered by ``game_date``: the older part joins ``base_train`` for the challenger only, the newest part
-   (:data:`HOLDOUT_FRACTION`) is a time holdout the challenger never sees (:func:`time_ordered_split`).
-3. **Train.** The challenger is the recipe (:mod:`kobe_mlops.modeling.challengers`: logistic
-   regression on production labels, recency-weighted gradient boosting on every label) with the
-   lowest log loss on the newest older labels, fitted on the rows dated before them, then on every
-   row dated before the holdout; it is registered as ``@challenger`` with its lineage.
-4. **Validate and decide.** The gate (:mod:`kobe_mlops.monitoring.gate`) scores on the holdout the
-   champion, the challenger, the champion recalibrated on older labels it never learned, and the
-   null model (the older labels' make rate); each is logged as ``holdout_log_loss_<candidate>``.
-   The best replaces the champion only if its paired gain exceeds the holdout's own noise; a
-   recalibrated champion or a null model that wins is registered as a version first. A promotion
-   moves the champion alias and the ``previous`` alias to the former champion; :func:`rollback`
-   undoes it. Figures, decision and reason are logged as a ``ValidacaoChallenger`` run
-   (``Rollback`` for a rollback, ``Promocao`` for ``run_all.py --promote VERSION``, the one manual
-   way to move ``@champion``).
-
-Every alias change is a small transaction: its moves are written to a registered-model tag
-first, made in an order that never leaves ``@champion`` equal to ``@previous``, and the tag is
-removed last. The next start (:func:`recover`) finishes moves a killed process left, promotes a
-challenger whose "promote" decision was recorded but never applied, and validates a challenger
-whose validation never finished.
+Each stage logs a run (``VerificacaoRetreino``, ``Treinamento``, ``ValidacaoChallenger``;
+``Rollback`` and ``Promocao`` for the manual moves). Every alias change is a small transaction:
+its moves are written to a registered-model tag first, and :func:`recover` finishes or undoes
+what a killed process left. ``Docs/Model/Retraining.md`` explains each stage and its figures.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ deleted as soon as both engines have scored it: the 100 M-row file (about 1.4 GB
 while it is measured. Each measurement is a fresh process doing what the application step does:
 start the engine (load the model, or start a Spark session), then stream the file through the
 data contract and the model, write both outputs and fold every figure the step logs (drift with
-PSI and KS, labelled metrics, scores). Rows/s counts that second part; the start-up is printed
+PSI, the label-free estimate, labelled metrics, scores). Rows/s counts that second part; the start-up is printed
 beside it. Peak memory is the largest proportional set size (PSS: shared pages split between
 the processes sharing them) summed over the process and its children (Spark's JVM and Python
 workers), sampled with psutil; for Spark the JVM's own peak is printed too (in local mode the

@@ -72,6 +72,7 @@ PANDAS_INDEX = re.compile(r"^__index_level_\d+__$")  # pandas' unnamed index, st
 _QUEUE_DEPTH = 2  # batches read ahead and batches waiting to be written
 MAX_WORKERS = 4  # batches scored at once (threads), each with its copy of the observers
 ID_PASS_ROWS = 1 << 20  # rows per batch of the pass over the shot ids (one column: 8 MB)
+SPAN_ROWS = 1 << 20  # rows of row groups one parquet reader covers (see ProductionFile.batches)
 
 
 # --- In memory: a frame of a few rows ------------------------------------------------------------
@@ -555,22 +556,55 @@ class ProductionFile:
 
     def batches(self, columns: list[str] | None = None, batch_rows: int | None = None) -> Iterator[pa.RecordBatch]:
         """Batches of ``batch_rows`` rows (default: the file's; the step's columns by default), in file
-        order, whatever the row groups: small row groups are read together into one batch, large ones split."""
-        reader = self.parquet.iter_batches(
-            batch_size=batch_rows or self.batch_rows,
-            columns=columns or self.layout.read_columns,
-            use_pandas_metadata=False,
-        )
-        first = 0
-        while True:
-            try:
-                batch = next(reader)
-            except StopIteration:
-                return
-            except Exception as exc:
-                raise self.unreadable_at(first, exc) from None
-            first += batch.num_rows
-            yield batch
+        order, whatever the row groups: small row groups are read together into one batch, large ones
+        split. A reader covers :data:`SPAN_ROWS` rows of row groups, then a fresh one takes over:
+        pyarrow's reader holds on to what it read until it is dropped (a MB a batch)."""
+        size = batch_rows or self.batch_rows
+        columns = columns or self.layout.read_columns
+        pieces: list[pa.RecordBatch] = []
+        held = first = 0  # rows read and not yet handed out; rows handed out
+        for span in self._spans(max(size, SPAN_ROWS)):
+            reader = self.parquet.iter_batches(
+                batch_size=size, row_groups=span, columns=columns, use_pandas_metadata=False
+            )
+            while True:
+                try:
+                    batch = next(reader)
+                except StopIteration:
+                    break
+                except Exception as exc:
+                    raise self.unreadable_at(first + held, exc) from None
+                pieces.append(batch)
+                held += batch.num_rows
+                while held >= size:
+                    batch, pieces = _first_rows(pieces, size)
+                    held, first = held - size, first + size
+                    yield batch
+        if held:
+            yield _first_rows(pieces, held)[0]
+
+    def _spans(self, rows: int) -> Iterator[list[int]]:
+        """Consecutive row groups holding at least ``rows`` rows each (the last: what is left)."""
+        metadata = self.parquet.metadata
+        span, held = [], 0
+        for group in range(metadata.num_row_groups):
+            span.append(group)
+            held += metadata.row_group(group).num_rows
+            if held >= rows:
+                yield span
+                span, held = [], 0
+        if span:
+            yield span
+
+
+def _first_rows(pieces: list[pa.RecordBatch], rows: int) -> tuple[pa.RecordBatch, list[pa.RecordBatch]]:
+    """The first ``rows`` rows of consecutive batches as one batch (copied only when they span
+    several), and the rest."""
+    if pieces[0].num_rows == rows:
+        return pieces[0], pieces[1:]
+    table = pa.Table.from_batches(pieces)
+    head = table.slice(0, rows).combine_chunks().to_batches()
+    return head[0], table.slice(rows).to_batches()
 
 
 class _WholeRows:

@@ -184,7 +184,7 @@ class SparkDriverError(RuntimeError):
 
 def _driver_alive(spark: SparkSession) -> bool:
     try:
-        spark.sparkContext._jvm.java.lang.System.currentTimeMillis()
+        spark.sparkContext.statusTracker().getActiveJobsIds()  # a call into the JVM, public API
     except Exception:
         return False
     return True

@@ -12,7 +12,7 @@ run = common.require_application(state, source)
 table = common.run_table(source, run, names.DRIFT_TABLE_ARTIFACT)
 if table is None or table.empty:
     st.info(
-        f"The latest application run logged no drift table ({names.DRIFT_TABLE_ARTIFACT}): "
+        f"The latest application run logged no drift figure ({names.DRIFT_TABLE_ARTIFACT} is empty or absent): "
         f"{run.tags.get(names.MONITORING_PROBLEM_TAG, 'its reference set no threshold')}."
     )
 else:

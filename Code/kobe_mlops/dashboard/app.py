@@ -24,7 +24,6 @@ import mlflow.store.model_registry.sqlalchemy_store  # noqa: E402, F401  (the de
 import mlflow.store.tracking.sqlalchemy_store  # noqa: E402, F401
 import pandas.io.formats.style  # noqa: E402, F401  (the pages' formatted tables)
 from mlflow.tracking import MlflowClient  # noqa: E402
-from sqlalchemy.orm import configure_mappers  # noqa: E402
 from streamlit import env_util  # noqa: E402
 from streamlit.starlette import App  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
@@ -33,10 +32,9 @@ from kobe_mlops.dashboard import charts, common  # noqa: E402, F401
 from kobe_mlops.tracking import SQLITE_PREFIX, store_exists, tracking_uri  # noqa: E402
 
 threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
-configure_mappers()  # the store's table mappings, set up on the first query otherwise
 env_util.is_repl()  # Streamlit asks once per process, on the first element: inspect's file cache fills here
-# MLflow keeps one store per URI: a local one is opened here (a server may not be up yet, and a store
-# that cannot be read is for the pages to name).
+# MLflow keeps one store per URI: a local one is opened and queried here (a server may not be up yet,
+# and a store that cannot be read is for the pages to name).
 with suppress(Exception):
     if tracking_uri().startswith(SQLITE_PREFIX) and store_exists():
         MlflowClient(tracking_uri()).search_experiments(max_results=1)

@@ -73,19 +73,6 @@ def test_fingerprint_ignores_row_order_but_not_values():
     assert rows_fingerprint(changed) != rows_fingerprint(rows)
 
 
-# --- Validation figures and the promotion rule -------------------------------------------------
-
-
-class ConstantModel:
-    """A pyfunc stand-in that gives every row the same probability."""
-
-    def __init__(self, probability: float):
-        self.probability = probability
-
-    def predict(self, frame):
-        return pd.DataFrame({config.PROBABILITY_COLUMN: np.full(len(frame), self.probability)})
-
-
 # --- Whether to retrain at all -----------------------------------------------------------------
 
 

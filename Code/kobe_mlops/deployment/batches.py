@@ -7,7 +7,7 @@ they need into a small state and never keep the rows. Row counts, labelled metri
 statistics and the like are observers; the engine neither knows nor imports them (they live in
 :mod:`kobe_mlops.monitoring`, a layer above).
 
-The protocol (:class:`BatchObserver`) has three methods:
+The protocol has three methods:
 
 ``update(batch)``
     Fold one :class:`ScoredBatch` into the state. A batch may hold scored rows only, rejected rows
@@ -35,18 +35,16 @@ Rules that keep an observer usable on every engine:
   (a class with ``__call__(batch) -> boolean mask over batch.predictions``).
 
 The engines return the observers after the last batch (on Spark: the merged copies, not the
-objects passed in), in :attr:`ApplicationResult.observers
-<kobe_mlops.deployment.application.ApplicationResult.observers>`.
+objects passed in), in :attr:`AppliedFile.observers
+<kobe_mlops.deployment.application.AppliedFile.observers>`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from kobe_mlops import config
@@ -60,8 +58,7 @@ class ScoredBatch:
     features in the contract's types, probability, predicted label, and the target when the file
     has one); ``rejected`` the file's own columns plus ``rejection_reason`` (a batch without
     rejected rows may carry an empty table without columns). Both are Arrow tables (cheap to
-    write and to slice); :meth:`values` gives a numeric column as numpy and
-    :attr:`predictions_frame` / :attr:`rejected_frame` as pandas, converted once on first use.
+    write and to slice); :meth:`values` gives a numeric column as numpy, converted once.
     """
 
     predictions: pa.Table
@@ -92,14 +89,6 @@ class ScoredBatch:
             self.float_columns[column] = _float_values(self.predictions.column(column))
         return self.float_columns[column]
 
-    @cached_property
-    def predictions_frame(self) -> pd.DataFrame:
-        return self.predictions.to_pandas()
-
-    @cached_property
-    def rejected_frame(self) -> pd.DataFrame:
-        return self.rejected.to_pandas()
-
     def select(self, keep: np.ndarray) -> ScoredBatch:
         """The same batch with only the scored rows where ``keep`` is true (rejected rows kept)."""
         keep = np.asarray(keep, dtype=bool)
@@ -114,17 +103,6 @@ def _float_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     if pa.types.is_floating(column.type) and column.null_count == 0:
         return column.to_numpy(zero_copy_only=False).astype("float64", copy=False)
     return column.cast(pa.float64()).to_numpy(zero_copy_only=False)
-
-
-@runtime_checkable
-class BatchObserver(Protocol):
-    """See the module docstring: ``update`` per batch, ``merge`` per copy, ``result`` at the end."""
-
-    def update(self, batch: ScoredBatch) -> None: ...
-
-    def merge(self, other: Self) -> Self: ...
-
-    def result(self) -> Any: ...
 
 
 @dataclass

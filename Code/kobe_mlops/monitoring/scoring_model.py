@@ -53,10 +53,6 @@ class ScoringModel:
     monitor: Monitor
     null_rate: float  # the make rate known before the file
 
-    def seen_mask(self, shot_ids) -> np.ndarray:
-        """True for each ``shot_id`` the model learned."""
-        return np.isin(np.asarray(shot_ids, dtype="int64"), self.learned_shot_ids)
-
 
 def registered_version(model_uri: str, client: MlflowClient | None = None) -> dict[str, str]:
     """``model_name``, ``model_version`` (and ``model_alias``) of an alias, version or run URI; an

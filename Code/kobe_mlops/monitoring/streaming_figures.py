@@ -139,11 +139,6 @@ class ValueCounts:
         order = np.argsort(values, kind="stable")
         return values[order], counts[order]
 
-    def largest_share(self) -> float:
-        """The largest share of rows in one distinct value (or cell): the grid's KS error bound."""
-        totals = self.counts.sum(axis=1)
-        return float(totals.max() / totals.sum()) if totals.sum() else 0.0
-
 
 # --- Statistics from counts ---------------------------------------------------------------------
 

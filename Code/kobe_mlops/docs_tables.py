@@ -300,7 +300,7 @@ TABLES = {
         "metric|base_test (2PT shots)|production (labelled 3PT shots)",
         METRIC_NAMES,
         "{}_baseline_test",
-        "{}_baseline_prod",
+        names.baseline_prod_metric,
     ),
     # Model/Model_Report.md
     "tuned_parameters": tuned_parameters,
@@ -317,14 +317,14 @@ TABLES = {
     "fit_to_production": grid(
         "metric|test (base_test, 2PT)|production (labelled 3PT shots)|production baseline",
         METRIC_NAMES,
-        *["{}_champion_test", names.production_metric, "{}_baseline_prod"],
+        *["{}_champion_test", names.prod_metric, names.baseline_prod_metric],
     ),
     "production_context": named(
         "rows_scored rows_rejected rows_evaluated dev_make_rate prod_make_rate",
         "mean_probability_labeled predicted_make_rate",
     ),
     "null_constants": named(
-        "log_loss log_loss_baseline_prod log_loss_null_prod", header="figure|log loss on the labelled production rows"
+        "log_loss log_loss_null log_loss_null_prod", header="figure|log loss on the labelled production rows"
     ),
     # Model/Monitoring.md
     "labelled_alerts": grid(
@@ -366,7 +366,7 @@ TABLES = {
         "dev_rows prod_rows rows_filtered rows_train rows_test rows_scored rows_rejected rows_evaluated",
         "labels_appended make_rate_train make_rate_test prod_make_rate cv_log_loss_dt cv_log_loss_lr",
         "log_loss_dt_test log_loss_lr_test",
-        "log_loss_baseline_test f1_dt_test f1_baseline_test log_loss log_loss_baseline_prod log_loss_null_prod",
+        "log_loss_baseline_test f1_dt_test f1_baseline_test log_loss log_loss_null log_loss_null_prod",
         "auc_prod f1_score",
     ),
 }

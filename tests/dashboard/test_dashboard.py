@@ -159,7 +159,7 @@ def test_overview_shows_the_champion_metrics_and_runs(store):
     table = app.dataframe[0].value
     metrics = state.application.metrics
     assert table.loc["log_loss", "test"] == pytest.approx(state.training.metrics["log_loss_champion_test"])
-    assert table.loc["log_loss", "production"] == pytest.approx(metrics[names.PROD_LOG_LOSS])
+    assert table.loc["log_loss", "production"] == pytest.approx(metrics[names.LOG_LOSS])
     assert table.loc["log_loss", verdict.BEFORE] == pytest.approx(metrics[names.NULL_LOG_LOSS])
     assert table.loc["log_loss", verdict.AFTER] == pytest.approx(metrics[names.PROD_NULL_LOG_LOSS])
     assert table.loc["f1", verdict.BEFORE] == pytest.approx(metrics["f1_baseline_prod"])
@@ -195,10 +195,7 @@ def test_model_health_with_labels_shows_the_graded_figures_and_follows_the_thres
         assert heading in text
     # The figures step 04 graded (rows the model never learned), not a regrade of the file.
     for name in ["log_loss", "auc", "f1", "precision", "recall"]:
-        assert (
-            metric_value(app, f"{name.replace('_', ' ')} (production)")
-            == f"{metrics[names.production_metric(name)]:.3f}"
-        )
+        assert metric_value(app, f"{name.replace('_', ' ')} (production)") == f"{metrics[names.prod_metric(name)]:.3f}"
     assert verdict.production_verdict(metrics).text in text
     assert len(app.get("image")) >= 4  # yardsticks, threshold, ROC, calibration
     version = client.get_model_version(config.REGISTERED_MODEL_NAME, state.scored_model.version)
@@ -215,7 +212,7 @@ def test_model_health_without_labels_shows_the_logged_estimate_rates_and_support
     _, state = store
     metrics = state.application.metrics
     app = run_page("04_Model_health_without_labels.py")
-    assert metric_value(app, "Realized log loss (graded rows)") == f"{metrics[names.PROD_LOG_LOSS]:.4f}"
+    assert metric_value(app, "Realized log loss (graded rows)") == f"{metrics[names.LOG_LOSS]:.4f}"
     assert metric_value(app, "Predicted make rate in production") == f"{metrics[names.PREDICTED_MAKE_RATE]:.2%}"
     estimate = metrics[calculators.ESTIMATE_ALL]
     assert metric_value(app, "Estimated log loss (every scored row)") == f"{estimate:.4f}"
@@ -462,7 +459,7 @@ def test_pages_show_the_logged_figures_without_the_predictions_file(workspace_co
         assert expected in page_text(run_page(page)), page
     assert run_page("02_Data_drift.py").error[0].value.startswith("**Verdict:** drift in")
     without_labels = run_page("04_Model_health_without_labels.py")
-    realized = f"{metrics[names.PROD_LOG_LOSS]:.4f}"
+    realized = f"{metrics[names.LOG_LOSS]:.4f}"
     assert metric_value(without_labels, "Realized log loss (graded rows)") == realized
 
 
@@ -478,7 +475,7 @@ def test_after_a_promotion_every_page_shows_the_figures_the_step_logged_on_unsee
         names.ROWS_LABELLED: 5412,
         names.ROWS_SEEN_IN_TRAINING: 4178,
         names.ROWS_EVALUATED: 1234,
-        names.PROD_LOG_LOSS: 0.61234,
+        names.LOG_LOSS: 0.61234,
         names.NULL_LOG_LOSS: 0.65432,
         names.PROD_NULL_LOG_LOSS: 0.63456,
         names.prod_metric("auc"): 0.5678,
@@ -532,7 +529,7 @@ def test_every_page_says_so_when_the_latest_run_scored_no_row(page, workspace_co
 # The champion on the course's production base: it beats the development-rate constant, not the
 # constant at production's own rate, and ranks below chance.
 DOES_NOT_FIT = {
-    names.PROD_LOG_LOSS: 0.6476,
+    names.LOG_LOSS: 0.6476,
     names.NULL_LOG_LOSS: 0.6787,
     names.PROD_NULL_LOG_LOSS: 0.6337,
     names.prod_metric("auc"): 0.4872,
@@ -549,11 +546,11 @@ def test_a_model_beaten_by_the_constant_at_production_rate_does_not_fit():
 
 
 def test_a_model_that_beats_both_constants_fits_and_a_low_auc_still_flags():
-    fits = verdict.production_verdict({**DOES_NOT_FIT, names.PROD_LOG_LOSS: 0.62, names.prod_metric("auc"): 0.56})
+    fits = verdict.production_verdict({**DOES_NOT_FIT, names.LOG_LOSS: 0.62, names.prod_metric("auc"): 0.56})
     assert fits.fits and "below chance" not in fits.text
-    flagged = verdict.production_verdict({**DOES_NOT_FIT, names.PROD_LOG_LOSS: 0.62})
+    flagged = verdict.production_verdict({**DOES_NOT_FIT, names.LOG_LOSS: 0.62})
     assert flagged.level == "error" and "below chance" in flagged.text
-    worse = verdict.production_verdict({**DOES_NOT_FIT, names.PROD_LOG_LOSS: 0.70, names.prod_metric("auc"): 0.6})
+    worse = verdict.production_verdict({**DOES_NOT_FIT, names.LOG_LOSS: 0.70, names.prod_metric("auc"): 0.6})
     assert "worse than the constant known before production" in worse.text
     assert verdict.production_verdict({}).level == "info"
 

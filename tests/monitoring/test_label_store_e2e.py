@@ -83,7 +83,7 @@ def test_labels_accumulate_and_graded_rows_are_never_in_sample(workspace_copy, t
     predictions = pd.read_parquet(paths.predictions_prod)
     graded = predictions[predictions[config.TARGET].notna() & ~predictions["shot_id"].isin(learned)]
     expected = log_loss(graded[config.TARGET], graded[config.PROBABILITY_COLUMN], labels=[0, 1])
-    assert metrics[names.PROD_LOG_LOSS] == pytest.approx(expected, abs=1e-9)
+    assert metrics[names.LOG_LOSS] == pytest.approx(expected, abs=1e-9)
     # The promoted model's only unseen labelled rows are the ones graded now: no reference is dated
     # before them, so no threshold and no estimate are logged, and the run says why.
     assert tags[names.ESTIMATE_APPLICABILITY_TAG] == calculators.NOT_APPLICABLE
@@ -101,4 +101,4 @@ def test_the_session_run_estimates_without_trusting_itself_on_3pt_shots(tracking
     assert "shot_distance" in tags[names.ESTIMATE_REASON_TAG]
     assert metrics[names.ROWS_SEEN_IN_TRAINING] == 0
     assert metrics[names.ROWS_EVALUATED] == metrics[names.ROWS_LABELLED]
-    assert names.PROD_LOG_LOSS in metrics and names.ESTIMATED_LOG_LOSS in metrics
+    assert names.LOG_LOSS in metrics and names.ESTIMATED_LOG_LOSS in metrics

@@ -523,7 +523,7 @@ def test_after_the_promotion_only_rows_the_model_never_learned_are_graded(reappl
     predictions = pd.read_parquet(reapplied.paths.predictions_prod)
     graded = predictions[predictions["shot_id"].isin(holdout["shot_id"])]
     expected = log_loss(graded[config.TARGET], graded[config.PROBABILITY_COLUMN], labels=[0, 1])
-    assert metrics[names.PROD_LOG_LOSS] == pytest.approx(expected, abs=1e-9)
+    assert metrics[names.LOG_LOSS] == pytest.approx(expected, abs=1e-9)
     # Its reference holds no row it learned and none it grades now: rows dated before the first
     # graded one; on the course file alone there are none, and the run says so instead of guessing.
     assert tags[names.REFERENCE_TAG]

@@ -42,7 +42,7 @@ def auc_below_chance(auc: float | None) -> bool:
 
 def production_verdict(metrics: Mapping[str, float]) -> Verdict:
     """One line on an application run's graded rows: does the model beat both constants?"""
-    model = metrics.get(names.PROD_LOG_LOSS)
+    model = metrics.get(names.LOG_LOSS)
     if model is None:
         return Verdict(
             "info",
@@ -99,7 +99,7 @@ def yardstick_table(training_metrics: Mapping[str, float], application_metrics: 
     columns = {
         "test": [training_metrics.get(names.champion_test_metric(name), np.nan) for name in METRIC_NAMES],
         "test yardstick": [training_metrics.get(names.baseline_test_metric(name), np.nan) for name in METRIC_NAMES],
-        "production": [application_metrics.get(names.production_metric(name), np.nan) for name in METRIC_NAMES],
+        "production": [application_metrics.get(names.prod_metric(name), np.nan) for name in METRIC_NAMES],
         BEFORE: [before(name) for name in METRIC_NAMES],
         AFTER: [after_the_fact(name) for name in METRIC_NAMES],
     }

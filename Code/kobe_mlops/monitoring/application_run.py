@@ -41,7 +41,7 @@ from kobe_mlops.deployment.application import BATCH_ROWS, AppliedFile, Productio
 from kobe_mlops.deployment.engines import apply_with_engine
 from kobe_mlops.deployment.outputs import OutputPaths
 from kobe_mlops.monitoring import labels
-from kobe_mlops.monitoring.calculators import ESTIMATE_ALL, ESTIMATE_GRADED, estimate_standing, table_metrics
+from kobe_mlops.monitoring.calculators import ESTIMATE_ALL, ESTIMATE_GRADED, monitoring_tags, table_metrics
 from kobe_mlops.monitoring.scoring_model import (
     ScoringModel,
     load_scoring_model,
@@ -182,18 +182,8 @@ def log_application_run(
         metrics[names.LABEL_CONFLICTS] = label_writer.conflicts
     metrics = measurable(metrics)
     mlflow.log_metrics(metrics)
-    monitor = applied.observer(ApplicationFigures).monitor.monitor
-    standing, reason = estimate_standing(table, monitor.reference)
-    mlflow.set_tags(
-        {
-            names.REFERENCE_TAG: monitor.reference.description,
-            names.ESTIMATE_APPLICABILITY_TAG: standing,
-            names.ESTIMATE_REASON_TAG: reason[:5000],
-        }
-    )
-    if not monitor.usable:
-        mlflow.set_tag(names.MONITORING_PROBLEM_TAG, f"no threshold and no estimate: {monitor.reference.problem}")
-    if names.PROD_LOG_LOSS not in metrics:
+    mlflow.set_tags(monitoring_tags(table, applied.observer(ApplicationFigures).monitor.monitor))
+    if names.LOG_LOSS not in metrics:
         reason = ALL_SEEN_REASON if metrics.get(names.ROWS_SEEN_IN_TRAINING) else NO_LABELS_REASON
         mlflow.set_tag(names.LABELLED_METRICS_TAG, reason)
     mlflow.log_table(table, artifact_file=names.MONITORING_TABLE_ARTIFACT)
@@ -347,9 +337,9 @@ def application_summary(metrics: dict[str, float], source: str) -> str:
     if ESTIMATE_ALL not in metrics:
         lines.append("No label-free estimate: no row was scored, or the model's reference is too small.")
     seen, evaluated = metrics.get(names.ROWS_SEEN_IN_TRAINING, 0), metrics.get(names.ROWS_EVALUATED, 0)
-    if names.PROD_LOG_LOSS in metrics:
+    if names.LOG_LOSS in metrics:
         lines.append(
-            f"Realized log loss {metrics[names.PROD_LOG_LOSS]:.4f} on {evaluated:.0f} labelled rows the model never "
+            f"Realized log loss {metrics[names.LOG_LOSS]:.4f} on {evaluated:.0f} labelled rows the model never "
             f"learned ({seen:.0f} rows it was trained on are left out); the null model known before this file "
             f"(a constant {metrics[names.NULL_RATE]:.4f}) scores {metrics['log_loss_null']:.4f}."
         )

@@ -440,6 +440,20 @@ def estimate_standing(table: pd.DataFrame, reference: MonitoringReference) -> tu
     return APPLICABLE, f"calibrated on {reference.description}, which the rows do not drift from"
 
 
+def monitoring_tags(table: pd.DataFrame, monitor: Monitor) -> dict[str, str]:
+    """The tags of a monitored run (step 04, a replay batch): the reference, the estimate's standing
+    and why, and why no threshold or estimate could be set when none could."""
+    standing, reason = estimate_standing(table, monitor.reference)
+    tags = {
+        names.REFERENCE_TAG: monitor.reference.description,
+        names.ESTIMATE_APPLICABILITY_TAG: standing,
+        names.ESTIMATE_REASON_TAG: reason[:5000],
+    }
+    if not monitor.usable:
+        tags[names.MONITORING_PROBLEM_TAG] = f"no threshold and no estimate: {monitor.reference.problem}"
+    return tags
+
+
 def table_metrics(table: pd.DataFrame) -> dict[str, float]:
     """The table as MLflow metrics: ``<metric>``, ``<metric>_lower``, ``<metric>_upper``, ``<metric>_alert``."""
     figures: dict[str, float] = {}

@@ -141,17 +141,6 @@ def runs_table(runs: list[RunSummary]) -> pd.DataFrame:
 # --- What the pipeline left in data/processed -------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ProcessedData:
-    """The processed files; None for a file the pipeline has not written yet."""
-
-    development: pd.DataFrame | None  # data_filtered: every labelled development shot
-    train: pd.DataFrame | None
-    test: pd.DataFrame | None
-    predictions: pd.DataFrame | None  # scored production rows
-    rejected: pd.DataFrame | None  # production rows that broke the data contract
-
-
 def read_optional(path: Path) -> pd.DataFrame | None:
     """A parquet file or a folder of part files (Spark's outputs), None when absent; an unreadable
     one is a clear DataContractError."""
@@ -162,17 +151,6 @@ def read_optional(path: Path) -> pd.DataFrame | None:
     except Exception as exc:  # pyarrow raises several types for corrupt input
         detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise DataContractError(f"{path}: not a readable parquet file ({detail}); rerun the pipeline.") from None
-
-
-def load_processed(paths: config.WorkspacePaths | None = None) -> ProcessedData:
-    paths = paths or config.workspace_paths()
-    return ProcessedData(
-        development=read_optional(paths.data_filtered),
-        train=read_optional(paths.base_train),
-        test=read_optional(paths.base_test),
-        predictions=read_optional(paths.predictions_prod),
-        rejected=read_optional(paths.rejected_prod),
-    )
 
 
 # --- Label-free and label-based figures -------------------------------------------------------

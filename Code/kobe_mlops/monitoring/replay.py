@@ -301,19 +301,7 @@ class BatchRecord:
             names.DECISION_TAG: self.decision,
             names.REASON_TAG: self.reason[:5000],
             names.SCORING_MODEL_TAG: self.deployed.description[:5000],
-            names.REFERENCE_TAG: self.deployed.reference.description,
-            **dict(
-                zip(
-                    (names.ESTIMATE_APPLICABILITY_TAG, names.ESTIMATE_REASON_TAG),
-                    calculators.estimate_standing(self.table, self.deployed.reference),
-                    strict=True,
-                )
-            ),
-            **(
-                {names.MONITORING_PROBLEM_TAG: self.deployed.reference.problem}
-                if not self.deployed.monitor.usable
-                else {}
-            ),
+            **calculators.monitoring_tags(self.table, self.deployed.monitor),  # as step 04 tags its run
         }
 
     def line(self, batch_count: int) -> str:

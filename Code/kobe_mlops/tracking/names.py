@@ -42,7 +42,6 @@ ROWS_REJECTED = "rows_rejected"
 ROWS_LABELLED = "rows_labeled"
 COUNT_METRICS = [ROWS_INPUT, ROWS_SCORED, ROWS_REJECTED, ROWS_LABELLED]
 
-PROD_LOG_LOSS = "log_loss"  # the course's name for the production log loss
 PROD_NULL_LOG_LOSS = "log_loss_null_prod"  # after the fact: a constant at the file's own make rate
 NULL_RATE = "null_rate"  # the deployable null model's constant: the make rate known before the file
 NULL_LOG_LOSS = "log_loss_null"  # the log loss of that constant on the graded rows (known before the file)
@@ -64,7 +63,7 @@ LABELLED_PRODUCTION_ROWS = "labelled_production_rows"  # rows in the store when 
 LABEL_CONFLICTS = "label_conflicts"  # labelled rows whose shot the store holds with the other label
 # Set on a PipelineAplicacao run that failed: what it was doing and the error (nothing was published).
 FAILURE_TAG = "kobe.failure_reason"  # same tag as tracking.recovery puts on runs a dead process left
-LOG_LOSS = "log_loss"
+LOG_LOSS = "log_loss"  # the course's names for the production log loss and F1
 F1_SCORE = "f1_score"
 PSI_PREFIX = "psi_"
 DRIFT_TABLE_ARTIFACT = "drift/feature_comparison.json"
@@ -84,14 +83,10 @@ def prod_metric(name: str) -> str:
     return {"log_loss": LOG_LOSS, "f1": F1_SCORE}.get(name, f"{name}_prod")
 
 
-def production_metric(name: str) -> str:
-    """A ``modeling.metrics`` name as an application run logs it: the course's ``log_loss`` and
-    ``f1_score``, ``<name>_prod`` for the others."""
-    return {"log_loss": LOG_LOSS, "f1": F1_SCORE}.get(name, prod_metric(name))
-
-
 def baseline_prod_metric(name: str) -> str:
-    return f"{name}_baseline_prod"
+    """``auc`` -> ``auc_baseline_prod``: the deployable null's metric on the graded rows (its log loss
+    is the calculators' ``log_loss_null``: one name for one figure)."""
+    return NULL_LOG_LOSS if name == "log_loss" else f"{name}_baseline_prod"
 
 
 def psi_metric(feature: str) -> str:

@@ -19,7 +19,7 @@ model = state.scored_model
 metrics = run.metrics
 
 common.show_verdict(state)
-if names.PROD_LOG_LOSS not in metrics:
+if names.LOG_LOSS not in metrics:
     st.info(
         f"{run.tags.get(names.LABELLED_METRICS_TAG, 'No labelled metric was logged')}. The page *Model health "
         "without labels* works without them."

@@ -61,7 +61,7 @@ else:
         f"95 % interval {metrics.get(ESTIMATE_ALL + '_lower', float('nan')):.4f} to "
         f"{metrics.get(ESTIMATE_ALL + '_upper', float('nan')):.4f}"
     )
-realized, graded = metrics.get(names.PROD_LOG_LOSS), metrics.get(names.ESTIMATED_LOG_LOSS)
+realized, graded = metrics.get(names.LOG_LOSS), metrics.get(names.ESTIMATED_LOG_LOSS)
 columns[1].metric("Realized log loss (graded rows)", "no labels" if realized is None else f"{realized:.4f}")
 if realized is not None and graded is not None:
     columns[1].caption(f"The estimate on the same rows: {graded:.4f} (off by {graded - realized:+.4f}).")

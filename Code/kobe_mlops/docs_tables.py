@@ -119,7 +119,7 @@ class Workspace:
 
     @cached_property
     def version(self):
-        scored = self.runs(config.RUN_NAMES["aplicacao"])[0].data.params["model_version"]
+        scored = self.runs(config.RUN_NAMES["aplicacao"])[0].data.params[names.MODEL_VERSION]
         return self.client.get_model_version(config.REGISTERED_MODEL_NAME, scored)
 
     @cached_property
@@ -311,7 +311,7 @@ TABLES = {
     ),
     "cv_mean": grid("figure|" + "|".join(CANDIDATES.values()), ["cv_log_loss"], *[f"{{}}_{key}" for key in CANDIDATES]),
     "cv_folds": Workspace.cv_folds,
-    "selection_reason": lambda w: f"> {w.training.data.tags['selection_reason']}",
+    "selection_reason": lambda w: f"> {w.training.data.tags[names.SELECTION_REASON_TAG]}",
     "splits": lambda w: w.tree("splits"),
     "leaves": lambda w: w.tree("leaves"),
     "fit_to_production": grid(
@@ -342,7 +342,7 @@ TABLES = {
     "gate_candidates": grid(
         "candidate|holdout log loss",
         ["champion", "challenger", "recalibrated", "null"],
-        "holdout_log_loss_{}",
+        names.holdout_metric,
         source="gate",
     ),
     "gate_gain": named("holdout_gain holdout_gain_se holdout_rows", source="gate"),

@@ -395,12 +395,10 @@ def run_summary(source: Source, run_id: str) -> health.RunSummary:
         stop_on_read_error(f"run {run_id} in {source.tracking_uri}", exc)
 
 
-GATE_PREFIX = "holdout_log_loss_"  # ValidacaoChallenger: each candidate's log loss on the holdout
-
-
 def gate_candidates(run: health.RunSummary) -> dict[str, float]:
     """Candidate -> holdout log loss of a promotion-gate run, best first."""
-    figures = {key[len(GATE_PREFIX) :]: value for key, value in run.metrics.items() if key.startswith(GATE_PREFIX)}
+    prefix = names.HOLDOUT_LOG_LOSS_PREFIX
+    figures = {key[len(prefix) :]: value for key, value in run.metrics.items() if key.startswith(prefix)}
     return dict(sorted(figures.items(), key=lambda item: item[1]))
 
 

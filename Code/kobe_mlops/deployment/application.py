@@ -398,15 +398,14 @@ def id_rejections_of(table: pa.Table, shot_ids: bool = True, dates: bool = True)
     Each distinct ``game_date`` is checked once (a file holds a few thousand); a ``shot_id`` column
     of integers needs only its repeats found, any other the contract's whole check.
     """
-    found: dict[int, list[str]] = {}
+    parts = []
     if shot_ids and "shot_id" in table.column_names:
         column = table.column("shot_id")
         if not pa.types.is_integer(column.type) or column.null_count:
-            for row, reason in id_rejections(pd.DataFrame({"shot_id": column.to_pandas()})).items():
-                found.setdefault(int(row), []).append(reason)
+            reasons = id_rejections(pd.DataFrame({"shot_id": column.to_pandas()}))
+            parts.append((reasons.index.to_numpy(dtype="int64"), reasons.to_numpy(dtype=object)))
         else:
-            for row, reason in _repeated(column.to_numpy()):
-                found.setdefault(row, []).append(reason)
+            parts.append(_repeated(column.to_numpy()))
     if dates and "game_date" in table.column_names:
         column = table.column("game_date").combine_chunks()
         if not (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)) or column.null_count:
@@ -415,19 +414,19 @@ def id_rejections_of(table: pa.Table, shot_ids: bool = True, dates: bool = True)
             if len(reasons):
                 which = pc.index_in(column, value_set=distinct, skip_nulls=False).to_numpy(zero_copy_only=False)
                 bad = reasons.reindex(range(len(distinct))).to_numpy()
-                for row in np.flatnonzero(pd.notna(bad[which])):
-                    found.setdefault(int(row), []).append(bad[which[row]])
-    positions = np.array(sorted(found), dtype="int64")
-    return positions, np.array(["; ".join(found[row]) for row in positions.tolist()], dtype=object)
+                rows = np.flatnonzero(pd.notna(bad[which]))
+                parts.append((rows, bad[which[rows]]))
+    return _joined(*parts)
 
 
-def _repeated(ids: np.ndarray) -> list[tuple[int, str]]:
-    """``(position, reason)`` of every row whose ``shot_id`` appears more than once (the contract's words)."""
+def _repeated(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(positions, reasons)`` of the rows whose ``shot_id`` appears more than once (the contract's words)."""
     if len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1])):  # increasing ids, the usual case: no sort
-        return []
+        return _NO_POSITIONS, np.empty(0, dtype=object)
     _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
     rows = np.flatnonzero(counts[inverse] > 1)
-    return [(int(row), f"shot_id {ids[row]} appears {counts[inverse[row]]} times in the file") for row in rows]
+    reasons = [f"shot_id {ids[row]} appears {counts[inverse[row]]} times in the file" for row in rows]
+    return rows, np.array(reasons, dtype=object)
 
 
 def rejected_table(rows: pa.Table, reasons: np.ndarray, schema: pa.Schema) -> pa.Table:

@@ -263,7 +263,6 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
     partition = context.partitionId()
     model = _worker_model(task.model_archive)
     observers: Observers = pickle.loads(task.observers)
-    no_rejects = task.rejected_schema.empty_table()
     target = Path(task.predictions_dir) / _PART_NAME.format(partition) if task.predictions_dir else None
     staged = (
         target.with_name(f".{target.name}.{context.attemptNumber()}.{uuid.uuid4().hex[:8]}.tmp") if target else None
@@ -278,9 +277,7 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
                     staged, task.layout.predictions_schema, use_dictionary=task.layout.dictionary_columns
                 )
                 writer.write_table(checked.predictions)
-            observers.update(
-                ScoredBatch(checked.predictions, no_rejects, task.layout.source, float_columns=checked.float_columns)
-            )
+            observers.update(checked)  # its scored rows, as the pandas engine folds them
             if len(checked.rejected_positions):
                 if _ROW in batch.schema.names:  # carried through a shuffle
                     rows = batch.column(_ROW).take(pa.array(checked.rejected_positions))

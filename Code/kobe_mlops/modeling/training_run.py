@@ -163,7 +163,7 @@ def log_training_run(
     log_reference_scores(champion, bases.reference)
     for name, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{name}")
-    mlflow.set_tags({"champion_model": champion.label, "selection_reason": reason})
+    mlflow.set_tags({"champion_model": champion.label, names.SELECTION_REASON_TAG: reason})
     _, version = log_and_register(
         champion,
         bases.train,
@@ -171,7 +171,7 @@ def log_training_run(
         version_tags={
             "cv_log_loss": f"{champion.cv_log_loss:.6f}",
             "test_log_loss": f"{evaluation.metrics[champion.key]['log_loss']:.6f}",
-            "selection_reason": reason,
+            names.SELECTION_REASON_TAG: reason,
             names.TRAINING_RUN_TAG: run.info.run_id,
         },
     )

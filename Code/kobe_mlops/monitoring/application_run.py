@@ -173,7 +173,13 @@ def log_application_run(
     ``label_writer`` the staged label file's writer; ``published`` where the outputs will be.
     """
     mlflow.log_params(
-        {"prod_data": prod_path, "model_uri": model_uri, "engine": engine, "scoring_url": scoring_url, **version}
+        {
+            names.PROD_DATA: prod_path,
+            "model_uri": model_uri,
+            names.ENGINE: engine,
+            "scoring_url": scoring_url,
+            **version,
+        }
     )
     table = result_table(applied)
     metrics = streamed_metrics(applied)
@@ -261,7 +267,7 @@ def run_application_step(
             with start_run("aplicacao", model_uri=model_uri) as run:
                 try:
                     run_id = run.info.run_id
-                    stamp = Stamp(version.get("model_version", ""), datetime.now(UTC), run_id)
+                    stamp = Stamp(version.get(names.MODEL_VERSION, ""), datetime.now(UTC), run_id)
                     writer = labels.LabelStoreWriter(run_id, prod_path, paths)
                     # The pandas engine hands each scored batch to the label writer as it writes it.
                     sink = writer.update if engine == "pandas" else None
@@ -341,7 +347,7 @@ def application_summary(metrics: dict[str, float], source: str) -> str:
         lines.append(
             f"Realized log loss {metrics[names.LOG_LOSS]:.4f} on {evaluated:.0f} labelled rows the model never "
             f"learned ({seen:.0f} rows it was trained on are left out); the null model known before this file "
-            f"(a constant {metrics[names.NULL_RATE]:.4f}) scores {metrics['log_loss_null']:.4f}."
+            f"(a constant {metrics[names.NULL_RATE]:.4f}) scores {metrics[names.NULL_LOG_LOSS]:.4f}."
         )
     elif seen:
         lines.append(f"No labelled metric: all {seen:.0f} labelled rows were learned by the scoring model.")

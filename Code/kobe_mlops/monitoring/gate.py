@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kobe_mlops.monitoring.calculators import row_log_loss
+from kobe_mlops.tracking import names
 
 CHAMPION = "champion"
 # One standard error: the replay (Docs/Model/Retraining.md) shows two let a champion worse than
@@ -36,25 +37,21 @@ class GateDecision:
         return self.winner != CHAMPION
 
 
-def holdout_metric(candidate: str) -> str:
-    return f"holdout_log_loss_{candidate}"
-
-
 def decide(outcome, probabilities: dict[str, np.ndarray]) -> GateDecision:
     """``probabilities``: each candidate's on the holdout rows, the champion's under :data:`CHAMPION`."""
     outcome = np.asarray(outcome, dtype=float)
     losses = {name: row_log_loss(outcome, p) for name, p in probabilities.items()}
-    figures = {holdout_metric(name): float(loss.mean()) for name, loss in losses.items()}
+    figures = {names.holdout_metric(name): float(loss.mean()) for name, loss in losses.items()}
     figures["holdout_rows"] = float(len(outcome))
     best = min((name for name in losses if name != CHAMPION), key=lambda name: losses[name].mean(), default=None)
-    champion_text = f"champion {figures[holdout_metric(CHAMPION)]:.4f}"
+    champion_text = f"champion {figures[names.holdout_metric(CHAMPION)]:.4f}"
     if best is None or len(outcome) < 2:
         return GateDecision(CHAMPION, figures, f"Keep the champion: no candidate to compare on {len(outcome)} rows.")
     difference = losses[CHAMPION] - losses[best]
     gain, error = float(difference.mean()), float(difference.std(ddof=1) / np.sqrt(len(difference)))
     figures.update({"holdout_gain": gain, "holdout_gain_se": error})
     text = (
-        f"on {len(outcome)} holdout rows, best candidate {best} {figures[holdout_metric(best)]:.4f} vs "
+        f"on {len(outcome)} holdout rows, best candidate {best} {figures[names.holdout_metric(best)]:.4f} vs "
         f"{champion_text}: gain {gain:+.4f}, "
         f"{GAIN_STANDARD_ERRORS:g} standard error(s) = {GAIN_STANDARD_ERRORS * error:.4f}"
     )

@@ -99,7 +99,7 @@ def _model_info(version) -> ModelInfo:
         aliases=tuple(version.aliases),
         model_type=version.tags.get("model_type", "unknown"),
         registered_at=_from_millis(version.creation_timestamp),
-        selection_reason=version.tags.get("selection_reason", ""),
+        selection_reason=version.tags.get(names.SELECTION_REASON_TAG, ""),
         training_run_id=version.tags.get(names.TRAINING_RUN_TAG),
     )
 

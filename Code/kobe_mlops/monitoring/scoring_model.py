@@ -34,7 +34,7 @@ from kobe_mlops.monitoring.calculators import (
     MonitoringReference,
     newest_chunks,
 )
-from kobe_mlops.tracking import reads
+from kobe_mlops.tracking import names, reads
 
 VERSION_URI = re.compile(r"^models:/([^/@]+)/(\d+)$")
 RUN_URI = re.compile(r"^runs:/([0-9a-f]+)/")
@@ -60,7 +60,7 @@ def registered_version(model_uri: str, client: MlflowClient | None = None) -> di
     client = client or reads.client()
     match = VERSION_URI.match(model_uri)
     if match:
-        return {"model_name": match[1], "model_version": match[2]}
+        return {names.MODEL_NAME: match[1], names.MODEL_VERSION: match[2]}
     match = RUN_URI.match(model_uri)
     if match:
         versions = client.search_model_versions(f"run_id='{match[1]}'")
@@ -70,7 +70,7 @@ def registered_version(model_uri: str, client: MlflowClient | None = None) -> di
                 "model learned are unknown and its figures could be graded in sample. Register it, or score "
                 f"{config.CHAMPION_URI}."
             )
-        return {"model_name": versions[0].name, "model_version": str(versions[0].version)}
+        return {names.MODEL_NAME: versions[0].name, names.MODEL_VERSION: str(versions[0].version)}
     resolved = reads.resolve_model_uri(model_uri, client)
     if not resolved:
         raise LineageError(
@@ -103,12 +103,12 @@ def first_graded_date(prod_path: str, learned: np.ndarray) -> pd.Timestamp | Non
     if graded is not None and "shot_id" in names and len(learned):
         graded &= ~pc.field("shot_id").isin(pa.array(learned, pa.int64()))
         columns.append("shot_id")
-    groups = sorted(range(parquet.num_row_groups), key=lambda group: _lowest_date(parquet, group) or "")
+    lowest = {group: _lowest_date(parquet, group) for group in range(parquet.num_row_groups)}
+    groups = sorted(lowest, key=lambda group: lowest[group] or "")
     earliest = None
     for condition in ([graded] if graded is not None else []) + [None]:
         for group in groups:
-            lowest = _lowest_date(parquet, group)
-            if earliest is not None and lowest is not None and lowest >= earliest:
+            if earliest is not None and lowest[group] is not None and lowest[group] >= earliest:
                 break  # the groups are in order of their lowest date: none below can be earlier
             for batch in parquet.iter_batches(batch_size=1 << 20, row_groups=[group], columns=columns):
                 table = pa.Table.from_batches([batch])
@@ -249,7 +249,7 @@ def load_scoring_model(
     paths = paths or config.workspace_paths()
     client = client or reads.client()
     resolved = registered_version(version_uri, client)
-    version = client.get_model_version(resolved["model_name"], resolved["model_version"])
+    version = client.get_model_version(resolved[names.MODEL_NAME], resolved[names.MODEL_VERSION])
     learned = np.sort(reads.learned_shot_ids(client, version))
     model = model or mlflow.pyfunc.load_model(pinned_uri(resolved))
     before = first_graded_date(prod_path, learned) if prod_path and "://" not in str(prod_path) else None

@@ -118,6 +118,14 @@ REPLAY_POOLED_NULL_LOG_LOSS = "log_loss_null_pooled"  # parent run: the null mod
 FIRED_TRIGGERS_TAG = "fired_triggers"
 
 
+HOLDOUT_LOG_LOSS_PREFIX = "holdout_log_loss_"  # a gate's figure per candidate (ValidacaoChallenger, replay)
+
+
+def holdout_metric(candidate: str) -> str:
+    """``challenger`` -> ``holdout_log_loss_challenger``: a gate candidate's log loss on the holdout."""
+    return f"{HOLDOUT_LOG_LOSS_PREFIX}{candidate}"
+
+
 def strategy_metric(name: str, strategy: str) -> str:
     """``log_loss``, ``reactive`` -> ``log_loss_reactive``: a parent-run figure of one strategy."""
     return f"{name}_{strategy}"

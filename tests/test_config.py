@@ -10,12 +10,9 @@ from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES
 
 
-def test_workspace_defaults_to_project_root(monkeypatch):
+def test_workspace_defaults_to_project_root_and_the_env_moves_every_generated_path(monkeypatch, tmp_path):
     monkeypatch.delenv("KOBE_WORKSPACE", raising=False)
     assert config.workspace_paths().root == config.PROJECT_ROOT
-
-
-def test_workspace_env_moves_every_generated_path(monkeypatch, tmp_path):
     monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
     paths = config.workspace_paths()
     for path in [
@@ -28,21 +25,16 @@ def test_workspace_env_moves_every_generated_path(monkeypatch, tmp_path):
         assert Path(path).is_relative_to(tmp_path)
 
 
-def test_every_dataset_has_a_digest_and_features_match_the_contract():
+def test_every_dataset_has_a_digest_and_the_course_names_hold():
     assert set(config.DATASET_FILES.values()) == set(config.DATASET_SHA256)
     assert all(len(digest) == 64 for digest in config.DATASET_SHA256.values())
-    assert list(FEATURE_RULES) == config.FEATURES
-    assert config.TARGET not in config.FEATURES
-
-
-def test_champion_is_addressed_by_alias():
+    assert list(FEATURE_RULES) == config.FEATURES and config.TARGET not in config.FEATURES
     assert config.CHAMPION_URI == "models:/kobe-shot-model@champion"
-
-
-def test_course_run_names():
-    assert config.RUN_NAMES["preparacao"] == "PreparacaoDados"
-    assert config.RUN_NAMES["treinamento"] == "Treinamento"
-    assert config.RUN_NAMES["aplicacao"] == "PipelineAplicacao"
+    assert [config.RUN_NAMES[step] for step in ("preparacao", "treinamento", "aplicacao")] == [
+        "PreparacaoDados",
+        "Treinamento",
+        "PipelineAplicacao",
+    ]
 
 
 def test_relative_paths_are_taken_from_the_project_root_not_the_cwd(tmp_path, monkeypatch):
@@ -75,11 +67,29 @@ def test_pycaret_log_goes_to_the_workspace_unless_a_path_is_set(tmp_path, monkey
 
 
 # Libraries set variables of their own when imported (streamlit: MPLBACKEND; mlflow: a telemetry
-# id): they are imported first, so the snapshot sees only what the package itself does.
-IMPORT_EVERY_MODULE = """
-import importlib, json, os, pkgutil, sys
-import matplotlib.pyplot, mlflow, pandas, papermill, pyarrow, scipy, seaborn, sklearn, streamlit
+# id): they are imported first, so the snapshot sees only what the package itself does. The fonts
+# are matplotlib's own only: where yellowbrick's list (Arial, Liberation Sans), which importing
+# PyCaret applies, floods every drawing with "findfont" lines.
+IMPORT_EVERY_MODULE_THEN_PYCARET = """
+import importlib, io, json, logging, os, pkgutil, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.font_manager as font_manager
+import matplotlib.pyplot as plt, mlflow, pandas, papermill, pyarrow, scipy, seaborn, sklearn, streamlit
 from mlflow.tracking import MlflowClient
+font_manager.fontManager.ttflist = [f for f in font_manager.fontManager.ttflist if f.name.startswith("DejaVu")]
+findfont = []
+handler = logging.Handler()
+handler.emit = lambda record: findfont.append(record.getMessage()) if "findfont" in record.getMessage() else None
+logging.getLogger("matplotlib.font_manager").addHandler(handler)
+
+def findfont_lines_of_a_drawing():
+    findfont.clear()
+    figure, axis = plt.subplots()
+    axis.set(title="title", xlabel="x", ylabel="y")
+    figure.savefig(io.BytesIO())
+    return len(findfont)
+
 before = dict(os.environ)
 import kobe_mlops
 scripts = ("kobe_mlops.dashboard.app", "kobe_mlops.dashboard.views.")  # run by `streamlit run`, not imported
@@ -87,19 +97,34 @@ names = [m.name for m in pkgutil.walk_packages(kobe_mlops.__path__, "kobe_mlops.
 for name in names:
     importlib.import_module(name)
 changed = {k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}
-print(json.dumps({"modules": len(names), "changed": sorted(changed)}))
+written = sorted(os.listdir(".."))
+from kobe_mlops.modeling.train import classification_experiment_class
+classification_experiment_class()
+package = findfont_lines_of_a_drawing()
+import yellowbrick
+yellowbrick.set_aesthetic()  # the fonts importing PyCaret leaves when nothing resets them
+alone = findfont_lines_of_a_drawing()
+print(json.dumps({"modules": len(names), "changed": sorted(changed), "written": written,
+                  "findfont_package": package, "findfont_pycaret_alone": alone}))
 """
 
 
-def test_importing_the_package_writes_nothing_and_sets_no_variable(tmp_path):
+def test_importing_the_package_and_pycaret_writes_nothing_sets_nothing_and_floods_no_findfont(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"KOBE_WORKSPACE", config.PYCARET_LOG_ENV}}
-    env["KOBE_WORKSPACE"] = str(tmp_path / "workspace")  # must stay absent too
+    env["KOBE_WORKSPACE"] = str(tmp_path / "workspace")  # absent until PyCaret is imported
     empty = tmp_path / "empty"
     empty.mkdir()
     result = subprocess.run(
-        [sys.executable, "-c", IMPORT_EVERY_MODULE], cwd=empty, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", IMPORT_EVERY_MODULE_THEN_PYCARET],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["modules"] > 30 and report["changed"] == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"] and not list(empty.iterdir())
+    assert report["modules"] > 30 and report["changed"] == [] and report["written"] == ["empty"]
+    assert report["findfont_package"] == 0 and report["findfont_pycaret_alone"] > 0, result.stderr[-2000:]
+    assert list(empty.iterdir()) == []  # PyCaret's logs.log went to the workspace's reports/
+    assert (tmp_path / "workspace" / "reports" / "pycaret.log").is_file()

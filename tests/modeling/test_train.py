@@ -69,13 +69,9 @@ def test_the_documented_rule_names_the_tolerance_and_the_preferred_model():
 # --- One real training on a few hundred synthetic shots ----------------------------------------
 
 
-def shots(rows: int, seed: int) -> pd.DataFrame:
-    return synthetic_shots(rows, seed)
-
-
 @pytest.mark.e2e  # PyCaret's set-up and two grid searches take over ten seconds even on 300 rows
 def test_a_tiny_fast_grid_training_gives_whole_pipelines_and_a_champion():
-    base_train, base_test = shots(300, seed=0), shots(100, seed=1)
+    base_train, base_test = synthetic_shots(300, 0), synthetic_shots(100, 1)
     experiment = train.build_experiment(base_train, base_test, seed=config.SEED, folds=train.FAST_CV_FOLDS)
     candidates = {key: train.train_candidate(experiment, key, fast=True) for key in train.CANDIDATES}
     for key, trained in candidates.items():
@@ -93,48 +89,3 @@ def test_a_tiny_fast_grid_training_gives_whole_pipelines_and_a_champion():
         assert log_loss(base_test[config.TARGET], probability) < constant
     champion, reason = choose_champion(candidates)
     assert champion is min(candidates.values(), key=lambda c: c.cv_log_loss) or "ties go" in reason
-
-
-# A machine with matplotlib's own fonts only (no Arial, no Liberation Sans): where yellowbrick's
-# font list floods a notebook with "findfont" lines, one per text drawn.
-DRAW_AFTER_IMPORTING_PYCARET = """
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.font_manager as font_manager
-font_manager.fontManager.ttflist = [f for f in font_manager.fontManager.ttflist if f.name.startswith("DejaVu")]
-{import_pycaret}
-import matplotlib.pyplot as plt
-figure, axis = plt.subplots()
-axis.set(title="title", xlabel="x", ylabel="y")
-figure.savefig("figure.png")
-"""
-
-
-@pytest.mark.parametrize(
-    "import_pycaret, floods",
-    [
-        ("import pycaret.classification", True),  # the check itself: PyCaret alone does flood
-        (
-            "from kobe_mlops.modeling.train import classification_experiment_class\nclassification_experiment_class()",
-            False,
-        ),
-    ],
-    ids=["pycaret-alone", "through-the-package"],
-)
-def test_pycaret_imported_by_the_package_leaves_no_findfont_flood_and_no_log_in_the_cwd(
-    import_pycaret, floods, tmp_path
-):
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k != config.PYCARET_LOG_ENV}
-    env["KOBE_WORKSPACE"] = str(tmp_path / "workspace")
-    script = DRAW_AFTER_IMPORTING_PYCARET.format(import_pycaret=import_pycaret)
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr
-    assert ("findfont" in result.stderr) is floods, result.stderr[-2000:]
-    assert (tmp_path / "logs.log").exists() is floods
-    assert (tmp_path / "workspace" / "reports" / "pycaret.log").exists() is not floods

@@ -177,16 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def positive_int(text: str) -> int:
     """argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
-def run_retraining_action(args: argparse.Namespace, output_dir: Path) -> int:
+def run_retraining_action(args: argparse.Namespace) -> int:
     """--retrain, --force-retrain, --rollback or --promote: one line per stage, one line on failure."""
     from kobe_mlops.monitoring import retraining
 
@@ -269,22 +265,31 @@ def run_replay_action(args: argparse.Namespace, paths: config.WorkspacePaths) ->
             file=sys.stderr,
         )
         return 1
-    output = paths.executed_notebooks_dir / f"{REPLAY_STEP.notebook}.ipynb"
     print(f"[replay] {REPLAY_STEP.notebook} (one line per batch and strategy) ...", flush=True)
+    parameters = replay_parameters(args, paths.replay_progress_log)
+    with printing_new_lines(paths.replay_progress_log):
+        code, seconds = run_reported(REPLAY_STEP, paths, parameters, "[replay]", "Replay")
+    if code == 0:
+        output = paths.executed_notebooks_dir / f"{REPLAY_STEP.notebook}.ipynb"
+        print(f"[replay] ok ({seconds:.1f} s). Executed notebook: {output}")
+    return code
+
+
+def run_reported(step: Step, paths: config.WorkspacePaths, parameters: dict, prefix: str, what: str):
+    """``(exit code, seconds)`` of one notebook run; a failure prints one short message, no traceback."""
     started = time.perf_counter()
     try:
-        with printing_new_lines(paths.replay_progress_log):
-            run_notebook(REPLAY_STEP, paths.executed_notebooks_dir, replay_parameters(args, paths.replay_progress_log))
+        run_notebook(step, paths.executed_notebooks_dir, parameters)
     except KeyboardInterrupt:
-        print("interrupted")
-        return 130
-    except Exception as exc:  # one short message, no wall of traceback
-        print(f"[replay] FAILED after {time.perf_counter() - started:.1f} s")
-        print(f"\nReplay failed: {failure_message(exc)}", file=sys.stderr)
+        print(f"{prefix} interrupted")
+        return 130, time.perf_counter() - started
+    except Exception as exc:
+        print(f"{prefix} FAILED after {time.perf_counter() - started:.1f} s")
+        print(f"\n{what} failed: {failure_message(exc)}", file=sys.stderr)
+        output = paths.executed_notebooks_dir / f"{step.notebook}.ipynb"
         print(f"Executed notebook (with the full traceback): {output}", file=sys.stderr)
-        return 1
-    print(f"[replay] ok ({time.perf_counter() - started:.1f} s). Executed notebook: {output}")
-    return 0
+        return 1, time.perf_counter() - started
+    return 0, time.perf_counter() - started
 
 
 @contextmanager
@@ -369,25 +374,14 @@ def main(argv: list[str] | None = None) -> int:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     for position, step in enumerate(steps, start=1):
-        label = f"[{position}/{len(steps)}] {step.notebook}"
-        print(f"{label} ...", end="", flush=True)
-        step_started = time.perf_counter()
-        output = paths.executed_notebooks_dir / f"{step.notebook}.ipynb"
-        try:
-            run_notebook(step, paths.executed_notebooks_dir, step_parameters(step, args))
-        except KeyboardInterrupt:
-            print(" interrupted")
-            return 130
-        except Exception as exc:  # one short message, no wall of traceback
-            elapsed = time.perf_counter() - step_started
-            print(f" FAILED after {elapsed:.1f} s")
-            print(f"\nStep {step.notebook} failed: {failure_message(exc)}", file=sys.stderr)
-            print(f"Executed notebook (with the full traceback): {output}", file=sys.stderr)
-            return 1
-        timings[step.notebook] = time.perf_counter() - step_started
+        print(f"[{position}/{len(steps)}] {step.notebook} ...", end="", flush=True)
+        parameters = step_parameters(step, args)
+        code, timings[step.notebook] = run_reported(step, paths, parameters, "", f"Step {step.notebook}")
+        if code:
+            return code
         print(f" ok ({timings[step.notebook]:.1f} s)")
     if retraining_action:
-        return run_retraining_action(args, paths.executed_notebooks_dir)
+        return run_retraining_action(args)
     if args.replay:
         return run_replay_action(args, paths)
     total = time.perf_counter() - started

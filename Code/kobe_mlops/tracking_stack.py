@@ -118,7 +118,7 @@ def _uid(account: pwd.struct_passwd | None) -> int:
 
 
 def check_private_dir(path: Path, account: pwd.struct_passwd | None) -> None:
-    """Refuse ``path`` unless it is a real folder of ``account`` (or ours) that no one else can write to."""
+    """Refuse ``path`` unless it is a real folder of ``account`` (or ours) no one else can write to."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -136,8 +136,7 @@ def check_private_dir(path: Path, account: pwd.struct_passwd | None) -> None:
             f"with mode {stat.S_IMODE(info.st_mode):04o}, not to uid {_uid(account)} with mode 0700. "
             "Remove it and start again."
         )
-    if stat.S_IMODE(info.st_mode) != 0o700:
-        os.chmod(path, 0o700)  # ours and written by no one else: just make it private
+    os.chmod(path, 0o700)  # ours and written by no one else: make it private
 
 
 def private_dir(path: Path, account: pwd.struct_passwd | None) -> Path:
@@ -152,12 +151,8 @@ def private_dir(path: Path, account: pwd.struct_passwd | None) -> Path:
 
 
 def new_cluster_dir(state_dir: Path, account: pwd.struct_passwd | None) -> Path:
-    """A fresh folder for a new PostgreSQL cluster.
-
-    Without a service account: ``<state>/postgres``. As root: a new ``mkdtemp`` folder under
-    the temp folder (the service account may not be allowed into the workspace), with a random
-    name another user cannot guess and create first, handed to the account once it is ready.
-    """
+    """``<state>/postgres``; as root a random ``mkdtemp`` folder (the service account may not enter
+    the workspace, and no one can guess the name and create it first), handed over once ready."""
     if account is None:
         return private_dir(state_dir / "postgres", None)
     return Path(tempfile.mkdtemp(prefix="kobe-mlops-pg-"))
@@ -207,31 +202,16 @@ def _own(path: Path, account: pwd.struct_passwd | None) -> None:
 
 
 def _init_cluster(cluster: Path, password: str, account: pwd.struct_passwd | None) -> None:
-    """initdb in ``cluster``, a private folder still ours (the password is written before the
-    service account gets the folder, so no one can plant a link there first)."""
+    """initdb in ``cluster``; the password file is written while the folder is still ours."""
     bin_dir = postgres_bin_dir()
     password_file = cluster / "initial-password"
     write_new_file(password_file, password + "\n", account)
     _own(cluster, account)
     try:
-        _run(
-            [
-                str(bin_dir / "initdb"),
-                "--pgdata",
-                str(cluster / "data"),
-                "--username",
-                DB_USER,
-                "--pwfile",
-                str(password_file),
-                "--auth",
-                "scram-sha-256",
-                "--encoding",
-                "UTF8",
-                "--no-instructions",
-            ],
-            account,
-            "initdb",
-        )
+        command = [str(bin_dir / "initdb"), "--pgdata", str(cluster / "data"), "--username", DB_USER]
+        command += ["--pwfile", str(password_file), "--auth", "scram-sha-256", "--encoding", "UTF8"]
+        command += ["--no-instructions"]
+        _run(command, account, "initdb")
     finally:
         password_file.unlink(missing_ok=True)
 
@@ -253,19 +233,8 @@ def _postgres_running(cluster: Path, account: pwd.struct_passwd | None) -> bool:
 def _start_postgres(cluster: Path, port: int, account: pwd.struct_passwd | None) -> None:
     # Loopback TCP only; the unix socket goes in the cluster folder, not the shared /var/run.
     options = f"-c listen_addresses={HOST} -c port={port} -c unix_socket_directories={cluster}"
-    _pg_ctl(
-        cluster,
-        account,
-        "--log",
-        str(cluster / "postgres.log"),
-        "--options",
-        options,
-        "--wait",
-        "--timeout",
-        "60",
-        "start",
-        what="PostgreSQL start",
-    )
+    arguments = ["--log", str(cluster / "postgres.log"), "--options", options, "--wait", "--timeout", "60", "start"]
+    _pg_ctl(cluster, account, *arguments, what="PostgreSQL start")
 
 
 def _create_database(state: StackState) -> None:
@@ -275,14 +244,8 @@ def _create_database(state: StackState) -> None:
         raise StackError(
             "The tracking stack needs the 'scale' extra (psycopg2): .venv/bin/pip install -e '.[scale]'"
         ) from None
-    connection = psycopg2.connect(
-        host=HOST,
-        port=state.postgres_port,
-        user=DB_USER,
-        password=state.password,
-        dbname="postgres",
-        connect_timeout=10,
-    )
+    login = {"host": HOST, "port": state.postgres_port, "user": DB_USER, "password": state.password}
+    connection = psycopg2.connect(**login, dbname="postgres", connect_timeout=10)
     try:
         connection.autocommit = True  # CREATE DATABASE cannot run inside a transaction
         with connection.cursor() as cursor:
@@ -315,21 +278,9 @@ def port_in_use(port: int) -> bool:
 
 def _start_server(state: StackState) -> subprocess.Popen:
     private_dir(state.artifacts_dir, None)
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "server",
-        "--host",
-        HOST,
-        "--port",
-        str(state.server_port),
-        "--workers",
-        str(SERVER_WORKERS),
-        "--serve-artifacts",
-        "--artifacts-destination",
-        str(state.artifacts_dir),
-    ]
+    command = [sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(state.server_port)]
+    command += ["--workers", str(SERVER_WORKERS), "--serve-artifacts"]
+    command += ["--artifacts-destination", str(state.artifacts_dir)]
     # The store URI holds the password: pass it in the environment, not on the command line.
     env = {**os.environ, "MLFLOW_BACKEND_STORE_URI": state.backend_store_uri}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -385,27 +336,14 @@ def _stop_server(state: StackState, timeout: float) -> None:
 
     if not _server_alive(state):
         return
-    members = _group_members(state.server_pid)
+    server = psutil.Process(state.server_pid)
+    members = [server, *server.children(recursive=True)]
     os.killpg(state.server_pid, signal.SIGTERM)
     # wait_procs also reaps the server when this process started it, so no zombie is left.
     _, still_running = psutil.wait_procs(members, timeout=timeout)
     for process in still_running:
         process.kill()
     psutil.wait_procs(still_running, timeout=5)
-
-
-def _group_members(group: int) -> list:
-    """The live processes of a process group (zombies, already dead, are left out)."""
-    import psutil
-
-    members = []
-    for process in psutil.process_iter(["status"]):
-        try:
-            if os.getpgid(process.pid) == group and process.info["status"] != psutil.STATUS_ZOMBIE:
-                members.append(process)
-        except (ProcessLookupError, psutil.Error):
-            continue  # it ended while we looked
-    return members
 
 
 # --- Start, status, stop --------------------------------------------------------------------
@@ -424,7 +362,7 @@ def load_state(paths: config.WorkspacePaths | None = None) -> StackState | None:
 
 def _save_state(state: StackState, paths: config.WorkspacePaths) -> None:
     path = _state_path(paths)
-    # mkstemp: a new file of a random name, 0600 (it holds the database password), never a link.
+    # mkstemp: a new file of a random name, 0600 (it holds the password), never a link.
     fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as file:
@@ -484,7 +422,7 @@ def start(
 
 
 def _cluster_to_resume(previous: StackState | None, account: pwd.struct_passwd | None) -> Path | None:
-    """The previous start's cluster folder, checked (:func:`check_private_dir`); None when there is none."""
+    """The previous start's cluster folder, checked; None when there is none."""
     if previous is None:
         return None
     cluster = Path(previous.cluster_dir)
@@ -495,10 +433,7 @@ def _cluster_to_resume(previous: StackState | None, account: pwd.struct_passwd |
 
 
 def stop(paths: config.WorkspacePaths | None = None, purge: bool = False, timeout: float = STOP_TIMEOUT_S) -> bool:
-    """Stop the server, then PostgreSQL; ``purge`` also deletes runs, registry and artifacts.
-
-    Returns whether anything was running.
-    """
+    """Stop the server, then PostgreSQL (``purge``: delete runs, registry and artifacts too); was anything running?"""
     paths = paths or config.workspace_paths()
     state = load_state(paths)
     if state is None:

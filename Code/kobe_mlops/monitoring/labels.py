@@ -1,19 +1,8 @@
-"""The label store: labelled production rows accumulate, batch after batch, in one place.
+"""The label store: labelled production rows accumulate, run after run, under ``data/labels/``.
 
-In production the outcome of a shot arrives after it was scored, file after file. Every
-application run appends the labelled rows it scored (``shot_id``, ``game_date``, the features,
-``shot_made_flag``, the run and file they came from) to an append-only parquet dataset under
-``data/labels/``, partitioned by the UTC day it was appended (``appended_on=YYYY-MM-DD``):
-
-* one new file per run, named with the run id, written under a hidden temporary name and made
-  visible only when the run publishes (:meth:`LabelStoreWriter.publish`): a failed run adds
-  nothing, and :func:`clean_staging` removes what a killed one left; nothing is rewritten;
-* a label never silently replaces a known one: :func:`read_labels` keeps the first label
-  appended for each ``shot_id`` and counts the ids that were appended with another
-  (conflicts); the writer counts the conflicts each run brings (:attr:`LabelStoreWriter.conflicts`);
-* the retraining loop learns from the whole store (:mod:`kobe_mlops.monitoring.retraining`).
-
-Every error names the file it is about (:class:`LabelStoreError`).
+Each application run stages one parquet file (partition ``appended_on=YYYY-MM-DD``) and makes it
+visible only when it publishes; nothing is rewritten. The first label appended for a shot is kept,
+a later different one is counted as a conflict. Every error names its file (:class:`LabelStoreError`).
 """
 
 from __future__ import annotations
@@ -38,7 +27,8 @@ PARTITION = "appended_on"
 RUN_COLUMN = "source_run_id"
 FILE_COLUMN = "source_file"
 APPENDED_AT_COLUMN = "appended_at"
-STORE_COLUMNS = ["shot_id", "game_date", *config.FEATURES, config.TARGET, RUN_COLUMN, FILE_COLUMN, APPENDED_AT_COLUMN]
+SCORED_COLUMNS = ["shot_id", "game_date", *config.FEATURES, config.TARGET]  # what a run's rows bring
+STORE_COLUMNS = [*SCORED_COLUMNS, RUN_COLUMN, FILE_COLUMN, APPENDED_AT_COLUMN]
 SCHEMA = pa.schema(
     [
         ("shot_id", pa.int64()),
@@ -50,9 +40,9 @@ SCHEMA = pa.schema(
         (APPENDED_AT_COLUMN, pa.timestamp("ns", tz="UTC")),
     ]
 )
-
-# Dictionary encoding pays for repeated values; unique shot ids only cost the try (a fifth of the writing).
+# Dictionary encoding pays for repeated values; unique shot ids only cost the try.
 DICTIONARY_COLUMNS = [name for name in SCHEMA.names if name != "shot_id"]
+NO_GAME_DATE = "the label store orders labels by game date"
 
 
 class LabelStoreError(RuntimeError):
@@ -61,7 +51,7 @@ class LabelStoreError(RuntimeError):
 
 @dataclass(frozen=True)
 class StoredLabels:
-    """The store as the retraining loop reads it: one row per shot, the latest label."""
+    """The store as its readers see it: one row per shot, its first label."""
 
     rows: pd.DataFrame  # shot_id, game_date, features, shot_made_flag, source run and file
     files: int  # parquet files read
@@ -77,96 +67,54 @@ def _labelled_rows(scored: pa.Table, run_id: str, source: str, appended_at: pd.T
     """The rows of a scored batch that carry a label, in the store's schema."""
     if config.TARGET not in scored.column_names or "shot_id" not in scored.column_names:
         return SCHEMA.empty_table()
-    present = [name for name in STORE_COLUMNS[:-3] if name in scored.column_names]  # only what is stored
-    labelled = scored.select(present)
+    labelled = scored.select([name for name in SCORED_COLUMNS if name in scored.column_names])
     if labelled.column(config.TARGET).null_count:
         labelled = labelled.filter(pc.is_valid(labelled.column(config.TARGET)))
-    rows = labelled.num_rows
-    if not rows:
+    if not labelled.num_rows:
         return SCHEMA.empty_table()
     if "game_date" not in labelled.column_names or labelled.column("game_date").null_count:
         raise LabelStoreError(
-            f"{source}: labelled rows without a game_date; the label store orders labels by game date, "
-            "so none of this file's labels were stored."
+            f"{source}: labelled rows without a game_date; {NO_GAME_DATE}, so none of this file's labels were stored."
         )
+    columns = [labelled.column(name).cast(SCHEMA.field(name).type) for name in SCORED_COLUMNS]
     constants = [(run_id, pa.string()), (source, pa.string()), (appended_at, SCHEMA.field(APPENDED_AT_COLUMN).type)]
-    columns = [labelled.column(name).cast(SCHEMA.field(name).type) for name in STORE_COLUMNS[:-3]]
-    columns += [pa.repeat(pa.scalar(value, kind), rows) for value, kind in constants]
+    columns += [pa.repeat(pa.scalar(value, kind), labelled.num_rows) for value, kind in constants]
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
-def _unreadable(path: Path, exc: BaseException) -> LabelStoreError:
-    detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-    return LabelStoreError(
-        f"{path}: label store file cannot be read ({detail}). Nothing in the store was changed; "
-        "move the file away (or restore it) and run again."
-    )
-
-
-def read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
-    """One store file (``columns`` of it) in the store's schema; an unreadable one is named, and
-    one with rows without a ``game_date`` refused (the store orders labels by game date)."""
-    table = _read_file(path, columns)
-    if "game_date" in table.column_names and table.column("game_date").null_count:
-        raise LabelStoreError(
-            f"{path}: label store file has rows without a game_date; the store orders labels by game date. "
-            "Nothing in the store was changed; move the file away (or restore it) and run again."
-        )
-    return table
-
-
 def _read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """One store file in the store's schema; an unreadable one, or one with rows without a
+    ``game_date``, is refused naming the file."""
     try:
-        return ds.dataset(path, format="parquet", schema=SCHEMA).to_table(columns=columns)
+        table = ds.dataset(path, format="parquet", schema=SCHEMA).to_table(columns=columns)
     except (pa.ArrowException, OSError) as exc:
-        raise _unreadable(path, exc) from None
-
-
-@dataclass(frozen=True)
-class KnownLabels:
-    """The label the store holds for each shot (the first appended), as sorted arrays: 9 bytes a shot."""
-
-    shot_ids: np.ndarray  # int64, sorted, unique
-    outcomes: np.ndarray  # int8, the label of each
-
-    @classmethod
-    def of_store(cls, paths: config.WorkspacePaths | None = None) -> KnownLabels:
-        tables = [_read_file(path, ["shot_id", config.TARGET, APPENDED_AT_COLUMN]) for path in store_files(paths)]
-        if not tables:
-            return cls(np.empty(0, "int64"), np.empty(0, "int8"))
-        table = pa.concat_tables(tables).sort_by([(APPENDED_AT_COLUMN, "ascending")])
-        ids = table.column("shot_id").to_numpy()
-        ids, first = np.unique(ids, return_index=True)  # first occurrence in appended order
-        return cls(ids, table.column(config.TARGET).to_numpy()[first].astype("int8"))
-
-    def conflicts(self, shot_ids: np.ndarray, outcomes: np.ndarray) -> int:
-        """Rows whose shot the store already holds with the other label."""
-        if not len(self.shot_ids) or not len(shot_ids):
-            return 0
-        at = np.minimum(np.searchsorted(self.shot_ids, shot_ids), len(self.shot_ids) - 1)
-        known = self.shot_ids[at] == shot_ids
-        return int((known & (self.outcomes[at] != outcomes)).sum())
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        problem = f"label store file cannot be read ({detail})"
+    else:
+        if "game_date" not in table.column_names or not table.column("game_date").null_count:
+            return table
+        problem = f"label store file has rows without a game_date; {NO_GAME_DATE}"
+    raise LabelStoreError(
+        f"{path}: {problem}. Nothing in the store was changed; move the file away (or restore it) and run again."
+    )
 
 
 class LabelStoreWriter:
     """Stage the labelled rows of one application run, batch by batch, in one hidden file.
 
-    Use as a context manager: on success the staged file is complete, and :meth:`publish` makes
-    it part of the store (the caller does so once its run is logged); on an exception, or
-    :meth:`abort`, the staged file is removed and the store is unchanged. Batches without labels
-    add nothing; a run that saw no label writes no file. ``known``: the store's labels, to
-    count the conflicts this run brings (read from the store when not given).
+    As a context manager: on success the staged file is complete and :meth:`publish` makes it part
+    of the store (once the run is logged); on an exception, or :meth:`abort`, it is removed. A run
+    that saw no label writes no file; :attr:`conflicts` counts rows contradicting a known label.
     """
 
-    def __init__(
-        self, run_id: str, source: str, paths: config.WorkspacePaths | None = None, known: KnownLabels | None = None
-    ):
+    def __init__(self, run_id: str, source: str, paths: config.WorkspacePaths | None = None):
         self.run_id, self.source = run_id, str(source)
         self.appended_at = pd.Timestamp(datetime.now(UTC))
         store = (paths or config.workspace_paths()).label_store_dir
         partition = store / f"{PARTITION}={self.appended_at:%Y-%m-%d}"
         self.target = partition / f"{self.appended_at:%H%M%S%f}_{run_id}.parquet"
-        self.known = known if known is not None else KnownLabels.of_store(paths)
+        columns = ["shot_id", "game_date", config.TARGET, RUN_COLUMN, APPENDED_AT_COLUMN]
+        self.known = read_labels(paths, columns).rows.set_index("shot_id")[config.TARGET].astype(float)
         self.rows_appended = 0
         self.conflicts = 0
         self._writer: pq.ParquetWriter | None = None
@@ -175,12 +123,11 @@ class LabelStoreWriter:
     def update(self, scored: pd.DataFrame | pa.RecordBatch | pa.Table) -> None:
         if isinstance(scored, pd.DataFrame):
             scored = pa.Table.from_pandas(scored, preserve_index=False)
-        elif isinstance(scored, pa.RecordBatch):
-            scored = pa.Table.from_batches([scored])
-        rows = _labelled_rows(scored, self.run_id, self.source, self.appended_at)
+        rows = _labelled_rows(pa.table(scored), self.run_id, self.source, self.appended_at)
         if not rows.num_rows:
             return
-        self.conflicts += self.known.conflicts(rows.column("shot_id").to_numpy(), rows.column(config.TARGET).to_numpy())
+        known = self.known.reindex(rows.column("shot_id").to_numpy()).to_numpy()
+        self.conflicts += int(np.sum(~np.isnan(known) & (known != rows.column(config.TARGET).to_numpy())))
         try:
             if self._writer is None:
                 self.target.parent.mkdir(parents=True, exist_ok=True)
@@ -256,16 +203,14 @@ def store_files(paths: config.WorkspacePaths | None = None) -> list[Path]:
     return sorted(store.glob(f"{PARTITION}=*/*.parquet")) if store.is_dir() else []
 
 
-def read_labels(paths: config.WorkspacePaths | None = None) -> StoredLabels:
-    """Every labelled production row in the store, one per ``shot_id``: the first label appended
-    is kept, a later different one is counted as a conflict (never silently replaces it)."""
+def read_labels(paths: config.WorkspacePaths | None = None, columns: list[str] | None = None) -> StoredLabels:
+    """Every labelled production row in the store (``columns`` of it), one per ``shot_id`` and
+    ordered by game date: the first label appended is kept, a later different one is a conflict."""
+    columns = columns or STORE_COLUMNS
     files = store_files(paths)
     if not files:
-        return StoredLabels(pd.DataFrame(columns=STORE_COLUMNS), 0, 0, 0)
-    tables = []
-    for path in files:  # one at a time, so an unreadable file is named
-        tables.append(read_file(path))
-    rows = pa.concat_tables(tables).to_pandas()
+        return StoredLabels(pd.DataFrame(columns=columns), 0, 0, 0)
+    rows = pa.concat_tables([_read_file(path, columns) for path in files]).to_pandas()  # a bad file is named
     ordered = rows.sort_values([APPENDED_AT_COLUMN, RUN_COLUMN], kind="stable")
     labels_per_shot = ordered.groupby("shot_id")[config.TARGET].nunique()
     first = ordered.drop_duplicates("shot_id", keep="first").sort_values(["game_date", "shot_id"], kind="stable")

@@ -1,15 +1,8 @@
 """What monitoring must know about the model that scores a file, so its figures stay honest.
 
-* **Its lineage.** An alias, a version or a run URI resolves to one registered version; the
-  production rows that version learned (its training run logs their ``shot_id``) are counted and
-  never graded. A URI whose version cannot be found stops with a clear error.
-* **Its monitoring reference** (:class:`~kobe_mlops.monitoring.calculators.MonitoringReference`):
-  the held-out rows its training run scored and logged, replaced, once enough exist, by the
-  newest labelled production rows it never learned (from the label store, scored again by the
-  model). The calculators are fitted on it. Only rows dated before the first row the run grades
-  count, so a reference is never the rows it judges.
-* **The null model's rate**: the make rate of every label known before that date (the label
-  store), else of ``base_train``: what a constant could have been deployed at.
+Its lineage (one registered version, and the production rows it learned: counted, never graded),
+its monitoring reference (logged held-out rows, then the newest labelled rows it never learned,
+dated before the first row graded now) and the null model's rate (the labels known before then).
 """
 
 from __future__ import annotations
@@ -29,9 +22,9 @@ from kobe_mlops import config
 from kobe_mlops.monitoring import labels
 from kobe_mlops.monitoring.calculators import (
     MIN_REFERENCE_ROWS,
-    REFERENCE_WINDOW_ROWS,
     Monitor,
     MonitoringReference,
+    newest_chunk_names,
     newest_chunks,
 )
 from kobe_mlops.tracking import names, reads
@@ -133,10 +126,8 @@ def _lowest_date(parquet: pq.ParquetFile, group: int) -> str | None:
 
 @dataclass(frozen=True)
 class KnownLabels:
-    """The store's labels dated before the first row graded now (each shot's first label, as
-    :func:`~kobe_mlops.monitoring.labels.read_labels` keeps it): how many and how many made (the
-    null model's rate), and the rows the model never learned of the newest chunks holding
-    :data:`~kobe_mlops.monitoring.calculators.REFERENCE_WINDOW_ROWS` (all the reference can use)."""
+    """The store's first labels dated before the first row graded now: how many and how many made
+    (the null model's rate), and the unlearned rows of the newest chunks (all the reference can use)."""
 
     rows: int
     made: int
@@ -144,70 +135,13 @@ class KnownLabels:
 
 
 def known_labels(before: pd.Timestamp | None, learned: np.ndarray, paths: config.WorkspacePaths) -> KnownLabels:
-    """:class:`KnownLabels`, read file by file in the store's order: 8 bytes per stored shot and
-    one per stored row are kept, then only the newest chunks' files are read whole."""
-    files = labels.store_files(paths)
-    if before is None or not files:
+    if before is None:
         return KnownLabels(0, 0, pd.DataFrame(columns=labels.STORE_COLUMNS))
-    ordered = sorted((_file_order(path), index, path) for index, path in enumerate(files))
-    if any(order is None for order, _, _ in ordered):  # a file of several runs: the store's own read
-        return _known_in_memory(before, learned, paths)
-    seen, rows, made, masks, chunks = np.empty(0, "int64"), 0, 0, {}, {}
-    for _, _, path in ordered:
-        table = labels.read_file(path, ["shot_id", "game_date", config.TARGET, labels.RUN_COLUMN])
-        ids = table.column("shot_id").to_numpy()
-        _, first = np.unique(ids, return_index=True)  # each shot's first row in this file
-        new = np.sort(first[~_in_sorted(seen, ids[first])])
-        seen = np.union1d(seen, ids[new])
-        dated = pd.to_datetime(table.column("game_date").take(new).to_pandas()) < before
-        kept = new[dated.to_numpy()]
-        rows, made = rows + len(kept), made + int(table.column(config.TARGET).to_numpy()[kept].sum())
-        unseen = kept[~_in_sorted(learned, ids[kept])]
-        keys = table.take(unseen).select(["game_date", "shot_id", labels.RUN_COLUMN]).to_pandas()
-        mask = np.zeros(len(ids), dtype=bool)
-        mask[unseen] = True
-        masks[path] = (mask, set(keys[labels.RUN_COLUMN]))
-        for run, group in keys.groupby(labels.RUN_COLUMN, sort=False):
-            count, key = chunks.get(run, (0, None))
-            low = min(zip(group["game_date"], group["shot_id"], strict=True))
-            chunks[run] = (count + len(group), low if key is None else min(key, low))
-    newest, window = set(), 0
-    for run, (count, _) in sorted(chunks.items(), key=lambda item: item[1][1], reverse=True):
-        if window >= REFERENCE_WINDOW_ROWS:
-            break
-        newest.add(run)
-        window += count
-    parts = [
-        labels.read_file(path).take(np.flatnonzero(mask)).to_pandas()
-        for path, (mask, runs) in masks.items()
-        if runs & newest
-    ]
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=labels.STORE_COLUMNS)
-    frame = frame[frame[labels.RUN_COLUMN].isin(newest)].sort_values(["game_date", "shot_id"], kind="stable")
-    return KnownLabels(rows, made, frame.reset_index(drop=True))
-
-
-def _file_order(path) -> tuple | None:
-    """A store file's place in the store's order (its append time and run), None when it holds several."""
-    keys = labels.read_file(path, [labels.APPENDED_AT_COLUMN, labels.RUN_COLUMN])
-    appended, run = (pc.unique(keys.column(name)) for name in keys.column_names)
-    if len(appended) > 1 or len(run) > 1 or appended.null_count or run.null_count:
-        return None
-    return (appended.cast(pa.int64())[0].as_py(), run[0].as_py()) if len(run) else (-1, "")
-
-
-def _in_sorted(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
-    if not len(sorted_values):
-        return np.zeros(len(values), dtype=bool)
-    at = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
-    return sorted_values[at] == values
-
-
-def _known_in_memory(before: pd.Timestamp, learned: np.ndarray, paths: config.WorkspacePaths) -> KnownLabels:
     stored = labels.read_labels(paths).rows
-    known = stored[pd.to_datetime(stored["game_date"]) < before] if len(stored) else stored
+    known = stored[pd.to_datetime(stored["game_date"]) < before]
     unseen = known[~np.isin(known["shot_id"].to_numpy(dtype="int64"), learned)]
-    return KnownLabels(len(known), int(known[config.TARGET].sum()), unseen.reset_index(drop=True))
+    newest = unseen[unseen[labels.RUN_COLUMN].isin(newest_chunk_names(unseen[labels.RUN_COLUMN]))]
+    return KnownLabels(len(known), int(known[config.TARGET].sum()), newest.reset_index(drop=True))
 
 
 def monitoring_reference(
@@ -230,11 +164,10 @@ def monitoring_reference(
         source = f"{len(initial)} of {source} (those dated before {before:%Y-%m-%d}, the first row graded now)"
     reference = MonitoringReference(initial.reset_index(drop=True), source)
     unseen = known[~np.isin(known["shot_id"].to_numpy(dtype="int64"), learned)]
-    if len(unseen) >= MIN_REFERENCE_ROWS:
-        scored = _scored(model, unseen).assign(chunk=unseen[labels.RUN_COLUMN].to_numpy())
-        own = newest_chunks(scored.iloc[0:0], scored)
-        reference = MonitoringReference(initial, reference.source, own)
-    return reference
+    if len(unseen) < MIN_REFERENCE_ROWS:
+        return reference
+    scored = _scored(model, unseen).assign(chunk=unseen[labels.RUN_COLUMN].to_numpy())
+    return MonitoringReference(reference.initial, source, newest_chunks(scored.iloc[:0], scored))
 
 
 def load_scoring_model(

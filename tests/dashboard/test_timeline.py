@@ -1,8 +1,7 @@
-"""The Timeline page (views/08_Timeline.py) through AppTest: a logged replay, no replay yet, no store.
+"""The Timeline page (views/08_Timeline.py) through AppTest: a logged replay, and a store without one.
 
-The replay is a synthetic one (tests/replay_support.py: fake champion, fake trainer) logged once per
-module to a copy of the empty store with the real logging code, so the page reads exactly what a
-replay writes.
+A synthetic replay of three seasons (tests/replay_support.py) is logged once per module to a copy of
+the empty store with the real logging code, so the page reads exactly what a replay writes.
 """
 
 import os
@@ -17,23 +16,19 @@ from streamlit.testing.v1 import AppTest
 from conftest import copy_empty_store
 from kobe_mlops import config
 from kobe_mlops.dashboard import common
-from kobe_mlops.monitoring import replay, replay_timeline
-from replay_support import replayed
+from kobe_mlops.monitoring import replay
+from kobe_mlops.monitoring.calculators import APPLICABLE, NOT_APPLICABLE, QUESTIONABLE
+from replay_support import SEASONS, replayed
 
 os.environ.pop("MPLBACKEND", None)  # importing streamlit sets it; pipeline kernels must not inherit it
 
 PAGE = common.PAGES_DIR / "08_Timeline.py"
-PAGE_TIMEOUT = 120
 
 
 def run_page() -> AppTest:
-    app = AppTest.from_file(str(PAGE), default_timeout=PAGE_TIMEOUT).run()
+    app = AppTest.from_file(str(PAGE), default_timeout=120).run()
     assert not app.exception, [item.value for item in app.exception]
     return app
-
-
-def texts(app: AppTest, kind: str) -> list[str]:
-    return [element.value for element in app.get(kind)]
 
 
 def point_at(patch: pytest.MonkeyPatch, folder: Path) -> None:
@@ -54,12 +49,12 @@ def workspace(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def logged_replay(tmp_path_factory, empty_mlflow_db):
-    """One synthetic replay, logged once for the tests that read it: ``(workspace, result, batches)``."""
+    """One synthetic replay of three seasons, the last without labels: ``(workspace, result, batches)``."""
     folder = tmp_path_factory.mktemp("replay")
     copy_empty_store(empty_mlflow_db, folder / "mlflow.db")
     with pytest.MonkeyPatch.context() as patch:
         point_at(patch, folder)
-        result, _, batches = replayed(log=replay.MlflowReplayLog())
+        result, _, batches = replayed(SEASONS[:3], log=replay.MlflowReplayLog())
         mlflow.set_tracking_uri(None)
     return folder, result, batches
 
@@ -71,14 +66,10 @@ def replay_workspace(logged_replay, monkeypatch):
     mlflow.set_tracking_uri(None)
 
 
-def test_the_page_is_discovered_after_the_others():
-    assert common.page_files()[-1].name == "08_Timeline.py"
-
-
 def test_timeline_shows_the_summary_the_chart_and_the_verdicts(replay_workspace):
-    _, result, batches = replay_workspace
+    folder, result, batches = replay_workspace
     app = run_page()
-    assert [title.value for title in app.title] == ["Timeline"]
+    assert common.page_files()[-1] == PAGE and [title.value for title in app.title] == ["Timeline"]
     summary = app.dataframe[0].value
     assert summary["strategy"].tolist() == [*replay.STRATEGIES, "null"]
     for strategy in replay.STRATEGIES:
@@ -86,20 +77,21 @@ def test_timeline_shows_the_summary_the_chart_and_the_verdicts(replay_workspace)
         assert row["log_loss"] == pytest.approx(result.strategies[strategy].log_loss)
         assert row["retrains"] == result.strategies[strategy].retrains
     # Each strategy's verdict in words, once (the summary table holds the same column).
-    markdown = " ".join(texts(app, "markdown"))
+    markdown = " ".join(element.value for element in app.markdown)
     for row in summary[summary["strategy"] != "null"].itertuples():
         assert f"**{row.strategy}**: {row.verdict}." in markdown
     assert len(app.get("image")) == 1
     applicability = app.dataframe[1].value
-    assert len(applicability) == len(batches) and list(applicability.columns[2:]) == list(replay.STRATEGIES)
+    assert applicability.columns.tolist() == ["batch_number", "batch", *replay.STRATEGIES]
     assert applicability["batch_number"].tolist() == list(range(1, len(batches) + 1))
+    assert set(applicability[list(replay.STRATEGIES)].to_numpy().ravel()) <= {APPLICABLE, QUESTIONABLE, NOT_APPLICABLE}
     every = app.dataframe[2].value
     assert len(every) == len(replay.STRATEGIES) * len(batches)
     assert (every["trained_through_batch"].fillna(0) < every["batch_number"]).all()
     assert str(every["rows_input"].dtype) == "Int64"  # counts read as integers
     # Numbered from 1, as the replay prints "[ 1/20]".
     assert "**First alert** (strategy never): batch 1 (2001-02)" in markdown
-    assert result.run_id in " ".join(texts(app, "caption"))
+    assert result.run_id in " ".join(element.value for element in app.caption)
 
 
 def test_timeline_before_any_replay_gives_the_replay_command(workspace, empty_mlflow_db):
@@ -111,46 +103,29 @@ def test_timeline_before_any_replay_gives_the_replay_command(workspace, empty_ml
     assert not app.error
 
 
-def test_timeline_in_an_empty_workspace_asks_for_the_pipeline_and_creates_nothing(workspace):
-    app = run_page()
-    assert "Nothing to show yet" in app.info[0].value
-    assert [block.value for block in app.code] == [f".venv/bin/python run_all.py --workspace {workspace}"]
-    assert list(workspace.iterdir()) == []
-
-
-def test_applicability_table_has_one_row_per_batch_and_a_column_per_strategy(replay_workspace):
-    folder, _, _ = replay_workspace
-    view = replay_timeline.load_replay(mlflow.MlflowClient(f"sqlite:///{folder / 'mlflow.db'}"))
-    table = replay_timeline.applicability_table(view.timeline)
-    assert table.columns.tolist() == ["batch_index", "batch", *replay.STRATEGIES]
-    assert set(table[list(replay.STRATEGIES)].to_numpy().ravel()) <= {"applicable", "questionable", "not applicable"}
-
-
 def timeline(strategies: dict[str, list[float]]) -> pd.DataFrame:
-    """A hand-made timeline_frame: one row per strategy and batch (numbered from 1) with these log losses."""
-    rows = []
-    for strategy, losses in strategies.items():
-        for number, loss in enumerate(losses, start=1):
-            rows.append(
-                {
-                    "strategy": strategy,
-                    "batch_index": number,
-                    "batch": f"season {number}",
-                    "trained_through_batch": number - 1,
-                    "rows_input": 10.0,
-                    "rows_evaluated": 10.0,
-                    "log_loss": loss,
-                    "fired": number == 2,
-                    "fired_triggers": "feature_drift" if number == 2 else "",
-                    "retrained": strategy != "never",
-                    "promoted": False,
-                }
-            )
-    return pd.DataFrame(rows)
+    """A hand-made timeline_frame, batches numbered from 1, with these log losses per strategy."""
+    rows = [
+        {
+            "strategy": strategy,
+            "batch_index": number,
+            "batch": f"season {number}",
+            "trained_through_batch": number - 1,
+            "rows_input": 10.0,
+            "log_loss": loss,
+            "fired": number == 2,
+            "fired_triggers": "feature_drift" if number == 2 else "",
+            "retrained": strategy != "never",
+            "promoted": False,
+        }
+        for strategy, losses in strategies.items()
+        for number, loss in enumerate(losses, start=1)
+    ]
+    return common.numbered_batches(pd.DataFrame(rows))
 
 
 def test_batches_are_numbered_from_one_and_counts_are_integers():
-    shown = common.numbered_batches(timeline({"never": [0.6, 0.7]}))
+    shown = timeline({"never": [0.6, 0.7]})
     assert shown["batch_number"].tolist() == [1, 2]
     assert shown["trained_through_batch"].isna().tolist() == [True, False]  # 0: the development champion
     assert shown.loc[1, "trained_through_batch"] == 1 and str(shown["rows_input"].dtype) == "Int64"
@@ -158,7 +133,6 @@ def test_batches_are_numbered_from_one_and_counts_are_integers():
 
 
 def test_strategies_with_the_same_path_are_said_to_coincide():
-    frame = common.numbered_batches(timeline({"never": [0.6, 0.7], "reactive": [0.6, 0.65], "scheduled": [0.6, 0.65]}))
+    frame = timeline({"never": [0.6, 0.7], "reactive": [0.6, 0.65], "scheduled": [0.6, 0.65]})
     assert common.coinciding_strategies(frame) == [("reactive", "scheduled")]
-    different = common.numbered_batches(timeline({"reactive": [0.6, 0.65], "scheduled": [0.6, 0.66]}))
-    assert common.coinciding_strategies(different) == []
+    assert common.coinciding_strategies(timeline({"reactive": [0.6, 0.65], "scheduled": [0.6, 0.66]})) == []

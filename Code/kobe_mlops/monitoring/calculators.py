@@ -1,10 +1,8 @@
-"""Monitoring calculators: each figure is fitted on a reference and calculated per chunk.
+"""Monitoring calculators, NannyML's shape: ``fit`` on a reference, one result table per chunk.
 
-The shape is NannyML's (``fit`` on a reference, ``calculate`` on a chunk, one result table with
-``chunk, metric, value, lower, upper, alert, rows``), written with numpy, scipy and scikit-learn.
-Every threshold comes from the statistic's own noise at the chunk's size, so a 16-row season and
-a 500-row season are judged by the same false-alarm rate. ``Docs/Model/Monitoring.md`` explains
-each figure; the reference is the model's own (:class:`MonitoringReference`).
+The table's columns are ``chunk, metric, value, lower, upper, alert, rows``. Every threshold comes
+from the statistic's own noise at the chunk's size, so a 16-row season and a 500-row one are
+judged at the same false-alarm rate (``Docs/Model/Monitoring.md`` explains each figure).
 """
 
 from __future__ import annotations
@@ -20,15 +18,13 @@ from kobe_mlops import config
 from kobe_mlops.tracking import names
 
 RESULT_COLUMNS = ["chunk", "metric", "value", "lower", "upper", "alert", "rows"]
-# Chance of at least one false alarm per chunk for a family of figures (drift over the six
-# features is one family: Bonferroni splits it between them).
+# Chance of a false alarm per chunk for a family of figures (Bonferroni splits drift's six).
 FALSE_ALARM_RATE = 0.05
 BAND_Z = float(stats.norm.ppf(1 - FALSE_ALARM_RATE / 2))  # two-sided 95 % bands and intervals
 # Fewer reference rows set no threshold and calibrate no estimate (a tag says so instead).
 MIN_REFERENCE_ROWS = 100
-# The reference window: the newest labelled rows of the monitored population the model scored and
-# never learned. About three seasons of production shots: enough rows for a calibration map and a
-# drift threshold, recent enough to follow the season-to-season make rate.
+# About three seasons of shots: enough for a calibration map and a drift threshold, recent enough
+# to follow the season-to-season make rate.
 REFERENCE_WINDOW_ROWS = 1000
 PSI_BINS = 10
 DISCRETE_MAX_VALUES = 15
@@ -38,10 +34,14 @@ PROBABILITY_EPSILON = np.finfo(float).eps  # clipped like sklearn's log_loss
 SEED = config.SEED
 
 
+def _clipped(probability) -> np.ndarray:
+    return np.clip(np.asarray(probability, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+
+
 def row_log_loss(outcome, probability) -> np.ndarray:
     """Each row's log loss; their mean is the log loss of the rows."""
     y = np.asarray(outcome, dtype=float)
-    p = np.clip(np.asarray(probability, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+    p = _clipped(probability)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
@@ -69,13 +69,8 @@ REFERENCE_COLUMNS = [*config.FEATURES, config.PROBABILITY_COLUMN, config.TARGET]
 
 @dataclass
 class MonitoringReference:
-    """Rows of the monitored population a model scored and never learned: features, probability, outcome.
-
-    ``initial`` is what the model brings into service (held-out development rows, or its recipe's
-    out-of-sample scores on the newest labels); ``own`` the rows it graded since. Once it graded
-    :data:`MIN_REFERENCE_ROWS` of its own, its newest whole chunks holding :data:`REFERENCE_WINDOW_ROWS`
-    rows are the reference.
-    """
+    """Rows a model scored and never learned (features, probability, outcome): the ``initial`` rows it
+    brings into service until it graded :data:`MIN_REFERENCE_ROWS` of its ``own`` (its newest chunks)."""
 
     initial: pd.DataFrame
     source: str  # one line: where the initial rows come from
@@ -151,6 +146,13 @@ class _Bins:
         return np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1).astype(float)
 
 
+def quantile_edges(values: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
+    """Bin edges at the quantiles of ``values``, open at both ends."""
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
+    edges[0], edges[-1] = -np.inf, np.inf
+    return edges
+
+
 def _shares(counts: np.ndarray) -> np.ndarray:
     smoothed = counts + PSI_PSEUDO_COUNT
     return smoothed / smoothed.sum(axis=-1, keepdims=True)
@@ -175,20 +177,15 @@ class FeatureDrift:
         for feature in self.features:
             values = reference.rows[feature].to_numpy(dtype=float)
             distinct = np.unique(values[~np.isnan(values)])
-            if len(distinct) <= DISCRETE_MAX_VALUES:
-                bins = _Bins(distinct, None)
-            else:
-                edges = np.unique(np.quantile(values[~np.isnan(values)], np.linspace(0, 1, PSI_BINS + 1)))
-                edges[0], edges[-1] = -np.inf, np.inf
-                bins = _Bins(None, edges)
+            discrete = len(distinct) <= DISCRETE_MAX_VALUES
+            bins = _Bins(distinct, None) if discrete else _Bins(None, quantile_edges(values[~np.isnan(values)]))
             self.bins[feature] = bins
             self.reference_counts[feature] = bins.counts(values)
         self._thresholds: dict[tuple[str, int], float] = {}
         return self
 
     def counts(self, frame) -> dict[str, np.ndarray]:
-        """Bin counts of a chunk (a DataFrame, or columns as arrays): additive, so batches of one
-        chunk fold by summing them."""
+        """Bin counts of a chunk (a DataFrame, or columns as arrays): batches fold by summing them."""
         return {name: self.bins[name].counts(np.asarray(frame[name], dtype=float)) for name in self.features}
 
     def threshold(self, feature: str, rows: int) -> float:
@@ -223,8 +220,8 @@ class FeatureDrift:
 
 
 def realized_sums(probability, outcome, null_rate: float) -> np.ndarray:
-    """Additive sums of graded rows: rows, model loss, its square, null loss, and the paired
-    difference with its square; outcomes, probabilities and their Bernoulli variance."""
+    """Additive sums of graded rows: rows, model loss and its square, null loss, the paired
+    difference and its square, outcomes, probabilities and their Bernoulli variance."""
     outcome = np.asarray(outcome, dtype=float)
     probability = np.asarray(probability, dtype=float)
     model = row_log_loss(outcome, probability)
@@ -291,19 +288,15 @@ def realized_rows(sums: np.ndarray, chunk: str, realized: RealizedPerformance | 
 
 
 def _logit(probability) -> np.ndarray:
-    p = np.clip(np.asarray(probability, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+    p = _clipped(probability)
     return np.log(p / (1 - p))
 
 
 @dataclass
 class EstimatedPerformance:
-    """Expected log loss from the model's own scores (confidence-based performance estimation).
-
-    A Platt map fitted on the reference turns a score ``p`` into the chance ``q`` of a make; a row's
-    expected log loss is ``-(q log p + (1 - q) log(1 - p))``. The 95 % interval is for the realized
-    log loss of the same rows: the outcomes' Bernoulli noise plus the map's own uncertainty (its
-    coefficients' covariance, carried to the estimate by the delta method).
-    """
+    """Expected log loss from the model's own scores: a Platt map fitted on the reference turns a
+    score ``p`` into the chance ``q`` of a make, a row's loss is ``-(q log p + (1 - q) log(1 - p))``.
+    The 95 % interval adds the map's uncertainty (delta method) to the outcomes' Bernoulli noise."""
 
     def fit(self, reference: MonitoringReference) -> EstimatedPerformance:
         z = _logit(reference.rows[config.PROBABILITY_COLUMN])
@@ -322,9 +315,8 @@ class EstimatedPerformance:
         return self.sums_of_terms(self.row_terms(probability))
 
     def row_terms(self, probability) -> np.ndarray:
-        """Each row's expected loss, its variance term and its gradient term (3 x rows): the
-        :meth:`sums` of any rows are :meth:`sums_of_terms` of their columns."""
-        p = np.clip(np.asarray(probability, dtype=float), PROBABILITY_EPSILON, 1 - PROBABILITY_EPSILON)
+        """Each row's expected loss, variance and gradient term (3 x rows), summed by :meth:`sums_of_terms`."""
+        p = _clipped(probability)
         z = np.log(p / (1 - p))
         q = special.expit(self.slope * z + self.intercept)
         slope_of_q = q * (1 - q)
@@ -363,14 +355,13 @@ class ChunkSums:
     realized: np.ndarray
 
     def __add__(self, other: ChunkSums) -> ChunkSums:
-        def plus(a, b):
-            return None if a is None else a + b
-
         drift = {feature: counts + other.drift[feature] for feature, counts in self.drift.items()}
+        if self.estimated_all is None:
+            return ChunkSums(drift, None, None, self.realized + other.realized)
         return ChunkSums(
             drift,
-            plus(self.estimated_all, other.estimated_all),
-            plus(self.estimated_graded, other.estimated_graded),
+            self.estimated_all + other.estimated_all,
+            self.estimated_graded + other.estimated_graded,
             self.realized + other.realized,
         )
 
@@ -389,11 +380,9 @@ class Monitor:
             self.estimated = EstimatedPerformance().fit(self.reference)
 
     def sums(self, scored, graded, null_rate: float, graded_rows: np.ndarray | None = None) -> ChunkSums:
-        """``scored``: every scored row (features and probability); ``graded``: the labelled rows the
-        model never learned (probability and target), the only rows a realized figure uses; each a
-        DataFrame or a mapping of column arrays. ``null_rate``: the make rate of the labels known
-        before the chunk (never the chunk's own). ``graded_rows``: where the graded rows sit among
-        the scored ones, when known (their estimate then reuses the scored rows' terms)."""
+        """``scored``: every scored row (features, probability); ``graded``: the labelled rows the model
+        never learned (probability, target), a DataFrame or a mapping of arrays; ``null_rate``: the make
+        rate known before the chunk; ``graded_rows``: their positions among ``scored``, when known."""
         graded_probability = np.asarray(graded[config.PROBABILITY_COLUMN], dtype=float)
         realized = realized_sums(graded_probability, np.asarray(graded[config.TARGET], dtype=float), null_rate)
         if not self.usable:
@@ -431,8 +420,8 @@ APPLICABLE, QUESTIONABLE, NOT_APPLICABLE = "applicable", "questionable", "not ap
 
 
 def estimate_standing(table: pd.DataFrame, reference: MonitoringReference) -> tuple[str, str]:
-    """Whether the chunk's estimate can be trusted, and why: its calibration rows must still
-    describe the chunk (no drift alert against them) and be enough to fit a map."""
+    """Whether the chunk's estimate can be trusted, and why: its calibration rows must be enough
+    and still describe the chunk (no drift alert)."""
     if not reference.usable:
         return NOT_APPLICABLE, reference.problem
     drifted = table.loc[table["alert"] & table["metric"].str.startswith("psi_"), "metric"].str[4:].tolist()
@@ -446,7 +435,7 @@ def estimate_standing(table: pd.DataFrame, reference: MonitoringReference) -> tu
 
 def monitoring_tags(table: pd.DataFrame, monitor: Monitor) -> dict[str, str]:
     """The tags of a monitored run (step 04, a replay batch): the reference, the estimate's standing
-    and why, and why no threshold or estimate could be set when none could."""
+    and why, and why nothing could be set when nothing could."""
     standing, reason = estimate_standing(table, monitor.reference)
     tags = {
         names.REFERENCE_TAG: monitor.reference.description,

@@ -1,9 +1,5 @@
-"""What the dashboard reads from MLflow and ``data/processed``, and the label-based figures it draws.
-
-The latest runs, the champion and the processed files as plain objects (no MLflow entities), ready
-to cache and display; the shift of the score distribution; the F1/threshold trade-off.
-Nothing here trains or registers a model: the dashboard only reads.
-"""
+"""What the dashboard reads from MLflow and ``data/processed``, as plain objects ready to cache,
+and the figures it draws from them: the score distribution's shift, the F1/threshold trade-off."""
 
 from __future__ import annotations
 
@@ -18,14 +14,11 @@ from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
-from kobe_mlops.monitoring.calculators import FALSE_ALARM_RATE, psi_from_counts
+from kobe_mlops.monitoring.calculators import FALSE_ALARM_RATE, psi_from_counts, quantile_edges
 from kobe_mlops.tracking import names, reads
 
 RECENT_RUNS = 12
 THRESHOLD_GRID = np.round(np.linspace(0.05, 0.95, 91), 2)
-
-
-# --- What the pipeline left in MLflow ---------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -138,12 +131,8 @@ def runs_table(runs: list[RunSummary]) -> pd.DataFrame:
     )
 
 
-# --- What the pipeline left in data/processed -------------------------------------------------
-
-
 def read_optional(path: Path) -> pd.DataFrame | None:
-    """A parquet file or a folder of part files (Spark's outputs), None when absent; an unreadable
-    one is a clear DataContractError."""
+    """A parquet file or a folder of parts (Spark's outputs); None when absent, DataContractError when unreadable."""
     if not (path.is_file() or path.is_dir()):
         return None
     try:
@@ -151,9 +140,6 @@ def read_optional(path: Path) -> pd.DataFrame | None:
     except Exception as exc:  # pyarrow raises several types for corrupt input
         detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise DataContractError(f"{path}: not a readable parquet file ({detail}); rerun the pipeline.") from None
-
-
-# --- Label-free and label-based figures -------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -175,16 +161,14 @@ def score_shift(reference_probability, current_probability) -> ScoreShift:
 
     reference = np.asarray(reference_probability, dtype=float)
     current = np.asarray(current_probability, dtype=float)
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, 11)))
-    edges[0], edges[-1] = -np.inf, np.inf
+    edges = quantile_edges(reference)
     psi = psi_from_counts(np.histogram(reference, edges)[0], np.histogram(current, edges)[0])
     ks = stats.ks_2samp(reference, current)
     return ScoreShift(float(psi), float(ks.statistic), float(ks.pvalue))
 
 
 def threshold_sweep(y_true, probability, thresholds=THRESHOLD_GRID) -> pd.DataFrame:
-    """F1, precision, recall and the share of predicted makes at each decision threshold, from one
-    sort of the probabilities (the confusion counts at every threshold at once)."""
+    """F1, precision, recall and the share of predicted makes at each threshold, from one sort."""
     y_true = np.asarray(y_true).astype(int)
     probability = np.asarray(probability, dtype=float)
     order = np.sort(probability)

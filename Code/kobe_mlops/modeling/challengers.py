@@ -9,9 +9,7 @@ weighted up (the development rows are another shot type and an older game).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from types import SimpleNamespace
 
 import mlflow
@@ -27,9 +25,8 @@ from sklearn.preprocessing import StandardScaler
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import cast_features
-from kobe_mlops.modeling.registry import log_and_register
+from kobe_mlops.modeling.registry import log_and_register, log_lineage
 from kobe_mlops.modeling.shot_model import ShotMadeModel
-from kobe_mlops.modeling.support import feature_support, support_to_json
 from kobe_mlops.tracking import names, start_run
 
 # A row's weight halves every this many years of age: about three seasons, the span over which the
@@ -148,30 +145,12 @@ def choose_recipe(rows: pd.DataFrame) -> tuple[str, dict[str, float]]:
 def register_candidate(
     name: str, estimator, learned: pd.DataFrame, reference: pd.DataFrame, alias: str, params: dict | None = None
 ) -> str:
-    """Register ``estimator`` as a version under ``alias``, with its lineage in a ``Treinamento`` run:
-    the production ``shot_id`` it learned (``learned``), its training support, and its scores on the
-    ``reference`` rows it never learned (features and outcome): the version's monitoring reference."""
-    model = ShotMadeModel(estimator)
-    ids = [column for column in ("shot_id", DATE_COLUMN) if column in reference]
-    scores = reference[[*ids, *config.FEATURES]].assign(
-        **{
-            config.PROBABILITY_COLUMN: model.predict(None, reference[config.FEATURES])[config.PROBABILITY_COLUMN],
-            config.TARGET: reference[config.TARGET].to_numpy(dtype="int64"),
-        }
-    )
-    shot_ids = learned.loc[learned[PRODUCTION_COLUMN], "shot_id"].to_numpy(dtype="int64")
+    """Register ``estimator`` under ``alias`` from a ``Treinamento`` run with its lineage: the rows it
+    ``learned`` and its scores on the ``reference`` rows it never learned."""
+    shot_ids = learned.loc[learned[PRODUCTION_COLUMN], "shot_id"]
     with start_run("treinamento", **{"kobe.role": "challenger"}) as run:
         mlflow.log_params({"candidate": name, "model": describe(estimator), **(params or {})})
-        mlflow.log_metric(names.PRODUCTION_ROWS_LEARNED, len(shot_ids))
-        with tempfile.TemporaryDirectory() as folder:
-            for artifact, frame in (
-                (names.PRODUCTION_SHOT_IDS_ARTIFACT, pd.DataFrame({"shot_id": shot_ids})),
-                (names.REFERENCE_SCORES_ARTIFACT, scores),
-            ):
-                path = Path(folder) / Path(artifact).name
-                frame.to_parquet(path, index=False)
-                mlflow.log_artifact(str(path), artifact_path=str(Path(artifact).parent))
-        mlflow.log_text(support_to_json(feature_support(learned)), names.FEATURE_SUPPORT_ARTIFACT)
+        log_lineage(ShotMadeModel(estimator), learned, shot_ids, reference)
         candidate = SimpleNamespace(pipeline=estimator, label=describe(estimator))
         _, version = log_and_register(
             candidate, learned, alias=alias, version_tags={names.TRAINING_RUN_TAG: run.info.run_id, "candidate": name}

@@ -8,8 +8,11 @@ first model becomes @champion, every later one @challenger, and only the gate
 from __future__ import annotations
 
 import re
+import tempfile
+from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
@@ -18,44 +21,32 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES
 from kobe_mlops.modeling.shot_model import ShotMadeModel
+from kobe_mlops.modeling.support import feature_support, support_to_json
 from kobe_mlops.modeling.train import Candidate
-from kobe_mlops.tracking import reads
+from kobe_mlops.tracking import names, reads
 
 # What a fresh environment needs to load the model; versions come from requirements.txt.
 MODEL_REQUIREMENTS = ["mlflow", "pycaret", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle"]
 
 
-def pinned_requirements(names: list[str] = MODEL_REQUIREMENTS) -> list[str]:
+def pinned_requirements(packages: list[str] = MODEL_REQUIREMENTS) -> list[str]:
     pins = {}
     for line in (config.PROJECT_ROOT / "requirements.txt").read_text().splitlines():
         match = re.match(r"^([A-Za-z0-9_.\-]+)==(\S+)", line.strip())
         if match:
             pins[match.group(1).lower()] = match.group(0)
-    return [pins.get(name, name) for name in names]
+    return [pins.get(name, name) for name in packages]
 
 
 def input_schema() -> Schema:
-    """The model's input schema: the six features by name, all required, each typed ``Any``.
+    """The six features by name, all required, each typed ``Any``.
 
-    Why not numeric types: MLflow (3.17, ``mlflow.models.utils._enforce_mlflow_datatype``) only
-    converts a column without loss. A ``double`` column takes float16/32/64 and (u)int8/16/32 but
-    refuses int64 (unless every value is 0 or 1); a ``long`` column takes int8 to int64 and
-    uint8 to uint32 but refuses every float. The course files store four features as int64 and
-    two as float64, and a pandas user may hold any of them as either, so any numeric type here
-    refuses some of them before the model is called (``Can not safely convert int64 to float64``).
-    ``Any`` makes MLflow check only that the columns are there (a missing one is still refused,
-    served as HTTP 400; extra ones are dropped) and hand the values over unchanged. The data
-    contract inside :meth:`ShotMadeModel.predict` then decides, as everywhere else, what is a
-    valid number, naming the rows and columns that are not. What each column must hold is
-    written beside the schema: :func:`input_contract` in the model's metadata and the version's
-    description.
-
-    The cost, measured: MLflow passes ``Any`` columns on one value at a time, about 1.2 µs a
-    value: a million rows take 7.4 s through ``load_model(...).predict`` against 0.33 s with
-    typed columns (one row: 2.3 ms either way). And MLflow's scoring server answers a CSV body
-    with 400 when a column's type is not a plain DataType (it reads CSV with the schema's pandas
-    dtypes); JSON (``dataframe_split``, ``dataframe_records``) is parsed as before, ints and
-    floats alike, and a parquet body now takes the raw file's dtypes.
+    MLflow converts a typed column only without loss: ``double`` refuses int64 and ``long`` refuses
+    every float, and the course files and pandas users hold the features as either. With ``Any``
+    MLflow checks only that the columns are there and the data contract in
+    :meth:`ShotMadeModel.predict` judges the values, naming bad rows and columns. The cost: about
+    1.2 µs a value (a million rows: 7.4 s against 0.33 s typed), and CSV bodies are refused by the
+    scoring server (JSON and parquet are not).
     """
     return Schema([ColSpec(AnyType(), name) for name in config.FEATURES])
 
@@ -137,3 +128,33 @@ def log_and_register(
     }.items():
         client.set_model_version_tag(model_name, version, key, str(value))
     return info, version
+
+
+def log_lineage(model, learned: pd.DataFrame, shot_ids, reference: pd.DataFrame) -> None:
+    """What monitoring reads of a version, logged to the active run: the ``shot_id`` of the production
+    rows it learned (never graded on), its training support, and its scores on held-out rows."""
+    shot_ids = np.asarray(shot_ids, dtype="int64")
+    mlflow.log_metric(names.PRODUCTION_ROWS_LEARNED, len(shot_ids))
+    log_parquet(pd.DataFrame({"shot_id": shot_ids}), names.PRODUCTION_SHOT_IDS_ARTIFACT)
+    mlflow.log_text(support_to_json(feature_support(learned)), names.FEATURE_SUPPORT_ARTIFACT)
+    log_reference_scores(model, reference)
+
+
+def log_reference_scores(model, reference: pd.DataFrame) -> None:
+    """The ids (when given), features, probability and outcome of each ``reference`` row the model
+    never learned: the version's monitoring reference."""
+    ids = [column for column in config.ID_COLUMNS if column in reference]
+    scores = reference[[*ids, *config.FEATURES]].assign(
+        **{
+            config.PROBABILITY_COLUMN: model.predict_probability(reference),
+            config.TARGET: reference[config.TARGET].to_numpy(dtype="int64"),
+        }
+    )
+    log_parquet(scores, names.REFERENCE_SCORES_ARTIFACT)
+
+
+def log_parquet(frame: pd.DataFrame, artifact: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(artifact).name
+        frame.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(artifact).parent))

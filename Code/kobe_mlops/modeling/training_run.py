@@ -11,9 +11,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -24,8 +22,11 @@ from kobe_mlops import config
 from kobe_mlops.data_acquisition.prepare import class_ratio
 from kobe_mlops.modeling import plots
 from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities, prefixed
-from kobe_mlops.modeling.registry import log_and_register
-from kobe_mlops.modeling.support import feature_support, support_to_json
+from kobe_mlops.modeling.registry import (
+    log_and_register,
+    log_lineage,
+    log_reference_scores,  # noqa: F401 (tests log a reference as notebook 03 does)
+)
 from kobe_mlops.modeling.train import SELECTION_RULE, Candidate
 from kobe_mlops.tracking import names
 
@@ -157,10 +158,7 @@ def log_training_run(
         mlflow.log_table(candidate.cv_table.reset_index(names="fold"), artifact_file=f"cv/{key}_cv_folds.json")
     mlflow.log_metrics({names.baseline_test_metric(name): value for name, value in evaluation.baseline.items()})
     mlflow.log_metrics({names.champion_test_metric(name): v for name, v in evaluation.metrics[champion.key].items()})
-    mlflow.log_metric(names.PRODUCTION_ROWS_LEARNED, len(bases.production_shot_ids))
-    log_production_shot_ids(bases.production_shot_ids)
-    mlflow.log_text(support_to_json(feature_support(bases.train)), names.FEATURE_SUPPORT_ARTIFACT)
-    log_reference_scores(champion, bases.reference)
+    log_lineage(champion, bases.train, bases.production_shot_ids, bases.reference)
     for name, figure in figures.items():
         mlflow.log_figure(figure, f"plots/{name}")
     mlflow.set_tags({"champion_model": champion.label, names.SELECTION_REASON_TAG: reason})
@@ -176,26 +174,3 @@ def log_training_run(
         },
     )
     return version
-
-
-def log_production_shot_ids(shot_ids: np.ndarray) -> None:
-    """The ``shot_id`` of every production row the model learned, as a one-column parquet artifact."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / Path(names.PRODUCTION_SHOT_IDS_ARTIFACT).name
-        pd.DataFrame({"shot_id": np.asarray(shot_ids, dtype="int64")}).to_parquet(path, index=False)
-        mlflow.log_artifact(str(path), artifact_path=str(Path(names.PRODUCTION_SHOT_IDS_ARTIFACT).parent))
-
-
-def log_reference_scores(champion: Candidate, reference: pd.DataFrame) -> None:
-    """The features, the champion's probability and the outcome of every held-out reference row:
-    the monitoring reference of the registered version."""
-    scores = reference[config.FEATURES].assign(
-        **{
-            config.PROBABILITY_COLUMN: champion.predict_probability(reference),
-            config.TARGET: reference[config.TARGET].to_numpy(dtype="int64"),
-        }
-    )
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / Path(names.REFERENCE_SCORES_ARTIFACT).name
-        scores.to_parquet(path, index=False)
-        mlflow.log_artifact(str(path), artifact_path=str(Path(names.REFERENCE_SCORES_ARTIFACT).parent))

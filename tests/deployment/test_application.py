@@ -8,8 +8,7 @@ import pytest
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import REASON_COLUMN
-from kobe_mlops.deployment.application import Stamp, apply_to_file, score_frame, write_outputs
-from kobe_mlops.modeling.metrics import evaluate_probabilities
+from kobe_mlops.deployment.application import Stamp, apply_to_file, score_frame
 from kobe_mlops.tracking import names
 
 
@@ -55,26 +54,16 @@ def with_bad_rows() -> pd.DataFrame:
     return frame
 
 
-def test_every_row_is_scored_or_rejected_and_the_counts_say_so():
-    result = score_frame(with_bad_rows(), DistanceModel(), source="prod.parquet")
+def test_every_row_is_scored_or_rejected_with_its_reason_and_the_model_sees_only_valid_features():
+    model = DistanceModel()
+    result = score_frame(with_bad_rows(), model, source="prod.parquet")
     assert result.counts == {"rows_input": 6, "rows_scored": 4, "rows_rejected": 2, "rows_labeled": 3}
-    assert result.counts["rows_input"] == result.counts["rows_scored"] + result.counts["rows_rejected"]
     assert result.source == "prod.parquet"
     assert result.predictions["shot_id"].tolist() == [101, 103, 104, 106]
-    assert result.rejected["shot_id"].tolist() == [102, 105]
-
-
-def test_rejected_rows_keep_their_columns_and_say_why():
-    rejected = score_frame(with_bad_rows(), DistanceModel()).rejected
+    rejected = result.rejected
     reasons = dict(zip(rejected["shot_id"], rejected[REASON_COLUMN], strict=True))
-    assert "lat is not a number: north" in reasons[102]
-    assert "period=0 outside" in reasons[105]
+    assert "lat is not a number: north" in reasons[102] and "period=0 outside" in reasons[105]
     assert {"shot_type", "game_date", config.TARGET} <= set(rejected.columns)
-
-
-def test_the_model_sees_only_valid_rows_and_only_the_features():
-    model = DistanceModel()
-    score_frame(with_bad_rows(), model)
     (given,) = model.inputs
     assert list(given.columns) == config.FEATURES
     assert given["shot_distance"].tolist() == [0.0, 20.0, 30.0, 50.0]
@@ -102,20 +91,10 @@ def test_predictions_carry_ids_features_labels_the_row_s_own_probability_and_wha
     assert labels.iloc[[0, 2, 3]].tolist() == [1.0, 0.0, 1.0] and np.isnan(labels.iloc[1])  # 103: no label yet
 
 
-def test_labelled_metrics_use_only_rows_with_a_label():
-    result = score_frame(with_bad_rows(), DistanceModel())
-    assert result.labelled["shot_id"].tolist() == [101, 104, 106]
-    labelled = result.labelled
-    assert result.labelled_metrics() == evaluate_probabilities(
-        labelled[config.TARGET], labelled[config.PROBABILITY_COLUMN]
-    )
-
-
-def test_a_frame_without_labels_is_scored_and_has_no_labelled_metrics():
+def test_a_frame_without_labels_is_scored_and_counts_no_label():
     result = score_frame(production().drop(columns=config.TARGET), DistanceModel())
     assert result.counts == {"rows_input": 6, "rows_scored": 6, "rows_rejected": 0, "rows_labeled": 0}
     assert config.TARGET not in result.predictions
-    assert result.labelled.empty and result.labelled_metrics() is None
 
 
 def test_a_frame_with_no_valid_row_never_calls_the_model():
@@ -128,29 +107,13 @@ def test_a_frame_with_no_valid_row_never_calls_the_model():
     assert result.predictions[config.PREDICTION_COLUMN].dtype == "int64"
 
 
-def test_outputs_round_trip_through_parquet_even_with_text_in_a_numeric_column(tmp_path):
-    source = tmp_path / "prod.parquet"
-    production().to_parquet(source)
-    assert apply_to_file(source, DistanceModel()).counts["rows_scored"] == 6
-    result = score_frame(with_bad_rows(), DistanceModel())
-    predictions_path, rejected_path = tmp_path / "out" / "predictions.parquet", tmp_path / "out" / "rejected.parquet"
-    write_outputs(result, predictions_path, rejected_path)
-    pd.testing.assert_frame_equal(pd.read_parquet(predictions_path), result.predictions)
-    rejected = pd.read_parquet(rejected_path)
-    assert rejected["lat"].tolist() == ["north", "33.9"]  # mixed column written as text
-    assert rejected[REASON_COLUMN].tolist() == result.rejected[REASON_COLUMN].tolist()
-
-
-def test_an_empty_rejected_file_is_still_written(tmp_path):
-    result = score_frame(production(), DistanceModel())
-    write_outputs(result, tmp_path / "predictions.parquet", tmp_path / "rejected.parquet")
-    assert pd.read_parquet(tmp_path / "rejected.parquet").empty
-
-
-def test_the_embedded_shot_model_scores_as_the_pyfunc_without_mlflow_s_per_value_check(mlflow_workspace):
-    """Through the public ``unwrap_python_model``: same probabilities; MLflow's schema check is skipped."""
+@pytest.mark.parametrize("any_schema", [True, False], ids=["any-schema-unwrapped", "typed-schema-kept"])
+def test_only_the_shot_model_with_an_any_schema_skips_mlflow_s_per_value_check(tmp_path, any_schema):
+    """Unwrapped through the public ``unwrap_python_model``, it scores as the pyfunc does; a model
+    with a typed schema keeps MLflow's checks."""
     import mlflow
     from mlflow.models import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema
     from sklearn.linear_model import LogisticRegression
 
     from conftest import synthetic_shots
@@ -158,37 +121,20 @@ def test_the_embedded_shot_model_scores_as_the_pyfunc_without_mlflow_s_per_value
     from kobe_mlops.modeling.registry import input_schema
     from kobe_mlops.modeling.shot_model import ShotMadeModel
 
-    shots = synthetic_shots(300)
+    shots = synthetic_shots(60)
     fitted = LogisticRegression().fit(shots[config.FEATURES], shots[config.TARGET])
-    mlflow.set_tracking_uri(f"sqlite:///{mlflow_workspace / 'mlflow.db'}")
-    with mlflow.start_run():
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=ShotMadeModel(fitted), signature=ModelSignature(inputs=input_schema())
-        )
-    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    schema = input_schema() if any_schema else Schema([ColSpec("double", name) for name in config.FEATURES])
+    path = tmp_path / "model"
+    signature = ModelSignature(inputs=schema)  # no pip_requirements inferred: seconds saved
+    mlflow.pyfunc.save_model(path, python_model=ShotMadeModel(fitted), signature=signature, pip_requirements=[])
+    loaded = mlflow.pyfunc.load_model(str(path))
     embedded = embedded_model(loaded)
+    if not any_schema:
+        assert embedded is loaded
+        return
     assert isinstance(embedded.python_model, ShotMadeModel)
-    rows = synthetic_shots(50, seed=1)[config.FEATURES]
+    rows = synthetic_shots(20, seed=1)[config.FEATURES]
     pd.testing.assert_frame_equal(embedded.predict(rows), loaded.predict(rows))
-
-
-def test_a_model_without_an_any_schema_keeps_mlflow_s_checks(mlflow_workspace):
-    import mlflow
-    from sklearn.linear_model import LogisticRegression
-
-    from conftest import synthetic_shots
-    from kobe_mlops.deployment.application import embedded_model
-
-    shots = synthetic_shots(100)
-    mlflow.set_tracking_uri(f"sqlite:///{mlflow_workspace / 'mlflow.db'}")
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            LogisticRegression().fit(shots[config.FEATURES], shots[config.TARGET]),
-            name="model",
-            input_example=shots[config.FEATURES].head(3),
-        )
-    loaded = mlflow.pyfunc.load_model(info.model_uri)
-    assert embedded_model(loaded) is loaded
 
 
 class BatchSizes:
@@ -210,14 +156,17 @@ class BatchSizes:
 
 
 def test_small_row_groups_are_read_together_into_batches_of_the_engine_s_size(tmp_path):
-    """A file an appending writer left (many small row groups) streams in batches of ``batch_rows``."""
+    """A file an appending writer left (many small row groups) streams in batches of ``batch_rows``;
+    a clean file still gets its (empty) rejected output."""
     frame = pd.concat([production()] * 60, ignore_index=True).assign(shot_id=lambda f: np.arange(len(f)))
     path = tmp_path / "appended.parquet"
     frame.to_parquet(path, index=False, row_group_size=6)  # 60 row groups of 6 rows
     sizes = BatchSizes()
-    result = apply_to_file(path, DistanceModel(), None, [sizes], batch_rows=100)
+    outputs = (tmp_path / "predictions.parquet", tmp_path / "rejected.parquet")
+    result = apply_to_file(path, DistanceModel(), outputs, [sizes], batch_rows=100)
     assert result.counts["rows_input"] == 360
     assert sizes.result() == [60, 100, 100, 100]
+    assert pd.read_parquet(outputs[1]).empty and len(pd.read_parquet(outputs[0])) == 360
 
 
 def test_ids_are_checked_over_the_whole_file_as_the_contract_checks_a_whole_frame(tmp_path):

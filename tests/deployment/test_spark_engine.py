@@ -278,7 +278,7 @@ def test_a_tiny_driver_heap_still_scores_a_file_whose_output_would_not_fit_it(pi
         "from kobe_mlops import config\n"
         "from kobe_mlops.deployment import spark_scoring\n"
         f"mlflow.set_tracking_uri({pipeline_run.tracking_uri!r})\n"
-        f"result = spark_scoring.apply_to_file({str(big)!r}, config.CHAMPION_URI, 'local[2]',\n"
+        f"result = spark_scoring.score_in_new_session({str(big)!r}, config.CHAMPION_URI, 'local[2]',\n"
         "    {'spark.driver.memory': '480m'}, outputs=("
         f"{str(target.predictions)!r}, {str(target.rejected)!r}))\n"
         "print(json.dumps(result.counts))\n"
@@ -309,17 +309,6 @@ def test_local_sessions_stay_on_loopback_with_large_arrow_batches():
     assert int(local["spark.sql.execution.arrow.maxRecordsPerBatch"]) > 10_000  # Spark's default
     assert "spark.driver.bindAddress" not in spark_scoring.session_conf("spark://cluster:7077")
     assert "-XX:+ExitOnOutOfMemoryError" in local["spark.driver.extraJavaOptions"]
-
-
-def test_spark_settings_parse_from_key_value_pairs():
-    assert spark_scoring.parse_conf(["spark.driver.memory=1g", "spark.x = a=b"]) == {
-        "spark.driver.memory": "1g",
-        "spark.x": "a=b",
-    }
-    assert spark_scoring.parse_conf({"spark.driver.memory": "1g"}) == {"spark.driver.memory": "1g"}
-    assert spark_scoring.parse_conf(None) == {}
-    with pytest.raises(ValueError, match="not KEY=VALUE"):
-        spark_scoring.parse_conf(["spark.driver.memory"])
 
 
 def test_unknown_engine_names_the_choices():

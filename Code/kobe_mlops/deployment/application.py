@@ -1,29 +1,9 @@
 """Apply the champion to a production file: validate, score, account for every row, in batches.
 
-``rows_input == rows_scored + rows_rejected`` always holds: rows that break the data contract
-are written to a rejected output with the reason, never silently dropped.
-
-**Streaming** (:func:`apply_to_file`). The file is read one record batch at a time
-(:data:`BATCH_ROWS` rows, pyarrow), and only the columns the step needs: the ids, the six
-features and the target. Each batch is checked against the data contract, its valid rows are
-scored, and both parts are appended to the outputs with parquet writers and handed to the
-batch observers (:mod:`kobe_mlops.deployment.batches`) that fold the run's figures. Memory is
-set by the batch size, not the file: a batch is released before the next one is read. The
-outputs are written under temporary names and moved into place at the end
-(:mod:`kobe_mlops.deployment.outputs`); a failure (an unreadable row group, a model error)
-leaves the previous outputs in place.
-
-Rejected rows keep every column of the file. Those are read only for the batches that have a
-rejected row (a second reader over the same row group, in step with the first), so a clean file
-never pays for its 25 columns.
-
-**The contract check** is the data contract's own: :func:`score_batch` clears valid numeric
-rows with :func:`~kobe_mlops.data_acquisition.contract.broken_matrix_rows` (one matrix
-comparison) and asks :func:`~kobe_mlops.data_acquisition.contract.split_valid_rows` for the
-reasons of the broken rows only; a batch whose features are not all numeric goes through
-``split_valid_rows`` whole. The Spark engine runs the same function on its partitions.
-
-:func:`score_frame` does the same for a DataFrame already in memory (a few rows).
+``rows_input == rows_scored + rows_rejected`` always holds: a row that breaks the data contract
+goes to the rejected output with its reason. :func:`apply_to_file` streams a parquet file in
+record batches (memory set by the batch size) and publishes its outputs only when every row was
+scored; :func:`score_frame` does the same for a few rows in memory.
 """
 
 from __future__ import annotations
@@ -33,7 +13,6 @@ import os
 import pickle
 import queue
 import re
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -57,9 +36,8 @@ from kobe_mlops.data_acquisition.contract import (
     require_columns,
     split_valid_rows,
 )
-from kobe_mlops.deployment.batches import Observers, RowCounts, ScoredBatch
+from kobe_mlops.deployment.batches import Observers, RowCounts, ScoredBatch, float_values
 from kobe_mlops.deployment.outputs import OutputPaths, staged_outputs
-from kobe_mlops.modeling.metrics import evaluate_probabilities
 from kobe_mlops.modeling.shot_model import ShotMadeModel
 from kobe_mlops.tracking import names
 
@@ -79,42 +57,29 @@ SPAN_ROWS = 1 << 20  # rows of row groups one parquet reader covers (see Product
 
 
 @dataclass
-class ApplicationResult:
-    """A frame scored in memory (:func:`score_frame`): both outputs as DataFrames."""
+class AppliedFile:
+    """What every engine returns: counts, the observers after the last batch (on Spark: the merged
+    copies), where the outputs went; :func:`score_frame` holds the outputs themselves instead."""
 
     source: str
-    predictions: pd.DataFrame  # ids, features, probability, label, truth
-    rejected: pd.DataFrame  # original columns plus rejection_reason
+    counts: dict[str, int]
+    observers: list = field(default_factory=list)
+    outputs: OutputPaths | None = None
+    engine: str = "pandas"
+    predictions: pd.DataFrame | None = None
+    rejected: pd.DataFrame | None = None
 
-    @property
-    def labelled(self) -> pd.DataFrame:
-        if config.TARGET not in self.predictions:
-            return self.predictions.iloc[0:0]
-        return self.predictions[self.predictions[config.TARGET].notna()]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {
-            "rows_input": len(self.predictions) + len(self.rejected),
-            "rows_scored": len(self.predictions),
-            "rows_rejected": len(self.rejected),
-            "rows_labeled": len(self.labelled),
-        }
-
-    def labelled_metrics(self) -> dict[str, float] | None:
-        """Metrics on rows whose outcome is known; None when no scored row has a label."""
-        labelled = self.labelled
-        if labelled.empty:
-            return None
-        return evaluate_probabilities(labelled[config.TARGET], labelled[config.PROBABILITY_COLUMN])
+    def observer(self, kind: type):
+        """The one observer of class ``kind``."""
+        found = [observer for observer in self.observers if isinstance(observer, kind)]
+        if len(found) != 1:
+            raise LookupError(f"{len(found)} observers of type {kind.__name__}; expected one")
+        return found[0]
 
 
-def score_frame(frame: pd.DataFrame, model, source: str = "input", stamp: Stamp | None = None) -> ApplicationResult:
-    """Validate ``frame`` against the data contract and score its valid rows with ``model``.
-
-    ``model`` is anything with the pyfunc ``predict`` interface returning the probability
-    column (the embedded MLflow model, or a client of the served API).
-    """
+def score_frame(frame: pd.DataFrame, model, source: str = "input", stamp: Stamp | None = None) -> AppliedFile:
+    """Validate ``frame`` against the data contract and score its valid rows with ``model`` (pyfunc
+    ``predict``); the result carries both outputs as DataFrames."""
     valid, rejected = split_valid_rows(frame, source)
     keep = [c for c in config.ID_COLUMNS if c in valid] + config.FEATURES
     predictions = valid[keep].copy()
@@ -126,19 +91,19 @@ def score_frame(frame: pd.DataFrame, model, source: str = "input", stamp: Stamp 
     stamp = stamp or NO_STAMP
     predictions[names.MODEL_VERSION_COLUMN] = pd.Series(stamp.model_version or None, predictions.index, dtype=object)
     predictions[names.SCORED_AT_COLUMN] = pd.Series(stamp.scored_at, predictions.index, dtype="datetime64[us, UTC]")
-    return ApplicationResult(source, predictions.reset_index(drop=True), rejected.reset_index(drop=True))
-
-
-def write_outputs(result: ApplicationResult, predictions_path: Path, rejected_path: Path) -> None:
-    """Write both outputs of an in-memory result (the rejected file is written even when empty)."""
-    rejected = result.rejected.copy()
-    # Mixed-type object columns (text in a numeric field) must survive the parquet round trip.
-    for column in rejected.columns:
-        if rejected[column].dtype == object:
-            rejected[column] = rejected[column].map(lambda v: None if pd.isna(v) else str(v))
-    with staged_outputs([predictions_path, rejected_path]) as (predictions_tmp, rejected_tmp):
-        result.predictions.to_parquet(predictions_tmp, index=False)
-        rejected.to_parquet(rejected_tmp, index=False)
+    labelled = int(predictions[config.TARGET].notna().sum()) if config.TARGET in predictions else 0
+    counts = {
+        "rows_input": len(predictions) + len(rejected),
+        "rows_scored": len(predictions),
+        "rows_rejected": len(rejected),
+        "rows_labeled": labelled,
+    }
+    return AppliedFile(
+        source,
+        counts,
+        predictions=predictions.reset_index(drop=True),
+        rejected=rejected.reset_index(drop=True),
+    )
 
 
 # --- The model -----------------------------------------------------------------------------------
@@ -147,11 +112,8 @@ def write_outputs(result: ApplicationResult, predictions_path: Path, rejected_pa
 def embedded_model(model):
     """The loaded pyfunc's own :class:`ShotMadeModel` when MLflow's input check is a pass-through.
 
-    The registered model declares every input column as ``Any`` so that text reaches its own data
-    contract (which names the bad rows). MLflow then walks such columns one value at a time and
-    hands every value over unchanged: about 7 s per million rows of six features, twenty times
-    the model. For that model the engine calls the unwrapped Python model
-    (``PyFuncModel.unwrap_python_model``), whose ``predict`` runs the same contract; any other
+    With every input column ``Any`` (so text reaches the model's own contract) MLflow walks each
+    value, twenty times the model's cost; the unwrapped model runs the same contract. Any other
     model is returned as is.
     """
     from mlflow.exceptions import MlflowException
@@ -175,8 +137,7 @@ class _Unchecked:
         return self.python_model.predict(None, features)
 
     def score_matrix(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """What ``predict`` returns for rows the engine's contract check (the model's own) cleared,
-        from their float64 matrix: no second check, no DataFrame."""
+        """``predict`` for rows the engine's contract check (the model's own) cleared: no second check."""
         probability = np.asarray(self.python_model.predict_probability(None, matrix), dtype="float64")
         return probability, (probability >= self.python_model.threshold).astype("int64")
 
@@ -196,8 +157,7 @@ def _predict(model, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 @dataclass(frozen=True)
 class Stamp:
-    """What every scored row carries: the model version that scored it and when (one run's values),
-    and the run the outputs belong to (in the predictions' parquet metadata)."""
+    """The model version and time every scored row carries; the run id goes in the parquet metadata."""
 
     model_version: str = ""
     scored_at: datetime | None = None
@@ -212,9 +172,8 @@ _NO_ROWS = pa.table({})  # a batch's rejected rows before they are read back
 class BatchLayout:
     """What every batch of one file shares: its columns and the outputs' schemas (picklable, for Spark).
 
-    ``nullable_integers`` are the file's integer columns with a missing value somewhere: pandas
-    reads those as float64 over the whole file, so a batch converts them the same way and a
-    rejection reason reads the same whatever batch the row fell in.
+    ``nullable_integers``: integer columns with a gap somewhere, read as float64 in every batch (as
+    pandas reads the whole file), so a rejection reason reads the same whatever batch the row is in.
     """
 
     source: str
@@ -243,12 +202,10 @@ class BatchLayout:
 
     @property
     def dictionary_columns(self) -> list[str]:
-        """The predictions' columns worth dictionary-encoding: all but the unique shot ids (a fifth of
-        the writing for nothing)."""
+        """All but the unique shot ids (encoding those costs a fifth of the writing for nothing)."""
         return [name for name in self.predictions_schema.names if name != "shot_id"]
 
     def stamp_columns(self, rows: int) -> list[pa.Array]:
-        """The model version and scoring time of ``rows`` rows."""
         version = pa.scalar(self.stamp.model_version or None, pa.string())
         scored_at = pa.scalar(self.stamp.scored_at, SCORED_AT_TYPE)
         return [pa.repeat(version, rows), pa.repeat(scored_at, rows)]
@@ -272,23 +229,13 @@ def _is_number(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind)
 
 
-def _as_float(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    if pa.types.is_float64(column.type) and column.null_count == 0:
-        return column.to_numpy(zero_copy_only=False)
-    return column.cast(pa.float64()).to_numpy(zero_copy_only=False)
-
-
 def _feature_matrix(columns: dict, rows: int) -> np.ndarray:
-    """The features as a float64 matrix in column-major order: each column is contiguous, so the
-    contract's row check and the typed columns read memory in order (several times faster than a
-    row-major matrix of six columns)."""
+    """The features as a float64 matrix, column-major: the contract's check reads each column in order."""
     matrix = np.empty((rows, len(config.FEATURES)), dtype="float64", order="F")
     for i, name in enumerate(config.FEATURES):
         column = columns[name]
         if column.null_count:
-            matrix[:, i] = _as_float(column)
+            matrix[:, i] = float_values(column)
         else:  # numpy converts integers while it copies: one pass, no intermediate array
             matrix[:, i] = column.to_numpy()
     return matrix
@@ -303,7 +250,7 @@ def to_pandas(table: pa.Table, layout: BatchLayout) -> pd.DataFrame:
 
 
 def _joined(*parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Positions and reasons of several checks as one: a row's reasons joined in order."""
+    """Several checks' ``(positions, reasons)`` as one: a row's reasons joined in order."""
     found: dict[int, str] = {}
     for positions, reasons in parts:
         for row, reason in zip(positions.tolist(), reasons, strict=True):
@@ -318,13 +265,10 @@ _NO_POSITIONS = np.empty(0, dtype="int64")
 def score_batch(
     batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout, id_rejected: tuple | None = None
 ) -> ScoredBatch:
-    """The data contract and the model on one batch (``layout.read_columns`` at least).
+    """The data contract, then the model, on one batch (both engines' batch function).
 
-    Valid rows: the features in the contract's types, the target as float64, the ids as the file
-    has them. Rejected rows: their positions and the contract's reasons, as
-    :func:`~kobe_mlops.data_acquisition.contract.split_valid_rows` words them. ``id_rejected``:
-    ``(positions, reasons)`` of the rows whose ``shot_id`` breaks the contract, from a check of the
-    whole file (:meth:`ProductionFile.shot_id_rejections`); None checks this batch's alone.
+    Rejected rows come back as positions and the reasons ``split_valid_rows`` would give.
+    ``id_rejected``: the whole file's ``shot_id`` rejections in this batch; None checks the batch alone.
     """
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
     id_table = table.select(list(layout.ids))
@@ -339,7 +283,7 @@ def score_batch(
     if numeric and (not layout.has_target or _is_number(columns[config.TARGET].type)):
         matrix = _feature_matrix(columns, len(table))
         broken = broken_matrix_rows(matrix)
-        target = _as_float(columns[config.TARGET]) if layout.has_target else None
+        target = float_values(columns[config.TARGET]) if layout.has_target else None
         if target is not None:
             broken |= ~np.isnan(target) & (target != 0) & (target != 1)
         positions = np.flatnonzero(broken)
@@ -392,11 +336,9 @@ def score_batch(
 
 
 def id_rejections_of(table: pa.Table, shot_ids: bool = True, dates: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``(positions, reasons)`` of the rows of ``table`` whose ids break the data contract's
-    :data:`~kobe_mlops.data_acquisition.contract.ID_RULES` (``shot_ids``, ``dates``: which to check).
+    """``(positions, reasons)`` of the rows whose ids break the contract's ``ID_RULES``.
 
-    Each distinct ``game_date`` is checked once (a file holds a few thousand); a ``shot_id`` column
-    of integers needs only its repeats found, any other the contract's whole check.
+    Each distinct ``game_date`` is checked once; integer shot ids need only their repeats found.
     """
     parts = []
     if shot_ids and "shot_id" in table.column_names:
@@ -430,7 +372,6 @@ def _repeated(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rejected_table(rows: pa.Table, reasons: np.ndarray, schema: pa.Schema) -> pa.Table:
-    """The rejected rows in the rejected output's schema: the file's columns and ``rejection_reason``."""
     rows = rows.select([name for name in schema.names if name != REASON_COLUMN])
     rows = rows.append_column(REASON_COLUMN, pa.array(list(reasons), type=pa.string()))
     return rows.cast(schema)
@@ -440,7 +381,7 @@ def rejected_table(rows: pa.Table, reasons: np.ndarray, schema: pa.Schema) -> pa
 
 
 def pandas_index_columns(schema: pa.Schema) -> set[str]:
-    """Columns pandas reads back as the index (and so never reach the outputs)."""
+    """Columns pandas reads back as the index (they never reach the outputs)."""
     named = (schema.pandas_metadata or {}).get("index_columns", [])
     return {name for name in named if isinstance(name, str)} | {n for n in schema.names if PANDAS_INDEX.match(n)}
 
@@ -450,12 +391,7 @@ def readable_detail(exc: BaseException) -> str:
 
 
 class ProductionFile:
-    """A production parquet file opened for streaming: its columns, row groups and batches.
-
-    Opening checks what ``read_table`` checked before reading a whole file (exists, is a file, not
-    empty, readable, has rows, has the features) with the same messages; a row group that
-    cannot be read fails later, named with its rows.
-    """
+    """A production parquet file opened for streaming; opening runs ``read_table``'s checks and messages."""
 
     def __init__(self, path: str | Path, batch_rows: int = BATCH_ROWS, stamp: Stamp = NO_STAMP):
         self.path = Path(path)
@@ -511,8 +447,7 @@ class ProductionFile:
         )
 
     def check_row_groups(self) -> None:
-        """Read every row group, one column chunk at a time (memory: one chunk); the first that
-        cannot be read raises :meth:`unreadable`. For naming the culprit after a failure elsewhere."""
+        """Read each column chunk in turn: the first unreadable one raises :meth:`unreadable`."""
         for group in range(self.parquet.num_row_groups):
             for column in self.columns:
                 try:
@@ -521,8 +456,7 @@ class ProductionFile:
                     raise self.unreadable(group, exc) from None
 
     def unreadable_at(self, first: int, exc: BaseException) -> DataContractError:
-        """The error for a batch from row ``first`` that failed: its row group named, as
-        :meth:`check_row_groups` finds it (else the first group the batch reaches)."""
+        """The error for a failed batch from row ``first``, naming the unreadable row group."""
         try:
             self.check_row_groups()
         except DataContractError as named:
@@ -533,10 +467,8 @@ class ProductionFile:
         return self.unreadable(group, exc)
 
     def shot_id_rejections(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(positions, reasons)`` of the rows whose ``shot_id`` breaks the contract, over the whole
-        file (a repeat may sit in two batches). Integer ids that increase down the file (the usual
-        case) have no repeat: one pass over that column in constant memory; any other column is
-        checked whole (8 bytes a row kept)."""
+        """The ``shot_id`` rejections over the whole file (a repeat may sit in two batches); increasing
+        integer ids, the usual case, are confirmed in one pass of constant memory."""
         no_rejection = _NO_POSITIONS, np.empty(0, dtype=object)
         if "shot_id" not in self.layout.ids:
             return no_rejection
@@ -554,10 +486,8 @@ class ProductionFile:
         return id_rejections_of(pa.Table.from_batches(list(self.batches(["shot_id"]))), dates=False)
 
     def batches(self, columns: list[str] | None = None, batch_rows: int | None = None) -> Iterator[pa.RecordBatch]:
-        """Batches of ``batch_rows`` rows (default: the file's; the step's columns by default), in file
-        order, whatever the row groups: small row groups are read together into one batch, large ones
-        split. A reader covers :data:`SPAN_ROWS` rows of row groups, then a fresh one takes over:
-        pyarrow's reader holds on to what it read until it is dropped (a MB a batch)."""
+        """Batches of ``batch_rows`` rows in file order, whatever the row groups. A fresh reader takes
+        over every :data:`SPAN_ROWS` rows: pyarrow's reader holds what it read until it is dropped."""
         size = batch_rows or self.batch_rows
         columns = columns or self.layout.read_columns
         pieces: list[pa.RecordBatch] = []
@@ -597,8 +527,7 @@ class ProductionFile:
 
 
 def _first_rows(pieces: list[pa.RecordBatch], rows: int) -> tuple[pa.RecordBatch, list[pa.RecordBatch]]:
-    """The first ``rows`` rows of consecutive batches as one batch (copied only when they span
-    several), and the rest."""
+    """The first ``rows`` rows of consecutive batches as one batch, and the rest."""
     if pieces[0].num_rows == rows:
         return pieces[0], pieces[1:]
     table = pa.Table.from_batches(pieces)
@@ -607,12 +536,7 @@ def _first_rows(pieces: list[pa.RecordBatch], rows: int) -> tuple[pa.RecordBatch
 
 
 class _WholeRows:
-    """The file's whole rows for the batches that need them, read in step with the narrow batches.
-
-    A second handle on the file (the narrow batches are read in another thread) and a reader that
-    only moves forward: batches line up with the narrow ones (same size, file order), and only
-    those with a rejected row are converted.
-    """
+    """Every column of the batches with a rejected row: a second, forward-only reader in step with the first."""
 
     def __init__(self, production: ProductionFile):
         self.production = ProductionFile(production.path, production.batch_rows)
@@ -627,94 +551,34 @@ class _WholeRows:
         return pa.Table.from_batches([batch]).take(pa.array(positions))
 
 
-@dataclass
-class AppliedFile:
-    """What :func:`apply_to_file` (and the other engines) return: the counts, the observers, the outputs.
-
-    ``observers`` are the ones the run's figures are read from after the last batch (on Spark:
-    the merged copies, not the objects passed in).
-    """
-
-    source: str
-    counts: dict[str, int]
-    observers: list = field(default_factory=list)
-    outputs: OutputPaths | None = None
-    engine: str = "pandas"
-
-    def observer(self, kind: type):
-        """The one observer of class ``kind``."""
-        found = [observer for observer in self.observers if isinstance(observer, kind)]
-        if len(found) != 1:
-            raise LookupError(f"{len(found)} observers of type {kind.__name__}; expected one")
-        return found[0]
-
-
 class _Background:
-    """Run ``work(item)`` for each put item in one thread, in order; errors resurface in the caller."""
+    """Runs ``work(item)`` for each put item on one thread, in order, at most :data:`_QUEUE_DEPTH`
+    behind; an error resurfaces in the caller at the next ``put`` or at ``close``."""
 
     def __init__(self, work):
-        self.work = work
-        self.items: queue.Queue = queue.Queue(maxsize=_QUEUE_DEPTH)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (item := self.items.get()) is not None:
-            if self.error is None:
-                try:
-                    self.work(item)
-                except BaseException as exc:  # handed to the caller
-                    self.error = exc
+        self.work, self.pending = work, deque()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kobe-write")
 
     def put(self, item) -> None:
-        self._raise()
-        self.items.put(item)
+        self.pending.append(self.pool.submit(self.work, item))
+        while len(self.pending) > _QUEUE_DEPTH or (self.pending and self.pending[0].done()):
+            self.pending.popleft().result()
 
     def close(self) -> None:
-        self.items.put(None)
-        self.thread.join()
-        self._raise()
-
-    def _raise(self) -> None:
-        if self.error is not None:
-            raise self.error
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _read_ahead(batches: Iterator) -> Iterator:
-    """The same items, read by a thread one step ahead (pyarrow decodes without the GIL)."""
-    items: queue.Queue = queue.Queue(maxsize=_QUEUE_DEPTH)
-    done = object()
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for item in batches:
-                if stop.is_set():
-                    return
-                items.put((item, None))
-        except BaseException as exc:  # handed to the consumer
-            items.put((None, exc))
-            return
-        items.put((done, None))
-
-    thread = threading.Thread(target=read, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = items.get()
-            if error is not None:
-                raise error
-            if item is done:
-                return
+    """The same items, each read on a thread while the previous one is used (pyarrow decodes without the GIL)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kobe-read") as reader:
+        upcoming = reader.submit(next, batches, None)
+        while (item := upcoming.result()) is not None:
+            upcoming = reader.submit(next, batches, None)
             yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a reader waiting on a full queue
-            try:
-                items.get(timeout=0.05)
-            except queue.Empty:
-                pass
 
 
 def _write(writers: list[pq.ParquetWriter], tables: tuple[pa.Table, ...]) -> None:
@@ -729,12 +593,8 @@ def default_workers() -> int:
 
 
 class _Scorer:
-    """Scores batches on a pool of threads; each thread folds into a copy of the observers of its own.
-
-    numpy, pyarrow and scikit-learn release the GIL in their large loops, so batches scored at
-    once use several cores. The copies are merged into the caller's observers at the end (the
-    protocol's ``merge``; Spark does the same per partition).
-    """
+    """Scores batches on a pool of threads (numpy, pyarrow and scikit-learn release the GIL), each
+    folding into a copy of the observers of its own, merged into the caller's at the end."""
 
     def __init__(self, model, layout: BatchLayout, observers: Observers, workers: int):
         self.model, self.layout, self.workers = model, layout, workers
@@ -772,18 +632,13 @@ def apply_to_file(
     stamp: Stamp = NO_STAMP,
     sink: Callable[[pa.Table], None] | None = None,
 ) -> AppliedFile:
-    """Stream the production parquet at ``path`` through the contract and ``model``.
+    """Stream the production parquet at ``path`` through the contract and ``model`` (pyfunc ``predict``).
 
-    ``outputs``: where the predictions and the rejected rows go (both written, the rejected file
-    even when empty, and moved into place only when the whole file was scored); None scores and
-    counts only. ``observers`` see every batch (:mod:`kobe_mlops.deployment.batches`); they come
-    back updated in the result. ``model`` has the pyfunc ``predict`` interface (the embedded
-    model, or the REST client); ``workers`` batches are scored at once (default: one per core,
-    at most :data:`MAX_WORKERS`), so ``model.predict`` must allow concurrent calls when it is
-    above 1. Outputs are written in file order whatever the number of workers; every scored row
-    carries ``stamp``'s model version and scoring time. ``sink`` is called with each batch's
-    predictions, in file order, on a thread of its own (e.g. the label store's writer: no second
-    pass over the outputs).
+    ``outputs``: the predictions and rejected files (the latter even when empty), moved into place
+    only when the whole file was scored; None scores and counts only. ``observers`` see every batch
+    and come back in the result. ``workers`` batches are scored at once (``model.predict`` must then
+    allow concurrent calls); outputs are written in file order, each scored row stamped with
+    ``stamp``. ``sink`` gets each batch's predictions in file order on a thread of its own.
     """
     production = ProductionFile(path, batch_rows, stamp)
     counts = RowCounts()
@@ -830,8 +685,7 @@ def apply_to_file(
             while pending:
                 finish(*pending.popleft())
         finally:
-            # Every thread stops before an error leaves: a sink still writing after the caller
-            # aborted would leave its file behind. ExitStack runs the rest even when one raises.
+            # Every thread stops before an error leaves (a sink still writing would leave its file behind).
             with contextlib.ExitStack() as closing:
                 for parquet_writer in writers:
                     closing.callback(parquet_writer.close)

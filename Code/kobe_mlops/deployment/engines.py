@@ -1,9 +1,7 @@
 """Choose the batch scoring engine of the application step: one pandas process, the served API, or Spark.
 
-Every engine streams the file and returns the same
-:class:`~kobe_mlops.deployment.application.AppliedFile` (counts, the batch observers after the
-last batch, the outputs), so the step logs the same metrics whichever ran. This module sits
-above both (``application`` and ``spark_scoring``), so neither imports the other's caller.
+Every engine returns the same :class:`~kobe_mlops.deployment.application.AppliedFile`, so the
+step logs the same metrics whichever ran.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ def apply_with_engine(
     *,
     outputs: OutputPaths | Sequence[Path] | None = None,
     observers: Sequence = (),
-    spark_conf: dict[str, str] | Sequence[str] | None = None,
+    spark_conf: dict[str, str] | None = None,
     batch_rows: int = BATCH_ROWS,
     stamp: Stamp = NO_STAMP,
     sink: Callable[[pa.Table], None] | None = None,
@@ -35,14 +33,11 @@ def apply_with_engine(
 ) -> AppliedFile:
     """Score ``path`` with the model at ``model_uri`` on ``engine``; the result is the same either way.
 
-    ``pandas`` loads the model here and streams the file through it in record batches of
-    ``batch_rows``, or, given ``scoring_url``, sends each batch's valid rows to the served model
-    (``mlflow models serve``) instead; ``spark`` hands the file to
-    :mod:`kobe_mlops.deployment.spark_scoring` on ``spark_master`` with the extra ``spark_conf``
-    settings (``{"spark.driver.memory": "1g"}`` or ``["spark.driver.memory=1g"]``). ``outputs`` and
-    ``observers``, ``stamp`` and ``sink`` as in :func:`~kobe_mlops.deployment.application.apply_to_file`;
-    Spark's executors write the predictions themselves, so that engine takes no ``sink``.
-    ``model``: the pyfunc loaded from ``model_uri`` already (the pandas engine then does not load it again).
+    ``pandas`` streams the file through the loaded model (``model``, if given, is it already), or
+    with ``scoring_url`` through the served one; ``spark`` runs on ``spark_master`` with the extra
+    ``spark_conf`` settings (``{"spark.driver.memory": "1g"}``) and takes no ``sink`` (its executors
+    write the predictions). The other arguments as in
+    :func:`~kobe_mlops.deployment.application.apply_to_file`.
     """
     if scoring_url:
         if engine != "pandas":
@@ -52,7 +47,7 @@ def apply_with_engine(
             )
         from kobe_mlops.deployment.serving import RestScoringClient  # requests: only when asked
 
-        # One batch at a time: the client keeps one HTTP session (and the server its own cores).
+        # One batch at a time: the client keeps one HTTP session, the server its own cores.
         return apply_to_file(
             path, RestScoringClient(scoring_url), outputs, observers, batch_rows, workers=1, stamp=stamp, sink=sink
         )
@@ -66,6 +61,7 @@ def apply_with_engine(
             raise ValueError("The Spark engine takes no sink: read its predictions output instead.")
         from kobe_mlops.deployment import spark_scoring  # an optional extra: imported only when chosen
 
-        conf = spark_scoring.parse_conf(spark_conf)
-        return spark_scoring.apply_to_file(path, model_uri, spark_master, conf, outputs, observers, stamp=stamp)
+        return spark_scoring.score_in_new_session(
+            path, model_uri, spark_master, dict(spark_conf or {}), outputs, observers, stamp=stamp
+        )
     raise ValueError(f"Unknown scoring engine {engine!r}; choose from {', '.join(config.SCORING_ENGINES)}.")

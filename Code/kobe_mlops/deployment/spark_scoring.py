@@ -1,27 +1,10 @@
-"""Batch scoring on Spark: the pandas engine's contract, model, outputs and figures, spread over executors.
+"""Batch scoring on Spark: the pandas engine's batch function, outputs and figures, spread over executors.
 
-The pandas engine (:mod:`kobe_mlops.deployment.application`) streams a production file
-through one process. This engine hands it to Spark, which splits it into partitions that
-executors process in parallel, on one machine (``local[*]``) or on a cluster (any master URL),
-and nothing proportional to the number of rows ever reaches the driver:
-
-1. **score** each partition in one Python pass (``mapInArrow``): every Arrow batch goes through
-   the pandas engine's own :func:`~kobe_mlops.deployment.application.score_batch` (the data
-   contract, then the registered model, loaded once per Python worker through MLflow's
-   ``SparkModelCache``, the mechanism of ``mlflow.pyfunc.spark_udf``); the valid rows are
-   appended to the partition's part file of the predictions folder, written by the executor;
-   the batch is folded into the partition's copy of the **batch observers**; the pass yields
-   the rejected rows' positions and reasons, then the observers' pickled state;
-2. **rejected rows** (usually few) get every column of the file back by a join on their
-   position, and Spark's writer writes them from the executors; their batches are folded into
-   the observers the same way (step skipped when no row was rejected);
-3. the driver **merges** one observer state per partition (kilobytes) and moves both output
-   folders into place (:mod:`kobe_mlops.deployment.outputs`).
-
-The outputs are parquet *folders* (``part-00000.parquet``, ...; ``pd.read_parquet`` and every
-reader of the project read a file or a folder alike), in the order of Spark's partitions,
-which is file order for a single file. The executors write the predictions straight into the
-output folder's staging name, so on a cluster it must be on storage every executor reaches.
+Each partition runs :func:`~kobe_mlops.deployment.application.score_batch` on its Arrow batches
+(``mapInArrow``, the model loaded once per worker by MLflow's ``SparkModelCache``), writes its
+valid rows as a part file of the predictions folder and returns only the rejected positions and
+its observers' pickled state; the rejected rows get their columns back by a join. Nothing
+proportional to the rows reaches the driver, so on a cluster the outputs must be on shared storage.
 """
 
 from __future__ import annotations
@@ -63,6 +46,7 @@ try:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import to_arrow_schema
 except ModuleNotFoundError as missing:  # Spark is an optional extra, not in the default install
     raise ModuleNotFoundError(
         "The Spark engine needs the 'scale' extra: .venv/bin/pip install -e '.[scale]'"
@@ -100,12 +84,8 @@ def is_local_master(master: str) -> bool:
 
 
 def worker_python(master: str) -> str:
-    """The interpreter Spark's Python workers run: they must import pandas, mlflow and this package.
-
-    Locally that is always this interpreter (a stale ``PYSPARK_PYTHON`` would fail with
-    ``No module named 'pandas'``). On a cluster the executors' path may differ, so a
-    ``PYSPARK_PYTHON`` set by the user wins there.
-    """
+    """The interpreter Spark's Python workers run: locally always this one (a stale ``PYSPARK_PYTHON``
+    has no pandas); on a cluster a ``PYSPARK_PYTHON`` set by the user wins."""
     if not is_local_master(master) and os.environ.get("PYSPARK_PYTHON"):
         return os.environ["PYSPARK_PYTHON"]
     return sys.executable
@@ -136,39 +116,17 @@ def session_conf(master: str) -> dict[str, str]:
     return conf
 
 
-def parse_conf(settings: Sequence[str] | dict[str, str] | None) -> dict[str, str]:
-    """``["spark.driver.memory=1g", ...]`` (``--spark-conf``) or a dict -> ``{key: value}``."""
-    if not settings:
-        return {}
-    if isinstance(settings, dict):
-        return {str(key): str(value) for key, value in settings.items()}
-    conf = {}
-    for setting in settings:
-        key, sep, value = str(setting).partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"Spark setting {setting!r} is not KEY=VALUE (e.g. spark.driver.memory=1g).")
-        conf[key.strip()] = value.strip()
-    return conf
-
-
-def build_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = None) -> SparkSession:
-    """A Spark session on ``master`` (``local[*]``: every core of this machine)."""
+@contextmanager
+def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = None) -> Iterator[SparkSession]:
+    """A session on ``master`` (``local[*]``: every core here), stopped on exit (its JVM holds gigabytes)."""
     if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
         raise RuntimeError("Spark needs Java 17: install a JDK (Debian: openjdk-17-jre-headless) or set JAVA_HOME.")
-    # Read when the SparkContext starts: the workers it launches run this interpreter.
-    os.environ["PYSPARK_PYTHON"] = worker_python(master)
+    os.environ["PYSPARK_PYTHON"] = worker_python(master)  # read when the SparkContext starts its workers
     builder = SparkSession.builder.master(master).appName(APP_NAME)
     for key, value in {**session_conf(master), **(conf or {})}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    return spark
-
-
-@contextmanager
-def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = None) -> Iterator[SparkSession]:
-    """A session that is stopped on exit, also on failure (its JVM holds gigabytes)."""
-    spark = build_session(master, conf)
     try:
         yield spark
     finally:
@@ -190,39 +148,29 @@ def _driver_alive(spark: SparkSession) -> bool:
     return True
 
 
-def _pandas_index_columns(path: str) -> set[str]:
-    if "://" in path or not Path(path).is_file():
-        return set()
-    return pandas_index_columns(pq.read_schema(path))
+def _local_file(path: str) -> ProductionFile | None:
+    """A local parquet file opened as the pandas engine opens it (its checks, its messages); None
+    for a folder of part files or a remote path, which Spark alone reads."""
+    if "://" in path or Path(path).is_dir():
+        return None
+    return ProductionFile(path)
 
 
-def read_production(spark: SparkSession, path: str | os.PathLike) -> DataFrame:
-    """The production parquet (a file or a folder of part files) with each row's position.
-
-    Fails with the same :class:`DataContractError` messages as the pandas engine.
-    """
-    path = str(path)
-    local = "://" not in path
-    if local and not Path(path).exists():
-        raise DataContractError(f"{path}: file not found.")
-    if local and Path(path).is_file() and Path(path).stat().st_size == 0:
-        raise DataContractError(f"{path}: file is empty (0 bytes).")
+def read_production(spark: SparkSession, path: str, local: ProductionFile | None = None) -> DataFrame:
+    """The production parquet (a file or a folder of part files) with each row's position, refused
+    with the pandas engine's :class:`DataContractError` messages."""
     try:
         frame = spark.read.parquet(path)
     except Exception as exc:  # Spark wraps corrupt or non-parquet input in several error types
         raise DataContractError(f"{path}: not a readable parquet file ({readable_detail(exc)}).") from None
-    index_columns = {c for c in frame.columns if PANDAS_INDEX.match(c)} | _pandas_index_columns(path)
+    index_columns = {c for c in frame.columns if PANDAS_INDEX.match(c)}
+    if local is not None:
+        index_columns |= pandas_index_columns(local.parquet.schema_arrow)
     frame = frame.drop(*index_columns)
     if not frame.head(1):
         raise DataContractError(f"{path}: has no rows.")
     require_columns(pd.DataFrame(columns=frame.columns), config.FEATURES, path)
     return frame.withColumn(_ROW, F.monotonically_increasing_id())
-
-
-def _arrow_schema(frame: DataFrame) -> pa.Schema:
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    return to_arrow_schema(frame.schema)
 
 
 @dataclass(frozen=True)
@@ -232,7 +180,6 @@ class _Task:
     layout: BatchLayout
     model_archive: str  # MLflow's SparkModelCache name for the registered model
     predictions_dir: str  # where the part files go; empty: count and fold only
-    rejected_schema: pa.Schema
     observers: bytes  # pickled Observers: each partition starts from a fresh copy
 
 
@@ -243,13 +190,17 @@ def _worker_model(archive: str):
     return embedded_model(model)
 
 
-def _state_batch(partition: int, observers: Observers) -> pa.RecordBatch:
+def _out_batch(rows=None, reasons=(), partition: int | None = None, observers: Observers | None = None):
+    """One batch of the scoring pass's output: rejected rows' positions and reasons, or a partition's state."""
+    if observers is not None:
+        rows, reasons = pa.nulls(1, pa.int64()), [None]
+    state = pickle.dumps(observers) if observers is not None else None
     return pa.RecordBatch.from_arrays(
         [
-            pa.array([None], pa.int64()),
-            pa.array([None], pa.string()),
-            pa.array([partition], pa.int64()),
-            pa.array([pickle.dumps(observers)], pa.binary()),
+            rows,
+            pa.array(list(reasons), pa.string()),
+            pa.array([partition] * len(rows), pa.int64()),
+            pa.array([state] * len(rows), pa.binary()),
         ],
         names=[_ROW, REASON_COLUMN, _PARTITION, _STATE],
     )
@@ -283,15 +234,7 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
                     rows = batch.column(_ROW).take(pa.array(checked.rejected_positions))
                 else:  # the scan's own partition: monotonically_increasing_id is (partition << 33) + row number
                     rows = pa.array((partition << 33) + seen + checked.rejected_positions)
-                yield pa.RecordBatch.from_arrays(
-                    [
-                        rows,
-                        pa.array(list(checked.reasons), pa.string()),
-                        pa.nulls(len(rows), pa.int64()),
-                        pa.nulls(len(rows), pa.binary()),
-                    ],
-                    names=[_ROW, REASON_COLUMN, _PARTITION, _STATE],
-                )
+                yield _out_batch(rows, checked.reasons)
             seen += batch.num_rows
         if writer is not None:
             writer.close()
@@ -302,7 +245,7 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
             writer.close()
         if staged is not None:
             staged.unlink(missing_ok=True)
-    yield _state_batch(partition, observers)
+    yield _out_batch(partition=partition, observers=observers)
 
 
 def _fold_rejected(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -313,42 +256,16 @@ def _fold_rejected(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator[p
     no_predictions = task.layout.predictions_schema.empty_table()
     for batch in batches:
         observers.update(ScoredBatch(no_predictions, pa.Table.from_batches([batch]), task.layout.source))
-    yield _state_batch(TaskContext.get().partitionId(), observers)
+    yield _out_batch(partition=TaskContext.get().partitionId(), observers=observers)
 
 
-def _merge_states(template: Observers, rows: list) -> Observers:
-    """The partitions' observers merged on the driver, in partition order (so float sums are repeatable)."""
-    states = sorted(rows, key=lambda row: row[_PARTITION])
+def _merge_states(template: Observers, *passes: list) -> Observers:
+    """Each pass's partition states merged on the driver in partition order (float sums repeat)."""
     merged = pickle.loads(pickle.dumps(template))
-    for row in states:
-        merged.merge(pickle.loads(row[_STATE]))
+    for states in passes:
+        for row in sorted(states, key=lambda row: row[_PARTITION]):
+            merged.merge(pickle.loads(row[_STATE]))
     return merged
-
-
-def _worth_spreading(path: str, cores: int) -> bool:
-    """Whether a local file has fewer row groups (Spark's unit of parallel reading) than ``cores``
-    and enough rows that a shuffle costs less than the cores it brings (unknown files: no)."""
-    if "://" in path or not Path(path).is_file():
-        return False
-    metadata = pq.ParquetFile(path).metadata
-    return metadata.num_row_groups < cores and metadata.num_rows >= SPREAD_MIN_ROWS
-
-
-def _integers_with_gaps(path: str) -> set[str]:
-    if "://" in path or not Path(path).is_file():
-        return set()
-    return set(ProductionFile(path).layout.nullable_integers)
-
-
-def _explain_read_failure(path: str, exc: BaseException) -> DataContractError | None:
-    """A local file's unreadable row group, named, when that is why Spark failed (else None)."""
-    if "://" in path or not Path(path).is_file():
-        return None
-    try:
-        ProductionFile(path).check_row_groups()
-    except DataContractError as error:
-        return error
-    return None
 
 
 def _write_empty(schema: pa.Schema, folder: Path) -> None:
@@ -374,29 +291,26 @@ def score(
 ) -> AppliedFile:
     """Validate and score the production parquet at ``path`` with the model at ``model_uri`` on ``spark``.
 
-    ``outputs``: the predictions and rejected folders (moved into place only when every row was
-    scored); None scores, counts and folds only. ``observers`` as in
-    :func:`kobe_mlops.deployment.application.apply_to_file` (pass fresh ones: each partition
-    starts from a copy; the merged copies come back in the result).
-
-    Spark reads a parquet file in parallel by row groups. ``partitions`` spreads the needed
-    columns over that many partitions first (a range shuffle of a few columns, which keeps the
-    file order); by default that happens only when a file of at least :data:`SPREAD_MIN_ROWS`
-    rows has fewer row groups than Spark has cores.
+    ``outputs`` and ``observers`` as in :func:`kobe_mlops.deployment.application.apply_to_file`
+    (outputs are folders of part files). ``partitions`` spreads the needed columns over that many
+    partitions first (a range shuffle that keeps file order); by default only a local file of at
+    least :data:`SPREAD_MIN_ROWS` rows with fewer row groups than Spark has cores is spread.
     """
     import mlflow
     from mlflow.pyfunc.spark_model_cache import SparkModelCache
 
     source = str(path)
-    original = read_production(spark, path)
-    schema = _arrow_schema(original.drop(_ROW))
-    layout = BatchLayout.of_schema(schema, source, _integers_with_gaps(source), stamp)
+    local = _local_file(source)
+    original = read_production(spark, source, local)
+    schema = to_arrow_schema(original.drop(_ROW).schema)
+    gaps = local.layout.nullable_integers if local is not None else ()
+    layout = BatchLayout.of_schema(schema, source, gaps, stamp)
     rejected_schema = pa.schema([*schema, pa.field(REASON_COLUMN, pa.string())])
     wanted = partitions or spark.sparkContext.defaultParallelism
-    # Only the columns the step needs cross to Python; the row position only when a shuffle moves
-    # rows between partitions (otherwise the worker knows it from its partition and row number).
+    # Only the needed columns cross to Python; the row position only when a shuffle moves rows.
     narrow = original.select(*layout.read_columns)
-    if partitions or _worth_spreading(source, wanted):
+    metadata = local.parquet.metadata if local is not None else None
+    if partitions or (metadata and metadata.num_row_groups < wanted and metadata.num_rows >= SPREAD_MIN_ROWS):
         narrow = original.select(_ROW, *layout.read_columns)
         narrow = narrow.repartitionByRange(wanted, _ROW).sortWithinPartitions(_ROW)
 
@@ -408,40 +322,37 @@ def score(
         predictions_dir = staged[0] if staged else None
         if predictions_dir is not None:
             predictions_dir.mkdir()
-        task = _Task(layout, archive, str(predictions_dir or ""), rejected_schema, pickle.dumps(template))
+        task = _Task(layout, archive, str(predictions_dir or ""), pickle.dumps(template))
         checked = narrow.mapInArrow(partial(_score_partition, task), _OUT_SCHEMA)
-        # The rejected positions and the partitions' states go through a small staging folder,
-        # so the scoring runs once and the driver collects only the states.
+        # Through a small staging folder: the scoring runs once and the driver collects only the states.
         meta = Path(tempfile.mkdtemp(prefix="kobe-spark-meta-"))
         try:
             try:
                 checked.write.mode("overwrite").parquet(str(meta / "checked"))
-            except Exception as exc:
-                explained = _explain_read_failure(source, exc)
-                if explained is not None:
-                    raise explained from None
+            except Exception:
+                try:
+                    if local is not None:
+                        local.check_row_groups()  # names an unreadable row group, if that is what failed
+                except DataContractError as named:
+                    raise named from None
                 raise
             checked = spark.read.parquet(str(meta / "checked"))
             states = checked.filter(F.col(_STATE).isNotNull()).select(_PARTITION, _STATE).collect()
-            merged = _merge_states(template, states)
             reasons = checked.filter(F.col(_ROW).isNotNull()).select(_ROW, REASON_COLUMN)
             rejected_states = []
             if reasons.count():
                 # Spark broadcasts the reasons when they are few (the usual case): the file is not shuffled.
-                rejected = original.join(reasons, on=_ROW)
-                rejected = rejected.orderBy(_ROW).select(*schema.names, REASON_COLUMN)
-                fold_from = rejected
+                rejected = original.join(reasons, on=_ROW).orderBy(_ROW).select(*schema.names, REASON_COLUMN)
                 if staged:
                     rejected.write.parquet(str(staged[1]))
                     _tidy(staged[1])
-                    fold_from = spark.read.parquet(str(staged[1]))
-                fold_task = _Task(layout, archive, "", rejected_schema, pickle.dumps(template))
-                folded = fold_from.mapInArrow(partial(_fold_rejected, fold_task), _OUT_SCHEMA)
+                    rejected = spark.read.parquet(str(staged[1]))
+                fold_task = _Task(layout, archive, "", pickle.dumps(template))
+                folded = rejected.mapInArrow(partial(_fold_rejected, fold_task), _OUT_SCHEMA)
                 rejected_states = folded.select(_PARTITION, _STATE).collect()
             elif staged:
                 _write_empty(rejected_schema, staged[1])
-            for row in sorted(rejected_states, key=lambda row: row[_PARTITION]):
-                merged.merge(pickle.loads(row[_STATE]))
+            merged = _merge_states(template, states, rejected_states)
         finally:
             shutil.rmtree(meta, ignore_errors=True)
         if predictions_dir is not None:
@@ -452,7 +363,7 @@ def score(
     return AppliedFile(source, counts, merged.members[1:], OutputPaths(*targets) if targets else None, "spark")
 
 
-def apply_to_file(
+def score_in_new_session(
     path: str | os.PathLike,
     model_uri: str = config.CHAMPION_URI,
     master: str = DEFAULT_MASTER,
@@ -462,7 +373,7 @@ def apply_to_file(
     partitions: int | None = None,
     stamp: Stamp = NO_STAMP,
 ) -> AppliedFile:
-    """The Spark twin of :func:`kobe_mlops.deployment.application.apply_to_file`, in a session of its own."""
+    """:func:`score` in a session of its own on ``master``; a driver JVM that died says so."""
     with spark_session(master, conf) as spark:
         memory = spark.sparkContext.getConf().get("spark.driver.memory", "default")
         try:

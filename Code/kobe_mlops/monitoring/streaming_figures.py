@@ -1,12 +1,8 @@
-"""The figures of a ``PipelineAplicacao`` run, folded batch by batch: batch observers for monitoring.
+"""The figures of a ``PipelineAplicacao`` run, folded batch by batch by batch observers.
 
-Each class follows the protocol of :mod:`kobe_mlops.deployment.batches` (``update`` per scored
-batch, ``merge`` of copies, ``result``), so the pandas engine feeds it in one process and Spark
-folds one copy per partition and merges them on the driver. State is sums and counts: the
-monitoring calculators' bin counts and sums, and for AUC a :class:`ValueCounts` of the
-probability per label, bounded by the number of distinct probabilities (past
-:data:`MAX_DISTINCT` it switches to :data:`GRID_CELLS` equal cells; ``auc_max_error`` then bounds
-the error). Sums equal the whole-frame figures up to the order of additions.
+Each class has ``update`` per scored batch, ``merge`` of copies and ``result``
+(:mod:`kobe_mlops.deployment.batches`): the pandas engine feeds one, Spark merges one per partition.
+State is sums and counts; AUC counts each distinct probability per label (:class:`ValueCounts`).
 """
 
 from __future__ import annotations
@@ -19,13 +15,12 @@ import pandas as pd
 
 from kobe_mlops import config
 from kobe_mlops.deployment.batches import FilteredObserver, ScoredBatch
-from kobe_mlops.monitoring.calculators import ChunkSums, Monitor, result_table
+from kobe_mlops.monitoring.calculators import PROBABILITY_EPSILON, ChunkSums, Monitor, result_table, row_log_loss
 
 MAX_DISTINCT = 1 << 20  # distinct values kept exactly per counter
 GRID_CELLS = 1 << 20  # cells of the fallback sketch over the variable's range
 MAX_DECIMALS = 4  # rounded values (up to 4 decimals: the course's coordinates) are counted by integer key
 MAX_DECIMAL_KEYS = 1 << 20  # ... when their keys span at most this many integers in a batch
-_LOG_EPSILON = np.finfo(float).eps  # sklearn's log_loss clips probabilities to [eps, 1 - eps]
 
 
 # --- Counts per distinct value -------------------------------------------------------------------
@@ -33,11 +28,8 @@ _LOG_EPSILON = np.finfo(float).eps  # sklearn's log_loss clips probabilities to 
 
 @dataclass
 class ValueCounts:
-    """Rows per distinct value of one variable, in ``columns`` classes (1: plain counts; 2: by 0/1 label).
-
-    Exact while at most :data:`MAX_DISTINCT` distinct values were seen; then a fixed grid of
-    :data:`GRID_CELLS` cells over ``[low, high]`` (values are cell centres from then on).
-    """
+    """Rows per distinct value of one variable, in ``columns`` classes (2: by 0/1 label); past
+    :data:`MAX_DISTINCT` values, a grid of :data:`GRID_CELLS` cells over ``[low, high]``."""
 
     low: float
     high: float
@@ -78,8 +70,8 @@ class ValueCounts:
         self._combine(uniques, counts.reshape(-1, self.columns))
 
     def _decimal_keys(self, values: np.ndarray) -> tuple[np.ndarray, float] | None:
-        """``(keys, scale)`` with ``keys / scale == values`` exactly, for values with at most
-        :data:`MAX_DECIMALS` decimals spanning few keys; None otherwise (then values are hashed)."""
+        """``(keys, scale)`` with ``keys / scale == values`` exactly, for values with few decimals
+        spanning few keys; None otherwise (then values are hashed)."""
         if self.decimals < 0:  # the last batch was hashed: so are the next (same counts either way)
             return None
         for decimals in dict.fromkeys([self.decimals, *range(MAX_DECIMALS + 1)]):
@@ -140,13 +132,9 @@ class ValueCounts:
         return values[order], counts[order]
 
 
-# --- Statistics from counts ---------------------------------------------------------------------
-
-
 class MonitorFigures:
-    """The monitoring calculators' sums (:class:`~kobe_mlops.monitoring.calculators.ChunkSums`),
-    folded batch by batch: drift counts and the estimate over every scored row, realized figures
-    over the graded rows (``graded``: the labelled rows the scoring model never learned)."""
+    """The calculators' :class:`~kobe_mlops.monitoring.calculators.ChunkSums`: drift and the estimate
+    over every scored row, realized figures over the ``graded`` rows."""
 
     def __init__(self, monitor: Monitor, graded, null_rate: float):
         self.monitor, self.graded, self.null_rate = monitor, graded, null_rate
@@ -174,11 +162,8 @@ class MonitorFigures:
 
 
 class LabelledMetrics:
-    """The labelled production metrics of :func:`kobe_mlops.monitoring.application_run.labelled_metrics`.
-
-    Sums over the labelled scored rows (log loss, Brier, confusion matrix at the threshold,
-    positives, probability) and a :class:`ValueCounts` of the probability by label for AUC.
-    """
+    """The labelled production metrics (those of :func:`~kobe_mlops.modeling.metrics.evaluate_probabilities`)
+    from sums over the labelled rows and a :class:`ValueCounts` of the probability by label for AUC."""
 
     def __init__(self, development_rate: float, threshold: float = config.DECISION_THRESHOLD):
         self.development_rate = development_rate
@@ -201,13 +186,12 @@ class LabelledMetrics:
             return
         truth = truth[labelled].astype("int64")
         probability = batch.values(config.PROBABILITY_COLUMN)[labelled]
-        clipped = np.clip(probability, _LOG_EPSILON, 1 - _LOG_EPSILON)
         made = truth == 1
         predicted = probability >= self.threshold
         self.rows += len(truth)
         self.positives += int(made.sum())
         self.probability_sum += float(probability.sum())
-        self.log_loss_sum -= float(np.log(np.where(made, clipped, 1 - clipped)).sum())
+        self.log_loss_sum += float(row_log_loss(truth, probability).sum())
         self.brier_sum += float(np.sum((probability - truth) ** 2))
         self.true_positives += int((predicted & made).sum())
         self.false_positives += int((predicted & ~made).sum())
@@ -270,7 +254,7 @@ class LabelledMetrics:
 def _constant_metrics(positives: int, negatives: int, rate: float) -> dict[str, float]:
     """:func:`kobe_mlops.modeling.metrics.baseline_metrics` from the class counts."""
     n = positives + negatives
-    clipped = min(max(rate, _LOG_EPSILON), 1 - _LOG_EPSILON)
+    clipped = min(max(rate, PROBABILITY_EPSILON), 1 - PROBABILITY_EPSILON)
     return {
         "log_loss": -(positives * math.log(clipped) + negatives * math.log(1 - clipped)) / n,
         "f1": 2 * positives / (2 * positives + negatives) if positives else 0.0,
@@ -310,53 +294,44 @@ class ScoreSummary:
         }
 
 
-# --- Rows the scoring model learned ---------------------------------------------------------------
+def _labelled(batch: ScoredBatch) -> np.ndarray:
+    if not batch.has(config.TARGET):
+        return np.zeros(batch.rows_scored, dtype=bool)
+    return ~np.isnan(batch.values(config.TARGET))
 
 
 @dataclass
-class _Learned:
-    """Whether each scored row's ``shot_id`` is among the (sorted) ids the scoring model learned."""
+class NotLearned:
+    """Keep the scored rows whose shot the scoring model did not learn (a :class:`FilteredObserver` ``keep``)."""
 
     learned_shot_ids: np.ndarray
 
     def learned(self, batch: ScoredBatch) -> np.ndarray:
         if not len(self.learned_shot_ids) or not batch.has("shot_id"):
             return np.zeros(batch.rows_scored, dtype=bool)
-        ids = batch.values("shot_id").astype("int64")
-        where = np.minimum(np.searchsorted(self.learned_shot_ids, ids), len(self.learned_shot_ids) - 1)
-        return self.learned_shot_ids[where] == ids
-
-    @staticmethod
-    def labelled(batch: ScoredBatch) -> np.ndarray:
-        if not batch.has(config.TARGET):
-            return np.zeros(batch.rows_scored, dtype=bool)
-        return ~np.isnan(batch.values(config.TARGET))
-
-
-class NotLearned(_Learned):
-    """Keep the scored rows whose shot the scoring model did not learn (a :class:`FilteredObserver` ``keep``)."""
+        return np.isin(batch.values("shot_id").astype("int64"), self.learned_shot_ids)
 
     def __call__(self, batch: ScoredBatch) -> np.ndarray:
         return ~self.learned(batch)
 
 
-class GradedRows(_Learned):
+class GradedRows(NotLearned):
     """Keep the labelled scored rows the scoring model did not learn: the rows its metrics are graded on."""
 
     def __call__(self, batch: ScoredBatch) -> np.ndarray:
-        return self.labelled(batch) & ~self.learned(batch)
+        return _labelled(batch) & ~self.learned(batch)
 
 
-class LearnedLabelledRows(_Learned):
+class LearnedLabelledRows(NotLearned):
     """Counts the labelled scored rows whose shot the scoring model learned (never graded)."""
 
     def __init__(self, learned_shot_ids: np.ndarray):
-        super().__init__(np.sort(np.asarray(learned_shot_ids, dtype="int64")))
+        super().__init__(learned_shot_ids)
         self.rows = 0
 
     def update(self, batch: ScoredBatch) -> None:
         if batch.rows_scored:
-            self.rows += int((self.labelled(batch) & self.learned(batch)).sum())
+            self.rows += int((_labelled(batch) & self.learned(batch)).sum())
 
     def merge(self, other: LearnedLabelledRows) -> LearnedLabelledRows:
         self.rows += other.rows
@@ -370,15 +345,11 @@ class LearnedLabelledRows(_Learned):
 
 
 class ApplicationFigures:
-    """Every figure a ``PipelineAplicacao`` run logs, as one observer (its members fed together).
-
-    ``monitor`` holds the scoring model's calculators (fitted on its reference) and ``null_rate``
-    the make rate known before this file; ``learned_shot_ids`` the production rows it learned:
-    they are counted, never graded.
-    """
+    """Every figure a ``PipelineAplicacao`` run logs, as one observer: ``monitor`` the scoring model's
+    calculators, ``null_rate`` the make rate known before the file, ``learned_shot_ids`` rows never graded."""
 
     def __init__(self, monitor: Monitor, null_rate: float, learned_shot_ids=()):
-        learned = np.sort(np.asarray(learned_shot_ids, dtype="int64"))
+        learned = np.asarray(learned_shot_ids, dtype="int64")
         self.monitor = MonitorFigures(monitor, GradedRows(learned), null_rate)
         self.scores = ScoreSummary()
         self.labelled = FilteredObserver(LabelledMetrics(null_rate), NotLearned(learned))

@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import run_pipeline
 from kobe_mlops import config
-from kobe_mlops.tracking import recovery, start_run
+from kobe_mlops.tracking import names, recovery, start_run
 
 KILLED_STEP = """
 import os, signal, mlflow
@@ -46,7 +46,7 @@ def test_runs_of_a_killed_process_are_failed_with_a_reason_and_live_runs_are_kep
         after = runs_by_name(client)
         for name in ["ValidacaoChallenger", "child"]:
             assert after[name].info.status == "FAILED" and after[name].info.end_time is not None
-            reason = after[name].data.tags[recovery.FAILURE_TAG]
+            reason = after[name].data.tags[names.FAILURE_TAG]
             assert f"process {left['ValidacaoChallenger'].data.tags[recovery.PID_TAG]}" in reason
             assert "killed or crashed" in reason
         assert after["Rollback"].info.status == "RUNNING"

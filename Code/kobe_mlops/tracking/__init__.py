@@ -1,11 +1,9 @@
 """MLflow set-up shared by every step.
 
-By default runs go to a SQLite store in the workspace (``sqlite:///<workspace>/mlflow.db``,
-MLflow's own default location) with artifacts under ``<workspace>/mlruns``. Setting
-``MLFLOW_TRACKING_URI`` sends everything to another store or tracking server instead; a
-relative SQLite path in it is taken from the project root, like every path the package is
-given, so a kernel started in ``notebooks/`` never opens a second store there.
-Every run of one ``run_all.py`` invocation carries the same ``kobe.invocation_id`` tag.
+Runs go to ``sqlite:///<workspace>/mlflow.db`` with artifacts under ``<workspace>/mlruns``, or to
+``MLFLOW_TRACKING_URI`` when set (a relative SQLite path in it is taken from the project root, so a
+kernel in ``notebooks/`` never opens a second store). The runs of one ``run_all.py`` invocation
+share a ``kobe.invocation_id`` tag.
 """
 
 from __future__ import annotations
@@ -22,8 +20,6 @@ from mlflow.tracking import MlflowClient
 from kobe_mlops import config
 
 INVOCATION_ENV = "KOBE_INVOCATION_ID"
-
-
 SQLITE_PREFIX = "sqlite:///"
 
 
@@ -49,12 +45,8 @@ def store_exists(uri: str | None = None) -> bool:
 
 
 def use_project_store() -> str:
-    """Point this process's MLflow at the project's store, wherever it was started; return the URI.
-
-    For a notebook or a snippet that reads the registry (``models:/kobe-shot-model@champion``).
-    A missing local store is an error, not a new empty one. PyCaret's log goes to the
-    workspace too: loading a model imports PyCaret.
-    """
+    """Point this process's MLflow at the project's store (an error when a local one is missing, never
+    a new empty one) and PyCaret's log at the workspace (loading a model imports PyCaret); return the URI."""
     uri = tracking_uri()
     if not store_exists(uri):
         raise FileNotFoundError(

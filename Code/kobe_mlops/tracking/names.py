@@ -1,9 +1,7 @@
 """Names of the MLflow metrics, params and tags that one module writes and another reads.
 
-The functions that log a ``Treinamento`` or ``PipelineAplicacao`` run write these names; the
-triggers, trends, retraining loop and dashboard read them. Renaming one here renames it on
-both sides, and ``tests/monitoring/test_application_run.py`` checks that a real application
-run logs every metric the triggers read.
+The loggers of ``Treinamento`` and ``PipelineAplicacao`` runs write them; the triggers, trends,
+retraining loop and dashboard read them, so a rename here renames both sides.
 """
 
 from __future__ import annotations
@@ -62,7 +60,7 @@ LABELS_APPENDED = "labels_appended"
 LABELLED_PRODUCTION_ROWS = "labelled_production_rows"  # rows in the store when retraining is checked
 LABEL_CONFLICTS = "label_conflicts"  # labelled rows whose shot the store holds with the other label
 # Set on a PipelineAplicacao run that failed: what it was doing and the error (nothing was published).
-FAILURE_TAG = "kobe.failure_reason"  # same tag as tracking.recovery puts on runs a dead process left
+FAILURE_TAG = "kobe.failure_reason"  # also put by tracking.recovery on the runs a dead process left
 LOG_LOSS = "log_loss"  # the course's names for the production log loss and F1
 F1_SCORE = "f1_score"
 PSI_PREFIX = "psi_"

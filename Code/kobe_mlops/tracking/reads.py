@@ -1,7 +1,6 @@
-"""Every read of the MLflow store lives here: aliases, runs, the run behind a version, decisions.
+"""Every read of the MLflow store: aliases, runs, the run behind a version, decisions.
 
-Modules above the base layer never search runs or resolve aliases themselves; they ask this
-module, so "which version is the champion" or "the latest application run" has one answer.
+Modules above the base layer ask this module, so "which version is the champion" has one answer.
 Reads never create a store: :func:`store_exists` tells a missing SQLite file apart first.
 """
 
@@ -152,72 +151,59 @@ def model_version_used(client: MlflowClient, application_run: Run) -> ModelVersi
 # --- Runs -------------------------------------------------------------------------------------
 
 
-def _experiment_id(client: MlflowClient, experiment_name: str) -> str | None:
-    experiment = client.get_experiment_by_name(experiment_name)
-    return experiment.experiment_id if experiment else None
-
-
-def _every_run(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
-    """Every run of the experiment matching ``filter_string``, oldest first, over all result pages."""
+def every_run(client: MlflowClient, experiment_ids: list[str], filter_string: str = "", order_by=None) -> list[Run]:
+    """Every run matching ``filter_string``, over all result pages."""
     runs, page_token = [], None
     while True:
-        page = client.search_runs(
-            [experiment_id], filter_string=filter_string, order_by=["attributes.start_time ASC"], page_token=page_token
-        )
+        page = client.search_runs(experiment_ids, filter_string, order_by=order_by, page_token=page_token)
         runs.extend(page)
         page_token = page.token
         if not page_token:
             return runs
 
 
+def _runs(
+    client: MlflowClient, experiment_name: str, filter_string: str = "", oldest_first=False, max_results=None
+) -> list[Run]:
+    """Runs of the experiment by start time (none when it does not exist); every page unless ``max_results``."""
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return []
+    order = [f"attributes.start_time {'ASC' if oldest_first else 'DESC'}"]
+    if max_results is None:
+        return every_run(client, [experiment.experiment_id], filter_string, order)
+    return list(client.search_runs([experiment.experiment_id], filter_string, order_by=order, max_results=max_results))
+
+
+def _latest(client: MlflowClient, experiment_name: str, filter_string: str) -> Run | None:
+    runs = _runs(client, experiment_name, filter_string, max_results=1)
+    return runs[0] if runs else None
+
+
 def recent_runs(client: MlflowClient, max_results: int, experiment_name: str = config.EXPERIMENT_NAME) -> list[Run]:
     """The newest runs of the experiment, newest first."""
-    experiment_id = _experiment_id(client, experiment_name)
-    if experiment_id is None:
-        return []
-    return list(client.search_runs([experiment_id], order_by=["attributes.start_time DESC"], max_results=max_results))
+    return _runs(client, experiment_name, max_results=max_results)
 
 
 def latest_application_run(client: MlflowClient, experiment_name: str = config.EXPERIMENT_NAME) -> Run | None:
     """The newest finished ``PipelineAplicacao`` run, or None."""
-    experiment_id = _experiment_id(client, experiment_name)
-    if experiment_id is None:
-        return None
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=APPLICATION_RUNS_FILTER,
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0] if runs else None
+    return _latest(client, experiment_name, APPLICATION_RUNS_FILTER)
 
 
 def finished_application_runs(client: MlflowClient, experiment_name: str = config.EXPERIMENT_NAME) -> list[Run]:
-    """Every finished ``PipelineAplicacao`` run of the experiment, oldest first, over all pages."""
-    experiment_id = _experiment_id(client, experiment_name)
-    if experiment_id is None:
-        return []
-    return _every_run(client, experiment_id, APPLICATION_RUNS_FILTER)
+    """Every finished ``PipelineAplicacao`` run of the experiment, oldest first."""
+    return _runs(client, experiment_name, APPLICATION_RUNS_FILTER, oldest_first=True)
 
 
 def decision_history(client: MlflowClient, limit: int = 50) -> pd.DataFrame:
     """The retraining loop's runs, newest first: checks, validations and rollbacks with their reasons."""
-    experiment_id = _experiment_id(client, config.EXPERIMENT_NAME)
-    if experiment_id is None:
-        return pd.DataFrame(columns=DECISION_COLUMNS)
     runs = [
         run
         for name in config.RETRAINING_RUN_NAMES.values()  # MLflow filters run names one at a time
-        for run in client.search_runs(
-            [experiment_id],
-            f"attributes.run_name = '{name}'",
-            order_by=["attributes.start_time DESC"],
-            max_results=limit,
-        )
+        for run in _runs(client, config.EXPERIMENT_NAME, f"attributes.run_name = '{name}'", max_results=limit)
     ]
-    runs = sorted(runs, key=lambda run: run.info.start_time, reverse=True)[:limit]
     rows = []
-    for run in runs:
+    for run in sorted(runs, key=lambda run: run.info.start_time, reverse=True)[:limit]:
         params, tags = run.data.params, run.data.tags
         if "challenger_version" in params:
             versions = f"champion v{params[names.CHAMPION_VERSION]}, challenger v{params['challenger_version']}"
@@ -247,20 +233,11 @@ REPLAY_RUNS_FILTER = (
 
 def latest_replay_run(client: MlflowClient, experiment_name: str = config.REPLAY_EXPERIMENT_NAME) -> Run | None:
     """The newest finished ``SimulacaoOperacao`` run (a failed replay is never read), or None."""
-    experiment_id = _experiment_id(client, experiment_name)
-    if experiment_id is None:
-        return None
-    runs = client.search_runs(
-        [experiment_id], filter_string=REPLAY_RUNS_FILTER, order_by=["attributes.start_time DESC"], max_results=1
-    )
-    return runs[0] if runs else None
+    return _latest(client, experiment_name, REPLAY_RUNS_FILTER)
 
 
 def replay_batch_runs(
     client: MlflowClient, parent_run_id: str, experiment_name: str = config.REPLAY_EXPERIMENT_NAME
 ) -> list[Run]:
-    """Every child run of one replay (one per strategy and batch), oldest first, over all pages."""
-    experiment_id = _experiment_id(client, experiment_name)
-    if experiment_id is None:
-        return []
-    return _every_run(client, experiment_id, f"tags.mlflow.parentRunId = '{parent_run_id}'")
+    """Every child run of one replay (one per strategy and batch), oldest first."""
+    return _runs(client, experiment_name, f"tags.mlflow.parentRunId = '{parent_run_id}'", oldest_first=True)

@@ -1,11 +1,9 @@
 """Runs left RUNNING by a process that died (kill -9, a closed laptop, a lost kernel) are marked FAILED.
 
-:func:`kobe_mlops.tracking.start_run` tags each run with the process that opened it
-(:func:`process_tags`: pid, host and the process's start time, so a pid reused by a later process
-is not taken for the same one). :func:`fail_orphaned_runs`, called when ``run_all.py`` starts,
-finds RUNNING runs of this host whose process is gone, ends them as FAILED with a tag saying
-why, and does the same for their nested runs. Runs of a live process, of another host, or
-without those tags are left alone: nothing says they are dead.
+:func:`kobe_mlops.tracking.start_run` tags each run with its process (:func:`process_tags`: pid,
+host and start time, so a reused pid is not taken for the same process). When ``run_all.py``
+starts, :func:`fail_orphaned_runs` fails this host's RUNNING runs whose process is gone, nested
+runs included; runs of a live process, another host or without those tags are left alone.
 """
 
 from __future__ import annotations
@@ -18,12 +16,11 @@ from mlflow.entities import RunStatus
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
+from kobe_mlops.tracking import names, reads
 
 PID_TAG = "kobe.pid"
 HOST_TAG = "kobe.host"
 PROCESS_START_TAG = "kobe.process_start"  # Linux clock ticks since boot (field 22 of /proc/<pid>/stat)
-FAILURE_TAG = "kobe.failure_reason"
-PARENT_TAG = "mlflow.parentRunId"
 EXPERIMENTS = (config.EXPERIMENT_NAME, config.REPLAY_EXPERIMENT_NAME)
 
 
@@ -58,13 +55,7 @@ def process_alive(pid: int, start: str | None = None) -> bool:
 
 
 def _running(client: MlflowClient, experiment_ids: list[str], extra: str = "") -> list:
-    runs, token = [], None
-    while True:
-        page = client.search_runs(experiment_ids, f"attributes.status = 'RUNNING'{extra}", page_token=token)
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+    return reads.every_run(client, experiment_ids, f"attributes.status = 'RUNNING'{extra}")
 
 
 def orphaned_runs(client: MlflowClient) -> list:
@@ -85,8 +76,6 @@ def orphaned_runs(client: MlflowClient) -> list:
 
 def fail_orphaned_runs(client: MlflowClient | None = None) -> list[str]:
     """Mark every orphaned run (and its RUNNING nested runs) FAILED with a reason; one line per run."""
-    from kobe_mlops.tracking import reads
-
     if client is None:
         if not reads.store_exists():
             return []
@@ -98,9 +87,9 @@ def fail_orphaned_runs(client: MlflowClient | None = None) -> list[str]:
             f"process {tags[PID_TAG]} on {tags[HOST_TAG]} ended without closing this run (killed or crashed); "
             "marked FAILED at the next start"
         )
-        children = _running(client, [run.info.experiment_id], f" and tags.`{PARENT_TAG}` = '{run.info.run_id}'")
+        children = _running(client, [run.info.experiment_id], f" and tags.`mlflow.parentRunId` = '{run.info.run_id}'")
         for ended in [run, *children]:
-            client.set_tag(ended.info.run_id, FAILURE_TAG, reason)
+            client.set_tag(ended.info.run_id, names.FAILURE_TAG, reason)
             client.set_terminated(ended.info.run_id, RunStatus.to_string(RunStatus.FAILED))
             lines.append(f"Run {ended.info.run_name} ({ended.info.run_id}) was left RUNNING: {reason}.")
     return lines

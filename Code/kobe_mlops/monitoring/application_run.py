@@ -1,18 +1,8 @@
 """The ``PipelineAplicacao`` step as named functions notebook 04 calls: score, log, then publish.
 
-:func:`run_application_step` is the whole step. It resolves the model alias once (the version
-that scores is the version logged), streams the production file through the scoring engine
-into staged outputs, stages the labelled rows for the label store, logs the run, and only then
-publishes both (outputs moved in, label file made visible): a failure at any point leaves the
-previous outputs, label store and logged figures as they were. Every figure is folded batch by
-batch by :class:`~kobe_mlops.monitoring.streaming_figures.ApplicationFigures`; the run's
-artifacts are its tables and the first :data:`SAMPLE_ROWS` rows of each output, with the full
-outputs referenced as the run's dataset inputs, so the artifact store does not grow with the file.
-
-:func:`labelled_metrics` and :func:`application_metrics` compute the same figures from a frame
-already in memory (:class:`~kobe_mlops.deployment.application.ApplicationResult`, e.g. one batch
-of the replay). Labelled metrics use only rows the scoring model did not learn; a figure that
-cannot be measured (no scored row, no label) is not logged.
+:func:`run_application_step` resolves the model alias once, streams the file through the engine
+into staging (every figure folded by :class:`~kobe_mlops.monitoring.streaming_figures.ApplicationFigures`),
+logs the run, and only then publishes outputs and labels: a failure leaves the previous state.
 """
 
 from __future__ import annotations
@@ -53,7 +43,6 @@ from kobe_mlops.tracking import configure, names, start_run
 
 CHUNK = "production file"  # the file is one chunk of the monitoring calculators
 SAMPLE_ROWS = 10_000  # rows of each output logged as an artifact; the whole outputs stay in the workspace
-LABEL_COLUMNS = ["shot_id", "game_date", *config.FEATURES, config.TARGET]
 
 NO_LABELS_REASON = "none: no scored row has a shot_made_flag"
 ALL_SEEN_REASON = "none: every labelled row was learned by the scoring model (in-sample rows are never graded)"
@@ -64,21 +53,14 @@ def application_figures(scoring: ScoringModel) -> ApplicationFigures:
     return ApplicationFigures(scoring.monitor, scoring.null_rate, scoring.learned_shot_ids)
 
 
-def result_table(applied: AppliedFile) -> pd.DataFrame:
-    """The monitoring calculators' table of the file (one chunk): drift, realized, make rate, estimate."""
-    return applied.observer(ApplicationFigures).result(CHUNK)["table"]
-
-
-def drift_table(applied: AppliedFile) -> pd.DataFrame:
-    """The drift rows of :func:`result_table`, one per feature (PSI, its no-drift threshold, alert)."""
-    table = result_table(applied)
+def drift_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The drift rows of the calculators' table, one per feature (PSI, its no-drift threshold, alert)."""
     drift = table[table["metric"].str.startswith(names.PSI_PREFIX)]
     return drift.assign(feature=drift["metric"].str[len(names.PSI_PREFIX) :]).reset_index(drop=True)
 
 
 def drift_figure(drift: pd.DataFrame):
-    """PSI per feature beside the threshold a no-drift file of this size reaches (a sentence instead
-    when the model's reference could set no threshold)."""
+    """PSI per feature beside a no-drift file's threshold (a sentence when no threshold was set)."""
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 3))
@@ -116,17 +98,16 @@ def streamed_metrics(applied: AppliedFile) -> dict[str, float]:
 
 
 def measurable(metrics: dict[str, float]) -> dict[str, float]:
-    """The metrics that have a value (a figure on no rows is NaN: it is not logged)."""
+    """The metrics that have a value (a figure on no rows is NaN: not logged)."""
     return {name: value for name, value in metrics.items() if value is not None and math.isfinite(value)}
 
 
 def stage_labels(predictions: Path, writer: labels.LabelStoreWriter) -> None:
-    """Stream the labelled rows of a predictions output (a file or a folder of parts) into
-    ``writer``, one batch at a time and only the store's columns (bounded memory)."""
+    """Stream the labelled rows of a predictions output (a file or a folder of parts) into ``writer``."""
     dataset = ds.dataset(predictions, format="parquet")
     if config.TARGET not in dataset.schema.names or "shot_id" not in dataset.schema.names:
         return
-    columns = [name for name in LABEL_COLUMNS if name in dataset.schema.names]
+    columns = [name for name in labels.SCORED_COLUMNS if name in dataset.schema.names]
     with writer:
         for batch in dataset.to_batches(
             columns=columns,
@@ -139,8 +120,8 @@ def stage_labels(predictions: Path, writer: labels.LabelStoreWriter) -> None:
 
 
 def log_outputs(staged: OutputPaths, published: OutputPaths) -> None:
-    """The first :data:`SAMPLE_ROWS` rows of each output as artifacts (``data/<name>``), and each
-    whole output, at its published path, as a dataset input of the run (MLflow dataset tracking)."""
+    """The first :data:`SAMPLE_ROWS` rows of each output as artifacts (``data/<name>``), each whole
+    output (its published path) as a dataset input of the run."""
     with tempfile.TemporaryDirectory(prefix="kobe-sample-") as folder:
         for path, target in zip(staged, published, strict=True):
             # One batch read at a time (head's default reads ahead 16 batches of 4 files).
@@ -156,6 +137,7 @@ def log_outputs(staged: OutputPaths, published: OutputPaths) -> None:
 
 def log_application_run(
     applied: AppliedFile,
+    table: pd.DataFrame,
     *,
     prod_path: str,
     model_uri: str,
@@ -165,13 +147,8 @@ def log_application_run(
     label_writer: labels.LabelStoreWriter | None = None,
     published: OutputPaths | None = None,
 ) -> dict[str, float]:
-    """Log the active ``PipelineAplicacao`` run; return the metrics.
-
-    ``applied`` is the engine's result, with its (staged) outputs and the
-    :class:`ApplicationFigures` it folded; ``version`` the registered version that scored
-    (:func:`~kobe_mlops.monitoring.scoring_model.registered_version`, resolved before scoring);
-    ``label_writer`` the staged label file's writer; ``published`` where the outputs will be.
-    """
+    """Log the active ``PipelineAplicacao`` run; the metrics. ``applied``: the engine's result (staged
+    outputs, folded figures); ``table``: its calculators' table; ``version``: the version that scored."""
     mlflow.log_params(
         {
             names.PROD_DATA: prod_path,
@@ -181,7 +158,6 @@ def log_application_run(
             **version,
         }
     )
-    table = result_table(applied)
     metrics = streamed_metrics(applied)
     if label_writer is not None:
         metrics[names.LABELS_APPENDED] = label_writer.rows_appended
@@ -193,7 +169,7 @@ def log_application_run(
         reason = ALL_SEEN_REASON if metrics.get(names.ROWS_SEEN_IN_TRAINING) else NO_LABELS_REASON
         mlflow.set_tag(names.LABELLED_METRICS_TAG, reason)
     mlflow.log_table(table, artifact_file=names.MONITORING_TABLE_ARTIFACT)
-    mlflow.log_table(drift_table(applied), artifact_file=names.DRIFT_TABLE_ARTIFACT)
+    mlflow.log_table(drift_table(table), artifact_file=names.DRIFT_TABLE_ARTIFACT)
     log_outputs(applied.outputs, published or applied.outputs)
     return metrics
 
@@ -238,13 +214,9 @@ def run_application_step(
     spark_conf: dict[str, str] | None = None,
     paths: config.WorkspacePaths | None = None,
 ) -> tuple[AppliedFile, pd.DataFrame, dict[str, float]]:
-    """Score ``prod_path`` with ``model_uri``, log the ``PipelineAplicacao`` run, then publish its
-    outputs and labels; ``(engine result, drift table, logged metrics)``.
-
-    Nothing is published unless the run was logged: on any failure the staged outputs and label
-    file are removed, the run (if one started) is FAILED with a ``kobe.failure`` tag, and the error
-    says in one line what failed. Staging left by a killed run is removed first.
-    """
+    """Score ``prod_path``, log the ``PipelineAplicacao`` run, then publish outputs and labels;
+    ``(engine result, drift table, logged metrics)``. On any failure nothing is published, the run is
+    FAILED with a ``kobe.failure`` tag and the error says in one line what failed."""
     paths = paths or config.workspace_paths()
     outputs = OutputPaths.of_workspace(paths)
     configure()
@@ -284,7 +256,8 @@ def run_application_step(
                         sink=sink,
                         model=model,
                     )
-                    drift = drift_table(applied)
+                    table = applied.observer(ApplicationFigures).result(CHUNK)["table"]
+                    drift = drift_table(table)
                     stage = "writing the label store"
                     if sink is None:
                         stage_labels(staged.predictions, writer)
@@ -292,6 +265,7 @@ def run_application_step(
                     stage = "logging the MLflow run"
                     logged = log_application_run(
                         applied,
+                        table,
                         prod_path=prod_path,
                         model_uri=model_uri,
                         version=version,
@@ -323,7 +297,7 @@ def run_application_step(
 
 
 def application_summary(metrics: dict[str, float], source: str) -> str:
-    """What the step prints: rows, what was graded and on which rows, the estimate beside it."""
+    """What the step prints: rows, what was graded on which rows, the estimate beside it."""
     lines = [
         f"{source}: {metrics[names.ROWS_INPUT]:.0f} rows in, {metrics[names.ROWS_SCORED]:.0f} scored, "
         f"{metrics[names.ROWS_REJECTED]:.0f} rejected, {metrics[names.ROWS_LABELLED]:.0f} labelled.",

@@ -1,8 +1,7 @@
-"""The figure tables of ``Docs/``, rendered from the MLflow store of a pipeline run.
+"""The figure tables of ``Docs/``, rendered from what a workspace's runs logged.
 
-A table sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` in a document;
-``TABLES[NAME]`` renders it from a :class:`Workspace`. Tables whose run the workspace lacks (the
-replay, the retraining gate) are left as they are::
+A table sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``; ``TABLES[NAME]`` renders it
+from a :class:`Workspace`. A table whose run the workspace lacks (the replay, the gate) stays as it is::
 
     python -m kobe_mlops.docs_tables --workspace DIR [--check]
 """
@@ -16,6 +15,7 @@ import sys
 from functools import cached_property
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
@@ -72,22 +72,24 @@ def table(header: str, rows: list[list[str]]) -> str:
 
 
 def grid(header: str, rows, *columns, source: str = "metrics"):
-    """Logged figures: a row per name of ``rows`` (or of ``rows(workspace)``), a column per pattern
-    (``{}`` is the row's name; or a function of it), from the workspace's ``source`` figures."""
+    """Logged figures: a row per name of ``rows`` (space-separated, or a function of the workspace), a
+    column per key pattern (space-separated, ``{}`` is the row's name; or a function of it)."""
+    patterns = [part for column in columns for part in (column.split() if isinstance(column, str) else [column])]
 
     def render(w: Workspace) -> str:
-        values, body = getattr(w, source), []
-        for row in rows(w) if callable(rows) else rows:
-            keys = [column(row) if callable(column) else column.format(row) for column in columns]
-            body.append([f"`{row}`", *[shown(key, values[key]) for key in keys]])
-        return table(header, body)
+        values = getattr(w, source)
+        keys = {
+            row: [p(row) if callable(p) else p.format(row) for p in patterns]
+            for row in (rows(w) if callable(rows) else rows.split())
+        }
+        return table(header, [[f"`{row}`", *[shown(key, values[key]) for key in k]] for row, k in keys.items()])
 
     return render
 
 
-def named(*keys: str, header: str = "figure|value", source: str = "metrics"):
-    """A figure per row, by name: ``keys`` are space-separated names."""
-    return grid(header, " ".join(keys).split(), "{}", source=source)
+def named(keys: str, header: str = "figure|value", source: str = "metrics"):
+    """One logged figure per row, by name (``keys`` space-separated)."""
+    return grid(header, keys, "{}", source=source)
 
 
 class Workspace:
@@ -136,8 +138,6 @@ class Workspace:
     @cached_property
     def pipeline(self):
         """The fitted pipeline of the version the application step scored with."""
-        import mlflow
-
         previous = mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(self.client.tracking_uri)
         try:
@@ -149,91 +149,88 @@ class Workspace:
     def frame(self, name: str) -> pd.DataFrame:
         return pd.read_parquet(getattr(self.paths, name))
 
-    def cv_folds(self) -> str:
-        import mlflow
 
-        uri = self.training.info.artifact_uri
-        folds = [mlflow.artifacts.load_dict(f"{uri}/cv/{key}_cv_folds.json") for key in CANDIDATES]
-        rows = [[str(row[0]).lower()] for row in folds[0]["data"]]
-        for logged in folds:
-            for row, values in zip(rows, logged["data"], strict=True):
-                row.append(fixed(values[logged["columns"].index("Log Loss")]))
-        return table("fold|" + "|".join(CANDIDATES.values()), rows)
+def cv_folds(w: Workspace) -> str:
+    uri = w.training.info.artifact_uri
+    logged = {key: pd.DataFrame(**mlflow.artifacts.load_dict(f"{uri}/cv/{key}_cv_folds.json")) for key in CANDIDATES}
+    losses = pd.DataFrame({key: folds.set_index("fold")["Log Loss"] for key, folds in logged.items()})
+    rows = [
+        [str(fold).lower(), *map(fixed, values)] for fold, values in zip(losses.index, losses.to_numpy(), strict=True)
+    ]
+    return table("fold|" + "|".join(CANDIDATES.values()), rows)
 
-    def tree(self, part: str) -> str:
-        """The champion tree's ``splits`` in each feature's unit, or its ``leaves`` with their rule and shots."""
-        estimator, scaler = self.pipeline.steps[-1][1], dict(self.pipeline.steps)["normalize"].transformer
-        tree, splits, leaves = estimator.tree_, [], []
-        features = [self.frame(base)[config.FEATURES] for base in ("base_train", "predictions_prod")]
-        landed = [estimator.apply(np.asarray(self.pipeline[:-1].transform(x), dtype=float)) for x in features]
 
-        def walk(node: int, bounds: dict) -> None:
-            if tree.feature[node] < 0:
-                make = tree.value[node][0][1] / tree.value[node][0].sum()
-                rule = ", ".join(f"`{feature}` {side} {trimmed(value)}" for (feature, side), value in bounds.items())
-                train, prod = [shown("rows", (leaf == node).sum()) for leaf in landed]
-                leaves.append([str(node), rule, train, fixed(make), prod])
-                return
-            index = tree.feature[node]
-            feature, cut = config.FEATURES[index], tree.threshold[node] * scaler.scale_[index] + scaler.mean_[index]
-            splits.append([str(node), f"`{feature}`", trimmed(cut)])
-            walk(tree.children_left[node], {**bounds, (feature, "≤"): min(cut, bounds.get((feature, "≤"), np.inf))})
-            walk(tree.children_right[node], {**bounds, (feature, ">"): max(cut, bounds.get((feature, ">"), -np.inf))})
+def tree(w: Workspace, part: str) -> str:
+    """The champion tree's ``splits`` in each feature's unit, or its ``leaves`` with their rule and shots."""
+    estimator, scaler = w.pipeline.steps[-1][1], dict(w.pipeline.steps)["normalize"].transformer
+    nodes, splits, leaves = estimator.tree_, [], []
+    features = [w.frame(base)[config.FEATURES] for base in ("base_train", "predictions_prod")]
+    landed = [estimator.apply(np.asarray(w.pipeline[:-1].transform(x), dtype=float)) for x in features]
 
-        walk(0, {})
-        if part == "splits":
-            return table("split node|feature|threshold", sorted(splits, key=lambda row: int(row[0])))
-        leaves.sort(key=lambda row: row[3], reverse=True)
-        return table("leaf node|rule|base_train shots|probability of a make|production shots", leaves)
+    def walk(node: int, bounds: dict) -> None:
+        if nodes.feature[node] < 0:
+            make = nodes.value[node][0][1] / nodes.value[node][0].sum()
+            rule = ", ".join(f"`{feature}` {side} {trimmed(value)}" for (feature, side), value in bounds.items())
+            train, prod = [shown("rows", (leaf == node).sum()) for leaf in landed]
+            leaves.append([str(node), rule, train, fixed(make), prod])
+            return
+        index = nodes.feature[node]
+        feature, cut = config.FEATURES[index], nodes.threshold[node] * scaler.scale_[index] + scaler.mean_[index]
+        splits.append([str(node), f"`{feature}`", trimmed(cut)])
+        walk(nodes.children_left[node], {**bounds, (feature, "≤"): min(cut, bounds.get((feature, "≤"), np.inf))})
+        walk(nodes.children_right[node], {**bounds, (feature, ">"): max(cut, bounds.get((feature, ">"), -np.inf))})
 
-    def training_support(self) -> str:
-        support, production = (
-            json.loads(reads.feature_support_text(self.client, self.version)),
-            self.frame("predictions_prod"),
-        )
-        outside = {f: (production[f] < low) | (production[f] > high) for f, (low, high) in support.items()}
-        rows = [
-            [f"`{f}`", trimmed(low), trimmed(high), shown("share", outside[f].mean())]
-            for f, (low, high) in support.items()
-        ]
-        rows.sort(key=lambda row: -float(row[3].rstrip(" %")))
-        rows.append(["any of the six", "", "", shown("share", pd.concat(outside, axis=1).any(axis=1).mean())])
-        return table("feature|training low|training high|share of production outside", rows)
+    walk(0, {})
+    if part == "splits":
+        return table("split node|feature|threshold", sorted(splits, key=lambda row: int(row[0])))
+    leaves.sort(key=lambda row: row[3], reverse=True)
+    return table("leaf node|rule|base_train shots|probability of a make|production shots", leaves)
 
-    def triggers(self, part: str) -> str:
-        """The latest application run's ``table`` of triggers, or the recommended ``action``."""
-        report = triggers.latest_trigger_report(self.client)
-        if part == "action":
-            fired = [f"`{t.name}`" for t in report.fired]
-            fired_text = " and ".join([", ".join(fired[:-1]), fired[-1]] if len(fired) > 1 else fired) or "no trigger"
-            return f"> {report.recommended_action}\n\nOn this run, {fired_text} fired."
-        rows = []
-        for t in report.triggers:
-            places = 3 if t.name == triggers.FEATURE_DRIFT else 4
-            rows.append([f"`{t.name}`", fixed(t.value, places), fixed(t.threshold, places), shown("_fired", t.fired)])
-        return table("trigger|value|threshold|fired", rows)
+
+def training_support(w: Workspace) -> str:
+    support, production = json.loads(reads.feature_support_text(w.client, w.version)), w.frame("predictions_prod")
+    outside = pd.DataFrame({f: (production[f] < low) | (production[f] > high) for f, (low, high) in support.items()})
+    rows = [
+        [f"`{f}`", trimmed(low), trimmed(high), shown("share", outside[f].mean())] for f, (low, high) in support.items()
+    ]
+    rows.sort(key=lambda row: -float(row[3].rstrip(" %")))
+    rows.append(["any of the six", "", "", shown("share", outside.any(axis=1).mean())])
+    return table("feature|training low|training high|share of production outside", rows)
+
+
+def trigger_table(w: Workspace) -> str:
+    rows = []
+    for t in triggers.latest_trigger_report(w.client).triggers:
+        places = 3 if t.name == triggers.FEATURE_DRIFT else 4
+        rows.append([f"`{t.name}`", fixed(t.value, places), fixed(t.threshold, places), shown("_fired", t.fired)])
+    return table("trigger|value|threshold|fired", rows)
+
+
+def recommended_action(w: Workspace) -> str:
+    report = triggers.latest_trigger_report(w.client)
+    fired = [f"`{t.name}`" for t in report.fired]
+    fired_text = " and ".join([", ".join(fired[:-1]), fired[-1]] if len(fired) > 1 else fired) or "no trigger"
+    return f"> {report.recommended_action}\n\nOn this run, {fired_text} fired."
 
 
 def feature_summary(w: Workspace) -> str:
-    places, bases = (
-        {"shot_distance": 2, "minutes_remaining": 2, "period": 2, "playoffs": 3},
-        ("data_filtered", "predictions_prod"),
-    )
-    frames = [w.frame(base) for base in bases]
-    cells = {
-        f: [short(getattr(x[f], stat)(), places.get(f, 4)) for stat in ("mean", "median", "std") for x in frames]
+    places = {"shot_distance": 2, "minutes_remaining": 2, "period": 2, "playoffs": 3}
+    frames = [w.frame("data_filtered"), w.frame("predictions_prod")]
+    rows = [
+        [
+            f"`{f}`",
+            *[short(getattr(x[f], stat)(), places.get(f, 4)) for stat in ("mean", "median", "std") for x in frames],
+        ]
         for f in config.FEATURES
-    }
-    return table(
-        "feature|mean dev|mean prod|median dev|median prod|std dev|std prod", [[f"`{f}`", *c] for f, c in cells.items()]
-    )
+    ]
+    return table("feature|mean dev|mean prod|median dev|median prod|std dev|std prod", rows)
 
 
 def scores(w: Workspace) -> str:
     test = reads.reference_scores(w.client, w.version)[config.PROBABILITY_COLUMN]
-    rows = [["mean probability", test.mean(), w.metrics["mean_probability"]]]
-    rows.append(["predicted make rate", (test >= config.DECISION_THRESHOLD).mean(), w.metrics["predicted_make_rate"]])
-    return table("figure|test (base_test)|production", [[label, fixed(a), fixed(b)] for label, a, b in rows])
+    rows = [["mean probability", test, w.metrics["mean_probability"]]]
+    rows.append(["predicted make rate", test >= config.DECISION_THRESHOLD, w.metrics["predicted_make_rate"]])
+    return table("figure|test (base_test)|production", [[label, fixed(a.mean()), fixed(b)] for label, a, b in rows])
 
 
 def importance(w: Workspace) -> str:
@@ -244,10 +241,12 @@ def importance(w: Workspace) -> str:
 
 
 def raw_files(w: Workspace) -> str:
-    rows = [[f"`{b}`", f"[{file}]({config.CANONICAL_DATA_URL}{file})"] for b, file in config.DATASET_FILES.items()]
+    rows = [
+        [f"`{base}`", f"[{file}]({config.CANONICAL_DATA_URL}{file})", shown("rows", w.metrics[f"{base}_rows"])]
+        for base, file in config.DATASET_FILES.items()
+    ]
     return table(
-        "dataset|file|rows|columns",
-        [r + [shown(k, w.metrics[r[0][1:-1] + k]) for k in ("_rows", "_columns")] for r in rows],
+        "dataset|file|rows|columns", [[*row, shown("columns", w.metrics[row[0][1:-1] + "_columns"])] for row in rows]
     )
 
 
@@ -260,14 +259,16 @@ def contract(w: Workspace) -> str:
 
 
 def tuned_parameters(w: Workspace) -> str:
-    grids = [(f"{k}_{p}", model, grid) for k, model in CANDIDATES.items() for p, grid in SEARCH_SPACES[k].items()]
-    return table(
-        "parameter|model|tuned value|grid searched",
-        [[f"`{n}`", m, w.training.data.params[n], f"`{g}`"] for n, m, g in grids],
-    )
+    rows = [
+        [f"`{key}_{p}`", model, w.training.data.params[f"{key}_{p}"], f"`{values}`"]
+        for key, model in CANDIDATES.items()
+        for p, values in SEARCH_SPACES[key].items()
+    ]
+    return table("parameter|model|tuned value|grid searched", rows)
 
 
-BANDS = ("{}", "{}_lower", "{}_upper")
+BANDS = "{} {}_lower {}_upper"
+STRATEGIES = " ".join(replay.STRATEGIES)
 TABLES = {
     # Data_Report/Data_Definition.md
     "raw_files": raw_files,
@@ -276,29 +277,29 @@ TABLES = {
     # Data_Report/Data_Summary_Report.md
     "general_summary": grid(
         "base|rows|columns|rows without `shot_made_flag`|make rate of the labelled rows",
-        list(config.DATASET_FILES),
-        *["{}_rows", "{}_columns", "{}_rows_unlabelled", "{}_make_rate"],
+        " ".join(config.DATASET_FILES),
+        "{}_rows {}_columns {}_rows_unlabelled {}_make_rate",
     ),
     "shot_types": named("dev_share_2PT prod_share_3PT", header="figure|share of the base's rows"),
     "missing_cells": named(
-        "dev_missing_cells dev_missing_shot_made_flag", "prod_missing_cells prod_missing_shot_made_flag"
+        "dev_missing_cells dev_missing_shot_made_flag prod_missing_cells prod_missing_shot_made_flag"
     ),
     "split": named(
-        "rows_raw rows_dropped_missing rows_filtered columns_filtered",
-        "rows_train rows_test make_rate_train make_rate_test",
+        "rows_raw rows_dropped_missing rows_filtered columns_filtered rows_train rows_test make_rate_train "
+        "make_rate_test"
     ),
     "feature_summary": feature_summary,
     "feature_drift": grid(
         "feature|PSI|no-drift threshold|alert",
         lambda w: sorted(config.FEATURES, key=lambda f: -w.metrics[names.psi_metric(f)]),
-        *["psi_{}", "psi_{}_upper", "psi_{}_alert"],
+        "psi_{} psi_{}_upper psi_{}_alert",
     ),
     "importance": importance,
     # Model/Baseline_Models.md
     "make_rates": named("make_rate_train dev_make_rate make_rate_test prod_make_rate rows_test rows_evaluated"),
     "baseline_metrics": grid(
         "metric|base_test (2PT shots)|production (labelled 3PT shots)",
-        METRIC_NAMES,
+        " ".join(METRIC_NAMES),
         "{}_baseline_test",
         names.baseline_prod_metric,
     ),
@@ -306,68 +307,66 @@ TABLES = {
     "tuned_parameters": tuned_parameters,
     "test_metrics": grid(
         "metric|Logistic regression|Decision tree (champion)|Trivial baseline",
-        METRIC_NAMES,
-        *["{}_lr_test", "{}_dt_test", "{}_baseline_test"],
+        " ".join(METRIC_NAMES),
+        "{}_lr_test {}_dt_test {}_baseline_test",
     ),
-    "cv_mean": grid("figure|" + "|".join(CANDIDATES.values()), ["cv_log_loss"], *[f"{{}}_{key}" for key in CANDIDATES]),
-    "cv_folds": Workspace.cv_folds,
+    "cv_mean": grid("figure|" + "|".join(CANDIDATES.values()), "cv_log_loss", *[f"{{}}_{key}" for key in CANDIDATES]),
+    "cv_folds": cv_folds,
     "selection_reason": lambda w: f"> {w.training.data.tags[names.SELECTION_REASON_TAG]}",
-    "splits": lambda w: w.tree("splits"),
-    "leaves": lambda w: w.tree("leaves"),
+    "splits": lambda w: tree(w, "splits"),
+    "leaves": lambda w: tree(w, "leaves"),
     "fit_to_production": grid(
         "metric|test (base_test, 2PT)|production (labelled 3PT shots)|production baseline",
-        METRIC_NAMES,
-        *["{}_champion_test", names.prod_metric, names.baseline_prod_metric],
+        " ".join(METRIC_NAMES),
+        "{}_champion_test",
+        names.prod_metric,
+        names.baseline_prod_metric,
     ),
     "production_context": named(
-        "rows_scored rows_rejected rows_evaluated dev_make_rate prod_make_rate",
-        "mean_probability_labeled predicted_make_rate",
+        "rows_scored rows_rejected rows_evaluated dev_make_rate prod_make_rate mean_probability_labeled "
+        "predicted_make_rate"
     ),
     "null_constants": named(
         "log_loss log_loss_null log_loss_null_prod", header="figure|log loss on the labelled production rows"
     ),
     # Model/Monitoring.md
     "labelled_alerts": grid(
-        "figure|value|lower|upper|alert", ["log_loss", "log_loss_vs_null", "observed_make_rate"], *BANDS, "{}_alert"
+        "figure|value|lower|upper|alert", "log_loss log_loss_vs_null observed_make_rate", BANDS, "{}_alert"
     ),
     "labelled_figures": named(
         "log_loss_null log_loss_null_prod auc_prod f1_score rows_evaluated rows_seen_in_training"
     ),
     "scores": scores,
-    "training_support": Workspace.training_support,
-    "estimate": grid("figure|value|lower|upper", ["estimated_log_loss", "estimated_log_loss_all_rows"], *BANDS),
-    "triggers": lambda w: w.triggers("table"),
-    "recommended_action": lambda w: w.triggers("action"),
+    "training_support": training_support,
+    "estimate": grid("figure|value|lower|upper", "estimated_log_loss estimated_log_loss_all_rows", BANDS),
+    "triggers": trigger_table,
+    "recommended_action": recommended_action,
     # Model/Retraining.md
     "gate_candidates": grid(
-        "candidate|holdout log loss",
-        ["champion", "challenger", "recalibrated", "null"],
-        names.holdout_metric,
-        source="gate",
+        "candidate|holdout log loss", "champion challenger recalibrated null", names.holdout_metric, source="gate"
     ),
     "gate_gain": named("holdout_gain holdout_gain_se holdout_rows", source="gate"),
     "replay_strategies": grid(
         "strategy|pooled log loss|minus the null's|lower|upper|gate runs|promotions",
-        replay.STRATEGIES,
-        *["log_loss_{}", "vs_null_{}", "vs_null_lower_{}", "vs_null_upper_{}", "retrains_{}", "promotions_{}"],
+        STRATEGIES,
+        "log_loss_{} vs_null_{} vs_null_lower_{} vs_null_upper_{} retrains_{} promotions_{}",
         source="replay",
     ),
     "replay_null": named(names.REPLAY_POOLED_NULL_LOG_LOSS, source="replay"),
     "replay_estimate": grid(
         "strategy|estimate's error|last season's loss as the estimate|noise floor|interval held the realized value"
         "|error when drift fired|error when it did not",
-        replay.STRATEGIES,
-        *["estimation_error_{}", "previous_batch_error_{}", "estimate_noise_floor_{}", "estimate_coverage_{}"],
-        *["estimation_error_drifted_{}", "estimation_error_stable_{}"],
+        STRATEGIES,
+        "estimation_error_{} previous_batch_error_{} estimate_noise_floor_{} estimate_coverage_{} "
+        "estimation_error_drifted_{} estimation_error_stable_{}",
         source="replay",
     ),
     # Project/Exit_Report.md
     "headline": named(
-        "dev_rows prod_rows rows_filtered rows_train rows_test rows_scored rows_rejected rows_evaluated",
-        "labels_appended make_rate_train make_rate_test prod_make_rate cv_log_loss_dt cv_log_loss_lr",
-        "log_loss_dt_test log_loss_lr_test",
-        "log_loss_baseline_test f1_dt_test f1_baseline_test log_loss log_loss_null log_loss_null_prod",
-        "auc_prod f1_score",
+        "dev_rows prod_rows rows_filtered rows_train rows_test rows_scored rows_rejected rows_evaluated "
+        "labels_appended make_rate_train make_rate_test prod_make_rate cv_log_loss_dt cv_log_loss_lr "
+        "log_loss_dt_test log_loss_lr_test log_loss_baseline_test f1_dt_test f1_baseline_test log_loss "
+        "log_loss_null log_loss_null_prod auc_prod f1_score"
     ),
 }
 

@@ -1,10 +1,5 @@
-"""A ``PipelineAplicacao`` run logs what the triggers read, and publishes nothing unless it was logged.
-
-The writers (``monitoring/application_run.py``, ``modeling/training_run.py``) and the readers
-(``monitoring/triggers.py``, trends, dashboard) share the names in ``tracking/names.py``; this
-test makes a renamed or dropped metric fail here instead of silently disabling a trigger. It
-reads the session pipeline's store (fixture ``tracking``), so it is end-to-end.
-"""
+"""A ``PipelineAplicacao`` run logs what the triggers read (names shared through ``tracking/names.py``),
+and publishes nothing unless it was logged."""
 
 import json
 import shutil
@@ -62,8 +57,7 @@ def shots_file(path, rows: int, seed: int = 5, first_id: int = 1):
 
 
 def register(base_train, base_test, flip: bool = False) -> str:
-    """A ShotMadeModel version of a small scikit-learn pipeline (``flip``: learns the opposite),
-    with the reference scores its training run logs, as notebook 03 registers one."""
+    """A registered small pipeline (``flip``: learns the opposite) with its logged reference scores."""
     target = 1 - base_train[config.TARGET] if flip else base_train[config.TARGET]
     pipeline = Pipeline([("scale", StandardScaler()), ("trained_model", LogisticRegression())])
     candidate = Candidate("lr", pipeline.fit(base_train[config.FEATURES], target), {}, 0.6, pd.DataFrame())
@@ -74,7 +68,7 @@ def register(base_train, base_test, flip: bool = False) -> str:
 
 
 def prepare(root: Path):
-    """Prepared bases, a champion, and one successful step already published, in workspace ``root``."""
+    """Prepared bases, a champion and one published step in workspace ``root``."""
     paths = config.workspace_paths(root)
     paths.processed_dir.mkdir(parents=True, exist_ok=True)
     base = synthetic_shots(600, seed=1)
@@ -162,18 +156,6 @@ def test_a_failure_at_any_point_changes_nothing_and_says_what_failed(fault, work
     assert run.info.status == "FAILED" and run.data.tags[names.FAILURE_TAG].startswith(stage)
 
 
-def test_the_next_start_cleans_what_a_killed_run_left(workspace, tmp_path):
-    killed = [
-        workspace.processed_dir / f".{workspace.predictions_prod.name}.0123456789ab.tmp",
-        workspace.processed_dir / f"..{workspace.rejected_prod.name}.0123456789ab.tmp.ba9876543210.tmp",
-        labels.store_files(workspace)[0].parent / ".205706510374_deadrun.parquet.x1y2z3.tmp",
-    ]
-    for path in killed:
-        path.write_bytes(b"partial")
-    application_run.run_application_step(str(shots_file(tmp_path / "next.parquet", 50)), paths=workspace)
-    assert not any(path.exists() for path in killed) and leftovers(workspace) == []
-
-
 def test_the_version_that_scored_is_the_version_logged(workspace, tmp_path, monkeypatch):
     """A promotion between resolving the alias and logging changes neither the scores nor the logged version."""
     client = reads.client()
@@ -198,9 +180,19 @@ def test_the_version_that_scored_is_the_version_logged(workspace, tmp_path, monk
     np.testing.assert_allclose(predictions[config.PROBABILITY_COLUMN], expected, rtol=0, atol=1e-12)
 
 
-def test_a_run_logs_a_bounded_sample_and_references_the_whole_outputs(workspace, tmp_path, monkeypatch):
+def test_a_run_cleans_what_a_killed_run_left_and_logs_a_bounded_sample_of_the_whole_outputs(
+    workspace, tmp_path, monkeypatch
+):
+    killed = [
+        workspace.processed_dir / f".{workspace.predictions_prod.name}.0123456789ab.tmp",
+        workspace.processed_dir / f"..{workspace.rejected_prod.name}.0123456789ab.tmp.ba9876543210.tmp",
+        labels.store_files(workspace)[0].parent / ".205706510374_deadrun.parquet.x1y2z3.tmp",
+    ]
+    for path in killed:
+        path.write_bytes(b"partial")
     monkeypatch.setattr(application_run, "SAMPLE_ROWS", 40)
     application_run.run_application_step(str(shots_file(tmp_path / "big.parquet", 500)), paths=workspace)
+    assert not any(path.exists() for path in killed) and leftovers(workspace) == []
     client = reads.client()
     run = reads.latest_application_run(client)
     local = client.download_artifacts(run.info.run_id, "data/predictions_prod.parquet", str(tmp_path))

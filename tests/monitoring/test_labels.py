@@ -6,28 +6,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from conftest import synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.monitoring import labels
 from kobe_mlops.monitoring.labels import LabelStoreError, LabelStoreWriter, append_labels, read_labels, store_files
 
 
-def scored(shot_ids, outcomes, day="2001-01-0{}") -> pd.DataFrame:
+def scored(shot_ids, outcomes) -> pd.DataFrame:
+    """Scored rows as an application run hands them over, dated over nine days."""
     rows = len(shot_ids)
-    return pd.DataFrame(
-        {
-            "shot_id": shot_ids,
-            "game_date": [day.format(1 + i % 9) for i in range(rows)],
-            "lat": np.linspace(33.9, 34.0, rows),
-            "lon": np.full(rows, -118.3),
-            "minutes_remaining": np.arange(rows) % 12,
-            "period": np.ones(rows, dtype=int),
-            "playoffs": np.zeros(rows, dtype=int),
-            "shot_distance": np.full(rows, 24.0),
-            config.PROBABILITY_COLUMN: np.full(rows, 0.4),
-            config.PREDICTION_COLUMN: np.zeros(rows, dtype=int),
-            config.TARGET: outcomes,
-        }
-    )
+    frame = synthetic_shots(rows).drop(columns=config.TARGET)
+    dates = [f"2001-01-0{1 + i % 9}" for i in range(rows)]
+    predicted = {config.PROBABILITY_COLUMN: 0.4, config.PREDICTION_COLUMN: 0, config.TARGET: outcomes}
+    return frame.assign(shot_id=shot_ids, game_date=dates, **predicted)
 
 
 @pytest.fixture
@@ -36,21 +27,19 @@ def paths(tmp_path):
 
 
 def test_each_run_appends_one_file_and_reads_accumulate(paths):
+    empty = read_labels(paths)
+    assert empty.rows.empty and empty.files == 0 and list(empty.rows.columns) == labels.STORE_COLUMNS
     first, _ = append_labels(scored([1, 2, 3], [1.0, 0.0, np.nan]), "run-a", "a.parquet", paths)
     second, _ = append_labels(scored([4, 5], [0.0, 1.0]), "run-b", "b.parquet", paths)
     assert (first, second) == (2, 2)  # the unlabelled row of run a is not stored
+    unlabelled = append_labels(scored([6, 7], [np.nan, np.nan]), "run-c", "unlabelled.parquet", paths)
+    assert unlabelled == (0, None)  # no file for a run without labels
+    assert "nothing was added" in labels.append_summary(0, "unlabelled.parquet")
     assert len(store_files(paths)) == 2
     stored = read_labels(paths)
     assert sorted(stored.rows["shot_id"]) == [1, 2, 4, 5]
     assert set(stored.rows[labels.FILE_COLUMN]) == {"a.parquet", "b.parquet"}
     assert stored.rows[config.TARGET].dtype == "int64" and stored.conflicts == 0
-
-
-def test_a_file_without_labels_adds_nothing(paths):
-    appended, written = append_labels(scored([1, 2], [np.nan, np.nan]), "run-a", "unlabelled.parquet", paths)
-    assert (appended, written) == (0, None)
-    assert store_files(paths) == []
-    assert "nothing was added" in labels.append_summary(appended, "unlabelled.parquet")
 
 
 def test_a_conflicting_label_never_replaces_the_known_one_and_is_counted(paths):
@@ -72,28 +61,34 @@ def test_labelled_rows_without_a_game_date_are_refused_naming_the_file(paths):
     assert store_files(paths) == [] and not list(paths.label_store_dir.rglob("*.tmp"))
 
 
-def test_a_store_file_without_game_dates_is_named(paths):
-    append_labels(scored([1], [1.0]), "run-a", "a.parquet", paths)
-    table = pq.read_table(store_files(paths)[0])
-    dateless = store_files(paths)[0].with_name("000000000000_dateless.parquet")
-    pq.write_table(table.set_column(1, "game_date", pa.nulls(1, pa.string())), dateless)
-    with pytest.raises(LabelStoreError, match="000000000000_dateless.parquet: label store file has rows without"):
+def dateless(good, bad):
+    table = pq.read_table(good)
+    pq.write_table(table.set_column(1, "game_date", pa.nulls(table.num_rows, pa.string())), bad)
+
+
+def garbage(good, bad):
+    bad.write_bytes(b"PAR1 this is not parquet")
+
+
+@pytest.mark.parametrize("spoil, problem", [(dateless, "has rows without a game_date"), (garbage, "cannot be read")])
+def test_a_bad_store_file_is_named_and_nothing_is_rewritten(paths, spoil, problem):
+    append_labels(scored([1, 2], [1.0, 0.0]), "run-a", "a.parquet", paths)
+    good = store_files(paths)[0]
+    bad = good.parent / "0_bad.parquet"
+    spoil(good, bad)
+    content = bad.read_bytes()
+    with pytest.raises(LabelStoreError, match=f"0_bad.parquet: label store file {problem}") as error:
         read_labels(paths)
+    assert "Nothing in the store was changed" in str(error.value)
+    assert bad.read_bytes() == content and good.is_file()
 
 
-def test_staged_labels_stay_invisible_until_published_and_a_killed_run_s_are_cleaned(paths):
-    writer = LabelStoreWriter("run-a", "a.parquet", paths)
-    with writer:
-        writer.update(scored([1, 2], [1.0, 0.0]))
-    assert store_files(paths) == [] and read_labels(paths).rows.empty  # staged, not published
-    assert labels.clean_staging(paths) and not list(paths.label_store_dir.rglob("*.tmp"))  # as after a kill
-
-
-def test_batches_stream_into_one_file_and_a_failure_leaves_the_store_unchanged(paths):
+def test_batches_stream_into_one_hidden_file_and_a_failure_or_a_kill_leaves_the_store_unchanged(paths):
     append_labels(scored([1], [1.0]), "run-a", "a.parquet", paths)
     with LabelStoreWriter("run-b", "b.parquet", paths) as writer:
         for part in np.array_split(scored(list(range(10, 40)), [1.0, 0.0] * 15), 6):
             writer.update(part)
+    assert len(store_files(paths)) == 1 and len(read_labels(paths).rows) == 1  # staged, not published
     writer.publish()
     assert writer.rows_appended == 30 and len(store_files(paths)) == 2
     before = sorted(path.read_bytes() for path in store_files(paths))
@@ -101,21 +96,8 @@ def test_batches_stream_into_one_file_and_a_failure_leaves_the_store_unchanged(p
         with LabelStoreWriter("run-c", "c.parquet", paths) as failing:
             failing.update(scored([50, 51], [1.0, 0.0]))
             raise RuntimeError("scoring failed")
-    assert sorted(path.read_bytes() for path in store_files(paths)) == before
     assert not list(paths.label_store_dir.rglob("*.tmp"))
-
-
-def test_an_unreadable_store_file_is_named_and_nothing_is_rewritten(paths):
-    append_labels(scored([1, 2], [1.0, 0.0]), "run-a", "a.parquet", paths)
-    good = store_files(paths)[0]
-    broken = good.parent / "999999999999_broken.parquet"
-    broken.write_bytes(b"PAR1 this is not parquet")
-    with pytest.raises(LabelStoreError, match="999999999999_broken.parquet") as error:
-        read_labels(paths)
-    assert "Nothing in the store was changed" in str(error.value)
-    assert broken.read_bytes() == b"PAR1 this is not parquet" and good.is_file()
-
-
-def test_an_empty_store_reads_as_no_rows(paths):
-    stored = read_labels(paths)
-    assert stored.rows.empty and stored.files == 0 and list(stored.rows.columns) == labels.STORE_COLUMNS
+    with LabelStoreWriter("run-d", "d.parquet", paths) as killed:  # closed, never published: as after a kill
+        killed.update(scored([60], [1.0]))
+    assert labels.clean_staging(paths) and not list(paths.label_store_dir.rglob("*.tmp"))
+    assert sorted(path.read_bytes() for path in store_files(paths)) == before

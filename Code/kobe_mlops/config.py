@@ -1,11 +1,8 @@
-"""The one place for paths, column lists, seeds and names.
+"""The one place for paths, column lists, seeds and names: every module asks :func:`workspace_paths`.
 
-Nothing else in the project builds a path by hand: every module asks :func:`workspace_paths`.
-The workspace (where generated data, the MLflow store and executed notebooks go) defaults to
-the project root and can be moved with the ``KOBE_WORKSPACE`` environment variable, which is
-how the tests run the whole pipeline in a temporary folder. A relative path given to the
-package (a notebook parameter, an environment variable) is relative to the project root, so a
-notebook means the same file whether its kernel starts in the project root or in ``notebooks/``.
+The workspace (generated data, the MLflow store, executed notebooks) is the project root unless
+``KOBE_WORKSPACE`` moves it. A relative path given to the package is taken from the project root,
+so a notebook means the same file whether its kernel starts there or in ``notebooks/``.
 """
 
 from __future__ import annotations
@@ -46,8 +43,7 @@ EXPERIMENT_NAME = "kobe-shot-selection"
 REGISTERED_MODEL_NAME = "kobe-shot-model"
 CHAMPION_ALIAS = "champion"
 CHAMPION_URI = f"models:/{REGISTERED_MODEL_NAME}@{CHAMPION_ALIAS}"
-# Retraining loop (Docs/Model/Retraining.md): a newly trained model waits as the challenger; a
-# promoted challenger's predecessor keeps the previous alias so a rollback can restore it.
+# A new model waits as the challenger; a promoted one's predecessor keeps @previous for a rollback.
 CHALLENGER_ALIAS = "challenger"
 PREVIOUS_ALIAS = "previous"
 INVOCATION_TAG = "kobe.invocation_id"
@@ -57,16 +53,14 @@ RUN_NAMES = {
     "treinamento": "Treinamento",
     "aplicacao": "PipelineAplicacao",
 }
-# Runs of the retraining loop (run_all.py --retrain / --force-retrain / --rollback). Kept apart
-# from RUN_NAMES, which lists the runs every pipeline invocation produces.
+# Runs of the retraining loop (run_all.py --retrain, --rollback, --promote), beside the pipeline's.
 RETRAINING_RUN_NAMES = {
     "verificacao_retreino": "VerificacaoRetreino",  # trigger check: retrain or not, and why
     "validacao_challenger": "ValidacaoChallenger",  # champion vs challenger, promote or not, and why
     "rollback": "Rollback",  # previous version restored as champion
     "promocao": "Promocao",  # @champion moved by hand (run_all.py --promote VERSION)
 }
-# The season-by-season replay of production (run_all.py --replay, notebooks/05_operacao.ipynb)
-# logs to an experiment of its own and never touches the registered model.
+# The replay of production (run_all.py --replay) has an experiment of its own and no registered model.
 REPLAY_EXPERIMENT_NAME = "kobe-shot-replay"
 REPLAY_RUN_NAMES = {
     "simulacao_operacao": "SimulacaoOperacao",  # parent: one replay, every strategy; one child per batch
@@ -115,8 +109,7 @@ class WorkspacePaths:
         return self.root / "reports" / "pycaret.log"
 
     @property
-    def replay_progress_log(self) -> Path:
-        """One line per batch and strategy, written by the replay as it goes (run_all.py prints it)."""
+    def replay_progress_log(self) -> Path:  # one line per batch and strategy, printed by run_all.py
         return self.root / "reports" / "replay_progress.log"
 
     @property
@@ -128,8 +121,7 @@ class WorkspacePaths:
         return self.root / "mlruns"
 
     @property
-    def tracking_stack_dir(self) -> Path:
-        """State of the local PostgreSQL + tracking server stack (``kobe_mlops.tracking_stack``)."""
+    def tracking_stack_dir(self) -> Path:  # kobe_mlops.tracking_stack's PostgreSQL and server state
         return self.root / "tracking-stack"
 
     def raw_file(self, dataset: str) -> Path:
@@ -156,18 +148,15 @@ class WorkspacePaths:
         return self.processed_dir / "rejected_prod.parquet"
 
     @property
-    def label_store_dir(self) -> Path:
-        """Append-only store of labelled production rows, one parquet file per application run."""
+    def label_store_dir(self) -> Path:  # labelled production rows, one parquet file per application run
         return self.root / "data" / "labels"
 
     @property
-    def retrain_train_extra(self) -> Path:
-        """Older labelled production rows a challenger trains on, besides base_train."""
+    def retrain_train_extra(self) -> Path:  # older labelled production rows a challenger learns
         return self.processed_dir / "retrain_train_extra.parquet"
 
     @property
-    def retrain_holdout(self) -> Path:
-        """Newest labelled production rows, kept from the challenger to compare it with the champion."""
+    def retrain_holdout(self) -> Path:  # newest labelled production rows the gate compares models on
         return self.processed_dir / "retrain_holdout.parquet"
 
 
@@ -182,8 +171,7 @@ def project_path(value: str | os.PathLike) -> Path:
 
 
 def input_file(value: str | os.PathLike, set_by: str) -> Path:
-    """The existing file ``value`` names (see :func:`project_path`), else an error naming the
-    resolved path and ``set_by``, the parameter or flag it came from."""
+    """The existing file ``value`` names, else an error naming the resolved path and ``set_by``."""
     path = project_path(value)
     if not path.is_file():
         relative = "" if Path(value).expanduser().is_absolute() else f" ({str(value)!r} from the project root)"
@@ -195,11 +183,8 @@ PYCARET_LOG_ENV = "PYCARET_CUSTOM_LOGGING_PATH"
 
 
 def route_pycaret_log(paths: WorkspacePaths | None = None) -> None:
-    """Send PyCaret's log to the workspace's git-ignored ``reports/pycaret.log``.
-
-    PyCaret opens ``./logs.log`` in the current folder when it is first imported (also when a
-    model is unpickled), so call this before. A path already set (by the user) is kept.
-    """
+    """Send PyCaret's log to the workspace's ``reports/pycaret.log``, unless a path is already set:
+    PyCaret opens ``./logs.log`` in the cwd when first imported (also by unpickling a model)."""
     if PYCARET_LOG_ENV in os.environ:
         return
     log = (paths or workspace_paths()).pycaret_log

@@ -1,8 +1,7 @@
 """Fetch the course datasets from their canonical URLs or a local folder, and verify them.
 
-The raw files are immutable once written: a file already in ``data/raw`` with the expected
-digest is left alone (and recorded as reused, not as fetched), and a file is only ever
-replaced atomically.
+Raw files are immutable: one already in ``data/raw`` with the expected digest is reused (and
+recorded so), and a file is only ever replaced atomically.
 """
 
 from __future__ import annotations
@@ -121,10 +120,8 @@ def acquire_datasets(source: DataSource | None = None, raw_dir: Path | None = No
 
 
 def provenance(source: DataSource, acquired: dict[str, AcquiredFile]) -> dict[str, str]:
-    """The params of an ``AquisicaoDados`` run: how each file got to data/raw and from where.
-
-    A source that served no file (every one was already in data/raw) is not recorded as one.
-    """
+    """The params of an ``AquisicaoDados`` run: how each file got to data/raw and from where (a source
+    that served no file is not recorded as one)."""
     fetched = [item for item in acquired.values() if not item.reused]
     params = {
         "data_source": source.location if fetched else "not used: every file was reused from data/raw",

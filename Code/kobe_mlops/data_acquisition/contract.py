@@ -1,11 +1,8 @@
 """The data contract: what a scoreable shot looks like, written down once.
 
-Training preparation, batch scoring, the served model and the dashboard's inference form all
-check rows against :data:`FEATURE_RULES`; nothing else in the project hard-codes a valid range.
-Rows of a file also carry ids the later stages read (:data:`ID_RULES`): ``game_date`` orders the
-label store for the retraining's time split, ``shot_id`` ties a label to one prediction. A row
-whose id breaks them is rejected with the reason like a feature violation, so it never reaches
-the label store.
+Preparation, batch scoring, the served model and the dashboard's form all check rows against
+:data:`FEATURE_RULES`. A file's ids (:data:`ID_RULES`: ``game_date`` orders the label store,
+``shot_id`` ties a label to one prediction) are checked too, so a bad id never reaches the labels.
 """
 
 from __future__ import annotations
@@ -77,14 +74,12 @@ def require_columns(frame: pd.DataFrame, columns: list[str], source: str) -> Non
         )
 
 
-def _problems(
-    frame: pd.DataFrame, include_target: bool
-) -> list[tuple[np.ndarray, Callable[[np.ndarray], pd.Series | str]]]:
-    """Every way a row can break the contract: ``(rows that break it, text for those rows)``.
+Problems = list[tuple[np.ndarray, Callable[[np.ndarray], pd.Series | str]]]
 
-    The masks are whole-column numpy operations; the text is only built, later, for the rows a
-    mask marks, so checking a million valid rows costs a few comparisons per value, no strings.
-    """
+
+def _problems(frame: pd.DataFrame, include_target: bool) -> Problems:
+    """Every way a row can break the contract: ``(rows that break it, text for those rows)``; the text
+    is built only for the rows a mask marks, so a million valid rows cost no strings."""
     problems = []
     for name, rule in FEATURE_RULES.items():
         raw = frame[name]
@@ -94,40 +89,25 @@ def _problems(
         present = ~np.isnan(number)
         out_of_range = present & ((number < rule.minimum) | (number > rule.maximum))
 
-        def shown(rows: np.ndarray, values: pd.Series = values) -> pd.Series:
-            return values[rows].map(lambda value: f"{value:g}")
+        def shown(rows: np.ndarray, name: str = name, values: pd.Series = values) -> pd.Series:
+            return f"{name}=" + values[rows].map(lambda value: f"{value:g}")
 
         problems.append((missing, lambda rows, name=name: f"{name} is missing"))
         problems.append(
-            (
-                ~missing & ~present,
-                lambda rows, name=name, raw=raw: f"{name} is not a number: " + raw[rows].astype(str).str.slice(0, 30),
-            )
+            (~missing & ~present, lambda rows, name=name, raw=raw: f"{name} is not a number: " + _text(raw, rows))
         )
         problems.append(
-            (
-                out_of_range,
-                lambda rows, name=name, rule=rule, shown=shown: (
-                    f"{name}=" + shown(rows) + f" outside {rule.describe()}"
-                ),
-            )
+            (out_of_range, lambda rows, rule=rule, shown=shown: shown(rows) + f" outside {rule.describe()}")
         )
         if rule.integer:
             fractional = present & ~out_of_range & (number != np.floor(number))
-            problems.append(
-                (fractional, lambda rows, name=name, shown=shown: f"{name}=" + shown(rows) + " is not a whole number")
-            )
+            problems.append((fractional, lambda rows, shown=shown: shown(rows) + " is not a whole number"))
     if include_target and config.TARGET in frame:
         raw_target = frame[config.TARGET]
         target = pd.to_numeric(raw_target, errors="coerce")
         bad_target = (raw_target.notna() & ~target.isin([0, 1])).to_numpy()
         problems.append(
-            (
-                bad_target,
-                lambda rows: (
-                    f"{config.TARGET} must be 0, 1 or missing, got " + raw_target[rows].astype(str).str.slice(0, 30)
-                ),
-            )
+            (bad_target, lambda rows: f"{config.TARGET} must be 0, 1 or missing, got " + _text(raw_target, rows))
         )
     return problems
 
@@ -136,7 +116,7 @@ def _text(raw: pd.Series, rows: np.ndarray) -> pd.Series:
     return raw[rows].astype(str).str.slice(0, 30)
 
 
-def _id_problems(frame: pd.DataFrame) -> list[tuple[np.ndarray, Callable[[np.ndarray], pd.Series | str]]]:
+def _id_problems(frame: pd.DataFrame) -> Problems:
     """The :data:`ID_RULES` of the id columns ``frame`` has (a file without ids is scored without them)."""
     problems = []
     if "shot_id" in frame:
@@ -170,11 +150,8 @@ def _id_problems(frame: pd.DataFrame) -> list[tuple[np.ndarray, Callable[[np.nda
     return problems
 
 
-def _broken_rows(frame: pd.DataFrame, problems: list) -> tuple[np.ndarray, pd.Series]:
-    """``(mask of rows that break the contract, their reasons)``: each problem named with its value.
-
-    The reasons Series holds the broken rows only (indexed like ``frame``).
-    """
+def _broken_rows(frame: pd.DataFrame, problems: Problems) -> tuple[np.ndarray, pd.Series]:
+    """``(mask of the rows that break the contract, their reasons)``; the reasons hold those rows only."""
     broken = np.logical_or.reduce([mask for mask, _ in problems]) if problems else np.zeros(len(frame), dtype=bool)
     reasons = pd.Series("", index=frame.index[broken], dtype=object)
     for mask, describe in problems:
@@ -198,14 +175,10 @@ def cast_features(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def split_valid_rows(frame: pd.DataFrame, source: str = "input") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split ``frame`` into rows that satisfy the contract and rejected rows.
+    """``(valid rows, features cast to their types; rejected rows as given, plus a rejection_reason)``.
 
-    Valid rows come back with the features cast to their numeric types (extra columns kept,
-    order untouched). Rejected rows keep their original values plus a ``rejection_reason``.
-    Every input row lands in exactly one of the two frames. The id columns present are checked
-    too (:data:`ID_RULES`; a repeated ``shot_id`` rejects every row that carries it, since
-    nothing says which is right): on a part of a file, :func:`id_rejections` of the whole file
-    is what finds repeats across parts.
+    Every row lands in one of the two. A repeated ``shot_id`` rejects every row carrying it; on a
+    part of a file, :func:`id_rejections` of the whole file finds repeats across parts.
     """
     require_columns(frame, config.FEATURES, source)
     broken, reasons = _broken_rows(frame, _problems(frame, include_target=True) + _id_problems(frame))
@@ -219,18 +192,13 @@ def split_valid_rows(frame: pd.DataFrame, source: str = "input") -> tuple[pd.Dat
 
 
 def id_rejections(ids: pd.DataFrame) -> pd.Series:
-    """Rows whose ids break :data:`ID_RULES`, with the reason: a Series indexed like ``ids``
-    holding only those rows (empty when every id is valid).
-
-    For an engine that checks features batch by batch: run it once on the whole file's id
-    columns (a repeated ``shot_id`` may sit in two batches) and reject these rows too.
-    """
+    """The reason of each row whose ids break :data:`ID_RULES` (indexed like ``ids``): for an engine
+    that checks a file batch by batch, run once on the whole file's ids (a repeat may span batches)."""
     return _broken_rows(ids, _id_problems(ids))[1] if len(ids) else pd.Series(dtype=object)
 
 
 def feature_matrix(frame: pd.DataFrame) -> np.ndarray | None:
-    """The features as a float64 matrix (columns in :data:`config.FEATURES` order), or None when a
-    feature column is not numeric (text, booleans, objects: only the detailed check can say why)."""
+    """The features as a float64 matrix, or None when a feature column is not numeric."""
     columns = [frame[name] for name in config.FEATURES]
     if any(column.dtype.kind not in "iuf" for column in columns):
         return None

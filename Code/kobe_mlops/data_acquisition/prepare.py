@@ -14,11 +14,7 @@ MODEL_COLUMNS = config.FEATURES + [config.TARGET]
 
 
 def filter_shots(raw: pd.DataFrame, source: str = "dev data") -> pd.DataFrame:
-    """Keep the six features and the target; drop rows with any of them missing.
-
-    Features get the data contract's types (the same ones scoring uses) and the target becomes
-    an integer 0/1 column; the index is reset so the result is a clean table.
-    """
+    """The six features (in the contract's types) and the 0/1 target of the rows holding all of them."""
     require_columns(raw, MODEL_COLUMNS, source)
     filtered = cast_features(raw[MODEL_COLUMNS].dropna().reset_index(drop=True))
     return filtered.astype({config.TARGET: "int64"})
@@ -42,10 +38,7 @@ def class_ratio(frame: pd.DataFrame) -> float:
 def prepare_and_log(
     raw_dev: pd.DataFrame, test_size: float, seed: int, paths: config.WorkspacePaths
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Filter and split the development base, write the three files, log them to the active run.
-
-    Returns ``(data_filtered, base_train, base_test)``.
-    """
+    """Filter and split the development base, write and log ``(data_filtered, base_train, base_test)``."""
     data_filtered = filter_shots(raw_dev)
     base_train, base_test = split_train_test(data_filtered, test_size=test_size, seed=seed)
     for frame, target in [

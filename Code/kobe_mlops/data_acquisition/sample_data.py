@@ -1,16 +1,8 @@
 """Synthetic shots for ``Sample_Data/``: the course's column names and the data contract, none of its rows.
 
-The course files are never committed, so the sample a reader sees in ``Sample_Data/`` is made
-here from a seeded random generator. Each shot is placed on the court the way the course data
-places its shots (checked by ``tests/test_sample_data.py`` on the course files):
-
-* ``loc_x`` and ``loc_y`` are tenths of a foot from the basket;
-* ``lat = BASKET_LAT - loc_y / 1000`` and ``lon = BASKET_LON + loc_x / 1000``;
-* ``shot_distance`` is ``hypot(loc_x, loc_y) / 10`` rounded down to whole feet.
-
-Two-point shots are drawn inside :data:`TWO_POINT_MAX_FEET`, three-point shots between
-:data:`THREE_POINT_FEET`; the outcome ``shot_made_flag`` is a coin toss and carries no signal:
-the sample shows the schema, it is not a data set to evaluate a model on.
+Shots are placed as the course data places them (``loc_x``/``loc_y`` in tenths of a foot from the
+basket, ``lat = BASKET_LAT - loc_y / 1000``, ``lon = BASKET_LON + loc_x / 1000``, ``shot_distance``
+rounded down to whole feet); the outcome is a coin toss: the sample shows the schema, no signal.
 """
 
 from __future__ import annotations
@@ -59,7 +51,7 @@ def whole_feet(loc_x: np.ndarray, loc_y: np.ndarray) -> np.ndarray:
 
 
 def synthetic_shots(rows: int = SAMPLE_ROWS, seed: int = config.SEED) -> pd.DataFrame:
-    """``rows`` made-up shots, half two-pointers and half three-pointers on average, same seed same rows."""
+    """``rows`` made-up shots, half of them three-pointers on average; same seed, same rows."""
     rng = np.random.default_rng(seed)
     three_pointer = rng.random(rows) < 0.5
     distance = np.where(three_pointer, rng.uniform(*THREE_POINT_FEET, rows), rng.uniform(0, TWO_POINT_MAX_FEET, rows))

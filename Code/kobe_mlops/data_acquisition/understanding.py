@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from kobe_mlops import config
@@ -29,8 +31,7 @@ def describe_dataset(frame: pd.DataFrame, label: str) -> dict[str, float]:
 
 # --- Raw data dictionary (Docs/Data_Dictionaries) --------------------------------------------
 
-# One sentence per raw column. A raw file with a column missing here is refused, so a new column
-# cannot reach the data dictionary undocumented.
+# One sentence per raw column: a raw file with a column missing here is refused.
 RAW_COLUMN_DESCRIPTIONS: dict[str, str] = {
     "action_type": "Detailed shot action as the play-by-play names it.",
     "combined_shot_type": "Broad shot family grouping the action types.",
@@ -124,8 +125,6 @@ def data_dictionary_csv(frame: pd.DataFrame) -> str:
 
 def write_data_dictionaries(raw_dir, output_dir) -> list:
     """Write ``<dataset>.csv`` in ``output_dir`` for each course file in ``raw_dir``; return the paths."""
-    from pathlib import Path
-
     written = []
     for file_name in config.DATASET_FILES.values():
         target = Path(output_dir) / f"{Path(file_name).stem}.csv"

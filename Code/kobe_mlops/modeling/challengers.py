@@ -1,10 +1,8 @@
 """Candidates for the model in service: challenger recipes, a recalibrated champion, the null model.
 
-Every candidate is a scikit-learn classifier on the six features, so each one fits in
-:class:`~kobe_mlops.modeling.shot_model.ShotMadeModel` and is registered, served and monitored
-like the champion. The recipes learn the monitored population first: logistic regression on the
-labelled production rows alone, and gradient boosting on every labelled row with recent seasons
-weighted up (the development rows are another shot type and an older game).
+Each is a scikit-learn classifier on the six features, wrapped in ``ShotMadeModel`` like the
+champion. The recipes learn the monitored population first: logistic regression on production
+labels alone, gradient boosting on every label with recent seasons weighted up.
 """
 
 from __future__ import annotations
@@ -77,11 +75,8 @@ def null_model(labelled: pd.DataFrame):
 
 
 def build_candidates(rows: pd.DataFrame, champion, recalibration_window: pd.DataFrame) -> dict[str, object]:
-    """Every candidate from ``rows`` (labelled rows known now, with :data:`PRODUCTION_COLUMN` and dates).
-
-    The recipes need :data:`MIN_PRODUCTION_ROWS` production labels; the recalibrated champion needs
-    both outcomes in its window; the null model needs one production label.
-    """
+    """Every candidate the labelled ``rows`` known now allow: the recipes and the recalibration need
+    :data:`MIN_PRODUCTION_ROWS` labels of both outcomes, the null model one production label."""
     production = rows[rows[PRODUCTION_COLUMN]]
     now = pd.to_datetime(rows[DATE_COLUMN]).max()
     candidates: dict[str, object] = {}
@@ -130,7 +125,7 @@ def development_rows(raw: pd.DataFrame) -> pd.DataFrame:
 
 def choose_recipe(rows: pd.DataFrame) -> tuple[str, dict[str, float]]:
     """The recipe with the lowest log loss on the newest production labels, each fitted on the rows
-    dated before them (time-ordered validation); also every recipe's validation log loss."""
+    dated before them; and every recipe's validation log loss."""
     production = rows[rows[PRODUCTION_COLUMN]].sort_values(DATE_COLUMN)
     start = production[DATE_COLUMN].iloc[int(len(production) * (1 - VALIDATION_FRACTION))]
     validation, earlier = production[production[DATE_COLUMN] >= start], rows[rows[DATE_COLUMN] < start]

@@ -1,8 +1,4 @@
-"""Probability-based evaluation, always beside the trivial baselines it has to beat.
-
-Every metric is computed from the predicted probability of a make; labels come from a
-threshold on that probability, never from a separate hard-label prediction.
-"""
+"""Probability-based evaluation beside the trivial baselines; labels are a threshold on the probability."""
 
 from __future__ import annotations
 
@@ -28,9 +24,18 @@ def labels_from_probability(probability, threshold: float = config.DECISION_THRE
 
 def evaluate_probabilities(y_true, probability, threshold: float = config.DECISION_THRESHOLD) -> dict[str, float]:
     """Log loss, F1, AUC, precision, recall, Brier score and accuracy for P(make)."""
+    return _scores(y_true, probability, labels_from_probability(probability, threshold))
+
+
+def baseline_metrics(y_true, base_rate: float) -> dict[str, float]:
+    """What a model with no information scores: the constant base rate for the probability metrics,
+    always "make" for the label metrics."""
+    return _scores(y_true, np.full(len(y_true), base_rate), np.ones(len(y_true), dtype=int))
+
+
+def _scores(y_true, probability, predicted) -> dict[str, float]:
     y_true = np.asarray(y_true).astype(int)
     probability = np.asarray(probability, dtype=float)
-    predicted = labels_from_probability(probability, threshold)
     both_classes = len(np.unique(y_true)) == 2
     return {
         "log_loss": float(log_loss(y_true, probability, labels=[0, 1])),
@@ -40,28 +45,6 @@ def evaluate_probabilities(y_true, probability, threshold: float = config.DECISI
         "recall": float(recall_score(y_true, predicted, zero_division=0)),
         "brier": float(brier_score_loss(y_true, probability)),
         "accuracy": float(accuracy_score(y_true, predicted)),
-    }
-
-
-def baseline_metrics(y_true, base_rate: float) -> dict[str, float]:
-    """What a model with no information scores.
-
-    Probability metrics (log loss, Brier, AUC) use the constant training base rate; label
-    metrics (F1, precision, recall, accuracy) use the always-"make" rule, the trivial
-    classifier that maximises recall.
-    """
-    y_true = np.asarray(y_true).astype(int)
-    constant = np.full(len(y_true), base_rate, dtype=float)
-    always_make = np.ones(len(y_true), dtype=int)
-    both_classes = len(np.unique(y_true)) == 2
-    return {
-        "log_loss": float(log_loss(y_true, constant, labels=[0, 1])),
-        "f1": float(f1_score(y_true, always_make, zero_division=0)),
-        "auc": 0.5 if both_classes else float("nan"),
-        "precision": float(precision_score(y_true, always_make, zero_division=0)),
-        "recall": 1.0,
-        "brier": float(brier_score_loss(y_true, constant)),
-        "accuracy": float(accuracy_score(y_true, always_make)),
     }
 
 

@@ -1,10 +1,8 @@
-"""The MLflow pyfunc that wraps a fitted PyCaret pipeline: probability of a make and 0/1 label per row.
+"""The MLflow pyfunc around a fitted pipeline: probability of a make and 0/1 label per row.
 
-Rows that break the data contract are refused with a message naming rows and columns. The
-features arrive as the caller holds them (the schema types them ``Any``) and are scored as
+Rows breaking the data contract are refused, rows and columns named; the rest are scored as
 float64. When every PyCaret step maps the six features to themselves, the fitted transformers
-score a plain matrix (PyCaret's DataFrame wrappers cost about 4 ms a call), kept only if it gives
-the pipeline's own probabilities (:data:`EQUIVALENCE_TOLERANCE`).
+score a bare matrix (PyCaret's wrappers cost ~4 ms a call), kept only if it gives the same numbers.
 """
 
 # No "from __future__ import annotations": MLflow reads the predict type hint at runtime.
@@ -31,11 +29,7 @@ EQUIVALENCE_TOLERANCE = 1e-12
 
 
 def plain_copy(fitted):
-    """A copy of a fitted scikit-learn object that takes a bare float matrix.
-
-    Fitted on a DataFrame, it remembers the column names and warns on every unnamed input; the
-    matrix's columns are the features in :data:`config.FEATURES` order, checked when unwrapped.
-    """
+    """A copy of a fitted scikit-learn object that takes a bare matrix without warning on column names."""
     twin = copy.deepcopy(fitted)
     if hasattr(twin, "feature_names_in_"):
         del twin.feature_names_in_
@@ -43,11 +37,8 @@ def plain_copy(fitted):
 
 
 def unwrap_column_steps(pipeline) -> list | None:
-    """PyCaret's fitted transformers and the estimator, for scoring a float matrix directly.
-
-    None unless every preprocessing step applies to all six features in order (or to none) and
-    gives back the same six columns.
-    """
+    """PyCaret's fitted transformers and the estimator, for scoring a float matrix directly; None unless
+    every preprocessing step maps all six features in order (or none) to the same six columns."""
     steps = []
     if not hasattr(pipeline, "steps"):  # a bare estimator (gradient boosting, a recalibrated model)
         return None
@@ -92,8 +83,7 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
         return "unwrapped" if getattr(self, "column_steps", None) else "pycaret"
 
     def predict_probability(self, features: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
-        """P(make) of contract-valid rows through the whole preprocessing pipeline; ``matrix``:
-        the features as float64 (:func:`numeric_matrix`) when the caller already built it."""
+        """P(make) of contract-valid rows; ``matrix``: their :func:`numeric_matrix` when already built."""
         matrix = numeric_matrix(features) if matrix is None else matrix
         if getattr(self, "column_steps", None):  # absent on models pickled before it existed
             return probability_through(self.column_steps, matrix)

@@ -1,10 +1,8 @@
 """The region of feature space a model learned from: its training support.
 
-A model's probabilities mean something only where it saw data. The support is, per feature,
-the central band of the training rows (:data:`SUPPORT_QUANTILES`): the minimum and maximum of
-16,000 shots are set by a few odd shots (a 50 ft two-pointer), not by what the model learned.
-Each ``Treinamento`` run logs its model's support (:func:`support_to_json`), so monitoring can
-tell which production rows lie outside it without the training data at hand.
+Per feature, the central band of the training rows (:data:`SUPPORT_QUANTILES`): the extremes of
+16,000 shots are a few odd ones. Each ``Treinamento`` run logs it, so monitoring can tell which
+production rows lie outside without the training data.
 """
 
 from __future__ import annotations

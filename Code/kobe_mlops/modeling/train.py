@@ -1,9 +1,7 @@
 """Train and tune the two candidate models with PyCaret, and choose the champion.
 
-PyCaret prepares the data (imputation, standardisation) and runs the cross-validated grid
-search on ``base_train``; ``base_test`` is handed to PyCaret as its hold-out set but never used
-for tuning or selection. Each candidate comes back as the *whole* fitted pipeline
-(preprocessing + estimator), so predictions on new data go through the same steps.
+PyCaret imputes, standardises and grid-searches on ``base_train`` (``base_test`` is never used to
+tune or choose); each candidate is the *whole* fitted pipeline, preprocessing included.
 """
 
 from __future__ import annotations
@@ -69,13 +67,9 @@ class Candidate:
 
 
 def classification_experiment_class():
-    """PyCaret's ``ClassificationExperiment``, imported without its side effects on this process.
-
-    Its log goes to the workspace's reports/ instead of ./logs.log. And yellowbrick, which it
-    imports, sets matplotlib's fonts to Arial or Liberation Sans plus the generic name itself:
-    where neither is installed, every text drawn logs "findfont: Generic family 'sans-serif' not
-    found". matplotlib's own list starts with DejaVu Sans, which ships with matplotlib.
-    """
+    """PyCaret's ``ClassificationExperiment`` without its side effects: its log goes to reports/, not
+    ./logs.log, and matplotlib's fonts are reset (yellowbrick's Arial list floods "findfont" lines
+    where it is not installed; matplotlib's DejaVu Sans ships with it)."""
     import matplotlib
 
     config.route_pycaret_log()

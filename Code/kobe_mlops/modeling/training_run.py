@@ -1,12 +1,6 @@
-"""What a ``Treinamento`` run reads, evaluates and logs, as named functions notebook 03 calls.
-
-* :func:`load_training_bases`: ``base_train`` (plus any labelled production rows a challenger
-  learns from) and ``base_test``.
-* :func:`evaluate_on_test`: every candidate's test metrics beside the trivial baselines.
-* :func:`log_training_run`: params, metrics, plots and tags of the run, the ids of the
-  production rows the model learned (so monitoring never grades it on them), and the
-  registered version with its alias.
-"""
+"""What a ``Treinamento`` run reads, evaluates and logs, as the functions notebook 03 calls:
+:func:`load_training_bases`, :func:`evaluate_on_test`, :func:`evaluation_figures` and
+:func:`log_training_run` (params, metrics, plots, lineage, and the registered version)."""
 
 from __future__ import annotations
 
@@ -47,8 +41,7 @@ class TrainingBases:
 
     @property
     def reference(self) -> pd.DataFrame:
-        """The held-out rows monitoring starts from: the extra reference rows (production rows the
-        model never learned) when given, else base_test."""
+        """The held-out rows monitoring starts from: the extra reference rows when given, else base_test."""
         columns = config.FEATURES + [config.TARGET]
         if self.reference_extra is None or self.reference_extra.empty:
             return self.test[columns]
@@ -64,9 +57,8 @@ def load_training_bases(
     reference_data: str | os.PathLike = "",
     paths: config.WorkspacePaths | None = None,
 ) -> TrainingBases:
-    """base_train and base_test from the workspace; ``extra_train_data`` rows join base_train only,
-    ``reference_data`` rows (never trained on) join base_test as the estimator's reference only.
-    Both are notebook 03's parameters; a relative path is taken from the project root."""
+    """base_train and base_test; notebook 03's ``extra_train_data`` rows join base_train, its
+    ``reference_data`` rows (never learned) are the monitoring reference."""
     paths = paths or config.workspace_paths()
     base_train = pd.read_parquet(config.input_file(paths.base_train, f"base_train of workspace {paths.root} (step 02)"))
     base_test = pd.read_parquet(config.input_file(paths.base_test, f"base_test of workspace {paths.root} (step 02)"))
@@ -135,10 +127,7 @@ def log_training_run(
     folds: int,
     register_alias: str,
 ) -> str:
-    """Log the active ``Treinamento`` run and register ``champion`` under ``register_alias``.
-
-    Returns the new version number.
-    """
+    """Log the active ``Treinamento`` run and register ``champion`` under ``register_alias``; the new version."""
     mlflow.log_params(
         {
             "seed": seed,

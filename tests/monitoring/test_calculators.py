@@ -29,9 +29,11 @@ def monitor() -> Monitor:
     return Monitor(MonitoringReference(scored_shots(1500, 0), "1500 calibrated shots"))
 
 
-def test_every_figure_lands_in_one_result_table(monitor):
+def test_every_figure_lands_in_one_result_table_and_folded_sums_equal_the_whole_chunk(monitor):
     chunk = scored_shots(400, 1)
     table = monitor.evaluate(chunk, chunk, 0.45, "season 1")
+    halves = monitor.sums(chunk[:150], chunk[:150], 0.45) + monitor.sums(chunk[150:], chunk[150:], 0.45)
+    pd.testing.assert_frame_equal(monitor.table(halves, "season 1"), table, rtol=1e-9)
     assert table.columns.tolist() == calculators.RESULT_COLUMNS
     assert set(table["chunk"]) == {"season 1"}
     expected = {f"psi_{f}" for f in config.FEATURES} | {"log_loss", "log_loss_null", "log_loss_vs_null"}
@@ -40,11 +42,6 @@ def test_every_figure_lands_in_one_result_table(monitor):
     )
     metrics = calculators.table_metrics(table)
     assert {"psi_lat_upper", "psi_lat_alert", "estimated_log_loss_lower", "log_loss_vs_null_upper"} <= set(metrics)
-
-
-def test_drift_thresholds_follow_the_chunk_size(monitor):
-    small, large = monitor.drift.threshold("shot_distance", 16), monitor.drift.threshold("shot_distance", 500)
-    assert small > 5 * large
 
 
 def test_no_drift_chunks_alert_at_about_the_stated_rate_whatever_their_size():
@@ -57,7 +54,9 @@ def test_no_drift_chunks_alert_at_about_the_stated_rate_whatever_their_size():
         assert np.mean(alerts) <= 2 * calculators.FALSE_ALARM_RATE, rows
 
 
-def test_a_real_shift_alerts_on_the_shifted_feature_only(monitor):
+def test_a_real_shift_alerts_on_the_shifted_feature_only_and_thresholds_follow_the_chunk_size(monitor):
+    small, large = monitor.drift.threshold("shot_distance", 16), monitor.drift.threshold("shot_distance", 500)
+    assert small > 5 * large
     shifted = scored_shots(300, 7, distance_high=8)
     fired = [r["metric"] for r in monitor.drift.calculate(shifted, "chunk") if r["alert"]]
     assert fired == ["psi_shot_distance"]
@@ -69,16 +68,13 @@ def test_a_category_a_small_chunk_misses_costs_little_psi():
     assert calculators.psi_from_counts(reference, np.array([10.0, 10.0, 0.0])) < 0.2
 
 
-def test_a_model_worse_than_the_null_alerts_and_a_calibrated_one_does_not(monitor):
+def test_a_model_worse_than_the_null_alerts_a_calibrated_one_does_not_and_a_label_shift_does(monitor):
     chunk = scored_shots(500, 3)
     calibrated = monitor.evaluate(chunk, chunk, float(chunk[TARGET].mean()), "c")
     inverted = chunk.assign(**{PROB: 1 - chunk[PROB]})
     broken = monitor.evaluate(inverted, inverted, float(chunk[TARGET].mean()), "c")
     assert not calibrated.loc[~calibrated["metric"].str.startswith("psi_"), "alert"].any()
     assert {"log_loss", "log_loss_vs_null"} <= set(broken.loc[broken["alert"], "metric"])
-
-
-def test_the_make_rate_band_catches_a_label_shift(monitor):
     shifted = scored_shots(500, 4, make_shift=0.15)
     table = monitor.evaluate(shifted, shifted, 0.45, "c")
     row = table.set_index("metric").loc["observed_make_rate"]
@@ -118,10 +114,3 @@ def test_the_window_keeps_whole_chunks_and_replaces_the_first_reference():
         reference = reference.rolled(scored_shots(300, index), f"season {index}")
     assert reference.description.startswith("the newest 1200 labelled rows")
     assert set(reference.own["chunk"]) == {"season 2", "season 3", "season 4", "season 5"}
-
-
-def test_folded_sums_equal_the_whole_chunk(monitor):
-    chunk = scored_shots(600, 11)
-    whole = monitor.evaluate(chunk, chunk, 0.45, "c")
-    halves = monitor.sums(chunk[:250], chunk[:250], 0.45) + monitor.sums(chunk[250:], chunk[250:], 0.45)
-    pd.testing.assert_frame_equal(monitor.table(halves, "c"), whole, rtol=1e-9)

@@ -32,11 +32,6 @@ class Version:
     version = "2"
 
 
-class Client:
-    def __init__(self, reference):
-        self.reference = reference
-
-
 class Halves:
     """A pyfunc stand-in: every shot at 0.5."""
 
@@ -74,7 +69,7 @@ def test_a_version_without_logged_reference_rows_is_monitored_on_base_test(monke
     assert reference.source.startswith("base_test scored by version 2") and len(reference.rows) == 200
 
 
-def test_known_labels_read_file_by_file_are_the_store_s_first_labels_before_the_date(tmp_path):
+def test_known_labels_are_the_store_s_first_labels_before_the_date_and_its_newest_chunks(tmp_path):
     paths = config.workspace_paths(tmp_path)
     rng = np.random.default_rng(1)
     for run, ids in enumerate([np.arange(0, 900), np.arange(900, 2100), np.arange(2000, 3300), np.arange(150, 250)]):
@@ -92,6 +87,6 @@ def test_known_labels_read_file_by_file_are_the_store_s_first_labels_before_the_
     unseen = unseen.assign(chunk=unseen[labels.RUN_COLUMN], **{config.PROBABILITY_COLUMN: 0.5})
     window = newest_chunks(unseen.iloc[0:0], unseen)
     assert known.newest[config.TARGET].tolist() == window[config.TARGET].tolist()
-    assert set(known.newest[labels.RUN_COLUMN]) == {"run1", "run2"}  # the oldest chunk is never read whole
+    assert set(known.newest[labels.RUN_COLUMN]) == {"run1", "run2"}  # the oldest chunk is outside the window
     columns = [*config.FEATURES, config.TARGET]
     pd.testing.assert_frame_equal(known.newest[columns], window[columns], check_dtype=False)

@@ -1,8 +1,8 @@
 """Shared plumbing of the dashboard pages: where to read, cached reads, the empty state.
 
-Every cached function takes the workspace and tracking URI it reads plus a *stamp* (the
-modification times of the files a pipeline run rewrites), so a new run refreshes the pages and
-two workspaces (two test sessions, two users' copies) never share a cache entry.
+Every cached read is keyed by the workspace or tracking URI it reads plus a *stamp* (the modification
+times of the files a pipeline run rewrites): a new run refreshes the pages, and two workspaces never
+share a cache entry.
 """
 
 from __future__ import annotations
@@ -32,14 +32,13 @@ from kobe_mlops.monitoring import health, trends, triggers
 from kobe_mlops.tracking import names, reads, tracking_uri
 
 PAGES_DIR = Path(__file__).resolve().parent / "views"
-# Pages are "NN_Title_words.py": NN orders them, the rest is the title Streamlit shows.
-PAGE_PATTERN = "[0-9][0-9]_*.py"
-# A remote tracking server has no file to stamp: its reads are refreshed after this many seconds.
-STATE_TTL_SECONDS = 60
+STATE_TTL_SECONDS = 60  # a remote tracking server has no file to stamp: its reads refresh this often
+FIGURE_DPI = 110  # sharp on a laptop screen; Streamlit's default of 200 doubles the rendering time
 
 
 def page_files(pages_dir: Path = PAGES_DIR) -> list[Path]:
-    return sorted(pages_dir.glob(PAGE_PATTERN))
+    """The pages, "NN_Title_words.py": NN orders them, the rest is the title Streamlit shows."""
+    return sorted(pages_dir.glob("[0-9][0-9]_*.py"))
 
 
 @dataclass(frozen=True)
@@ -53,24 +52,18 @@ class Source:
 
 def current_source() -> Source:
     paths = config.workspace_paths()
-    watched = [
-        paths.mlflow_db,
-        paths.data_filtered,
-        paths.base_train,
-        paths.base_test,
-        paths.predictions_prod,
-        paths.rejected_prod,
-    ]
+    watched = [paths.mlflow_db, paths.data_filtered, paths.base_train, paths.base_test]
+    watched += [paths.predictions_prod, paths.rejected_prod]
     stamp = tuple(path.stat().st_mtime_ns if path.exists() else 0 for path in watched)
     return Source(str(paths.root), tracking_uri(), stamp)
 
 
-def pipeline_command(workspace: str | Path) -> str:
-    """The command that fills ``workspace``, as a user would type it from the project root."""
+def pipeline_command(workspace: str | Path, flags: str = "") -> str:
+    """The command that fills ``workspace`` (with ``flags``), as a user types it from the project root."""
     command = [".venv/bin/python", "run_all.py"]
     if Path(workspace).resolve() != config.PROJECT_ROOT:
         command += ["--workspace", str(workspace)]
-    return shlex.join(command)
+    return " ".join([shlex.join(command), flags]).strip()
 
 
 def show_empty_state(source: Source, missing: str) -> None:
@@ -84,7 +77,10 @@ def show_empty_state(source: Source, missing: str) -> None:
     st.stop()
 
 
-FIGURE_DPI = 110  # sharp on a laptop screen; Streamlit's default of 200 doubles the rendering time
+def stop_on_read_error(what: str, error: Exception) -> None:
+    """A store or file that exists but cannot be read: say which and why, without a traceback."""
+    st.error(f"Cannot read {what}: {str(error).splitlines()[0][:300]}")
+    st.stop()
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -98,12 +94,11 @@ def _figure_png(name: str, _draw: Callable[..., plt.Figure], *args) -> bytes:
 
 
 def show_figure(draw: Callable[..., plt.Figure], *args, width: str | int = "stretch") -> None:
-    """Draw ``draw(*args)`` once per distinct arguments (a revisit shows the cached PNG); ``width="content"``
-    keeps the figure's own size instead of filling the column."""
+    """``draw(*args)`` as an image, drawn once per distinct arguments; ``width="content"`` keeps its size."""
     st.image(_figure_png(f"{draw.__module__}.{draw.__qualname__}", draw, *args), width=width)
 
 
-# --- Cached reads -----------------------------------------------------------------------------
+# --- Cached reads of the tracking store ------------------------------------------------------
 
 
 @st.cache_resource(show_spinner=False)
@@ -111,24 +106,24 @@ def _client(uri: str) -> MlflowClient:
     return MlflowClient(uri)
 
 
-@st.cache_data(show_spinner="Reading the MLflow store…", ttl=STATE_TTL_SECONDS)
-def _pipeline_state(uri: str, stamp: tuple[int, ...]) -> health.PipelineState | None:
+@st.cache_data(show_spinner="Reading the MLflow store…", ttl=STATE_TTL_SECONDS, max_entries=256)
+def _store_read(name: str, _read: Callable, uri: str, stamp: tuple[int, ...], args: tuple):
     if not reads.store_exists(uri):
         return None  # opening a missing SQLite store would create an empty one
-    return health.load_pipeline_state(_client(uri))
+    return _read(_client(uri), *args)  # keyed by ``name`` (the reader) and the arguments
 
 
-def stop_on_read_error(what: str, error: Exception) -> None:
-    """A store or file that exists but cannot be read: say which and why, without a traceback."""
-    st.error(f"Cannot read {what}: {str(error).splitlines()[0][:300]}")
-    st.stop()
+def store_read(source: Source, read: Callable, *args):
+    """``read(client, *args)`` on the source's store, cached until its stamp changes; None before the store
+    exists; an unreachable server or a store from another MLflow version stops the page with its reason."""
+    try:
+        return _store_read(f"{read.__module__}.{read.__qualname__}", read, source.tracking_uri, source.stamp, args)
+    except MlflowException as exc:
+        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
 
 
 def pipeline_state(source: Source) -> health.PipelineState | None:
-    try:
-        return _pipeline_state(source.tracking_uri, source.stamp)
-    except MlflowException as exc:  # unreachable tracking server, store from another MLflow version
-        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
+    return store_read(source, health.load_pipeline_state)
 
 
 def require_state(source: Source) -> health.PipelineState:
@@ -138,18 +133,106 @@ def require_state(source: Source) -> health.PipelineState:
     return state
 
 
-@st.cache_data(show_spinner="Reading the trigger metrics…", ttl=STATE_TTL_SECONDS)
-def _trigger_report(uri: str, stamp: tuple[int, ...]) -> triggers.TriggerReport | None:
-    if not reads.store_exists(uri):
-        return None
-    return triggers.latest_trigger_report(_client(uri))
-
-
 def trigger_report(source: Source) -> triggers.TriggerReport | None:
-    try:
-        return _trigger_report(source.tracking_uri, source.stamp)
-    except MlflowException as exc:
-        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
+    return store_read(source, triggers.latest_trigger_report)
+
+
+def application_trends(source: Source) -> pd.DataFrame | None:
+    """The trigger figures of every finished application run, oldest first; None before the first."""
+    return store_read(source, trends.application_trends)
+
+
+def _retraining_history(client: MlflowClient) -> tuple[dict[str, str], pd.DataFrame]:
+    return reads.registry_aliases(client), reads.decision_history(client)
+
+
+def retraining_history(source: Source) -> tuple[dict[str, str], pd.DataFrame] | None:
+    """The registry's aliases and the retraining loop's decisions, newest first."""
+    return store_read(source, _retraining_history)
+
+
+def replay(source: Source):
+    """The newest finished replay (``replay_timeline.ReplayView``), or None."""
+    from kobe_mlops.monitoring import replay_timeline  # one page reads it: not loaded with the others
+
+    return store_read(source, replay_timeline.load_replay)
+
+
+def _run_summary(client: MlflowClient, run_id: str) -> health.RunSummary:
+    return health.RunSummary.from_run(client.get_run(run_id))
+
+
+def run_summary(source: Source, run_id: str) -> health.RunSummary:
+    return store_read(source, _run_summary, run_id)
+
+
+def _run_table(client: MlflowClient, run_id: str, artifact: str) -> pd.DataFrame | None:
+    with tempfile.TemporaryDirectory(prefix="kobe-dashboard-") as folder:
+        try:
+            path = client.download_artifacts(run_id, artifact, folder)
+        except (MlflowException, OSError):  # not logged by this run
+            return None
+        return pd.read_parquet(path) if artifact.endswith(".parquet") else pd.read_json(path, orient="split")
+
+
+def run_table(source: Source, run: health.RunSummary, artifact: str) -> pd.DataFrame | None:
+    """A table ``run`` logged (``mlflow.log_table`` JSON or parquet); None when it did not log it."""
+    return store_read(source, _run_table, run.run_id, artifact)
+
+
+def graded_scores(source: Source, run: health.RunSummary) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(outcome, probability)`` of the rows ``run`` graded, from its logged counts per probability."""
+    counts = run_table(source, run, names.GRADED_SCORE_COUNTS_ARTIFACT)
+    if counts is None:
+        return None
+    weights = counts[["misses", "makes"]].to_numpy(dtype="int64").ravel()
+    outcome = np.repeat(np.tile([0, 1], len(counts)), weights)
+    return outcome, np.repeat(np.repeat(counts["probability"].to_numpy(dtype=float), 2), weights)
+
+
+def production_scores(source: Source, run: health.RunSummary) -> np.ndarray | None:
+    """The probability of every row ``run`` scored, from its logged counts per probability."""
+    counts = run_table(source, run, names.SCORE_COUNTS_ARTIFACT)
+    if counts is None:
+        return None
+    return np.repeat(counts["probability"].to_numpy(dtype=float), counts["rows"].to_numpy(dtype="int64"))
+
+
+def _training_artifacts(client: MlflowClient, name: str, version: str):
+    model_version = client.get_model_version(name, version)
+    support = reads.feature_support_text(client, model_version)
+    return reads.reference_scores(client, model_version), support_from_json(support) if support else None
+
+
+def reference_scores(source: Source, model: health.ModelInfo) -> pd.DataFrame | None:
+    """Probability and outcome on the rows held out of ``model``'s training (base_test, and for a
+    challenger its production holdout)."""
+    return store_read(source, _training_artifacts, model.name, model.version)[0]
+
+
+def feature_support(source: Source, model: health.ModelInfo) -> FeatureSupport | None:
+    """Per feature, the band of training rows ``model`` learned from (modeling/support.py)."""
+    return store_read(source, _training_artifacts, model.name, model.version)[1]
+
+
+def held_out_label(model: health.ModelInfo) -> str:
+    return f"rows held out of version {model.version}'s training"
+
+
+@st.cache_data(show_spinner=False)
+def threshold_sweeps(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, pd.DataFrame]:
+    """F1, precision and recall at every threshold, per set of ``(outcome, probability)``."""
+    return {label: health.threshold_sweep(y_true, probability) for label, (y_true, probability) in curves.items()}
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def load_model(model_uri: str, uri: str):
+    """The pyfunc model; ``uri`` (the tracking store) is part of the key: every store has a version 1."""
+    mlflow.set_tracking_uri(uri)
+    return mlflow.pyfunc.load_model(model_uri)
+
+
+# --- Files of the workspace ------------------------------------------------------------------
 
 
 @st.cache_data(show_spinner="Reading the development base…")
@@ -185,82 +268,7 @@ def production_sample(source: Source, columns: list[str], rows: int) -> pd.DataF
         stop_on_read_error(str(config.workspace_paths(source.workspace).predictions_prod), exc)
 
 
-@st.cache_resource(show_spinner="Loading the model…")
-def load_model(model_uri: str, uri: str):
-    """The pyfunc model; ``uri`` (the tracking store) is part of the key: every store has a version 1."""
-    mlflow.set_tracking_uri(uri)
-    return mlflow.pyfunc.load_model(model_uri)
-
-
-# --- What a run logged (a finished run never changes: keyed by its id) -------------------------
-
-
-@st.cache_data(show_spinner="Reading a logged table…")
-def _run_table(uri: str, run_id: str, artifact: str) -> pd.DataFrame | None:
-    with tempfile.TemporaryDirectory(prefix="kobe-dashboard-") as folder:
-        try:
-            path = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=artifact, dst_path=folder, tracking_uri=uri
-            )
-        except (MlflowException, OSError):  # not logged by this run
-            return None
-        if artifact.endswith(".parquet"):
-            return pd.read_parquet(path)
-        return pd.read_json(path, orient="split")  # mlflow.log_table's layout
-
-
-def run_table(source: Source, run: health.RunSummary, artifact: str) -> pd.DataFrame | None:
-    """A table ``run`` logged (``mlflow.log_table`` JSON or parquet); None when it did not log it."""
-    try:
-        return _run_table(source.tracking_uri, run.run_id, artifact)
-    except MlflowException as exc:
-        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
-
-
-def graded_scores(source: Source, run: health.RunSummary) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(outcome, probability)`` of the rows ``run`` graded, from its logged counts per probability
-    (``names.GRADED_SCORE_COUNTS_ARTIFACT``); None when it did not log them."""
-    counts = run_table(source, run, names.GRADED_SCORE_COUNTS_ARTIFACT)
-    if counts is None:
-        return None
-    probability = np.repeat(counts["probability"].to_numpy(dtype=float), 2)
-    weights = counts[["misses", "makes"]].to_numpy(dtype="int64").ravel()
-    outcome = np.tile([0, 1], len(counts))
-    return np.repeat(outcome, weights), np.repeat(probability, weights)
-
-
-def production_scores(source: Source, run: health.RunSummary) -> np.ndarray | None:
-    """The probability of every row ``run`` scored, from its logged counts per probability
-    (``names.SCORE_COUNTS_ARTIFACT``); None when it did not log them."""
-    counts = run_table(source, run, names.SCORE_COUNTS_ARTIFACT)
-    if counts is None:
-        return None
-    return np.repeat(counts["probability"].to_numpy(dtype=float), counts["rows"].to_numpy(dtype="int64"))
-
-
-@st.cache_data(show_spinner=False)
-def threshold_sweeps(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, pd.DataFrame]:
-    """F1, precision and recall at every threshold of the grid, per set of ``(outcome, probability)``
-    (independent of the page's slider, so computed once)."""
-    return {label: health.threshold_sweep(y_true, probability) for label, (y_true, probability) in curves.items()}
-
-
-@st.cache_data(show_spinner="Reading the model's training artifacts…")
-def _training_artifacts(uri: str, name: str, version: str) -> tuple[pd.DataFrame | None, FeatureSupport | None]:
-    model_version = _client(uri).get_model_version(name, version)
-    support = reads.feature_support_text(_client(uri), model_version)
-    return reads.reference_scores(_client(uri), model_version), support_from_json(support) if support else None
-
-
-def reference_scores(source: Source, model: health.ModelInfo) -> pd.DataFrame | None:
-    """Probability and outcome on the held-out rows ``model``'s training run logged (base_test and,
-    for a challenger, its production holdout)."""
-    return _training_artifacts(source.tracking_uri, model.name, model.version)[0]
-
-
-def feature_support(source: Source, model: health.ModelInfo) -> FeatureSupport | None:
-    """Per feature, the band of training rows ``model`` learned from (modeling/support.py)."""
-    return _training_artifacts(source.tracking_uri, model.name, model.version)[1]
+# --- What the pages share ---------------------------------------------------------------------
 
 
 def require_application(state: health.PipelineState, source: Source) -> health.RunSummary:
@@ -272,7 +280,7 @@ def require_application(state: health.PipelineState, source: Source) -> health.R
             "The latest application run scored no row (an empty production file or every row rejected by the "
             "data contract): there is nothing to measure. Score a production file with rows:"
         )
-        st.code(f"{pipeline_command(source.workspace)} --steps 04 --prod-data FILE.parquet", language="bash")
+        st.code(pipeline_command(source.workspace, "--steps 04 --prod-data FILE.parquet"), language="bash")
         st.stop()
     return state.application
 
@@ -289,71 +297,23 @@ def sentence_case(label: str) -> str:
     return label[:1].upper() + label[1:]
 
 
-def integer_columns(frame: pd.DataFrame, columns) -> pd.DataFrame:
-    """Counts logged as MLflow metrics (floats) shown as integers (missing stays empty)."""
-    present = [column for column in columns if column in frame]
-    return frame.astype({column: "Int64" for column in present})
-
-
-@st.cache_data(show_spinner="Reading every application run…", ttl=STATE_TTL_SECONDS)
-def _application_trends(uri: str, stamp: tuple[int, ...]) -> pd.DataFrame | None:
-    if not reads.store_exists(uri):
-        return None
-    return trends.application_trends(_client(uri))
-
-
-def application_trends(source: Source) -> pd.DataFrame | None:
-    """The trigger figures of every finished application run, oldest first; None before the first."""
-    try:
-        return _application_trends(source.tracking_uri, source.stamp)
-    except MlflowException as exc:
-        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
-
-
-@st.cache_data(show_spinner="Reading the retraining decisions…", ttl=STATE_TTL_SECONDS)
-def _retraining_history(uri: str, stamp: tuple[int, ...]) -> tuple[dict[str, str], pd.DataFrame] | None:
-    if not reads.store_exists(uri):
-        return None
-    client = _client(uri)
-    return reads.registry_aliases(client), reads.decision_history(client)
-
-
-def retraining_history(source: Source) -> tuple[dict[str, str], pd.DataFrame] | None:
-    """The registry's aliases and the retraining loop's decisions, newest first."""
-    try:
-        return _retraining_history(source.tracking_uri, source.stamp)
-    except MlflowException as exc:
-        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
+def gate_candidates(run: health.RunSummary) -> dict[str, float]:
+    """Candidate -> holdout log loss of a promotion-gate run, best first."""
+    prefix = names.HOLDOUT_LOG_LOSS_PREFIX
+    figures = {key[len(prefix) :]: value for key, value in run.metrics.items() if key.startswith(prefix)}
+    return dict(sorted(figures.items(), key=lambda item: item[1]))
 
 
 # --- The replay (views/08_Timeline.py) --------------------------------------------------------
 
 
-@st.cache_data(show_spinner="Reading the replay…", ttl=STATE_TTL_SECONDS)
-def _replay(uri: str, stamp: tuple[int, ...]):
-    from kobe_mlops.monitoring import replay_timeline
-
-    if not reads.store_exists(uri):
-        return None
-    return replay_timeline.load_replay(_client(uri))
-
-
-def replay(source: Source):
-    """The newest finished replay (``replay_timeline.ReplayView``), or None; the store's absence is
-    told apart by :func:`reads.store_exists`."""
-    try:
-        return _replay(source.tracking_uri, source.stamp)
-    except MlflowException as exc:
-        stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
-
-
 def numbered_batches(timeline: pd.DataFrame) -> pd.DataFrame:
     """The replay's timeline as pages show it: batches numbered from 1 (``batch_number``) as the replay
     prints them, "trained through" empty for the development champion, counts as integers."""
-    shown = timeline.rename(columns={"batch_index": "batch_number"})  # the replay logs it from 1
+    shown = timeline.rename(columns={"batch_index": "batch_number"})
     trained = shown["trained_through_batch"].astype("Int64")
     shown["trained_through_batch"] = trained.mask(trained < 1)
-    return integer_columns(shown, [column for column in shown if column.startswith("rows_")])
+    return shown.astype({column: "Int64" for column in shown if column.startswith("rows_")})
 
 
 def first_alert_text(timeline: pd.DataFrame) -> str:
@@ -368,9 +328,8 @@ def first_alert_text(timeline: pd.DataFrame) -> str:
 
 def coinciding_strategies(timeline: pd.DataFrame) -> list[tuple[str, str]]:
     """Pairs of strategies whose every batch got the same log loss, retrains and promotions."""
-    columns = ["log_loss", "retrained", "promoted"]
     paths = {
-        strategy: rows.sort_values("batch_number")[columns].reset_index(drop=True)
+        strategy: rows.sort_values("batch_number")[["log_loss", "retrained", "promoted"]].reset_index(drop=True)
         for strategy, rows in timeline.groupby("strategy", sort=False)
     }
     strategies = list(paths)
@@ -380,28 +339,3 @@ def coinciding_strategies(timeline: pd.DataFrame) -> list[tuple[str, str]]:
         for second in strategies[position + 1 :]
         if paths[first].equals(paths[second])
     ]
-
-
-@st.cache_data(show_spinner=False)
-def _run_summary(uri: str, run_id: str) -> health.RunSummary:
-    return health.RunSummary.from_run(_client(uri).get_run(run_id))
-
-
-def run_summary(source: Source, run_id: str) -> health.RunSummary:
-    """A finished run's metrics, params and tags (it never changes: cached by id)."""
-    try:
-        return _run_summary(source.tracking_uri, run_id)
-    except MlflowException as exc:
-        stop_on_read_error(f"run {run_id} in {source.tracking_uri}", exc)
-
-
-def gate_candidates(run: health.RunSummary) -> dict[str, float]:
-    """Candidate -> holdout log loss of a promotion-gate run, best first."""
-    prefix = names.HOLDOUT_LOG_LOSS_PREFIX
-    figures = {key[len(prefix) :]: value for key, value in run.metrics.items() if key.startswith(prefix)}
-    return dict(sorted(figures.items(), key=lambda item: item[1]))
-
-
-def replay_command(workspace: str | Path, fast: bool = False) -> str:
-    """The command that replays production in ``workspace`` after a pipeline run."""
-    return pipeline_command(workspace) + " --replay" + (" --fast" if fast else "")

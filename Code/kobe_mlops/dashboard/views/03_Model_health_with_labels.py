@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import streamlit as st
+from sklearn.metrics import confusion_matrix
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts, common, verdict
@@ -52,13 +53,10 @@ reference = common.reference_scores(source, model)
 graded = common.graded_scores(source, run)
 curves = {}
 if reference is not None:
-    curves[f"rows held out of version {model.version}'s training"] = (
-        reference[config.TARGET].to_numpy(),
-        reference[config.PROBABILITY_COLUMN].to_numpy(),
-    )
+    curves[common.held_out_label(model)] = tuple(reference[[config.TARGET, config.PROBABILITY_COLUMN]].to_numpy().T)
 if graded is not None:
     curves["production (graded rows)"] = graded
-if graded is None:
+else:
     st.info(
         f"Step 04 logs no per-probability counts of the graded rows ({names.GRADED_SCORE_COUNTS_ARTIFACT}) yet: "
         "the threshold explorer, ROC, calibration and confusion matrix below show the rows held out of training only."
@@ -98,8 +96,6 @@ with right:
 
 st.subheader(f"Confusion matrices at threshold {threshold:.2f}")
 for column, (label, (y_true, probability)) in zip(st.columns(2), curves.items(), strict=False):
-    counts = pd.crosstab(np.asarray(y_true).astype(int), (probability >= threshold).astype(int))
-    counts = counts.reindex(index=[0, 1], columns=[0, 1], fill_value=0)
-    counts.index, counts.columns = ["true miss (0)", "true make (1)"], ["predicted miss (0)", "predicted make (1)"]
+    counts = confusion_matrix(np.asarray(y_true).astype(int), np.asarray(probability) >= threshold, labels=[0, 1])
     column.markdown(f"**{label}**")
-    column.table(counts)
+    column.table(pd.DataFrame(counts, ["true miss (0)", "true make (1)"], ["predicted miss (0)", "predicted make (1)"]))

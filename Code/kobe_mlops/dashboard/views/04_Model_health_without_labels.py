@@ -31,7 +31,7 @@ test_probability = None if reference is None else reference[config.PROBABILITY_C
 if test_probability is not None and production is not None:
     common.show_figure(
         charts.score_distribution_figure,
-        {f"rows held out of version {model.version}'s training": test_probability, "production": production},
+        {common.held_out_label(model): test_probability, "production": production},
         width="content",
     )
     shift = health.score_shift(test_probability, production)

@@ -80,13 +80,8 @@ else:
                 "reason": st.column_config.TextColumn("reason", width="large"),
             },
         )
-st.code(
-    "\n".join(
-        f"{common.pipeline_command(source.workspace)} {flags}"
-        for flags in ["--retrain", "--steps 04 --retrain", "--force-retrain", "--promote VERSION", "--rollback"]
-    ),
-    language="bash",
-)
+flags = ["--retrain", "--steps 04 --retrain", "--force-retrain", "--promote VERSION", "--rollback"]
+st.code("\n".join(common.pipeline_command(source.workspace, flag) for flag in flags), language="bash")
 st.caption(
     "The loop (reactive: it acts on a measured problem), its promotion rule and how to run it on a calendar are "
     "described in `Docs/Model/Retraining.md`; "

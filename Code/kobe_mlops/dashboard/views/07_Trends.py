@@ -19,7 +19,7 @@ if len(frame) < 2:
         "A trend needs at least two application runs: there is one so far, shown as a single point. "
         "Each production file scored by step 04 adds a run:"
     )
-    st.code(f"{common.pipeline_command(source.workspace)} --steps 04 --prod-data FILE.parquet", language="bash")
+    st.code(common.pipeline_command(source.workspace, "--steps 04 --prod-data FILE.parquet"), language="bash")
 else:
     st.markdown(f"**{len(frame)} application runs**, from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC.")
 

@@ -18,7 +18,7 @@ if view is None:
         f"experiment {config.REPLAY_EXPERIMENT_NAME}) was found in tracking store `{source.tracking_uri}`. After a "
         "pipeline run, replay production season by season (minutes; add `--fast` for the small grids):"
     )
-    st.code(common.replay_command(source.workspace), language="bash")
+    st.code(common.pipeline_command(source.workspace, "--replay"), language="bash")
     st.stop()
 
 timeline = common.numbered_batches(view.timeline)

@@ -46,15 +46,8 @@ def row_log_loss(outcome, probability) -> np.ndarray:
 
 
 def result_row(chunk: str, metric: str, value, lower=np.nan, upper=np.nan, alert=False, rows: int = 0) -> dict:
-    return {
-        "chunk": chunk,
-        "metric": metric,
-        "value": float(value),
-        "lower": float(lower),
-        "upper": float(upper),
-        "alert": bool(alert),
-        "rows": int(rows),
-    }
+    values = (chunk, metric, float(value), float(lower), float(upper), bool(alert), int(rows))
+    return dict(zip(RESULT_COLUMNS, values, strict=True))
 
 
 def result_table(rows: list[dict]) -> pd.DataFrame:
@@ -87,12 +80,8 @@ class MonitoringReference:
         return self.source
 
     @property
-    def size(self) -> int:
-        return len(self.rows)
-
-    @property
     def usable(self) -> bool:
-        return self.size >= MIN_REFERENCE_ROWS and self.rows[config.TARGET].nunique() == 2
+        return len(self.rows) >= MIN_REFERENCE_ROWS and self.rows[config.TARGET].nunique() == 2
 
     @property
     def problem(self) -> str:
@@ -100,7 +89,7 @@ class MonitoringReference:
         if self.usable:
             return ""
         return (
-            f"the reference ({self.description}) has {self.size} labelled rows: at least "
+            f"the reference ({self.description}) has {len(self.rows)} labelled rows: at least "
             f"{MIN_REFERENCE_ROWS}, with makes and misses, set a threshold or calibrate an estimate"
         )
 
@@ -172,7 +161,6 @@ class FeatureDrift:
     false_alarm_rate: float = FALSE_ALARM_RATE
 
     def fit(self, reference: MonitoringReference) -> FeatureDrift:
-        self.reference_rows = reference.size
         self.bins, self.reference_counts = {}, {}
         for feature in self.features:
             values = reference.rows[feature].to_numpy(dtype=float)
@@ -241,12 +229,6 @@ def realized_sums(probability, outcome, null_rate: float) -> np.ndarray:
     )
 
 
-def _mean_and_half_width(total: float, squares: float, n: int) -> tuple[float, float]:
-    mean = total / n
-    variance = max(squares / n - mean**2, 0.0) * n / (n - 1) if n > 1 else np.inf
-    return mean, BAND_Z * np.sqrt(variance / n)
-
-
 @dataclass
 class RealizedPerformance:
     """Log loss on graded rows, beside the reference's noise band and the deployable null."""
@@ -275,7 +257,8 @@ def realized_rows(sums: np.ndarray, chunk: str, realized: RealizedPerformance | 
         result_row(chunk, names.NULL_LOG_LOSS, sums[3] / n, rows=n),
     ]
     if n > 1:
-        mean, half = _mean_and_half_width(sums[4], sums[5], n)
+        mean = sums[4] / n
+        half = BAND_Z * np.sqrt(max(sums[5] / n - mean**2, 0.0) / (n - 1))
         rows.append(result_row(chunk, "log_loss_vs_null", mean, mean - half, mean + half, mean - half > 0, n))
     observed, expected = sums[6] / n, sums[7] / n
     half = BAND_Z * np.sqrt(sums[8]) / n
@@ -388,10 +371,7 @@ class Monitor:
         if not self.usable:
             return ChunkSums({}, None, None, realized)
         terms = self.estimated.row_terms(scored[config.PROBABILITY_COLUMN])
-        if graded_rows is None:
-            graded_terms = self.estimated.row_terms(graded_probability)
-        else:
-            graded_terms = terms[:, graded_rows]
+        graded_terms = self.estimated.row_terms(graded_probability) if graded_rows is None else terms[:, graded_rows]
         return ChunkSums(
             self.drift.counts(scored),
             self.estimated.sums_of_terms(terms),

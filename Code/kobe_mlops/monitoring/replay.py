@@ -1,19 +1,16 @@
-"""Replay production season by season, oldest first, under several ways of operating the model.
+"""Replay production batch by batch, oldest first, under several ways of operating the model.
 
-For each batch and strategy: score it with the strategy's model in service, evaluate it with that
-model's monitoring calculators (:mod:`~kobe_mlops.monitoring.calculators`), reveal its labels,
-then let the strategy act through the gate (:mod:`~kobe_mlops.monitoring.gate`). Time-honest: a
-candidate judged on batch ``t`` learned only rows dated before it (development rows included), and
-the winner is rebuilt on every row dated before batch ``t + 1``. The development champion is the
-exception the course hands over: its random split saw 2PT shots of every season.
-``Docs/Model/Retraining.md`` reports what the replay shows.
+Each batch and strategy: score with the model in service, evaluate with its calculators, reveal
+the labels, then act through the gate. A candidate judged on batch ``t`` learned only rows dated
+before it; the winner is rebuilt on every row dated before ``t + 1``. ``Docs/Model/Retraining.md``
+reports what the replay shows.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,15 +26,16 @@ from kobe_mlops.deployment.application import score_frame
 from kobe_mlops.modeling import challengers
 from kobe_mlops.modeling.shot_model import ShotMadeModel
 from kobe_mlops.monitoring import calculators, gate, replay_timeline, triggers
+from kobe_mlops.monitoring.application_run import measurable
 from kobe_mlops.monitoring.calculators import Monitor, MonitoringReference, row_log_loss
 from kobe_mlops.tracking import configure, invocation_id, names, reads, tracking_uri, use_project_store
 
 NEVER, REACTIVE, SCHEDULED, CONTINUOUS = "never", "reactive", "scheduled", "continuous"
 STRATEGIES = (NEVER, REACTIVE, SCHEDULED, CONTINUOUS)
-DEFAULT_SCHEDULE_EVERY = config.REPLAY_SCHEDULE_EVERY
 SEASON_COLUMN, DATE_COLUMN, ID_COLUMN = "season", "game_date", "shot_id"
 BOOTSTRAP_DRAWS = 2000  # seasons bootstrap of the pooled gain over the null model
 STAGES = ("scoring", "evaluation", "training", "logging")
+read_production = read_table  # the name notebook 05 and the benchmark read the production file by
 
 
 class ReplayError(RuntimeError):
@@ -55,15 +53,11 @@ class Batch:
 
     @property
     def first_date(self) -> pd.Timestamp:
-        return pd.to_datetime(self.rows[DATE_COLUMN]).min()
+        return self.rows[DATE_COLUMN].min()
 
     @property
     def last_date(self) -> pd.Timestamp:
-        return pd.to_datetime(self.rows[DATE_COLUMN]).max()
-
-
-def read_production(path: str | Path) -> pd.DataFrame:
-    return read_table(path)
+        return self.rows[DATE_COLUMN].max()
 
 
 def plan_batches(production: pd.DataFrame, batch_rows: int | None = None, source: str = "production") -> list[Batch]:
@@ -84,12 +78,10 @@ def plan_batches(production: pd.DataFrame, batch_rows: int | None = None, source
     ordered = production.assign(**{DATE_COLUMN: dates}).sort_values([DATE_COLUMN, ID_COLUMN], kind="stable")
     ordered = ordered.reset_index(drop=True)
     if batch_rows is not None:
+        parts = [ordered.iloc[start : start + batch_rows] for start in range(0, len(ordered), batch_rows)]
         return [
             Batch(i, f"{rows[DATE_COLUMN].min():%Y-%m-%d} to {rows[DATE_COLUMN].max():%Y-%m-%d}", rows)
-            for i, rows in enumerate(
-                ordered.iloc[start : start + batch_rows].reset_index(drop=True)
-                for start in range(0, len(ordered), batch_rows)
-            )
+            for i, rows in enumerate(part.reset_index(drop=True) for part in parts)
         ]
     if SEASON_COLUMN not in ordered:
         raise ReplayError(f"{source} has no {SEASON_COLUMN} column: batch it by rows (run_all.py --replay-batch N).")
@@ -119,6 +111,16 @@ def batch_plan(batches: Sequence[Batch]) -> pd.DataFrame:
 
 
 # --- Inputs -----------------------------------------------------------------------------------
+
+
+def probabilities(estimator, rows: pd.DataFrame) -> np.ndarray:
+    return ShotMadeModel(estimator).predict(None, rows[config.FEATURES])[config.PROBABILITY_COLUMN].to_numpy()
+
+
+def reference_rows(frame: pd.DataFrame, estimator) -> pd.DataFrame:
+    """Features, outcome and ``estimator``'s probability: the rows of a :class:`MonitoringReference`."""
+    probability = probabilities(estimator, frame)
+    return frame[[*config.FEATURES, config.TARGET]].assign(**{config.PROBABILITY_COLUMN: probability})
 
 
 @dataclass
@@ -151,19 +153,11 @@ class ReplayInputs:
 def missing_inputs(paths: config.WorkspacePaths | None = None) -> list[str]:
     """What the replay needs from a pipeline run and does not find (empty: ready)."""
     paths = paths or config.workspace_paths()
-    missing = [
-        str(path.relative_to(paths.root))
-        for path in (paths.raw_file("dev"), paths.base_train, paths.base_test)
-        if not path.is_file()
-    ]
+    files = (paths.raw_file("dev"), paths.base_train, paths.base_test)
+    missing = [str(path.relative_to(paths.root)) for path in files if not path.is_file()]
     if not reads.store_exists() or reads.version_by_alias(reads.client()) is None:
         missing.append(f"the registered champion {config.CHAMPION_URI}")
     return missing
-
-
-def reference_rows(frame: pd.DataFrame, estimator) -> pd.DataFrame:
-    probability = ShotMadeModel(estimator).predict(None, frame[config.FEATURES])[config.PROBABILITY_COLUMN]
-    return frame[[*config.FEATURES, config.TARGET]].assign(**{config.PROBABILITY_COLUMN: probability.to_numpy()})
 
 
 def load_inputs(paths: config.WorkspacePaths | None = None) -> ReplayInputs:
@@ -189,18 +183,14 @@ def load_inputs(paths: config.WorkspacePaths | None = None) -> ReplayInputs:
     reference = MonitoringReference(
         reference_rows(base_test, estimator), f"the champion's {len(base_test)} held-out development rows (base_test)"
     )
-    champion = Deployed(
-        "development champion",
-        estimator,
-        reference,
-        -1,
+    description = (
         f"development champion ({config.REGISTERED_MODEL_NAME} version {version.version}; its random "
-        "split saw 2PT shots of every season)",
+        "split saw 2PT shots of every season)"
     )
+    champion = Deployed("development champion", estimator, reference, -1, description)
     development_rate = float(pd.read_parquet(paths.base_train)[config.TARGET].mean())
-    return ReplayInputs(
-        challengers.development_rows(read_table(paths.raw_file("dev"))), development_rate, champion, version.version
-    )
+    development = challengers.development_rows(read_table(paths.raw_file("dev")))
+    return ReplayInputs(development, development_rate, champion, version.version)
 
 
 # --- Settings and the strategies' decisions ---------------------------------------------------
@@ -209,7 +199,7 @@ def load_inputs(paths: config.WorkspacePaths | None = None) -> ReplayInputs:
 @dataclass(frozen=True)
 class ReplaySettings:
     strategies: tuple[str, ...] = STRATEGIES
-    schedule_every: int = DEFAULT_SCHEDULE_EVERY
+    schedule_every: int = config.REPLAY_SCHEDULE_EVERY
     batch_rows: int | None = None  # None: one batch per season
     prod_data: str = ""
 
@@ -235,10 +225,8 @@ def gate_wanted(strategy: str, batch_index: int, fired: list[str], schedule_ever
         if (batch_index + 1) % schedule_every == 0:
             return True, f"calendar: the gate runs every {schedule_every} batches"
         return False, f"calendar: not due (every {schedule_every} batches)"
-    if strategy == REACTIVE:  # what run_all.py --retrain acts on (triggers.retraining_triggers)
-        measured = triggers.retraining_triggers(fired)
-        return (True, "alert: " + ", ".join(measured)) if measured else (False, "no label-based alert")
-    raise ValueError(f"unknown strategy {strategy!r}")
+    measured = triggers.retraining_triggers(fired)  # reactive: what run_all.py --retrain acts on
+    return (True, "alert: " + ", ".join(measured)) if measured else (False, "no label-based alert")
 
 
 # --- Records ----------------------------------------------------------------------------------
@@ -267,23 +255,28 @@ class BatchRecord:
     def promoted(self) -> bool:
         return self.decision.startswith("promote")
 
+    @property
+    def fired_names(self) -> list[str]:
+        return [name for name, value in self.fired.items() if value]
+
     def figure(self, metric: str, column: str = "value") -> float:
         match = self.table.loc[self.table["metric"] == metric, column]
         return float(match.iloc[0]) if len(match) else float("nan")
 
     def metrics(self) -> dict[str, float]:
-        figures = {
-            **calculators.table_metrics(self.table),
-            names.ROWS_INPUT: self.rows_input,
-            names.ROWS_SCORED: self.rows_scored,
-            names.ROWS_REJECTED: self.rows_input - self.rows_scored,
-            names.ROWS_EVALUATED: len(self.graded_loss),
-            **{names.trigger_fired_metric(name): float(value) for name, value in self.fired.items()},
-            names.RETRAINED: float(self.decision != "none"),
-            names.PROMOTED: float(self.promoted),
-            **self.gate_figures,
-        }
-        return {key: float(value) for key, value in figures.items() if np.isfinite(value)}
+        return measurable(
+            {
+                **calculators.table_metrics(self.table),
+                names.ROWS_INPUT: self.rows_input,
+                names.ROWS_SCORED: self.rows_scored,
+                names.ROWS_REJECTED: self.rows_input - self.rows_scored,
+                names.ROWS_EVALUATED: len(self.graded_loss),
+                **{names.trigger_fired_metric(name): float(value) for name, value in self.fired.items()},
+                names.RETRAINED: float(self.decision != "none"),
+                names.PROMOTED: float(self.promoted),
+                **self.gate_figures,
+            }
+        )
 
     def params(self) -> dict[str, str]:
         return {
@@ -297,7 +290,7 @@ class BatchRecord:
     def tags(self) -> dict[str, str]:
         return {
             names.REPLAY_STRATEGY_TAG: self.strategy,
-            names.FIRED_TRIGGERS_TAG: ",".join(name for name, value in self.fired.items() if value),
+            names.FIRED_TRIGGERS_TAG: ",".join(self.fired_names),
             names.DECISION_TAG: self.decision,
             names.REASON_TAG: self.reason[:5000],
             names.SCORING_MODEL_TAG: self.deployed.description[:5000],
@@ -306,23 +299,19 @@ class BatchRecord:
 
     def line(self, batch_count: int) -> str:
         """The progress line of this batch and strategy (batches numbered from 1)."""
+        realized = "no labelled row"
         if len(self.graded_loss):
             realized = f"log loss {self.graded_loss.mean():.4f} (null {self.null_loss.mean():.4f})"
-            estimate = self.figure(calculators.ESTIMATE_GRADED)
+            lower, estimate, upper = (self.figure(calculators.ESTIMATE_GRADED, c) for c in ("lower", "value", "upper"))
             if np.isfinite(estimate):
-                realized += (
-                    f", estimate {estimate:.4f} [{self.figure(calculators.ESTIMATE_GRADED, 'lower'):.4f}, "
-                    f"{self.figure(calculators.ESTIMATE_GRADED, 'upper'):.4f}]"
-                )
-        else:
-            realized = "no labelled row"
-        fired = ", ".join(name for name, value in self.fired.items() if value) or "no alert"
+                realized += f", estimate {estimate:.4f} [{lower:.4f}, {upper:.4f}]"
         action = {"none": "no gate", "keep": "champion kept"}.get(
             self.decision, self.decision.replace("promote", "promoted")
         )
         return (
             f"[{self.batch.index + 1:>2}/{batch_count}] {self.batch.label:<10} {self.strategy:<10} "
-            f"{self.rows_scored} scored | {realized} | {fired} | {action} ({self.seconds:.1f} s)"
+            f"{self.rows_scored} scored | {realized} | {', '.join(self.fired_names) or 'no alert'} | {action} "
+            f"({self.seconds:.1f} s)"
         )
 
 
@@ -358,36 +347,32 @@ def _weighted_error(errors: list[tuple[int, float]]) -> float:
 
 def summarize(strategy: str, records: list[BatchRecord]) -> StrategySummary:
     labelled = [r for r in records if len(r.graded_loss)]
-    model = [r.graded_loss for r in labelled]
-    null = [r.null_loss for r in labelled]
-    pooled = np.concatenate(model).mean() - np.concatenate(null).mean() if labelled else float("nan")
-    rng = np.random.default_rng(config.SEED)
-    sums = np.array([[m.sum(), n.sum(), len(m)] for m, n in zip(model, null, strict=True)]).reshape(-1, 3)
-    draws = rng.integers(0, len(sums), size=(BOOTSTRAP_DRAWS, len(sums))) if len(sums) else np.zeros((0, 0), int)
-    totals = sums[draws].sum(axis=1) if len(sums) else np.zeros((0, 3))
-    gains = (totals[:, 0] - totals[:, 1]) / totals[:, 2] if len(totals) else np.array([np.nan])
+    # Per labelled batch: model loss, null loss, rows; whole batches are resampled for the interval.
+    sums = np.array([[r.graded_loss.sum(), r.null_loss.sum(), len(r.graded_loss)] for r in labelled]).reshape(-1, 3)
+    log_loss = vs_null = float("nan")
+    gains = np.array([np.nan])
+    if labelled:
+        total = sums.sum(axis=0)
+        log_loss, vs_null = total[0] / total[2], (total[0] - total[1]) / total[2]
+        draws = np.random.default_rng(config.SEED).integers(0, len(sums), size=(BOOTSTRAP_DRAWS, len(sums)))
+        resampled = sums[draws].sum(axis=1)
+        gains = (resampled[:, 0] - resampled[:, 1]) / resampled[:, 2]
     errors, previous, drifted, stable, covered, floors = [], [], [], [], [], []
-    last_realized = None
-    for record in labelled:
-        realized, estimate = record.graded_loss.mean(), record.figure(calculators.ESTIMATE_GRADED)
-        if last_realized is not None:
-            previous.append((len(record.graded_loss), last_realized - realized))
-        last_realized = realized
+    for before, record in zip([None, *labelled], labelled, strict=False):
+        rows, realized = len(record.graded_loss), record.graded_loss.mean()
+        if before is not None:
+            previous.append((rows, before.graded_loss.mean() - realized))
+        lower, estimate, upper = (record.figure(calculators.ESTIMATE_GRADED, c) for c in ("lower", "value", "upper"))
         if not np.isfinite(estimate):
             continue
-        error = (len(record.graded_loss), estimate - realized)
-        errors.append(error)
-        (drifted if record.fired.get(triggers.FEATURE_DRIFT) else stable).append(error)
-        lower, upper = (
-            record.figure(calculators.ESTIMATE_GRADED, "lower"),
-            record.figure(calculators.ESTIMATE_GRADED, "upper"),
-        )
+        errors.append((rows, estimate - realized))
+        (drifted if record.fired.get(triggers.FEATURE_DRIFT) else stable).append(errors[-1])
         covered.append(lower <= realized <= upper)
-        floors.append((len(record.graded_loss), np.sqrt(2 / np.pi) * record.sampling_sd))
+        floors.append((rows, np.sqrt(2 / np.pi) * record.sampling_sd))
     return StrategySummary(
         strategy,
-        float(np.concatenate(model).mean()) if labelled else float("nan"),
-        float(pooled),
+        float(log_loss),
+        float(vs_null),
         float(np.quantile(gains, 0.025)),
         float(np.quantile(gains, 0.975)),
         sum(r.decision != "none" for r in records),
@@ -421,7 +406,7 @@ class ReplayResult:
             for metric, value in asdict(summary).items():
                 if metric != "strategy":
                     figures[names.strategy_metric(metric, name)] = value
-        return {key: float(value) for key, value in figures.items() if np.isfinite(value)}
+        return measurable(figures)
 
     def lines(self) -> list[str]:
         def count(n: int, word: str) -> str:
@@ -437,6 +422,11 @@ class ReplayResult:
 
 
 # --- The loop ---------------------------------------------------------------------------------
+
+
+def enough_to_learn(labelled: pd.DataFrame) -> bool:
+    """Enough labelled production rows, makes and misses, to fit or recalibrate a candidate on."""
+    return len(labelled) >= challengers.MIN_PRODUCTION_ROWS and labelled[config.TARGET].nunique() == 2
 
 
 class StageTimer:
@@ -457,40 +447,43 @@ class _Replay:
         self.batches, self.inputs, self.settings, self.progress, self.log = batches, inputs, settings, progress, log
         self.timer = StageTimer()
         self.deployed = {name: inputs.champion for name in settings.strategies}
-        self.known = pd.DataFrame()  # labelled production rows revealed so far, with their batch
+        self.known = pd.DataFrame()  # labelled production rows revealed so far
         self.recipes: dict[tuple[str, int], object] = {}  # (recipe, rows dated before batch) -> fitted
         # Each recipe's out-of-sample record: every batch scored by the fit on the rows dated before it.
         self.track = {name: pd.DataFrame() for name in challengers.RECIPES}
         self.records: list[BatchRecord] = []
 
-    def learnable(self, before: pd.Timestamp) -> pd.DataFrame:
-        """Every labelled row dated before ``before``: development rows and revealed production labels."""
+    def revealed(self, graded: pd.DataFrame) -> pd.DataFrame:
+        """The labelled production rows known once ``graded``'s labels are revealed."""
+        labelled = graded[[ID_COLUMN, DATE_COLUMN, *config.FEATURES, config.TARGET]]
+        return labelled if self.known.empty else pd.concat([self.known, labelled], ignore_index=True)
+
+    def learnable(self, before: pd.Timestamp, known: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Every labelled row dated before ``before``: development rows and ``known`` production labels."""
+        known = self.known if known is None else known
         development = self.inputs.development
         development = development[development[DATE_COLUMN] < before].assign(**{challengers.PRODUCTION_COLUMN: False})
-        if self.known.empty:
+        if known.empty:
             return development.reset_index(drop=True)
-        production = self.known[self.known[DATE_COLUMN] < before].assign(**{challengers.PRODUCTION_COLUMN: True})
+        production = known[known[DATE_COLUMN] < before].assign(**{challengers.PRODUCTION_COLUMN: True})
         columns = [DATE_COLUMN, *config.FEATURES, config.TARGET, challengers.PRODUCTION_COLUMN]
         return pd.concat([development[columns], production[columns]], ignore_index=True)
 
-    def null_rate(self) -> float:
-        return float(self.known[config.TARGET].mean()) if len(self.known) else self.inputs.development_rate
-
     def run(self) -> None:
         for batch in self.batches:
-            rate = self.null_rate()
-            scored = {strategy: self.score(strategy, batch, rate) for strategy in self.settings.strategies}
-            graded = next(iter(scored.values()))[1]
+            rate = float(self.known[config.TARGET].mean()) if len(self.known) else self.inputs.development_rate
+            scored = [self.score(strategy, batch, rate) for strategy in self.settings.strategies]
+            graded = scored[0][1]
             self.extend_track(batch, graded)
-            for record, graded_rows in scored.values():
+            for record, graded_rows in scored:
                 self.act(record, graded_rows, batch)
                 with self.timer.stage("logging"):
-                    self.log.child(record)
+                    if self.log:
+                        self.log.child(record)
                 self.records.append(record)
                 self.progress(record.line(len(self.batches)))
             if len(graded):
-                labelled = graded[[ID_COLUMN, DATE_COLUMN, *config.FEATURES, config.TARGET]]
-                self.known = labelled if self.known.empty else pd.concat([self.known, labelled], ignore_index=True)
+                self.known = self.revealed(graded)
 
     def score(self, strategy: str, batch: Batch, rate: float) -> tuple[BatchRecord, pd.DataFrame]:
         started = time.perf_counter()
@@ -498,11 +491,9 @@ class _Replay:
         if deployed.learned_through >= batch.index:  # the loop's own guarantee, checked
             raise ReplayError(f"{strategy}: a model that learned batch {batch.index + 1} cannot score it.")
         with self.timer.stage("scoring"):
-            result = score_frame(batch.rows, deployed, source=batch.label)
-        predictions = result.predictions
-        labelled = predictions[predictions[config.TARGET].notna()]
+            predictions = score_frame(batch.rows, deployed, source=batch.label).predictions
         # Every labelled row is graded: the model learned nothing dated this late (checked above).
-        graded = labelled.reset_index(drop=True)
+        graded = predictions[predictions[config.TARGET].notna()].reset_index(drop=True)
         graded = graded.assign(**{DATE_COLUMN: pd.to_datetime(graded[DATE_COLUMN])})
         with self.timer.stage("evaluation"):
             table = deployed.monitor.evaluate(predictions, graded, rate, batch.label)
@@ -529,13 +520,11 @@ class _Replay:
         if graded.empty or self.settings.strategies == (NEVER,):
             return
         rows = self.learnable(batch.first_date)
-        production = rows[rows[challengers.PRODUCTION_COLUMN]]
-        if len(production) < challengers.MIN_PRODUCTION_ROWS or production[config.TARGET].nunique() < 2:
+        if not enough_to_learn(rows[rows[challengers.PRODUCTION_COLUMN]]):
             return
         for name in challengers.RECIPES:
-            scored = graded[[*config.FEATURES, config.TARGET]].assign(
-                **{config.PROBABILITY_COLUMN: self.probability(self.recipe(name, batch.index, rows), graded)}
-            )
+            probability = probabilities(self.recipe(name, batch.index, rows), graded)
+            scored = graded[[*config.FEATURES, config.TARGET]].assign(**{config.PROBABILITY_COLUMN: probability})
             self.track[name] = calculators.newest_chunks(self.track[name], scored.assign(chunk=batch.label))
 
     def recipe(self, name: str, before_batch: int, rows: pd.DataFrame):
@@ -548,48 +537,37 @@ class _Replay:
     def act(self, record: BatchRecord, graded: pd.DataFrame, batch: Batch) -> None:
         started = time.perf_counter()
         deployed = self.deployed[record.strategy]
-        fired = [name for name, value in record.fired.items() if value]
-        wanted, why = gate_wanted(record.strategy, batch.index, fired, self.settings.schedule_every)
-        next_batch = self.batches[batch.index + 1] if batch.index + 1 < len(self.batches) else None
-        record.reason = why
-        if wanted and next_batch is None:
-            record.reason = f"{why}; last batch: nothing left to score"
-        if not wanted or next_batch is None or len(graded) < 2:
+        wanted, why = gate_wanted(record.strategy, batch.index, record.fired_names, self.settings.schedule_every)
+        last = batch.index + 1 == len(self.batches)
+        record.reason = f"{why}; last batch: nothing left to score" if wanted and last else why
+        if not wanted or last or len(graded) < 2:
             self.deployed[record.strategy] = self.rolled(deployed, graded, batch)
             return
-        record.reason = why
-        candidates = self.candidates(deployed, batch.first_date, batch.index)
-        probabilities = {name: self.probability(model, graded) for name, model in candidates.items()}
-        decision = gate.decide(
-            graded[config.TARGET], {gate.CHAMPION: graded[config.PROBABILITY_COLUMN], **probabilities}
-        )
+        candidates = self.candidates(deployed, batch)
+        scores = {name: probabilities(model, graded) for name, model in candidates.items()}
+        decision = gate.decide(graded[config.TARGET], {gate.CHAMPION: graded[config.PROBABILITY_COLUMN], **scores})
         record.gate_figures, record.reason = decision.figures, f"{why}. {decision.reason}"
         record.decision = f"promote {decision.winner}" if decision.promote else "keep"
         if decision.promote:
             initial = graded[[*config.FEATURES, config.TARGET]].assign(
-                **{config.PROBABILITY_COLUMN: probabilities[decision.winner]}
+                **{config.PROBABILITY_COLUMN: scores[decision.winner]}
             )
-            self.deployed[record.strategy] = self.rebuilt(decision.winner, deployed, graded, batch, next_batch, initial)
+            self.deployed[record.strategy] = self.rebuilt(decision.winner, deployed, graded, batch, initial)
         else:
             self.deployed[record.strategy] = self.rolled(deployed, graded, batch)
         record.seconds += time.perf_counter() - started
 
-    def candidates(self, deployed: Deployed, before: pd.Timestamp, batch_index: int) -> dict[str, object]:
-        rows = self.learnable(before)
-        window = deployed.reference.own
+    def candidates(self, deployed: Deployed, batch: Batch) -> dict[str, object]:
+        rows = self.learnable(batch.first_date)
+        production, window = rows[rows[challengers.PRODUCTION_COLUMN]], deployed.reference.own
         built = {}
-        production = rows[rows[challengers.PRODUCTION_COLUMN]]
-        if len(production) >= challengers.MIN_PRODUCTION_ROWS and production[config.TARGET].nunique() == 2:
-            built = {name: self.recipe(name, batch_index, rows) for name in challengers.RECIPES}
-        if len(window) >= challengers.MIN_PRODUCTION_ROWS and window[config.TARGET].nunique() == 2:
+        if enough_to_learn(production):
+            built = {name: self.recipe(name, batch.index, rows) for name in challengers.RECIPES}
+        if enough_to_learn(window):
             built[challengers.RECALIBRATED] = challengers.recalibrated(deployed.estimator, window)
         if len(production):
             built[challengers.NULL] = challengers.null_model(production)
         return built
-
-    @staticmethod
-    def probability(estimator, graded: pd.DataFrame) -> np.ndarray:
-        return ShotMadeModel(estimator).predict(None, graded[config.FEATURES])[config.PROBABILITY_COLUMN].to_numpy()
 
     def rolled(self, deployed: Deployed, graded: pd.DataFrame, batch: Batch) -> Deployed:
         if graded.empty:
@@ -597,33 +575,26 @@ class _Replay:
         reference = deployed.reference.rolled(graded, batch.label)
         return Deployed(deployed.name, deployed.estimator, reference, deployed.learned_through, deployed.description)
 
-    def rebuilt(self, winner: str, champion: Deployed, graded, batch: Batch, next_batch: Batch, initial) -> Deployed:
+    def rebuilt(self, winner: str, champion: Deployed, graded, batch: Batch, initial) -> Deployed:
         """The winning candidate rebuilt on every row dated before the next batch."""
-        known = pd.concat([self.known, graded[self.known.columns]], ignore_index=True) if len(self.known) else graded
-        saved, self.known = self.known, known
-        try:
-            rows = self.learnable(next_batch.first_date)
-        finally:
-            self.known = saved
-        window = champion.reference.rolled(graded, batch.label).own
+        next_batch = self.batches[batch.index + 1]
+        rows = self.learnable(next_batch.first_date, self.revealed(graded))
         if winner in challengers.RECIPES:
             estimator = self.recipe(winner, batch.index + 1, rows)
-        else:
-            estimator = challengers.rebuild(winner, rows, champion.estimator, window)
-        if winner in challengers.RECIPES:
             track = self.track[winner]
             source = (
                 f"the {winner} recipe's out-of-sample scores on {len(track)} rows (each batch by the fit before it)"
             )
             reference = MonitoringReference(track[calculators.REFERENCE_COLUMNS], source)
         else:
+            window = champion.reference.rolled(graded, batch.label).own
+            estimator = challengers.rebuild(winner, rows, champion.estimator, window)
             source = f"the {winner} candidate's out-of-sample scores on batch {batch.index + 1} ({batch.label})"
             reference = MonitoringReference(initial, source)
         learned = rows[challengers.PRODUCTION_COLUMN]
         description = (
             f"{winner}: {challengers.describe(estimator)} on {int(learned.sum())} production "
-            f"and {int((~learned).sum())} development labels dated before "
-            f"{next_batch.first_date:%Y-%m-%d}"
+            f"and {int((~learned).sum())} development labels dated before {next_batch.first_date:%Y-%m-%d}"
         )
         return Deployed(winner, estimator, reference, batch.index, description)
 
@@ -633,11 +604,10 @@ def run_replay(
     inputs: ReplayInputs,
     settings: ReplaySettings | None = None,
     progress: Callable[[str], None] = print,
-    log: MlflowReplayLog | NullReplayLog | None = None,
+    log: MlflowReplayLog | None = None,
 ) -> ReplayResult:
     """Replay ``batches`` under every strategy of ``settings``; log with ``log`` (default: nothing)."""
     settings = settings or ReplaySettings()
-    log = log or NullReplayLog()
     if not batches:
         raise ReplayError("No batch to replay.")
     started = time.perf_counter()
@@ -653,7 +623,7 @@ def run_replay(
         "gate_rule": gate.RULE,
         names.CHAMPION_VERSION: inputs.champion_version,
     }
-    with log.parent(params):
+    with log.parent(params) if log else nullcontext():
         progress(
             f"Replaying {len(batches)} batches ({settings.batching}) under {', '.join(settings.strategies)}; "
             f"every strategy starts from the {inputs.champion.description}."
@@ -666,12 +636,13 @@ def run_replay(
         null = float(np.concatenate(graded_null).mean()) if graded_null else float("nan")
         result = ReplayResult(replay.records, by_strategy, null, dict(replay.timer.seconds), 0.0, len(replay.recipes))
         result.wall_seconds = time.perf_counter() - started
-        timing = {f"seconds_{stage}": value for stage, value in result.seconds.items()}
-        log.summary({**result.metrics(), **timing, "seconds_total": result.wall_seconds}, result.table())
+        if log:
+            timing = {f"seconds_{stage}": value for stage, value in result.seconds.items()}
+            log.summary({**result.metrics(), **timing, "seconds_total": result.wall_seconds}, result.table())
         for line in result.lines():
             progress(line)
-    result.run_id = log.run_id
-    if log.run_id:
+    if log:
+        result.run_id = log.run_id
         progress(
             f"Replay logged to experiment {config.REPLAY_EXPERIMENT_NAME}, run "
             f"{config.REPLAY_RUN_NAMES['simulacao_operacao']} {log.run_id} ({result.wall_seconds:.1f} s)."
@@ -680,22 +651,6 @@ def run_replay(
 
 
 # --- Logging ----------------------------------------------------------------------------------
-
-
-class NullReplayLog:
-    """Logs nothing (unit tests, benchmarks of the loop alone)."""
-
-    run_id: str | None = None
-
-    @contextmanager
-    def parent(self, params: dict[str, str]) -> Iterator[None]:
-        yield
-
-    def child(self, record: BatchRecord) -> None:
-        pass
-
-    def summary(self, metrics: dict[str, float], table: pd.DataFrame) -> None:
-        pass
 
 
 class MlflowReplayLog:
@@ -717,6 +672,7 @@ class MlflowReplayLog:
             yield
 
     def child(self, record: BatchRecord) -> None:
+        """A ``PipelineAplicacao`` run written in three calls (create, one batch, end): a replay logs many."""
         tags = {"mlflow.parentRunId": self.run_id, config.INVOCATION_TAG: invocation_id(), "kobe.step": "aplicacao"}
         run = self.client.create_run(
             self.experiment_id, run_name=config.RUN_NAMES["aplicacao"], tags={**tags, **record.tags()}

@@ -14,10 +14,8 @@ import pandas as pd
 
 @contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; move it into place only if the block succeeds.
-
-    A reader never sees a half-written file, and a failure leaves the previous file untouched.
-    """
+    """A temporary path beside ``target``, moved into place only if the block succeeds: a reader never
+    sees a half-written file, and a failure leaves the previous one untouched."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -44,9 +42,6 @@ def write_parquet_atomic(frame: pd.DataFrame, target: str | os.PathLike) -> Path
     return Path(target)
 
 
-def sha256_of(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_of(path: str | os.PathLike) -> str:
     with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()

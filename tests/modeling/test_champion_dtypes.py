@@ -53,33 +53,23 @@ def assert_matches(champion, frame: pd.DataFrame, shot_ids: pd.Series, expected:
     return scored
 
 
-def test_the_raw_prod_feature_columns_as_read(champion, raw_prod, expected):
-    """The issue's call: the raw file's feature columns, int64 and float64 as stored."""
-    assert_matches(champion, raw_prod[config.FEATURES], raw_prod["shot_id"], expected)
-
-
-def test_the_whole_raw_frame_with_its_25_columns(champion, raw_prod, expected):
-    assert raw_prod.shape[1] == 25
-    assert_matches(champion, raw_prod, raw_prod["shot_id"], expected)
-
-
-def test_reordered_columns_and_shuffled_rows(champion, raw_prod, expected):
-    shuffled = raw_prod.sample(frac=1, random_state=0)
-    columns = [*config.FEATURES[::-1], "shot_id", "action_type"]
-    assert_matches(champion, shuffled[columns], shuffled["shot_id"], expected)
-
-
-@pytest.mark.parametrize(
-    "dtypes",
-    [
-        dict.fromkeys(config.FEATURES, "float64"),
-        dict.fromkeys(WHOLE, "int32"),
-        dict.fromkeys(WHOLE, "float32"),  # float32 holds these whole numbers exactly
+FRAMES = {
+    "features-as-read": lambda raw: raw[config.FEATURES],  # int64 and float64 as stored
+    "whole-raw-frame": lambda raw: raw,  # its 25 columns
+    "reordered-and-shuffled": lambda raw: raw.sample(frac=1, random_state=0)[
+        [*config.FEATURES[::-1], "shot_id", "action_type"]
     ],
-    ids=["all-float64", "whole-int32", "whole-float32"],
-)
-def test_other_numeric_dtypes_holding_the_same_values(champion, raw_prod, expected, dtypes):
-    assert_matches(champion, raw_prod[config.FEATURES].astype(dtypes), raw_prod["shot_id"], expected)
+    "all-float64": lambda raw: raw.astype(dict.fromkeys(config.FEATURES, "float64")),
+    "whole-int32": lambda raw: raw.astype(dict.fromkeys(WHOLE, "int32")),
+    "whole-float32": lambda raw: raw.astype(dict.fromkeys(WHOLE, "float32")),  # float32 holds these exactly
+}
+
+
+@pytest.mark.parametrize("frame", list(FRAMES))
+def test_the_raw_prod_file_scores_as_the_application_step_did(champion, raw_prod, expected, frame):
+    assert raw_prod.shape[1] == 25
+    layout = FRAMES[frame](raw_prod)
+    assert_matches(champion, layout, raw_prod.loc[layout.index, "shot_id"], expected)
 
 
 def test_an_all_float32_frame_scores_its_float32_values(champion, raw_prod, expected):

@@ -69,6 +69,8 @@ VARIANTS = {
     "all-float32": lambda f: f.astype("float32"),
     "whole-int32": lambda f: f.astype(dict.fromkeys(WHOLE, "int32")),
     "whole-float32-lat-lon-float64": lambda f: f.astype(dict.fromkeys(WHOLE, "float32")),
+    "all-int64": lambda f: f.assign(lat=34, lon=-118),  # the only whole lat/lon inside the contract
+    "numbers-as-text": lambda f: f.astype({"minutes_remaining": str, "lat": object}),
     "reordered-with-extra-columns": lambda f: f[config.FEATURES[::-1]].assign(
         shot_id=np.arange(len(f)), action_type="Jump Shot", shot_made_flag=np.nan
     ),
@@ -95,45 +97,19 @@ def test_the_schema_names_the_six_required_features_and_the_contract_documents_t
         assert f"| `{name}` | {text.split(': ')[0]} |" in version.description
 
 
-def test_the_course_files_dtypes_are_scored(logged):
-    """The issue's reproducer: int64 shot_distance against a schema that said double."""
-    model, _, pipeline = logged
-    frame = course_like()
-    scored = model.predict(frame)
-    assert list(scored.columns) == [config.PROBABILITY_COLUMN, config.PREDICTION_COLUMN]
-    assert scored.index.equals(frame.index)
-    np.testing.assert_allclose(
-        scored[config.PROBABILITY_COLUMN], expected_probability(pipeline, frame), rtol=0, atol=1e-12
-    )
-    assert (scored[config.PREDICTION_COLUMN] == (scored[config.PROBABILITY_COLUMN] >= 0.5)).all()
-
-
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_the_same_values_give_the_same_probabilities_whatever_the_dtypes(logged, variant):
-    model, _, _ = logged
-    frame = course_like()
-    reference = model.predict(frame.astype("float64"))
-    scored = model.predict(VARIANTS[variant](frame))
-    assert scored.index.equals(frame.index)
-    np.testing.assert_array_equal(scored.to_numpy(), reference.to_numpy())
-
-
-def test_an_all_int64_frame_is_scored_like_its_float64_twin(logged):
+    """Each variant holds the values of its float64 twin, and is scored exactly as the twin is."""
     model, _, pipeline = logged
-    frame = course_like().assign(lat=34, lon=-118)  # the only whole lat/lon inside the contract
-    assert (frame.dtypes == "int64").all()
+    frame = VARIANTS[variant](course_like())
+    twin = frame[config.FEATURES].astype("float64")
     scored = model.predict(frame)
-    np.testing.assert_array_equal(scored.to_numpy(), model.predict(frame.astype("float64")).to_numpy())
+    assert scored.index.equals(frame.index)
+    np.testing.assert_array_equal(scored.to_numpy(), model.predict(twin).to_numpy())
     np.testing.assert_allclose(
-        scored[config.PROBABILITY_COLUMN], expected_probability(pipeline, frame), rtol=0, atol=1e-12
+        scored[config.PROBABILITY_COLUMN], expected_probability(pipeline, twin), rtol=0, atol=1e-12
     )
-
-
-def test_numbers_held_as_text_are_read_the_way_the_contract_reads_them(logged):
-    model, _, _ = logged
-    frame = course_like(rows=5)
-    as_text = frame.astype({"minutes_remaining": str, "lat": object})
-    np.testing.assert_array_equal(model.predict(as_text).to_numpy(), model.predict(frame).to_numpy())
+    assert (scored[config.PREDICTION_COLUMN] == (scored[config.PROBABILITY_COLUMN] >= 0.5)).all()
 
 
 @pytest.mark.parametrize(

@@ -27,32 +27,29 @@ def candidate(key: str, cv_log_loss: float, folds: int = 5) -> Candidate:
     return Candidate(key, pipeline=None, best_params={}, cv_log_loss=cv_log_loss, cv_table=cv_table(folds, cv_log_loss))
 
 
-def test_the_lowest_cross_validated_log_loss_wins_beyond_the_tolerance():
-    champion, reason = choose_champion({"lr": candidate("lr", 0.6800), "dt": candidate("dt", 0.6700)})
-    assert champion.key == "dt"
-    assert reason == (
-        "Decision tree chosen: lowest mean 5-fold CV log loss on base_train (0.6700 vs Logistic regression 0.6800)."
-    )
+LOWEST = "chosen: lowest mean {}-fold CV log loss on base_train ({})."
+TIE = "CV log loss 0.6705 is within 0.001 of Decision tree's 0.6700, and ties go to the simpler model."
 
 
-def test_the_logistic_regression_wins_when_it_is_also_the_lowest():
-    champion, reason = choose_champion({"lr": candidate("lr", 0.6600, folds=3), "dt": candidate("dt", 0.6700)})
-    assert champion.key == "lr"
-    assert "3-fold" in reason and "(0.6600 vs Decision tree 0.6700)" in reason
-
-
-def test_a_gap_under_the_tolerance_goes_to_the_logistic_regression():
-    tree, regression = 0.6700, 0.6700 + SELECTION_TOLERANCE / 2
-    champion, reason = choose_champion({"lr": candidate("lr", regression), "dt": candidate("dt", tree)})
-    assert champion.key == "lr"
-    assert reason.startswith("Logistic regression chosen: CV log loss 0.6705 is within 0.001 of Decision tree's 0.6700")
-    assert reason.endswith("ties go to the simpler model.")
-
-
-def test_a_gap_just_over_the_tolerance_goes_to_the_better_model():
-    tree, regression = 0.6700, 0.6700 + SELECTION_TOLERANCE * 1.5
-    champion, _ = choose_champion({"lr": candidate("lr", regression), "dt": candidate("dt", tree)})
-    assert champion.key == "dt"
+@pytest.mark.parametrize(
+    "lr, dt, folds, chosen, reason",
+    [
+        (0.68, 0.67, 5, "dt", "Decision tree " + LOWEST.format(5, "0.6700 vs Logistic regression 0.6800")),
+        (0.66, 0.67, 3, "lr", "Logistic regression " + LOWEST.format(3, "0.6600 vs Decision tree 0.6700")),
+        (0.67 + SELECTION_TOLERANCE / 2, 0.67, 5, "lr", "Logistic regression chosen: " + TIE),
+        (
+            0.67 + SELECTION_TOLERANCE * 1.5,
+            0.67,
+            5,
+            "dt",
+            "Decision tree " + LOWEST.format(5, "0.6700 vs Logistic regression 0.6715"),
+        ),
+    ],
+    ids=["lower-wins", "lower-regression-wins", "tie-goes-to-the-regression", "gap-just-over-the-tolerance"],
+)
+def test_the_lowest_cross_validated_log_loss_wins_and_a_tie_goes_to_the_regression(lr, dt, folds, chosen, reason):
+    champion, said = choose_champion({"lr": candidate("lr", lr, folds), "dt": candidate("dt", dt, folds)})
+    assert champion.key == chosen and said == reason
 
 
 def test_a_single_candidate_is_chosen_and_said_to_be_alone():

@@ -119,10 +119,7 @@ def _uid(account: pwd.struct_passwd | None) -> int:
 
 def check_private_dir(path: Path, account: pwd.struct_passwd | None) -> None:
     """Refuse ``path`` unless it is a real folder of ``account`` (or ours) no one else can write to."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        raise StackError(f"{path} does not exist.") from None
+    info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode):
         raise StackError(
             f"{path} is a symbolic link (to {os.readlink(path)}): the tracking stack never follows one. "
@@ -353,8 +350,8 @@ def _state_path(paths: config.WorkspacePaths) -> Path:
     return paths.tracking_stack_dir / STATE_FILE
 
 
-def load_state(paths: config.WorkspacePaths | None = None) -> StackState | None:
-    path = _state_path(paths or config.workspace_paths())
+def load_state(paths: config.WorkspacePaths) -> StackState | None:
+    path = _state_path(paths)
     if not path.exists():
         return None
     return StackState(**json.loads(path.read_text()))
@@ -372,7 +369,7 @@ def _save_state(state: StackState, paths: config.WorkspacePaths) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def status(paths: config.WorkspacePaths | None = None) -> StackState | None:
+def status(paths: config.WorkspacePaths) -> StackState | None:
     """The running stack's state, or None when it is not (fully) running."""
     state = load_state(paths)
     if state is None or not _server_alive(state) or not server_healthy(state):
@@ -380,11 +377,8 @@ def status(paths: config.WorkspacePaths | None = None) -> StackState | None:
     return state
 
 
-def start(
-    paths: config.WorkspacePaths | None = None, port: int = DEFAULT_PORT, timeout: float = START_TIMEOUT_S
-) -> StackState:
+def start(paths: config.WorkspacePaths, port: int = DEFAULT_PORT, timeout: float = START_TIMEOUT_S) -> StackState:
     """Start PostgreSQL and the tracking server (or return the running stack). ``port=0``: any free port."""
-    paths = paths or config.workspace_paths()
     running = status(paths)
     if running is not None:
         return running
@@ -432,9 +426,8 @@ def _cluster_to_resume(previous: StackState | None, account: pwd.struct_passwd |
     return cluster
 
 
-def stop(paths: config.WorkspacePaths | None = None, purge: bool = False, timeout: float = STOP_TIMEOUT_S) -> bool:
+def stop(paths: config.WorkspacePaths, purge: bool = False, timeout: float = STOP_TIMEOUT_S) -> bool:
     """Stop the server, then PostgreSQL (``purge``: delete runs, registry and artifacts too); was anything running?"""
-    paths = paths or config.workspace_paths()
     state = load_state(paths)
     if state is None:
         return False

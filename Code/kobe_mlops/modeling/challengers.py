@@ -78,26 +78,24 @@ def build_candidates(rows: pd.DataFrame, champion, recalibration_window: pd.Data
     """Every candidate the labelled ``rows`` known now allow: the recipes and the recalibration need
     :data:`MIN_PRODUCTION_ROWS` labels of both outcomes, the null model one production label."""
     production = rows[rows[PRODUCTION_COLUMN]]
-    now = pd.to_datetime(rows[DATE_COLUMN]).max()
-    candidates: dict[str, object] = {}
+    built = []
     if len(production) >= MIN_PRODUCTION_ROWS and production[config.TARGET].nunique() == 2:
-        candidates.update({name: recipe(rows, now) for name, recipe in RECIPES.items()})
+        built += list(RECIPES)
     if len(recalibration_window) >= MIN_PRODUCTION_ROWS and recalibration_window[config.TARGET].nunique() == 2:
-        candidates[RECALIBRATED] = recalibrated(champion, recalibration_window)
+        built.append(RECALIBRATED)
     if len(production):
-        candidates[NULL] = null_model(production)
-    return candidates
+        built.append(NULL)
+    return {name: rebuild(name, rows, champion, recalibration_window) for name in built}
 
 
 def rebuild(name: str, rows: pd.DataFrame, champion, recalibration_window: pd.DataFrame):
-    """The candidate ``name`` built again from ``rows`` (every label known once the gate has chosen)."""
-    production = rows[rows[PRODUCTION_COLUMN]]
+    """The candidate ``name`` built from ``rows`` (again, on every label known once the gate has chosen)."""
     if name in RECIPES:
         return RECIPES[name](rows, pd.to_datetime(rows[DATE_COLUMN]).max())
     if name == RECALIBRATED:
         return recalibrated(champion, recalibration_window)
     if name == NULL:
-        return null_model(production)
+        return null_model(rows[rows[PRODUCTION_COLUMN]])
     raise ValueError(f"unknown candidate {name!r}")
 
 

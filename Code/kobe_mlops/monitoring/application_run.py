@@ -7,12 +7,12 @@ logs the run, and only then publishes outputs and labels: a failure leaves the p
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import math
 import tempfile
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -178,7 +178,7 @@ class ApplicationStepError(RuntimeError):
     """The step failed; the message says where, and that nothing was published."""
 
 
-@contextmanager
+@contextlib.contextmanager
 def step_lock(paths: config.WorkspacePaths) -> Iterator[None]:
     """One application step at a time per workspace (so cleaning staging never hits a live run's files)."""
     paths.processed_dir.mkdir(parents=True, exist_ok=True)
@@ -199,10 +199,8 @@ def clean_staging(paths: config.WorkspacePaths) -> list[Path]:
 
 
 def _best_effort_tag(key: str, value: str) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the store itself may be what failed (a full disk)
         mlflow.set_tag(key, value[:5000])
-    except Exception:  # the store itself may be what failed (a full disk)
-        pass
 
 
 def run_application_step(

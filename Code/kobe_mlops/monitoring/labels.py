@@ -7,6 +7,7 @@ a later different one is counted as a conflict. Every error names its file (:cla
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -57,10 +58,6 @@ class StoredLabels:
     files: int  # parquet files read
     rows_read: int  # before deduplication
     conflicts: int  # shot_ids appended with more than one different label (the first one is kept)
-
-    @property
-    def duplicates(self) -> int:
-        return self.rows_read - len(self.rows)
 
 
 def _labelled_rows(scored: pa.Table, run_id: str, source: str, appended_at: pd.Timestamp) -> pa.Table:
@@ -160,10 +157,8 @@ class LabelStoreWriter:
 
     def abort(self) -> None:
         if self._writer is not None:
-            try:
+            with contextlib.suppress(OSError):  # the file goes anyway
                 self._writer.close()
-            except OSError:
-                pass  # the file goes anyway
             self._writer = None
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)

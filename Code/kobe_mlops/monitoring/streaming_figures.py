@@ -7,7 +7,6 @@ State is sums and counts; AUC counts each distinct probability per label (:class
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +14,7 @@ import pandas as pd
 
 from kobe_mlops import config
 from kobe_mlops.deployment.batches import FilteredObserver, ScoredBatch
-from kobe_mlops.monitoring.calculators import PROBABILITY_EPSILON, ChunkSums, Monitor, result_table, row_log_loss
+from kobe_mlops.monitoring.calculators import ChunkSums, Monitor, result_table, row_log_loss
 
 MAX_DISTINCT = 1 << 20  # distinct values kept exactly per counter
 GRID_CELLS = 1 << 20  # cells of the fallback sketch over the variable's range
@@ -161,21 +160,30 @@ class MonitorFigures:
         return self.monitor.table(self.sums, chunk)
 
 
+def _add(mine, theirs, fields: list[str]):
+    for name in fields:
+        setattr(mine, name, getattr(mine, name) + getattr(theirs, name))
+    return mine
+
+
+_SUMS = ["rows", "positives", "true_positives", "false_positives", "probability_sum", "log_loss_sum", "brier_sum"]
+
+
+@dataclass
 class LabelledMetrics:
     """The labelled production metrics (those of :func:`~kobe_mlops.modeling.metrics.evaluate_probabilities`)
     from sums over the labelled rows and a :class:`ValueCounts` of the probability by label for AUC."""
 
-    def __init__(self, development_rate: float, threshold: float = config.DECISION_THRESHOLD):
-        self.development_rate = development_rate
-        self.threshold = threshold
-        self.rows = 0
-        self.positives = 0
-        self.probability_sum = 0.0
-        self.log_loss_sum = 0.0
-        self.brier_sum = 0.0
-        self.true_positives = 0
-        self.false_positives = 0
-        self.probabilities = ValueCounts(0.0, 1.0, columns=2)
+    development_rate: float
+    threshold: float = config.DECISION_THRESHOLD
+    rows: int = 0
+    positives: int = 0
+    true_positives: int = 0
+    false_positives: int = 0
+    probability_sum: float = 0.0
+    log_loss_sum: float = 0.0
+    brier_sum: float = 0.0
+    probabilities: ValueCounts = field(default_factory=lambda: ValueCounts(0.0, 1.0, columns=2))
 
     def update(self, batch: ScoredBatch) -> None:
         if not batch.rows_scored or not batch.has(config.TARGET):
@@ -198,12 +206,8 @@ class LabelledMetrics:
         self.probabilities.add(probability, truth)
 
     def merge(self, other: LabelledMetrics) -> LabelledMetrics:
-        for name in ["rows", "positives", "probability_sum", "log_loss_sum", "brier_sum"]:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.true_positives += other.true_positives
-        self.false_positives += other.false_positives
         self.probabilities.merge(other.probabilities)
-        return self
+        return _add(self, other, _SUMS)
 
     def auc(self) -> tuple[float, float]:
         """``(AUC, largest possible error)``: the Mann-Whitney statistic over the probability counts."""
@@ -254,9 +258,8 @@ class LabelledMetrics:
 def _constant_metrics(positives: int, negatives: int, rate: float) -> dict[str, float]:
     """:func:`kobe_mlops.modeling.metrics.baseline_metrics` from the class counts."""
     n = positives + negatives
-    clipped = min(max(rate, PROBABILITY_EPSILON), 1 - PROBABILITY_EPSILON)
     return {
-        "log_loss": -(positives * math.log(clipped) + negatives * math.log(1 - clipped)) / n,
+        "log_loss": float(positives * row_log_loss(1, rate) + negatives * row_log_loss(0, rate)) / n,
         "f1": 2 * positives / (2 * positives + negatives) if positives else 0.0,
         "auc": 0.5 if positives and negatives else float("nan"),
         "precision": positives / n,
@@ -281,10 +284,7 @@ class ScoreSummary:
             self.predicted_makes += int(batch.values(config.PREDICTION_COLUMN).sum())
 
     def merge(self, other: ScoreSummary) -> ScoreSummary:
-        self.rows += other.rows
-        self.probability_sum += other.probability_sum
-        self.predicted_makes += other.predicted_makes
-        return self
+        return _add(self, other, ["rows", "probability_sum", "predicted_makes"])
 
     def result(self) -> dict[str, float]:
         nan = float("nan")
@@ -334,8 +334,7 @@ class LearnedLabelledRows(NotLearned):
             self.rows += int((_labelled(batch) & self.learned(batch)).sum())
 
     def merge(self, other: LearnedLabelledRows) -> LearnedLabelledRows:
-        self.rows += other.rows
-        return self
+        return _add(self, other, ["rows"])
 
     def result(self) -> int:
         return self.rows

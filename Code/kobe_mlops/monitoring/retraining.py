@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import mlflow
@@ -31,7 +32,6 @@ from kobe_mlops.tracking import names, reads, start_run, tracking_uri
 # Newest 30 % of the labelled production rows (about 1,600 of 5,412) are the time holdout: enough
 # rows for a log loss standard error near 0.015, while 70 % still teaches the challenger.
 HOLDOUT_FRACTION = 0.3
-PROMOTION_RULE = gate.RULE
 ROLE_TAG = "kobe.role"
 # Model version tag: fingerprint of the labelled production rows a challenger was trained on; once
 # its validation finished, the check does not retrain on the same rows.
@@ -45,41 +45,28 @@ class RetrainingError(RuntimeError):
 # --- Data: a time-ordered split of the labelled production rows ------------------------------
 
 
-def labelled_production_rows(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the application output whose outcome is known: ids, date, features, 0/1 target."""
-    if config.TARGET not in predictions or "game_date" not in predictions:
-        raise RetrainingError("The production predictions carry no shot_made_flag or game_date column.")
-    labelled = predictions[predictions[config.TARGET].notna()]
-    columns = [c for c in config.ID_COLUMNS if c in labelled] + config.FEATURES + [config.TARGET]
-    labelled = cast_features(labelled[columns].reset_index(drop=True))
-    return labelled.astype({config.TARGET: "int64"})
-
-
 def time_ordered_split(
     labelled: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(older, newest)`` by ``game_date``: the newest ``holdout_fraction`` of rows is the holdout.
+    """``(older, newest)``: the newest ``holdout_fraction`` of rows, cut at a date so no game is split.
 
-    The boundary is a date, not a row count: every shot of the boundary date goes to the holdout,
-    so no game is split between the two parts and the older part ends strictly before the holdout
-    starts. Within the result, rows are ordered by date then ``shot_id`` (deterministic).
+    Every shot of the boundary date goes to the holdout; rows are ordered by date then ``shot_id``.
     """
     if not 0 < holdout_fraction < 1:
         raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
-    dates = pd.to_datetime(labelled["game_date"])
     order = ["game_date"] + (["shot_id"] if "shot_id" in labelled else [])
-    ordered = labelled.assign(game_date=dates).sort_values(order, kind="stable").reset_index(drop=True)
+    ordered = labelled.assign(game_date=pd.to_datetime(labelled["game_date"]))
+    ordered = ordered.sort_values(order, kind="stable").reset_index(drop=True)
     boundary_position = int(np.floor(len(ordered) * (1 - holdout_fraction)))
     if len(ordered) < 2 or boundary_position >= len(ordered):
         raise RetrainingError(f"Too few labelled production rows ({len(ordered)}) to split by time.")
     boundary_date = ordered["game_date"].iloc[boundary_position]
     is_holdout = ordered["game_date"] >= boundary_date
-    older, newest = ordered[~is_holdout], ordered[is_holdout]
-    if older.empty:
+    if is_holdout.all():
         raise RetrainingError(
             f"Every labelled production row is on or after {boundary_date:%Y-%m-%d}: no older rows to train on."
         )
-    return older.reset_index(drop=True), newest.reset_index(drop=True)
+    return ordered[~is_holdout].reset_index(drop=True), ordered[is_holdout].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -95,15 +82,13 @@ class RetrainingBases:
 
 def read_labelled_production(paths: config.WorkspacePaths | None = None) -> pd.DataFrame:
     """Every labelled production row in the label store: ids, date, features, 0/1 target (may be empty)."""
-    stored = labels.read_labels(paths).rows
-    if stored.empty:
-        return stored[[*config.ID_COLUMNS, *config.FEATURES, config.TARGET]]
-    return labelled_production_rows(stored)
+    stored = labels.read_labels(paths).rows[[*config.ID_COLUMNS, *config.FEATURES, config.TARGET]]
+    return stored if stored.empty else cast_features(stored).astype({config.TARGET: "int64"})
 
 
 def rows_fingerprint(labelled: pd.DataFrame) -> str:
     """SHA-256 of the labelled rows' values: the same rows give the same fingerprint, in any file."""
-    ordered = labelled.sort_values(list(labelled.columns), kind="stable").reset_index(drop=True)
+    ordered = labelled.sort_values(list(labelled.columns), kind="stable")
     return hashlib.sha256(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes()).hexdigest()
 
 
@@ -126,9 +111,6 @@ def write_retraining_bases(
     )
 
 
-# --- Validation and the promotion rule --------------------------------------------------------
-
-
 # --- Aliases: promotion and rollback as recoverable transactions ------------------------------
 
 # Registered-model tag holding the alias moves in progress (JSON), written before the first move
@@ -139,46 +121,21 @@ VALIDATION_DECISION_TAG = "validation_decision"
 VALIDATION_RUN_TAG = "validation_run_id"
 
 
-def _promotion_plan(champion: str, new_champion: str, reason: str) -> list[list[str]]:
-    """Champion first, then previous: no instant has champion == previous."""
-    return [
-        ["tag", new_champion, "promotion_reason", reason],
-        ["set", config.CHAMPION_ALIAS, new_champion],
-        ["set", config.PREVIOUS_ALIAS, champion],
-        ["delete", config.CHALLENGER_ALIAS, new_champion],
-        ["tag", champion, "demoted", f"replaced by version {new_champion} (promotion)"],
-    ]
+def _run_plan(client: MlflowClient, model_name: str, plan: list[list[str]], resumed: bool = False) -> None:
+    """Record ``plan`` (unless ``resumed`` from the record), run its steps, then drop the record.
 
-
-def _rollback_plan(current: str | None, previous: str, reason: str) -> list[list[str]]:
-    """Previous is dropped before champion takes its version: no instant has champion == previous."""
-    plan = [["delete", config.PREVIOUS_ALIAS, previous], ["set", config.CHAMPION_ALIAS, previous]]
-    if current is not None and current != previous:
-        plan += [
-            ["delete", config.CHALLENGER_ALIAS, current],  # a demoted version is no one's challenger
-            ["tag", current, "rolled_back", f"replaced by version {previous}: {reason}"],
-        ]
-    return plan
-
-
-def _apply(client: MlflowClient, model_name: str, plan: list[list[str]]) -> None:
-    """Run each step; every step is idempotent, so a plan may be replayed from its start."""
-    for step in plan:
-        kind, *rest = step
+    Every step is idempotent, so a plan cut short may be run again from its start.
+    """
+    if not resumed:
+        client.set_registered_model_tag(model_name, PENDING_MOVES_TAG, json.dumps(plan))
+    for kind, *rest in plan:
         if kind == "set":
             client.set_registered_model_alias(model_name, rest[0], rest[1])
         elif kind == "delete":  # only while the alias still points at the version the plan names
             if reads.registry_aliases(client, model_name).get(rest[0]) == rest[1]:
                 client.delete_registered_model_alias(model_name, rest[0])
-        elif kind == "tag":
+        else:  # "tag"
             client.set_model_version_tag(model_name, rest[0], rest[1], rest[2])
-        else:
-            raise ValueError(f"unknown alias step {step!r}")
-
-
-def _move_aliases(client: MlflowClient, model_name: str, plan: list[list[str]]) -> None:
-    client.set_registered_model_tag(model_name, PENDING_MOVES_TAG, json.dumps(plan))
-    _apply(client, model_name, plan)
     client.delete_registered_model_tag(model_name, PENDING_MOVES_TAG)
 
 
@@ -193,11 +150,10 @@ def repair_aliases(client: MlflowClient, model_name: str = config.REGISTERED_MOD
         return []
     repairs = []
     if pending:
-        _apply(client, model_name, json.loads(pending))
-        client.delete_registered_model_tag(model_name, PENDING_MOVES_TAG)
-        repairs.append(
-            f"Finished the alias moves an interrupted run left half done: {_aliases_text(client, model_name)}."
-        )
+        _run_plan(client, model_name, json.loads(pending), resumed=True)
+        aliases = reads.registry_aliases(client, model_name)
+        now = ", ".join(f"@{alias} = version {version}" for alias, version in aliases.items()) or "no alias"
+        repairs.append(f"Finished the alias moves an interrupted run left half done: {now}.")
     aliases = reads.registry_aliases(client, model_name)
     previous = aliases.get(config.PREVIOUS_ALIAS)
     if previous is not None and previous == aliases.get(config.CHAMPION_ALIAS):
@@ -207,11 +163,6 @@ def repair_aliases(client: MlflowClient, model_name: str = config.REGISTERED_MOD
             f"roll back to: removed it."
         )
     return repairs
-
-
-def _aliases_text(client: MlflowClient, model_name: str) -> str:
-    aliases = reads.registry_aliases(client, model_name)
-    return ", ".join(f"@{alias} = version {version}" for alias, version in aliases.items()) or "no alias"
 
 
 def promote(
@@ -229,12 +180,24 @@ def promote(
                 f"Promotion needs both @{config.CHAMPION_ALIAS} and @{config.CHALLENGER_ALIAS} on {model_name}."
             )
         version = str(challenger.version)
+    try:
+        client.get_model_version(model_name, version)
+    except MlflowException:
+        raise RetrainingError(f"{model_name} has no version {version} to promote.") from None
     if champion is None:
         raise RetrainingError(f"Promotion needs a @{config.CHAMPION_ALIAS} version of {model_name} to replace.")
-    if str(champion.version) == str(version):
+    former = str(champion.version)
+    if former == version:
         raise RetrainingError(f"Version {version} of {model_name} is already @{config.CHAMPION_ALIAS}.")
-    _move_aliases(client, model_name, _promotion_plan(str(champion.version), str(version), reason))
-    return {names.CHAMPION_BEFORE_TAG: str(champion.version), names.CHAMPION_AFTER_TAG: str(version)}
+    plan = [  # champion first, then previous: no instant has champion == previous
+        ["tag", version, "promotion_reason", reason],
+        ["set", config.CHAMPION_ALIAS, version],
+        ["set", config.PREVIOUS_ALIAS, former],
+        ["delete", config.CHALLENGER_ALIAS, version],
+        ["tag", former, "demoted", f"replaced by version {version} (promotion)"],
+    ]
+    _run_plan(client, model_name, plan)
+    return {names.CHAMPION_BEFORE_TAG: former, names.CHAMPION_AFTER_TAG: version}
 
 
 def rollback(client: MlflowClient, reason: str, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
@@ -245,15 +208,22 @@ def rollback(client: MlflowClient, reason: str, model_name: str = config.REGISTE
             f"Nothing to roll back: {model_name} has no @{config.PREVIOUS_ALIAS} version "
             "(no promotion happened since the last rollback)."
         )
-    current = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name)
-    current_version = str(current.version) if current else None
-    if current_version == str(previous.version):
+    champion = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name)
+    current, target = (str(champion.version) if champion else None), str(previous.version)
+    if current == target:
         raise RetrainingError(
             f"Nothing to roll back: @{config.PREVIOUS_ALIAS} and @{config.CHAMPION_ALIAS} are both version "
-            f"{current_version} of {model_name}."
+            f"{current} of {model_name}."
         )
-    _move_aliases(client, model_name, _rollback_plan(current_version, str(previous.version), reason))
-    return {names.CHAMPION_BEFORE_TAG: current_version or "none", names.CHAMPION_AFTER_TAG: str(previous.version)}
+    # Previous is dropped before champion takes its version: no instant has champion == previous.
+    plan = [["delete", config.PREVIOUS_ALIAS, target], ["set", config.CHAMPION_ALIAS, target]]
+    if current is not None:
+        plan += [
+            ["delete", config.CHALLENGER_ALIAS, current],  # a demoted version is no one's challenger
+            ["tag", current, "rolled_back", f"replaced by version {target}: {reason}"],
+        ]
+    _run_plan(client, model_name, plan)
+    return {names.CHAMPION_BEFORE_TAG: current or "none", names.CHAMPION_AFTER_TAG: target}
 
 
 # --- The loop, as run_all.py drives it --------------------------------------------------------
@@ -272,11 +242,8 @@ def _client() -> MlflowClient:
 
 
 def version_trained_on(client: MlflowClient, fingerprint: str, model_name: str = config.REGISTERED_MODEL_NAME):
-    """The newest version trained on these labelled production rows and validated, or None.
-
-    A version whose validation never finished (its process was killed) does not count: the
-    next run validates it (:func:`recover`) instead of refusing to retrain.
-    """
+    """The newest version trained on these labelled production rows and validated, or None (one
+    whose validation was killed does not count: :func:`recover` validates it)."""
     matching = reads.versions_tagged(client, TRAINED_ON_TAG, fingerprint, model_name)
     validated = [version for version in matching if version.tags.get(VALIDATION_DECISION_TAG)]
     return validated[0] if validated else None
@@ -285,15 +252,10 @@ def version_trained_on(client: MlflowClient, fingerprint: str, model_name: str =
 def retraining_decision(
     report: triggers.TriggerReport | None, champion_version: str, forced: bool, already_trained=None
 ) -> tuple[bool, str]:
-    """``(retrain, reason)`` from the latest application run's triggers.
+    """``(retrain, reason)`` from the latest application run's triggers, unless ``forced``.
 
-    Two guards keep a scheduled check from retraining for nothing, unless forced:
-
-    * triggers only speak for the model that was applied: when the latest application run scored
-      another version than today's champion (a promotion or rollback since), the check waits for
-      step 04 to measure the champion;
-    * retraining needs new labels: when ``already_trained`` (a version whose training included
-      these same labelled production rows) exists, a new challenger would learn nothing new.
+    Triggers speak only for the version that was applied (a promotion since waits for step 04), and
+    ``already_trained`` (a version trained on these same labelled rows) means nothing new to learn.
     """
     if report is None:
         retrain, reason = forced, "no application run (PipelineAplicacao) to read triggers from"
@@ -334,10 +296,7 @@ def log_trigger_check(
     already_trained=None,
     labelled_rows: int = 0,
 ) -> tuple[bool, str, str]:
-    """Decide whether to retrain (:func:`retraining_decision`); log it as ``VerificacaoRetreino``.
-
-    Returns ``(retrain, reason, run_id)``.
-    """
+    """:func:`retraining_decision`, logged as ``VerificacaoRetreino``: ``(retrain, reason, run_id)``."""
     retrain, reason = retraining_decision(report, champion_version, forced, already_trained)
     with start_run("verificacao_retreino", **{ROLE_TAG: "check"}) as run:
         mlflow.log_params(
@@ -363,15 +322,9 @@ def log_trigger_check(
     return retrain, reason, run.info.run_id
 
 
-def validate_and_decide(
-    client: MlflowClient, bases: RetrainingBases, paths: config.WorkspacePaths | None = None
-) -> Outcome:
-    """Score champion and challenger, apply the rule, promote if it says so; one ``ValidacaoChallenger`` run.
-
-    The decision is written on the run and on the challenger's version before any alias moves, so a
-    process killed after it leaves a decision :func:`recover` can finish.
-    """
-    paths = paths or config.workspace_paths()
+def validate_and_decide(client: MlflowClient, bases: RetrainingBases) -> Outcome:
+    """Score every candidate on the holdout, let the gate decide, promote if it says so; one
+    ``ValidacaoChallenger`` run. The decision is written before any alias moves (for :func:`recover`)."""
     name = config.REGISTERED_MODEL_NAME
     versions = {
         role: reads.version_by_alias(client, alias)
@@ -391,13 +344,11 @@ def validate_and_decide(
     recalibrable = champion_estimator is not None and len(window) >= challengers.MIN_PRODUCTION_ROWS
     if recalibrable and window[config.TARGET].nunique() == 2:
         built[challengers.RECALIBRATED] = challengers.recalibrated(champion_estimator, window)
+    features = holdout[config.FEATURES]
     probabilities = {
-        role: model.predict(holdout[config.FEATURES])[config.PROBABILITY_COLUMN].to_numpy()
-        for role, model in models.items()
+        role: model.predict(features)[config.PROBABILITY_COLUMN].to_numpy() for role, model in models.items()
     }
-    for candidate, estimator in built.items():
-        scored = ShotMadeModel(estimator).predict(None, holdout[config.FEATURES])
-        probabilities[candidate] = scored[config.PROBABILITY_COLUMN].to_numpy()
+    probabilities.update({name: ShotMadeModel(model).predict_probability(features) for name, model in built.items()})
     outcome = gate.decide(holdout[config.TARGET], probabilities)
     figures, reason, promoted = outcome.figures, outcome.reason, outcome.promote
     if outcome.winner in built:  # a recalibrated champion or the null model: a version of its own first
@@ -417,7 +368,7 @@ def validate_and_decide(
                 names.CHAMPION_VERSION: versions["champion"].version,
                 "challenger_version": challenger_version,
                 "winner": outcome.winner,
-                "promotion_rule": PROMOTION_RULE,
+                "promotion_rule": gate.RULE,
                 "holdout_fraction": HOLDOUT_FRACTION,
                 "rows_train_extra": bases.rows_train_extra,
                 "train_extra_last_date": bases.train_extra_last_date,
@@ -477,12 +428,8 @@ def recover(client: MlflowClient, say: Callable[[str], None] = print) -> Outcome
         say(f"Version {version} is @{config.CHALLENGER_ALIAS} but its validation never finished: validating it now.")
         return validate_and_decide(client, write_retraining_bases(labelled))
     client.delete_registered_model_alias(name, config.CHALLENGER_ALIAS)
-    client.set_model_version_tag(
-        name,
-        version,
-        "abandoned",
-        "never validated; the label store changed since its training, so its holdout is gone",
-    )
+    gone = "never validated; the label store changed since its training, so its holdout is gone"
+    client.set_model_version_tag(name, version, "abandoned", gone)
     say(
         f"Version {version} was @{config.CHALLENGER_ALIAS} without a finished validation, and the label store "
         "changed since its training: it is no longer the challenger."
@@ -538,70 +485,47 @@ def retrain(forced: bool = False, say: Callable[[str], None] = print) -> Outcome
         f"({bases.holdout_first_date} to {bases.holdout_last_date}) are the holdout."
     )
     say("Training the challenger (recipes chosen by time-ordered validation on the older labels) ...")
-    train_challenger(bases)
-    challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS)
-    if challenger is None:
-        raise RetrainingError("Training finished but no @challenger version was registered.")
-    client.set_model_version_tag(config.REGISTERED_MODEL_NAME, challenger.version, TRAINED_ON_TAG, fingerprint)
+    version = train_challenger(bases)
+    client.set_model_version_tag(config.REGISTERED_MODEL_NAME, version, TRAINED_ON_TAG, fingerprint)
     return validate_and_decide(client, bases)
 
 
-def _with_repairs(client: MlflowClient, say: Callable[[str], None]) -> None:
+def _logged_move(step: str, role: str, decisions: tuple[str, str], move: Callable, reason: str, say) -> tuple:
+    """Repair, then run ``move(client)`` (an alias change) inside a logged ``step`` run: ``(champion
+    before, champion after, run id)``. ``decisions``: the run's decision when done, and when refused."""
+    client = _client()
     for line in repair_aliases(client):
         say(line)
-
-
-def _alias_move_with_run(step: str, role: str, decisions: tuple[str, str], move: Callable, reason: str, say) -> dict:
-    """Run ``move`` (an alias change) inside a logged ``step`` run; the aliases before and after.
-
-    ``decisions``: the run's decision tag when the move is done, and when there was nothing to move.
-    """
-    client = _client()
-    _with_repairs(client, say)
     with start_run(step, **{ROLE_TAG: role}) as run:
         try:
-            aliases = move()
+            aliases = move(client)
         except RetrainingError as exc:
             mlflow.set_tags({names.DECISION_TAG: decisions[1], names.REASON_TAG: str(exc)})
             raise
         mlflow.set_tags({names.DECISION_TAG: decisions[0], names.REASON_TAG: reason, **aliases})
-    return {**aliases, "run_id": run.info.run_id}
+    return aliases[names.CHAMPION_BEFORE_TAG], aliases[names.CHAMPION_AFTER_TAG], run.info.run_id
 
 
 def rollback_with_run(
     reason: str = "manual rollback (run_all.py --rollback)", say: Callable[[str], None] = print
 ) -> Outcome:
     """:func:`rollback`, recorded as a ``Rollback`` run."""
-    moved = _alias_move_with_run(
-        "rollback", "rollback", ("rollback", "nothing to roll back"), lambda: rollback(_client(), reason), reason, say
+    move = partial(rollback, reason=reason)
+    before, after, run_id = _logged_move(
+        "rollback", "rollback", ("rollback", "nothing to roll back"), move, reason, say
     )
     return Outcome(
-        "rolled_back",
-        f"Rolled back: @{config.CHAMPION_ALIAS} is version "
-        f"{moved[names.CHAMPION_AFTER_TAG]} again (was {moved[names.CHAMPION_BEFORE_TAG]}).",
-        moved["run_id"],
+        "rolled_back", f"Rolled back: @{config.CHAMPION_ALIAS} is version {after} again (was {before}).", run_id
     )
 
 
 def promote_with_run(
     version: str, reason: str = "manual promotion (run_all.py --promote)", say: Callable[[str], None] = print
 ) -> Outcome:
-    """:func:`promote` of a given version, recorded as a ``Promocao`` run: the one way to move
-    @champion by hand (the former champion becomes @previous, for :func:`rollback`)."""
-    name = config.REGISTERED_MODEL_NAME
-
-    def move() -> dict[str, str]:
-        client = _client()
-        try:
-            client.get_model_version(name, str(version))
-        except MlflowException:
-            raise RetrainingError(f"{name} has no version {version} to promote.") from None
-        return promote(client, reason, version=str(version))
-
-    moved = _alias_move_with_run("promocao", "promotion", ("promote", "nothing to promote"), move, reason, say)
-    return Outcome(
-        "promoted",
-        f"Promoted version {moved[names.CHAMPION_AFTER_TAG]} to @{config.CHAMPION_ALIAS} "
-        f"(version {moved[names.CHAMPION_BEFORE_TAG]} is now @{config.PREVIOUS_ALIAS}).",
-        moved["run_id"],
+    """:func:`promote` of ``version``, recorded as a ``Promocao`` run: the one way to move @champion by hand."""
+    move = partial(promote, reason=reason, version=str(version))
+    before, after, run_id = _logged_move("promocao", "promotion", ("promote", "nothing to promote"), move, reason, say)
+    message = (
+        f"Promoted version {after} to @{config.CHAMPION_ALIAS} (version {before} is now @{config.PREVIOUS_ALIAS})."
     )
+    return Outcome("promoted", message, run_id)

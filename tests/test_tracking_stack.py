@@ -88,13 +88,16 @@ def server_uri(shared, monkeypatch):
 
 
 @pytest.mark.e2e
-def test_four_runs_of_one_invocation_in_postgres(shared):
+def test_four_runs_of_one_invocation_and_their_metrics_in_postgres(shared):
     assert f"tracking {shared.uri}" in shared.stdout
     runs = {name: shared.runs(name) for name in RUN_NAMES}
     assert all(len(found) == 1 and found[0].info.status == "FINISHED" for found in runs.values())
     assert len({found[0].data.tags[config.INVOCATION_TAG] for found in runs.values()}) == 1
-    # Nothing fell back to a local SQLite store.
-    assert not shared.paths.mlflow_db.exists()
+    application, training = runs["PipelineAplicacao"][0].data.metrics, runs["Treinamento"][0].data.metrics
+    assert application["rows_input"] == 6426 == application["rows_scored"] + application["rows_rejected"]
+    assert 0 < application["log_loss"] < 5 and "f1_score" in application
+    assert training["log_loss_lr_test"] < training["log_loss_baseline_test"]
+    assert not shared.paths.mlflow_db.exists()  # nothing fell back to a local SQLite store
     import psycopg2
 
     with psycopg2.connect(
@@ -110,37 +113,19 @@ def test_four_runs_of_one_invocation_in_postgres(shared):
 
 
 @pytest.mark.e2e
-def test_metrics_reach_the_server(shared):
-    application = shared.runs("PipelineAplicacao")[0].data.metrics
-    assert application["rows_input"] == 6426
-    assert application["rows_input"] == application["rows_scored"] + application["rows_rejected"]
-    assert 0 < application["log_loss"] < 5 and "f1_score" in application
-    training = shared.runs("Treinamento")[0].data.metrics
-    assert training["log_loss_lr_test"] < training["log_loss_baseline_test"]
-
-
-@pytest.mark.e2e
-def test_artifacts_are_stored_and_served_by_the_server(shared, tmp_path):
+def test_artifacts_are_served_by_the_server_and_the_champion_loads_through_it(shared, server_uri, tmp_path):
     run = shared.runs("PipelineAplicacao")[0]
     assert run.info.artifact_uri.startswith("mlflow-artifacts:/")  # proxied, not a client-side path
     downloaded = mlflow.artifacts.download_artifacts(
-        run_id=run.info.run_id,
-        artifact_path="data/predictions_prod.parquet",
-        dst_path=str(tmp_path),
-        tracking_uri=shared.uri,
+        run_id=run.info.run_id, artifact_path="data/predictions_prod.parquet", dst_path=str(tmp_path)
     )
-    pd.testing.assert_frame_equal(pd.read_parquet(downloaded), pd.read_parquet(shared.paths.predictions_prod))
+    predictions = pd.read_parquet(shared.paths.predictions_prod)
+    pd.testing.assert_frame_equal(pd.read_parquet(downloaded), predictions)
     stored = list(shared.state.artifacts_dir.rglob("predictions_prod.parquet"))
     assert len(stored) == 1, "the server writes artifacts to its --artifacts-destination"
-
-
-@pytest.mark.e2e
-def test_champion_loads_through_the_server(shared, server_uri):
     version = shared.client().get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
-    assert shared.runs("PipelineAplicacao")[0].data.params["model_version"] == version.version
-    model = mlflow.pyfunc.load_model(config.CHAMPION_URI)
-    predictions = pd.read_parquet(shared.paths.predictions_prod)
-    scored = model.predict(predictions[config.FEATURES])
+    assert run.data.params["model_version"] == version.version
+    scored = mlflow.pyfunc.load_model(config.CHAMPION_URI).predict(predictions[config.FEATURES])
     np.testing.assert_allclose(
         scored[config.PROBABILITY_COLUMN], predictions[config.PROBABILITY_COLUMN], rtol=0, atol=1e-12
     )

@@ -67,7 +67,7 @@ def store(tmp_path_factory, empty_mlflow_db):
     return client, runs
 
 
-def test_versions_by_alias_and_the_alias_table(store):
+def test_versions_by_alias_the_alias_table_and_the_version_behind_a_uri(store):
     client, _ = store
     assert str(reads.version_by_alias(client).version) == "2"
     assert str(reads.version_by_alias(client, config.PREVIOUS_ALIAS).version) == "1"
@@ -75,10 +75,6 @@ def test_versions_by_alias_and_the_alias_table(store):
     assert reads.version_by_alias(client, model_name="no-such-model") is None
     assert reads.registry_aliases(client) == {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"}
     assert reads.registry_aliases(client, "no-such-model") == {}
-
-
-def test_resolve_model_uri_names_the_version_behind_an_alias_only(store):
-    client, _ = store
     assert reads.resolve_model_uri(config.CHAMPION_URI, client) == {
         "model_name": NAME,
         "model_alias": config.CHAMPION_ALIAS,
@@ -88,7 +84,7 @@ def test_resolve_model_uri_names_the_version_behind_an_alias_only(store):
     assert reads.resolve_model_uri(f"models:/{NAME}/1", client) == {}
 
 
-def test_the_training_run_behind_a_version(store):
+def test_the_training_run_behind_a_version_and_the_version_behind_an_application_run(store):
     client, runs = store
     first, second = (client.get_model_version(NAME, version) for version in ("1", "2"))
     assert reads.training_run_of(client, first).info.run_id == runs["training"]
@@ -99,18 +95,8 @@ def test_the_training_run_behind_a_version(store):
     finally:
         client.delete_model_version_tag(NAME, "2", names.TRAINING_RUN_TAG)
     assert [v.version for v in reads.versions_tagged(client, names.TRAINING_RUN_TAG, runs["training"])] == [1]
-
-
-def test_the_version_an_application_run_scored_with(store):
-    client, runs = store
     assert str(reads.model_version_used(client, client.get_run(runs["app_old"])).version) == "1"
     assert str(reads.model_version_used(client, client.get_run(runs["app_new"])).version) == "2"  # the champion
-
-
-def test_the_latest_finished_application_run_skips_failed_and_other_runs(store):
-    client, runs = store
-    assert reads.latest_application_run(client).info.run_id == runs["app_new"]
-    assert reads.latest_application_run(client, "no-such-experiment") is None
 
 
 class OneRunPerPage(MlflowClient):
@@ -120,17 +106,15 @@ class OneRunPerPage(MlflowClient):
         return super().search_runs(*args, **{**kwargs, "max_results": 1})
 
 
-def test_finished_application_runs_oldest_first_over_every_page(store):
+def test_run_searches_skip_failed_and_other_runs_and_read_every_page(store):
     client, runs = store
-    expected = [runs["app_old"], runs["app_new"]]
+    assert reads.latest_application_run(client).info.run_id == runs["app_new"]
+    assert reads.latest_application_run(client, "no-such-experiment") is None
+    expected = [runs["app_old"], runs["app_new"]]  # oldest first
     assert [run.info.run_id for run in reads.finished_application_runs(client)] == expected
     paged = OneRunPerPage(client.tracking_uri)
     assert [run.info.run_id for run in reads.finished_application_runs(paged)] == expected
     assert reads.finished_application_runs(client, "no-such-experiment") == []
-
-
-def test_recent_runs_newest_first(store):
-    client, runs = store
     assert [run.info.run_id for run in reads.recent_runs(client, 2)] == [runs["rollback"], runs["app_failed"]]
 
 

@@ -10,7 +10,6 @@ from mlflow import MlflowClient
 from conftest import copy_empty_store
 from kobe_mlops import config, tracking
 
-NAME = config.REGISTERED_MODEL_NAME
 APPLICATION = config.RUN_NAMES["aplicacao"]
 
 
@@ -21,18 +20,14 @@ def workspace(mlflow_workspace, monkeypatch):
     return mlflow_workspace
 
 
-# --- Set-up: URI, experiment, named runs --------------------------------------------------------
-
-
-def test_the_default_store_is_sqlite_in_the_workspace_and_the_environment_overrides_it(workspace, monkeypatch):
+def test_the_default_store_is_sqlite_in_the_workspace_and_the_environment_overrides_it(
+    workspace, monkeypatch, tmp_path
+):
     assert tracking.tracking_uri() == f"sqlite:///{workspace.resolve() / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert tracking.tracking_uri() == "http://127.0.0.1:5000"
     assert tracking.is_local_store("sqlite:///x.db") and not tracking.is_local_store("http://127.0.0.1:5000")
-
-
-def test_a_relative_sqlite_store_is_taken_from_the_project_root_not_the_cwd(workspace, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # a relative SQLite store is taken from the project root, not the cwd
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")  # as in the README's serving command
     assert tracking.tracking_uri() == f"sqlite:///{config.PROJECT_ROOT / 'mlflow.db'}"
 
@@ -100,6 +95,3 @@ def test_one_invocation_id_per_process_unless_given(monkeypatch):
         assert re.fullmatch(r"[0-9a-f]{12}", made) and tracking.invocation_id() == made
     finally:
         monkeypatch.delenv(tracking.INVOCATION_ENV)  # invocation_id set it outside monkeypatch
-
-
-# --- Reads: a store made by hand ----------------------------------------------------------------

@@ -27,7 +27,7 @@ def test_unknown_step_lists_the_choices():
         select_steps("05")
 
 
-def test_each_notebook_gets_only_its_parameters():
+def test_each_notebook_gets_only_its_parameters_and_the_engine_flags_reach_step_04_only():
     args = build_parser().parse_args(["--fast", "--prod-data", "x.parquet"])
     steps = {step.name: step for step in select_steps(None)}
     assert step_parameters(steps["treinamento"], args) == {"seed": 42, "fast": True}
@@ -38,6 +38,14 @@ def test_each_notebook_gets_only_its_parameters():
         "scoring_url": "",
     }
     assert step_parameters(steps["aquisicao"], args) == {"data_source": ""}
+    args = build_parser().parse_args(["--engine", "spark", "--spark-master", "spark://host:7077"])
+    assert step_parameters(steps["aplicacao"], args)["engine"] == "spark"
+    assert step_parameters(steps["aplicacao"], args)["spark_master"] == "spark://host:7077"
+    assert all(
+        "engine" not in step_parameters(steps[name], args) for name in ["aquisicao", "preparacao", "treinamento"]
+    )
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--engine", "dask"])
 
 
 def declared_parameters(notebook: str) -> set[str]:
@@ -52,18 +60,6 @@ def test_every_parameter_passed_is_declared_by_its_notebook(flags):
     args = build_parser().parse_args(flags)
     for step in select_steps(None):
         assert set(step_parameters(step, args)) <= declared_parameters(step.notebook), step.notebook
-
-
-def test_engine_flags_reach_only_the_application_step():
-    args = build_parser().parse_args(["--engine", "spark", "--spark-master", "spark://host:7077"])
-    steps = {step.name: step for step in select_steps(None)}
-    assert step_parameters(steps["aplicacao"], args)["engine"] == "spark"
-    assert step_parameters(steps["aplicacao"], args)["spark_master"] == "spark://host:7077"
-    assert all(
-        "engine" not in step_parameters(steps[name], args) for name in ["aquisicao", "preparacao", "treinamento"]
-    )
-    with pytest.raises(SystemExit):
-        build_parser().parse_args(["--engine", "dask"])
 
 
 def test_failure_message_is_short_and_names_the_error():

@@ -55,23 +55,19 @@ def test_existing_identical_file_is_reused_not_rewritten(fake_source, tmp_path):
     assert second.origin == str(raw / second.name)  # the raw file, not the source it once came from
 
 
-def test_provenance_records_reuse_not_a_download_that_never_happened(fake_source, tmp_path, monkeypatch):
+def test_provenance_names_the_source_of_copies_and_records_reuse_not_a_download(fake_source, tmp_path, monkeypatch):
     raw = tmp_path / "raw"
-    acquire_datasets(folder(fake_source), raw)
+    source = resolve_source(str(fake_source))
+    params = provenance(source, acquire_datasets(source, raw))
+    assert params["data_source"] == str(fake_source) and "data_source" in params["data_source_set_by"]
+    assert params["prod_acquisition"] == "copied"
+    assert params["prod_origin"] == str(fake_source / config.DATASET_FILES["prod"])
     monkeypatch.delenv(config.DATA_SOURCE_ENV, raising=False)
     default = resolve_source("")  # the canonical URL: offline, nothing is fetched from it
     params = provenance(default, acquire_datasets(default, raw))
     assert config.CANONICAL_DATA_URL not in " ".join(params.values())
     assert params["dev_acquisition"] == "reused" and params["dev_origin"] == str(raw / config.DATASET_FILES["dev"])
     assert params["dev_sha256"] == config.DATASET_SHA256[config.DATASET_FILES["dev"]]
-
-
-def test_provenance_of_copied_files_names_the_source_and_what_set_it(fake_source, tmp_path):
-    source = resolve_source(str(fake_source))
-    params = provenance(source, acquire_datasets(source, tmp_path / "raw"))
-    assert params["data_source"] == str(fake_source) and "data_source" in params["data_source_set_by"]
-    assert params["prod_acquisition"] == "copied"
-    assert params["prod_origin"] == str(fake_source / config.DATASET_FILES["prod"])
 
 
 def test_digest_mismatch_is_refused_and_leaves_nothing(fake_source, tmp_path):
@@ -90,15 +86,18 @@ def test_missing_folder_and_missing_file_name_the_problem(fake_source, tmp_path)
         acquire_datasets(folder(fake_source), tmp_path / "raw")
 
 
-def test_a_relative_folder_is_taken_from_the_project_root_and_errors_show_where_it_led(tmp_path, monkeypatch):
+def test_source_precedence_and_a_relative_folder_taken_from_the_project_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # as a kernel started in notebooks/: the cwd plays no part
     source = resolve_source("../shared/no-such-folder")
     assert source.location == str(config.PROJECT_ROOT.parent / "shared" / "no-such-folder")
     with pytest.raises(AcquisitionError) as error:
         acquire_datasets(source, tmp_path / "raw")
     assert source.location in str(error.value) and "notebook parameter data_source" in str(error.value)
-    monkeypatch.setenv(config.DATA_SOURCE_ENV, "elsewhere")
-    assert resolve_source("").set_by == f"${config.DATA_SOURCE_ENV}"
+    monkeypatch.setenv(config.DATA_SOURCE_ENV, "/data")  # the variable, unless a source is given
+    assert resolve_source("") == DataSource("/data", f"${config.DATA_SOURCE_ENV}")
+    assert resolve_source("/explicit").location == "/explicit"
+    monkeypatch.delenv(config.DATA_SOURCE_ENV)
+    assert resolve_source(None).location == config.CANONICAL_DATA_URL
 
 
 def test_downloads_from_a_base_url(fake_source, tmp_path):
@@ -121,11 +120,3 @@ def test_unreachable_url_says_how_to_work_offline(fake_source, tmp_path, monkeyp
     with pytest.raises(AcquisitionError, match="--data-source"):
         acquire_datasets(resolve_source("http://127.0.0.1:9/"), tmp_path / "raw")  # port 9: nothing listens
     assert not (tmp_path / "raw" / config.DATASET_FILES["dev"]).exists()
-
-
-def test_source_precedence(monkeypatch):
-    monkeypatch.delenv(config.DATA_SOURCE_ENV, raising=False)
-    assert acquire.resolve_source(None).location == config.CANONICAL_DATA_URL
-    monkeypatch.setenv(config.DATA_SOURCE_ENV, "/data")
-    assert acquire.resolve_source(None) == DataSource("/data", f"${config.DATA_SOURCE_ENV}")
-    assert acquire.resolve_source("/explicit").location == "/explicit"

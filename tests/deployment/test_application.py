@@ -5,29 +5,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pytest
+from deployment_support import DistanceModel
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import REASON_COLUMN
 from kobe_mlops.deployment.application import Stamp, apply_to_file, score_frame
 from kobe_mlops.tracking import names
-
-
-class DistanceModel:
-    """A pyfunc stand-in: the probability falls with distance; it records what it was given."""
-
-    def __init__(self):
-        self.inputs: list[pd.DataFrame] = []
-
-    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
-        self.inputs.append(features.copy())
-        probability = 1 - features["shot_distance"].to_numpy() / 100
-        return pd.DataFrame(
-            {
-                config.PROBABILITY_COLUMN: probability,
-                config.PREDICTION_COLUMN: (probability >= config.DECISION_THRESHOLD).astype("int64"),
-            },
-            index=features.index,
-        )
 
 
 def production(rows: int = 6) -> pd.DataFrame:
@@ -54,12 +37,13 @@ def with_bad_rows() -> pd.DataFrame:
     return frame
 
 
-def test_every_row_is_scored_or_rejected_with_its_reason_and_the_model_sees_only_valid_features():
-    model = DistanceModel()
-    result = score_frame(with_bad_rows(), model, source="prod.parquet")
+def test_every_row_is_scored_or_rejected_with_its_reason_and_predictions_carry_what_scored_them():
+    """The model sees only the valid rows' features; a prediction carries the row's ids, features,
+    label, its own probability, the model version and the scoring time."""
+    model, scored_at = DistanceModel(), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    result = score_frame(with_bad_rows(), model, source="prod.parquet", stamp=Stamp("7", scored_at))
     assert result.counts == {"rows_input": 6, "rows_scored": 4, "rows_rejected": 2, "rows_labeled": 3}
     assert result.source == "prod.parquet"
-    assert result.predictions["shot_id"].tolist() == [101, 103, 104, 106]
     rejected = result.rejected
     reasons = dict(zip(rejected["shot_id"], rejected[REASON_COLUMN], strict=True))
     assert "lat is not a number: north" in reasons[102] and "period=0 outside" in reasons[105]
@@ -67,11 +51,6 @@ def test_every_row_is_scored_or_rejected_with_its_reason_and_the_model_sees_only
     (given,) = model.inputs
     assert list(given.columns) == config.FEATURES
     assert given["shot_distance"].tolist() == [0.0, 20.0, 30.0, 50.0]
-
-
-def test_predictions_carry_ids_features_labels_the_row_s_own_probability_and_what_scored_it():
-    scored_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    result = score_frame(with_bad_rows(), DistanceModel(), stamp=Stamp("7", scored_at))
     predictions = result.predictions
     assert list(predictions.columns) == [
         *config.ID_COLUMNS,
@@ -82,11 +61,11 @@ def test_predictions_carry_ids_features_labels_the_row_s_own_probability_and_wha
         names.MODEL_VERSION_COLUMN,
         names.SCORED_AT_COLUMN,
     ]
+    assert predictions["shot_id"].tolist() == [101, 103, 104, 106] and predictions.index.tolist() == [0, 1, 2, 3]
     assert set(predictions[names.MODEL_VERSION_COLUMN]) == {"7"}
     assert set(predictions[names.SCORED_AT_COLUMN]) == {pd.Timestamp(scored_at)}
-    assert predictions.index.tolist() == [0, 1, 2, 3]
-    assert predictions[config.PROBABILITY_COLUMN].tolist() == pytest.approx([1.0, 0.8, 0.7, 0.5])
-    assert predictions[config.PREDICTION_COLUMN].tolist() == [1, 1, 1, 1]
+    assert predictions[config.PROBABILITY_COLUMN].tolist() == pytest.approx([0.94, 0.44, 0.19, 0.01])
+    assert predictions[config.PREDICTION_COLUMN].tolist() == [1, 0, 0, 0]
     labels = predictions[config.TARGET]
     assert labels.iloc[[0, 2, 3]].tolist() == [1.0, 0.0, 1.0] and np.isnan(labels.iloc[1])  # 103: no label yet
 

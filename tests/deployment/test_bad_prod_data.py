@@ -1,14 +1,11 @@
-"""`run_all.py --steps 04 --prod-data FILE` on files nobody cleaned, generated here.
-
-One bad file goes through the command (its one-line message); the others call the step's function
-in this process, as notebook 04 does, which costs no kernel start.
-"""
+"""`run_all.py --steps 04 --prod-data FILE` on files nobody cleaned, generated here; all but one
+call the step's function in this process, as notebook 04 does (no kernel start)."""
 
 import mlflow
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
+from deployment_support import garble_row_group
 
 from conftest import run_pipeline
 from kobe_mlops import config
@@ -54,63 +51,30 @@ def latest_application_run(workspace_copy):
     return runs[0], len(runs)
 
 
-def write_not_parquet(path):
-    path.write_text("lat,lon\n33.9,-118.3\n")
-
-
-def write_truncated(path):
-    good_shots().to_parquet(path)
-    path.write_bytes(path.read_bytes()[:300])
-
-
-def write_empty(path):
-    path.write_bytes(b"")
-
-
-def write_missing_column(path):
-    good_shots().drop(columns=["playoffs", "lat"]).to_parquet(path)
-
-
-def write_no_rows(path):
-    good_shots().iloc[0:0].to_parquet(path)
-
-
-def write_corrupt_row_group(path):
-    """Three row groups of four rows; the middle one's pages garbled (the footer still opens)."""
-    good_shots(12).to_parquet(path, row_group_size=4)
-    column = pq.ParquetFile(path).metadata.row_group(1).column(2)
-    data = bytearray(path.read_bytes())
-    data[column.data_page_offset : column.data_page_offset + 24] = b"\xff" * 24
-    path.write_bytes(bytes(data))
-
-
-@pytest.mark.parametrize(
-    "writer, problem",
-    [
-        (write_not_parquet, "not a readable parquet file"),
-        (write_truncated, "not a readable parquet file"),
-        (write_empty, "file is empty (0 bytes)"),
-        (write_missing_column, "missing required column(s) 'lat', 'playoffs'"),
-        (write_no_rows, "has no rows"),
-        (write_corrupt_row_group, "row group 1 of 3 (rows 4 to 7) is not readable"),
-    ],
-    ids=["not-parquet", "truncated", "empty", "missing-column", "no-rows", "corrupt-row-group"],
-)
-def test_unusable_file_stops_with_one_message_and_leaves_outputs_alone(writer, problem, workspace_copy, step, tmp_path):
+@pytest.mark.parametrize("through_the_command", [True, False], ids=["not-parquet-by-command", "corrupt-row-group"])
+def test_unusable_file_stops_with_one_message_and_leaves_outputs_alone(
+    through_the_command, workspace_copy, step, tmp_path
+):
+    """A file refused on opening (the command a user runs: one short message), and one that fails
+    while it is scored: neither replaces an output or logs a finished run. Every message is in
+    test_streaming.py's unusable-file test."""
     bad_file = tmp_path / "incoming.parquet"
-    writer(bad_file)
     outputs = [workspace_copy.paths.predictions_prod, workspace_copy.paths.rejected_prod]
     before = [path.stat().st_mtime_ns for path in outputs]
     _, runs_before = latest_application_run(workspace_copy)
-    if writer is write_not_parquet:  # the command a user runs: one short message, no traceback
+    if through_the_command:
+        bad_file.write_text("lat,lon\n33.9,-118.3\n")
         result = run_pipeline(workspace_copy.workspace, "--steps", "04", "--prod-data", str(bad_file), check=False)
         assert result.returncode == 1
+        problem = "not a readable parquet file"
         assert f"Step 04_aplicacao failed: DataContractError: {bad_file}: {problem}" in result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3
     else:
+        good_shots(12).to_parquet(bad_file, row_group_size=4)
+        garble_row_group(bad_file, 1)
         with pytest.raises(DataContractError) as error:
             step(bad_file)
-        assert str(error.value).startswith(f"{bad_file}: {problem}")
+        assert str(error.value).startswith(f"{bad_file}: row group 1 of 3 (rows 4 to 7) is not readable")
     assert [path.stat().st_mtime_ns for path in outputs] == before  # no partial outputs
     assert latest_application_run(workspace_copy)[1] == runs_before  # no finished run logged for it
 

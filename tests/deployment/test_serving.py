@@ -27,14 +27,31 @@ def production(pipeline_run) -> pd.DataFrame:
     return valid
 
 
-def test_ping_version_and_probabilities(server):
+SHOT = [34.0443, -118.2698, 5, 2, 0, 0.0]
+JSON = {"Content-Type": "application/json"}
+
+
+def body(row: list, columns: list[str] = config.FEATURES) -> str:
+    return json.dumps({"dataframe_split": {"columns": columns, "data": [row]}})
+
+
+def body_with(value: str) -> str:
+    """A one-shot JSON body with ``value`` written verbatim as minutes_remaining."""
+    return body([*SHOT[:2], "VALUE", *SHOT[3:]]).replace('"VALUE"', value)
+
+
+def test_ping_version_and_probabilities_also_of_numbers_written_as_text(server):
+    """What the README says: "34.0443" for lat is read as 34.0443 (the data contract converts it)."""
     assert requests.get(f"{server.url}/ping", timeout=5).status_code == 200
     assert requests.get(f"{server.url}/version", timeout=5).text.strip() == mlflow.__version__
-    shots = {"columns": config.FEATURES, "data": [[33.97, -118.10, 10, 1, 0, 18.0], [34.04, -118.27, 5, 3, 0, 0.0]]}
+    shots = {
+        "columns": config.FEATURES,
+        "data": [SHOT, [str(value) for value in SHOT], [33.97, -118.1, 10, 1, 0, 18.0]],
+    }
     response = requests.post(f"{server.url}/invocations", json={"dataframe_split": shots}, timeout=10)
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
-    assert len(predictions) == 2
+    assert len(predictions) == 3 and predictions[0] == predictions[1]
     for row in predictions:
         assert 0 < row[config.PROBABILITY_COLUMN] < 1
         assert row[config.PREDICTION_COLUMN] == int(row[config.PROBABILITY_COLUMN] >= 0.5)
@@ -51,67 +68,26 @@ def test_served_probabilities_equal_the_embedded_model(server, production, track
 
 
 @pytest.mark.parametrize(
-    "columns, row, expected",
+    "data, headers, status, expected",
     [
-        (["lat", "lon", "minutes_remaining", "period", "playoffs"], [33.9, -118.3, 5, 2, 0], "shot_distance"),
-        (config.FEATURES, [33.9, -118.3, "five", 2, 0, 20.0], "minutes_remaining"),
-        (config.FEATURES, [33.9, -118.3, 5, 99, 0, 20.0], "period=99 outside"),
+        (body(SHOT[:5], config.FEATURES[:5]), JSON, 400, "Model is missing inputs ['shot_distance']"),
+        (body_with('"five"'), JSON, 400, "minutes_remaining"),
+        (body([*SHOT[:3], 99, *SHOT[4:]]), JSON, 400, "row 0: period=99 outside"),
+        ("{", JSON, 400, "Ensure that input is a valid JSON formatted string"),
+        ("a,b", {"Content-Type": "text/plain"}, 415, "only supports the following content types"),
+        (body(SHOT), {}, 500, "Internal Server Error"),
+        ("[" * 10_000 + "]" * 10_000, JSON, 500, "Internal Server Error"),
+        (body_with("9" * 5_000), JSON, 500, "Internal Server Error"),
     ],
-    ids=["missing-column", "text-in-numeric-field", "out-of-contract"],
+    ids=["missing-column", "text", "out-of-contract", "not-json", "text-plain", "no-type", "nested", "5000-digits"],
 )
-def test_malformed_payloads_get_a_4xx_with_the_reason(server, columns, row, expected):
-    body = {"dataframe_split": {"columns": columns, "data": [row]}}
-    response = requests.post(f"{server.url}/invocations", json=body, timeout=10)
-    assert 400 <= response.status_code < 500, response.text
-    assert expected in response.json()["message"]
-
-
-SHOT = [34.0443, -118.2698, 5, 2, 0, 0.0]
-
-
-def test_numeric_strings_are_scored_as_the_numbers_they_spell(server):
-    """What the README says: "34.0443" for lat is read as 34.0443 (the data contract converts it)."""
-
-    def probability(row):
-        body = {"dataframe_split": {"columns": config.FEATURES, "data": [row]}}
-        response = requests.post(f"{server.url}/invocations", json=body, timeout=10)
-        assert response.status_code == 200, response.text
-        return response.json()["predictions"][0][config.PROBABILITY_COLUMN]
-
-    assert probability([str(value) for value in SHOT]) == probability(SHOT)
-
-
-def body_with(value: str) -> str:
-    """A one-shot JSON body with ``value`` written verbatim as minutes_remaining."""
-    row = ", ".join([*map(str, SHOT[:2]), value, *map(str, SHOT[3:])])
-    return f'{{"dataframe_split": {{"columns": {json.dumps(config.FEATURES)}, "data": [[{row}]]}}}}'
-
-
-@pytest.mark.parametrize(
-    "data, headers",
-    [
-        ("[" * 10_000 + "]" * 10_000, {"Content-Type": "application/json"}),
-        (body_with("5"), {}),
-        (body_with("9" * 5_000), {"Content-Type": "application/json"}),
-    ],
-    ids=["json-nested-10000-deep", "no-content-type", "5000-digit-integer"],
-)
-def test_what_mlflow_s_server_answers_to_requests_it_cannot_parse(server, data, headers):
-    """MLflow's server fails these before the model is called, so no guard inside the model can
-    answer them: a bare 500, exactly as the README documents. The server keeps serving."""
+def test_bad_requests_get_the_answers_the_readme_lists_and_the_server_keeps_serving(
+    server, data, headers, status, expected
+):
+    """The 500s fail in MLflow's server before the model is called: no guard inside it can answer them."""
     response = requests.post(f"{server.url}/invocations", data=data, headers=headers, timeout=30)
-    assert (response.status_code, response.text) == (500, "Internal Server Error")
-    assert requests.get(f"{server.url}/ping", timeout=5).status_code == 200
-    ok = requests.post(f"{server.url}/invocations", data=body_with("5"), headers={"Content-Type": "application/json"})
-    assert ok.status_code == 200
-
-
-def test_an_unknown_content_type_gets_415_and_a_body_that_is_not_json_400(server):
-    url = f"{server.url}/invocations"
-    response = requests.post(url, data="a,b", headers={"Content-Type": "text/plain"}, timeout=10)
-    assert response.status_code == 415 and "only supports the following content types" in response.text
-    response = requests.post(url, data="{", headers={"Content-Type": "application/json"}, timeout=10)
-    assert response.status_code == 400 and "Ensure that input is a valid JSON formatted string" in response.text
+    assert response.status_code == status and expected in response.text, response.text
+    assert requests.post(f"{server.url}/invocations", data=body(SHOT), headers=JSON, timeout=10).ok
 
 
 def test_client_errors_name_the_url(server):

@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from deployment_support import UNUSABLE_FILES, garble_row_group
 
 from conftest import run_pipeline
 from kobe_mlops import config
@@ -163,32 +164,13 @@ def test_a_file_with_no_valid_row_scores_nothing(spark, tracking, pipeline_run, 
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize(
-    "case, message",
-    [
-        ("missing", "file not found"),
-        ("empty", "file is empty"),
-        ("not_parquet", "not a readable parquet file"),
-        ("no_rows", "has no rows"),
-        ("no_lat", "missing required column(s) 'lat'"),
-    ],
-)
-def test_unusable_files_raise_the_contract_errors(spark, pipeline_run, tmp_path, case, message):
-    path = tmp_path / f"{case}.parquet"
-    production = pd.read_parquet(pipeline_run.paths.raw_file("prod"))
-    if case == "empty":
-        path.write_bytes(b"")
-    elif case == "not_parquet":
-        path.write_text("shot_id,lat\n1,33.9\n")
-    elif case == "no_rows":
-        production.head(0).to_parquet(path)
-    elif case == "no_lat":
-        production.drop(columns="lat").head(5).to_parquet(path)
-    with pytest.raises(DataContractError, match=re.escape(message)):
+@pytest.mark.parametrize("case", UNUSABLE_FILES)
+def test_unusable_files_raise_the_pandas_engine_s_contract_errors(spark, tmp_path, case):
+    path = tmp_path / "bad.parquet"
+    write_bad, message = UNUSABLE_FILES[case]
+    write_bad(path)
+    with pytest.raises(DataContractError, match=re.escape(f"{path}: {message}")):
         spark_scoring.score(spark, path)
-    # The same wording as the pandas engine.
-    with pytest.raises(DataContractError, match=re.escape(message)):
-        apply_with_engine(path, config.CHAMPION_URI)
 
 
 @pytest.mark.e2e
@@ -196,10 +178,7 @@ def test_a_corrupt_row_group_is_named_and_no_output_replaced(spark, tracking, pi
     production = pd.read_parquet(pipeline_run.paths.raw_file("prod"))
     path = tmp_path / "corrupt.parquet"
     production.to_parquet(path, index=False, row_group_size=2000)
-    column = pq.ParquetFile(path).metadata.row_group(2).column(4)
-    data = bytearray(path.read_bytes())
-    data[column.data_page_offset : column.data_page_offset + 24] = b"\xff" * 24
-    path.write_bytes(bytes(data))
+    garble_row_group(path, 2, column=4)
     previous = outputs(tmp_path / "previous")
     previous.predictions.parent.mkdir()
     for target in previous:

@@ -1,20 +1,18 @@
 """The pandas engine streams: tiny record batches give the whole-frame outputs and figures.
 
-Files here are small and cut into batches of a few rows over several row groups, so every
-streaming path runs (a batch with only rejected rows, a row group whose rows all pass, text in a
-numeric column, integers with gaps). The reference is the whole-frame path the engine replaced:
-``score_frame`` on ``read_table`` for the outputs, ``compare_features`` and sklearn's metrics for
-the figures. The model is a stand-in (no MLflow), so these tests are quick.
+Small files cut into batches of a few rows over several row groups, so every streaming path runs;
+the reference is ``score_frame`` on ``read_table`` and the monitor on the whole frame.
 """
 
 import os
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from deployment_support import UNUSABLE_FILES, DistanceModel, garble_row_group, shots, write
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import REASON_COLUMN, DataContractError, read_table
@@ -36,42 +34,6 @@ from kobe_mlops.monitoring.streaming_figures import (
 TOLERANCE = 1e-9
 
 
-class DistanceModel:
-    """A pyfunc stand-in: the probability falls with distance and lifts with the period."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def predict(self, features: pd.DataFrame) -> pd.DataFrame:
-        self.calls += 1
-        probability = np.clip(0.9 - features["shot_distance"].to_numpy() / 40 + features["period"] / 50, 0.01, 0.99)
-        return pd.DataFrame(
-            {
-                config.PROBABILITY_COLUMN: probability,
-                config.PREDICTION_COLUMN: (probability >= config.DECISION_THRESHOLD).astype("int64"),
-            },
-            index=features.index,
-        )
-
-
-def shots(rows: int, seed: int = 7) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "shot_id": np.arange(rows, dtype="int64") + 1000,
-            "game_date": [f"2015-01-{1 + i % 28:02d}" for i in range(rows)],
-            "lat": rng.uniform(33.5, 34.0, rows).round(4),
-            "lon": rng.uniform(-118.5, -118.1, rows).round(4),
-            "minutes_remaining": rng.integers(0, 12, rows),
-            "period": rng.integers(1, 5, rows),
-            "playoffs": rng.integers(0, 2, rows),
-            "shot_distance": rng.integers(0, 35, rows).astype("float64"),
-            "shot_type": "2PT Field Goal",  # not a feature: kept in the rejected output only
-            config.TARGET: np.where(rng.random(rows) < 0.2, np.nan, rng.integers(0, 2, rows)),
-        }
-    )
-
-
 def dirty(rows: int = 60) -> pd.DataFrame:
     frame = shots(rows)
     frame.loc[[3, 4, 5, 6], "period"] = 0  # a whole tiny batch of rejects (batch_rows=4)
@@ -81,11 +43,6 @@ def dirty(rows: int = 60) -> pd.DataFrame:
     frame.loc[41, config.TARGET] = 2.0
     frame.loc[44, "minutes_remaining"] = 99
     return frame
-
-
-def write(frame: pd.DataFrame, path, row_group_size: int = 16) -> str:
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_size)
-    return str(path)
 
 
 def outputs(folder) -> OutputPaths:
@@ -116,32 +73,28 @@ def assert_same_outputs(streamed: OutputPaths, reference) -> None:
     pd.testing.assert_frame_equal(rejected, reference.rejected, check_dtype=False)
 
 
-@pytest.mark.parametrize("batch_rows, workers", [(1, 1), (4, 3), (7, 2), (1000, 1)])
-def test_tiny_batches_give_the_whole_frame_outputs(tmp_path, batch_rows, workers):
-    path = write(dirty(), tmp_path / "prod.parquet")
-    reference = score_frame(read_table(path), DistanceModel(), source=path)
-    result = apply_to_file(path, DistanceModel(), outputs(tmp_path), batch_rows=batch_rows, workers=workers)
-    assert (
-        result.counts
-        == reference.counts
-        == {"rows_input": 60, "rows_scored": 51, "rows_rejected": 9, "rows_labeled": result.counts["rows_labeled"]}
-    )
-    assert_same_outputs(outputs(tmp_path), reference)
-
-
-def test_text_in_a_feature_and_integer_gaps_read_like_the_whole_file(tmp_path):
-    frame = dirty(40)
+def text_and_gaps() -> pd.DataFrame:
+    frame = dirty()
     frame["lat"] = frame["lat"].astype(str).replace("nan", None)
     frame.loc[9, "lat"] = "north"  # text in a numeric column: the contract's detailed check
     frame["playoffs"] = frame["playoffs"].astype("Int64")
     frame.loc[12, "playoffs"] = pd.NA  # an integer column with a gap: pandas reads it as float64
-    path = write(frame, tmp_path / "prod.parquet", row_group_size=8)
+    return frame
+
+
+@pytest.mark.parametrize(
+    "frame, row_group_size, batch_rows, workers",
+    [(dirty, 16, 1, 1), (dirty, 16, 4, 3), (dirty, 16, 7, 2), (dirty, 16, 1000, 1), (text_and_gaps, 8, 3, 2)],
+)
+def test_tiny_batches_give_the_whole_frame_outputs(tmp_path, frame, row_group_size, batch_rows, workers):
+    path = write(frame(), tmp_path / "prod.parquet", row_group_size)
     reference = score_frame(read_table(path), DistanceModel(), source=path)
-    result = apply_to_file(path, DistanceModel(), outputs(tmp_path), batch_rows=3)
-    assert result.counts == reference.counts
+    result = apply_to_file(path, DistanceModel(), outputs(tmp_path), batch_rows=batch_rows, workers=workers)
+    assert result.counts == reference.counts and result.counts["rows_input"] == 60
     assert_same_outputs(outputs(tmp_path), reference)
-    reasons = pd.read_parquet(outputs(tmp_path).rejected)[REASON_COLUMN].tolist()
-    assert "lat is not a number: north" in reasons and "playoffs is missing" in reasons
+    if frame is text_and_gaps:
+        reasons = pd.read_parquet(outputs(tmp_path).rejected)[REASON_COLUMN].tolist()
+        assert "lat is not a number: north" in reasons and "playoffs is missing" in reasons
 
 
 def test_streamed_figures_equal_the_whole_frame_figures(tmp_path):
@@ -180,12 +133,7 @@ def test_a_corrupt_row_group_names_file_and_group_and_keeps_the_previous_outputs
     previous = outputs(tmp_path)
     apply_to_file(path, DistanceModel(), previous, batch_rows=5)
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in previous}
-    # Garble the page headers of row group 2 (of 4): the footer still opens, the rows do not.
-    column = pq.ParquetFile(path).metadata.row_group(2).column(2)
-    data = bytearray(path.read_bytes())
-    start = column.data_page_offset
-    data[start : start + 24] = b"\xff" * 24
-    path.write_bytes(bytes(data))
+    garble_row_group(path, 2)
     model = DistanceModel()
     with pytest.raises(DataContractError, match=r"prod\.parquet: row group 2 of 4 \(rows 32 to 47\) is not readable"):
         apply_to_file(path, model, previous, batch_rows=5)
@@ -194,23 +142,12 @@ def test_a_corrupt_row_group_names_file_and_group_and_keeps_the_previous_outputs
     assert sorted(os.listdir(tmp_path)) == ["predictions.parquet", "prod.parquet", "rejected.parquet"]
 
 
-@pytest.mark.parametrize(
-    "write_bad, message",
-    [
-        (lambda p: p.write_bytes(b""), "file is empty (0 bytes)"),
-        (lambda p: p.write_text("lat,lon\n1,2\n"), "not a readable parquet file"),
-        (lambda p: shots(3).head(0).to_parquet(p), "has no rows"),
-        (
-            lambda p: shots(3).drop(columns=["lat", "playoffs"]).to_parquet(p),
-            "missing required column(s) 'lat', 'playoffs'",
-        ),
-        (lambda p: p.mkdir(), "is a folder, expected a parquet file"),
-    ],
-)
-def test_unusable_files_fail_before_any_output(tmp_path, write_bad, message):
+@pytest.mark.parametrize("case", [*UNUSABLE_FILES, "folder"])
+def test_unusable_files_fail_before_any_output(tmp_path, case):
     path = tmp_path / "bad.parquet"
+    write_bad, message = UNUSABLE_FILES.get(case, (lambda p: p.mkdir(), "is a folder, expected a parquet file"))
     write_bad(path)
-    with pytest.raises(DataContractError, match=__import__("re").escape(f"{path}: {message}")):
+    with pytest.raises(DataContractError, match=re.escape(f"{path}: {message}")):
         apply_to_file(path, DistanceModel(), outputs(tmp_path / "out"))
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 

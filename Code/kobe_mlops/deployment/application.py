@@ -259,9 +259,6 @@ def _joined(*parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarr
     return positions, np.array([found[row] for row in positions.tolist()], dtype=object)
 
 
-_NO_POSITIONS = np.empty(0, dtype="int64")
-
-
 def score_batch(
     batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout, id_rejected: tuple | None = None
 ) -> ScoredBatch:
@@ -277,45 +274,42 @@ def score_batch(
     else:  # the shot ids were checked over the whole file: the dates here
         id_rejected = _joined(id_rejected, id_rejections_of(id_table, shot_ids=False))
     checked = [name for name in layout.read_columns if name not in layout.ids]  # the ids: above
-    columns = {name: table.column(name) for name in layout.read_columns}
-    numeric = all(_is_number(columns[name].type) for name in config.FEATURES)
-    scored = kept = None
-    if numeric and (not layout.has_target or _is_number(columns[config.TARGET].type)):
+    columns = {name: table.column(name) for name in checked}
+    if all(_is_number(column.type) for column in columns.values()):
         matrix = _feature_matrix(columns, len(table))
-        broken = broken_matrix_rows(matrix)
         target = float_values(columns[config.TARGET]) if layout.has_target else None
+        broken = broken_matrix_rows(matrix)
         if target is not None:
             broken |= ~np.isnan(target) & (target != 0) & (target != 1)
         positions = np.flatnonzero(broken)
         reasons = np.empty(0, dtype=object)
-        if len(positions):
+        if len(positions):  # the contract's own words for the few broken rows
             subset = to_pandas(table.select(checked).take(pa.array(positions)), layout)
             valid, rejected = split_valid_rows(subset, layout.source)
             if len(valid):  # the matrix check and the detailed one disagree: a contract bug
                 raise AssertionError(f"{layout.source}: rows {positions[valid.index]} pass the detailed check only")
             reasons = rejected[REASON_COLUMN].to_numpy()
-        if len(id_rejected[0]):
-            positions, reasons = _joined((positions, reasons), id_rejected)
-            broken[positions] = True
-        keep = ~broken
-        kept = matrix[keep] if len(positions) else matrix
-        typed = {name: kept[:, i].astype(dtype, copy=False) for i, (name, dtype) in enumerate(feature_dtypes().items())}
-        target = target[keep] if target is not None and len(positions) else target
-        if isinstance(model, _Unchecked) and len(kept):  # C order: the model's own matrix, same sums
-            scored = model.score_matrix(np.ascontiguousarray(kept))
     else:  # text, booleans or other types in a feature: the contract's detailed check, whole batch
-        frame = to_pandas(table.select(checked), layout)
-        valid, rejected = split_valid_rows(frame, layout.source)
+        valid, rejected = split_valid_rows(to_pandas(table.select(checked), layout), layout.source)
         positions = rejected.index.to_numpy(dtype="int64")
         reasons = rejected[REASON_COLUMN].to_numpy()
-        if len(id_rejected[0]):
-            positions, reasons = _joined((positions, reasons), id_rejected)
-            valid = valid.loc[~valid.index.isin(positions)]
-        keep = np.ones(len(table), dtype=bool)
-        keep[positions] = False
-        typed = {name: valid[name].to_numpy(dtype=dtype) for name, dtype in feature_dtypes().items()}
-        target = valid[config.TARGET].to_numpy(dtype="float64") if layout.has_target else None
-    probability, prediction = scored if scored is not None else _predict(model, pd.DataFrame(typed))
+        matrix = np.full((len(table), len(config.FEATURES)), np.nan)
+        matrix[valid.index] = valid[config.FEATURES].to_numpy(dtype="float64")
+        target = None
+        if layout.has_target:
+            target = np.full(len(table), np.nan)
+            target[valid.index] = valid[config.TARGET].to_numpy(dtype="float64")
+    if len(id_rejected[0]):
+        positions, reasons = _joined((positions, reasons), id_rejected)
+    keep = np.ones(len(table), dtype=bool)
+    keep[positions] = False
+    kept = matrix[keep] if len(positions) else matrix
+    target = target[keep] if target is not None and len(positions) else target
+    typed = {name: kept[:, i].astype(dtype, copy=False) for i, (name, dtype) in enumerate(feature_dtypes().items())}
+    if isinstance(model, _Unchecked) and len(kept):  # C order: the model's own matrix, same sums
+        probability, prediction = model.score_matrix(np.ascontiguousarray(kept))
+    else:
+        probability, prediction = _predict(model, pd.DataFrame(typed))
     ids = [table.column(name) for name in layout.ids]
     arrays = [column.filter(pa.array(keep)) for column in ids] if len(positions) else ids
     arrays += [pa.array(values) for values in typed.values()]
@@ -326,9 +320,8 @@ def score_batch(
     schema = layout.predictions_schema
     arrays = [a.cast(kind) if a.type != kind else a for a, kind in zip(arrays, schema.types, strict=True)]
     predictions = pa.Table.from_arrays(arrays, schema=schema)
-    floats = {config.PROBABILITY_COLUMN: probability}
-    if kept is not None:  # the figures read the features as float64: the matrix holds them
-        floats.update({name: kept[:, i] for i, name in enumerate(config.FEATURES)})
+    # The figures read the features as float64: the matrix holds them.
+    floats = {config.PROBABILITY_COLUMN: probability, **{name: kept[:, i] for i, name in enumerate(config.FEATURES)}}
     return ScoredBatch(predictions, _NO_ROWS, layout.source, positions.astype("int64"), reasons, floats)
 
 
@@ -336,18 +329,17 @@ def score_batch(
 
 
 def id_rejections_of(table: pa.Table, shot_ids: bool = True, dates: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """``(positions, reasons)`` of the rows whose ids break the contract's ``ID_RULES``.
+    """``(positions, reasons)`` of the rows whose ids break the contract's ``ID_RULES``, in its words.
 
-    Each distinct ``game_date`` is checked once; integer shot ids need only their repeats found.
+    Increasing integer shot ids (the usual case) repeat nothing; each distinct ``game_date`` is checked once.
     """
     parts = []
     if shot_ids and "shot_id" in table.column_names:
         column = table.column("shot_id")
-        if not pa.types.is_integer(column.type) or column.null_count:
+        ids = column.to_numpy() if pa.types.is_integer(column.type) and not column.null_count else None
+        if ids is None or not np.all(ids[1:] > ids[:-1]):
             reasons = id_rejections(pd.DataFrame({"shot_id": column.to_pandas()}))
             parts.append((reasons.index.to_numpy(dtype="int64"), reasons.to_numpy(dtype=object)))
-        else:
-            parts.append(_repeated(column.to_numpy()))
     if dates and "game_date" in table.column_names:
         column = table.column("game_date").combine_chunks()
         if not (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)) or column.null_count:
@@ -359,16 +351,6 @@ def id_rejections_of(table: pa.Table, shot_ids: bool = True, dates: bool = True)
                 rows = np.flatnonzero(pd.notna(bad[which]))
                 parts.append((rows, bad[which[rows]]))
     return _joined(*parts)
-
-
-def _repeated(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(positions, reasons)`` of the rows whose ``shot_id`` appears more than once (the contract's words)."""
-    if len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1])):  # increasing ids, the usual case: no sort
-        return _NO_POSITIONS, np.empty(0, dtype=object)
-    _, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-    rows = np.flatnonzero(counts[inverse] > 1)
-    reasons = [f"shot_id {ids[row]} appears {counts[inverse[row]]} times in the file" for row in rows]
-    return rows, np.array(reasons, dtype=object)
 
 
 def rejected_table(rows: pa.Table, reasons: np.ndarray, schema: pa.Schema) -> pa.Table:
@@ -433,43 +415,25 @@ class ProductionFile:
                     gaps.add(name)
         return gaps
 
-    def row_group_rows(self, group: int) -> tuple[int, int]:
-        """``(first row, rows)`` of a row group."""
-        metadata = self.parquet.metadata
-        first = sum(metadata.row_group(g).num_rows for g in range(group))
-        return first, metadata.row_group(group).num_rows
-
-    def unreadable(self, group: int, exc: BaseException) -> DataContractError:
-        first, rows = self.row_group_rows(group)
-        return DataContractError(
-            f"{self.source}: row group {group} of {self.parquet.num_row_groups} (rows {first:,} to "
-            f"{first + rows - 1:,}) is not readable ({readable_detail(exc)}); no output was written."
-        )
-
     def check_row_groups(self) -> None:
-        """Read each column chunk in turn: the first unreadable one raises :meth:`unreadable`."""
+        """Read each column chunk in turn: the first unreadable one raises an error naming its rows."""
+        first = 0
         for group in range(self.parquet.num_row_groups):
+            rows = self.parquet.metadata.row_group(group).num_rows
             for column in self.columns:
                 try:
                     self.parquet.read_row_group(group, columns=[column], use_pandas_metadata=False)
                 except Exception as exc:
-                    raise self.unreadable(group, exc) from None
-
-    def unreadable_at(self, first: int, exc: BaseException) -> DataContractError:
-        """The error for a failed batch from row ``first``, naming the unreadable row group."""
-        try:
-            self.check_row_groups()
-        except DataContractError as named:
-            return named
-        group = 0
-        while group + 1 < self.parquet.num_row_groups and sum(self.row_group_rows(group)) <= first:
-            group += 1
-        return self.unreadable(group, exc)
+                    raise DataContractError(
+                        f"{self.source}: row group {group} of {self.parquet.num_row_groups} (rows {first:,} to "
+                        f"{first + rows - 1:,}) is not readable ({readable_detail(exc)}); no output was written."
+                    ) from None
+            first += rows
 
     def shot_id_rejections(self) -> tuple[np.ndarray, np.ndarray]:
         """The ``shot_id`` rejections over the whole file (a repeat may sit in two batches); increasing
         integer ids, the usual case, are confirmed in one pass of constant memory."""
-        no_rejection = _NO_POSITIONS, np.empty(0, dtype=object)
+        no_rejection = np.empty(0, dtype="int64"), np.empty(0, dtype=object)
         if "shot_id" not in self.layout.ids:
             return no_rejection
         if pa.types.is_integer(self.parquet.schema_arrow.field("shot_id").type):
@@ -491,24 +455,22 @@ class ProductionFile:
         size = batch_rows or self.batch_rows
         columns = columns or self.layout.read_columns
         pieces: list[pa.RecordBatch] = []
-        held = first = 0  # rows read and not yet handed out; rows handed out
+        held = 0  # rows read and not yet handed out
         for span in self._spans(max(size, SPAN_ROWS)):
             reader = self.parquet.iter_batches(
                 batch_size=size, row_groups=span, columns=columns, use_pandas_metadata=False
             )
-            while True:
-                try:
-                    batch = next(reader)
-                except StopIteration:
-                    break
-                except Exception as exc:
-                    raise self.unreadable_at(first + held, exc) from None
-                pieces.append(batch)
-                held += batch.num_rows
-                while held >= size:
-                    batch, pieces = _first_rows(pieces, size)
-                    held, first = held - size, first + size
-                    yield batch
+            try:
+                for batch in reader:
+                    pieces.append(batch)
+                    held += batch.num_rows
+                    while held >= size:
+                        batch, pieces = _first_rows(pieces, size)
+                        held -= size
+                        yield batch
+            except Exception:
+                self.check_row_groups()  # names an unreadable row group, if that is what failed
+                raise
         if held:
             yield _first_rows(pieces, held)[0]
 

@@ -1,15 +1,8 @@
 """Where the application step's outputs go, and how they replace the previous ones.
 
-The outputs are written beside their targets under hidden temporary names (a file, or a folder
-of part files when Spark's executors write them) and moved into place only when the caller is
-done with them (:class:`OutputPaths.staging`, :func:`publish`): a run that fails leaves the
-previous outputs untouched, never a partial file, and :func:`clean_staging` removes what a
-killed run left behind.
-
-A file replaces a file atomically (``os.replace``). When a folder replaces a file, or anything
-replaces a folder, the old target is first renamed aside, the new one renamed in, and the old
-one deleted; a reader between the two renames sees no output for an instant (never a partial
-one), and if the second rename fails the old target is put back.
+Outputs (files, or folders of part files from Spark) are written under hidden names beside their
+targets and moved into place only when the run succeeded: a failed run leaves the previous ones,
+never a partial file, and :func:`clean_staging` removes what a killed run left behind.
 """
 
 from __future__ import annotations
@@ -41,7 +34,6 @@ class OutputPaths:
         return iter((self.predictions, self.rejected))
 
     def staging(self) -> OutputPaths:
-        """Hidden names beside these (same file system, so publishing is a rename)."""
         return OutputPaths(*(staging_path(target) for target in self))
 
     def prepare(self) -> None:
@@ -62,7 +54,8 @@ def remove(path: Path) -> None:
 
 
 def install(staged: Path, target: Path) -> None:
-    """Move ``staged`` (a file or a folder) to ``target``, replacing whatever was there."""
+    """Move ``staged`` (a file or a folder) to ``target``: a file over a file atomically, otherwise
+    the old target is renamed aside first (and put back if the second rename fails)."""
     if staged.is_file() and not target.is_dir():
         os.replace(staged, target)
         return
@@ -82,10 +75,8 @@ def install(staged: Path, target: Path) -> None:
 
 @contextmanager
 def staged_outputs(targets: Sequence[Path]) -> Iterator[list[Path]]:
-    """Temporary paths for ``targets``; installed in order if the block succeeds, deleted otherwise.
-
-    The block creates each path (a file or a folder); a path it leaves uncreated is not installed.
-    """
+    """Temporary paths for ``targets``, installed in order if the block succeeds (those it created),
+    deleted otherwise."""
     targets = [Path(target) for target in targets]
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -112,10 +103,7 @@ def discard(staged: OutputPaths) -> None:
 
 
 def clean_staging(targets: OutputPaths) -> list[Path]:
-    """Remove the hidden files and folders a killed run left beside ``targets``; the paths removed.
-
-    Only safe while no other run writes these outputs (the application step holds its lock).
-    """
+    """Remove what a killed run left beside ``targets`` (safe only under the step's lock); the paths removed."""
     removed = []
     for target in targets:
         if target.parent.is_dir():

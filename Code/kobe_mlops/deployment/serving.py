@@ -1,12 +1,7 @@
 """Serve the champion with MLflow's scoring server, and score through it.
 
-:class:`ModelServer` starts and stops ``mlflow models serve`` (tests, the dashboard, the
-benchmark); :class:`RestScoringClient` talks MLflow's REST protocol (``POST /invocations`` with a
-``dataframe_split`` body, answered by ``{"predictions": [...]}``) behind the same
-``predict(frame)`` interface as the embedded pyfunc, so the application step and the dashboard
-do not care which one answers.
-
-The command a user runs by hand is the same one :class:`ModelServer` runs::
+:class:`ModelServer` starts and stops ``mlflow models serve``; :class:`RestScoringClient` speaks
+MLflow's REST protocol behind the embedded pyfunc's ``predict(frame)``. The command by hand::
 
     MLFLOW_TRACKING_URI=sqlite:///mlflow.db .venv/bin/mlflow models serve \\
         -m models:/kobe-shot-model@champion --env-manager local --host 127.0.0.1 --port 5001
@@ -32,8 +27,7 @@ from kobe_mlops import config
 SCORING_URL_ENV = "KOBE_SCORING_URL"
 INVOCATIONS_PATH = "/invocations"
 REQUEST_TIMEOUT_SECONDS = 30
-# Rows per request: big enough to amortise HTTP and JSON overhead, small enough that one request
-# stays well inside the timeout and the server's memory.
+# Rows per request: amortises HTTP and JSON, stays well inside the timeout and the server's memory.
 BATCH_ROWS = 5000
 DEFAULT_HOST = "127.0.0.1"
 STARTUP_TIMEOUT_SECONDS = 120
@@ -97,19 +91,8 @@ class RestScoringClient:
         return predictions
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        batches = [
-            self._post(frame.iloc[start : start + self.batch_rows]) for start in range(0, len(frame), self.batch_rows)
-        ]
-        scored = (
-            pd.concat(batches, ignore_index=True)
-            if batches
-            else pd.DataFrame(
-                {
-                    config.PROBABILITY_COLUMN: pd.Series(dtype="float64"),
-                    config.PREDICTION_COLUMN: pd.Series(dtype="int64"),
-                }
-            )
-        )
+        starts = range(0, len(frame), self.batch_rows)
+        scored = pd.concat([self._post(frame.iloc[start : start + self.batch_rows]) for start in starts])
         scored.index = frame.index
         return scored
 
@@ -148,22 +131,9 @@ class ModelServer:
         return f"http://{self.host}:{self.port}"
 
     def command(self) -> list[str]:
-        mlflow_cli = Path(sys.executable).with_name("mlflow")
-        return [
-            str(mlflow_cli),
-            "models",
-            "serve",
-            "-m",
-            self.model_uri,
-            "--env-manager",
-            "local",
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-            "--workers",
-            str(self.workers),
-        ]
+        mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
+        serve = [mlflow_cli, "models", "serve", "-m", self.model_uri, "--env-manager", "local", "--host", self.host]
+        return [*serve, "--port", str(self.port), "--workers", str(self.workers)]
 
     def start(self, timeout: float = STARTUP_TIMEOUT_SECONDS) -> ModelServer:
         from kobe_mlops.tracking import tracking_uri

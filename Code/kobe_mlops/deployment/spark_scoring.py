@@ -9,6 +9,7 @@ proportional to the rows reaches the driver, so on a cluster the outputs must be
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import shutil
@@ -45,7 +46,6 @@ from kobe_mlops.deployment.outputs import OutputPaths, remove, staged_outputs
 try:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
     from pyspark.sql.pandas.types import to_arrow_schema
 except ModuleNotFoundError as missing:  # Spark is an optional extra, not in the default install
     raise ModuleNotFoundError(
@@ -54,29 +54,19 @@ except ModuleNotFoundError as missing:  # Spark is an optional extra, not in the
 
 DEFAULT_MASTER = config.DEFAULT_SPARK_MASTER
 APP_NAME = "kobe-mlops-aplicacao"
-# Rows per Arrow batch between the JVM and the Python workers (Spark's default is 10,000).
-# Each batch costs one model call, whose fixed overhead (contract check, pipeline) dominates at
-# 10,000 rows; bench/engines.py measures the effect (--arrow-batch-rows).
+# Rows per Arrow batch to the Python workers (Spark's default: 10,000): each is one model call,
+# whose fixed cost dominates at 10,000 rows (bench/engines.py --arrow-batch-rows).
 ARROW_BATCH_ROWS = 500_000
-# Local mode runs every task inside the driver's JVM. It holds Arrow batches in flight and
-# Spark's own buffers, never the outputs: a fixed size, whatever the file.
+# Local mode runs every task in the driver's JVM; it holds batches in flight, never the outputs.
 LOCAL_DRIVER_MEMORY = "2g"
-# A file with fewer row groups than cores is spread over them by a range shuffle (which keeps the
-# file order) only from this size: below it, the shuffle costs more than the cores it brings.
+# Below this size a file with fewer row groups than cores is not spread by a shuffle: it costs more than it brings.
 SPREAD_MIN_ROWS = 4 * ARROW_BATCH_ROWS
 
 _ROW = "__kobe_row"  # the row's position in the input (Spark's partition order), to join and sort
 _STATE = "__kobe_state"  # a partition's pickled observers
 _PARTITION = "__kobe_partition"
 _PART_NAME = "part-{:05d}.parquet"
-_OUT_SCHEMA = T.StructType(
-    [
-        T.StructField(_ROW, T.LongType()),
-        T.StructField(REASON_COLUMN, T.StringType()),
-        T.StructField(_PARTITION, T.LongType()),
-        T.StructField(_STATE, T.BinaryType()),
-    ]
-)
+_OUT_SCHEMA = f"`{_ROW}` long, `{REASON_COLUMN}` string, `{_PARTITION}` long, `{_STATE}` binary"
 
 
 def is_local_master(master: str) -> bool:
@@ -130,10 +120,8 @@ def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = No
     try:
         yield spark
     finally:
-        try:
+        with contextlib.suppress(Exception):  # the JVM may be gone already (it exits when out of memory)
             spark.stop()
-        except Exception:  # the JVM is already gone (it exits when out of memory): nothing to stop
-            pass
 
 
 class SparkDriverError(RuntimeError):

@@ -19,10 +19,7 @@ def test_metrics_come_from_probabilities():
     assert metrics["recall"] == pytest.approx(3 / 4)
     assert metrics["f1"] == pytest.approx(3 / 4)
     assert metrics["auc"] == pytest.approx(15 / 16)
-
-
-def test_threshold_is_inclusive():
-    assert labels_from_probability([0.49, 0.5, 0.51]).tolist() == [0, 1, 1]
+    assert labels_from_probability([0.49, 0.5, 0.51]).tolist() == [0, 1, 1]  # the threshold is inclusive
 
 
 def test_baselines():

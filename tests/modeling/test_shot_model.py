@@ -45,7 +45,8 @@ def test_unwrapped_path_equals_the_pipeline_and_is_used():
     assert (scored[config.PREDICTION_COLUMN] == (expected >= 0.5)).all()
 
 
-def test_a_step_on_some_columns_only_keeps_the_pycaret_path():
+def test_a_step_on_some_columns_only_or_no_check_rows_keep_the_pycaret_path():
+    assert ShotMadeModel(fitted_pipeline()).scoring_path == "pycaret"
     pipeline = fitted_pipeline(first_step_columns=["lat", "lon"])
     assert unwrap_column_steps(pipeline) is None
     features, _ = shots(seed=1)
@@ -56,17 +57,14 @@ def test_a_step_on_some_columns_only_keeps_the_pycaret_path():
     )
 
 
-def test_without_check_rows_the_pipeline_is_used():
-    assert ShotMadeModel(fitted_pipeline()).scoring_path == "pycaret"
-
-
-def test_text_in_a_feature_is_refused_with_the_row_named():
-    features, _ = shots(rows=3)
-    features = features.astype({"lat": object})
-    features.loc[2, "lat"] = "north"
+def test_a_direct_call_names_the_row_with_text_in_a_feature_and_a_missing_feature():
     model = ShotMadeModel(fitted_pipeline(), check_features=shots()[0])
+    features = shots(rows=3)[0].astype({"lat": object})
+    features.loc[2, "lat"] = "north"
     with pytest.raises(Exception, match="row 2: lat is not a number: north"):
         model.predict(None, features)
+    with pytest.raises(Exception, match="model input: missing required column\\(s\\) 'period'"):
+        model.predict(None, shots(rows=3)[0].drop(columns="period"))
 
 
 @pytest.mark.parametrize("first_step_columns", [None, ["lat", "lon"]], ids=["unwrapped", "pycaret"])
@@ -79,9 +77,3 @@ def test_both_paths_score_the_same_values_alike_whatever_the_dtypes(first_step_c
         pd.testing.assert_frame_equal(model.predict(None, variant), expected)
     as_objects = rows.astype(object).astype({"period": str})
     pd.testing.assert_frame_equal(model.predict(None, as_objects), expected)
-
-
-def test_a_direct_call_without_a_feature_names_it():
-    model = ShotMadeModel(fitted_pipeline(), check_features=shots()[0])
-    with pytest.raises(Exception, match="model input: missing required column\\(s\\) 'period'"):
-        model.predict(None, shots(rows=3)[0].drop(columns="period"))

@@ -76,21 +76,16 @@ class ChampionHeldError(RuntimeError):
 def alias_for_new_version(
     requested: str = "", client: MlflowClient | None = None, model_name: str = config.REGISTERED_MODEL_NAME
 ) -> str:
-    """``requested``, else @champion while the model has none, else @challenger."""
-    if requested:
-        return requested
+    """``requested``, else @champion while the model has none, else @challenger; @champion is refused
+    while another version holds it."""
     held = reads.version_by_alias(client or reads.client(), config.CHAMPION_ALIAS, model_name)
-    return config.CHAMPION_ALIAS if held is None else config.CHALLENGER_ALIAS
-
-
-def refuse_champion_move(alias: str, client: MlflowClient, model_name: str = config.REGISTERED_MODEL_NAME) -> None:
-    held = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name) if alias == config.CHAMPION_ALIAS else None
-    if held is not None:
+    if requested == config.CHAMPION_ALIAS and held is not None:
         raise ChampionHeldError(
             f"{model_name}@{config.CHAMPION_ALIAS} is version {held.version}: a new training registers "
             f"@{config.CHALLENGER_ALIAS} (leave register_alias empty); @{config.CHAMPION_ALIAS} moves only "
             "through the gate (run_all.py --retrain) or run_all.py --promote VERSION."
         )
+    return requested or (config.CHAMPION_ALIAS if held is None else config.CHALLENGER_ALIAS)
 
 
 def log_and_register(
@@ -101,10 +96,9 @@ def log_and_register(
     version_tags: dict[str, str] | None = None,
 ):
     """Log the candidate in the active run, register a new version and set ``alias`` on it
-    (empty: :func:`alias_for_new_version`). Refuses to take @champion from another version."""
+    (:func:`alias_for_new_version`)."""
     client = MlflowClient()
     alias = alias_for_new_version(alias, client, model_name)
-    refuse_champion_move(alias, client, model_name)
     # The fast, unwrapped scoring path is kept only if it matches the pipeline on every training row.
     model = ShotMadeModel(candidate.pipeline, check_features=base_train[config.FEATURES])
     input_example = base_train[config.FEATURES].head(5)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 
 from kobe_mlops import config
@@ -25,15 +24,6 @@ def feature_support(
     """Per feature, the band holding the central share of the training rows."""
     bands = train[features].quantile(list(quantiles))
     return {feature: (float(bands[feature].iloc[0]), float(bands[feature].iloc[1])) for feature in features}
-
-
-def outside_support(frame: pd.DataFrame, support: FeatureSupport) -> np.ndarray:
-    """True for each row with at least one feature below or above its band."""
-    outside = np.zeros(len(frame), dtype=bool)
-    for feature, (low, high) in support.items():
-        values = frame[feature].to_numpy(dtype=float)
-        outside |= (values < low) | (values > high)
-    return outside
 
 
 def support_to_json(support: FeatureSupport) -> str:

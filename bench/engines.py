@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from common import add_workspace_arguments, prepare_workspace
+from kobe_mlops.runner import spark_setting
 
 SAMPLE_EVERY_S = 0.5  # reading a large JVM's PSS costs CPU: sampling steals from the measured job
 CHUNK_ROWS = 1 << 20  # pyarrow's default row group: one per chunk written
@@ -198,11 +199,13 @@ def main() -> None:
     parser.add_argument("--pandas-rows", type=int, nargs="*", default=[1_000_000, 10_000_000, 100_000_000])
     parser.add_argument("--spark-rows", type=int, nargs="*", default=[1_000_000, 10_000_000])
     parser.add_argument("--spark-master", default="local[2]")
-    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE", help="repeatable")
+    parser.add_argument(
+        "--spark-conf", action="append", default=[], type=spark_setting, metavar="KEY=VALUE", help="repeatable"
+    )
     parser.add_argument("--arrow-batch-rows", type=int, help="override the Spark engine's Arrow batch size")
     parser.add_argument("--single", nargs=2, metavar=("ENGINE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    conf = dict(pair.split("=", 1) for pair in args.spark_conf)
+    conf = dict(args.spark_conf)
     if args.arrow_batch_rows:
         conf["spark.sql.execution.arrow.maxRecordsPerBatch"] = str(args.arrow_batch_rows)
 

@@ -63,12 +63,14 @@ def test_without_labels_only_drift_is_measured_and_without_a_reference_nothing_f
     assert not nothing.any_fired and "No drift threshold" in nothing.triggers[0].description
 
 
-def test_fired_triggers_groups_a_result_table_by_trigger():
+def test_fired_triggers_reads_a_result_table_as_its_logged_metrics():
     table = pd.DataFrame(
         {
             "metric": ["psi_lat", "log_loss", "log_loss_vs_null", "observed_make_rate"],
+            "value": [0.3, 0.64, 0.02, 0.35],
+            "lower": [np.nan, np.nan, 0.01, 0.32],
+            "upper": [0.05, 0.66, 0.03, 0.38],
             "alert": [True, False, True, False],
-            "value": np.zeros(4),
         }
     )
     assert triggers.fired_triggers(table) == {FEATURE_DRIFT: True, LOG_LOSS_DEGRADATION: True, MAKE_RATE_GAP: False}

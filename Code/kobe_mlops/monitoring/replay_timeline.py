@@ -1,15 +1,8 @@
 """A logged replay read back from MLflow: its summary per strategy and its timeline per batch.
 
-:mod:`kobe_mlops.monitoring.replay` writes one ``SimulacaoOperacao`` run and a
-``PipelineAplicacao`` child per strategy and batch; this module turns them back into the two
-tables the dashboard's Timeline page shows (and the documents quote):
-
-* :func:`summary_frame`: per strategy, the pooled out-of-sample log loss beside the null model's,
-  retrains, promotions and the mean absolute error of the label-free estimate;
-* :func:`timeline_frame`: per strategy and batch, estimated and realized log loss, the null
-  model, the triggers that fired, retrain and promotion, and the estimate's applicability.
-
-Reads go through :mod:`kobe_mlops.tracking.reads`; the frames are pure functions of the runs.
+:mod:`~kobe_mlops.monitoring.replay` writes one ``SimulacaoOperacao`` run and a ``PipelineAplicacao``
+child per strategy and batch; :func:`summary_frame` and :func:`timeline_frame` turn them back into
+the tables the dashboard's Timeline page shows (pure functions of the runs).
 """
 
 from __future__ import annotations
@@ -23,33 +16,15 @@ from mlflow.tracking import MlflowClient
 
 from kobe_mlops.tracking import names, reads
 
-SUMMARY_COLUMNS = [
-    "strategy",
-    "log_loss",
-    "vs_null",
-    "vs_null_lower",
-    "vs_null_upper",
-    "retrains",
-    "promotions",
-    "estimation_error",
-    "previous_batch_error",
-    "estimate_coverage",
-    "verdict",
-]
-TIMELINE_COLUMNS = [
-    "strategy",
-    "batch_index",
-    "batch",
-    "trained_through_batch",
-    "rows_input",
-    "rows_scored",
-    "rows_rejected",
-    "rows_evaluated",
-    "log_loss",
-    "estimated_log_loss",
-    "estimated_log_loss_lower",
-    "estimated_log_loss_upper",
-    "log_loss_null",
+# Per strategy: the parent run's ``<figure>_<strategy>`` metrics between the name and the verdict.
+SUMMARY_FIGURES = ["log_loss", "vs_null", "vs_null_lower", "vs_null_upper", "retrains", "promotions"]
+ESTIMATE_FIGURES = ["estimation_error", "previous_batch_error", "estimate_coverage"]
+SUMMARY_COLUMNS = ["strategy", *SUMMARY_FIGURES, *ESTIMATE_FIGURES, "verdict"]
+# Per strategy and batch: which batch, the child run's metrics of the same name, what happened.
+BATCH_COLUMNS = ["strategy", "batch_index", "batch", "trained_through_batch"]
+BATCH_METRICS = ["rows_input", "rows_scored", "rows_rejected", "rows_evaluated", "log_loss"]
+ESTIMATE_METRICS = ["estimated_log_loss", "estimated_log_loss_lower", "estimated_log_loss_upper", "log_loss_null"]
+BATCH_OUTCOMES = [
     "fired",
     "fired_triggers",
     "retrained",
@@ -57,8 +32,8 @@ TIMELINE_COLUMNS = [
     "decision",
     "applicability",
     "applicability_reason",
-    "run_id",
 ]
+TIMELINE_COLUMNS = [*BATCH_COLUMNS, *BATCH_METRICS, *ESTIMATE_METRICS, *BATCH_OUTCOMES, "run_id"]
 
 
 def null_verdict(vs_null: float, lower: float, upper: float) -> str:
@@ -92,12 +67,8 @@ def summary_frame(parent: Run) -> pd.DataFrame:
     metrics, params = parent.data.metrics, parent.data.params
     rows = []
     for strategy in params.get("strategies", "").split(","):
-        figure = {
-            column: metrics.get(names.strategy_metric(column, strategy), np.nan) for column in SUMMARY_COLUMNS[1:-1]
-        }
-        figure["log_loss"] = metrics.get(names.strategy_metric(names.LOG_LOSS, strategy), np.nan)
-        figure["retrains"] = int(figure["retrains"]) if np.isfinite(figure["retrains"]) else 0
-        figure["promotions"] = int(figure["promotions"]) if np.isfinite(figure["promotions"]) else 0
+        figure = {name: metrics.get(names.strategy_metric(name, strategy), np.nan) for name in SUMMARY_COLUMNS[1:-1]}
+        figure.update({count: int(np.nan_to_num(figure[count])) for count in ("retrains", "promotions")})
         verdict = null_verdict(figure["vs_null"], figure["vs_null_lower"], figure["vs_null_upper"])
         rows.append({"strategy": strategy, **figure, "verdict": verdict})
     null = {"strategy": "null", "log_loss": metrics.get(names.REPLAY_POOLED_NULL_LOG_LOSS, np.nan), "vs_null": 0.0}
@@ -117,7 +88,7 @@ def timeline_frame(children: list[Run], strategies: list[str] | None = None) -> 
                 "batch_index": int(params[names.REPLAY_BATCH_NUMBER]),
                 "batch": params.get(names.REPLAY_BATCH, ""),
                 "trained_through_batch": int(params[names.TRAINED_THROUGH_BATCH]),
-                **{column: metrics.get(column, np.nan) for column in TIMELINE_COLUMNS[4:13]},
+                **{column: metrics.get(column, np.nan) for column in BATCH_METRICS + ESTIMATE_METRICS},
                 "fired": bool(fired),
                 "fired_triggers": fired,
                 "retrained": bool(metrics.get(names.RETRAINED, 0.0)),

@@ -1,10 +1,8 @@
 """Trends of the retraining triggers across application runs: the figures behind predictive retraining.
 
-:mod:`triggers` says which alarm the *latest* ``PipelineAplicacao`` run raised. This module lines
-up every finished application run, oldest first, with the same trigger figures and thresholds
-(:func:`triggers.evaluate_triggers`), so an operator sees a figure climb toward its threshold
-before it crosses it: predictive retraining acts on that trend (Docs/Model/Retraining.md).
-:func:`trend_frame` and :func:`anticipation` are pure; :func:`application_trends` reads MLflow.
+Every finished ``PipelineAplicacao`` run, oldest first, with the trigger figures and thresholds of
+:func:`triggers.evaluate_triggers`, so an operator sees a figure climb toward its threshold before
+it crosses it (Docs/Model/Retraining.md). Only :func:`application_trends` reads MLflow.
 """
 
 from __future__ import annotations
@@ -37,6 +35,7 @@ CONTEXT_METRICS = [
     names.LABELLED_MEAN_PROBABILITY,
 ]
 RUN_COLUMNS = ["run_id", "start_time", "model_version", "prod_data", "engine"]
+OUTLOOK_FIGURES = ["last_value", "previous_value", "change", "threshold", "distance_to_threshold", "distance_share"]
 
 
 def trigger_columns(name: str) -> list[str]:
@@ -79,10 +78,8 @@ def run_row(run: health.RunSummary, psi: list[str]) -> dict:
 
 
 def trend_frame(runs: Iterable[health.RunSummary]) -> pd.DataFrame:
-    """One row per application run, oldest first, with each trigger's figure, threshold and verdict.
-
-    A figure that needs labels is NaN (and did not fire) for a run without labelled rows.
-    """
+    """One row per application run, oldest first, with each trigger's figure, threshold and verdict
+    (a figure that needs labels is NaN, and did not fire, on a run without labelled rows)."""
     runs = list(runs)
     psi = psi_columns(runs)
     rows = [run_row(run, psi) for run in runs]
@@ -109,52 +106,32 @@ def direction(change: float) -> str:
 def anticipation(frame: pd.DataFrame) -> pd.DataFrame:
     """For each trigger figure: last measured value, change since the previous one, room left.
 
-    ``distance_to_threshold`` is threshold minus the last value (negative: crossed), and
-    ``distance_share`` the same as a share of the threshold. Runs where the figure could not be
-    measured (no labels) are skipped, so ``last_start_time`` says which run the value comes from.
-    The log-loss threshold depends on each run's baseline: the last run's threshold is used.
+    ``distance_to_threshold`` is the last run's threshold minus the last value (negative: crossed),
+    ``distance_share`` that as a share of the threshold. Runs that could not measure the figure (no
+    labels) are skipped, so ``last_start_time`` says which run the value comes from.
     """
     rows = []
     for name in TRIGGER_NAMES:
         figure, threshold_column, fired_column = trigger_columns(name)
         measured = frame[frame[figure].notna()] if figure in frame else frame.iloc[0:0]
-        if measured.empty:
-            rows.append(
-                {
-                    "trigger": name,
-                    "runs_measured": 0,
-                    "last_start_time": pd.NaT,
-                    "last_value": np.nan,
-                    "previous_value": np.nan,
-                    "change": np.nan,
-                    "threshold": np.nan,
-                    "distance_to_threshold": np.nan,
-                    "distance_share": np.nan,
-                    "direction": "not measured",
-                    "fired": False,
-                }
+        row = {"trigger": name, "runs_measured": len(measured), "last_start_time": pd.NaT}
+        row.update({**dict.fromkeys(OUTLOOK_FIGURES, np.nan), "direction": "not measured", "fired": False})
+        if len(measured):
+            last = measured.iloc[-1]
+            previous = measured[figure].iloc[-2] if len(measured) > 1 else np.nan
+            threshold, change = last[threshold_column], last[figure] - previous
+            row.update(
+                last_start_time=last["start_time"],
+                last_value=last[figure],
+                previous_value=previous,
+                change=change,
+                threshold=threshold,
+                distance_to_threshold=threshold - last[figure],
+                distance_share=(threshold - last[figure]) / threshold if threshold else np.nan,
+                direction=direction(change),
+                fired=bool(last[fired_column]),
             )
-            continue
-        last = measured.iloc[-1]
-        previous = measured[figure].iloc[-2] if len(measured) > 1 else np.nan
-        threshold = last[threshold_column]
-        distance = threshold - last[figure]
-        change = last[figure] - previous
-        rows.append(
-            {
-                "trigger": name,
-                "runs_measured": len(measured),
-                "last_start_time": last["start_time"],
-                "last_value": last[figure],
-                "previous_value": previous,
-                "change": change,
-                "threshold": threshold,
-                "distance_to_threshold": distance,
-                "distance_share": distance / threshold if threshold else np.nan,
-                "direction": direction(change),
-                "fired": bool(last[fired_column]),
-            }
-        )
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

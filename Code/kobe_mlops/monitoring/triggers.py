@@ -1,23 +1,19 @@
 """Retraining triggers: which of the monitoring calculators' alerts the latest application run raised.
 
-Each trigger groups alerts of :mod:`~kobe_mlops.monitoring.calculators` (thresholds from each
-statistic's noise at the file's size, against the scoring model's own reference):
-
-* ``feature_drift`` (no labels needed): a feature's PSI above what no-drift files of that size reach;
-* ``log_loss_degradation`` (labels): the log loss above the reference's band, or worse than the
-  null model known before the file (the whole 95 % interval of the paired difference above 0);
-* ``make_rate_gap`` (labels): the observed make rate outside the band the probabilities put it in.
-
-:func:`evaluate_triggers` is a pure function of the metrics a run logged;
-:func:`latest_trigger_report` reads them from MLflow.
+``feature_drift`` (no labels): a PSI above its no-drift threshold; ``log_loss_degradation``: the log
+loss above the reference's band or worse than the null model; ``make_rate_gap``: the observed make
+rate outside the probabilities' band. :func:`evaluate_triggers` reads a run's logged metrics.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from kobe_mlops.monitoring.calculators import table_metrics
 from kobe_mlops.tracking import names, reads
 
 FEATURE_DRIFT = "feature_drift"
@@ -53,37 +49,14 @@ ACTIONS = {
         "labelled production rows exist."
     ),
 }
-# Which calculator alerts (monitoring/calculators.py) raise which trigger.
-ALERT_METRICS = {
-    FEATURE_DRIFT: ("psi_",),
-    LOG_LOSS_DEGRADATION: ("log_loss", "log_loss_vs_null"),
-    MAKE_RATE_GAP: ("observed_make_rate",),
-}
-
-
 # Triggers that measure a problem with labels; feature drift alone says where to look.
 LABEL_TRIGGERS = (LOG_LOSS_DEGRADATION, MAKE_RATE_GAP)
 
 
 def retraining_triggers(fired: list[str]) -> list[str]:
-    """Of the ``fired`` trigger names, those that call for retraining: the ones measured with labels.
-
-    One rule for ``run_all.py --retrain`` and the replay's reactive strategy.
-    """
+    """The ``fired`` trigger names that call for retraining (measured with labels): one rule for
+    ``run_all.py --retrain`` and the replay's reactive strategy."""
     return [name for name in fired if name in LABEL_TRIGGERS]
-
-
-def fired_triggers(table) -> dict[str, bool]:
-    """Each trigger: whether any of its calculators' rows in the result ``table`` raised an alert."""
-    fired = set(table.loc[table["alert"], "metric"])
-    return {
-        name: any(
-            metric.startswith(prefix) if prefix.endswith("_") else metric == prefix
-            for metric in fired
-            for prefix in prefixes
-        )
-        for name, prefixes in ALERT_METRICS.items()
-    }
 
 
 NO_ACTION = "No trigger crossed: keep the champion and keep monitoring each application run."
@@ -120,14 +93,16 @@ class TriggerReport:
     @property
     def recommended_action(self) -> str:
         fired = {trigger.name for trigger in self.fired}
-        for name, action in ACTIONS.items():
-            if name in fired:
-                return action
-        return NO_ACTION
+        return next((action for name, action in ACTIONS.items() if name in fired), NO_ACTION)
 
 
 def _alert(metrics: dict[str, float], metric: str) -> bool:
     return metrics.get(f"{metric}_alert", 0.0) == 1.0
+
+
+def _share_of_threshold(value: float, threshold: float) -> float:
+    """``value / threshold``; a zero threshold (a constant feature) is met by 0 and passed by anything more."""
+    return value / threshold if threshold > 0 else (math.inf if value > 0 else 0.0)
 
 
 def feature_drift_trigger(metrics: dict[str, float]) -> Trigger:
@@ -137,7 +112,7 @@ def feature_drift_trigger(metrics: dict[str, float]) -> Trigger:
             FEATURE_DRIFT, None, float("nan"), False, "No drift threshold: the model's reference is too small."
         )
     # The feature furthest past (or closest to) its own threshold speaks for the trigger.
-    worst = max(features, key=lambda key: metrics[key] / metrics[f"{key}_upper"])
+    worst = max(features, key=lambda key: _share_of_threshold(metrics[key], metrics[f"{key}_upper"]))
     value, threshold = metrics[worst], metrics[f"{worst}_upper"]
     shifted = sorted(key[len(names.PSI_PREFIX) :] for key in features if _alert(metrics, key))
     feature = worst[len(names.PSI_PREFIX) :]
@@ -185,16 +160,17 @@ def make_rate_trigger(metrics: dict[str, float]) -> Trigger:
     return Trigger(MAKE_RATE_GAP, observed, upper, fired, text)
 
 
-def evaluate_triggers(application_metrics: dict[str, float]) -> TriggerReport:
+def evaluate_triggers(
+    metrics: dict[str, float], application_run_id: str | None = None, model_version: str | None = None
+) -> TriggerReport:
     """Every trigger for one application run's metrics."""
-    return TriggerReport(
-        application_run_id=None,
-        triggers=[
-            feature_drift_trigger(application_metrics),
-            log_loss_trigger(application_metrics),
-            make_rate_trigger(application_metrics),
-        ],
-    )
+    triggers = [feature_drift_trigger(metrics), log_loss_trigger(metrics), make_rate_trigger(metrics)]
+    return TriggerReport(application_run_id, triggers, model_version)
+
+
+def fired_triggers(table: pd.DataFrame) -> dict[str, bool]:
+    """Each trigger: whether it fired on a calculators' result ``table``, as if the table were logged."""
+    return {trigger.name: trigger.fired for trigger in evaluate_triggers(table_metrics(table)).triggers}
 
 
 def latest_trigger_report(client: MlflowClient | None = None) -> TriggerReport | None:
@@ -207,5 +183,5 @@ def latest_trigger_report(client: MlflowClient | None = None) -> TriggerReport |
     if application_run is None:
         return None
     version = reads.model_version_used(client, application_run)
-    report = evaluate_triggers(application_run.data.metrics)
-    return TriggerReport(application_run.info.run_id, report.triggers, str(version.version) if version else None)
+    version_number = str(version.version) if version else None
+    return evaluate_triggers(application_run.data.metrics, application_run.info.run_id, version_number)

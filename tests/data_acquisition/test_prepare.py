@@ -24,7 +24,7 @@ def make_shots(rows: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def test_filter_keeps_model_columns_and_complete_rows():
+def test_filter_keeps_model_columns_and_complete_rows_and_names_a_missing_column():
     shots = make_shots(10)
     shots.loc[2, "shot_made_flag"] = np.nan
     shots.loc[5, "lat"] = np.nan
@@ -33,9 +33,6 @@ def test_filter_keeps_model_columns_and_complete_rows():
     assert len(filtered) == 8
     assert filtered[config.TARGET].dtype == "int64"
     assert filtered["shot_distance"].dtype == "float64" and filtered["period"].dtype == "int64"
-
-
-def test_filter_names_a_missing_column():
     with pytest.raises(DataContractError, match="'shot_distance'"):
         filter_shots(make_shots(5).drop(columns="shot_distance"), source="dev.parquet")
 

@@ -17,12 +17,14 @@ def course_files() -> dict[str, pd.DataFrame]:
     return {name: pd.read_parquet(data / file_name) for name, file_name in config.DATASET_FILES.items()}
 
 
-def test_same_seed_gives_the_same_shots_and_another_seed_other_shots():
-    first = sample_data.synthetic_shots(50, seed=7)
-    pd.testing.assert_frame_equal(first, sample_data.synthetic_shots(50, seed=7))
-    assert not first.equals(sample_data.synthetic_shots(50, seed=8))
-    assert list(first.columns) == sample_data.SAMPLE_COLUMNS
-    assert len(first) == 50
+def test_same_seed_same_shots_with_ids_and_dates_no_course_shot_has():
+    first = sample_data.synthetic_shots(300, seed=7)
+    pd.testing.assert_frame_equal(first, sample_data.synthetic_shots(300, seed=7))
+    assert not first.equals(sample_data.synthetic_shots(300, seed=8))
+    assert list(first.columns) == sample_data.SAMPLE_COLUMNS and len(first) == 300
+    assert first["shot_id"].is_unique and first["shot_id"].min() == sample_data.FIRST_SHOT_ID
+    dates = pd.to_datetime(first["game_date"], format="%Y-%m-%d")
+    assert dates.between(*(pd.Timestamp(day) for day in sample_data.DATE_RANGE)).all()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 42, 2024])
@@ -43,14 +45,6 @@ def test_shots_are_placed_like_course_shots_and_typed_by_distance():
     assert 0.4 < three.mean() < 0.6
     assert shots.loc[three, "shot_distance"].min() >= 22  # 23 ft, less a rounding of the position
     assert shots.loc[~three, "shot_distance"].max() <= sample_data.TWO_POINT_MAX_FEET
-
-
-def test_ids_and_dates_cannot_be_mistaken_for_course_shots():
-    shots = sample_data.synthetic_shots(300)
-    assert shots["shot_id"].is_unique and shots["shot_id"].min() == sample_data.FIRST_SHOT_ID
-    dates = pd.to_datetime(shots["game_date"], format="%Y-%m-%d")
-    first_day, last_day = (pd.Timestamp(day) for day in sample_data.DATE_RANGE)
-    assert dates.between(first_day, last_day).all()
 
 
 def test_committed_sample_is_what_the_generator_gives():

@@ -1,9 +1,7 @@
 """Labels accumulate over application runs; after a promotion, metrics stay out of sample.
 
-On the course data: score the production base in two halves (by ``game_date``), then an
-unlabelled file, retrain on the label store, promote, and score the whole base again. The stages
-run in this process (the functions notebook 04 and ``--retrain`` call; the notebooks themselves
-are run by the pipeline tests), so the scenario costs no kernel starts.
+On the course data, in this process: score the production base in two halves, then an unlabelled
+file, retrain on the label store, promote, and score the whole base again.
 """
 
 import numpy as np
@@ -16,17 +14,6 @@ from kobe_mlops.monitoring import application_run, calculators, labels, retraini
 from kobe_mlops.tracking import names, reads
 
 pytestmark = pytest.mark.e2e
-
-
-def latest_run(client, run_name: str):
-    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        f"attributes.run_name = '{run_name}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0]
 
 
 def test_labels_accumulate_and_graded_rows_are_never_in_sample(workspace_copy, tmp_path, monkeypatch):
@@ -52,7 +39,7 @@ def test_labels_accumulate_and_graded_rows_are_never_in_sample(workspace_copy, t
     for name in ("first", "second"):
         application_run.run_application_step(str(files[name]), paths=paths)
     application_run.run_application_step(str(unlabelled), paths=paths)  # adds nothing, says so
-    assert latest_run(client, "PipelineAplicacao").data.metrics[names.LABELS_APPENDED] == 0
+    assert reads.latest_application_run(client).data.metrics[names.LABELS_APPENDED] == 0
 
     labelled = production[production[config.TARGET].notna()]
     stored = labels.read_labels(paths)
@@ -60,7 +47,8 @@ def test_labels_accumulate_and_graded_rows_are_never_in_sample(workspace_copy, t
     assert set(stored.rows[labels.FILE_COLUMN]) == {str(files["first"]), str(files["second"])}
 
     retraining.retrain(forced=True)
-    check = latest_run(client, "VerificacaoRetreino")
+    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
+    check = client.search_runs([experiment.experiment_id], "attributes.run_name = 'VerificacaoRetreino'")[0]
     assert check.data.metrics[names.LABELLED_PRODUCTION_ROWS] == len(labelled)
     challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS) or reads.version_by_alias(client)
     learned = reads.learned_shot_ids(client, challenger)
@@ -74,7 +62,7 @@ def test_labels_accumulate_and_graded_rows_are_never_in_sample(workspace_copy, t
         retraining.promote(client, "promoted by the test to score with a model that learned production rows")
 
     application_run.run_application_step(str(paths.raw_file("prod")), paths=paths)
-    application = latest_run(client, "PipelineAplicacao")
+    application = reads.latest_application_run(client)
     metrics, tags = application.data.metrics, application.data.tags
     seen = int(np.isin(labelled["shot_id"], learned).sum())
     assert seen == len(older) > 0

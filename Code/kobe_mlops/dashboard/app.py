@@ -2,19 +2,16 @@
 
     .venv/bin/streamlit run Code/kobe_mlops/dashboard/app.py --server.address 127.0.0.1
 
-``streamlit run`` finds the ``App`` below and imports this module once, at server start: native
-thread pools are bounded and the modules every page needs (MLflow and its SQL stores, pandas,
-matplotlib, the dashboard's reads and charts) are loaded there, so no user waits for them on a
-first page. Each browser session then runs ``navigation.py``.
+``streamlit run`` imports this module once: thread pools are bounded and what every page needs is loaded
+before the first visit. Each browser session then runs ``navigation.py``.
 """
 
 import os
 from contextlib import suppress
 from pathlib import Path
 
-# One thread per native pool: a page does small numeric work, and on a shared machine OpenMP or
-# BLAS threads that wait on each other turn a second into a minute. OpenMP reads its variable
-# when it is loaded (with scikit-learn, below), BLAS is already loaded with numpy: threadpoolctl.
+# One thread per native pool: on a shared machine OpenMP or BLAS threads waiting on each other turn a
+# second into a minute. OpenMP reads its variable when loaded; BLAS came with numpy: threadpoolctl.
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # artifact reads print no bar
@@ -33,8 +30,7 @@ from kobe_mlops.tracking import SQLITE_PREFIX, store_exists, tracking_uri  # noq
 
 threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 env_util.is_repl()  # Streamlit asks once per process, on the first element: inspect's file cache fills here
-# MLflow keeps one store per URI: a local one is opened and queried here (a server may not be up yet,
-# and a store that cannot be read is for the pages to name).
+# MLflow keeps one store per URI: a local one is opened here (a store that cannot be read is for the pages to name).
 with suppress(Exception):
     if tracking_uri().startswith(SQLITE_PREFIX) and store_exists():
         MlflowClient(tracking_uri()).search_experiments(max_results=1)

@@ -1,8 +1,7 @@
 """Score one shot typed into the dashboard: validate it, then ask the served API or the embedded model.
 
-The served API is MLflow's scoring server (``mlflow models serve``), reached through
-:class:`kobe_mlops.deployment.serving.RestScoringClient`, which has the same ``predict(frame)``
-interface as the embedded pyfunc model, so the page does not care which one answers.
+:class:`~kobe_mlops.deployment.serving.RestScoringClient` (``mlflow models serve``) has the embedded
+pyfunc's ``predict(frame)``, so the page does not care which one answers.
 """
 
 from __future__ import annotations
@@ -10,20 +9,8 @@ from __future__ import annotations
 import pandas as pd
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import (
-    FEATURE_RULES,
-    FeatureRule,
-    cast_features,
-    violations_message,
-)
-from kobe_mlops.deployment.serving import (  # noqa: F401  (re-exported for the Inference page)
-    SCORING_URL_ENV,
-    RestScoringClient,
-    ScoringError,
-    configured_scoring_url,
-    invocations_url,
-)
-from kobe_mlops.modeling.support import FeatureSupport, outside_support
+from kobe_mlops.data_acquisition.contract import FEATURE_RULES, FeatureRule, cast_features, violations_message
+from kobe_mlops.modeling.support import FeatureSupport
 
 
 def shot_frame(values: dict[str, float]) -> pd.DataFrame:
@@ -50,11 +37,10 @@ def make_probability(values: dict[str, float], model) -> float:
 
 def outside_support_message(values: dict[str, float], support: FeatureSupport, version: str) -> str | None:
     """Which features of the shot lie outside the band the model learned from, or None."""
-    frame = shot_frame(values)
     outside = [
         f"{name}={values[name]:g} (trained on {low:g} to {high:g})"
         for name, (low, high) in support.items()
-        if outside_support(frame[[name]], {name: (low, high)})[0]
+        if not low <= values[name] <= high
     ]
     if not outside:
         return None

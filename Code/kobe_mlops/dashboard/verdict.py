@@ -1,10 +1,8 @@
 """The production figures beside their two yardsticks, and the one-line verdict every page shows.
 
-Two constants frame a production log loss: the one known *before* production (the deployable
-null model: a constant at the make rate known before the file, the development rate for the first
-model) and the one at production's *own* make rate, which needs the production labels: an
-after-the-fact diagnostic, and the bar a model has to clear to know more than the make rate alone.
-The verdict is worded here only, so every page says the same thing.
+A production log loss is framed by two constants: the one known *before* production (the deployable
+null: the make rate known before the file) and one at production's *own* make rate, an after-the-fact
+bar a model must clear to know more than the make rate alone. The verdict is worded here only.
 """
 
 from __future__ import annotations
@@ -21,9 +19,6 @@ from kobe_mlops.tracking import names
 CHANCE_AUC = 0.5
 BEFORE = "constant known before production"
 AFTER = "constant at production's own make rate (after the fact)"
-# Metrics a constant probability is graded on; F1, precision, recall and accuracy are graded
-# against "always make" (modeling.metrics.baseline_metrics).
-PROBABILITY_METRICS = ("log_loss", "brier", "auc")
 
 
 @dataclass(frozen=True)
@@ -34,10 +29,6 @@ class Verdict:
     @property
     def fits(self) -> bool:
         return self.level == "success"
-
-
-def auc_below_chance(auc: float | None) -> bool:
-    return auc is not None and not np.isnan(auc) and auc < CHANCE_AUC
 
 
 def production_verdict(metrics: Mapping[str, float]) -> Verdict:
@@ -52,37 +43,25 @@ def production_verdict(metrics: Mapping[str, float]) -> Verdict:
     after = metrics.get(names.PROD_NULL_LOG_LOSS, np.nan)
     rows = metrics.get(names.ROWS_EVALUATED)
     on_rows = f" on {rows:,.0f} graded production rows" if rows is not None else ""
+    known = f"the constant known before production ({before:.4f})"
+    own = f"a constant at production's own make rate ({after:.4f})"
+    opening = f"The model does not fit production{on_rows}: log loss {model:.4f}"
     if model < after:
-        level = "success"
-        text = (
-            f"The model fits production{on_rows}: log loss {model:.4f} beats the constant known before "
-            f"production ({before:.4f}) and a constant at production's own make rate ({after:.4f})."
-        )
+        level, text = "success", f"The model fits production{on_rows}: log loss {model:.4f} beats {known} and {own}."
     elif model < before:
         level = "error"
-        text = (
-            f"The model does not fit production{on_rows}: log loss {model:.4f} beats the constant known before "
-            f"production ({before:.4f}) but not a constant at production's own make rate ({after:.4f}), so it "
-            "knows less about these shots than their make rate alone."
-        )
+        text = f"{opening} beats {known} but not {own}, so it knows less about these shots than their make rate alone."
     else:
-        level = "error"
-        text = (
-            f"The model does not fit production{on_rows}: log loss {model:.4f} is worse than the constant known "
-            f"before production ({before:.4f}) and than a constant at production's own make rate ({after:.4f})."
-        )
+        level, text = "error", f"{opening} is worse than {known} and than {own}."
     auc = metrics.get(names.prod_metric("auc"))
-    if auc_below_chance(auc):
+    if auc is not None and auc < CHANCE_AUC:  # a NaN compares False
         level = "error"
         text += f" Its AUC {auc:.4f} is below chance (0.5): it ranks makes below misses."
     return Verdict(level, text)
 
 
 def yardstick_table(training_metrics: Mapping[str, float], application_metrics: Mapping[str, float]) -> pd.DataFrame:
-    """Every metric on test and on the graded production rows, each beside its yardsticks.
-
-    A figure that was not logged (no labels, or a constant not graded on that metric) stays NaN.
-    """
+    """Every metric on test and on the graded production rows beside its yardsticks (NaN: not logged)."""
 
     def before(name: str) -> float:
         if name == "log_loss":

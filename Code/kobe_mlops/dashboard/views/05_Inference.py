@@ -5,14 +5,15 @@ import streamlit as st
 from kobe_mlops import config
 from kobe_mlops.dashboard import common, inference
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES
+from kobe_mlops.deployment import serving
 
 st.title("Inference")
 source = common.current_source()
 url = st.text_input(
     "Scoring API URL",
-    value=inference.configured_scoring_url(),
+    value=serving.configured_scoring_url(),
     placeholder="http://127.0.0.1:5001 (empty: the embedded champion)",
-    help=f"Preset with the {inference.SCORING_URL_ENV} environment variable; "
+    help=f"Preset with the {serving.SCORING_URL_ENV} environment variable; "
     "MLflow's /invocations path is added when missing.",
 )
 state = common.pipeline_state(source)
@@ -43,7 +44,7 @@ if submitted:
         st.error(problem)
         st.stop()
     if url:
-        model, origin = inference.RestScoringClient(url), f"served API at {inference.invocations_url(url)}"
+        model, origin = serving.RestScoringClient(url), f"served API at {serving.invocations_url(url)}"
     else:
         # The version the alias points at now: a cached "@champion" would go stale when the alias moves.
         model = common.load_model(state.champion.uri, source.tracking_uri)
@@ -51,7 +52,7 @@ if submitted:
     warning = support and inference.outside_support_message(values, support, state.champion.version)
     try:
         probability = inference.make_probability(values, model)
-    except inference.ScoringError as exc:
+    except serving.ScoringError as exc:
         st.error(str(exc))
         st.stop()
     label = "make" if probability >= config.DECISION_THRESHOLD else "miss"

@@ -23,31 +23,27 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 APP = PROJECT_ROOT / "Code" / "kobe_mlops" / "dashboard" / "app.py"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
+CHROMIUM_FLAGS = "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking"
+CHROMIUM_FLAGS += " --disable-component-update --disable-sync --hide-scrollbars"
 SERVER_START_SECONDS = 60
 BROWSER_START_SECONDS = 30
 PAGE_RENDER_SECONDS = 90  # a first script run on a busy machine reads the store and imports the charts
-# True once Streamlit has finished the page's script in a new document: the app says its script is
-# not running (``data-test-script-state``) and a title is drawn. The marker tells the old document apart.
 EXCEPTION_JS = (
     "Array.from(document.querySelectorAll('[data-testid=\"stException\"]')).map(e => e.innerText).join('\\n')"
 )
-PAGE_DONE_JS = """(() => {
-  if (window.kobeOldDocument) return false;
-  const app = document.querySelector('[data-testid="stApp"]');
-  const title = document.querySelector('[data-testid="stMain"] h1');
-  return Boolean(app && title) && app.getAttribute('data-test-script-state') === 'notRunning';
-})()"""
+
+
+def page_done_js(title: str | None = None) -> str:
+    """True once Streamlit has finished the page's script in a new document (the marker set on the old one
+    tells them apart): the app says its script is not running and a title (this ``title``) is drawn."""
+    same_title = "true" if title is None else f"title.innerText.trim() === {json.dumps(title)}"
+    return (
+        "(() => { if (window.kobeOldDocument) return false;"
+        " const app = document.querySelector('[data-testid=\"stApp\"]');"
+        " const title = document.querySelector('[data-testid=\"stMain\"] h1');"
+        f" return Boolean(app && title) && {same_title} && app.getAttribute('data-test-script-state') === 'notRunning';"
+        " })()"
+    )
 
 
 def free_port() -> int:
@@ -79,21 +75,8 @@ def stop(process: subprocess.Popen) -> None:
 def streamlit_server(env: dict[str, str], log: Path):
     """``streamlit run`` the dashboard on 127.0.0.1 with ``env``; yields its URL, stops it at the end."""
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(APP),
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
+    options = ["--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true"]
+    command = [sys.executable, "-m", "streamlit", "run", str(APP), *options, "--browser.gatherUsageStats", "false"]
     with log.open("w") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)
     url = f"http://127.0.0.1:{port}"
@@ -118,34 +101,25 @@ class Browser:
     """Headless Chromium driven over the DevTools protocol: navigate, wait, read text, screenshot."""
 
     def __init__(self, profile: Path, width: int = 1400, height: int = 1000):
-        self.profile = profile
+        self.profile, self.width, self.message_id = profile, width, 0
+        flags = [*CHROMIUM_FLAGS.split(), f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1"]
+        flags += ["--remote-debugging-port=0", f"--window-size={width},{height}", "about:blank"]
         self.process = subprocess.Popen(
-            [
-                CHROMIUM,
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-                f"--window-size={width},{height}",
-                "about:blank",
-            ],
+            [CHROMIUM, *flags],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "OMP_NUM_THREADS": "1"},
         )
-        self.width = width
-        self.message_id = 0
 
     def __enter__(self):
         from websockets.sync.client import connect
 
         active_port = self.profile / "DevToolsActivePort"  # Chromium writes its chosen port here
-        wait_until(
+        port = wait_until(
             lambda: active_port.is_file() and active_port.read_text().strip(),
             BROWSER_START_SECONDS,
             "Chromium's DevTools endpoint",
-        )
-        port = active_port.read_text().split()[0]
+        ).split()[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
             page = next(target for target in json.load(response) if target["type"] == "page")
         self.socket = connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
@@ -182,33 +156,33 @@ class Browser:
         except AssertionError as exc:
             raise AssertionError(f"{exc}; the page showed:\n{self.visible_text()[:2000]}") from None
 
-    def visit(self, url: str, settle: float = 0.5) -> float:
-        """Open ``url`` and return the seconds until Streamlit has finished running the page (it stays
-        finished for ``settle`` seconds: a page reruns once after its first draw)."""
-        self.evaluate("window.kobeOldDocument = true")
-        started = time.monotonic()
-        self.call("Page.navigate", url=url)
+    def finished(self, done_js: str, where: str, settle: float, started: float) -> float:
+        """Seconds from ``started`` until ``done_js`` holds and keeps holding for ``settle`` seconds (a page
+        reruns once after its first draw); a page that raised fails with the text of Streamlit's exception box."""
         done_since = None
         while time.monotonic() - started < PAGE_RENDER_SECONDS:
-            if self.evaluate(PAGE_DONE_JS):
+            if self.evaluate(done_js):
                 done_since = done_since or time.monotonic()
                 if time.monotonic() - done_since >= settle:
-                    self.raise_on_exception(url)
+                    shown = self.evaluate(EXCEPTION_JS)
+                    if shown:
+                        raise AssertionError(f"{where} raised:\n{shown[:2000]}")
                     return done_since - started
             else:
                 done_since = None
             time.sleep(0.05)
-        raise AssertionError(f"{url} did not finish within {PAGE_RENDER_SECONDS} s:\n{self.visible_text()[:2000]}")
+        raise AssertionError(f"{where} did not finish within {PAGE_RENDER_SECONDS} s:\n{self.visible_text()[:2000]}")
 
-    def raise_on_exception(self, where: str) -> None:
-        """A page that raised shows Streamlit's exception box: fail with its text."""
-        shown = self.evaluate(EXCEPTION_JS)
-        if shown:
-            raise AssertionError(f"{where} raised:\n{shown[:2000]}")
+    def visit(self, url: str, settle: float = 0.5) -> float:
+        """Open ``url``; the seconds until Streamlit has finished running the page."""
+        self.evaluate("window.kobeOldDocument = true")
+        started = time.monotonic()
+        self.call("Page.navigate", url=url)
+        return self.finished(page_done_js(), url, settle, started)
 
     def open_page(self, title: str, settle: float = 0.3) -> float:
-        """Click ``title`` in the sidebar, as a user moves between pages (the app stays loaded), and
-        return the seconds until that page's script has finished."""
+        """Click ``title`` in the sidebar, as a user moves between pages (the app stays loaded); the seconds
+        until that page's script has finished."""
         clicked = self.evaluate(
             "(() => { const link = Array.from(document.querySelectorAll('[data-testid=\"stSidebarNav\"] a'))"
             f".find(a => a.innerText.trim() === {json.dumps(title)});"
@@ -216,24 +190,7 @@ class Browser:
         )
         if not clicked:
             raise AssertionError(f"no sidebar link {title!r}:\n{self.visible_text()[:2000]}")
-        started = time.monotonic()
-        done = (
-            "(() => { const app = document.querySelector('[data-testid=\"stApp\"]');"
-            " const title = document.querySelector('[data-testid=\"stMain\"] h1');"
-            f" return Boolean(app && title) && title.innerText.trim() === {json.dumps(title)}"
-            " && app.getAttribute('data-test-script-state') === 'notRunning'; })()"
-        )
-        done_since = None
-        while time.monotonic() - started < PAGE_RENDER_SECONDS:
-            if self.evaluate(done):
-                done_since = done_since or time.monotonic()
-                if time.monotonic() - done_since >= settle:
-                    self.raise_on_exception(title)
-                    return done_since - started
-            else:
-                done_since = None
-            time.sleep(0.05)
-        raise AssertionError(f"{title} did not finish within {PAGE_RENDER_SECONDS} s:\n{self.visible_text()[:2000]}")
+        return self.finished(page_done_js(title), title, settle, time.monotonic())
 
     def screenshot(self, path: Path) -> None:
         """The page as a PNG, cut at the end of its content (open the browser with a tall window:

@@ -437,14 +437,14 @@ class ProductionFile:
         if "shot_id" not in self.layout.ids:
             return no_rejection
         if pa.types.is_integer(self.parquet.schema_arrow.field("shot_id").type):
-            last = None
+            last = -np.inf
             for batch in self.batches(["shot_id"], ID_PASS_ROWS):
                 if batch.column(0).null_count:
                     break
                 ids = batch.column(0).to_numpy()
-                if len(ids) and ((last is not None and ids[0] <= last) or not np.all(ids[1:] > ids[:-1])):
+                if ids[0] <= last or not np.all(ids[1:] > ids[:-1]):
                     break
-                last = ids[-1] if len(ids) else last
+                last = ids[-1]
             else:
                 return no_rejection
         return id_rejections_of(pa.Table.from_batches(list(self.batches(["shot_id"]))), dates=False)
@@ -549,11 +549,6 @@ def _write(writers: list[pq.ParquetWriter], tables: tuple[pa.Table, ...]) -> Non
             parquet_writer.write_table(table)
 
 
-def default_workers() -> int:
-    """Batches scored at once: one per core, at most :data:`MAX_WORKERS`."""
-    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
-
-
 class _Scorer:
     """Scores batches on a pool of threads (numpy, pyarrow and scikit-learn release the GIL), each
     folding into a copy of the observers of its own, merged into the caller's at the end."""
@@ -601,11 +596,12 @@ def apply_to_file(
     and come back in the result. ``workers`` batches are scored at once (``model.predict`` must then
     allow concurrent calls); outputs are written in file order, each scored row stamped with
     ``stamp``. ``sink`` gets each batch's predictions in file order on a thread of its own.
+    ``workers`` defaults to one per core, at most :data:`MAX_WORKERS`.
     """
     production = ProductionFile(path, batch_rows, stamp)
     counts = RowCounts()
     fed = Observers([counts, *observers])
-    scorer = _Scorer(model, production.layout, fed, workers or default_workers())
+    scorer = _Scorer(model, production.layout, fed, workers or min(MAX_WORKERS, os.cpu_count() or 1))
     whole_rows = None
     targets = list(OutputPaths(*outputs)) if outputs is not None else []
     with staged_outputs(targets) as staged:

@@ -28,40 +28,36 @@ def shots(rows: int, seed: int, production: bool) -> pd.DataFrame:
     return frame
 
 
-def dated(frame: pd.DataFrame, first: str) -> list[str]:
-    return [f"{pd.Timestamp(first) + pd.Timedelta(days=day // 5):%Y-%m-%d}" for day in range(len(frame))]
-
-
 def production(seasons: list[tuple[str, str, int, bool]]) -> pd.DataFrame:
-    """``(season, first date, rows, labelled?)`` per season."""
+    """``(season, first date, rows, labelled?)`` per season; five shots a day from the first date."""
     frames, next_id = [], 1000
     for index, (season, first, rows, labelled) in enumerate(seasons):
         frame = shots(rows, 100 + index, production=True)
         if not labelled:
             frame[TARGET] = np.nan
-        frame["season"], frame["game_date"] = season, dated(frame, first)
+        frame["season"] = season
+        frame["game_date"] = [f"{pd.Timestamp(first) + pd.Timedelta(days=day // 5):%Y-%m-%d}" for day in range(rows)]
         frame["shot_id"] = np.arange(next_id, next_id + rows)
         next_id += rows
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
+# Six seasons, the third (2003-04) without labels.
 SEASONS = [
     (f"{year}-{(year + 1) % 100:02d}", f"{year}-11-01", 250 if year == 2003 else 300, year != 2003)
-    for year in range(2001, 2009)
+    for year in range(2001, 2007)
 ]
 
 
 def inputs() -> replay.ReplayInputs:
     """Development rows dated across the seasons and a constant development champion."""
     development = shots(2000, 1, production=False)
-    development["game_date"] = pd.to_datetime(dated(development, "2001-10-01")[::1])
-    development = development.assign(
-        game_date=pd.Timestamp("2001-10-01") + pd.to_timedelta(np.arange(len(development)) % 1800, unit="D")
-    )
+    development["game_date"] = pd.Timestamp("2001-10-01") + pd.to_timedelta(np.arange(2000) % 1800, unit="D")
     champion = DummyClassifier(strategy="prior").fit(development[config.FEATURES], development[TARGET])
-    held_out = shots(500, 2, production=False)
-    reference = MonitoringReference(replay.reference_rows(held_out, champion), "500 held-out development rows")
+    reference = MonitoringReference(
+        replay.reference_rows(shots(500, 2, production=False), champion), "500 held-out development rows"
+    )
     deployed = replay.Deployed("development champion", champion, reference, -1, "development champion (constant)")
     return replay.ReplayInputs(development, float(development[TARGET].mean()), deployed, "1")
 

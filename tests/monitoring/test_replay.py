@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from types import SimpleNamespace
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import fluent
 
 from conftest import copy_empty_store, run_pipeline
 from kobe_mlops import config, runner
@@ -30,23 +32,25 @@ def test_seasons_are_batched_oldest_first_by_their_first_game():
 
 def test_batches_of_n_rows_follow_the_date_order():
     batches = replay.plan_batches(production(SEASONS), batch_rows=400)
-    assert [len(b.rows) for b in batches][:3] == [400, 400, 400] and sum(len(b.rows) for b in batches) == 2350
+    assert [len(b.rows) for b in batches][:3] == [400, 400, 400] and sum(len(b.rows) for b in batches) == 1750
     assert batches[0].last_date <= batches[1].first_date
 
 
-@pytest.mark.parametrize("column", ["game_date", "shot_id"])
-def test_a_file_without_dates_or_ids_is_refused_clearly(column):
-    with pytest.raises(replay.ReplayError, match=f"no {column} column"):
-        replay.plan_batches(production(SEASONS).drop(columns=column), source="prod.parquet")
-
-
-def test_mixed_date_formats_are_named():
-    frame = production(SEASONS)
-    frame.loc[3, "game_date"] = "01/01/2010"
-    with pytest.raises(
-        replay.ReplayError, match=r"1 rows have no game_date in YYYY-MM-DD form \(first: '01/01/2010'\)"
-    ):
-        replay.plan_batches(frame)
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        (lambda frame: frame.drop(columns="game_date"), "no game_date column"),
+        (lambda frame: frame.drop(columns="shot_id"), "no shot_id column"),
+        (
+            lambda frame: frame.assign(game_date=frame["game_date"].where(frame.index != 3, "01/01/2010")),
+            r"1 rows have no game_date in YYYY-MM-DD form \(first: '01/01/2010'\)",
+        ),
+    ],
+    ids=["no-dates", "no-ids", "mixed-date-formats"],
+)
+def test_a_file_without_usable_dates_or_ids_is_refused_clearly(broken, message):
+    with pytest.raises(replay.ReplayError, match=message):
+        replay.plan_batches(broken(production(SEASONS)), source="prod.parquet")
 
 
 # --- The strategies' rules --------------------------------------------------------------------
@@ -68,23 +72,36 @@ def test_settings_refuse_unknown_strategies_and_a_zero_schedule():
         replay.ReplaySettings(schedule_every=0)
 
 
-# --- The loop ---------------------------------------------------------------------------------
+# --- The loop, logged once per module ----------------------------------------------------------
+
+
+def point_at(patch: pytest.MonkeyPatch, uri: str) -> None:
+    patch.setenv("MLFLOW_TRACKING_URI", uri)
+    patch.setenv("KOBE_INVOCATION_ID", "replaytest")
+    patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment exports it: put it back after
+    patch.setattr(fluent, "_active_experiment_id", None)
 
 
 @pytest.fixture(scope="module")
-def result():
-    return replayed()
+def logged(tmp_path_factory, empty_mlflow_db):
+    """One replay of every strategy over :data:`SEASONS`, logged to a store of its own."""
+    uri = copy_empty_store(empty_mlflow_db, tmp_path_factory.mktemp("replay") / "mlflow.db")
+    with pytest.MonkeyPatch.context() as patch:
+        point_at(patch, uri)
+        outcome, lines, batches = replayed(log=replay.MlflowReplayLog())
+        mlflow.set_tracking_uri(None)
+    return SimpleNamespace(outcome=outcome, lines=lines, batches=batches, client=mlflow.MlflowClient(uri))
 
 
-def test_no_model_scores_a_batch_whose_labels_it_learned(result):
-    outcome, _, _ = result
-    for record in outcome.records:
+def test_no_model_scores_a_batch_whose_labels_it_learned(logged):
+    for record in logged.outcome.records:
         assert record.deployed.learned_through < record.batch.index
+    for child in reads.replay_batch_runs(logged.client, logged.outcome.run_id):
+        assert int(child.data.params["trained_through_batch"]) < int(child.data.params["batch_number"])
 
 
-def test_a_challenger_that_learns_production_beats_the_null_model_and_never(result):
-    outcome, _, _ = result
-    never, continuous = outcome.strategies["never"], outcome.strategies["continuous"]
+def test_a_challenger_that_learns_production_beats_the_null_model_and_never(logged):
+    never, continuous = logged.outcome.strategies["never"], logged.outcome.strategies["continuous"]
     assert never.promotions == 0 and never.retrains == 0
     # Every labelled batch but the last (nothing left to score) runs the gate; the unlabelled one cannot.
     assert continuous.promotions >= 1 and continuous.retrains == len(SEASONS) - 2
@@ -92,76 +109,56 @@ def test_a_challenger_that_learns_production_beats_the_null_model_and_never(resu
     assert continuous.log_loss < never.log_loss
 
 
-def test_strategies_share_one_fit_of_each_recipe_on_the_same_rows(result):
-    outcome, _, _ = result
+def test_strategies_share_one_fit_of_each_recipe_on_the_same_rows(logged):
     labelled_before = [i for i in range(1, len(SEASONS)) if any(s[3] for s in SEASONS[:i])]
-    assert outcome.trainings <= 2 * (len(labelled_before) + 1)
+    assert logged.outcome.trainings <= 2 * (len(labelled_before) + 1)
 
 
-def test_unlabelled_batches_are_scored_but_never_graded(result):
-    outcome, _, _ = result
-    unlabelled = [r for r in outcome.records if r.batch.label == "2003-04"]
+def test_unlabelled_batches_are_scored_but_never_graded(logged):
+    unlabelled = [r for r in logged.outcome.records if r.batch.label == "2003-04"]
     assert unlabelled and all(len(r.graded_loss) == 0 and r.rows_scored == 250 for r in unlabelled)
     assert all("log_loss" not in r.metrics() for r in unlabelled)
     assert all(r.decision == "none" for r in unlabelled)  # nothing to judge a candidate on
 
 
-def test_the_null_model_is_the_make_rate_known_before_each_batch(result):
-    outcome, _, batches = result
-    first = next(r for r in outcome.records if r.batch.index == 0)
-    development_rate = inputs().development_rate
-    expected = -np.mean(
-        np.where(batches[0].rows[config.TARGET] == 1, np.log(development_rate), np.log(1 - development_rate))
-    )
-    assert first.null_loss.mean() == pytest.approx(expected)
-    second = next(r for r in outcome.records if r.batch.index == 1)
-    rate = batches[0].rows[config.TARGET].mean()
-    assert second.null_loss.mean() == pytest.approx(
-        -np.mean(np.where(batches[1].rows[config.TARGET] == 1, np.log(rate), np.log(1 - rate)))
-    )
+def test_the_null_model_is_the_make_rate_known_before_each_batch(logged):
+    first, second = (next(r for r in logged.outcome.records if r.batch.index == i) for i in (0, 1))
+    outcomes = [batch.rows[config.TARGET].to_numpy() for batch in logged.batches[:2]]
+    for record, outcome, rate in [
+        (first, outcomes[0], inputs().development_rate),
+        (second, outcomes[1], outcomes[0].mean()),
+    ]:
+        assert record.null_loss.mean() == pytest.approx(
+            -np.mean(np.where(outcome == 1, np.log(rate), np.log(1 - rate)))
+        )
 
 
-def test_every_labelled_batch_carries_an_estimate_with_an_interval(result):
-    outcome, _, _ = result
-    for record in outcome.records:
+def test_every_labelled_batch_carries_an_estimate_with_an_interval(logged):
+    for record in logged.outcome.records:
         if len(record.graded_loss) and record.deployed.monitor.usable:
             lower, value, upper = (record.figure("estimated_log_loss", c) for c in ("lower", "value", "upper"))
             assert lower < value < upper
-    for strategy in outcome.strategies.values():
+    for strategy in logged.outcome.strategies.values():
         assert 0 <= strategy.estimate_coverage <= 1
 
 
-def test_progress_lines_number_batches_from_one_and_read_as_english(result):
-    _, lines, batches = result
-    assert lines[1].startswith(f"[ 1/{len(batches)}] 2001-02    never")
+def test_progress_lines_number_batches_from_one_and_read_as_english(logged):
+    lines = logged.lines
+    assert lines[1].startswith(f"[ 1/{len(logged.batches)}] 2001-02    never")
     summary = [line for line in lines if line.startswith("continuous:")][0]
     assert "beats the null model" in summary and "95 % interval" in summary
     assert "1 promotions" not in " ".join(lines) and "(-1" not in " ".join(lines)
 
 
-# --- Logging ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def replay_store(tmp_path, monkeypatch, empty_mlflow_db):
-    uri = copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("KOBE_INVOCATION_ID", "replaytest")
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment exports it: put it back after
-    yield mlflow.MlflowClient(uri)
-    mlflow.set_tracking_uri(None)
-
-
-def test_a_replay_logs_one_parent_and_a_child_per_strategy_and_batch(replay_store):
-    outcome, _, batches = replayed(log=replay.MlflowReplayLog())
-    parent = reads.latest_replay_run(replay_store)
+def test_a_replay_logs_one_parent_and_a_child_per_strategy_and_batch(logged):
+    outcome, client = logged.outcome, logged.client
+    parent = reads.latest_replay_run(client)
     assert parent.info.run_id == outcome.run_id and parent.info.run_name == "SimulacaoOperacao"
-    children = reads.replay_batch_runs(replay_store, parent.info.run_id)
-    assert len(children) == len(replay.STRATEGIES) * len(batches)
+    children = reads.replay_batch_runs(client, parent.info.run_id)
+    assert len(children) == len(replay.STRATEGIES) * len(logged.batches)
     for child in children:
-        params, metrics = child.data.params, child.data.metrics
+        metrics = child.data.metrics
         assert child.info.run_name == "PipelineAplicacao" and child.info.status == "FINISHED"
-        assert int(params["trained_through_batch"]) < int(params["batch_number"])
         for name in ["rows_scored", "rows_evaluated", "trigger_feature_drift_fired", "promoted"]:
             assert name in metrics, name
         if metrics["rows_evaluated"]:
@@ -171,27 +168,31 @@ def test_a_replay_logs_one_parent_and_a_child_per_strategy_and_batch(replay_stor
         assert metrics[f"log_loss_{name}"] == pytest.approx(summary.log_loss)
         assert metrics[f"vs_null_lower_{name}"] <= metrics[f"vs_null_{name}"] <= metrics[f"vs_null_upper_{name}"]
         assert metrics[f"retrains_{name}"] == summary.retrains and metrics[f"promotions_{name}"] == summary.promotions
-    view = replay_timeline.load_replay(replay_store)
+    view = replay_timeline.load_replay(client)
     assert view.summary["strategy"].tolist() == [*replay.STRATEGIES, "null"]
-    assert sorted(view.timeline["batch_index"].unique()) == list(range(1, len(batches) + 1))
+    assert sorted(view.timeline["batch_index"].unique()) == list(range(1, len(logged.batches) + 1))
     shown = view.timeline.set_index(["strategy", "batch_index"])["log_loss"]
     for record in outcome.records:  # the page shows what the loop measured
         realized = record.graded_loss.mean() if len(record.graded_loss) else np.nan
         np.testing.assert_allclose(shown[(record.strategy, record.batch.index + 1)], realized)
-    assert replay_timeline.load_replay(replay_store, outcome.run_id).run_id == outcome.run_id
+    assert replay_timeline.load_replay(client, outcome.run_id).run_id == outcome.run_id
 
 
-def test_a_failed_replay_marks_its_parent_failed_and_is_never_read(replay_store, monkeypatch):
+def test_a_failed_replay_marks_its_parent_failed_and_is_never_read(tmp_path, empty_mlflow_db, monkeypatch):
     def broken(rows, now):
         raise RuntimeError("training exploded")
 
+    uri = copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db")
+    point_at(monkeypatch, uri)
     monkeypatch.setitem(replay.challengers.RECIPES, "logistic_regression", broken)
     with pytest.raises(RuntimeError, match="training exploded"):
-        replayed(log=replay.MlflowReplayLog())
-    experiment = replay_store.get_experiment_by_name(config.REPLAY_EXPERIMENT_NAME)
-    parents = replay_store.search_runs([experiment.experiment_id], "attributes.run_name = 'SimulacaoOperacao'")
+        replayed(SEASONS[:2], strategies=["continuous"], log=replay.MlflowReplayLog())
+    mlflow.set_tracking_uri(None)
+    client = mlflow.MlflowClient(uri)
+    experiment = client.get_experiment_by_name(config.REPLAY_EXPERIMENT_NAME)
+    parents = client.search_runs([experiment.experiment_id], "attributes.run_name = 'SimulacaoOperacao'")
     assert [run.info.status for run in parents] == ["FAILED"]
-    assert replay_timeline.load_replay(replay_store) is None
+    assert replay_timeline.load_replay(client) is None
 
 
 # --- run_all.py --replay ----------------------------------------------------------------------

@@ -105,21 +105,28 @@ def test_retraining_decision(case, expected, reason_part):
 # --- Aliases: promotion and rollback on a registry of three versions ---------------------------
 
 
-def make_registry(folder, empty_store) -> mlflow.MlflowClient:
+@pytest.fixture(scope="module")
+def registry_template(tmp_path_factory, empty_mlflow_db):
     """A SQLite registry with versions 1 (champion) and 2 (challenger); no models behind them."""
-    folder.mkdir(parents=True, exist_ok=True)
-    client = mlflow.MlflowClient(copy_empty_store(empty_store, folder / "mlflow.db"))
+    folder = tmp_path_factory.mktemp("registry")
+    client = mlflow.MlflowClient(copy_empty_store(empty_mlflow_db, folder / "mlflow.db"))
     client.create_registered_model(NAME)
     for _ in range(2):
         client.create_model_version(NAME, source=str(folder))
     client.set_registered_model_alias(NAME, config.CHAMPION_ALIAS, "1")
     client.set_registered_model_alias(NAME, config.CHALLENGER_ALIAS, "2")
-    return client
+    return folder / "mlflow.db"
+
+
+def make_registry(folder, template) -> mlflow.MlflowClient:
+    """A copy of the template registry in ``folder`` (the same folder again: the store MLflow opened stays cached)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return mlflow.MlflowClient(copy_empty_store(template, folder / "mlflow.db"))
 
 
 @pytest.fixture
-def registry(tmp_path, empty_mlflow_db):
-    return make_registry(tmp_path, empty_mlflow_db)
+def registry(tmp_path, registry_template):
+    return make_registry(tmp_path, registry_template)
 
 
 def aliases(client) -> dict[str, str]:
@@ -158,23 +165,28 @@ REGISTRY_WRITES = (
 )
 
 
-def watch_writes(client, monkeypatch, kill_at: int | None = None) -> list[dict[str, str]]:
-    """The aliases after every registry write of ``client``; write number ``kill_at`` raises :class:`Killed`."""
-    snapshots = []
+def watch_writes(client, monkeypatch, kill_at: int | None = None) -> SimpleNamespace:
+    """Count the registry writes of ``client`` and keep the aliases after each alias write (only those
+    move them); write number ``kill_at`` raises :class:`Killed`."""
+    watched = SimpleNamespace(writes=0, aliases=[])
 
-    def watched(original):
+    def watch(method):
+        original = getattr(client, method)
+
         def write(*args, **kwargs):
-            if kill_at is not None and len(snapshots) == kill_at:
+            if watched.writes == kill_at:
                 raise Killed
             result = original(*args, **kwargs)
-            snapshots.append(aliases(client))
+            watched.writes += 1
+            if "alias" in method:
+                watched.aliases.append(aliases(client))
             return result
 
-        return write
+        monkeypatch.setattr(client, method, write)
 
     for method in REGISTRY_WRITES:
-        monkeypatch.setattr(client, method, watched(getattr(client, method)))
-    return snapshots
+        watch(method)
+    return watched
 
 
 def assert_consistent(snapshot: dict[str, str]) -> None:
@@ -201,28 +213,28 @@ def rollback_demoted_challenger(client):
     ],
 )
 def test_alias_moves_killed_at_any_write_stay_consistent_and_are_finished_by_the_next_start(
-    action, expected, version_tags, tmp_path, empty_mlflow_db, monkeypatch
+    action, expected, version_tags, tmp_path, registry_template, monkeypatch
 ):
     def prepare(client):
         if action == "promote":
             return lambda: retraining.promote(client, "better")
         return rollback_demoted_challenger(client)
 
-    complete = make_registry(tmp_path / "complete", empty_mlflow_db)
+    complete = make_registry(tmp_path / "complete", registry_template)
     run = prepare(complete)
-    writes = watch_writes(complete, monkeypatch)
+    watched = watch_writes(complete, monkeypatch)
     run()
-    assert aliases(complete) == expected and len(writes) >= 4
-    for snapshot in writes:
+    assert aliases(complete) == expected and watched.writes >= 4
+    for snapshot in watched.aliases:
         assert_consistent(snapshot)
-    for kill_at in range(len(writes)):
-        client = make_registry(tmp_path / f"killed-{kill_at}", empty_mlflow_db)
+    for kill_at in range(watched.writes):
+        client = make_registry(tmp_path / "killed", registry_template)
         run = prepare(client)
         before = aliases(client)
-        snapshots = watch_writes(client, monkeypatch, kill_at=kill_at)
+        killed = watch_writes(client, monkeypatch, kill_at=kill_at)
         with pytest.raises(Killed):
             run()
-        for snapshot in snapshots:
+        for snapshot in killed.aliases:
             assert_consistent(snapshot)
         restarted = mlflow.MlflowClient(client.tracking_uri)  # the next process
         retraining.repair_aliases(restarted)
@@ -265,40 +277,62 @@ class ConstantPyfunc(mlflow.pyfunc.PythonModel):
         return pd.DataFrame({config.PROBABILITY_COLUMN: np.full(len(model_input), self.probability)})
 
 
-@pytest.fixture
-def loop_store(mlflow_workspace, monkeypatch):
-    """A workspace with base_train/base_test, a champion (0.5) and a challenger (0.25) trained on
-    hand-made labelled rows whose make rate is 0.25; the gate is told to promote."""
+@pytest.fixture(scope="module")
+def loop_template(tmp_path_factory, empty_mlflow_db):
+    """A workspace with base_train/base_test, a champion (0.5) and a challenger (0.25), built once;
+    ``template.db`` is its store as built, which :func:`loop_store` puts back for every test."""
     from kobe_mlops.io import write_parquet_atomic
+    from kobe_mlops.tracking import INVOCATION_ENV, configure
 
-    paths = config.workspace_paths()
-    for path, seed in [(paths.base_train, 1), (paths.base_test, 2)]:
-        write_parquet_atomic(synthetic_shots(200, seed), path)
+    folder = tmp_path_factory.mktemp("loop")
+    copy_empty_store(empty_mlflow_db, folder / "mlflow.db")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KOBE_WORKSPACE", str(folder))
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment exports it: put it back after
+        patch.setenv(INVOCATION_ENV, "unit-test-invocation")
+        paths = config.workspace_paths()
+        for path, seed in [(paths.base_train, 1), (paths.base_test, 2)]:
+            write_parquet_atomic(synthetic_shots(200, seed), path)
+        mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
+        configure()
+        client = mlflow.MlflowClient()
+        for probability, alias in [(0.5, config.CHAMPION_ALIAS), (0.25, config.CHALLENGER_ALIAS)]:
+            with mlflow.start_run():
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=ConstantPyfunc(probability),
+                    registered_model_name=NAME,
+                    pip_requirements=["mlflow"],
+                )
+            client.set_registered_model_alias(NAME, alias, str(info.registered_model_version))
+        client.set_model_version_tag(NAME, "2", retraining.TRAINED_ON_TAG, retraining.rows_fingerprint(loop_rows()))
+        mlflow.set_tracking_uri(None)
+    shutil.copyfile(folder / "mlflow.db", folder / "template.db")
+    return folder
+
+
+def loop_rows() -> pd.DataFrame:
+    """200 labelled production rows over 20 days whose make rate is 0.25."""
     rows = labelled_rows([f"2010-01-{day:02d}" for day in range(1, 21) for _ in range(10)])
     rows[config.TARGET] = (np.arange(len(rows)) % 4 == 0).astype(int)
+    return rows
+
+
+@pytest.fixture
+def loop_store(loop_template, mlflow_workspace, monkeypatch):
+    """:func:`loop_template` as built, the label store holding :func:`loop_rows`; the gate is told to promote."""
+    shutil.copyfile(loop_template / "template.db", loop_template / "mlflow.db")
+    monkeypatch.setenv("KOBE_WORKSPACE", str(loop_template))
+    rows = loop_rows()
     monkeypatch.setattr(retraining, "read_labelled_production", lambda paths=None: rows)
     monkeypatch.setattr(
         retraining.gate,
         "decide",
         lambda outcome, probabilities: gate.GateDecision("challenger", {"holdout_rows": 1.0}, "Promote (test)."),
     )
-    mlflow.set_tracking_uri(f"sqlite:///{mlflow_workspace / 'mlflow.db'}")
-    from kobe_mlops.tracking import configure
-
-    configure()
-    client = mlflow.MlflowClient()
-    for probability, alias in [(0.5, config.CHAMPION_ALIAS), (0.25, config.CHALLENGER_ALIAS)]:
-        with mlflow.start_run():
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=ConstantPyfunc(probability),
-                registered_model_name=NAME,
-                pip_requirements=["mlflow"],
-            )
-        client.set_registered_model_alias(NAME, alias, str(info.registered_model_version))
-    fingerprint = retraining.rows_fingerprint(rows)
-    client.set_model_version_tag(NAME, "2", retraining.TRAINED_ON_TAG, fingerprint)
-    return SimpleNamespace(db=mlflow_workspace / "mlflow.db", fingerprint=fingerprint, rows=rows)
+    mlflow.set_tracking_uri(f"sqlite:///{loop_template / 'mlflow.db'}")
+    return SimpleNamespace(db=loop_template / "mlflow.db", fingerprint=retraining.rows_fingerprint(rows), rows=rows)
 
 
 def test_a_validation_killed_at_any_write_is_finished_by_the_next_retrain(loop_store, monkeypatch, tmp_path):
@@ -307,18 +341,18 @@ def test_a_validation_killed_at_any_write_is_finished_by_the_next_retrain(loop_s
     saved = tmp_path / "before.db"
     shutil.copyfile(loop_store.db, saved)
     client = mlflow.MlflowClient()
-    writes = watch_writes(client, monkeypatch)
+    watched = watch_writes(client, monkeypatch)
     bases = retraining.write_retraining_bases(loop_store.rows)
     assert retraining.validate_and_decide(client, bases).action == "promoted"
     expected = {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"}
-    assert aliases(client) == expected and len(writes) >= 5
-    for kill_at in range(len(writes)):
+    assert aliases(client) == expected and watched.writes >= 5
+    for kill_at in range(watched.writes):
         shutil.copyfile(saved, loop_store.db)
         killed_client = mlflow.MlflowClient()
-        snapshots = watch_writes(killed_client, monkeypatch, kill_at=kill_at)
+        killed = watch_writes(killed_client, monkeypatch, kill_at=kill_at)
         with pytest.raises(Killed):
             retraining.validate_and_decide(killed_client, bases)
-        for snapshot in snapshots:
+        for snapshot in killed.aliases:
             assert_consistent(snapshot)
         restarted = mlflow.MlflowClient()
         if retraining.VALIDATION_DECISION_TAG not in restarted.get_model_version(NAME, "2").tags:

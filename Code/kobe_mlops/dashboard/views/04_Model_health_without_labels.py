@@ -53,14 +53,10 @@ else:
 
 columns = st.columns(3)
 estimate = metrics.get(ESTIMATE_ALL)
-if estimate is None:
-    columns[0].metric("Estimated log loss (every scored row)", "not estimated")
-else:
-    columns[0].metric("Estimated log loss (every scored row)", f"{estimate:.4f}")
-    columns[0].caption(
-        f"95 % interval {metrics.get(ESTIMATE_ALL + '_lower', float('nan')):.4f} to "
-        f"{metrics.get(ESTIMATE_ALL + '_upper', float('nan')):.4f}"
-    )
+columns[0].metric("Estimated log loss (every scored row)", "not estimated" if estimate is None else f"{estimate:.4f}")
+if estimate is not None:
+    lower, upper = (metrics.get(f"{ESTIMATE_ALL}_{side}", float("nan")) for side in ("lower", "upper"))
+    columns[0].caption(f"95 % interval {lower:.4f} to {upper:.4f}")
 realized, graded = metrics.get(names.LOG_LOSS), metrics.get(names.ESTIMATED_LOG_LOSS)
 columns[1].metric("Realized log loss (graded rows)", "no labels" if realized is None else f"{realized:.4f}")
 if realized is not None and graded is not None:
@@ -102,13 +98,10 @@ st.caption(
 support = common.feature_support(source, model)
 if support is not None:
     with st.expander("The training support: where the model learned"):
-        st.dataframe(
-            pd.DataFrame(
-                [{"feature": feature, "low": low, "high": high} for feature, (low, high) in support.items()]
-            ).style.format({"low": "{:.4g}", "high": "{:.4g}"}),
-            hide_index=True,
-            width="stretch",
+        bands = pd.DataFrame(
+            [(feature, *band) for feature, band in support.items()], columns=["feature", "low", "high"]
         )
+        st.dataframe(bands.style.format({"low": "{:.4g}", "high": "{:.4g}"}), hide_index=True, width="stretch")
         low, high = SUPPORT_QUANTILES
         st.caption(
             f"Per feature, the central {high - low:.0%} of the rows version {model.version} was trained on (quantiles "

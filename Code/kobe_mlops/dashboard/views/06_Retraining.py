@@ -33,12 +33,10 @@ for trigger in report.triggers:
     st.markdown(f"**{trigger.name.replace('_', ' ').capitalize()}** — {status}  \n{trigger.description}")
 
 with st.expander("The triggers as a table"):
+    rows = [(t.name, t.value, t.threshold, t.fired) for t in report.triggers]
+    table = pd.DataFrame(rows, columns=["trigger", "value", "threshold", "fired"])
     st.dataframe(
-        pd.DataFrame(
-            [{"trigger": t.name, "value": t.value, "threshold": t.threshold, "fired": t.fired} for t in report.triggers]
-        ).style.format({"value": "{:.4f}", "threshold": "{:.4f}"}, na_rep="—"),
-        hide_index=True,
-        width="stretch",
+        table.style.format({"value": "{:.4f}", "threshold": "{:.4f}"}, na_rep="—"), hide_index=True, width="stretch"
     )
 st.caption(
     "Each threshold comes from its statistic's noise at the file's size, against the scoring model's own reference "
@@ -48,9 +46,8 @@ st.caption(
 
 st.subheader("Challenger, promotion and rollback")
 aliases, decisions = common.retraining_history(source)
-for column, alias in zip(
-    st.columns(3), [config.CHAMPION_ALIAS, config.CHALLENGER_ALIAS, config.PREVIOUS_ALIAS], strict=False
-):
+aliases_shown = [config.CHAMPION_ALIAS, config.CHALLENGER_ALIAS, config.PREVIOUS_ALIAS]
+for column, alias in zip(st.columns(3), aliases_shown, strict=True):
     column.metric(f"@{alias}", f"version {aliases[alias]}" if alias in aliases else "none")
 if decisions.empty:
     st.markdown(

@@ -98,18 +98,23 @@ class MonitoringReference:
         return MonitoringReference(self.initial, self.source, newest_chunks(self.own, graded.assign(chunk=chunk)))
 
 
-def newest_chunk_names(chunks: pd.Series, rows: int = REFERENCE_WINDOW_ROWS) -> pd.Index:
-    """The newest chunks (last to appear) holding at least ``rows`` rows: a chunk is never cut, so
-    a season keeps its playoff games and the window's calendar mix is a real season's."""
-    sizes = chunks.groupby(chunks, sort=False).size()[::-1].cumsum()
-    return sizes.index[: int(np.searchsorted(sizes.to_numpy(), rows)) + 1]
+def newest_chunk_names(sizes: pd.Series, rows: int = REFERENCE_WINDOW_ROWS) -> pd.Index:
+    """Of the chunks ``sizes`` counts (rows per chunk, oldest first), the newest holding at least
+    ``rows`` rows: a chunk is never cut, so a season keeps its playoff games."""
+    newest_first = sizes[::-1].cumsum()
+    return newest_first.index[: int(np.searchsorted(newest_first.to_numpy(), rows)) + 1]
+
+
+def chunk_sizes(chunks: pd.Series) -> pd.Series:
+    """Rows per chunk, in the order the chunks first appear."""
+    return chunks.groupby(chunks, sort=False).size()
 
 
 def newest_chunks(older: pd.DataFrame, newer: pd.DataFrame, rows: int = REFERENCE_WINDOW_ROWS) -> pd.DataFrame:
     """The rows of :func:`newest_chunk_names` of ``older`` followed by ``newer``."""
     columns = [*REFERENCE_COLUMNS, "chunk"]
     window = pd.concat([older[columns], newer[columns]], ignore_index=True) if len(older) else newer[columns]
-    return window[window["chunk"].isin(newest_chunk_names(window["chunk"], rows))].reset_index(drop=True)
+    return window[window["chunk"].isin(newest_chunk_names(chunk_sizes(window["chunk"]), rows))].reset_index(drop=True)
 
 
 # --- Feature drift -----------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def _labelled_rows(scored: pa.Table, run_id: str, source: str, appended_at: pd.T
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
-def _read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
+def read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
     """One store file in the store's schema; an unreadable one, or one with rows without a
     ``game_date``, is refused naming the file."""
     try:
@@ -96,6 +96,31 @@ def _read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
     )
 
 
+@dataclass(frozen=True)
+class FirstLabels:
+    """The first label the store holds for each shot, as sorted arrays: 9 bytes a shot, so a
+    writer counts conflicts without holding the store."""
+
+    shot_ids: np.ndarray  # int64, sorted, unique
+    outcomes: np.ndarray  # int8, the label of each
+
+    @classmethod
+    def of_store(cls, paths: config.WorkspacePaths | None = None) -> FirstLabels:
+        tables = [read_file(path, ["shot_id", config.TARGET, APPENDED_AT_COLUMN]) for path in store_files(paths)]
+        if not tables:
+            return cls(np.empty(0, "int64"), np.empty(0, "int8"))
+        table = pa.concat_tables(tables).sort_by([(APPENDED_AT_COLUMN, "ascending")])
+        ids, first = np.unique(table.column("shot_id").to_numpy(), return_index=True)  # first in appended order
+        return cls(ids, table.column(config.TARGET).to_numpy()[first].astype("int8"))
+
+    def conflicts(self, shot_ids: np.ndarray, outcomes: np.ndarray) -> int:
+        """Rows whose shot the store already holds with the other label."""
+        if not len(self.shot_ids) or not len(shot_ids):
+            return 0
+        at = np.minimum(np.searchsorted(self.shot_ids, shot_ids), len(self.shot_ids) - 1)
+        return int(((self.shot_ids[at] == shot_ids) & (self.outcomes[at] != outcomes)).sum())
+
+
 class LabelStoreWriter:
     """Stage the labelled rows of one application run, batch by batch, in one hidden file.
 
@@ -110,8 +135,7 @@ class LabelStoreWriter:
         store = (paths or config.workspace_paths()).label_store_dir
         partition = store / f"{PARTITION}={self.appended_at:%Y-%m-%d}"
         self.target = partition / f"{self.appended_at:%H%M%S%f}_{run_id}.parquet"
-        columns = ["shot_id", "game_date", config.TARGET, RUN_COLUMN, APPENDED_AT_COLUMN]
-        self.known = read_labels(paths, columns).rows.set_index("shot_id")[config.TARGET].astype(float)
+        self.known = FirstLabels.of_store(paths)
         self.rows_appended = 0
         self.conflicts = 0
         self._writer: pq.ParquetWriter | None = None
@@ -123,8 +147,7 @@ class LabelStoreWriter:
         rows = _labelled_rows(pa.table(scored), self.run_id, self.source, self.appended_at)
         if not rows.num_rows:
             return
-        known = self.known.reindex(rows.column("shot_id").to_numpy()).to_numpy()
-        self.conflicts += int(np.sum(~np.isnan(known) & (known != rows.column(config.TARGET).to_numpy())))
+        self.conflicts += self.known.conflicts(rows.column("shot_id").to_numpy(), rows.column(config.TARGET).to_numpy())
         try:
             if self._writer is None:
                 self.target.parent.mkdir(parents=True, exist_ok=True)
@@ -205,7 +228,7 @@ def read_labels(paths: config.WorkspacePaths | None = None, columns: list[str] |
     files = store_files(paths)
     if not files:
         return StoredLabels(pd.DataFrame(columns=columns), 0, 0, 0)
-    rows = pa.concat_tables([_read_file(path, columns) for path in files]).to_pandas()  # a bad file is named
+    rows = pa.concat_tables([read_file(path, columns) for path in files]).to_pandas()  # a bad file is named
     ordered = rows.sort_values([APPENDED_AT_COLUMN, RUN_COLUMN], kind="stable")
     labels_per_shot = ordered.groupby("shot_id")[config.TARGET].nunique()
     first = ordered.drop_duplicates("shot_id", keep="first").sort_values(["game_date", "shot_id"], kind="stable")

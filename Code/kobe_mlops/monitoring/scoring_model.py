@@ -24,6 +24,7 @@ from kobe_mlops.monitoring.calculators import (
     MIN_REFERENCE_ROWS,
     Monitor,
     MonitoringReference,
+    chunk_sizes,
     newest_chunk_names,
     newest_chunks,
 )
@@ -135,12 +136,58 @@ class KnownLabels:
 
 
 def known_labels(before: pd.Timestamp | None, learned: np.ndarray, paths: config.WorkspacePaths) -> KnownLabels:
-    if before is None:
+    """Read file by file in the store's order, keeping 8 bytes per stored shot and one per stored
+    row, then only the newest chunks' files whole: memory does not grow with the rows stored."""
+    files = labels.store_files(paths)
+    if before is None or not files:
         return KnownLabels(0, 0, pd.DataFrame(columns=labels.STORE_COLUMNS))
+    ordered = sorted((_file_order(path), index, path) for index, path in enumerate(files))
+    if any(order is None for order, _, _ in ordered):  # a file of several runs: the store's own read
+        return _known_in_memory(before, learned, paths)
+    seen, rows, made, masks, chunks = np.empty(0, "int64"), 0, 0, {}, {}
+    for _, _, path in ordered:
+        table = labels.read_file(path, ["shot_id", "game_date", config.TARGET, labels.RUN_COLUMN])
+        ids = table.column("shot_id").to_numpy()
+        _, first = np.unique(ids, return_index=True)  # each shot's first row in this file
+        new = np.sort(first[~np.isin(ids[first], seen)])
+        seen = np.union1d(seen, ids[new])
+        kept = new[(pd.to_datetime(table.column("game_date").take(new).to_pandas()) < before).to_numpy()]
+        rows, made = rows + len(kept), made + int(table.column(config.TARGET).to_numpy()[kept].sum())
+        unseen = kept[~np.isin(ids[kept], learned)]
+        keys = table.take(unseen).select(["game_date", "shot_id", labels.RUN_COLUMN]).to_pandas()
+        mask = np.zeros(len(ids), dtype=bool)
+        mask[unseen] = True
+        masks[path] = (mask, set(keys[labels.RUN_COLUMN]))
+        for run, group in keys.groupby(labels.RUN_COLUMN, sort=False):
+            count, low = chunks.get(run, (0, None))
+            first_key = min(zip(group["game_date"], group["shot_id"], strict=True))
+            chunks[run] = (count + len(group), first_key if low is None else min(low, first_key))
+    by_first_row = sorted(chunks, key=lambda run: chunks[run][1])  # a chunk's place: its first row's
+    newest = set(newest_chunk_names(pd.Series({run: chunks[run][0] for run in by_first_row})))
+    parts = [
+        labels.read_file(path).take(np.flatnonzero(mask)).to_pandas()
+        for path, (mask, runs) in masks.items()
+        if runs & newest
+    ]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=labels.STORE_COLUMNS)
+    frame = frame[frame[labels.RUN_COLUMN].isin(newest)].sort_values(["game_date", "shot_id"], kind="stable")
+    return KnownLabels(rows, made, frame.reset_index(drop=True))
+
+
+def _file_order(path) -> tuple | None:
+    """A store file's place in the store's order (its append time and run), None when it holds several."""
+    keys = labels.read_file(path, [labels.APPENDED_AT_COLUMN, labels.RUN_COLUMN])
+    appended, run = (pc.unique(keys.column(name)) for name in keys.column_names)
+    if len(appended) > 1 or len(run) > 1 or appended.null_count or run.null_count:
+        return None
+    return (appended.cast(pa.int64())[0].as_py(), run[0].as_py()) if len(run) else (-1, "")
+
+
+def _known_in_memory(before: pd.Timestamp, learned: np.ndarray, paths: config.WorkspacePaths) -> KnownLabels:
     stored = labels.read_labels(paths).rows
     known = stored[pd.to_datetime(stored["game_date"]) < before]
     unseen = known[~np.isin(known["shot_id"].to_numpy(dtype="int64"), learned)]
-    newest = unseen[unseen[labels.RUN_COLUMN].isin(newest_chunk_names(unseen[labels.RUN_COLUMN]))]
+    newest = unseen[unseen[labels.RUN_COLUMN].isin(newest_chunk_names(chunk_sizes(unseen[labels.RUN_COLUMN])))]
     return KnownLabels(len(known), int(known[config.TARGET].sum()), newest.reset_index(drop=True))
 
 

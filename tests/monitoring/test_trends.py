@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from conftest import copy_empty_store
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts
 from kobe_mlops.monitoring import trends, triggers
@@ -29,19 +30,13 @@ def labelled_metrics(**overrides) -> dict[str, float]:
         "observed_make_rate": 0.45, "observed_make_rate_lower": 0.42, "observed_make_rate_upper": 0.48,
         "observed_make_rate_alert": 0.0, "predicted_make_rate": 0.40,
     }  # fmt: skip
-    metrics.update(overrides)
-    return metrics
+    return {**metrics, **overrides}
 
 
-def unlabelled_metrics(**overrides) -> dict[str, float]:
+def unlabelled_metrics() -> dict[str, float]:
     """An application run where no scored row has a shot_made_flag: only PSI and counts."""
-    metrics = {
-        key: value
-        for key, value in labelled_metrics(rows_labeled=0, rows_evaluated=0).items()
-        if not key.startswith(("log_loss", "observed_make_rate"))
-    }
-    metrics.update(overrides)
-    return metrics
+    metrics = labelled_metrics(rows_labeled=0, rows_evaluated=0)
+    return {key: value for key, value in metrics.items() if not key.startswith(("log_loss", "observed_make_rate"))}
 
 
 def application_run(run_id: str, minutes: int, metrics: dict[str, float], version: str = "1") -> RunSummary:
@@ -64,11 +59,6 @@ def frame_of(*runs: RunSummary) -> pd.DataFrame:
 # --- The frame --------------------------------------------------------------------------------
 
 
-def test_trigger_names_follow_evaluate_triggers():
-    report = triggers.evaluate_triggers(labelled_metrics())
-    assert list(trends.TRIGGER_NAMES) == [trigger.name for trigger in report.triggers]
-
-
 def test_runs_are_ordered_by_start_time_whatever_the_input_order():
     frame = frame_of(
         application_run("late", 30, labelled_metrics()),
@@ -87,6 +77,9 @@ def test_figures_are_those_of_evaluate_triggers_for_every_run():
         application_run("unlabelled", 2, unlabelled_metrics()),
     ]
     frame = frame_of(*runs).set_index("run_id")
+    assert list(trends.TRIGGER_NAMES) == [
+        trigger.name for trigger in triggers.evaluate_triggers(runs[0].metrics).triggers
+    ]
     for run in runs:
         for trigger in triggers.evaluate_triggers(run.metrics).triggers:
             expected = np.nan if trigger.value is None else trigger.value
@@ -105,12 +98,6 @@ def test_one_psi_column_per_feature_in_config_order_and_missing_counts_stay_miss
     assert psi == [f"psi_{feature}" for feature in config.FEATURES]
     assert frame.loc[0, "psi_shot_distance"] == pytest.approx(0.4) and np.isnan(frame.loc[0, "psi_lat"])
     assert frame["rows_input"].dtype == "Int64" and frame["rows_input"].isna().all()
-
-
-def test_no_run_gives_an_empty_frame_with_every_column():
-    frame = trends.trend_frame([])
-    assert frame.empty
-    assert {"run_id", "start_time", FEATURE_DRIFT, f"{MAKE_RATE_GAP}_fired", "psi_lat"} <= set(frame.columns)
 
 
 def test_runs_table_names_the_columns_an_operator_reads():
@@ -150,7 +137,7 @@ def test_anticipation_of_a_crossed_threshold_is_a_negative_distance():
     assert outlook["fired"] and outlook["direction"] == "away from the threshold"
 
 
-def test_anticipation_skips_runs_where_a_figure_was_not_measured():
+def test_anticipation_skips_runs_where_a_figure_was_not_measured_and_says_when_none_was():
     frame = frame_of(
         application_run("labelled", 0, labelled_metrics(log_loss=0.690)),
         application_run("unlabelled", 5, unlabelled_metrics()),
@@ -161,13 +148,11 @@ def test_anticipation_skips_runs_where_a_figure_was_not_measured():
     assert np.isnan(log_loss["change"]) and log_loss["direction"] == "single measurement"
     assert log_loss["last_start_time"] == frame.loc[0, "start_time"]
     assert outlook.loc[FEATURE_DRIFT, "runs_measured"] == 2
-
-
-def test_anticipation_without_any_measurement_says_so():
-    outlook = trends.anticipation(frame_of(application_run("unlabelled", 0, unlabelled_metrics())))
-    log_loss = outlook.set_index("trigger").loc[LOG_LOSS_DEGRADATION]
-    assert log_loss["runs_measured"] == 0 and log_loss["direction"] == "not measured" and not log_loss["fired"]
-    assert trends.anticipation(trends.trend_frame([]))["runs_measured"].tolist() == [0, 0, 0]
+    never = trends.anticipation(frame.iloc[1:]).set_index("trigger").loc[LOG_LOSS_DEGRADATION]
+    assert never["runs_measured"] == 0 and never["direction"] == "not measured" and not never["fired"]
+    empty = trends.trend_frame([])  # no run at all: every column, nothing measured
+    assert empty.empty and {"run_id", "start_time", FEATURE_DRIFT, f"{MAKE_RATE_GAP}_fired", "psi_lat"} <= set(empty)
+    assert trends.anticipation(empty)["runs_measured"].tolist() == [0, 0, 0]
 
 
 # --- The chart --------------------------------------------------------------------------------
@@ -199,15 +184,12 @@ def test_a_figure_never_measured_says_why_instead_of_an_empty_plot():
 # --- Reading MLflow ---------------------------------------------------------------------------
 
 
-def test_without_a_store_nothing_is_read_and_nothing_is_created(tmp_path, monkeypatch):
+def test_without_a_store_or_an_application_run_there_is_no_trend(tmp_path, monkeypatch, empty_mlflow_db):
     monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert trends.application_trends() is None
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_store_without_application_runs_gives_none(tmp_path):
-    assert trends.application_trends(MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")) is None
+    assert list(tmp_path.iterdir()) == []  # nothing read, nothing created
+    assert trends.application_trends(MlflowClient(copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db"))) is None
 
 
 @pytest.fixture

@@ -53,7 +53,8 @@ reference = common.reference_scores(source, model)
 graded = common.graded_scores(source, run)
 curves = {}
 if reference is not None:
-    curves[common.held_out_label(model)] = tuple(reference[[config.TARGET, config.PROBABILITY_COLUMN]].to_numpy().T)
+    held_out = reference[config.TARGET].to_numpy(), reference[config.PROBABILITY_COLUMN].to_numpy()
+    curves[common.held_out_label(model)] = held_out
 if graded is not None:
     curves["production (graded rows)"] = graded
 else:

@@ -31,21 +31,7 @@ NAME = config.REGISTERED_MODEL_NAME
 
 
 def labelled_rows(dates: list[str]) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    rows = len(dates)
-    return pd.DataFrame(
-        {
-            "shot_id": np.arange(rows) + 100,
-            "game_date": dates,
-            "lat": 33.9,
-            "lon": -118.3,
-            "minutes_remaining": 5,
-            "period": 2,
-            "playoffs": 0,
-            "shot_distance": 24.0,
-            config.TARGET: rng.integers(0, 2, rows),
-        }
-    )
+    return synthetic_shots(len(dates)).assign(shot_id=np.arange(len(dates)) + 100, game_date=dates)
 
 
 def test_split_puts_the_newest_rows_in_the_holdout_and_never_splits_a_date():
@@ -143,11 +129,7 @@ def test_promotion_then_rollback_moves_the_aliases_and_tags_the_versions(registr
     assert retraining.PENDING_MOVES_TAG not in registry.get_registered_model(NAME).tags
     with pytest.raises(RetrainingError, match="Nothing to roll back"):
         retraining.rollback(registry, "again")
-
-
-def test_promotion_needs_a_challenger(registry):
-    registry.delete_registered_model_alias(NAME, config.CHALLENGER_ALIAS)
-    with pytest.raises(RetrainingError, match="needs both"):
+    with pytest.raises(RetrainingError, match="needs both"):  # the rollback left no challenger
         retraining.promote(registry, "no challenger")
     assert aliases(registry) == {config.CHAMPION_ALIAS: "1"}
 
@@ -194,8 +176,11 @@ def assert_consistent(snapshot: dict[str, str]) -> None:
     assert snapshot.get(config.PREVIOUS_ALIAS) != snapshot[config.CHAMPION_ALIAS], snapshot
 
 
-def rollback_demoted_challenger(client):
-    # Version 2 was promoted and still carries @challenger beside @champion.
+def prepare(action: str, client):
+    """The alias move ``action``, ready to run; a rollback starts from a promoted version 2 that still
+    carries @challenger beside @champion."""
+    if action == "promote":
+        return lambda: retraining.promote(client, "better")
     client.set_registered_model_alias(NAME, config.CHAMPION_ALIAS, "2")
     client.set_registered_model_alias(NAME, config.PREVIOUS_ALIAS, "1")
     return lambda: retraining.rollback(client, "manual")
@@ -215,13 +200,8 @@ def rollback_demoted_challenger(client):
 def test_alias_moves_killed_at_any_write_stay_consistent_and_are_finished_by_the_next_start(
     action, expected, version_tags, tmp_path, registry_template, monkeypatch
 ):
-    def prepare(client):
-        if action == "promote":
-            return lambda: retraining.promote(client, "better")
-        return rollback_demoted_challenger(client)
-
     complete = make_registry(tmp_path / "complete", registry_template)
-    run = prepare(complete)
+    run = prepare(action, complete)
     watched = watch_writes(complete, monkeypatch)
     run()
     assert aliases(complete) == expected and watched.writes >= 4
@@ -229,7 +209,7 @@ def test_alias_moves_killed_at_any_write_stay_consistent_and_are_finished_by_the
         assert_consistent(snapshot)
     for kill_at in range(watched.writes):
         client = make_registry(tmp_path / "killed", registry_template)
-        run = prepare(client)
+        run = prepare(action, client)
         before = aliases(client)
         killed = watch_writes(client, monkeypatch, kill_at=kill_at)
         with pytest.raises(Killed):
@@ -422,10 +402,17 @@ def test_retrain_trains_a_challenger_on_older_rows_and_lets_the_gate_choose(retr
     params = challenger_training.data.params
     assert params["candidate"] in challengers.RECIPES and params["chosen_by"] == "time-ordered validation"
     older = pd.read_parquet(retrained.paths.retrain_train_extra)
+    holdout = pd.read_parquet(retrained.paths.retrain_holdout)
     assert challenger_training.data.metrics["production_rows_learned"] == len(older)
+    # The challenger never saw a holdout row: older rows only, every labelled row in one part.
+    assert set(older["shot_id"]).isdisjoint(holdout["shot_id"])
+    assert older["game_date"].max() < holdout["game_date"].min()
+    predictions = pd.read_parquet(retrained.paths.predictions_prod)
+    assert len(older) + len(holdout) == predictions[config.TARGET].notna().sum()
 
     validation = runs_named(client, "ValidacaoChallenger")[0]
     figures, winner = validation.data.metrics, validation.data.params["winner"]
+    assert int(figures["holdout_rows"]) == len(holdout)
     candidates = ["champion", "challenger", "recalibrated", "null"]
     assert {f"holdout_log_loss_{name}" for name in candidates} <= set(figures)
     best = min(candidates, key=lambda name: figures[f"holdout_log_loss_{name}"])
@@ -446,17 +433,6 @@ def test_the_documented_gate_is_what_the_loop_logs(retrained):
     tables, _ = docs_tables.rendered(text, docs_tables.Workspace(retrained.workspace))
     assert set(tables) == {"gate_candidates", "gate_gain"}
     assert docs_tables.render(text, tables) == text, "Docs/Model/Retraining.md: refresh it (Docs/README.md)"
-
-
-def test_the_challenger_never_saw_a_holdout_row(retrained):
-    older = pd.read_parquet(retrained.paths.retrain_train_extra)
-    holdout = pd.read_parquet(retrained.paths.retrain_holdout)
-    assert set(older["shot_id"]).isdisjoint(holdout["shot_id"])
-    assert older["game_date"].max() < holdout["game_date"].min()
-    predictions = pd.read_parquet(retrained.paths.predictions_prod)
-    assert len(older) + len(holdout) == predictions[config.TARGET].notna().sum()
-    client = mlflow.MlflowClient(retrained.tracking_uri)
-    assert int(runs_named(client, "ValidacaoChallenger")[0].data.metrics["holdout_rows"]) == len(holdout)
 
 
 def test_the_dashboard_shows_the_promotion(retrained, monkeypatch):

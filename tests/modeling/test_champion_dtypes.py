@@ -82,16 +82,6 @@ def test_an_all_float32_frame_scores_its_float32_values(champion, raw_prod, expe
     assert_matches(champion, as_float32, raw_prod["shot_id"], expected, atol=1e-5)
 
 
-def test_an_all_int64_frame_scores_like_its_float64_twin(champion, raw_prod):
-    """lat and lon are not whole numbers in the files; 34 and -118 are the whole ones inside the contract."""
-    as_int64 = raw_prod[config.FEATURES].assign(lat=34, lon=-118)
-    assert (as_int64.dtypes == "int64").all()
-    scored = champion.predict(as_int64)
-    twin = champion.predict(as_int64.astype("float64"))
-    np.testing.assert_allclose(scored[config.PROBABILITY_COLUMN], twin[config.PROBABILITY_COLUMN], rtol=0, atol=0)
-    assert (scored[config.PREDICTION_COLUMN] == twin[config.PREDICTION_COLUMN]).all()
-
-
 def test_the_raw_dev_feature_columns_score_as_the_trained_pipeline_does(champion, pipeline_run):
     """No prediction file for dev: the reference is the registered PyCaret pipeline itself, given the
     features in the dtypes it was trained on."""

@@ -53,13 +53,8 @@ class ReplayView:
     run_id: str
     start_time: pd.Timestamp
     params: dict[str, str]
-    metrics: dict[str, float]
     summary: pd.DataFrame  # SUMMARY_COLUMNS, one row per strategy, then the null model
     timeline: pd.DataFrame  # TIMELINE_COLUMNS, by strategy (in the replay's order) then batch
-
-    @property
-    def strategies(self) -> list[str]:
-        return self.params.get("strategies", "").split(",")
 
 
 def summary_frame(parent: Run) -> pd.DataFrame:
@@ -117,13 +112,7 @@ def load_replay(client: MlflowClient, run_id: str | None = None) -> ReplayView |
     if parent is None:
         return None
     params = dict(parent.data.params)
-    strategies = params.get("strategies", "").split(",")
     children = reads.replay_batch_runs(client, parent.info.run_id)
-    return ReplayView(
-        parent.info.run_id,
-        pd.to_datetime(parent.info.start_time, unit="ms", utc=True),
-        params,
-        dict(parent.data.metrics),
-        summary_frame(parent),
-        timeline_frame(children, strategies),
-    )
+    started = pd.to_datetime(parent.info.start_time, unit="ms", utc=True)
+    timeline = timeline_frame(children, params.get("strategies", "").split(","))
+    return ReplayView(parent.info.run_id, started, params, summary_frame(parent), timeline)

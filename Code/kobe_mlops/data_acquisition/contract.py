@@ -171,7 +171,7 @@ def feature_dtypes() -> dict[str, str]:
 
 def cast_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Cast the feature columns of contract-valid rows to :func:`feature_dtypes`."""
-    return frame.astype({name: dtype for name, dtype in feature_dtypes().items()})
+    return frame.astype(feature_dtypes())
 
 
 def split_valid_rows(frame: pd.DataFrame, source: str = "input") -> tuple[pd.DataFrame, pd.DataFrame]:

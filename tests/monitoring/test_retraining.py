@@ -312,14 +312,17 @@ def loop_store(loop_template, mlflow_workspace, monkeypatch):
         lambda outcome, probabilities: gate.GateDecision("challenger", {"holdout_rows": 1.0}, "Promote (test)."),
     )
     mlflow.set_tracking_uri(f"sqlite:///{loop_template / 'mlflow.db'}")
-    return SimpleNamespace(db=loop_template / "mlflow.db", fingerprint=retraining.rows_fingerprint(rows), rows=rows)
+    return SimpleNamespace(
+        db=loop_template / "mlflow.db",
+        template=loop_template / "template.db",
+        fingerprint=retraining.rows_fingerprint(rows),
+        rows=rows,
+    )
 
 
-def test_a_validation_killed_at_any_write_is_finished_by_the_next_retrain(loop_store, monkeypatch, tmp_path):
+def test_a_validation_killed_at_any_write_is_finished_by_the_next_retrain(loop_store, monkeypatch):
     """Killed during ValidacaoChallenger, the challenger is never taken for "already trained on these
     rows"; the next start validates it or applies its recorded decision, ending promoted."""
-    saved = tmp_path / "before.db"
-    shutil.copyfile(loop_store.db, saved)
     client = mlflow.MlflowClient()
     watched = watch_writes(client, monkeypatch)
     bases = retraining.write_retraining_bases(loop_store.rows)
@@ -327,7 +330,7 @@ def test_a_validation_killed_at_any_write_is_finished_by_the_next_retrain(loop_s
     expected = {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"}
     assert aliases(client) == expected and watched.writes >= 5
     for kill_at in range(watched.writes):
-        shutil.copyfile(saved, loop_store.db)
+        shutil.copyfile(loop_store.template, loop_store.db)
         killed_client = mlflow.MlflowClient()
         killed = watch_writes(killed_client, monkeypatch, kill_at=kill_at)
         with pytest.raises(Killed):
@@ -391,7 +394,8 @@ def retrained(pipeline_run, tmp_path_factory) -> PipelineRun:
     return PipelineRun(copy, f"sqlite:///{copy / 'mlflow.db'}", result.stdout)
 
 
-def test_retrain_trains_a_challenger_on_older_rows_and_lets_the_gate_choose(retrained):
+def test_retrain_trains_a_challenger_on_older_rows_and_lets_the_gate_choose_as_documented(retrained):
+    from kobe_mlops import docs_tables
     from kobe_mlops.modeling import challengers
 
     client = mlflow.MlflowClient(retrained.tracking_uri)
@@ -424,11 +428,7 @@ def test_retrain_trains_a_challenger_on_older_rows_and_lets_the_gate_choose(retr
         config.CHAMPION_ALIAS: validation.data.params["challenger_version"],
         config.PREVIOUS_ALIAS: "1",
     }
-
-
-def test_the_documented_gate_is_what_the_loop_logs(retrained):
-    from kobe_mlops import docs_tables
-
+    # The gate's tables in the documents are what this run logged.
     text = (docs_tables.DOCS / "Model" / "Retraining.md").read_text()
     tables, _ = docs_tables.rendered(text, docs_tables.Workspace(retrained.workspace))
     assert set(tables) == {"gate_candidates", "gate_gain"}

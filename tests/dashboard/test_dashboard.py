@@ -494,8 +494,9 @@ def test_the_support_message_names_only_the_features_outside():
     assert "shot_distance=25 (trained on 0 to 22)" in message and "period=5" in message and "lat=" not in message
 
 
-def test_inference_form_takes_the_contract_limits_and_answers_with_the_embedded_champion(store):
-    mlflow.set_tracking_uri(store[0].tracking_uri)
+def test_inference_form_takes_the_contract_limits_answers_with_the_champion_and_warns_outside_its_support(store):
+    client, state = store
+    mlflow.set_tracking_uri(client.tracking_uri)
     expected = mlflow.pyfunc.load_model(config.CHAMPION_URI).predict(cast_features(pd.DataFrame([SHOT])))
     app = run_page("05_Inference.py")
     for name, rule in FEATURE_RULES.items():
@@ -505,18 +506,14 @@ def test_inference_form_takes_the_contract_limits_and_answers_with_the_embedded_
     assert not app.exception and not app.error and not app.warning
     assert metric_value(app, "Probability of a make") == f"{expected[config.PROBABILITY_COLUMN].iloc[0]:.1%}"
     assert "embedded" in app.success[0].value
-
-
-def test_inference_warns_when_a_shot_lies_outside_the_training_support(store):
-    client, state = store
     version = client.get_model_version(config.REGISTERED_MODEL_NAME, state.champion.version)
     assert support_from_json(reads.feature_support_text(client, version))["shot_distance"][1] < 25  # 2PT shots only
-    app = fill_and_submit(run_page("05_Inference.py"), {**SHOT, "shot_distance": 25.0})
+    app = fill_and_submit(app, {"shot_distance": 25.0})
     assert not app.exception
     assert "shot_distance=25" in app.warning[0].value and "Outside the training support" in app.warning[0].value
 
 
-def test_inference_page_asks_the_served_api_when_a_url_is_set(store):
+def test_inference_page_asks_the_served_api_and_names_it_when_unreachable(store, monkeypatch):
     with ScoringStub(distance_model) as stub:
         app = run_page("05_Inference.py")
         app.text_input[0].set_value(stub.url)
@@ -524,12 +521,7 @@ def test_inference_page_asks_the_served_api_when_a_url_is_set(store):
     assert not app.exception and not app.error
     assert metric_value(app, "Probability of a make") == f"{1 - 17 / 94:.1%}"
     assert f"served API at {stub.url}/invocations" in app.success[0].value and len(stub.requests) == 1
-
-
-def test_inference_page_reports_an_unreachable_api_clearly(store, monkeypatch):
-    with ScoringStub(distance_model) as stub:
-        url = stub.url
-    monkeypatch.setenv(SCORING_URL_ENV, url)  # the page presets its URL field from it
+    monkeypatch.setenv(SCORING_URL_ENV, stub.url)  # the page presets its URL field from it; nothing listens now
     app = fill_and_submit(run_page("05_Inference.py"), SHOT)
     assert not app.exception
-    assert app.error[0].value.startswith(f"Could not reach the scoring API at {url}/invocations")
+    assert app.error[0].value.startswith(f"Could not reach the scoring API at {stub.url}/invocations")

@@ -18,9 +18,8 @@ from sklearn.preprocessing import StandardScaler
 
 from conftest import copy_empty_store, synthetic_shots
 from kobe_mlops import config
-from kobe_mlops.modeling.registry import log_and_register
+from kobe_mlops.modeling.registry import log_and_register, log_reference_scores
 from kobe_mlops.modeling.train import Candidate
-from kobe_mlops.modeling.training_run import log_reference_scores
 from kobe_mlops.monitoring import application_run, labels, triggers
 from kobe_mlops.tracking import configure, names, reads
 

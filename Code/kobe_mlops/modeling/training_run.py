@@ -16,11 +16,7 @@ from kobe_mlops import config
 from kobe_mlops.data_acquisition.prepare import class_ratio
 from kobe_mlops.modeling import plots
 from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities, prefixed
-from kobe_mlops.modeling.registry import (
-    log_and_register,
-    log_lineage,
-    log_reference_scores,  # noqa: F401 (tests log a reference as notebook 03 does)
-)
+from kobe_mlops.modeling.registry import log_and_register, log_lineage
 from kobe_mlops.modeling.train import SELECTION_RULE, Candidate
 from kobe_mlops.tracking import names
 

@@ -446,7 +446,8 @@ def test_rest_client_speaks_the_mlflow_protocol_and_names_the_url_and_reason_of_
     assert path == "/invocations" and body["dataframe_split"]["columns"] == config.FEATURES
     assert scored[config.PROBABILITY_COLUMN].tolist() == pytest.approx([1 - 17 / 94, 0.5])
     refusal = {"error_code": "INVALID_PARAMETER_VALUE", "message": "1 of 1 rows break the data contract: lat"}
-    with ScoringStub(lambda frame: (400, refusal)) as stub, pytest.raises(ScoringError, match=r"HTTP 400: 1 of 1 rows"):
+    http_400 = pytest.raises(ScoringError, match=r"/invocations answered HTTP 400: 1 of 1 rows break")
+    with ScoringStub(lambda frame: (400, refusal)) as stub, http_400:
         RestScoringClient(stub.url).predict(pd.DataFrame([SHOT]))
     no_predictions = pytest.raises(ScoringError, match="without a 'predictions' list")
     with ScoringStub(lambda frame: (200, {"something": []})) as stub, no_predictions:

@@ -30,12 +30,13 @@ AXIS_LABELS = {
     "shot_distance": "Shot distance (ft)",
 }
 assert set(AXIS_LABELS) == set(config.FEATURES)
+DENSITY = {"stat": "density", "common_norm": False, "element": "step"}  # histograms: each base's own density
 COURT_SAMPLE = 2500  # points per base on the court map: enough to see the shape, fast to draw
 
 
-def bars(labels: list[str], values: list[float], colours, digits: int, width: float = 8) -> tuple:
+def bars(labels: list[str], values: list[float], colours, digits: int, width=8, per_bar=0.5, margin=1.2) -> tuple:
     """Horizontal bars, the first label on top, each bar with its value written at its end."""
-    figure, axis = plt.subplots(figsize=(width, 0.5 * len(labels) + 1.2))
+    figure, axis = plt.subplots(figsize=(width, per_bar * len(labels) + margin))
     axis.barh(labels[::-1], values[::-1], color=colours[::-1] if isinstance(colours, list) else colours)
     for position, value in enumerate(values[::-1]):
         axis.annotate(f"{value:.{digits}f}", (value, position), xytext=(3, 0), textcoords="offset points", va="center")
@@ -47,7 +48,8 @@ def psi_figure(table: pd.DataFrame) -> plt.Figure:
     log axis; red where the PSI is beyond what no-drift files of this size reach."""
     shown = table.dropna(subset=["value"]).sort_values("value", ascending=False)
     colours = [RED if alert else BLUE for alert in shown["alert"]]
-    figure, axis = bars(list(shown["feature"]), list(shown["value"].clip(lower=1e-4)), colours, 3)
+    values = list(shown["value"].clip(lower=1e-4))
+    figure, axis = bars(list(shown["feature"]), values, colours, 3, per_bar=0.45, margin=1.4)
     axis.scatter(
         shown["upper"], shown["feature"], marker="|", s=400, color="black", zorder=3, label="no-drift threshold"
     )
@@ -67,17 +69,9 @@ def feature_distributions_figure(distributions: pd.DataFrame, features=config.FE
     rows = int(np.ceil(len(features) / 3))
     figure, axes = plt.subplots(rows, 3, figsize=(13, 3.6 * rows))
     for axis, feature in zip(np.ravel(axes), features, strict=False):
+        rows, discrete = distributions[distributions["feature"] == feature], FEATURE_RULES[feature].integer
         sns.histplot(
-            distributions[distributions["feature"] == feature],
-            x="value",
-            weights="rows",
-            hue="base",
-            stat="density",
-            common_norm=False,
-            discrete=FEATURE_RULES[feature].integer,
-            element="step",
-            palette=BASE_COLOURS,
-            ax=axis,
+            rows, x="value", weights="rows", hue="base", discrete=discrete, palette=BASE_COLOURS, ax=axis, **DENSITY
         )
         axis.set(xlabel=AXIS_LABELS[feature], ylabel="Density (share per unit)", title=feature)
     for axis in np.ravel(axes)[len(features) :]:
@@ -111,12 +105,12 @@ def score_distribution_figure(scores: dict[str, np.ndarray]) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(7, 4.2))
     frame = pd.concat({label: pd.Series(values) for label, values in scores.items()}, names=["scores"])
     frame = frame.rename("probability").reset_index(level=0)
-    sns.histplot(
-        frame, x="probability", hue="scores", stat="density", common_norm=False, element="step", binwidth=0.02, ax=axis
-    )
+    sns.histplot(frame, x="probability", hue="scores", binwidth=0.02, ax=axis, **DENSITY)
     axis.axvline(threshold, color="black", linestyle="--", linewidth=1)
     top = axis.get_ylim()[1] * 0.95
-    axis.annotate(f"decision threshold {threshold:g}", (threshold, top), xytext=(4, 0), textcoords="offset points")
+    axis.annotate(
+        f"decision threshold {threshold:g}", (threshold, top), xytext=(4, 0), textcoords="offset points", fontsize=9
+    )
     sns.move_legend(axis, "upper left", title=None)  # the threshold label sits on the right
     axis.set(xlabel="Predicted probability of a make", ylabel="Density (share per unit of probability)", xlim=(0, 1))
     axis.set_title("Score distribution")
@@ -127,7 +121,8 @@ def score_distribution_figure(scores: dict[str, np.ndarray]) -> plt.Figure:
 def gate_figure(candidates: dict[str, float], winner: str) -> plt.Figure:
     """Each candidate's log loss on the promotion gate's holdout (lower is better), the winner in green."""
     values = list(candidates.values())
-    figure, axis = bars(list(candidates), values, [GREEN if label == winner else GREY for label in candidates], 4)
+    colours = [GREEN if label == winner else GREY for label in candidates]
+    figure, axis = bars(list(candidates), values, colours, 4, margin=1.3)
     axis.set(
         xlim=(max(0.0, min(values) - 0.02), max(values) + 0.01),
         xlabel="Log loss on the gate's holdout (nats per shot, lower is better)",
@@ -223,6 +218,9 @@ def trigger_trend_figure(frame: pd.DataFrame, trigger: str) -> plt.Figure:
     return figure
 
 
+ALARM_LABEL = "a label-based trigger fired"
+
+
 def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
     """One panel per strategy (``common.numbered_batches`` of the replay's timeline): realized and estimated
     log loss per batch beside the null model, label-based alarms along the bottom (feature-drift alerts
@@ -245,17 +243,9 @@ def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
         # Feature drift fires on most batches of a shifted population: counted in the title, not marked.
         drifted = int(fired.map(lambda fired_names: triggers.FEATURE_DRIFT in fired_names).sum())
         alarms = rows[fired.map(lambda fired_names: bool(set(fired_names) & set(triggers.LABEL_TRIGGERS))).to_numpy()]
-        axis.scatter(
-            alarms["batch_number"],
-            np.zeros(len(alarms)),  # at the bottom of the panel, whatever the log-loss scale
-            marker="^",
-            s=40,
-            color=RED,
-            transform=axis.get_xaxis_transform(),
-            clip_on=False,
-            label="a label-based trigger fired",
-            zorder=3,
-        )
+        marks = {"marker": "^", "s": 40, "color": RED, "clip_on": False, "zorder": 3}
+        bottom = axis.get_xaxis_transform()  # y in panel units: 0 is the bottom, whatever the log-loss scale
+        axis.scatter(alarms["batch_number"], np.zeros(len(alarms)), transform=bottom, label=ALARM_LABEL, **marks)
         for row in rows[rows["promoted"] | rows["retrained"]].itertuples():
             style = (
                 {"color": GREEN, "linewidth": 2} if row.promoted else {"color": GREY, "linestyle": ":", "linewidth": 1}

@@ -424,11 +424,6 @@ class ReplayResult:
 # --- The loop ---------------------------------------------------------------------------------
 
 
-def enough_to_learn(labelled: pd.DataFrame) -> bool:
-    """Enough labelled production rows, makes and misses, to fit or recalibrate a candidate on."""
-    return len(labelled) >= challengers.MIN_PRODUCTION_ROWS and labelled[config.TARGET].nunique() == 2
-
-
 class StageTimer:
     def __init__(self):
         self.seconds = dict.fromkeys(STAGES, 0.0)
@@ -520,7 +515,7 @@ class _Replay:
         if graded.empty or self.settings.strategies == (NEVER,):
             return
         rows = self.learnable(batch.first_date)
-        if not enough_to_learn(rows[rows[challengers.PRODUCTION_COLUMN]]):
+        if not gate.enough_to_learn(rows[rows[challengers.PRODUCTION_COLUMN]]):
             return
         for name in challengers.RECIPES:
             probability = probabilities(self.recipe(name, batch.index, rows), graded)
@@ -559,15 +554,11 @@ class _Replay:
 
     def candidates(self, deployed: Deployed, batch: Batch) -> dict[str, object]:
         rows = self.learnable(batch.first_date)
-        production, window = rows[rows[challengers.PRODUCTION_COLUMN]], deployed.reference.own
+        production = rows[rows[challengers.PRODUCTION_COLUMN]]
         built = {}
-        if enough_to_learn(production):
+        if gate.enough_to_learn(production):
             built = {name: self.recipe(name, batch.index, rows) for name in challengers.RECIPES}
-        if enough_to_learn(window):
-            built[challengers.RECALIBRATED] = challengers.recalibrated(deployed.estimator, window)
-        if len(production):
-            built[challengers.NULL] = challengers.null_model(production)
-        return built
+        return {**built, **gate.champion_alternatives(deployed.estimator, deployed.reference.own, production)}
 
     def rolled(self, deployed: Deployed, graded: pd.DataFrame, batch: Batch) -> Deployed:
         if graded.empty:

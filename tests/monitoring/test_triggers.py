@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from kobe_mlops.monitoring import triggers
 from kobe_mlops.monitoring.triggers import FEATURE_DRIFT, LOG_LOSS_DEGRADATION, MAKE_RATE_GAP, evaluate_triggers
@@ -34,24 +35,24 @@ def test_a_healthy_run_fires_nothing_and_recommends_to_keep_monitoring():
     assert drift.value == 0.03 and drift.threshold == 0.04  # the feature nearest its own threshold
 
 
-def test_drift_names_every_shifted_feature():
-    drift = by_name(healthy(psi_lat=0.3, psi_lat_alert=1.0))[FEATURE_DRIFT]
-    assert drift.fired and "on lat" in drift.description and drift.value == 0.3
-
-
-def test_the_log_loss_trigger_fires_on_the_band_or_on_losing_to_the_null_model():
-    above_band = by_name(healthy(log_loss=0.70, log_loss_alert=1.0))[LOG_LOSS_DEGRADATION]
-    assert above_band.fired and "above the reference's band" in above_band.description
-    worse_than_null = by_name(healthy(log_loss_vs_null=0.02, log_loss_vs_null_lower=0.01, log_loss_vs_null_alert=1.0))
-    assert worse_than_null[LOG_LOSS_DEGRADATION].fired
-    assert "worse than the null model" in worse_than_null[LOG_LOSS_DEGRADATION].description
-    report = evaluate_triggers(healthy(log_loss_alert=1.0))
-    assert report.recommended_action == triggers.ACTIONS[LOG_LOSS_DEGRADATION]
-
-
-def test_the_make_rate_trigger_reads_its_band():
-    gap = by_name(healthy(observed_make_rate=0.29, observed_make_rate_alert=1.0))[MAKE_RATE_GAP]
-    assert gap.fired and "outside the band 0.320 to 0.380" in gap.description
+@pytest.mark.parametrize(
+    "overrides, name, text",
+    [
+        (dict(psi_lat=0.3, psi_lat_alert=1.0), FEATURE_DRIFT, "on lat (lat: 0.300 > 0.050)"),
+        (dict(log_loss=0.70, log_loss_alert=1.0), LOG_LOSS_DEGRADATION, "above the reference's band"),
+        (
+            dict(log_loss_vs_null=0.02, log_loss_vs_null_lower=0.01, log_loss_vs_null_alert=1.0),
+            LOG_LOSS_DEGRADATION,
+            "worse than the null model",
+        ),
+        (dict(observed_make_rate=0.29, observed_make_rate_alert=1.0), MAKE_RATE_GAP, "outside the band 0.320 to 0.380"),
+    ],
+    ids=["drift", "log-loss-band", "log-loss-vs-null", "make-rate"],
+)
+def test_each_trigger_fires_on_its_alerts_and_says_why(overrides, name, text):
+    report = evaluate_triggers(healthy(**overrides))
+    assert [t.name for t in report.fired] == [name] and text in report.fired[0].description
+    assert report.recommended_action == triggers.ACTIONS[name]
 
 
 def test_without_labels_only_drift_is_measured_and_without_a_reference_nothing_fires():

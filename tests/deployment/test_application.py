@@ -149,11 +149,12 @@ def test_small_row_groups_are_read_together_into_batches_of_the_engine_s_size(tm
 
 
 def test_ids_are_checked_over_the_whole_file_as_the_contract_checks_a_whole_frame(tmp_path):
-    """A shot_id repeated in two batches and a date in another format are rejected with the
-    contract's own reasons, as when the whole file is checked at once."""
+    """A shot_id repeated in two batches, a date in another format and a missing one are rejected
+    with the contract's own reasons, as when the whole file is checked at once."""
     frame = pd.concat([production()] * 10, ignore_index=True).assign(shot_id=lambda f: np.arange(len(f)) + 1)
     frame.loc[55, "shot_id"] = 3  # the repeat sits 50 rows (several batches) away
-    frame.loc[20, "game_date"] = "01/21/2010"
+    frame.loc[[20, 45], "game_date"] = "01/21/2010"  # in two batches: a bad date is never taken as known
+    frame.loc[30, "game_date"] = None
     frame.loc[21, "period"] = 0  # a feature problem too, beside a valid date
     path = tmp_path / "ids.parquet"
     frame.to_parquet(path, index=False)
@@ -163,6 +164,6 @@ def test_ids_are_checked_over_the_whole_file_as_the_contract_checks_a_whole_fram
     rejected = pd.read_parquet(outputs[1]).set_index("shot_id")[REASON_COLUMN].sort_index()
     expected = reference.rejected.set_index("shot_id")[REASON_COLUMN].sort_index()
     pd.testing.assert_series_equal(rejected, expected)
-    assert set(expected.index) >= {3, 21, 22} and "appears 2 times" in expected.loc[3].iloc[0]
+    assert set(expected.index) >= {3, 21, 22, 31, 46} and "appears 2 times" in expected.loc[3].iloc[0]
     assert result.counts["rows_rejected"] == len(expected)
     assert sorted(pd.read_parquet(outputs[0])["shot_id"]) == sorted(reference.predictions["shot_id"])

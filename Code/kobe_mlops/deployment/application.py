@@ -182,6 +182,8 @@ class BatchLayout:
     has_target: bool
     nullable_integers: frozenset[str] = frozenset()
     stamp: Stamp = NO_STAMP
+    # game_date strings found valid in an earlier batch: a file repeats its few thousand dates.
+    valid_dates: set = field(default_factory=set, compare=False, repr=False)
 
     @property
     def read_columns(self) -> list[str]:
@@ -270,9 +272,9 @@ def score_batch(
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
     id_table = table.select(list(layout.ids))
     if id_rejected is None:  # this batch alone
-        id_rejected = id_rejections_of(id_table)
+        id_rejected = id_rejections_of(id_table, valid_dates=layout.valid_dates)
     else:  # the shot ids were checked over the whole file: the dates here
-        id_rejected = _joined(id_rejected, id_rejections_of(id_table, shot_ids=False))
+        id_rejected = _joined(id_rejected, id_rejections_of(id_table, shot_ids=False, valid_dates=layout.valid_dates))
     checked = [name for name in layout.read_columns if name not in layout.ids]  # the ids: above
     columns = {name: table.column(name) for name in checked}
     if all(_is_number(column.type) for column in columns.values()):
@@ -328,10 +330,13 @@ def score_batch(
 # --- The ids: checked once over the whole file ---------------------------------------------------
 
 
-def id_rejections_of(table: pa.Table, shot_ids: bool = True, dates: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def id_rejections_of(
+    table: pa.Table, shot_ids: bool = True, dates: bool = True, valid_dates: set | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(positions, reasons)`` of the rows whose ids break the contract's ``ID_RULES``, in its words.
 
-    Increasing integer shot ids (the usual case) repeat nothing; each distinct ``game_date`` is checked once.
+    Increasing integer shot ids (the usual case) repeat nothing; each distinct ``game_date`` is checked
+    once, and not again if it is in ``valid_dates`` (the text dates found valid are added to it).
     """
     parts = []
     if shot_ids and "shot_id" in table.column_names:
@@ -344,10 +349,16 @@ def id_rejections_of(table: pa.Table, shot_ids: bool = True, dates: bool = True)
         column = table.column("game_date").combine_chunks()
         if not (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)) or column.null_count:
             distinct = pc.unique(column)
+            cached = valid_dates is not None and pa.types.is_string(column.type)
+            if cached and valid_dates:
+                distinct = distinct.filter(pc.invert(pc.is_in(distinct, pa.array(list(valid_dates), pa.string()))))
             reasons = id_rejections(pd.DataFrame({"game_date": distinct.to_pandas()}))
+            bad = reasons.reindex(range(len(distinct) + 1)).to_numpy()  # the last: a date known valid
+            if cached:
+                valid_dates.update(distinct.filter(pa.array(pd.isna(bad[:-1]))).to_pylist())
             if len(reasons):
-                which = pc.index_in(column, value_set=distinct, skip_nulls=False).to_numpy(zero_copy_only=False)
-                bad = reasons.reindex(range(len(distinct))).to_numpy()
+                which = pc.index_in(column, value_set=distinct, skip_nulls=False)
+                which = pc.fill_null(which, len(distinct)).to_numpy()
                 rows = np.flatnonzero(pd.notna(bad[which]))
                 parts.append((rows, bad[which[rows]]))
     return _joined(*parts)

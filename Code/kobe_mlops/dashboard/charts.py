@@ -16,11 +16,10 @@ import pandas as pd
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import verdict
-from kobe_mlops.data_acquisition.contract import FEATURE_RULES
 from kobe_mlops.monitoring import trends, triggers
 
 BLUE, RED, ORANGE, GREEN, GREY = "#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#7f7f7f"
-BASE_COLOURS = {"development": BLUE, "production": RED}
+BASE_COLOURS = {"development": BLUE, "reference": BLUE, "production": RED}
 AXIS_LABELS = {
     "lat": "Court latitude (degrees)",
     "lon": "Court longitude (degrees)",
@@ -62,18 +61,16 @@ def psi_figure(table: pd.DataFrame) -> plt.Figure:
 
 
 def feature_distributions_figure(distributions: pd.DataFrame, features=config.FEATURES) -> plt.Figure:
-    """One density histogram per feature, development and production overlaid, from the logged rows per
-    value (``names.DRIFT_DISTRIBUTIONS_ARTIFACT``)."""
-    import seaborn as sns  # two figures use it: the server does not load it for every page
-
+    """Per feature, each base's share of rows in the drift bins the PSI compares, from the table step
+    04 logged (``names.DRIFT_DISTRIBUTIONS_ARTIFACT``: one point per bin, at its representative value)."""
     rows = int(np.ceil(len(features) / 3))
     figure, axes = plt.subplots(rows, 3, figsize=(13, 3.6 * rows))
     for axis, feature in zip(np.ravel(axes), features, strict=False):
-        rows, discrete = distributions[distributions["feature"] == feature], FEATURE_RULES[feature].integer
-        sns.histplot(
-            rows, x="value", weights="rows", hue="base", discrete=discrete, palette=BASE_COLOURS, ax=axis, **DENSITY
-        )
-        axis.set(xlabel=AXIS_LABELS[feature], ylabel="Density (share per unit)", title=feature)
+        for base, counts in distributions[distributions["feature"] == feature].groupby("base", sort=False):
+            shares = counts["rows"] / max(int(counts["rows"].sum()), 1)
+            axis.plot(counts["value"], shares, drawstyle="steps-mid", marker="o", color=BASE_COLOURS[base], label=base)
+        axis.set(xlabel=AXIS_LABELS[feature], ylabel="Share of rows per bin", title=feature)
+        axis.legend(fontsize="small")
     for axis in np.ravel(axes)[len(features) :]:
         axis.set_visible(False)
     figure.tight_layout()

@@ -180,12 +180,21 @@ def run_table(source: Source, run: health.RunSummary, artifact: str) -> pd.DataF
     return store_read(source, _run_table, run.run_id, artifact)
 
 
+CURVE_ROWS = 200_000  # rows rebuilt from logged counts, at most: a page's memory does not grow with the file
+
+
+def _at_most(weights: np.ndarray, rows: int = CURVE_ROWS) -> np.ndarray:
+    """``weights`` scaled down to about ``rows`` in all (the same shares) when they hold more."""
+    total = int(weights.sum())
+    return weights if total <= rows else np.rint(weights * (rows / total)).astype("int64")
+
+
 def graded_scores(source: Source, run: health.RunSummary) -> tuple[np.ndarray, np.ndarray] | None:
     """``(outcome, probability)`` of the rows ``run`` graded, from its logged counts per probability."""
     counts = run_table(source, run, names.GRADED_SCORE_COUNTS_ARTIFACT)
     if counts is None:
         return None
-    weights = counts[["misses", "makes"]].to_numpy(dtype="int64").ravel()
+    weights = _at_most(counts[["misses", "makes"]].to_numpy(dtype="int64").ravel())
     outcome = np.repeat(np.tile([0, 1], len(counts)), weights)
     return outcome, np.repeat(np.repeat(counts["probability"].to_numpy(dtype=float), 2), weights)
 
@@ -195,7 +204,7 @@ def production_scores(source: Source, run: health.RunSummary) -> np.ndarray | No
     counts = run_table(source, run, names.SCORE_COUNTS_ARTIFACT)
     if counts is None:
         return None
-    return np.repeat(counts["probability"].to_numpy(dtype=float), counts["rows"].to_numpy(dtype="int64"))
+    return np.repeat(counts["probability"].to_numpy(dtype=float), _at_most(counts["rows"].to_numpy(dtype="int64")))
 
 
 def _training_artifacts(client: MlflowClient, name: str, version: str):

@@ -170,6 +170,8 @@ def log_application_run(
         mlflow.set_tag(names.LABELLED_METRICS_TAG, reason)
     mlflow.log_table(table, artifact_file=names.MONITORING_TABLE_ARTIFACT)
     mlflow.log_table(drift_table(table), artifact_file=names.DRIFT_TABLE_ARTIFACT)
+    for artifact, page_table in applied.observer(ApplicationFigures).page_tables().items():
+        mlflow.log_table(page_table, artifact_file=artifact)
     log_outputs(applied.outputs, published or applied.outputs)
     return metrics
 

@@ -139,6 +139,16 @@ class _Bins:
         inner = self.edges[1:-1]
         return np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1).astype(float)
 
+    def values(self) -> np.ndarray:
+        """A representative value per bin (the "other values" bin of a discrete feature has none)."""
+        if self.categories is not None:
+            return self.categories
+        inner = self.edges[1:-1]
+        if len(inner) == 1:
+            return np.array([inner[0] - 0.5, inner[0] + 0.5])
+        ends = [inner[0] - (inner[1] - inner[0]) / 2, inner[-1] + (inner[-1] - inner[-2]) / 2]
+        return np.concatenate([[ends[0]], (inner[:-1] + inner[1:]) / 2, [ends[1]]])
+
 
 def quantile_edges(values: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
     """Bin edges at the quantiles of ``values``, open at both ends."""
@@ -207,6 +217,17 @@ class FeatureDrift:
 
     def calculate(self, frame: pd.DataFrame, chunk: str) -> list[dict]:
         return self.from_counts(self.counts(frame), chunk)
+
+    def distributions(self, counts: dict[str, np.ndarray]) -> pd.DataFrame:
+        """Rows per bin of each feature, the reference's and a chunk's ``counts``, at each bin's
+        representative value: what the PSI compares (``feature, base, value, rows``)."""
+        frames = []
+        for feature in self.features:
+            values = self.bins[feature].values()
+            for base, rows in (("reference", self.reference_counts[feature]), ("production", counts[feature])):
+                frame = {"feature": feature, "base": base, "value": values, "rows": rows[: len(values)].astype("int64")}
+                frames.append(pd.DataFrame(frame))
+        return pd.concat(frames, ignore_index=True)
 
 
 # --- Realized performance (needs labels) ------------------------------------------------------

@@ -15,11 +15,13 @@ import pandas as pd
 from kobe_mlops import config
 from kobe_mlops.deployment.batches import FilteredObserver, ScoredBatch
 from kobe_mlops.monitoring.calculators import ChunkSums, Monitor, result_table, row_log_loss
+from kobe_mlops.tracking import names
 
 MAX_DISTINCT = 1 << 20  # distinct values kept exactly per counter
 GRID_CELLS = 1 << 20  # cells of the fallback sketch over the variable's range
 MAX_DECIMALS = 4  # rounded values (up to 4 decimals: the course's coordinates) are counted by integer key
 MAX_DECIMAL_KEYS = 1 << 20  # ... when their keys span at most this many integers in a batch
+COUNTED_DECIMALS = 4  # probabilities counted for the dashboard's tables: bounded whatever the file's size
 
 
 # --- Counts per distinct value -------------------------------------------------------------------
@@ -271,19 +273,24 @@ def _constant_metrics(positives: int, negatives: int, rate: float) -> dict[str, 
 
 @dataclass
 class ScoreSummary:
-    """Mean probability and predicted make rate over every scored row."""
+    """Mean probability and predicted make rate over every scored row, and its rows per probability
+    rounded to :data:`COUNTED_DECIMALS` (at most 10,001 values: the dashboard's score histogram)."""
 
     rows: int = 0
     probability_sum: float = 0.0
     predicted_makes: int = 0
+    probabilities: ValueCounts = field(default_factory=lambda: ValueCounts(0.0, 1.0))
 
     def update(self, batch: ScoredBatch) -> None:
         if batch.rows_scored:
+            probability = batch.values(config.PROBABILITY_COLUMN)
             self.rows += batch.rows_scored
-            self.probability_sum += float(batch.values(config.PROBABILITY_COLUMN).sum())
+            self.probability_sum += float(probability.sum())
             self.predicted_makes += int(batch.values(config.PREDICTION_COLUMN).sum())
+            self.probabilities.add(np.round(probability, COUNTED_DECIMALS))
 
     def merge(self, other: ScoreSummary) -> ScoreSummary:
+        self.probabilities.merge(other.probabilities)
         return _add(self, other, ["rows", "probability_sum", "predicted_makes"])
 
     def result(self) -> dict[str, float]:
@@ -365,6 +372,21 @@ class ApplicationFigures:
         for mine, theirs in zip(self._members(), other._members(), strict=True):
             mine.merge(theirs)
         return self
+
+    def page_tables(self) -> dict[str, pd.DataFrame]:
+        """The tables the dashboard draws (artifact name: table), each bounded whatever the file's size:
+        scored and graded rows per rounded probability, and rows per drift bin beside the reference's."""
+        values, counts = self.scores.probabilities.sorted()
+        tables = {names.SCORE_COUNTS_ARTIFACT: pd.DataFrame({"probability": values, "rows": counts[:, 0]})}
+        values, counts = self.labelled.inner.probabilities.sorted()
+        if len(values):
+            graded = pd.DataFrame({"probability": values.round(COUNTED_DECIMALS), "misses": counts[:, 0]})
+            graded["makes"] = counts[:, 1]
+            tables[names.GRADED_SCORE_COUNTS_ARTIFACT] = graded.groupby("probability", as_index=False).sum()
+        monitor, sums = self.monitor.monitor, self.monitor.sums
+        if monitor.usable and sums is not None and sums.drift:
+            tables[names.DRIFT_DISTRIBUTIONS_ARTIFACT] = monitor.drift.distributions(sums.drift)
+        return tables
 
     def result(self, chunk: str = "production") -> dict:
         return {

@@ -65,9 +65,9 @@ LOG_LOSS = "log_loss"  # the course's names for the production log loss and F1
 F1_SCORE = "f1_score"
 PSI_PREFIX = "psi_"
 DRIFT_TABLE_ARTIFACT = "drift/feature_comparison.json"
-# Read by the dashboard when logged: rows per value of each feature (columns feature, base, value,
-# rows), graded rows per distinct probability (probability, misses, makes), scored rows per
-# distinct probability (probability, rows).
+# Logged by step 04 for the dashboard: rows per drift bin of each feature (feature, base "reference"
+# or "production", value, rows), graded and scored rows per probability rounded to 4 decimals
+# (probability, misses, makes; probability, rows).
 DRIFT_DISTRIBUTIONS_ARTIFACT = "drift/feature_distributions.json"
 GRADED_SCORE_COUNTS_ARTIFACT = "labelled/score_counts.json"
 SCORE_COUNTS_ARTIFACT = "scores/score_counts.json"

@@ -45,7 +45,10 @@ else:
 st.subheader("Distributions")
 distributions = common.run_table(source, run, names.DRIFT_DISTRIBUTIONS_ARTIFACT)
 if distributions is None:
-    st.info(f"The application run logged no per-value counts ({names.DRIFT_DISTRIBUTIONS_ARTIFACT}): no histogram.")
+    st.info(
+        f"The application run logged no rows per drift bin ({names.DRIFT_DISTRIBUTIONS_ARTIFACT}): its model's "
+        "reference is too small to set drift bins."
+    )
 else:
     common.show_figure(charts.feature_distributions_figure, distributions)
 

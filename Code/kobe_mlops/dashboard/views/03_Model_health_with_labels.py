@@ -59,7 +59,7 @@ if graded is not None:
     curves["production (graded rows)"] = graded
 else:
     st.info(
-        f"Step 04 logs no per-probability counts of the graded rows ({names.GRADED_SCORE_COUNTS_ARTIFACT}) yet: "
+        f"The application run logged no graded rows per probability ({names.GRADED_SCORE_COUNTS_ARTIFACT}): "
         "the threshold explorer, ROC, calibration and confusion matrix below show the rows held out of training only."
     )
 if not curves:

@@ -47,7 +47,7 @@ else:
     }
     common.show_figure(charts.rates_figure, {label: value for label, value in rates.items() if value is not None})
     st.caption(
-        f"Step 04 logs no per-probability counts of the scored rows ({names.SCORE_COUNTS_ARTIFACT}) yet, so the score "
+        f"The application run logged no scored rows per probability ({names.SCORE_COUNTS_ARTIFACT}), so the score "
         "distribution cannot be drawn; its mean is."
     )
 

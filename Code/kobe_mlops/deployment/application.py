@@ -468,8 +468,9 @@ class ProductionFile:
         pieces: list[pa.RecordBatch] = []
         held = 0  # rows read and not yet handed out
         for span in self._spans(max(size, SPAN_ROWS)):
+            # One thread: the scoring threads use the cores, and decoding in parallel costs more CPU.
             reader = self.parquet.iter_batches(
-                batch_size=size, row_groups=span, columns=columns, use_pandas_metadata=False
+                batch_size=size, row_groups=span, columns=columns, use_threads=False, use_pandas_metadata=False
             )
             try:
                 for batch in reader:

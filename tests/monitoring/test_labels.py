@@ -36,6 +36,7 @@ def test_each_run_appends_one_file_and_reads_accumulate(paths):
     assert unlabelled == (0, None)  # no file for a run without labels
     assert "nothing was added" in labels.append_summary(0, "unlabelled.parquet")
     assert len(store_files(paths)) == 2
+    assert all(pq.read_schema(path) == labels.SCHEMA for path in store_files(paths))  # what any reader gets
     stored = read_labels(paths)
     assert sorted(stored.rows["shot_id"]) == [1, 2, 4, 5]
     assert set(stored.rows[labels.FILE_COLUMN]) == {"a.parquet", "b.parquet"}

@@ -43,6 +43,12 @@ SCHEMA = pa.schema(
 )
 # Dictionary encoding pays for repeated values; unique shot ids only cost the try.
 DICTIONARY_COLUMNS = [name for name in SCHEMA.names if name != "shot_id"]
+# The run's constant texts reach the writer as one-value dictionaries (no hashing of every row); the
+# file stores them as plain strings, which readers get (the Arrow schema is not stored: SCHEMA is).
+_CONSTANT_TEXTS = [RUN_COLUMN, FILE_COLUMN]
+_WRITE_SCHEMA = pa.schema(
+    [pa.field(f.name, pa.dictionary(pa.int32(), f.type)) if f.name in _CONSTANT_TEXTS else f for f in SCHEMA]
+)
 NO_GAME_DATE = "the label store orders labels by game date"
 
 
@@ -61,7 +67,7 @@ class StoredLabels:
 
 
 def _labelled_rows(scored: pa.Table, run_id: str, source: str, appended_at: pd.Timestamp) -> pa.Table:
-    """The rows of a scored batch that carry a label, in the store's schema."""
+    """The rows of a scored batch that carry a label, as the store's writer takes them."""
     if config.TARGET not in scored.column_names or "shot_id" not in scored.column_names:
         return SCHEMA.empty_table()
     labelled = scored.select([name for name in SCORED_COLUMNS if name in scored.column_names])
@@ -74,9 +80,10 @@ def _labelled_rows(scored: pa.Table, run_id: str, source: str, appended_at: pd.T
             f"{source}: labelled rows without a game_date; {NO_GAME_DATE}, so none of this file's labels were stored."
         )
     columns = [labelled.column(name).cast(SCHEMA.field(name).type) for name in SCORED_COLUMNS]
-    constants = [(run_id, pa.string()), (source, pa.string()), (appended_at, SCHEMA.field(APPENDED_AT_COLUMN).type)]
-    columns += [pa.repeat(pa.scalar(value, kind), labelled.num_rows) for value, kind in constants]
-    return pa.Table.from_arrays(columns, schema=SCHEMA)
+    first = pa.array(np.zeros(labelled.num_rows, dtype="int32"))
+    columns += [pa.DictionaryArray.from_arrays(first, pa.array([text], pa.string())) for text in (run_id, source)]
+    columns.append(pa.repeat(pa.scalar(appended_at, SCHEMA.field(APPENDED_AT_COLUMN).type), labelled.num_rows))
+    return pa.Table.from_arrays(columns, schema=_WRITE_SCHEMA)
 
 
 def read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
@@ -154,7 +161,9 @@ class LabelStoreWriter:
                 fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent)
                 os.close(fd)
                 self._tmp = Path(name)
-                self._writer = pq.ParquetWriter(self._tmp, SCHEMA, use_dictionary=DICTIONARY_COLUMNS)
+                self._writer = pq.ParquetWriter(
+                    self._tmp, _WRITE_SCHEMA, use_dictionary=DICTIONARY_COLUMNS, store_schema=False
+                )
             self._writer.write_table(rows)
         except OSError as exc:
             raise LabelStoreError(f"{self._tmp or self.target}: labels cannot be written ({exc}).") from exc

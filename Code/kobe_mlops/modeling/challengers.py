@@ -74,18 +74,29 @@ def null_model(labelled: pd.DataFrame):
     return DummyClassifier(strategy="prior").fit(labelled[config.FEATURES], labelled[config.TARGET].astype(int))
 
 
-def build_candidates(rows: pd.DataFrame, champion, recalibration_window: pd.DataFrame) -> dict[str, object]:
-    """Every candidate the labelled ``rows`` known now allow: the recipes and the recalibration need
-    :data:`MIN_PRODUCTION_ROWS` labels of both outcomes, the null model one production label."""
-    production = rows[rows[PRODUCTION_COLUMN]]
-    built = []
-    if len(production) >= MIN_PRODUCTION_ROWS and production[config.TARGET].nunique() == 2:
-        built += list(RECIPES)
-    if len(recalibration_window) >= MIN_PRODUCTION_ROWS and recalibration_window[config.TARGET].nunique() == 2:
-        built.append(RECALIBRATED)
+def enough_to_learn(labelled: pd.DataFrame) -> bool:
+    """Enough labelled production rows, makes and misses, to fit or recalibrate a candidate on."""
+    return len(labelled) >= MIN_PRODUCTION_ROWS and labelled[config.TARGET].nunique() == 2
+
+
+def champion_alternatives(champion, window: pd.DataFrame, production: pd.DataFrame) -> dict[str, object]:
+    """The candidates beside the trained recipes: the champion recalibrated on ``window`` (rows it
+    scored and never learned) when enough, and the null model (the make rate of ``production``)."""
+    built = {}
+    if champion is not None and enough_to_learn(window):
+        built[RECALIBRATED] = recalibrated(champion, window)
     if len(production):
-        built.append(NULL)
-    return {name: rebuild(name, rows, champion, recalibration_window) for name in built}
+        built[NULL] = null_model(production)
+    return built
+
+
+def build_candidates(rows: pd.DataFrame, champion, recalibration_window: pd.DataFrame) -> dict[str, object]:
+    """Every candidate the labelled ``rows`` known now allow: the recipes when
+    :func:`enough_to_learn`, then :func:`champion_alternatives`."""
+    production = rows[rows[PRODUCTION_COLUMN]]
+    now = pd.to_datetime(rows[DATE_COLUMN]).max()
+    built = {name: recipe(rows, now) for name, recipe in RECIPES.items()} if enough_to_learn(production) else {}
+    return {**built, **champion_alternatives(champion, recalibration_window, production)}
 
 
 def rebuild(name: str, rows: pd.DataFrame, champion, recalibration_window: pd.DataFrame):

@@ -12,10 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from kobe_mlops import config
-from kobe_mlops.modeling import challengers
 from kobe_mlops.monitoring.calculators import row_log_loss
 from kobe_mlops.tracking import names
 
@@ -27,22 +24,6 @@ RULE = (
     f"the candidate with the lowest holdout log loss replaces the champion when its paired gain "
     f"exceeds {GAIN_STANDARD_ERRORS:g} standard error(s) of that gain"
 )
-
-
-def enough_to_learn(labelled: pd.DataFrame) -> bool:
-    """Enough labelled production rows, makes and misses, to fit or recalibrate a candidate on."""
-    return len(labelled) >= challengers.MIN_PRODUCTION_ROWS and labelled[config.TARGET].nunique() == 2
-
-
-def champion_alternatives(champion, window: pd.DataFrame, production: pd.DataFrame) -> dict[str, object]:
-    """The candidates beside the trained recipes: the champion recalibrated on ``window`` (rows it
-    scored and never learned) when enough, and the null model (the make rate of ``production``)."""
-    built = {}
-    if champion is not None and enough_to_learn(window):
-        built[challengers.RECALIBRATED] = challengers.recalibrated(champion, window)
-    if len(production):
-        built[challengers.NULL] = challengers.null_model(production)
-    return built
 
 
 @dataclass(frozen=True)

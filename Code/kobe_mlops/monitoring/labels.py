@@ -230,14 +230,13 @@ def store_files(paths: config.WorkspacePaths | None = None) -> list[Path]:
     return sorted(store.glob(f"{PARTITION}=*/*.parquet")) if store.is_dir() else []
 
 
-def read_labels(paths: config.WorkspacePaths | None = None, columns: list[str] | None = None) -> StoredLabels:
-    """Every labelled production row in the store (``columns`` of it), one per ``shot_id`` and
-    ordered by game date: the first label appended is kept, a later different one is a conflict."""
-    columns = columns or STORE_COLUMNS
+def read_labels(paths: config.WorkspacePaths | None = None) -> StoredLabels:
+    """Every labelled production row in the store, one per ``shot_id`` and ordered by game date:
+    the first label appended is kept, a later different one is a conflict."""
     files = store_files(paths)
     if not files:
-        return StoredLabels(pd.DataFrame(columns=columns), 0, 0, 0)
-    rows = pa.concat_tables([read_file(path, columns) for path in files]).to_pandas()  # a bad file is named
+        return StoredLabels(pd.DataFrame(columns=STORE_COLUMNS), 0, 0, 0)
+    rows = pa.concat_tables([read_file(path) for path in files]).to_pandas()  # a bad file is named
     ordered = rows.sort_values([APPENDED_AT_COLUMN, RUN_COLUMN], kind="stable")
     labels_per_shot = ordered.groupby("shot_id")[config.TARGET].nunique()
     first = ordered.drop_duplicates("shot_id", keep="first").sort_values(["game_date", "shot_id"], kind="stable")

@@ -515,7 +515,7 @@ class _Replay:
         if graded.empty or self.settings.strategies == (NEVER,):
             return
         rows = self.learnable(batch.first_date)
-        if not gate.enough_to_learn(rows[rows[challengers.PRODUCTION_COLUMN]]):
+        if not challengers.enough_to_learn(rows[rows[challengers.PRODUCTION_COLUMN]]):
             return
         for name in challengers.RECIPES:
             probability = probabilities(self.recipe(name, batch.index, rows), graded)
@@ -556,9 +556,9 @@ class _Replay:
         rows = self.learnable(batch.first_date)
         production = rows[rows[challengers.PRODUCTION_COLUMN]]
         built = {}
-        if gate.enough_to_learn(production):
+        if challengers.enough_to_learn(production):
             built = {name: self.recipe(name, batch.index, rows) for name in challengers.RECIPES}
-        return {**built, **gate.champion_alternatives(deployed.estimator, deployed.reference.own, production)}
+        return {**built, **challengers.champion_alternatives(deployed.estimator, deployed.reference.own, production)}
 
     def rolled(self, deployed: Deployed, graded: pd.DataFrame, batch: Batch) -> Deployed:
         if graded.empty:

@@ -340,7 +340,7 @@ def validate_and_decide(client: MlflowClient, bases: RetrainingBases) -> Outcome
     holdout = holdout[~holdout["shot_id"].isin(learned)]  # paired and fair: rows no candidate learned
     window = older[~older["shot_id"].isin(learned)]
     champion_estimator = getattr(models["champion"].unwrap_python_model(), "pipeline", None)
-    built = gate.champion_alternatives(champion_estimator, window, older)
+    built = challengers.champion_alternatives(champion_estimator, window, older)
     features = holdout[config.FEATURES]
     probabilities = {
         role: model.predict(features)[config.PROBABILITY_COLUMN].to_numpy() for role, model in models.items()

@@ -54,14 +54,9 @@ def workspace_env(workspace: Path) -> dict[str, str]:
 
 
 def pytest_configure():
-    """One OpenMP thread in the test process.
-
-    scikit-learn's histogram gradient boosting (adversarial validation) spins OpenMP threads; on a
-    small machine shared with a pipeline run they wait on each other and a two-second test takes
-    a minute. Its results do not depend on the thread count. Subprocesses (``run_all.py``,
-    servers) are not affected. scikit-learn's OpenMP runtime is loaded first: the limit applies
-    to the runtimes loaded when it is set.
-    """
+    """One OpenMP thread in the test process (not its subprocesses): scikit-learn's OpenMP threads
+    wait on a busy small machine's pipeline run, and its results do not depend on the count. Its
+    runtime is loaded first: the limit applies to the runtimes loaded when it is set."""
     import sklearn.ensemble  # noqa: F401
     from threadpoolctl import threadpool_limits
 
@@ -135,12 +130,9 @@ def tracking(pipeline_run, monkeypatch):
 
 @pytest.fixture
 def workspace_copy(pipeline_run, tmp_path) -> PipelineRun:
-    """A private copy of the session pipeline's workspace, for tests that add runs or move aliases.
-
-    The session store stays as the pipeline left it for every other test. New runs in the copy
-    still write their artifacts under the original workspace's ``mlruns`` (the experiment's
-    artifact location is absolute), in folders of their own.
-    """
+    """A private copy of the session pipeline's workspace, for tests that add runs or move aliases. New
+    runs in it still write artifacts under the original's ``mlruns`` (an absolute location), in folders
+    of their own."""
     import shutil
 
     copy = tmp_path / "workspace"
@@ -150,11 +142,8 @@ def workspace_copy(pipeline_run, tmp_path) -> PipelineRun:
 
 @pytest.fixture(scope="session")
 def empty_mlflow_db(tmp_path_factory) -> Path:
-    """An empty SQLite store with MLflow's tables, made once per session.
-
-    MLflow takes seconds to create and migrate a new SQLite store; a copy of this file is a
-    ready store in milliseconds. Unit tests copy it with :func:`copy_empty_store`.
-    """
+    """An empty SQLite store with MLflow's tables, made once per session: MLflow takes seconds to create
+    one, a copy (:func:`copy_empty_store`) takes milliseconds."""
     from mlflow import MlflowClient
 
     path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"
@@ -172,12 +161,9 @@ def copy_empty_store(template: Path, target: Path) -> str:
 
 @pytest.fixture
 def mlflow_workspace(tmp_path, monkeypatch, empty_mlflow_db) -> Path:
-    """A temporary workspace whose default store ``<tmp_path>/mlflow.db`` is empty, for unit tests that log runs.
-
-    MLflow keeps process-wide state (tracking URI, active experiment, ``MLFLOW_EXPERIMENT_ID``,
-    which ``set_experiment`` exports for subprocesses): it is put back afterwards, so a later test
-    or ``run_all.py`` subprocess never inherits this temporary store.
-    """
+    """A temporary workspace whose default store ``<tmp_path>/mlflow.db`` is empty, for unit tests that log
+    runs. MLflow's process-wide tracking URI and active experiment are put back afterwards (the autouse
+    fixture puts back ``MLFLOW_EXPERIMENT_ID``), so no later test or subprocess inherits this store."""
     import mlflow
     from mlflow.tracking import fluent
 
@@ -188,13 +174,9 @@ def mlflow_workspace(tmp_path, monkeypatch, empty_mlflow_db) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv(INVOCATION_ENV, "unit-test-invocation")
     monkeypatch.setattr(fluent, "_active_experiment_id", None)
-    previous_uri, previous_experiment = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_EXPERIMENT_ID")
+    previous_uri = mlflow.get_tracking_uri()
     yield tmp_path
     mlflow.set_tracking_uri(previous_uri)
-    if previous_experiment is None:
-        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
-    else:
-        os.environ["MLFLOW_EXPERIMENT_ID"] = previous_experiment
 
 
 def synthetic_shots(rows: int = 200, seed: int = 0) -> pd.DataFrame:

@@ -40,14 +40,15 @@ def test_a_failing_block_leaves_the_old_state_and_no_temporary(tmp_path, old):
     assert old is None or target.read_text() == old
 
 
-def test_the_new_file_gets_the_usual_mode_not_the_private_temporary_one(tmp_path):
+@pytest.mark.parametrize("private, mode", [(False, 0o644), (True, 0o600)])
+def test_the_new_file_gets_the_usual_mode_unless_private(tmp_path, private, mode):
     previous = os.umask(0o022)
     try:
-        with atomic_path(tmp_path / "out.txt") as tmp:
+        with atomic_path(tmp_path / "out.txt", private=private) as tmp:
             tmp.write_text("x")
     finally:
         os.umask(previous)
-    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "out.txt").stat().st_mode & 0o777 == mode
 
 
 def test_parquet_is_written_atomically_and_reads_back(tmp_path):

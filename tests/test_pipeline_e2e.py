@@ -15,16 +15,11 @@ pytestmark = pytest.mark.e2e  # every test runs run_all.py or reads the session 
 RUN_NAMES = ["AquisicaoDados", "PreparacaoDados", "Treinamento", "PipelineAplicacao"]
 
 
-def runs_by_name(client) -> dict[str, mlflow.entities.Run]:
+def first_runs(client, newest: bool = False) -> dict[str, mlflow.entities.Run]:
+    """The first run of each name (the session's), or with ``newest`` the latest one."""
     experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
-    return {run.info.run_name: run for run in runs}  # later runs win: the newest per name
-
-
-def first_runs(client) -> dict[str, mlflow.entities.Run]:
-    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
-    return {run.info.run_name: run for run in runs}  # earlier runs win: the session's first run
+    order = ["attributes.start_time " + ("ASC" if newest else "DESC")]
+    return {run.info.run_name: run for run in client.search_runs([experiment.experiment_id], order_by=order)}
 
 
 def test_progress_lines_and_total(pipeline_run):
@@ -37,9 +32,7 @@ def test_progress_lines_and_total(pipeline_run):
 
 def test_four_named_runs_of_one_invocation(tracking):
     runs = first_runs(tracking)
-    assert set(RUN_NAMES) <= set(runs)
-    invocation = {runs[name].data.tags[config.INVOCATION_TAG] for name in RUN_NAMES}
-    assert len(invocation) == 1
+    assert len({runs[name].data.tags[config.INVOCATION_TAG] for name in RUN_NAMES}) == 1
     assert all(runs[name].info.status == "FINISHED" for name in RUN_NAMES)
 
 
@@ -63,19 +56,8 @@ def test_preparation_outputs_and_metrics(tracking, pipeline_run):
 
 def test_training_metrics_beat_baselines(tracking):
     metrics = first_runs(tracking)["Treinamento"].data.metrics
-    for name in [
-        "log_loss_lr_test",
-        "f1_lr_test",
-        "log_loss_dt_test",
-        "f1_dt_test",
-        "auc_dt_test",
-        "precision_lr_test",
-        "recall_dt_test",
-        "brier_lr_test",
-        "log_loss_baseline_test",
-        "f1_baseline_test",
-    ]:
-        assert name in metrics
+    names = "log_loss_lr_test f1_lr_test log_loss_dt_test f1_dt_test auc_dt_test precision_lr_test recall_dt_test"
+    assert set(f"{names} brier_lr_test log_loss_baseline_test f1_baseline_test".split()) <= set(metrics)
     assert metrics["log_loss_baseline_test"] == pytest.approx(0.692, abs=0.001)
     # Probabilities through the whole pipeline: both models beat the constant-rate baseline.
     assert metrics["log_loss_dt_test"] < metrics["log_loss_baseline_test"]
@@ -126,7 +108,7 @@ def test_rerun_gives_the_same_numbers_and_registers_a_challenger(workspace_copy)
     client = mlflow.MlflowClient(workspace_copy.tracking_uri)
     first = first_runs(client)["Treinamento"]
     run_pipeline(workspace_copy.workspace, "--steps", "02,03")
-    second = runs_by_name(client)["Treinamento"]
+    second = first_runs(client, newest=True)["Treinamento"]
     assert second.info.run_id != first.info.run_id
     for name in ["log_loss_lr_test", "log_loss_dt_test", "f1_lr_test", "f1_dt_test", "cv_log_loss_dt"]:
         assert second.data.metrics[name] == pytest.approx(first.data.metrics[name], abs=1e-12)

@@ -4,6 +4,8 @@ import re
 import tomllib
 from importlib.metadata import PackageNotFoundError, version
 
+import pytest
+
 from kobe_mlops import config
 
 ROOT = config.PROJECT_ROOT
@@ -16,10 +18,19 @@ def pins(file: str = "requirements.txt") -> dict[str, str]:
     return dict(line.split("==") for line in requirements)
 
 
-def test_installed_versions_match_the_pins():
-    for file in ["requirements.txt", "requirements-dev.txt"]:
-        mismatched = {name: (pinned, version(name)) for name, pinned in pins(file).items() if version(name) != pinned}
-        assert not mismatched, f"installed versions differ from {file}: {mismatched}"
+def installed(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+@pytest.mark.parametrize("file", ["requirements.txt", "requirements-dev.txt", "requirements-scale.txt"])
+def test_installed_versions_match_the_pins(file):
+    mismatched = {name: (pin, installed(name)) for name, pin in pins(file).items() if installed(name) != pin}
+    if file == "requirements-scale.txt":  # an optional extra (pip install -e '.[scale]'): its packages may be absent
+        mismatched = {name: pair for name, pair in mismatched.items() if pair[1] is not None}
+    assert not mismatched, f"installed versions differ from {file}: {mismatched}"
 
 
 def optional_dependencies() -> dict[str, list[str]]:
@@ -61,22 +72,9 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 def test_scale_extra_pins_live_in_their_own_file():
-    lines = [line.strip() for line in (ROOT / "requirements-scale.txt").read_text().splitlines()]
-    requirements = [line for line in lines if line and not line.startswith("#")]
-    assert requirements and all("==" in line for line in requirements), "every requirement must be an exact pin"
-    scale = dict(line.split("==") for line in requirements)
-    # pyspark 4 needs pandas >= 2.2 for pandas UDFs; PyCaret pins pandas 2.1.
-    assert scale["pyspark"].startswith("3.5.")
+    scale = pins("requirements-scale.txt")
+    assert scale["pyspark"].startswith("3.5.")  # pyspark 4 needs pandas >= 2.2 for pandas UDFs; PyCaret pins 2.1
     assert not set(scale) & set(pins()), "a package is pinned in both requirement files"
-    mismatched = {}
-    for name, pinned in scale.items():
-        try:
-            installed = version(name)
-        except PackageNotFoundError:  # the extra is optional: pip install -e '.[scale]'
-            continue
-        if installed != pinned:
-            mismatched[name] = (pinned, installed)
-    assert not mismatched, f"installed versions differ from requirements-scale.txt: {mismatched}"
 
 
 # --- The module map in Code/README.md --------------------------------------------------------
@@ -124,12 +122,9 @@ def test_every_module_map_row_names_a_module_that_exists():
 
 
 def test_each_row_names_the_layer_its_path_puts_it_in():
-    wrong = {}
-    for module, layer in module_map().items():
-        top = module.split("/")[0].removesuffix(".py")
-        expected = "base" if top in BASE_MODULES else top
-        if layer != expected:
-            wrong[module] = (layer, expected)
+    tops = {module: module.split("/")[0].removesuffix(".py") for module in module_map()}
+    expected = {module: "base" if top in BASE_MODULES else top for module, top in tops.items()}
+    wrong = {module: (layer, expected[module]) for module, layer in module_map().items() if layer != expected[module]}
     assert not wrong, f"module map rows with the wrong layer (written, expected): {wrong}"
 
 

@@ -60,14 +60,18 @@ class SharedPipeline:
         )
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    data = require_shared_data()
+def require_postgres() -> None:
     pytest.importorskip("psycopg2", reason="PostgreSQL driver not installed: .venv/bin/pip install -e '.[scale]'")
     try:
         tracking_stack.postgres_bin_dir()
     except tracking_stack.StackError as exc:
         pytest.skip(f"PostgreSQL absent: {exc}")
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    data = require_shared_data()
+    require_postgres()
     paths = config.workspace_paths(tmp_path_factory.mktemp("shared-tracking"))
     try:
         state = tracking_stack.start(paths, port=0)
@@ -216,11 +220,12 @@ def test_a_symlink_in_place_of_the_cluster_folder_is_refused_and_never_purged_th
     target = planted_target(tmp_path)
     paths = config.workspace_paths(tmp_path / "workspace")
     paths.root.mkdir()
-    tracking_stack.private_dir(paths.tracking_stack_dir, None)
+    tracking_stack.private_dir(paths.tracking_stack_dir)
     planted = tmp_path / "kobe-mlops-pg-guessed"
     planted.symlink_to(target)
     state = tracking_stack.StackState(str(paths.tracking_stack_dir), str(planted), 1, 1, 0, "secret")
     tracking_stack._save_state(state, paths)
+    assert (paths.tracking_stack_dir / tracking_stack.STATE_FILE).stat().st_mode & 0o777 == 0o600  # holds the password
     with pytest.raises(tracking_stack.StackError, match="symbolic link"):
         tracking_stack.start(paths, port=0)
     with pytest.raises(tracking_stack.StackError, match="symbolic link"):
@@ -231,7 +236,7 @@ def test_a_symlink_in_place_of_the_cluster_folder_is_refused_and_never_purged_th
 
 def test_a_file_is_never_written_through_a_planted_link(tmp_path):
     target = planted_target(tmp_path)
-    folder = tracking_stack.private_dir(tmp_path / "cluster", None)
+    folder = tracking_stack.private_dir(tmp_path / "cluster")
     (folder / "initial-password").symlink_to(target / "precious")
     with pytest.raises(tracking_stack.StackError, match="already exists"):
         tracking_stack.write_new_file(folder / "initial-password", "password\n")
@@ -241,26 +246,22 @@ def test_a_file_is_never_written_through_a_planted_link(tmp_path):
 
 
 def test_folders_are_created_private_and_only_ours_are_reused(tmp_path):
-    folder = tracking_stack.private_dir(tmp_path / "state", None)
+    folder = tracking_stack.private_dir(tmp_path / "state")
     assert folder.stat().st_mode & 0o777 == 0o700 and folder.stat().st_uid == os.geteuid()
-    assert tracking_stack.private_dir(folder, None) == folder  # the stack's own folder, resumed
+    assert tracking_stack.private_dir(folder) == folder  # the stack's own folder, resumed
     if os.geteuid() == 0:
         other = tmp_path / "theirs"
         other.mkdir(mode=0o700)
         os.chown(other, 65534, 65534)  # made first by another user
         with pytest.raises(tracking_stack.StackError, match="belongs to uid 65534"):
-            tracking_stack.private_dir(other, None)
+            tracking_stack.private_dir(other)
 
 
 @pytest.mark.e2e
 def test_as_root_the_cluster_gets_a_fresh_private_folder_of_the_service_account(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("checks the root set-up")
-    pytest.importorskip("psycopg2", reason="PostgreSQL driver not installed: .venv/bin/pip install -e '.[scale]'")
-    try:
-        tracking_stack.postgres_bin_dir()
-    except tracking_stack.StackError as exc:
-        pytest.skip(f"PostgreSQL absent: {exc}")
+    require_postgres()
     paths = config.workspace_paths(tmp_path / "workspace")
     account = tracking_stack._service_account()
     try:

@@ -86,78 +86,35 @@ PIPELINE_STEPS = [
 REPLAY_STEP = ("05_operacao", "operacao")
 
 
+def _under_root(*parts: str) -> property:
+    return property(lambda self: self.root.joinpath(*parts))
+
+
 @dataclass(frozen=True)
 class WorkspacePaths:
     """Every generated file's location, derived from one root."""
 
     root: Path
-
-    @property
-    def raw_dir(self) -> Path:
-        return self.root / "data" / "raw"
-
-    @property
-    def processed_dir(self) -> Path:
-        return self.root / "data" / "processed"
-
-    @property
-    def executed_notebooks_dir(self) -> Path:
-        return self.root / "reports" / "notebooks"
-
-    @property
-    def pycaret_log(self) -> Path:
-        return self.root / "reports" / "pycaret.log"
-
-    @property
-    def replay_progress_log(self) -> Path:  # one line per batch and strategy, printed by run_all.py
-        return self.root / "reports" / "replay_progress.log"
-
-    @property
-    def mlflow_db(self) -> Path:
-        return self.root / "mlflow.db"
-
-    @property
-    def mlflow_artifacts_dir(self) -> Path:
-        return self.root / "mlruns"
-
-    @property
-    def tracking_stack_dir(self) -> Path:  # kobe_mlops.tracking_stack's PostgreSQL and server state
-        return self.root / "tracking-stack"
+    raw_dir = _under_root("data", "raw")
+    processed_dir = _under_root("data", "processed")
+    executed_notebooks_dir = _under_root("reports", "notebooks")
+    pycaret_log = _under_root("reports", "pycaret.log")
+    replay_progress_log = _under_root("reports", "replay_progress.log")  # one line per batch and strategy
+    mlflow_db = _under_root("mlflow.db")
+    mlflow_artifacts_dir = _under_root("mlruns")
+    tracking_stack_dir = _under_root("tracking-stack")  # kobe_mlops.tracking_stack's PostgreSQL and server
+    data_filtered = _under_root("data", "processed", "data_filtered.parquet")
+    base_train = _under_root("data", "processed", "base_train.parquet")
+    base_test = _under_root("data", "processed", "base_test.parquet")
+    predictions_prod = _under_root("data", "processed", "predictions_prod.parquet")
+    rejected_prod = _under_root("data", "processed", "rejected_prod.parquet")
+    label_store_dir = _under_root("data", "labels")  # labelled production rows, one file per application run
+    # Older labelled production rows a challenger learns; the newest ones, the gate compares models on.
+    retrain_train_extra = _under_root("data", "processed", "retrain_train_extra.parquet")
+    retrain_holdout = _under_root("data", "processed", "retrain_holdout.parquet")
 
     def raw_file(self, dataset: str) -> Path:
         return self.raw_dir / DATASET_FILES[dataset]
-
-    @property
-    def data_filtered(self) -> Path:
-        return self.processed_dir / "data_filtered.parquet"
-
-    @property
-    def base_train(self) -> Path:
-        return self.processed_dir / "base_train.parquet"
-
-    @property
-    def base_test(self) -> Path:
-        return self.processed_dir / "base_test.parquet"
-
-    @property
-    def predictions_prod(self) -> Path:
-        return self.processed_dir / "predictions_prod.parquet"
-
-    @property
-    def rejected_prod(self) -> Path:
-        return self.processed_dir / "rejected_prod.parquet"
-
-    @property
-    def label_store_dir(self) -> Path:  # labelled production rows, one parquet file per application run
-        return self.root / "data" / "labels"
-
-    @property
-    def retrain_train_extra(self) -> Path:  # older labelled production rows a challenger learns
-        return self.processed_dir / "retrain_train_extra.parquet"
-
-    @property
-    def retrain_holdout(self) -> Path:  # newest labelled production rows the gate compares models on
-        return self.processed_dir / "retrain_holdout.parquet"
 
 
 def workspace_paths(root: str | os.PathLike | None = None) -> WorkspacePaths:

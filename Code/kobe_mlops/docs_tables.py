@@ -241,13 +241,11 @@ def importance(w: Workspace) -> str:
 
 
 def raw_files(w: Workspace) -> str:
-    rows = [
-        [f"`{base}`", f"[{file}]({config.CANONICAL_DATA_URL}{file})", shown("rows", w.metrics[f"{base}_rows"])]
-        for base, file in config.DATASET_FILES.items()
-    ]
-    return table(
-        "dataset|file|rows|columns", [[*row, shown("columns", w.metrics[row[0][1:-1] + "_columns"])] for row in rows]
-    )
+    rows = []
+    for base, file in config.DATASET_FILES.items():
+        counts = [shown(key, w.metrics[f"{base}_{key}"]) for key in ("rows", "columns")]
+        rows.append([f"`{base}`", f"[{file}]({config.CANONICAL_DATA_URL}{file})", *counts])
+    return table("dataset|file|rows|columns", rows)
 
 
 def contract(w: Workspace) -> str:

@@ -13,9 +13,10 @@ import pandas as pd
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, private: bool = False) -> Iterator[Path]:
     """A temporary path beside ``target``, moved into place only if the block succeeds: a reader never
-    sees a half-written file, and a failure leaves the previous one untouched."""
+    sees a half-written file, and a failure leaves the previous one untouched. ``private``: the file
+    keeps mkstemp's mode 0600 (it holds a secret) instead of the usual one."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -23,8 +24,8 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp_name)
     try:
         yield tmp_path
-        if tmp_path.exists() and tmp_path.stat().st_mode & 0o777 == 0o600:
-            tmp_path.chmod(0o666 & ~_current_umask())  # mkstemp makes 0600; give the usual mode
+        if not private and tmp_path.exists() and tmp_path.stat().st_mode & 0o777 == 0o600:
+            tmp_path.chmod(0o666 & ~_current_umask())
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)

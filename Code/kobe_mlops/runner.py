@@ -7,14 +7,13 @@ import json
 import os
 import sys
 import time
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from kobe_mlops import config
 from kobe_mlops.io import atomic_path
-from kobe_mlops.tracking import INVOCATION_ENV
+from kobe_mlops.tracking import invocation_id, tracking_uri
 
 KERNEL_NAME = "python3"  # papermill resolves it to the interpreter running this script
 
@@ -27,6 +26,9 @@ class Step:
     @property
     def number(self) -> str:
         return self.notebook.split("_", 1)[0]
+
+    def output(self, paths: config.WorkspacePaths) -> Path:
+        return paths.executed_notebooks_dir / f"{self.notebook}.ipynb"
 
 
 STEPS = [Step(notebook, name) for notebook, name in config.PIPELINE_STEPS]
@@ -270,8 +272,7 @@ def run_replay_action(args: argparse.Namespace, paths: config.WorkspacePaths) ->
     with printing_new_lines(paths.replay_progress_log):
         code, seconds = run_reported(REPLAY_STEP, paths, parameters, "[replay]", "Replay")
     if code == 0:
-        output = paths.executed_notebooks_dir / f"{REPLAY_STEP.notebook}.ipynb"
-        print(f"[replay] ok ({seconds:.1f} s). Executed notebook: {output}")
+        print(f"[replay] ok ({seconds:.1f} s). Executed notebook: {REPLAY_STEP.output(paths)}")
     return code
 
 
@@ -279,50 +280,42 @@ def run_reported(step: Step, paths: config.WorkspacePaths, parameters: dict, pre
     """``(exit code, seconds)`` of one notebook run; a failure prints one short message, no traceback."""
     started = time.perf_counter()
     try:
-        run_notebook(step, paths.executed_notebooks_dir, parameters)
+        run_notebook(step, paths, parameters)
     except KeyboardInterrupt:
         print(f"{prefix} interrupted")
         return 130, time.perf_counter() - started
     except Exception as exc:
         print(f"{prefix} FAILED after {time.perf_counter() - started:.1f} s")
         print(f"\n{what} failed: {failure_message(exc)}", file=sys.stderr)
-        output = paths.executed_notebooks_dir / f"{step.notebook}.ipynb"
-        print(f"Executed notebook (with the full traceback): {output}", file=sys.stderr)
+        print(f"Executed notebook (with the full traceback): {step.output(paths)}", file=sys.stderr)
         return 1, time.perf_counter() - started
     return 0, time.perf_counter() - started
 
 
-@contextmanager
-def stderr_to(log_path: Path):
-    """Send this process's and its children's stderr (the kernel's chatter) to a log file."""
+def run_notebook(step: Step, paths: config.WorkspacePaths, parameters: dict) -> None:
+    """Execute one notebook into ``reports/notebooks``; this process's and the kernel's stderr (its
+    chatter) go to a .log beside it meanwhile."""
+    import papermill
+
+    output = step.output(paths)
     sys.stderr.flush()
     saved = os.dup(2)
-    with open(log_path, "w") as log:
+    with open(output.with_suffix(".log"), "w") as log:
         os.dup2(log.fileno(), 2)
         try:
-            yield
+            papermill.execute_notebook(
+                str(config.NOTEBOOKS_DIR / f"{step.notebook}.ipynb"),
+                str(output),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                cwd=str(config.NOTEBOOKS_DIR),
+                progress_bar=False,
+                log_output=False,
+            )
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
-
-
-def run_notebook(step: Step, output_dir: Path, parameters: dict, output_name: str | None = None) -> Path:
-    """Execute one notebook into ``output_dir``; its kernel's stderr goes to a .log beside it."""
-    import papermill
-
-    output = output_dir / f"{output_name or step.notebook}.ipynb"
-    with stderr_to(output.with_suffix(".log")):
-        papermill.execute_notebook(
-            str(config.NOTEBOOKS_DIR / f"{step.notebook}.ipynb"),
-            str(output),
-            parameters=parameters,
-            kernel_name=KERNEL_NAME,
-            cwd=str(config.NOTEBOOKS_DIR),
-            progress_bar=False,
-            log_output=False,
-        )
-    return output
 
 
 MAX_MESSAGE_CHARS = 600
@@ -359,13 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     args.prod_data = _absolute(args.prod_data)
     if args.data_source:
         os.environ[config.DATA_SOURCE_ENV] = args.data_source
-    invocation = os.environ.setdefault(INVOCATION_ENV, uuid.uuid4().hex[:12])
+    invocation = invocation_id()
 
     paths = config.workspace_paths()
     paths.executed_notebooks_dir.mkdir(parents=True, exist_ok=True)
     config.route_pycaret_log(paths)  # for every kernel: PyCaret's log goes to reports/, not notebooks/
-    from kobe_mlops.tracking import tracking_uri
-
     print(f"kobe-mlops pipeline {invocation}: workspace {paths.root}, tracking {tracking_uri()}")
     from kobe_mlops.tracking.recovery import fail_orphaned_runs  # runs a killed process left RUNNING
 

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kobe_mlops import config
+from kobe_mlops.io import atomic_path
 
 HOST = "127.0.0.1"  # loopback only: a team server sits behind its own network and auth
 DEFAULT_PORT = 5000  # MLflow's own default
@@ -113,13 +114,14 @@ def _service_account() -> pwd.struct_passwd | None:
         ) from None
 
 
-def _uid(account: pwd.struct_passwd | None) -> int:
-    return os.geteuid() if account is None else account.pw_uid
-
-
-def check_private_dir(path: Path, account: pwd.struct_passwd | None) -> None:
-    """Refuse ``path`` unless it is a real folder of ``account`` (or ours) no one else can write to."""
-    info = os.lstat(path)
+def check_private_dir(path: Path, account: pwd.struct_passwd | None) -> bool:
+    """False when ``path`` is absent; else refuse it unless it is a real folder of ``account`` (or ours)
+    no one else can write to."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    uid = os.geteuid() if account is None else account.pw_uid
     if stat.S_ISLNK(info.st_mode):
         raise StackError(
             f"{path} is a symbolic link (to {os.readlink(path)}): the tracking stack never follows one. "
@@ -127,23 +129,22 @@ def check_private_dir(path: Path, account: pwd.struct_passwd | None) -> None:
         )
     if not stat.S_ISDIR(info.st_mode):
         raise StackError(f"{path} exists and is not a folder: remove it and start again.")
-    if info.st_uid != _uid(account) or info.st_mode & 0o022:
+    if info.st_uid != uid or info.st_mode & 0o022:
         raise StackError(
             f"{path} already exists but was not made by the tracking stack: it belongs to uid {info.st_uid} "
-            f"with mode {stat.S_IMODE(info.st_mode):04o}, not to uid {_uid(account)} with mode 0700. "
+            f"with mode {stat.S_IMODE(info.st_mode):04o}, not to uid {uid} with mode 0700. "
             "Remove it and start again."
         )
     os.chmod(path, 0o700)  # ours and written by no one else: make it private
+    return True
 
 
-def private_dir(path: Path, account: pwd.struct_passwd | None) -> Path:
-    """``path`` created as a private folder of ``account`` (or ours), or the one the stack made before."""
+def private_dir(path: Path) -> Path:
+    """``path`` created as a private folder of ours, or the one the stack made before."""
     try:
         os.mkdir(path, 0o700)
     except FileExistsError:
-        check_private_dir(path, account)
-        return path
-    _own(path, account)
+        check_private_dir(path, None)
     return path
 
 
@@ -151,7 +152,7 @@ def new_cluster_dir(state_dir: Path, account: pwd.struct_passwd | None) -> Path:
     """``<state>/postgres``; as root a random ``mkdtemp`` folder (the service account may not enter
     the workspace, and no one can guess the name and create it first), handed over once ready."""
     if account is None:
-        return private_dir(state_dir / "postgres", None)
+        return private_dir(state_dir / "postgres")
     return Path(tempfile.mkdtemp(prefix="kobe-mlops-pg-"))
 
 
@@ -193,21 +194,16 @@ def _run(command: list[str], account: pwd.struct_passwd | None, what: str, timeo
     return result.stdout
 
 
-def _own(path: Path, account: pwd.struct_passwd | None) -> None:
-    if account is not None:
-        os.chown(path, account.pw_uid, account.pw_gid)
-
-
 def _init_cluster(cluster: Path, password: str, account: pwd.struct_passwd | None) -> None:
     """initdb in ``cluster``; the password file is written while the folder is still ours."""
     bin_dir = postgres_bin_dir()
     password_file = cluster / "initial-password"
     write_new_file(password_file, password + "\n", account)
-    _own(cluster, account)
+    if account is not None:
+        os.chown(cluster, account.pw_uid, account.pw_gid)
     try:
-        command = [str(bin_dir / "initdb"), "--pgdata", str(cluster / "data"), "--username", DB_USER]
-        command += ["--pwfile", str(password_file), "--auth", "scram-sha-256", "--encoding", "UTF8"]
-        command += ["--no-instructions"]
+        command = [str(bin_dir / "initdb"), "--pgdata", str(cluster / "data"), "--username", DB_USER, "--pwfile"]
+        command += [str(password_file), "--auth", "scram-sha-256", "--encoding", "UTF8", "--no-instructions"]
         _run(command, account, "initdb")
     finally:
         password_file.unlink(missing_ok=True)
@@ -274,7 +270,7 @@ def port_in_use(port: int) -> bool:
 
 
 def _start_server(state: StackState) -> subprocess.Popen:
-    private_dir(state.artifacts_dir, None)
+    private_dir(state.artifacts_dir)
     command = [sys.executable, "-m", "mlflow", "server", "--host", HOST, "--port", str(state.server_port)]
     command += ["--workers", str(SERVER_WORKERS), "--serve-artifacts"]
     command += ["--artifacts-destination", str(state.artifacts_dir)]
@@ -346,51 +342,37 @@ def _stop_server(state: StackState, timeout: float) -> None:
 # --- Start, status, stop --------------------------------------------------------------------
 
 
-def _state_path(paths: config.WorkspacePaths) -> Path:
-    return paths.tracking_stack_dir / STATE_FILE
-
-
 def load_state(paths: config.WorkspacePaths) -> StackState | None:
-    path = _state_path(paths)
-    if not path.exists():
-        return None
-    return StackState(**json.loads(path.read_text()))
+    path = paths.tracking_stack_dir / STATE_FILE
+    return StackState(**json.loads(path.read_text())) if path.exists() else None
 
 
 def _save_state(state: StackState, paths: config.WorkspacePaths) -> None:
-    path = _state_path(paths)
-    # mkstemp: a new file of a random name, 0600 (it holds the password), never a link.
-    fd, tmp = tempfile.mkstemp(prefix=f".{STATE_FILE}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(json.dumps(asdict(state), indent=2))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(paths.tracking_stack_dir / STATE_FILE, private=True) as tmp:  # it holds the password
+        tmp.write_text(json.dumps(asdict(state), indent=2))
 
 
 def status(paths: config.WorkspacePaths) -> StackState | None:
     """The running stack's state, or None when it is not (fully) running."""
     state = load_state(paths)
-    if state is None or not _server_alive(state) or not server_healthy(state):
-        return None
-    return state
+    return state if state and _server_alive(state) and server_healthy(state) else None
 
 
 def start(paths: config.WorkspacePaths, port: int = DEFAULT_PORT, timeout: float = START_TIMEOUT_S) -> StackState:
     """Start PostgreSQL and the tracking server (or return the running stack). ``port=0``: any free port."""
-    running = status(paths)
-    if running is not None:
+    if (running := status(paths)) is not None:
         return running
     if port and port_in_use(port):
         raise StackError(f"port {port} on {HOST} is in use; pass --port N (0 picks a free port).")
     account = _service_account()
     paths.tracking_stack_dir.parent.mkdir(parents=True, exist_ok=True)
-    private_dir(paths.tracking_stack_dir, None)
+    private_dir(paths.tracking_stack_dir)
     previous = load_state(paths)
     if previous is not None:
         stop(paths)  # whatever half of it still runs: start again from a clean slate
-    cluster = _cluster_to_resume(previous, account) or new_cluster_dir(paths.tracking_stack_dir, account)
+    cluster = Path(previous.cluster_dir) if previous else None
+    if cluster is None or not check_private_dir(cluster, account):  # absent: its temp folder was cleaned (a reboot)
+        cluster = new_cluster_dir(paths.tracking_stack_dir, account)
     state = StackState(
         state_dir=str(paths.tracking_stack_dir),
         cluster_dir=str(cluster),
@@ -415,17 +397,6 @@ def start(paths: config.WorkspacePaths, port: int = DEFAULT_PORT, timeout: float
     return state
 
 
-def _cluster_to_resume(previous: StackState | None, account: pwd.struct_passwd | None) -> Path | None:
-    """The previous start's cluster folder, checked; None when there is none."""
-    if previous is None:
-        return None
-    cluster = Path(previous.cluster_dir)
-    if not (cluster.exists() or cluster.is_symlink()):
-        return None  # the temp folder was cleaned (a reboot): a new cluster
-    check_private_dir(cluster, account)
-    return cluster
-
-
 def stop(paths: config.WorkspacePaths, purge: bool = False, timeout: float = STOP_TIMEOUT_S) -> bool:
     """Stop the server, then PostgreSQL (``purge``: delete runs, registry and artifacts too); was anything running?"""
     state = load_state(paths)
@@ -435,9 +406,8 @@ def stop(paths: config.WorkspacePaths, purge: bool = False, timeout: float = STO
     _stop_server(state, timeout)
     account = _service_account()
     cluster = Path(state.cluster_dir)
-    if cluster.is_symlink() or cluster.exists():
-        check_private_dir(cluster, account)  # never pg_ctl or delete through a planted link
-    if _postgres_running(cluster, account):
+    # Checked first: never pg_ctl or delete through a planted link.
+    if check_private_dir(cluster, account) and _postgres_running(cluster, account):
         was_running = True
         _pg_ctl(
             cluster, account, "--mode", "fast", "--wait", "--timeout", str(int(timeout)), "stop", what="PostgreSQL stop"

@@ -13,6 +13,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import mlflow
 from mlflow.tracking import MlflowClient
@@ -23,13 +24,14 @@ INVOCATION_ENV = "KOBE_INVOCATION_ID"
 SQLITE_PREFIX = "sqlite:///"
 
 
+def _sqlite_file(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` URI, a relative one taken from the project root; None for another store."""
+    return config.project_path(uri[len(SQLITE_PREFIX) :]) if uri.startswith(SQLITE_PREFIX) else None
+
+
 def tracking_uri() -> str:
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if not uri:
-        return f"{SQLITE_PREFIX}{config.workspace_paths().mlflow_db}"
-    if uri.startswith(SQLITE_PREFIX):
-        return f"{SQLITE_PREFIX}{config.project_path(uri[len(SQLITE_PREFIX) :])}"
-    return uri
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"{SQLITE_PREFIX}{config.workspace_paths().mlflow_db}"
+    return f"{SQLITE_PREFIX}{path}" if (path := _sqlite_file(uri)) else uri
 
 
 def is_local_store(uri: str) -> bool:
@@ -38,10 +40,8 @@ def is_local_store(uri: str) -> bool:
 
 def store_exists(uri: str | None = None) -> bool:
     """False for a local SQLite store whose file is absent (opening it would create it)."""
-    uri = uri or tracking_uri()
-    if not uri.startswith(SQLITE_PREFIX):
-        return True
-    return config.project_path(uri[len(SQLITE_PREFIX) :]).is_file()
+    path = _sqlite_file(uri or tracking_uri())
+    return path is None or path.is_file()
 
 
 def use_project_store() -> str:
@@ -66,11 +66,9 @@ def configure(experiment_name: str = config.EXPERIMENT_NAME) -> str:
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:
-        artifact_location = None
-        if is_local_store(uri):
-            # Without this, artifacts land in ./mlruns relative to whatever the cwd is.
-            artifact_location = config.workspace_paths().mlflow_artifacts_dir.as_uri()
-        experiment_id = client.create_experiment(experiment_name, artifact_location=artifact_location)
+        # A local store's artifacts go to the workspace, not to ./mlruns of whatever the cwd is.
+        local = config.workspace_paths().mlflow_artifacts_dir.as_uri() if is_local_store(uri) else None
+        experiment_id = client.create_experiment(experiment_name, artifact_location=local)
     else:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
@@ -79,9 +77,7 @@ def configure(experiment_name: str = config.EXPERIMENT_NAME) -> str:
 
 def invocation_id() -> str:
     """The id shared by the runs of one pipeline invocation (one per process when run alone)."""
-    if INVOCATION_ENV not in os.environ:
-        os.environ[INVOCATION_ENV] = uuid.uuid4().hex[:12]
-    return os.environ[INVOCATION_ENV]
+    return os.environ.setdefault(INVOCATION_ENV, uuid.uuid4().hex[:12])
 
 
 def _git_commit() -> str | None:
@@ -101,8 +97,7 @@ def start_run(step: str, **extra_tags: str) -> Iterator[mlflow.ActiveRun]:
 
     configure()
     tags = {config.INVOCATION_TAG: invocation_id(), "kobe.step": step, **process_tags(), **extra_tags}
-    commit = _git_commit()
-    if commit:
+    if commit := _git_commit():
         tags["kobe.git_commit"] = commit
     with mlflow.start_run(run_name=config.ALL_RUN_NAMES[step], tags=tags) as run:
         yield run

@@ -46,10 +46,7 @@ def version_by_alias(
 
 
 def resolve_model_uri(model_uri: str, client: MlflowClient | None = None) -> dict[str, str]:
-    """For ``models:/<name>@<alias>``: the name, alias and version the alias points at now.
-
-    Empty for any other URI (a run URI, a path): there is no alias to resolve.
-    """
+    """For ``models:/<name>@<alias>``: the name, alias and version it points at now; else empty (no alias)."""
     if not model_uri.startswith("models:/") or "@" not in model_uri:
         return {}
     name, alias = model_uri[len("models:/") :].split("@", 1)
@@ -113,10 +110,8 @@ def _read_training_artifact(client: MlflowClient, version: ModelVersion, artifac
 
 
 def learned_shot_ids(client: MlflowClient, version: ModelVersion) -> np.ndarray:
-    """``shot_id`` of every production row ``version`` learned (empty for a model of development data only).
-
-    Versions trained before the training run logged these ids count as having learned none.
-    """
+    """``shot_id`` of every production row ``version`` learned (none for a model of development data only,
+    or trained before the training run logged these ids)."""
     ids = _read_training_artifact(
         client, version, names.PRODUCTION_SHOT_IDS_ARTIFACT, lambda path: pd.read_parquet(path)["shot_id"]
     )
@@ -134,11 +129,8 @@ def feature_support_text(client: MlflowClient, version: ModelVersion) -> str | N
 
 
 def model_version_used(client: MlflowClient, application_run: Run) -> ModelVersion | None:
-    """The registered version an application run scored with.
-
-    The run logs ``model_name``/``model_version`` when it used an alias; a run without them
-    falls back to the version the champion alias points at now.
-    """
+    """The registered version an application run scored with (logged when it used an alias), else the
+    version the champion alias points at now."""
     params = application_run.data.params
     try:
         if params.get(names.MODEL_NAME) and params.get(names.MODEL_VERSION):
@@ -176,8 +168,7 @@ def _runs(
 
 
 def _latest(client: MlflowClient, experiment_name: str, filter_string: str) -> Run | None:
-    runs = _runs(client, experiment_name, filter_string, max_results=1)
-    return runs[0] if runs else None
+    return next(iter(_runs(client, experiment_name, filter_string, max_results=1)), None)
 
 
 def recent_runs(client: MlflowClient, max_results: int, experiment_name: str = config.EXPERIMENT_NAME) -> list[Run]:

@@ -143,19 +143,6 @@ class Browser:
     def visible_text(self) -> str:
         return self.evaluate("document.body ? document.body.innerText : ''") or ""
 
-    def text_of(self, url: str, expected: list[str]) -> str:
-        """Open ``url`` and wait until every expected string is on screen; return the text."""
-        self.call("Page.navigate", url=url)
-
-        def rendered() -> str:
-            text = self.visible_text()
-            return text if all(item in text for item in expected) else ""
-
-        try:
-            return wait_until(rendered, PAGE_RENDER_SECONDS, f"{url} showing {expected}", interval=0.5)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}; the page showed:\n{self.visible_text()[:2000]}") from None
-
     def finished(self, done_js: str, where: str, settle: float, started: float) -> float:
         """Seconds from ``started`` until ``done_js`` holds and keeps holding for ``settle`` seconds (a page
         reruns once after its first draw); a page that raised fails with the text of Streamlit's exception box."""

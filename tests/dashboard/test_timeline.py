@@ -4,14 +4,13 @@ A synthetic replay of three seasons (tests/replay_support.py) is logged once per
 the empty store with the real logging code, so the page reads exactly what a replay writes.
 """
 
-import os
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 from mlflow.tracking import fluent
-from streamlit.testing.v1 import AppTest
+from test_dashboard import run_page  # it also unsets MPLBACKEND, which importing streamlit sets
 
 from conftest import copy_empty_store
 from kobe_mlops import config
@@ -19,16 +18,6 @@ from kobe_mlops.dashboard import common
 from kobe_mlops.monitoring import replay
 from kobe_mlops.monitoring.calculators import APPLICABLE, NOT_APPLICABLE, QUESTIONABLE
 from replay_support import SEASONS, replayed
-
-os.environ.pop("MPLBACKEND", None)  # importing streamlit sets it; pipeline kernels must not inherit it
-
-PAGE = common.PAGES_DIR / "08_Timeline.py"
-
-
-def run_page() -> AppTest:
-    app = AppTest.from_file(str(PAGE), default_timeout=120).run()
-    assert not app.exception, [item.value for item in app.exception]
-    return app
 
 
 def point_at(patch: pytest.MonkeyPatch, folder: Path) -> None:
@@ -68,8 +57,8 @@ def replay_workspace(logged_replay, monkeypatch):
 
 def test_timeline_shows_the_summary_the_chart_and_the_verdicts(replay_workspace):
     folder, result, batches = replay_workspace
-    app = run_page()
-    assert common.page_files()[-1] == PAGE and [title.value for title in app.title] == ["Timeline"]
+    app = run_page("08_Timeline.py")
+    assert common.page_files()[-1].name == "08_Timeline.py"
     summary = app.dataframe[0].value
     assert summary["strategy"].tolist() == [*replay.STRATEGIES, "null"]
     for strategy in replay.STRATEGIES:
@@ -97,7 +86,7 @@ def test_timeline_shows_the_summary_the_chart_and_the_verdicts(replay_workspace)
 def test_timeline_before_any_replay_gives_the_replay_command(workspace, empty_mlflow_db):
     client = mlflow.MlflowClient(copy_empty_store(empty_mlflow_db, workspace / "mlflow.db"))
     client.create_experiment(config.EXPERIMENT_NAME)  # a store with a pipeline's experiment, no replay
-    app = run_page()
+    app = run_page("08_Timeline.py")
     assert "No replay yet: no finished replay" in app.info[0].value
     assert [block.value for block in app.code] == [f".venv/bin/python run_all.py --workspace {workspace} --replay"]
     assert not app.error

@@ -29,13 +29,13 @@ AXIS_LABELS = {
     "shot_distance": "Shot distance (ft)",
 }
 assert set(AXIS_LABELS) == set(config.FEATURES)
-DENSITY = {"stat": "density", "common_norm": False, "element": "step"}  # histograms: each base's own density
+DENSITY = {"stat": "density", "common_norm": False, "element": "step"}  # each set of scores its own density
 COURT_SAMPLE = 2500  # points per base on the court map: enough to see the shape, fast to draw
 
 
 def bars(labels: list[str], values: list[float], colours, digits: int, width=8, per_bar=0.5, margin=1.2) -> tuple:
     """Horizontal bars, the first label on top, each bar with its value written at its end."""
-    figure, axis = plt.subplots(figsize=(width, per_bar * len(labels) + margin))
+    figure, axis = plt.subplots(figsize=(width, per_bar * len(labels) + margin), layout="tight")
     axis.barh(labels[::-1], values[::-1], color=colours[::-1] if isinstance(colours, list) else colours)
     for position, value in enumerate(values[::-1]):
         axis.annotate(f"{value:.{digits}f}", (value, position), xytext=(3, 0), textcoords="offset points", va="center")
@@ -56,7 +56,6 @@ def psi_figure(table: pd.DataFrame) -> plt.Figure:
     axis.minorticks_off()  # a log axis's minor ticks were half the figure's drawing time
     axis.set(xlabel="PSI, reference → production (log scale, unitless)", title="Drift per feature")
     axis.legend(loc="lower right")
-    figure.tight_layout()
     return figure
 
 
@@ -64,7 +63,7 @@ def feature_distributions_figure(distributions: pd.DataFrame, features=config.FE
     """Per feature, each base's share of rows in the drift bins the PSI compares, from the table step
     04 logged (``names.DRIFT_DISTRIBUTIONS_ARTIFACT``: one point per bin, at its representative value)."""
     rows = int(np.ceil(len(features) / 3))
-    figure, axes = plt.subplots(rows, 3, figsize=(13, 3.6 * rows))
+    figure, axes = plt.subplots(rows, 3, figsize=(13, 3.6 * rows), layout="tight")
     for axis, feature in zip(np.ravel(axes), features, strict=False):
         for base, counts in distributions[distributions["feature"] == feature].groupby("base", sort=False):
             shares = counts["rows"] / max(int(counts["rows"].sum()), 1)
@@ -73,13 +72,12 @@ def feature_distributions_figure(distributions: pd.DataFrame, features=config.FE
         axis.legend(fontsize="small")
     for axis in np.ravel(axes)[len(features) :]:
         axis.set_visible(False)
-    figure.tight_layout()
     return figure
 
 
 def court_map_figure(development: pd.DataFrame, production: pd.DataFrame) -> plt.Figure:
     """Shot locations of both bases side by side, on the same axes (a random sample of each)."""
-    figure, axes = plt.subplots(1, 2, figsize=(12, 5.5), sharex=True, sharey=True)
+    figure, axes = plt.subplots(1, 2, figsize=(12, 5.5), sharex=True, sharey=True, layout="tight")
     for axis, (base, frame) in zip(axes, {"development": development, "production": production}.items(), strict=True):
         shown = frame.sample(min(COURT_SAMPLE, len(frame)), random_state=config.SEED)
         axis.scatter(shown["lon"], shown["lat"], s=3, alpha=0.35, color=BASE_COLOURS[base], linewidths=0)
@@ -90,7 +88,6 @@ def court_map_figure(development: pd.DataFrame, production: pd.DataFrame) -> plt
         for axis in axes:
             axis.scatter(*basket.median().to_numpy(), marker="X", s=120, color="black", label="basket")
             axis.legend(loc="upper right")
-    figure.tight_layout()
     return figure
 
 
@@ -99,7 +96,7 @@ def score_distribution_figure(scores: dict[str, np.ndarray]) -> plt.Figure:
     import seaborn as sns
 
     threshold = config.DECISION_THRESHOLD
-    figure, axis = plt.subplots(figsize=(7, 4.2))
+    figure, axis = plt.subplots(figsize=(7, 4.2), layout="tight")
     frame = pd.concat({label: pd.Series(values) for label, values in scores.items()}, names=["scores"])
     frame = frame.rename("probability").reset_index(level=0)
     sns.histplot(frame, x="probability", hue="scores", binwidth=0.02, ax=axis, **DENSITY)
@@ -111,7 +108,6 @@ def score_distribution_figure(scores: dict[str, np.ndarray]) -> plt.Figure:
     sns.move_legend(axis, "upper left", title=None)  # the threshold label sits on the right
     axis.set(xlabel="Predicted probability of a make", ylabel="Density (share per unit of probability)", xlim=(0, 1))
     axis.set_title("Score distribution")
-    figure.tight_layout()
     return figure
 
 
@@ -125,7 +121,6 @@ def gate_figure(candidates: dict[str, float], winner: str) -> plt.Figure:
         xlabel="Log loss on the gate's holdout (nats per shot, lower is better)",
         title=f"Candidates at the latest gate (winner: {winner})",
     )
-    figure.tight_layout()
     return figure
 
 
@@ -133,20 +128,18 @@ def rates_figure(rates: dict[str, float]) -> plt.Figure:
     """Make rates and mean probabilities side by side (probability of a make, 0-1)."""
     figure, axis = bars(list(rates), list(rates.values()), BLUE, 3)
     axis.set(xlabel="Probability of a make (0-1)", xlim=(0, 1), title="What the model expects against the make rate")
-    figure.tight_layout()
     return figure
 
 
 def threshold_figure(sweeps: dict[str, pd.DataFrame], threshold: float) -> plt.Figure:
     """F1 against the decision threshold for each set of scores, with the chosen threshold marked."""
-    figure, axis = plt.subplots(figsize=(7, 4.2))
+    figure, axis = plt.subplots(figsize=(7, 4.2), layout="tight")
     for label, sweep in sweeps.items():
         axis.plot(sweep["threshold"], sweep["f1"], label=label)
     axis.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"chosen threshold {threshold:.2f}")
     axis.set(xlabel="Decision threshold on the probability of a make", ylabel="F1 score (make = positive)")
     axis.set(title="F1 by decision threshold", xlim=(0, 1), ylim=(0, 1))
     axis.legend(loc="upper right")
-    figure.tight_layout()
     return figure
 
 
@@ -167,7 +160,6 @@ def yardstick_figure(table: pd.DataFrame, metric: str = "log_loss") -> plt.Figur
         xlim=(max(0.0, min(values, default=0) - 0.05), max(values, default=1) + 0.03),
         title="The model beside the constants it has to beat",
     )
-    figure.tight_layout()
     return figure
 
 
@@ -185,12 +177,11 @@ def trigger_trend_figure(frame: pd.DataFrame, trigger: str) -> plt.Figure:
     title, ylabel = TREND_AXES[trigger]
     value_column, threshold_column, fired_column = trends.trigger_columns(trigger)
     measured = frame[frame[value_column].notna()]
-    figure, axis = plt.subplots(figsize=(5.2, 4.4))  # one of three side by side
+    figure, axis = plt.subplots(figsize=(5.2, 4.4), layout="tight")  # one of three side by side
     axis.set(xlabel="Application run start time (UTC)", ylabel=ylabel, title=f"{title} per application run")
     if measured.empty:
         message = "Not measured in any run: no labelled production rows"
         axis.text(0.5, 0.5, message, ha="center", va="center", transform=axis.transAxes)
-        figure.tight_layout()
         return figure
     times = measured["start_time"].dt.tz_convert("UTC").dt.tz_localize(None)  # matplotlib dates are naive
     values, thresholds = measured[value_column], measured[threshold_column]
@@ -211,7 +202,6 @@ def trigger_trend_figure(frame: pd.DataFrame, trigger: str) -> plt.Figure:
     axis.set_xticks(times.iloc[np.unique(np.linspace(0, len(times) - 1, min(len(times), 4)).round().astype(int))])
     axis.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d\n%H:%M"))
     axis.legend(loc="best", fontsize="small")
-    figure.tight_layout()
     return figure
 
 
@@ -259,11 +249,7 @@ def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
     )
     plt.setp(bottom.get_xticklabels(), rotation=60, ha="right")
     bottom.set_xlabel("Batch, oldest first (scored by the model in service; a line after a batch: the gate ran)")
-    # One legend above the panels, where it hides no point: every entry of every panel, once.
-    handles = {}
-    for axis in axes[:, 0]:
-        for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, handle)
-    figure.legend(handles.values(), handles.keys(), loc="upper center", ncol=6, fontsize="small")
+    # One legend above the panels, where it hides no point (every panel draws the same entries).
+    figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=6, fontsize="small")
     figure.tight_layout(rect=(0, 0, 1, 1 - 0.35 / figure.get_figheight()))
     return figure

@@ -1,8 +1,7 @@
 """Shared plumbing of the dashboard pages: where to read, cached reads, the empty state.
 
-Every cached read is keyed by the workspace or tracking URI it reads plus a *stamp* (the modification
-times of the files a pipeline run rewrites): a new run refreshes the pages, and two workspaces never
-share a cache entry.
+Every cached read is keyed by what it reads (workspace or tracking URI) and a *stamp* (the modification
+times of the files a pipeline run rewrites): a new run refreshes the pages; two workspaces share nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from kobe_mlops import config
 from kobe_mlops.dashboard import verdict
 from kobe_mlops.data_acquisition.contract import DataContractError
 from kobe_mlops.modeling.support import FeatureSupport, support_from_json
-from kobe_mlops.monitoring import health, trends, triggers
+from kobe_mlops.monitoring import health
 from kobe_mlops.tracking import names, reads, tracking_uri
 
 PAGES_DIR = Path(__file__).resolve().parent / "views"
@@ -133,37 +132,9 @@ def require_state(source: Source) -> health.PipelineState:
     return state
 
 
-def trigger_report(source: Source) -> triggers.TriggerReport | None:
-    return store_read(source, triggers.latest_trigger_report)
-
-
-def application_trends(source: Source) -> pd.DataFrame | None:
-    """The trigger figures of every finished application run, oldest first; None before the first."""
-    return store_read(source, trends.application_trends)
-
-
-def _retraining_history(client: MlflowClient) -> tuple[dict[str, str], pd.DataFrame]:
-    return reads.registry_aliases(client), reads.decision_history(client)
-
-
-def retraining_history(source: Source) -> tuple[dict[str, str], pd.DataFrame] | None:
-    """The registry's aliases and the retraining loop's decisions, newest first."""
-    return store_read(source, _retraining_history)
-
-
-def replay(source: Source):
-    """The newest finished replay (``replay_timeline.ReplayView``), or None."""
-    from kobe_mlops.monitoring import replay_timeline  # one page reads it: not loaded with the others
-
-    return store_read(source, replay_timeline.load_replay)
-
-
-def _run_summary(client: MlflowClient, run_id: str) -> health.RunSummary:
+def run_summary(client: MlflowClient, run_id: str) -> health.RunSummary:
+    """A reader for :func:`store_read`: one run by its id."""
     return health.RunSummary.from_run(client.get_run(run_id))
-
-
-def run_summary(source: Source, run_id: str) -> health.RunSummary:
-    return store_read(source, _run_summary, run_id)
 
 
 def _run_table(client: MlflowClient, run_id: str, artifact: str) -> pd.DataFrame | None:
@@ -213,15 +184,10 @@ def _training_artifacts(client: MlflowClient, name: str, version: str):
     return reads.reference_scores(client, model_version), support_from_json(support) if support else None
 
 
-def reference_scores(source: Source, model: health.ModelInfo) -> pd.DataFrame | None:
-    """Probability and outcome on the rows held out of ``model``'s training (base_test, and for a
-    challenger its production holdout)."""
-    return store_read(source, _training_artifacts, model.name, model.version)[0]
-
-
-def feature_support(source: Source, model: health.ModelInfo) -> FeatureSupport | None:
-    """Per feature, the band of training rows ``model`` learned from (modeling/support.py)."""
-    return store_read(source, _training_artifacts, model.name, model.version)[1]
+def training_artifacts(source: Source, model: health.ModelInfo) -> tuple[pd.DataFrame | None, FeatureSupport | None]:
+    """What ``model``'s training logged: probability and outcome on the rows held out of it (base_test, and for
+    a challenger its production holdout), and per feature the band of rows it learned from (modeling/support.py)."""
+    return store_read(source, _training_artifacts, model.name, model.version)
 
 
 def held_out_label(model: health.ModelInfo) -> str:
@@ -260,7 +226,7 @@ def development(source: Source) -> pd.DataFrame | None:
 @st.cache_data(show_spinner="Sampling the scored production rows…")
 def _production_sample(workspace: str, stamp: tuple[int, ...], columns: tuple[str, ...], rows: int) -> pd.DataFrame:
     path = config.workspace_paths(workspace).predictions_prod
-    if not (path.is_file() or path.is_dir()):
+    if not path.exists():
         return pd.DataFrame(columns=list(columns))
     dataset = ds.dataset(path, format="parquet")
     total = dataset.count_rows()
@@ -294,11 +260,10 @@ def require_application(state: health.PipelineState, source: Source) -> health.R
     return state.application
 
 
-def show_verdict(state: health.PipelineState) -> verdict.Verdict:
+def show_verdict(state: health.PipelineState) -> None:
     """The verdict on the latest application run, in its coloured box."""
-    result = verdict.production_verdict(state.application.metrics if state.application else {})
+    result = verdict.production_verdict(state.application.metrics)
     getattr(st, result.level)(result.text)
-    return result
 
 
 def sentence_case(label: str) -> str:

@@ -27,10 +27,7 @@ def validate_shot(values: dict[str, float]) -> str | None:
 
 
 def make_probability(values: dict[str, float], model) -> float:
-    """P(make) for one shot from ``model`` (embedded pyfunc or :class:`RestScoringClient`)."""
-    problem = validate_shot(values)
-    if problem:
-        raise ValueError(problem)
+    """P(make) for one shot that :func:`validate_shot` passed, from ``model`` (embedded pyfunc or REST client)."""
     scored = model.predict(cast_features(shot_frame(values)))
     return float(scored[config.PROBABILITY_COLUMN].iloc[0])
 

@@ -1,8 +1,7 @@
 """The production figures beside their two yardsticks, and the one-line verdict every page shows.
 
-A production log loss is framed by two constants: the one known *before* production (the deployable
-null: the make rate known before the file) and one at production's *own* make rate, an after-the-fact
-bar a model must clear to know more than the make rate alone. The verdict is worded here only.
+The yardsticks are two constants: the make rate known *before* the file (the deployable null) and
+production's *own* make rate (after the fact: beating it means knowing more than the make rate alone).
 """
 
 from __future__ import annotations
@@ -25,10 +24,6 @@ AFTER = "constant at production's own make rate (after the fact)"
 class Verdict:
     level: str  # the Streamlit box: "success", "warning", "error" or "info"
     text: str
-
-    @property
-    def fits(self) -> bool:
-        return self.level == "success"
 
 
 def production_verdict(metrics: Mapping[str, float]) -> Verdict:

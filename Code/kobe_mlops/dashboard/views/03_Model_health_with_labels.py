@@ -49,7 +49,7 @@ with st.expander("Every metric beside its yardsticks"):
     st.dataframe(table.style.format("{:.4f}", na_rep="—"), width="stretch")
     st.caption(verdict.YARDSTICK_NOTE)
 
-reference = common.reference_scores(source, model)
+reference, _ = common.training_artifacts(source, model)
 graded = common.graded_scores(source, run)
 curves = {}
 if reference is not None:

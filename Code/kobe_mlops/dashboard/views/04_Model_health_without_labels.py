@@ -24,7 +24,7 @@ else:
     show = {APPLICABLE: st.success, QUESTIONABLE: st.warning}.get(applicability, st.error)
     show(f"**Estimate {applicability}.** {tags.get(names.ESTIMATE_REASON_TAG, '')}")
 
-reference = common.reference_scores(source, model)
+reference, support = common.training_artifacts(source, model)
 production = common.production_scores(source, run)
 development = common.development(source)
 test_probability = None if reference is None else reference[config.PROBABILITY_COLUMN].to_numpy()
@@ -95,7 +95,6 @@ st.caption(
     "longer fits them, which only labels can settle."
 )
 
-support = common.feature_support(source, model)
 if support is not None:
     with st.expander("The training support: where the model learned"):
         bands = pd.DataFrame(

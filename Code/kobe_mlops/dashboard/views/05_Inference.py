@@ -20,7 +20,7 @@ state = common.pipeline_state(source)
 if not url and (state is None or state.champion is None):
     common.show_empty_state(source, "no champion model is registered and no scoring API URL is set")
 
-support = common.feature_support(source, state.champion) if state and state.champion else None
+support = common.training_artifacts(source, state.champion)[1] if state and state.champion else None
 if support:
     bands = ", ".join(f"{name} {low:g} to {high:g}" for name, (low, high) in support.items())
     st.markdown(

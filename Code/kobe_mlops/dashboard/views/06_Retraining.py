@@ -5,10 +5,12 @@ import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts, common
+from kobe_mlops.monitoring import triggers
+from kobe_mlops.tracking import reads
 
 st.title("Retraining")
 source = common.current_source()
-report = common.trigger_report(source)
+report = common.store_read(source, triggers.latest_trigger_report)
 if report is None:
     common.show_empty_state(source, "no application run (PipelineAplicacao) was found")
 
@@ -24,12 +26,7 @@ else:
     st.success(f"No trigger fired. **Recommended action:** {report.recommended_action}")
 
 for trigger in report.triggers:
-    if trigger.fired:
-        status = ":red[**fired**]"
-    elif trigger.value is None:
-        status = ":gray[not measurable]"
-    else:
-        status = ":green[ok]"
+    status = ":red[**fired**]" if trigger.fired else ":gray[not measurable]" if trigger.value is None else ":green[ok]"
     st.markdown(f"**{trigger.name.replace('_', ' ').capitalize()}** — {status}  \n{trigger.description}")
 
 with st.expander("The triggers as a table"):
@@ -45,7 +42,8 @@ st.caption(
 )
 
 st.subheader("Challenger, promotion and rollback")
-aliases, decisions = common.retraining_history(source)
+aliases = common.store_read(source, reads.registry_aliases)
+decisions = common.store_read(source, reads.decision_history)
 aliases_shown = [config.CHAMPION_ALIAS, config.CHALLENGER_ALIAS, config.PREVIOUS_ALIAS]
 for column, alias in zip(st.columns(3), aliases_shown, strict=True):
     column.metric(f"@{alias}", f"version {aliases[alias]}" if alias in aliases else "none")
@@ -63,7 +61,7 @@ else:
     )
     gates = decisions[decisions["step"] == config.RETRAINING_RUN_NAMES["validacao_challenger"]]
     if not gates.empty:
-        gate = common.run_summary(source, gates.iloc[0]["run_id"])
+        gate = common.store_read(source, common.run_summary, gates.iloc[0]["run_id"])
         candidates = common.gate_candidates(gate)
         if candidates:
             common.show_figure(charts.gate_figure, candidates, gate.params.get("winner", ""), width="content")

@@ -9,7 +9,7 @@ from kobe_mlops.monitoring import trends, triggers
 st.title("Trends")
 source = common.current_source()
 common.require_state(source)
-frame = common.application_trends(source)
+frame = common.store_read(source, trends.application_trends)
 if frame is None:
     common.show_empty_state(source, "no application run (PipelineAplicacao) was found")
 

@@ -11,7 +11,7 @@ st.title("Timeline")
 source = common.current_source()
 if not reads.store_exists(source.tracking_uri):
     common.show_empty_state(source, "no pipeline run was found")
-view = common.replay(source)
+view = common.store_read(source, replay_timeline.load_replay)
 if view is None:
     st.info(
         f"No replay yet: no finished replay (a {config.REPLAY_RUN_NAMES['simulacao_operacao']} run in the "

@@ -1,9 +1,8 @@
 """Apply the champion to a production file: validate, score, account for every row, in batches.
 
-``rows_input == rows_scored + rows_rejected`` always holds: a row that breaks the data contract
-goes to the rejected output with its reason. :func:`apply_to_file` streams a parquet file in
-record batches (memory set by the batch size) and publishes its outputs only when every row was
-scored; :func:`score_frame` does the same for a few rows in memory.
+``rows_input == rows_scored + rows_rejected`` always holds: a row that breaks the data contract goes
+to the rejected output with its reason. :func:`apply_to_file` streams a parquet file in record
+batches; :func:`score_frame` does the same for a few rows in memory.
 """
 
 from __future__ import annotations
@@ -92,12 +91,7 @@ def score_frame(frame: pd.DataFrame, model, source: str = "input", stamp: Stamp 
     predictions[names.MODEL_VERSION_COLUMN] = pd.Series(stamp.model_version or None, predictions.index, dtype=object)
     predictions[names.SCORED_AT_COLUMN] = pd.Series(stamp.scored_at, predictions.index, dtype="datetime64[us, UTC]")
     labelled = int(predictions[config.TARGET].notna().sum()) if config.TARGET in predictions else 0
-    counts = {
-        "rows_input": len(predictions) + len(rejected),
-        "rows_scored": len(predictions),
-        "rows_rejected": len(rejected),
-        "rows_labeled": labelled,
-    }
+    counts = RowCounts(len(predictions), len(rejected), labelled).result()
     return AppliedFile(
         source,
         counts,
@@ -110,12 +104,8 @@ def score_frame(frame: pd.DataFrame, model, source: str = "input", stamp: Stamp 
 
 
 def embedded_model(model):
-    """The loaded pyfunc's own :class:`ShotMadeModel` when MLflow's input check is a pass-through.
-
-    With every input column ``Any`` (so text reaches the model's own contract) MLflow walks each
-    value, twenty times the model's cost; the unwrapped model runs the same contract. Any other
-    model is returned as is.
-    """
+    """The loaded pyfunc's own :class:`ShotMadeModel` when every input column is ``Any``: MLflow's
+    check then walks each value (twenty times the model's cost) and the model runs the same contract."""
     from mlflow.exceptions import MlflowException
     from mlflow.types.schema import AnyType
 
@@ -207,28 +197,13 @@ class BatchLayout:
         """All but the unique shot ids (encoding those costs a fifth of the writing for nothing)."""
         return [name for name in self.predictions_schema.names if name != "shot_id"]
 
-    def stamp_columns(self, rows: int) -> list[pa.Array]:
-        version = pa.scalar(self.stamp.model_version or None, pa.string())
-        scored_at = pa.scalar(self.stamp.scored_at, SCORED_AT_TYPE)
-        return [pa.repeat(version, rows), pa.repeat(scored_at, rows)]
-
     @classmethod
     def of_schema(
         cls, schema: pa.Schema, source: str, nullable_integers: Iterable[str] = (), stamp: Stamp = NO_STAMP
     ) -> BatchLayout:
         ids = tuple(name for name in config.ID_COLUMNS if name in schema.names)
-        return cls(
-            source,
-            ids,
-            tuple(schema.field(name).type for name in ids),
-            config.TARGET in schema.names,
-            frozenset(nullable_integers),
-            stamp,
-        )
-
-
-def _is_number(kind: pa.DataType) -> bool:
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+        id_types = tuple(schema.field(name).type for name in ids)
+        return cls(source, ids, id_types, config.TARGET in schema.names, frozenset(nullable_integers), stamp)
 
 
 def _feature_matrix(columns: dict, rows: int) -> np.ndarray:
@@ -277,7 +252,7 @@ def score_batch(
         id_rejected = _joined(id_rejected, id_rejections_of(id_table, shot_ids=False, valid_dates=layout.valid_dates))
     checked = [name for name in layout.read_columns if name not in layout.ids]  # the ids: above
     columns = {name: table.column(name) for name in checked}
-    if all(_is_number(column.type) for column in columns.values()):
+    if all(pa.types.is_integer(c.type) or pa.types.is_floating(c.type) for c in columns.values()):
         matrix = _feature_matrix(columns, len(table))
         target = float_values(columns[config.TARGET]) if layout.has_target else None
         broken = broken_matrix_rows(matrix)
@@ -318,7 +293,8 @@ def score_batch(
     arrays += [pa.array(probability), pa.array(prediction)]
     if target is not None:
         arrays.append(pa.array(target, from_pandas=True))
-    arrays += layout.stamp_columns(len(probability))
+    stamp = (layout.stamp.model_version or None, layout.stamp.scored_at)  # cast to the schema's types below
+    arrays += [pa.repeat(pa.scalar(value), len(probability)) for value in stamp]
     schema = layout.predictions_schema
     arrays = [a.cast(kind) if a.type != kind else a for a, kind in zip(arrays, schema.types, strict=True)]
     predictions = pa.Table.from_arrays(arrays, schema=schema)
@@ -364,12 +340,6 @@ def id_rejections_of(
     return _joined(*parts)
 
 
-def rejected_table(rows: pa.Table, reasons: np.ndarray, schema: pa.Schema) -> pa.Table:
-    rows = rows.select([name for name in schema.names if name != REASON_COLUMN])
-    rows = rows.append_column(REASON_COLUMN, pa.array(list(reasons), type=pa.string()))
-    return rows.cast(schema)
-
-
 # --- One file, streamed -----------------------------------------------------------------------
 
 
@@ -407,24 +377,18 @@ class ProductionFile:
         self.columns = [name for name in schema.names if name not in index]
         require_columns(pd.DataFrame(columns=self.columns), config.FEATURES, self.source)
         self.layout = BatchLayout.of_schema(schema, self.source, self._integers_with_gaps(schema), stamp)
-        fields = [schema.field(name) for name in self.columns]
-        self.rejected_schema = pa.schema([*fields, pa.field(REASON_COLUMN, pa.string())])
+        self.rejected_schema = pa.schema([*map(schema.field, self.columns), pa.field(REASON_COLUMN, pa.string())])
         self.rows = self.parquet.metadata.num_rows
 
     def _integers_with_gaps(self, schema: pa.Schema) -> set[str]:
         metadata = self.parquet.metadata
-        wanted = {
-            i: name
+        return {
+            name
             for i, name in enumerate(metadata.schema.names)
             if name in schema.names and pa.types.is_integer(schema.field(name).type)
+            for group in range(metadata.num_row_groups)
+            if getattr(metadata.row_group(group).column(i).statistics, "null_count", None)
         }
-        gaps = set()
-        for group in range(metadata.num_row_groups):
-            for i, name in wanted.items():
-                statistics = metadata.row_group(group).column(i).statistics
-                if statistics is not None and statistics.has_null_count and statistics.null_count:
-                    gaps.add(name)
-        return gaps
 
     def check_row_groups(self) -> None:
         """Read each column chunk in turn: the first unreadable one raises an error naming its rows."""
@@ -604,11 +568,10 @@ def apply_to_file(
     """Stream the production parquet at ``path`` through the contract and ``model`` (pyfunc ``predict``).
 
     ``outputs``: the predictions and rejected files (the latter even when empty), moved into place
-    only when the whole file was scored; None scores and counts only. ``observers`` see every batch
-    and come back in the result. ``workers`` batches are scored at once (``model.predict`` must then
-    allow concurrent calls); outputs are written in file order, each scored row stamped with
-    ``stamp``. ``sink`` gets each batch's predictions in file order on a thread of its own.
-    ``workers`` defaults to one per core, at most :data:`MAX_WORKERS`.
+    only when the whole file was scored; None scores and counts only. ``observers`` see every batch.
+    ``workers`` batches are scored at once (default: one per core, at most :data:`MAX_WORKERS`);
+    outputs are written in file order, each scored row stamped with ``stamp``; ``sink`` gets each
+    batch's predictions in file order on a thread of its own.
     """
     production = ProductionFile(path, batch_rows, stamp)
     counts = RowCounts()
@@ -633,8 +596,9 @@ def apply_to_file(
             rejected = production.rejected_schema.empty_table()
             if len(checked.rejected_positions):
                 whole_rows = whole_rows or _WholeRows(production)
-                taken = whole_rows.take(number, checked.rejected_positions, rows)
-                rejected = rejected_table(taken, checked.reasons, production.rejected_schema)
+                taken = whole_rows.take(number, checked.rejected_positions, rows)  # the file's columns
+                rejected = taken.append_column(REASON_COLUMN, pa.array(list(checked.reasons), pa.string()))
+                rejected = rejected.cast(production.rejected_schema)
                 fed.update(ScoredBatch(production.layout.predictions_schema.empty_table(), rejected, production.source))
             if writers:
                 writer.put((checked.predictions, rejected))

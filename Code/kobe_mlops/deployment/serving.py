@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -103,28 +104,21 @@ def free_port(host: str = DEFAULT_HOST) -> int:
         return probe.getsockname()[1]
 
 
+@dataclass(eq=False)
 class ModelServer:
-    """``mlflow models serve`` for one model URI on a loopback port, as a context manager.
+    """``mlflow models serve`` for one model URI on a loopback port (a free one by default), as a
+    context manager."""
 
-    The virtual environment's ``bin/`` goes first on PATH: with ``--env-manager local`` MLflow
-    starts ``uvicorn`` by name and exits with code 127 when it cannot find it.
-    """
+    model_uri: str = config.CHAMPION_URI
+    host: str = DEFAULT_HOST
+    port: int | None = None
+    tracking_uri: str | None = None
+    workers: int = 1
+    process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    log_path: Path | None = field(default=None, init=False)
 
-    def __init__(
-        self,
-        model_uri: str = config.CHAMPION_URI,
-        host: str = DEFAULT_HOST,
-        port: int | None = None,
-        tracking_uri: str | None = None,
-        workers: int = 1,
-    ):
-        self.model_uri = model_uri
-        self.host = host
-        self.port = port or free_port(host)
-        self.tracking_uri = tracking_uri
-        self.workers = workers
-        self.process: subprocess.Popen | None = None
-        self.log_path: Path | None = None
+    def __post_init__(self):
+        self.port = self.port or free_port(self.host)
 
     @property
     def url(self) -> str:
@@ -138,9 +132,9 @@ class ModelServer:
     def start(self, timeout: float = STARTUP_TIMEOUT_SECONDS) -> ModelServer:
         from kobe_mlops.tracking import tracking_uri
 
-        env = dict(os.environ)
+        env = dict(os.environ, MLFLOW_TRACKING_URI=self.tracking_uri or tracking_uri())
+        # With --env-manager local MLflow starts uvicorn by name (exit code 127 if not found): the venv goes first.
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        env["MLFLOW_TRACKING_URI"] = self.tracking_uri or tracking_uri()
         log = tempfile.NamedTemporaryFile(prefix="kobe-serve-", suffix=".log", delete=False)
         self.log_path = Path(log.name)
         self.process = subprocess.Popen(

@@ -52,8 +52,6 @@ except ModuleNotFoundError as missing:  # Spark is an optional extra, not in the
         "The Spark engine needs the 'scale' extra: .venv/bin/pip install -e '.[scale]'"
     ) from missing
 
-DEFAULT_MASTER = config.DEFAULT_SPARK_MASTER
-APP_NAME = "kobe-mlops-aplicacao"
 # Rows per Arrow batch to the Python workers (Spark's default: 10,000): each is one model call,
 # whose fixed cost dominates at 10,000 rows (bench/engines.py --arrow-batch-rows).
 ARROW_BATCH_ROWS = 500_000
@@ -61,6 +59,7 @@ ARROW_BATCH_ROWS = 500_000
 LOCAL_DRIVER_MEMORY = "2g"
 # Below this size a file with fewer row groups than cores is not spread by a shuffle: it costs more than it brings.
 SPREAD_MIN_ROWS = 4 * ARROW_BATCH_ROWS
+DEFAULT_MASTER = config.DEFAULT_SPARK_MASTER
 
 _ROW = "__kobe_row"  # the row's position in the input (Spark's partition order), to join and sort
 _STATE = "__kobe_state"  # a partition's pickled observers
@@ -69,14 +68,10 @@ _PART_NAME = "part-{:05d}.parquet"
 _OUT_SCHEMA = f"`{_ROW}` long, `{REASON_COLUMN}` string, `{_PARTITION}` long, `{_STATE}` binary"
 
 
-def is_local_master(master: str) -> bool:
-    return master.startswith("local")
-
-
 def worker_python(master: str) -> str:
     """The interpreter Spark's Python workers run: locally always this one (a stale ``PYSPARK_PYTHON``
     has no pandas); on a cluster a ``PYSPARK_PYTHON`` set by the user wins."""
-    if not is_local_master(master) and os.environ.get("PYSPARK_PYTHON"):
+    if not master.startswith("local") and os.environ.get("PYSPARK_PYTHON"):
         return os.environ["PYSPARK_PYTHON"]
     return sys.executable
 
@@ -89,20 +84,18 @@ def session_conf(master: str) -> dict[str, str]:
         "spark.sql.execution.arrow.pyspark.fallback.enabled": "false",
         "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
     }
-    if is_local_master(master):
-        conf.update(
-            {
-                "spark.driver.memory": LOCAL_DRIVER_MEMORY,
-                # A JVM out of heap would leave the job waiting forever on a dead result thread:
-                # exit instead, so the step fails with an error.
-                "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
-                # Servers bind to loopback: no driver port and no web UI on the network.
-                "spark.driver.bindAddress": "127.0.0.1",
-                "spark.driver.host": "127.0.0.1",
-                "spark.ui.enabled": "false",
-                "spark.ui.showConsoleProgress": "false",
-            }
-        )
+    if master.startswith("local"):
+        conf |= {
+            "spark.driver.memory": LOCAL_DRIVER_MEMORY,
+            # A JVM out of heap would leave the job waiting forever on a dead result thread:
+            # exit instead, so the step fails with an error.
+            "spark.driver.extraJavaOptions": "-XX:+ExitOnOutOfMemoryError",
+            # Servers bind to loopback: no driver port and no web UI on the network.
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.driver.host": "127.0.0.1",
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+        }
     return conf
 
 
@@ -112,10 +105,8 @@ def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = No
     if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
         raise RuntimeError("Spark needs Java 17: install a JDK (Debian: openjdk-17-jre-headless) or set JAVA_HOME.")
     os.environ["PYSPARK_PYTHON"] = worker_python(master)  # read when the SparkContext starts its workers
-    builder = SparkSession.builder.master(master).appName(APP_NAME)
-    for key, value in {**session_conf(master), **(conf or {})}.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    settings = {**session_conf(master), **(conf or {})}
+    spark = SparkSession.builder.master(master).appName("kobe-mlops-aplicacao").config(map=settings).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
         yield spark
@@ -126,22 +117,6 @@ def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = No
 
 class SparkDriverError(RuntimeError):
     """Spark's driver JVM died while scoring (in practice: out of memory)."""
-
-
-def _driver_alive(spark: SparkSession) -> bool:
-    try:
-        spark.sparkContext.statusTracker().getActiveJobsIds()  # a call into the JVM, public API
-    except Exception:
-        return False
-    return True
-
-
-def _local_file(path: str) -> ProductionFile | None:
-    """A local parquet file opened as the pandas engine opens it (its checks, its messages); None
-    for a folder of part files or a remote path, which Spark alone reads."""
-    if "://" in path or Path(path).is_dir():
-        return None
-    return ProductionFile(path)
 
 
 def read_production(spark: SparkSession, path: str, local: ProductionFile | None = None) -> DataFrame:
@@ -171,13 +146,6 @@ class _Task:
     observers: bytes  # pickled Observers: each partition starts from a fresh copy
 
 
-def _worker_model(archive: str):
-    from mlflow.pyfunc.spark_model_cache import SparkModelCache
-
-    model, _ = SparkModelCache.get_or_load(archive)  # loaded once per Python worker process
-    return embedded_model(model)
-
-
 def _out_batch(rows=None, reasons=(), partition: int | None = None, observers: Observers | None = None):
     """One batch of the scoring pass's output: rejected rows' positions and reasons, or a partition's state."""
     if observers is not None:
@@ -196,11 +164,12 @@ def _out_batch(rows=None, reasons=(), partition: int | None = None, observers: O
 
 def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """One partition: contract, model, part file, observers; yields rejected positions, then the state."""
+    from mlflow.pyfunc.spark_model_cache import SparkModelCache
     from pyspark import TaskContext
 
     context = TaskContext.get()
     partition = context.partitionId()
-    model = _worker_model(task.model_archive)
+    model = embedded_model(SparkModelCache.get_or_load(task.model_archive)[0])  # loaded once per Python worker
     observers: Observers = pickle.loads(task.observers)
     target = Path(task.predictions_dir) / _PART_NAME.format(partition) if task.predictions_dir else None
     staged = (
@@ -288,7 +257,9 @@ def score(
     from mlflow.pyfunc.spark_model_cache import SparkModelCache
 
     source = str(path)
-    local = _local_file(source)
+    # A local file is opened as the pandas engine opens it (its checks, its messages); Spark alone
+    # reads a folder of part files or a remote path.
+    local = None if "://" in source or Path(source).is_dir() else ProductionFile(source)
     original = read_production(spark, source, local)
     schema = to_arrow_schema(original.drop(_ROW).schema)
     gaps = local.layout.nullable_integers if local is not None else ()
@@ -318,11 +289,8 @@ def score(
             try:
                 checked.write.mode("overwrite").parquet(str(meta / "checked"))
             except Exception:
-                try:
-                    if local is not None:
-                        local.check_row_groups()  # names an unreadable row group, if that is what failed
-                except DataContractError as named:
-                    raise named from None
+                if local is not None:
+                    local.check_row_groups()  # names an unreadable row group, if that is what failed
                 raise
             checked = spark.read.parquet(str(meta / "checked"))
             states = checked.filter(F.col(_STATE).isNotNull()).select(_PARTITION, _STATE).collect()
@@ -335,8 +303,7 @@ def score(
                     rejected.write.parquet(str(staged[1]))
                     _tidy(staged[1])
                     rejected = spark.read.parquet(str(staged[1]))
-                fold_task = _Task(layout, archive, "", pickle.dumps(template))
-                folded = rejected.mapInArrow(partial(_fold_rejected, fold_task), _OUT_SCHEMA)
+                folded = rejected.mapInArrow(partial(_fold_rejected, task), _OUT_SCHEMA)
                 rejected_states = folded.select(_PARTITION, _STATE).collect()
             elif staged:
                 _write_empty(rejected_schema, staged[1])
@@ -369,7 +336,11 @@ def score_in_new_session(
         except DataContractError:
             raise
         except Exception as exc:
-            if _driver_alive(spark):
+            try:
+                spark.sparkContext.statusTracker().getActiveJobsIds()  # a call into the JVM: is it alive?
+            except Exception:
+                pass
+            else:
                 raise
             raise SparkDriverError(
                 f"{path}: Spark's driver JVM stopped while scoring ({type(exc).__name__}), most likely out of "

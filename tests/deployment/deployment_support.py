@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kobe_mlops import config
+from kobe_mlops.deployment.outputs import OutputPaths
 
 
 class DistanceModel:
@@ -31,6 +32,27 @@ class DistanceModel:
             },
             index=features.index,
         )
+
+
+class Keep:
+    """An observer that keeps every batch it sees (a real one never keeps rows)."""
+
+    def __init__(self):
+        self.batches = []
+
+    def update(self, batch):
+        self.batches.append(batch)
+
+    def merge(self, other):
+        self.batches.extend(other.batches)
+        return self
+
+    def result(self):
+        return self.batches
+
+
+def outputs(folder) -> OutputPaths:
+    return OutputPaths(folder / "predictions.parquet", folder / "rejected.parquet")
 
 
 def shots(rows: int, seed: int = 7) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pytest
-from deployment_support import DistanceModel
+from deployment_support import DistanceModel, Keep, outputs
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import REASON_COLUMN
@@ -116,36 +116,17 @@ def test_only_the_shot_model_with_an_any_schema_skips_mlflow_s_per_value_check(t
     pd.testing.assert_frame_equal(embedded.predict(rows), loaded.predict(rows))
 
 
-class BatchSizes:
-    """An observer that records the size of every scored batch it sees (picklable, mergeable)."""
-
-    def __init__(self):
-        self.sizes: list[int] = []
-
-    def update(self, batch) -> None:
-        if batch.rows_scored:
-            self.sizes.append(batch.rows_scored)
-
-    def merge(self, other):
-        self.sizes += other.sizes
-        return self
-
-    def result(self) -> list[int]:
-        return sorted(self.sizes)
-
-
 def test_small_row_groups_are_read_together_into_batches_of_the_engine_s_size(tmp_path):
     """A file an appending writer left (many small row groups) streams in batches of ``batch_rows``;
     a clean file still gets its (empty) rejected output."""
     frame = pd.concat([production()] * 60, ignore_index=True).assign(shot_id=lambda f: np.arange(len(f)))
     path = tmp_path / "appended.parquet"
     frame.to_parquet(path, index=False, row_group_size=6)  # 60 row groups of 6 rows
-    sizes = BatchSizes()
-    outputs = (tmp_path / "predictions.parquet", tmp_path / "rejected.parquet")
-    result = apply_to_file(path, DistanceModel(), outputs, [sizes], batch_rows=100)
+    written = outputs(tmp_path)
+    result = apply_to_file(path, DistanceModel(), written, [Keep()], batch_rows=100)
     assert result.counts["rows_input"] == 360
-    assert sizes.result() == [60, 100, 100, 100]
-    assert pd.read_parquet(outputs[1]).empty and len(pd.read_parquet(outputs[0])) == 360
+    assert sorted(batch.rows_scored for batch in result.observer(Keep).result()) == [60, 100, 100, 100]
+    assert pd.read_parquet(written.rejected).empty and len(pd.read_parquet(written.predictions)) == 360
 
 
 def test_ids_are_checked_over_the_whole_file_as_the_contract_checks_a_whole_frame(tmp_path):
@@ -158,12 +139,12 @@ def test_ids_are_checked_over_the_whole_file_as_the_contract_checks_a_whole_fram
     frame.loc[21, "period"] = 0  # a feature problem too, beside a valid date
     path = tmp_path / "ids.parquet"
     frame.to_parquet(path, index=False)
-    outputs = (tmp_path / "predictions.parquet", tmp_path / "rejected.parquet")
-    result = apply_to_file(path, DistanceModel(), outputs, batch_rows=8)
+    written = outputs(tmp_path)
+    result = apply_to_file(path, DistanceModel(), written, batch_rows=8)
     reference = score_frame(frame, DistanceModel())
-    rejected = pd.read_parquet(outputs[1]).set_index("shot_id")[REASON_COLUMN].sort_index()
+    rejected = pd.read_parquet(written.rejected).set_index("shot_id")[REASON_COLUMN].sort_index()
     expected = reference.rejected.set_index("shot_id")[REASON_COLUMN].sort_index()
     pd.testing.assert_series_equal(rejected, expected)
     assert set(expected.index) >= {3, 21, 22, 31, 46} and "appears 2 times" in expected.loc[3].iloc[0]
     assert result.counts["rows_rejected"] == len(expected)
-    assert sorted(pd.read_parquet(outputs[0])["shot_id"]) == sorted(reference.predictions["shot_id"])
+    assert sorted(pd.read_parquet(written.predictions)["shot_id"]) == sorted(reference.predictions["shot_id"])

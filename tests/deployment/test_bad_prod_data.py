@@ -11,6 +11,7 @@ from conftest import run_pipeline
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import REASON_COLUMN, DataContractError
 from kobe_mlops.monitoring.application_run import run_application_step
+from kobe_mlops.tracking import reads
 
 
 @pytest.fixture
@@ -39,16 +40,9 @@ def good_shots(rows: int = 6) -> pd.DataFrame:
     )
 
 
-def latest_application_run(workspace_copy):
-    """The newest finished PipelineAplicacao run and how many finished ones there are."""
-    client = mlflow.MlflowClient(workspace_copy.tracking_uri)
-    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        "attributes.run_name = 'PipelineAplicacao' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-    )
-    return runs[0], len(runs)
+def finished_runs(workspace_copy) -> list:
+    """Every finished PipelineAplicacao run, oldest first."""
+    return reads.finished_application_runs(mlflow.MlflowClient(workspace_copy.tracking_uri))
 
 
 @pytest.mark.parametrize("through_the_command", [True, False], ids=["not-parquet-by-command", "corrupt-row-group"])
@@ -61,7 +55,7 @@ def test_unusable_file_stops_with_one_message_and_leaves_outputs_alone(
     bad_file = tmp_path / "incoming.parquet"
     outputs = [workspace_copy.paths.predictions_prod, workspace_copy.paths.rejected_prod]
     before = [path.stat().st_mtime_ns for path in outputs]
-    _, runs_before = latest_application_run(workspace_copy)
+    runs_before = len(finished_runs(workspace_copy))
     if through_the_command:
         bad_file.write_text("lat,lon\n33.9,-118.3\n")
         result = run_pipeline(workspace_copy.workspace, "--steps", "04", "--prod-data", str(bad_file), check=False)
@@ -76,7 +70,7 @@ def test_unusable_file_stops_with_one_message_and_leaves_outputs_alone(
             step(bad_file)
         assert str(error.value).startswith(f"{bad_file}: row group 1 of 3 (rows 4 to 7) is not readable")
     assert [path.stat().st_mtime_ns for path in outputs] == before  # no partial outputs
-    assert latest_application_run(workspace_copy)[1] == runs_before  # no finished run logged for it
+    assert len(finished_runs(workspace_copy)) == runs_before  # no finished run logged for it
 
 
 def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, step, tmp_path):
@@ -104,14 +98,9 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, 
     predictions = pd.read_parquet(workspace_copy.paths.predictions_prod)
     assert sorted(predictions["shot_id"]) == [7, 8, 9, 10]
     assert predictions[config.PROBABILITY_COLUMN].between(0, 1).all()
-    run, _ = latest_application_run(workspace_copy)
-    metrics = run.data.metrics
-    assert (metrics["rows_input"], metrics["rows_scored"], metrics["rows_rejected"], metrics["rows_labeled"]) == (
-        10,
-        4,
-        6,
-        3,
-    )
+    run = finished_runs(workspace_copy)[-1]
+    counts = {name: run.data.metrics[name] for name in ("rows_input", "rows_scored", "rows_rejected", "rows_labeled")}
+    assert counts == {"rows_input": 10, "rows_scored": 4, "rows_rejected": 6, "rows_labeled": 3}
     assert run.data.params["prod_data"] == str(incoming)
 
 
@@ -119,7 +108,7 @@ def test_a_file_without_labels_is_scored_and_says_so(workspace_copy, step, tmp_p
     incoming = tmp_path / "unlabelled.parquet"
     good_shots(5).drop(columns="shot_made_flag").to_parquet(incoming)
     step(incoming)
-    run, _ = latest_application_run(workspace_copy)
+    run = finished_runs(workspace_copy)[-1]
     assert run.data.metrics["rows_scored"] == 5 and run.data.metrics["rows_labeled"] == 0
     assert "log_loss" not in run.data.metrics
     assert run.data.tags["labelled_metrics"].startswith("none")

@@ -117,9 +117,8 @@ def test_application_step_through_the_api_matches_the_embedded_run(server, works
     experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
     latest = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
     assert latest.info.run_name == "PipelineAplicacao" and latest.data.params["scoring_url"] == server.url
-    assert (
-        latest.data.metrics["rows_scored"] + latest.data.metrics["rows_rejected"] == latest.data.metrics["rows_input"]
-    )
+    metrics = latest.data.metrics
+    assert metrics["rows_scored"] + metrics["rows_rejected"] == metrics["rows_input"]
 
 
 def test_application_step_with_the_server_down_fails_with_one_message(workspace_copy):

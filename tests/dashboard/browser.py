@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+
+from kobe_mlops.deployment.serving import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 APP = PROJECT_ROOT / "Code" / "kobe_mlops" / "dashboard" / "app.py"
@@ -44,12 +45,6 @@ def page_done_js(title: str | None = None) -> str:
         f" return Boolean(app && title) && {same_title} && app.getAttribute('data-test-script-state') === 'notRunning';"
         " })()"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(condition, seconds: float, what: str, interval: float = 0.25):

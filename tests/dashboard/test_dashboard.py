@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from kobe_mlops import config
 from kobe_mlops.dashboard import common, inference, verdict
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES, cast_features
-from kobe_mlops.deployment.serving import SCORING_URL_ENV, RestScoringClient, ScoringError
+from kobe_mlops.deployment.serving import SCORING_URL_ENV, RestScoringClient, ScoringError, free_port
 from kobe_mlops.modeling.support import support_from_json
 from kobe_mlops.monitoring import calculators, health, trends, triggers
 from kobe_mlops.tracking import names, reads
@@ -160,8 +160,7 @@ def test_a_corrupt_processed_file_is_named_not_a_traceback(tmp_path, monkeypatch
 
 
 def test_an_unreachable_tracking_server_is_named_not_a_traceback(tmp_path, monkeypatch):
-    with ScoringStub(distance_model) as stub:
-        url = stub.url  # a loopback port where nothing listens once the stub is closed
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     point_at(monkeypatch, tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # fail at once instead of backing off

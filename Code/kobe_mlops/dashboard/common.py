@@ -7,6 +7,7 @@ times of the files a pipeline run rewrites): a new run refreshes the pages; two 
 from __future__ import annotations
 
 import io
+import itertools
 import shlex
 import tempfile
 from collections.abc import Callable
@@ -306,10 +307,4 @@ def coinciding_strategies(timeline: pd.DataFrame) -> list[tuple[str, str]]:
         strategy: rows.sort_values("batch_number")[["log_loss", "retrained", "promoted"]].reset_index(drop=True)
         for strategy, rows in timeline.groupby("strategy", sort=False)
     }
-    strategies = list(paths)
-    return [
-        (first, second)
-        for position, first in enumerate(strategies)
-        for second in strategies[position + 1 :]
-        if paths[first].equals(paths[second])
-    ]
+    return [(first, second) for first, second in itertools.combinations(paths, 2) if paths[first].equals(paths[second])]

@@ -35,8 +35,7 @@ st.caption(
 )
 
 st.subheader(f"Metrics at the model's threshold {config.DECISION_THRESHOLD}")
-columns = st.columns(5)
-for column, name in zip(columns, ["log_loss", "auc", "f1", "precision", "recall"], strict=True):
+for column, name in zip(st.columns(5), ["log_loss", "auc", "f1", "precision", "recall"], strict=True):
     production, test = table.loc[name, "production"], table.loc[name, "test"]
     change = production - test
     column.metric(

@@ -92,13 +92,16 @@ def pytest_runtest_setup(item):
     _current["item"] = item
 
 
-def run_pipeline(workspace: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_pipeline(
+    workspace: Path, *args: str, check: bool = True, timeout: int = 900, tracking_uri: str = ""
+) -> subprocess.CompletedProcess:
+    """``run_all.py --workspace workspace *args`` with the workspace's own SQLite store, or ``tracking_uri``."""
     item = _current["item"]
     if item is not None and item.get_closest_marker("e2e") is None:
         raise AssertionError(f"{item.nodeid} runs run_all.py: mark it e2e (pytest.mark.e2e) so the quick loop skips it")
     result = subprocess.run(
         [sys.executable, str(config.PROJECT_ROOT / "run_all.py"), "--workspace", str(workspace), *args],
-        env=workspace_env(workspace),
+        env=workspace_env(workspace) | ({"MLFLOW_TRACKING_URI": tracking_uri} if tracking_uri else {}),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -2,7 +2,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,14 +14,9 @@ def test_workspace_defaults_to_project_root_and_the_env_moves_every_generated_pa
     assert config.workspace_paths().root == config.PROJECT_ROOT
     monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
     paths = config.workspace_paths()
-    for path in [
-        paths.raw_dir,
-        paths.base_train,
-        paths.predictions_prod,
-        paths.mlflow_db,
-        paths.executed_notebooks_dir,
-    ]:
-        assert Path(path).is_relative_to(tmp_path)
+    generated = [getattr(paths, name) for name, kind in vars(type(paths)).items() if isinstance(kind, property)]
+    assert len(generated) > 10 and all(path.is_relative_to(tmp_path) for path in generated)
+    assert paths.raw_file("prod") == tmp_path / "data" / "raw" / "dataset_kobe_prod.parquet"
 
 
 def test_every_dataset_has_a_digest_and_the_course_names_hold():
@@ -30,11 +24,7 @@ def test_every_dataset_has_a_digest_and_the_course_names_hold():
     assert all(len(digest) == 64 for digest in config.DATASET_SHA256.values())
     assert list(FEATURE_RULES) == config.FEATURES and config.TARGET not in config.FEATURES
     assert config.CHAMPION_URI == "models:/kobe-shot-model@champion"
-    assert [config.RUN_NAMES[step] for step in ("preparacao", "treinamento", "aplicacao")] == [
-        "PreparacaoDados",
-        "Treinamento",
-        "PipelineAplicacao",
-    ]
+    assert list(config.RUN_NAMES.values()) == ["AquisicaoDados", "PreparacaoDados", "Treinamento", "PipelineAplicacao"]
 
 
 def test_relative_paths_are_taken_from_the_project_root_not_the_cwd(tmp_path, monkeypatch):

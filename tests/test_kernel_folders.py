@@ -99,9 +99,8 @@ def new_files_outside_the_workspace(copy: Copy) -> list[str]:
 
 
 def test_notebooks_run_from_either_folder_and_write_only_the_workspace(copy):
-    assert (copy.project / "mlflow.db").is_file() and (
-        copy.project / "data" / "processed" / "base_train.parquet"
-    ).is_file()
+    paths = config.workspace_paths(copy.project)
+    assert paths.mlflow_db.is_file() and paths.base_train.is_file()
     assert new_files_outside_the_workspace(copy) == []  # no notebooks/mlflow.db, no logs.log
 
 

@@ -13,11 +13,18 @@ from kobe_mlops import config
 MAX_CODE_CELL_LINES = 15
 
 
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=config.PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def dirty_cells(notebook: dict) -> list[int]:
+    """The code cells that carry outputs or an execution count."""
+    cells = enumerate(notebook["cells"])
+    return [i for i, c in cells if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+
+
 def committed_notebooks() -> list[str]:
-    listed = subprocess.run(
-        ["git", "ls-files", "*.ipynb"], cwd=config.PROJECT_ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    return listed
+    return git("ls-files", "*.ipynb").split()
 
 
 def test_the_pipeline_notebooks_are_committed():
@@ -28,15 +35,7 @@ def test_the_pipeline_notebooks_are_committed():
 @pytest.mark.parametrize("path", committed_notebooks())
 def test_notebook_has_no_outputs(path):
     # Read the committed blob, not the working copy: that is what the filter must have cleaned.
-    blob = subprocess.run(
-        ["git", "show", f"HEAD:{path}"], cwd=config.PROJECT_ROOT, capture_output=True, text=True, check=True
-    ).stdout
-    notebook = json.loads(blob)
-    dirty = [
-        i
-        for i, cell in enumerate(notebook["cells"])
-        if cell["cell_type"] == "code" and (cell.get("outputs") or cell.get("execution_count"))
-    ]
+    dirty = dirty_cells(json.loads(git("show", f"HEAD:{path}")))
     assert not dirty, f"{path}: cells {dirty} carry outputs; strip them (nbstripout)"
 
 
@@ -88,13 +87,10 @@ def test_nbstripout_filter_is_declared():
 
 def test_nbstripout_strips_an_executed_notebook_but_keeps_the_parameters_tag(pipeline_run, tmp_path):
     executed = pipeline_run.paths.executed_notebooks_dir / "02_preparacao.ipynb"
-    before = json.loads(executed.read_text())
-    assert any(cell.get("outputs") for cell in before["cells"] if cell["cell_type"] == "code")
+    assert any(cell.get("outputs") for cell in json.loads(executed.read_text())["cells"] if cell["cell_type"] == "code")
     copy = tmp_path / "02_preparacao.ipynb"
     copy.write_text(executed.read_text())
     subprocess.run([sys.executable, "-m", "nbstripout", str(copy)], check=True)
     after = json.loads(copy.read_text())
-    assert not any(
-        cell.get("outputs") or cell.get("execution_count") for cell in after["cells"] if cell["cell_type"] == "code"
-    )
+    assert dirty_cells(after) == []
     assert any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in after["cells"])

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import require_shared_data
+from conftest import require_shared_data, run_pipeline
 from kobe_mlops import config, tracking_stack
 
 RUN_NAMES = ["AquisicaoDados", "PreparacaoDados", "Treinamento", "PipelineAplicacao"]
@@ -34,21 +34,8 @@ class SharedPipeline:
     def uri(self) -> str:
         return self.state.tracking_uri
 
-    def env(self) -> dict[str, str]:
-        """Our own environment: conftest's workspace_env would drop MLFLOW_TRACKING_URI."""
-        env = {k: v for k, v in os.environ.items() if k != "KOBE_INVOCATION_ID"}
-        return {**env, "KOBE_WORKSPACE": str(self.paths.root), "MLFLOW_TRACKING_URI": self.uri}
-
     def run_all(self, *args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            [sys.executable, str(config.PROJECT_ROOT / "run_all.py"), *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        assert result.returncode == 0, f"run_all.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-        return result
+        return run_pipeline(self.paths.root, *args, tracking_uri=self.uri)
 
     def client(self) -> mlflow.MlflowClient:
         return mlflow.MlflowClient(self.uri)

@@ -33,12 +33,10 @@ def _process_start(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]  # the command name may hold spaces: split after it
 
 
-def process_tags(pid: int | None = None) -> dict[str, str]:
-    """The tags that identify the process opening a run."""
-    pid = os.getpid() if pid is None else pid
-    tags = {PID_TAG: str(pid), HOST_TAG: socket.gethostname()}
-    start = _process_start(pid)
-    if start is not None:
+def process_tags() -> dict[str, str]:
+    """The tags that identify this process, which opens a run."""
+    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    if (start := _process_start(os.getpid())) is not None:
         tags[PROCESS_START_TAG] = start
     return tags
 

@@ -60,17 +60,15 @@ def step_parameters(step: Step, args: argparse.Namespace) -> dict:
         return {"seed": args.seed}
     if step.name == "treinamento":
         return {"seed": args.seed, "fast": args.fast}
-    if step.name == "aplicacao":
-        parameters = {
-            "prod_data": args.prod_data or "",
-            "engine": args.engine,
-            "spark_master": args.spark_master,
-            "scoring_url": args.scoring_url or "",
-        }
-        if getattr(args, "spark_conf", None):  # only when given: the notebook's default is no extra setting
-            parameters["spark_conf"] = dict(args.spark_conf)
-        return parameters
-    return {}
+    parameters = {
+        "prod_data": args.prod_data or "",
+        "engine": args.engine,
+        "spark_master": args.spark_master,
+        "scoring_url": args.scoring_url or "",
+    }
+    if args.spark_conf:  # only when given: the notebook's default is no extra setting
+        parameters["spark_conf"] = dict(args.spark_conf)
+    return parameters
 
 
 def spark_setting(pair: str) -> tuple[str, str]:
@@ -259,8 +257,7 @@ def run_replay_action(args: argparse.Namespace, paths: config.WorkspacePaths) ->
     """--replay: notebook 05 after a pipeline run, its progress printed as it goes, one line on failure."""
     from kobe_mlops.monitoring.replay import missing_inputs
 
-    missing = missing_inputs(paths)
-    if missing:
+    if missing := missing_inputs(paths):
         print(
             f"Replay needs a pipeline run first: missing {', '.join(missing)} in {paths.root}. "
             "Run `python run_all.py` (add --data-source DIR without internet access), then --replay.",
@@ -377,7 +374,6 @@ def main(argv: list[str] | None = None) -> int:
         return run_replay_action(args, paths)
     total = time.perf_counter() - started
     print(f"Done in {total:.1f} s. MLflow runs of this invocation: tags.\"{config.INVOCATION_TAG}\" = '{invocation}'")
-    summary = {"invocation_id": invocation, "steps": timings, "total_seconds": total}
     with atomic_path(paths.root / "reports" / "last_run.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=2))
+        tmp.write_text(json.dumps({"invocation_id": invocation, "steps": timings, "total_seconds": total}, indent=2))
     return 0

@@ -29,21 +29,16 @@ def test_unknown_step_lists_the_choices():
 
 def test_each_notebook_gets_only_its_parameters_and_the_engine_flags_reach_step_04_only():
     args = build_parser().parse_args(["--fast", "--prod-data", "x.parquet"])
-    steps = {step.name: step for step in select_steps(None)}
-    assert step_parameters(steps["treinamento"], args) == {"seed": 42, "fast": True}
-    assert step_parameters(steps["aplicacao"], args) == {
-        "prod_data": "x.parquet",
-        "engine": "pandas",
-        "spark_master": "local[*]",
-        "scoring_url": "",
-    }
-    assert step_parameters(steps["aquisicao"], args) == {"data_source": ""}
-    args = build_parser().parse_args(["--engine", "spark", "--spark-master", "spark://host:7077"])
-    assert step_parameters(steps["aplicacao"], args)["engine"] == "spark"
-    assert step_parameters(steps["aplicacao"], args)["spark_master"] == "spark://host:7077"
-    assert all(
-        "engine" not in step_parameters(steps[name], args) for name in ["aquisicao", "preparacao", "treinamento"]
-    )
+    assert [step_parameters(step, args) for step in select_steps(None)] == [
+        {"data_source": ""},
+        {"seed": 42},
+        {"seed": 42, "fast": True},
+        {"prod_data": "x.parquet", "engine": "pandas", "spark_master": "local[*]", "scoring_url": ""},
+    ]
+    args = build_parser().parse_args(["--engine", "spark", "--spark-master", "spark://h:7077", "--spark-conf", "k=v"])
+    *others, application = [step_parameters(step, args) for step in select_steps(None)]
+    assert application["engine"] == "spark" and application["spark_master"] == "spark://h:7077"
+    assert application["spark_conf"] == {"k": "v"} and not any("engine" in p or "spark_conf" in p for p in others)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--engine", "dask"])
 
@@ -54,7 +49,9 @@ def declared_parameters(notebook: str) -> set[str]:
     return {target.id for statement in ast.parse("".join(tagged["source"])).body for target in statement.targets}
 
 
-@pytest.mark.parametrize("flags", [[], ["--fast", "--prod-data", "x.parquet", "--scoring-url", "http://127.0.0.1:1"]])
+@pytest.mark.parametrize(
+    "flags", [[], ["--fast", "--prod-data", "x", "--scoring-url", "http://h:1", "--spark-conf", "k=v"]]
+)
 def test_every_parameter_passed_is_declared_by_its_notebook(flags):
     # papermill injects unknown names silently: a parameter the notebook does not declare is lost.
     args = build_parser().parse_args(flags)

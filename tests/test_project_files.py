@@ -111,12 +111,9 @@ def package_modules() -> set[str]:
     return modules
 
 
-def test_every_module_has_a_row_in_the_module_map():
+def test_every_module_has_a_row_in_the_module_map_and_every_row_a_module():
     missing = sorted(package_modules() - set(module_map()))
     assert not missing, f"Code/README.md's module map has no row for {missing}: add one (module, layer, what it does)"
-
-
-def test_every_module_map_row_names_a_module_that_exists():
     stale = sorted(module for module in module_map() if not (PACKAGE / module).exists())
     assert not stale, f"Code/README.md's module map lists modules that are gone: {stale}"
 

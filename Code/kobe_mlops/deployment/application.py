@@ -92,12 +92,8 @@ def score_frame(frame: pd.DataFrame, model, source: str = "input", stamp: Stamp 
     predictions[names.SCORED_AT_COLUMN] = pd.Series(stamp.scored_at, predictions.index, dtype="datetime64[us, UTC]")
     labelled = int(predictions[config.TARGET].notna().sum()) if config.TARGET in predictions else 0
     counts = RowCounts(len(predictions), len(rejected), labelled).result()
-    return AppliedFile(
-        source,
-        counts,
-        predictions=predictions.reset_index(drop=True),
-        rejected=rejected.reset_index(drop=True),
-    )
+    predictions, rejected = predictions.reset_index(drop=True), rejected.reset_index(drop=True)
+    return AppliedFile(source, counts, predictions=predictions, rejected=rejected)
 
 
 # --- The model -----------------------------------------------------------------------------------
@@ -137,9 +133,8 @@ def _predict(model, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     if features.empty:
         return np.empty(0, dtype="float64"), np.empty(0, dtype="int64")
     scored = model.predict(features)
-    probability = np.asarray(scored[config.PROBABILITY_COLUMN], dtype="float64")
-    prediction = np.asarray(scored[config.PREDICTION_COLUMN], dtype="int64")
-    return probability, prediction
+    probability, prediction = scored[config.PROBABILITY_COLUMN], scored[config.PREDICTION_COLUMN]
+    return np.asarray(probability, dtype="float64"), np.asarray(prediction, dtype="int64")
 
 
 # --- One batch: the contract, then the model ----------------------------------------------------
@@ -272,9 +267,8 @@ def score_batch(
         reasons = rejected[REASON_COLUMN].to_numpy()
         matrix = np.full((len(table), len(config.FEATURES)), np.nan)
         matrix[valid.index] = valid[config.FEATURES].to_numpy(dtype="float64")
-        target = None
-        if layout.has_target:
-            target = np.full(len(table), np.nan)
+        target = np.full(len(table), np.nan) if layout.has_target else None
+        if target is not None:
             target[valid.index] = valid[config.TARGET].to_numpy(dtype="float64")
     if len(id_rejected[0]):
         positions, reasons = _joined((positions, reasons), id_rejected)

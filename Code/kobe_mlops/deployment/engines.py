@@ -39,23 +39,22 @@ def apply_with_engine(
     write the predictions). The other arguments as in
     :func:`~kobe_mlops.deployment.application.apply_to_file`.
     """
-    if scoring_url:
-        if engine != "pandas":
-            raise ValueError(
-                f"A scoring URL replaces the embedded model of the pandas engine; "
-                f"it cannot be combined with engine {engine!r}."
-            )
-        from kobe_mlops.deployment.serving import RestScoringClient  # requests: only when asked
-
-        # One batch at a time: the client keeps one HTTP session, the server its own cores.
-        return apply_to_file(
-            path, RestScoringClient(scoring_url), outputs, observers, batch_rows, workers=1, stamp=stamp, sink=sink
+    if scoring_url and engine != "pandas":
+        raise ValueError(
+            f"A scoring URL replaces the embedded model of the pandas engine; "
+            f"it cannot be combined with engine {engine!r}."
         )
     if engine == "pandas":
-        import mlflow.pyfunc
+        if scoring_url:
+            from kobe_mlops.deployment.serving import RestScoringClient  # requests: only when asked
 
-        model = embedded_model(model or mlflow.pyfunc.load_model(model_uri))
-        return apply_to_file(path, model, outputs, observers, batch_rows, stamp=stamp, sink=sink)
+            # One batch at a time: the client keeps one HTTP session, the server its own cores.
+            model, workers = RestScoringClient(scoring_url), 1
+        else:
+            import mlflow.pyfunc
+
+            model, workers = embedded_model(model or mlflow.pyfunc.load_model(model_uri)), None
+        return apply_to_file(path, model, outputs, observers, batch_rows, workers, stamp, sink)
     if engine == "spark":
         if sink is not None:
             raise ValueError("The Spark engine takes no sink: read its predictions output instead.")

@@ -264,7 +264,6 @@ def score(
     schema = to_arrow_schema(original.drop(_ROW).schema)
     gaps = local.layout.nullable_integers if local is not None else ()
     layout = BatchLayout.of_schema(schema, source, gaps, stamp)
-    rejected_schema = pa.schema([*schema, pa.field(REASON_COLUMN, pa.string())])
     wanted = partitions or spark.sparkContext.defaultParallelism
     # Only the needed columns cross to Python; the row position only when a shuffle moves rows.
     narrow = original.select(*layout.read_columns)
@@ -306,7 +305,7 @@ def score(
                 folded = rejected.mapInArrow(partial(_fold_rejected, task), _OUT_SCHEMA)
                 rejected_states = folded.select(_PARTITION, _STATE).collect()
             elif staged:
-                _write_empty(rejected_schema, staged[1])
+                _write_empty(pa.schema([*schema, pa.field(REASON_COLUMN, pa.string())]), staged[1])
             merged = _merge_states(template, states, rejected_states)
         finally:
             shutil.rmtree(meta, ignore_errors=True)

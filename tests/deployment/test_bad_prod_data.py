@@ -5,7 +5,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from deployment_support import garble_row_group
+from deployment_support import garble_row_group, shots, write
 
 from conftest import run_pipeline
 from kobe_mlops import config
@@ -21,23 +21,6 @@ def step(workspace_copy, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     mlflow.set_tracking_uri(workspace_copy.tracking_uri)
     return lambda path: run_application_step(str(path), paths=workspace_copy.paths)
-
-
-def good_shots(rows: int = 6) -> pd.DataFrame:
-    rng = np.random.default_rng(3)
-    return pd.DataFrame(
-        {
-            "shot_id": np.arange(1, rows + 1),
-            "game_date": "2015-01-01",
-            "lat": rng.uniform(33.8, 34.0, rows).round(4),
-            "lon": rng.uniform(-118.4, -118.1, rows).round(4),
-            "minutes_remaining": rng.integers(0, 12, rows),
-            "period": rng.integers(1, 5, rows),
-            "playoffs": rng.integers(0, 2, rows),
-            "shot_distance": rng.integers(22, 30, rows),
-            "shot_made_flag": rng.integers(0, 2, rows).astype(float),
-        }
-    )
 
 
 def finished_runs(workspace_copy) -> list:
@@ -64,7 +47,7 @@ def test_unusable_file_stops_with_one_message_and_leaves_outputs_alone(
         assert f"Step 04_aplicacao failed: DataContractError: {bad_file}: {problem}" in result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3
     else:
-        good_shots(12).to_parquet(bad_file, row_group_size=4)
+        write(shots(12), bad_file, row_group_size=4)
         garble_row_group(bad_file, 1)
         with pytest.raises(DataContractError) as error:
             step(bad_file)
@@ -74,29 +57,29 @@ def test_unusable_file_stops_with_one_message_and_leaves_outputs_alone(
 
 
 def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, step, tmp_path):
-    shots = good_shots(10).astype({"minutes_remaining": str})
-    shots.loc[0, "lat"] = np.nan  # missing feature
-    shots.loc[1, "minutes_remaining"] = "five"  # text in a numeric field
-    shots.loc[2, "period"] = 0  # out of range
-    shots.loc[3, "playoffs"] = 3
-    shots.loc[4, "shot_distance"] = 120
-    shots.loc[5, "lon"] = -100.0  # outside the court box
-    shots.loc[6, "shot_made_flag"] = np.nan  # unlabelled: still scored
-    shots["comment"] = "an extra column"
+    frame = shots(10).assign(shot_made_flag=1.0).astype({"minutes_remaining": str})  # ids 1000 to 1009
+    frame.loc[0, "lat"] = np.nan  # missing feature
+    frame.loc[1, "minutes_remaining"] = "five"  # text in a numeric field
+    frame.loc[2, "period"] = 0  # out of range
+    frame.loc[3, "playoffs"] = 3
+    frame.loc[4, "shot_distance"] = 120
+    frame.loc[5, "lon"] = -100.0  # outside the court box
+    frame.loc[6, "shot_made_flag"] = np.nan  # unlabelled: still scored
+    frame["comment"] = "an extra column"
     incoming = tmp_path / "dirty.parquet"
-    shots[list(reversed(shots.columns))].to_parquet(incoming)  # reordered columns too
+    frame[list(reversed(frame.columns))].to_parquet(incoming)  # reordered columns too
 
     step(incoming)
 
     rejected = pd.read_parquet(workspace_copy.paths.rejected_prod)
-    assert sorted(rejected["shot_id"]) == [1, 2, 3, 4, 5, 6]
-    reasons = dict(zip(rejected["shot_id"], rejected[REASON_COLUMN], strict=False))
-    assert reasons[1] == "lat is missing"
-    assert reasons[2] == "minutes_remaining is not a number: five"
-    assert reasons[3].startswith("period=0 outside") and reasons[4].startswith("playoffs=3 outside")
-    assert reasons[5].startswith("shot_distance=120 outside") and reasons[6].startswith("lon=-100 outside")
+    assert sorted(rejected["shot_id"]) == list(range(1000, 1006))
+    reasons = dict(zip(rejected["shot_id"] - 1000, rejected[REASON_COLUMN], strict=True))  # by row
+    assert reasons[0] == "lat is missing"
+    assert reasons[1] == "minutes_remaining is not a number: five"
+    assert reasons[2].startswith("period=0 outside") and reasons[3].startswith("playoffs=3 outside")
+    assert reasons[4].startswith("shot_distance=120 outside") and reasons[5].startswith("lon=-100 outside")
     predictions = pd.read_parquet(workspace_copy.paths.predictions_prod)
-    assert sorted(predictions["shot_id"]) == [7, 8, 9, 10]
+    assert sorted(predictions["shot_id"]) == list(range(1006, 1010))
     assert predictions[config.PROBABILITY_COLUMN].between(0, 1).all()
     run = finished_runs(workspace_copy)[-1]
     counts = {name: run.data.metrics[name] for name in ("rows_input", "rows_scored", "rows_rejected", "rows_labeled")}
@@ -106,7 +89,7 @@ def test_bad_rows_are_rejected_with_reasons_and_the_rest_scored(workspace_copy, 
 
 def test_a_file_without_labels_is_scored_and_says_so(workspace_copy, step, tmp_path):
     incoming = tmp_path / "unlabelled.parquet"
-    good_shots(5).drop(columns="shot_made_flag").to_parquet(incoming)
+    write(shots(5).drop(columns=config.TARGET), incoming)
     step(incoming)
     run = finished_runs(workspace_copy)[-1]
     assert run.data.metrics["rows_scored"] == 5 and run.data.metrics["rows_labeled"] == 0

@@ -157,15 +157,10 @@ def test_a_file_whose_rows_are_all_rejected_writes_two_outputs_and_never_calls_t
 # --- Observers: merge, pickle, filter, bounded counts -----------------------------------------
 
 
-def batches_of(path, batch_rows: int) -> list[ScoredBatch]:
-    result = apply_to_file(path, DistanceModel(), observers=[Keep()], batch_rows=batch_rows, workers=1)
-    return result.observer(Keep).result()
-
-
 def test_merged_copies_equal_one_observer_that_saw_every_batch(tmp_path):
     """What Spark does: one pickled copy per partition, merged on the driver in any order."""
     path = write(dirty(), tmp_path / "prod.parquet")
-    batches = batches_of(path, 5)
+    batches = apply_to_file(path, DistanceModel(), observers=[Keep()], batch_rows=5, workers=1).observer(Keep).result()
     template = Observers([RowCounts(), *figures(development())])
     one = pickle.loads(pickle.dumps(template))
     for batch in batches:
@@ -202,13 +197,11 @@ def test_counts_switch_to_a_grid_past_the_cap_and_report_the_error_bound(monkeyp
         counts.add(chunk)
     assert not counts.exact and counts.rows == len(sample)
 
-    labels = (rng.random(len(sample)) < 1 / (1 + np.exp(-(sample - 33.8) * 30))).astype(int)
     probability = 1 / (1 + np.exp(-(sample - 33.8) * 30))
+    labels = (rng.random(len(sample)) < probability).astype(int)
     metrics = LabelledMetrics(0.5)
-    batch = ScoredBatch(
-        pa.table({config.PROBABILITY_COLUMN: probability, config.TARGET: labels.astype(float)}), pa.table({})
-    )
-    metrics.update(batch)
+    scored = pa.table({config.PROBABILITY_COLUMN: probability, config.TARGET: labels.astype(float)})
+    metrics.update(ScoredBatch(scored, pa.table({})))
     auc, bound = metrics.auc()
     assert not metrics.probabilities.exact
     assert abs(auc - evaluate_probabilities(labels, probability)["auc"]) <= bound + 1e-12

@@ -1,6 +1,5 @@
 import functools
 import http.server
-import os
 import threading
 
 import pytest
@@ -31,41 +30,31 @@ def fake_source(tmp_path, monkeypatch):
     return source
 
 
-def folder(path) -> DataSource:
-    return resolve_source(str(path))
-
-
 def test_copies_and_verifies_from_a_folder(fake_source, tmp_path):
     raw = tmp_path / "raw"
-    acquired = acquire_datasets(folder(fake_source), raw)
+    source = resolve_source(str(fake_source))
+    acquired = acquire_datasets(source, raw)
     assert set(acquired) == {"dev", "prod"}
     for item in acquired.values():
         assert item.path.read_bytes() == (fake_source / item.name).read_bytes()
         assert item.how == "copied" and item.origin == str(fake_source / item.name)
-        assert not os.access(item.path, os.W_OK) or os.geteuid() == 0  # root may write anyway
         assert item.path.stat().st_mode & 0o222 == 0  # raw data is read-only
-
-
-def test_existing_identical_file_is_reused_not_rewritten(fake_source, tmp_path):
-    raw = tmp_path / "raw"
-    first = acquire_datasets(folder(fake_source), raw)["dev"]
-    mtime = first.path.stat().st_mtime_ns
-    second = acquire_datasets(folder(fake_source), raw)["dev"]
-    assert second.reused and second.path.stat().st_mtime_ns == mtime
-    assert second.origin == str(raw / second.name)  # the raw file, not the source it once came from
-
-
-def test_provenance_names_the_source_of_copies_and_records_reuse_not_a_download(fake_source, tmp_path, monkeypatch):
-    raw = tmp_path / "raw"
-    source = resolve_source(str(fake_source))
-    params = provenance(source, acquire_datasets(source, raw))
+    params = provenance(source, acquired)
     assert params["data_source"] == str(fake_source) and "data_source" in params["data_source_set_by"]
     assert params["prod_acquisition"] == "copied"
     assert params["prod_origin"] == str(fake_source / config.DATASET_FILES["prod"])
+
+
+def test_a_verified_raw_file_is_reused_not_rewritten_and_recorded_so(fake_source, tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    mtime = acquire_datasets(resolve_source(str(fake_source)), raw)["dev"].path.stat().st_mtime_ns
     monkeypatch.delenv(config.DATA_SOURCE_ENV, raising=False)
     default = resolve_source("")  # the canonical URL: offline, nothing is fetched from it
-    params = provenance(default, acquire_datasets(default, raw))
+    acquired = acquire_datasets(default, raw)
+    assert acquired["dev"].path.stat().st_mtime_ns == mtime
+    params = provenance(default, acquired)
     assert config.CANONICAL_DATA_URL not in " ".join(params.values())
+    # The raw file, not the source it once came from.
     assert params["dev_acquisition"] == "reused" and params["dev_origin"] == str(raw / config.DATASET_FILES["dev"])
     assert params["dev_sha256"] == config.DATASET_SHA256[config.DATASET_FILES["dev"]]
 
@@ -74,16 +63,16 @@ def test_digest_mismatch_is_refused_and_leaves_nothing(fake_source, tmp_path):
     name = config.DATASET_FILES["dev"]
     (fake_source / name).write_bytes(b"tampered")
     with pytest.raises(AcquisitionError, match=f"{name}.*SHA-256"):
-        acquire_file(name, folder(fake_source), tmp_path)
+        acquire_file(name, resolve_source(str(fake_source)), tmp_path)
     assert list(tmp_path.iterdir()) == [fake_source]
 
 
 def test_missing_folder_and_missing_file_name_the_problem(fake_source, tmp_path):
     with pytest.raises(AcquisitionError, match="not a folder or URL"):
-        acquire_datasets(folder(tmp_path / "nowhere"), tmp_path / "raw")
+        acquire_datasets(resolve_source(str(tmp_path / "nowhere")), tmp_path / "raw")
     (fake_source / config.DATASET_FILES["prod"]).unlink()
     with pytest.raises(AcquisitionError, match="has no file dataset_kobe_prod.parquet"):
-        acquire_datasets(folder(fake_source), tmp_path / "raw")
+        acquire_datasets(resolve_source(str(fake_source)), tmp_path / "raw")
 
 
 def test_source_precedence_and_a_relative_folder_taken_from_the_project_root(tmp_path, monkeypatch):

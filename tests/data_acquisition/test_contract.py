@@ -9,6 +9,7 @@ from kobe_mlops.data_acquisition.contract import (
     DataContractError,
     broken_matrix_rows,
     feature_matrix,
+    id_rejections,
     read_table,
     split_valid_rows,
     violations_message,
@@ -49,16 +50,13 @@ def test_all_valid_rows_pass_with_contract_types_whatever_the_extra_columns_and_
         ("lat", np.nan, "lat is missing"),
         ("lon", "abc", "lon is not a number: abc"),
         ("period", 0, "period=0 outside whole number in [1, 10]"),
-        ("playoffs", 2, "playoffs=2 outside"),
         ("minutes_remaining", 3.5, "minutes_remaining=3.5 is not a whole number"),
         ("shot_distance", -1, "shot_distance=-1 outside number in [0, 94]"),
-        ("lat", 40.7, "lat=40.7 outside"),
         (config.TARGET, 3, "shot_made_flag must be 0, 1 or missing, got 3"),
         # Ids the later stages read: game_date in one format (the retraining's time split), shot_id whole.
         ("game_date", "01/01/2010", "game_date is not a date written %Y-%m-%d: 01/01/2010"),
         ("game_date", None, "game_date is missing"),
         ("game_date", "2010-02-30", "not a date written"),
-        ("game_date", "yesterday", "not a date written"),
         ("shot_id", None, "shot_id is missing"),
         ("shot_id", 2.5, "shot_id is not a whole number: 2.5"),
         ("shot_id", "x", "shot_id is not a whole number: x"),
@@ -189,8 +187,6 @@ def test_every_row_of_a_repeated_shot_id_is_quarantined_never_graded_twice():
 
 
 def test_id_rejections_of_a_whole_file_find_repeats_across_batches():
-    from kobe_mlops.data_acquisition.contract import id_rejections
-
     ids = dated_rows()[["shot_id", "game_date"]]
     ids.loc[3, "shot_id"] = 1
     ids.loc[2, "game_date"] = "2010/01/03"

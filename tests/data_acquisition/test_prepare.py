@@ -2,26 +2,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import require_shared_data
+from conftest import require_shared_data, synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
 from kobe_mlops.data_acquisition.prepare import MODEL_COLUMNS, class_ratio, filter_shots, split_train_test
 
 
 def make_shots(rows: int, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "lat": rng.uniform(33.8, 34.0, rows),
-            "lon": rng.uniform(-118.4, -118.1, rows),
-            "minutes_remaining": rng.integers(0, 12, rows),
-            "period": rng.integers(1, 5, rows),
-            "playoffs": rng.integers(0, 2, rows),
-            "shot_distance": rng.integers(0, 30, rows),
-            "shot_made_flag": rng.integers(0, 2, rows).astype(float),
-            "action_type": "Jump Shot",
-        }
-    )
+    """The course files' dtypes (whole shot_distance, float target) and a column the model does not use."""
+    shots = synthetic_shots(rows, seed).astype({"shot_distance": "int64", config.TARGET: "float64"})
+    return shots.assign(action_type="Jump Shot")
 
 
 def test_filter_keeps_model_columns_and_complete_rows_and_names_a_missing_column():

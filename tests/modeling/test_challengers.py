@@ -34,7 +34,9 @@ def test_every_candidate_is_built_and_scores_through_the_shot_model():
     rows = labelled_rows()
     champion = DummyClassifier(strategy="prior").fit(rows[config.FEATURES], rows[config.TARGET])
     window = rows[rows[challengers.PRODUCTION_COLUMN]]
-    candidates = challengers.build_candidates(rows, champion, window)
+    assert challengers.enough_to_learn(window)
+    candidates = {name: recipe(rows, rows["game_date"].max()) for name, recipe in challengers.RECIPES.items()}
+    candidates |= challengers.champion_alternatives(champion, window, window)
     assert set(candidates) == {*challengers.RECIPES, challengers.RECALIBRATED, challengers.NULL}
     for name, estimator in candidates.items():
         scored = ShotMadeModel(estimator).predict(None, rows[config.FEATURES])
@@ -53,8 +55,9 @@ def test_recalibration_fixes_a_champion_that_misses_the_make_rate():
     assert probability.mean() == pytest.approx(window[config.TARGET].mean(), abs=0.01)
 
 
-def test_too_few_production_labels_build_no_recipe():
-    rows = labelled_rows()
-    few = pd.concat([rows[~rows[challengers.PRODUCTION_COLUMN]], rows[rows[challengers.PRODUCTION_COLUMN]].head(10)])
-    champion = DummyClassifier(strategy="prior").fit(rows[config.FEATURES], rows[config.TARGET])
-    assert set(challengers.build_candidates(few, champion, few.iloc[0:0])) == {challengers.NULL}
+def test_too_few_production_labels_or_one_outcome_are_not_enough_to_learn_from():
+    production = labelled_rows().query(challengers.PRODUCTION_COLUMN)
+    assert not challengers.enough_to_learn(production.head(challengers.MIN_PRODUCTION_ROWS - 1))
+    assert not challengers.enough_to_learn(production.assign(**{config.TARGET: 1.0}))
+    champion = DummyClassifier(strategy="prior").fit(production[config.FEATURES], production[config.TARGET])
+    assert set(challengers.champion_alternatives(champion, production.head(10), production)) == {challengers.NULL}

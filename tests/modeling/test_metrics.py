@@ -32,10 +32,5 @@ def test_baselines():
     assert baseline["brier"] == pytest.approx(np.mean((rate - Y) ** 2))
 
 
-def test_constant_base_rate_log_loss_of_the_course_split_is_about_0_692():
-    y = np.r_[np.ones(477), np.zeros(523)]
-    assert baseline_metrics(y, 0.477)["log_loss"] == pytest.approx(0.6921, abs=1e-4)
-
-
 def test_metric_names_follow_the_course():
     assert set(prefixed({"log_loss": 1.0, "f1": 0.5}, "lr", "test")) == {"log_loss_lr_test", "f1_lr_test"}

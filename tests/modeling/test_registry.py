@@ -39,10 +39,6 @@ def test_pinned_requirements_parse_pins_and_leave_unknown_names_unpinned(tmp_pat
 # --- Registering on a temporary store ----------------------------------------------------------
 
 
-def shots(rows: int = 200, seed: int = 0) -> pd.DataFrame:
-    return synthetic_shots(rows, seed)
-
-
 def fitted_candidate(base_train: pd.DataFrame) -> Candidate:
     """A plain scikit-learn pipeline standing in for PyCaret's (the pyfunc takes either)."""
     pipeline = Pipeline([("normalize", StandardScaler()), ("trained_model", LogisticRegression())])
@@ -57,7 +53,7 @@ def store(mlflow_workspace):
 
 
 def test_log_and_register_sets_the_alias_tags_and_serves_the_pipelines_probabilities(store, tmp_path):
-    base_train = shots()
+    base_train = synthetic_shots(200, 0)
     candidate = fitted_candidate(base_train)
     with tracking.start_run("treinamento") as run:
         info, version = registry.log_and_register(candidate, base_train, version_tags={"training_run_id": "abc"})
@@ -68,7 +64,7 @@ def test_log_and_register_sets_the_alias_tags_and_serves_the_pipelines_probabili
     assert expected_tags.items() <= champion.tags.items()
 
     model = mlflow.pyfunc.load_model(config.CHAMPION_URI)
-    new_rows = shots(rows=20, seed=1)[config.FEATURES]
+    new_rows = synthetic_shots(20, 1)[config.FEATURES]
     scored = model.predict(new_rows)
     expected = candidate.pipeline.predict_proba(new_rows)[:, 1]
     np.testing.assert_allclose(scored[config.PROBABILITY_COLUMN], expected, rtol=0, atol=1e-12)
@@ -85,19 +81,8 @@ def aliases_of(store) -> dict[str, str]:
     return {alias: str(number) for alias, number in aliases.items()}
 
 
-def test_the_first_training_becomes_champion_and_every_later_one_challenger(store):
-    base_train = shots()
-    for alias in ["", config.CHALLENGER_ALIAS, ""]:  # a registration moves only its own alias
-        with tracking.start_run("treinamento"):
-            registry.log_and_register(fitted_candidate(base_train), base_train, alias=alias)
-        if alias:
-            assert aliases_of(store) == {config.CHAMPION_ALIAS: "1", config.CHALLENGER_ALIAS: "2"}
-    assert aliases_of(store) == {config.CHAMPION_ALIAS: "1", config.CHALLENGER_ALIAS: "3"}
-    assert registry.alias_for_new_version("", store) == config.CHALLENGER_ALIAS
-
-
-def test_a_training_never_takes_champion_from_the_version_holding_it(store):
-    base_train = shots()
+def test_the_first_training_becomes_champion_every_later_one_challenger_and_none_takes_champion(store):
+    base_train = synthetic_shots(200, 0)
     with tracking.start_run("treinamento"):
         registry.log_and_register(fitted_candidate(base_train), base_train)
     with tracking.start_run("treinamento"):
@@ -105,3 +90,10 @@ def test_a_training_never_takes_champion_from_the_version_holding_it(store):
             registry.log_and_register(fitted_candidate(base_train), base_train, alias=config.CHAMPION_ALIAS)
     assert aliases_of(store) == {config.CHAMPION_ALIAS: "1"}
     assert len(store.search_model_versions(f"name='{config.REGISTERED_MODEL_NAME}'")) == 1  # nothing registered
+    for alias in [config.CHALLENGER_ALIAS, ""]:  # a registration moves only its own alias
+        with tracking.start_run("treinamento"):
+            registry.log_and_register(fitted_candidate(base_train), base_train, alias=alias)
+        if alias:
+            assert aliases_of(store) == {config.CHAMPION_ALIAS: "1", config.CHALLENGER_ALIAS: "2"}
+    assert aliases_of(store) == {config.CHAMPION_ALIAS: "1", config.CHALLENGER_ALIAS: "3"}
+    assert registry.alias_for_new_version("", store) == config.CHALLENGER_ALIAS

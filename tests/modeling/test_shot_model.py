@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from conftest import synthetic_shots
 from kobe_mlops import config
-from kobe_mlops.modeling.shot_model import ShotMadeModel, unwrap_column_steps
+from kobe_mlops.modeling.shot_model import ShotMadeModel
 
 
 def shots(rows: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
@@ -48,7 +48,6 @@ def test_unwrapped_path_equals_the_pipeline_and_is_used():
 def test_a_step_on_some_columns_only_or_no_check_rows_keep_the_pycaret_path():
     assert ShotMadeModel(fitted_pipeline()).scoring_path == "pycaret"
     pipeline = fitted_pipeline(first_step_columns=["lat", "lon"])
-    assert unwrap_column_steps(pipeline) is None
     features, _ = shots(seed=1)
     model = ShotMadeModel(pipeline, check_features=features)
     assert model.scoring_path == "pycaret"

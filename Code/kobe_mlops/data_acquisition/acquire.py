@@ -1,7 +1,6 @@
 """Fetch the course datasets from their canonical URLs or a local folder, and verify them.
 
-Raw files are immutable: one already in ``data/raw`` with the expected digest is reused (and
-recorded so), and a file is only ever replaced atomically.
+Raw files are immutable: one in ``data/raw`` with the expected digest is reused, any other replaced atomically.
 """
 
 from __future__ import annotations
@@ -43,21 +42,15 @@ class AcquiredFile:
     sha256: str
     how: str  # "downloaded", "copied" or "reused": every one verified against its digest
 
-    @property
-    def reused(self) -> bool:
-        return self.how == "reused"
-
 
 def resolve_source(source: str | None = None, set_by: str = PARAMETER) -> DataSource:
     """The explicit source, else ``$KOBE_DATA_SOURCE``, else the canonical URL; a relative
     folder is taken from the project root."""
-    if source:
-        chosen = source
-    elif os.environ.get(config.DATA_SOURCE_ENV):
-        chosen, set_by = os.environ[config.DATA_SOURCE_ENV], f"${config.DATA_SOURCE_ENV}"
-    else:
+    if not source and os.environ.get(config.DATA_SOURCE_ENV):
+        source, set_by = os.environ[config.DATA_SOURCE_ENV], f"${config.DATA_SOURCE_ENV}"
+    if not source:
         return DataSource(config.CANONICAL_DATA_URL, "the default, the canonical URL")
-    return DataSource(chosen if is_url(chosen) else str(config.project_path(chosen)), set_by)
+    return DataSource(source if is_url(source) else str(config.project_path(source)), set_by)
 
 
 def is_url(source: str) -> bool:
@@ -122,7 +115,7 @@ def acquire_datasets(source: DataSource | None = None, raw_dir: Path | None = No
 def provenance(source: DataSource, acquired: dict[str, AcquiredFile]) -> dict[str, str]:
     """The params of an ``AquisicaoDados`` run: how each file got to data/raw and from where (a source
     that served no file is not recorded as one)."""
-    fetched = [item for item in acquired.values() if not item.reused]
+    fetched = [item for item in acquired.values() if item.how != "reused"]
     params = {
         "data_source": source.location if fetched else "not used: every file was reused from data/raw",
         "data_source_set_by": source.set_by if fetched else "none",

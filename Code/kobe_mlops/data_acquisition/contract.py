@@ -77,43 +77,45 @@ def require_columns(frame: pd.DataFrame, columns: list[str], source: str) -> Non
 Problems = list[tuple[np.ndarray, Callable[[np.ndarray], pd.Series | str]]]
 
 
+def _text(raw: pd.Series, rows: np.ndarray) -> pd.Series:
+    return raw[rows].astype(str).str.slice(0, 30)
+
+
+def _missing_or_unreadable(name: str, raw: pd.Series, unreadable: np.ndarray, what: str) -> Problems:
+    """A missing value, or a present one that does not read as ``what``."""
+    missing = raw.isna().to_numpy()
+    return [
+        (missing, lambda rows: f"{name} is missing"),
+        (~missing & unreadable, lambda rows: f"{name} is not {what}: " + _text(raw, rows)),
+    ]
+
+
 def _problems(frame: pd.DataFrame, include_target: bool) -> Problems:
     """Every way a row can break the contract: ``(rows that break it, text for those rows)``; the text
     is built only for the rows a mask marks, so a million valid rows cost no strings."""
     problems = []
     for name, rule in FEATURE_RULES.items():
-        raw = frame[name]
-        values = pd.to_numeric(raw, errors="coerce")
+        values = pd.to_numeric(frame[name], errors="coerce")
         number = values.to_numpy(dtype="float64", na_value=np.nan)
-        missing = raw.isna().to_numpy()
-        present = ~np.isnan(number)
-        out_of_range = present & ((number < rule.minimum) | (number > rule.maximum))
+        out_of_range = (number < rule.minimum) | (number > rule.maximum)  # NaN compares False
 
         def shown(rows: np.ndarray, name: str = name, values: pd.Series = values) -> pd.Series:
-            return f"{name}=" + values[rows].map(lambda value: f"{value:g}")
+            return f"{name}=" + values[rows].map("{:g}".format)
 
-        problems.append((missing, lambda rows, name=name: f"{name} is missing"))
-        problems.append(
-            (~missing & ~present, lambda rows, name=name, raw=raw: f"{name} is not a number: " + _text(raw, rows))
-        )
+        problems += _missing_or_unreadable(name, frame[name], np.isnan(number), "a number")
         problems.append(
             (out_of_range, lambda rows, rule=rule, shown=shown: shown(rows) + f" outside {rule.describe()}")
         )
         if rule.integer:
-            fractional = present & ~out_of_range & (number != np.floor(number))
+            fractional = ~out_of_range & (np.floor(number) < number)
             problems.append((fractional, lambda rows, shown=shown: shown(rows) + " is not a whole number"))
     if include_target and config.TARGET in frame:
         raw_target = frame[config.TARGET]
-        target = pd.to_numeric(raw_target, errors="coerce")
-        bad_target = (raw_target.notna() & ~target.isin([0, 1])).to_numpy()
+        bad_target = (raw_target.notna() & ~pd.to_numeric(raw_target, errors="coerce").isin([0, 1])).to_numpy()
         problems.append(
             (bad_target, lambda rows: f"{config.TARGET} must be 0, 1 or missing, got " + _text(raw_target, rows))
         )
     return problems
-
-
-def _text(raw: pd.Series, rows: np.ndarray) -> pd.Series:
-    return raw[rows].astype(str).str.slice(0, 30)
 
 
 def _id_problems(frame: pd.DataFrame) -> Problems:
@@ -122,37 +124,29 @@ def _id_problems(frame: pd.DataFrame) -> Problems:
     if "shot_id" in frame:
         raw = frame["shot_id"]
         number = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-        missing = raw.isna().to_numpy()
-        whole = ~np.isnan(number) & (number == np.floor(number))
-        repeated = whole & pd.Series(number).duplicated(keep=False).to_numpy()
-        problems.append((missing, lambda rows: "shot_id is missing"))
-        problems.append((~missing & ~whole, lambda rows, raw=raw: "shot_id is not a whole number: " + _text(raw, rows)))
+        whole = number == np.floor(number)  # NaN is not
+        problems += _missing_or_unreadable("shot_id", raw, ~whole, "a whole number")
 
         def repeats(rows: np.ndarray, index: pd.Index = raw.index) -> pd.Series:
             ids = pd.Series(number, index=index)[rows]
             times = ids.map(ids.value_counts())  # the rows passed are every repeated row
             return "shot_id " + ids.map("{:.0f}".format) + " appears " + times.astype(str) + " times in the file"
 
-        problems.append((repeated, repeats))
+        problems.append((whole & pd.Series(number).duplicated(keep=False).to_numpy(), repeats))
     if "game_date" in frame:
         raw = frame["game_date"]
-        missing = raw.isna().to_numpy()
-        if pd.api.types.is_datetime64_any_dtype(raw):
-            unreadable = np.zeros(len(raw), dtype=bool)
-        else:  # each distinct value parsed once: a file holds a few thousand dates
+        unreadable = np.zeros(len(raw), dtype=bool)
+        if not pd.api.types.is_datetime64_any_dtype(raw):  # each distinct value parsed once: a few thousand dates
             codes, uniques = pd.factorize(raw)
             parsed = pd.to_datetime(pd.Series(uniques, dtype=object), format=DATE_FORMAT, errors="coerce")
-            unreadable = ~missing & np.append(parsed.isna().to_numpy(), False)[codes]
-        problems.append((missing, lambda rows: "game_date is missing"))
-        problems.append(
-            (unreadable, lambda rows, raw=raw: f"game_date is not a date written {DATE_FORMAT}: " + _text(raw, rows))
-        )
+            unreadable = np.append(parsed.isna().to_numpy(), False)[codes]
+        problems += _missing_or_unreadable("game_date", raw, unreadable, f"a date written {DATE_FORMAT}")
     return problems
 
 
 def _broken_rows(frame: pd.DataFrame, problems: Problems) -> tuple[np.ndarray, pd.Series]:
     """``(mask of the rows that break the contract, their reasons)``; the reasons hold those rows only."""
-    broken = np.logical_or.reduce([mask for mask, _ in problems]) if problems else np.zeros(len(frame), dtype=bool)
+    broken = np.logical_or.reduce([np.zeros(len(frame), dtype=bool), *(mask for mask, _ in problems)])
     reasons = pd.Series("", index=frame.index[broken], dtype=object)
     for mask, describe in problems:
         rows = mask[broken]  # the problem's rows among the broken ones

@@ -31,13 +31,6 @@ SAMPLE_COLUMNS = ["shot_id", "game_date", "shot_type", *config.FEATURES, config.
 SHOT_TYPES = {False: "2PT Field Goal", True: "3PT Field Goal"}
 
 
-def court_position(distance_feet: np.ndarray, angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(loc_x, loc_y)`` in whole tenths of a foot for a distance from the basket and an angle."""
-    loc_x = np.round(10 * distance_feet * np.cos(angle)).astype(int)
-    loc_y = np.round(10 * distance_feet * np.sin(angle)).astype(int)
-    return loc_x, loc_y
-
-
 def lat_lon(loc_x: np.ndarray, loc_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The course data's latitude and longitude of a court position."""
     lat = np.round(BASKET_LAT - loc_y / TENTHS_OF_FOOT_PER_DEGREE, 4)
@@ -55,7 +48,9 @@ def synthetic_shots(rows: int = SAMPLE_ROWS, seed: int = config.SEED) -> pd.Data
     rng = np.random.default_rng(seed)
     three_pointer = rng.random(rows) < 0.5
     distance = np.where(three_pointer, rng.uniform(*THREE_POINT_FEET, rows), rng.uniform(0, TWO_POINT_MAX_FEET, rows))
-    loc_x, loc_y = court_position(distance, rng.uniform(*ANGLE_RANGE, rows))
+    angle = rng.uniform(*ANGLE_RANGE, rows)
+    # The court position in whole tenths of a foot from the basket.
+    loc_x, loc_y = (np.round(10 * distance * trig(angle)).astype(int) for trig in (np.cos, np.sin))
     lat, lon = lat_lon(loc_x, loc_y)
     first_day, last_day = (pd.Timestamp(day) for day in DATE_RANGE)
     days = rng.integers(0, (last_day - first_day).days + 1, rows)
@@ -82,6 +77,5 @@ def sample_csv(rows: int = SAMPLE_ROWS, seed: int = config.SEED) -> str:
 
 
 def write_sample(target: str | Path, rows: int = SAMPLE_ROWS, seed: int = config.SEED) -> Path:
-    target = Path(target)
-    target.write_text(sample_csv(rows, seed))
-    return target
+    Path(target).write_text(sample_csv(rows, seed))
+    return Path(target)

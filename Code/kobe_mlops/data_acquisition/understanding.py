@@ -11,18 +11,16 @@ from kobe_mlops import config
 
 def describe_dataset(frame: pd.DataFrame, label: str) -> dict[str, float]:
     """Shape, missing values, class balance and shot-type mix, as flat MLflow metrics."""
-    target = frame[config.TARGET]
-    labelled = target.dropna()
+    missing = frame.isna().sum()
+    labelled = frame[config.TARGET].dropna()
     metrics: dict[str, float] = {
         f"{label}_rows": len(frame),
         f"{label}_columns": frame.shape[1],
-        f"{label}_missing_cells": int(frame.isna().sum().sum()),
-        f"{label}_rows_unlabelled": int(target.isna().sum()),
+        f"{label}_missing_cells": int(missing.sum()),
+        f"{label}_rows_unlabelled": int(missing[config.TARGET]),
         f"{label}_make_rate": float(labelled.mean()) if len(labelled) else float("nan"),
     }
-    for column, missing in frame.isna().sum().items():
-        if missing:
-            metrics[f"{label}_missing_{column}"] = int(missing)
+    metrics |= {f"{label}_missing_{column}": int(count) for column, count in missing.items() if count}
     if "shot_type" in frame:
         for shot_type, share in frame["shot_type"].value_counts(normalize=True).items():
             metrics[f"{label}_share_{shot_type.split()[0]}"] = float(share)
@@ -80,10 +78,8 @@ def value_summary(series: pd.Series) -> str:
         else:
             text = f"{_number(present.min())} to {_number(present.max())}, {distinct} distinct"
     else:
-        counts = present.astype(str).value_counts()
-        counts = counts.rename_axis("value").reset_index(name="rows")
-        counts = counts.sort_values(["rows", "value"], ascending=[False, True], kind="stable")
-        listed = [f"{row.value} ({row.rows})" for row in counts.itertuples()]
+        counts = sorted(present.astype(str).value_counts().items(), key=lambda item: (-item[1], item[0]))
+        listed = [f"{value} ({rows})" for value, rows in counts]
         if distinct <= MAX_LISTED_VALUES:
             text = "; ".join(listed)
         elif present.astype(str).str.match(_ORDERED_TEXT).all():

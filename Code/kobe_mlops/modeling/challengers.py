@@ -38,9 +38,9 @@ RECALIBRATED = "recalibrated"
 NULL = "null"
 
 
-def recency_weights(dates: pd.Series, now: pd.Timestamp, half_life_years: float = RECENCY_HALF_LIFE_YEARS):
+def recency_weights(dates: pd.Series, now: pd.Timestamp):
     age_years = (now - pd.to_datetime(dates)).dt.days.clip(lower=0) / 365.25
-    return np.power(0.5, age_years.to_numpy() / half_life_years)
+    return np.power(0.5, age_years.to_numpy() / RECENCY_HALF_LIFE_YEARS)
 
 
 def logistic_regression(rows: pd.DataFrame, now: pd.Timestamp):
@@ -88,15 +88,6 @@ def champion_alternatives(champion, window: pd.DataFrame, production: pd.DataFra
     if len(production):
         built[NULL] = null_model(production)
     return built
-
-
-def build_candidates(rows: pd.DataFrame, champion, recalibration_window: pd.DataFrame) -> dict[str, object]:
-    """Every candidate the labelled ``rows`` known now allow: the recipes when
-    :func:`enough_to_learn`, then :func:`champion_alternatives`."""
-    production = rows[rows[PRODUCTION_COLUMN]]
-    now = pd.to_datetime(rows[DATE_COLUMN]).max()
-    built = {name: recipe(rows, now) for name, recipe in RECIPES.items()} if enough_to_learn(production) else {}
-    return {**built, **champion_alternatives(champion, recalibration_window, production)}
 
 
 def rebuild(name: str, rows: pd.DataFrame, champion, recalibration_window: pd.DataFrame):

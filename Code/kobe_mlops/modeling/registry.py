@@ -30,24 +30,16 @@ MODEL_REQUIREMENTS = ["mlflow", "pycaret", "scikit-learn", "pandas", "numpy", "s
 
 
 def pinned_requirements(packages: list[str] = MODEL_REQUIREMENTS) -> list[str]:
-    pins = {}
-    for line in (config.PROJECT_ROOT / "requirements.txt").read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.\-]+)==(\S+)", line.strip())
-        if match:
-            pins[match.group(1).lower()] = match.group(0)
+    lines = (config.PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+    matches = (re.match(r"^([A-Za-z0-9_.\-]+)==(\S+)", line.strip()) for line in lines)
+    pins = {match.group(1).lower(): match.group(0) for match in matches if match}
     return [pins.get(name, name) for name in packages]
 
 
 def input_schema() -> Schema:
-    """The six features by name, all required, each typed ``Any``.
-
-    MLflow converts a typed column only without loss: ``double`` refuses int64 and ``long`` refuses
-    every float, and the course files and pandas users hold the features as either. With ``Any``
-    MLflow checks only that the columns are there and the data contract in
-    :meth:`ShotMadeModel.predict` judges the values, naming bad rows and columns. The cost: about
-    1.2 µs a value (a million rows: 7.4 s against 0.33 s typed), and CSV bodies are refused by the
-    scoring server (JSON and parquet are not).
-    """
+    """The six features by name, all required, each typed ``Any``: MLflow's ``double`` refuses int64
+    and ``long`` every float, and users hold either; :meth:`ShotMadeModel.predict` judges the values
+    instead. The cost: ~1.2 µs a value, and the scoring server refuses CSV bodies (not JSON or parquet)."""
     return Schema([ColSpec(AnyType(), name) for name in config.FEATURES])
 
 

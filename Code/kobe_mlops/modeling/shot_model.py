@@ -66,9 +66,7 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
         """``check_features``: rows on which the unwrapped path must match the pipeline to be used."""
         self.pipeline = pipeline
         self.threshold = threshold
-        self.column_steps = None
-        if check_features is not None:
-            self.column_steps = self._verified_column_steps(check_features)
+        self.column_steps = None if check_features is None else self._verified_column_steps(check_features)
 
     def _verified_column_steps(self, features: pd.DataFrame) -> list | None:
         steps = unwrap_column_steps(self.pipeline)
@@ -104,8 +102,6 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
             problem = violations_message(frame)
             if problem:
                 raise MlflowException(problem, error_code=INVALID_PARAMETER_VALUE)
-        if matrix is None:  # numbers the contract accepts, held as objects (e.g. text "5") or booleans
-            matrix = numeric_matrix(frame)
         probability = self.predict_probability(frame, matrix)
         return pd.DataFrame(
             {
@@ -118,8 +114,7 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
 
 def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
     """The features as a float64 matrix, read as numbers the way the contract reads them."""
-    matrix = feature_matrix(frame)
-    if matrix is not None:
+    if (matrix := feature_matrix(frame)) is not None:
         return matrix
     return np.column_stack(
         [

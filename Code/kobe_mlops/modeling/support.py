@@ -18,12 +18,10 @@ SUPPORT_QUANTILES = (0.005, 0.995)
 FeatureSupport = dict[str, tuple[float, float]]  # feature -> (low, high), inclusive
 
 
-def feature_support(
-    train: pd.DataFrame, features: list[str] = config.FEATURES, quantiles: tuple[float, float] = SUPPORT_QUANTILES
-) -> FeatureSupport:
+def feature_support(train: pd.DataFrame) -> FeatureSupport:
     """Per feature, the band holding the central share of the training rows."""
-    bands = train[features].quantile(list(quantiles))
-    return {feature: (float(bands[feature].iloc[0]), float(bands[feature].iloc[1])) for feature in features}
+    bands = train[config.FEATURES].quantile(list(SUPPORT_QUANTILES))
+    return {feature: (float(bands[feature].iloc[0]), float(bands[feature].iloc[1])) for feature in config.FEATURES}
 
 
 def support_to_json(support: FeatureSupport) -> str:

@@ -58,18 +58,13 @@ class Candidate:
     def label(self) -> str:
         return CANDIDATES[self.key]
 
-    @property
-    def estimator(self):
-        return self.pipeline.steps[-1][1]
-
     def predict_probability(self, features: pd.DataFrame):
         return self.pipeline.predict_proba(features[config.FEATURES])[:, 1]
 
 
 def classification_experiment_class():
-    """PyCaret's ``ClassificationExperiment`` without its side effects: its log goes to reports/, not
-    ./logs.log, and matplotlib's fonts are reset (yellowbrick's Arial list floods "findfont" lines
-    where it is not installed; matplotlib's DejaVu Sans ships with it)."""
+    """PyCaret's ``ClassificationExperiment``, its log in reports/ (not ./logs.log) and matplotlib's fonts
+    reset: yellowbrick's Arial list floods "findfont" lines where Arial is not installed."""
     import matplotlib
 
     config.route_pycaret_log()
@@ -124,21 +119,15 @@ def train_candidate(experiment, key: str, fast: bool = False) -> Candidate:
     pipeline = copy.deepcopy(experiment.pipeline)
     pipeline.steps.append(("trained_model", tuned))
     best_params = {name: tuned.get_params()[name] for name in search_space}
-    return Candidate(
-        key=key,
-        pipeline=pipeline,
-        best_params=best_params,
-        cv_log_loss=float(cv_table.loc["Mean", LOG_LOSS_METRIC]),
-        cv_table=cv_table,
-    )
+    return Candidate(key, pipeline, best_params, float(cv_table.loc["Mean", LOG_LOSS_METRIC]), cv_table)
 
 
 def choose_champion(candidates: dict[str, Candidate]) -> tuple[Candidate, str]:
     """Apply :data:`SELECTION_RULE`; return the winner and a sentence saying why."""
     ranked = sorted(candidates.values(), key=lambda candidate: candidate.cv_log_loss)
-    best, runner_up = ranked[0], ranked[1] if len(ranked) > 1 else None
-    if runner_up is None:
-        return best, f"{best.label} is the only candidate."
+    if len(ranked) == 1:
+        return ranked[0], f"{ranked[0].label} is the only candidate."
+    best, runner_up = ranked[:2]
     gap = runner_up.cv_log_loss - best.cv_log_loss
     if gap < SELECTION_TOLERANCE and PREFERRED_ON_TIE in candidates and best.key != PREFERRED_ON_TIE:
         preferred = candidates[PREFERRED_ON_TIE]

@@ -43,10 +43,6 @@ class TrainingBases:
             return self.test[columns]
         return self.reference_extra[columns].reset_index(drop=True)
 
-    @property
-    def rows_extra_train(self) -> int:
-        return len(self.train) - self.rows_base_train
-
 
 def load_training_bases(
     extra_train_data: str | os.PathLike = "",
@@ -132,7 +128,7 @@ def log_training_run(
             "selection_rule": SELECTION_RULE,
             "rows_train": len(bases.train),
             "rows_test": len(bases.test),
-            "rows_extra_train": bases.rows_extra_train,
+            "rows_extra_train": len(bases.train) - bases.rows_base_train,
             "extra_train_data": bases.extra_train_data or "none",
         }
     )

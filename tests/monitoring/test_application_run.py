@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from conftest import copy_empty_store, synthetic_shots
+from conftest import copy_empty_store, run_pipeline, synthetic_shots, workspace_env
 from kobe_mlops import config
 from kobe_mlops.modeling.registry import log_and_register, log_reference_scores
 from kobe_mlops.modeling.train import Candidate
@@ -30,16 +30,15 @@ def test_a_real_application_run_logs_what_the_triggers_read(tracking):
     application = reads.latest_application_run(tracking)
     assert application is not None, "the session pipeline logged no finished PipelineAplicacao run"
     logged = application.data.metrics
-    expected = [*triggers.APPLICATION_METRICS_READ, *(names.psi_metric(feature) for feature in config.FEATURES)]
+    # Every drift figure with the threshold the triggers compare it with, logged beside it.
+    psi = [names.psi_metric(feature) + end for feature in config.FEATURES for end in ("", "_upper", "_alert")]
+    expected = [*triggers.APPLICATION_METRICS_READ, *psi]
     missing = [name for name in expected if name not in logged]
     assert not missing, f"PipelineAplicacao run {application.info.run_id} does not log {missing}"
 
     assert application.data.params.get("model_version"), "the application run names no registered version"
     version = reads.model_version_used(tracking, application)
     assert reads.training_run_of(tracking, version).info.run_name == config.RUN_NAMES["treinamento"]
-    # Every threshold the triggers compare with was logged beside its figure.
-    for feature in config.FEATURES:
-        assert {f"psi_{feature}_upper", f"psi_{feature}_alert"} <= set(logged)
 
 
 # --- The step in this process, on a small registered model: commit at the end ----------------
@@ -120,12 +119,6 @@ def leftovers(paths) -> list:
     return sorted(str(p) for p in [*paths.processed_dir.glob(".*.tmp"), *paths.label_store_dir.rglob(".*.tmp")])
 
 
-def failed_run():
-    client = reads.client()
-    experiment = client.get_experiment_by_name(config.EXPERIMENT_NAME)
-    return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)[0]
-
-
 FAULTS = {
     # after both outputs are written (the first thing the step does with them)
     "after-outputs": ("kobe_mlops.monitoring.application_run.drift_table", "scoring"),
@@ -151,7 +144,7 @@ def test_a_failure_at_any_point_changes_nothing_and_says_what_failed(fault, work
     assert "\n" not in message and f"failed while {stage}" in message and "unchanged" in message
     assert snapshot(workspace) == before
     assert leftovers(workspace) == []
-    run = failed_run()
+    run = reads.recent_runs(reads.client(), 1)[0]  # the failed one
     assert run.info.status == "FAILED" and run.data.tags[names.FAILURE_TAG].startswith(stage)
 
 
@@ -204,24 +197,20 @@ def test_a_run_cleans_what_a_killed_run_left_and_logs_a_bounded_sample_of_the_wh
     assert (
         pq.read_schema(workspace.predictions_prod).metadata[names.RUN_ID_METADATA.encode()] == run.info.run_id.encode()
     )
+
     # The tables the dashboard draws, bounded whatever the file's size, add up to the run's own counts.
-    table = {
-        artifact: pd.read_json(client.download_artifacts(run.info.run_id, artifact, str(tmp_path)), orient="split")
-        for artifact in [
-            names.SCORE_COUNTS_ARTIFACT,
-            names.GRADED_SCORE_COUNTS_ARTIFACT,
-            names.DRIFT_DISTRIBUTIONS_ARTIFACT,
-        ]
-    }
-    scored = table[names.SCORE_COUNTS_ARTIFACT]
+    def table(artifact):
+        return pd.read_json(client.download_artifacts(run.info.run_id, artifact, str(tmp_path)), orient="split")
+
+    scored = table(names.SCORE_COUNTS_ARTIFACT)
     assert scored["rows"].sum() == run.data.metrics[names.ROWS_SCORED] == 500
     assert np.allclose(scored["probability"], scored["probability"].round(4), rtol=0, atol=1e-12)
     assert scored["probability"].is_unique
-    graded = table[names.GRADED_SCORE_COUNTS_ARTIFACT]
+    graded = table(names.GRADED_SCORE_COUNTS_ARTIFACT)
     assert graded[["misses", "makes"]].to_numpy().sum() == run.data.metrics[names.ROWS_EVALUATED]
     outputs = pd.read_parquet(workspace.predictions_prod).dropna(subset=[config.TARGET])
     assert graded["makes"].sum() == outputs[config.TARGET].sum()
-    drift = table[names.DRIFT_DISTRIBUTIONS_ARTIFACT]
+    drift = table(names.DRIFT_DISTRIBUTIONS_ARTIFACT)
     per_base = drift.groupby(["feature", "base"])["rows"].sum().unstack()
     assert set(per_base.index) == set(config.FEATURES) and (per_base["production"] == 500).all()
 
@@ -297,8 +286,6 @@ def test_a_step_killed_while_scoring_leaves_the_previous_state_and_the_next_star
     import signal
     import sys
     import time
-
-    from conftest import run_pipeline, workspace_env
 
     paths = workspace_copy.paths
     course = pq.read_table(paths.raw_file("prod"))

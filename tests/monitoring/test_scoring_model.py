@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,19 +19,14 @@ def test_a_version_uri_is_its_own_lineage():
     assert scoring_model.pinned_uri(resolved) == "models:/kobe-shot-model/3"
 
 
-class NoVersions:
-    def search_model_versions(self, filter_string):
-        return []
-
-
 @pytest.mark.parametrize("uri", ["runs:/0123abcd/model", "/tmp/some/model", "file:///tmp/model"])
 def test_a_uri_without_a_registered_version_stops_clearly(uri):
+    no_versions = SimpleNamespace(search_model_versions=lambda filter_string: [])
     with pytest.raises(scoring_model.LineageError, match="figures"):
-        scoring_model.registered_version(uri, client=NoVersions())
+        scoring_model.registered_version(uri, client=no_versions)
 
 
-class Version:
-    version = "2"
+VERSION = SimpleNamespace(version="2")
 
 
 class Halves:
@@ -53,10 +50,10 @@ def test_the_reference_moves_to_labelled_rows_the_model_never_learned(monkeypatc
     monkeypatch.setattr(scoring_model.reads, "reference_scores", lambda client, version: initial)
     known = stored(1500, 3)
     learned = np.arange(0, 1500, 2)  # every other row was learned: never in the reference
-    reference = scoring_model.monitoring_reference(Halves(), None, Version(), learned, known, None)
+    reference = scoring_model.monitoring_reference(Halves(), None, VERSION, learned, known, None)
     assert isinstance(reference, MonitoringReference) and len(reference.own) == 750
     assert reference.rows[config.PROBABILITY_COLUMN].eq(0.5).all()  # scored again by the model
-    too_few = scoring_model.monitoring_reference(Halves(), None, Version(), learned, known.head(100), None)
+    too_few = scoring_model.monitoring_reference(Halves(), None, VERSION, learned, known.head(100), None)
     assert too_few.rows is too_few.initial
 
 
@@ -65,7 +62,7 @@ def test_a_version_without_logged_reference_rows_is_monitored_on_base_test(monke
     paths = config.workspace_paths(tmp_path)
     paths.processed_dir.mkdir(parents=True)
     stored(200, 1).drop(columns=["shot_id", "source_run_id"]).to_parquet(paths.base_test)
-    reference = scoring_model.monitoring_reference(Halves(), None, Version(), np.array([]), stored(10, 1), paths)
+    reference = scoring_model.monitoring_reference(Halves(), None, VERSION, np.array([]), stored(10, 1), paths)
     assert reference.source.startswith("base_test scored by version 2") and len(reference.rows) == 200
 
 

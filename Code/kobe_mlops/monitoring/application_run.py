@@ -144,8 +144,8 @@ def log_application_run(
     version: dict[str, str],
     engine: str,
     scoring_url: str,
-    label_writer: labels.LabelStoreWriter | None = None,
-    published: OutputPaths | None = None,
+    label_writer: labels.LabelStoreWriter,
+    published: OutputPaths,
 ) -> dict[str, float]:
     """Log the active ``PipelineAplicacao`` run; the metrics. ``applied``: the engine's result (staged
     outputs, folded figures); ``table``: its calculators' table; ``version``: the version that scored."""
@@ -159,20 +159,20 @@ def log_application_run(
         }
     )
     metrics = streamed_metrics(applied)
-    if label_writer is not None:
-        metrics[names.LABELS_APPENDED] = label_writer.rows_appended
-        metrics[names.LABEL_CONFLICTS] = label_writer.conflicts
+    metrics[names.LABELS_APPENDED] = label_writer.rows_appended
+    metrics[names.LABEL_CONFLICTS] = label_writer.conflicts
     metrics = measurable(metrics)
     mlflow.log_metrics(metrics)
-    mlflow.set_tags(monitoring_tags(table, applied.observer(ApplicationFigures).monitor.monitor))
+    figures = applied.observer(ApplicationFigures)
+    mlflow.set_tags(monitoring_tags(table, figures.monitor.monitor))
     if names.LOG_LOSS not in metrics:
         reason = ALL_SEEN_REASON if metrics.get(names.ROWS_SEEN_IN_TRAINING) else NO_LABELS_REASON
         mlflow.set_tag(names.LABELLED_METRICS_TAG, reason)
     mlflow.log_table(table, artifact_file=names.MONITORING_TABLE_ARTIFACT)
     mlflow.log_table(drift_table(table), artifact_file=names.DRIFT_TABLE_ARTIFACT)
-    for artifact, page_table in applied.observer(ApplicationFigures).page_tables().items():
+    for artifact, page_table in figures.page_tables().items():
         mlflow.log_table(page_table, artifact_file=artifact)
-    log_outputs(applied.outputs, published or applied.outputs)
+    log_outputs(applied.outputs, published)
     return metrics
 
 
@@ -200,11 +200,6 @@ def clean_staging(paths: config.WorkspacePaths) -> list[Path]:
     return staging.clean_staging(OutputPaths.of_workspace(paths)) + labels.clean_staging(paths)
 
 
-def _best_effort_tag(key: str, value: str) -> None:
-    with contextlib.suppress(Exception):  # the store itself may be what failed (a full disk)
-        mlflow.set_tag(key, value[:5000])
-
-
 def run_application_step(
     prod_path: str,
     model_uri: str = config.CHAMPION_URI,
@@ -226,11 +221,9 @@ def run_application_step(
         scoring_uri = pinned_uri(version)
         if "://" not in str(prod_path):
             ProductionFile(prod_path)  # an unusable file is refused before a run exists
-        model = None
-        if engine == "pandas" and not scoring_url:  # loaded once: the reference and the engine score with it
-            model = mlflow.pyfunc.load_model(scoring_uri)
+        # Loaded once for the pandas engine: the reference and the engine score with it.
+        model = mlflow.pyfunc.load_model(scoring_uri) if engine == "pandas" and not scoring_url else None
         scoring = load_scoring_model(scoring_uri, prod_path, paths=paths, model=model)
-        figures = application_figures(scoring)
         outputs.prepare()
         staged = outputs.staging()
         writer = None
@@ -239,7 +232,6 @@ def run_application_step(
             with start_run("aplicacao", model_uri=model_uri) as run:
                 try:
                     run_id = run.info.run_id
-                    stamp = Stamp(version.get(names.MODEL_VERSION, ""), datetime.now(UTC), run_id)
                     writer = labels.LabelStoreWriter(run_id, prod_path, paths)
                     # The pandas engine hands each scored batch to the label writer as it writes it.
                     sink = writer.update if engine == "pandas" else None
@@ -251,8 +243,8 @@ def run_application_step(
                         scoring_url,
                         spark_conf=spark_conf,
                         outputs=staged,
-                        observers=[figures],
-                        stamp=stamp,
+                        observers=[application_figures(scoring)],
+                        stamp=Stamp(version.get(names.MODEL_VERSION, ""), datetime.now(UTC), run_id),
                         sink=sink,
                         model=model,
                     )
@@ -278,9 +270,10 @@ def run_application_step(
                     staging.publish(staged, outputs)
                     writer.publish()
                 except BaseException as exc:
-                    _best_effort_tag(names.FAILURE_TAG, f"{stage}: {type(exc).__name__}: {exc}")
+                    with contextlib.suppress(Exception):  # the store itself may be what failed (a full disk)
+                        mlflow.set_tag(names.FAILURE_TAG, f"{stage}: {type(exc).__name__}: {exc}"[:5000])
                     raise
-        except (DataContractError, labels.LabelStoreError, ApplicationStepError, KeyboardInterrupt):
+        except (DataContractError, labels.LabelStoreError, ApplicationStepError):
             raise
         except Exception as exc:
             detail = " ".join(str(exc).split())[:300] or type(exc).__name__

@@ -31,7 +31,6 @@ DISCRETE_MAX_VALUES = 15
 PSI_PSEUDO_COUNT = 0.5  # Jeffreys smoothing: an empty bin costs a little, never ln(1e-6)
 NULL_DRAWS = 400  # simulated no-drift chunks per feature and size
 PROBABILITY_EPSILON = np.finfo(float).eps  # clipped like sklearn's log_loss
-SEED = config.SEED
 
 
 def _clipped(probability) -> np.ndarray:
@@ -105,16 +104,12 @@ def newest_chunk_names(sizes: pd.Series, rows: int = REFERENCE_WINDOW_ROWS) -> p
     return newest_first.index[: int(np.searchsorted(newest_first.to_numpy(), rows)) + 1]
 
 
-def chunk_sizes(chunks: pd.Series) -> pd.Series:
-    """Rows per chunk, in the order the chunks first appear."""
-    return chunks.groupby(chunks, sort=False).size()
-
-
 def newest_chunks(older: pd.DataFrame, newer: pd.DataFrame, rows: int = REFERENCE_WINDOW_ROWS) -> pd.DataFrame:
     """The rows of :func:`newest_chunk_names` of ``older`` followed by ``newer``."""
     columns = [*REFERENCE_COLUMNS, "chunk"]
     window = pd.concat([older[columns], newer[columns]], ignore_index=True) if len(older) else newer[columns]
-    return window[window["chunk"].isin(newest_chunk_names(chunk_sizes(window["chunk"]), rows))].reset_index(drop=True)
+    sizes = window.groupby("chunk", sort=False).size()  # in the order the chunks first appear
+    return window[window["chunk"].isin(newest_chunk_names(sizes, rows))].reset_index(drop=True)
 
 
 # --- Feature drift -----------------------------------------------------------------------------
@@ -129,11 +124,9 @@ class _Bins:
         missing = np.isnan(values)
         values = values[~missing] if missing.any() else values
         if self.categories is not None:
-            position = np.searchsorted(self.categories, values)
-            known = (position < len(self.categories)) & (
-                self.categories[np.minimum(position, len(self.categories) - 1)] == values
-            )
-            counts = np.bincount(position[known], minlength=len(self.categories) + 1)[: len(self.categories)]
+            position = np.minimum(np.searchsorted(self.categories, values), len(self.categories) - 1)
+            known = self.categories[position] == values
+            counts = np.bincount(position[known], minlength=len(self.categories))
             return np.append(counts, (~known).sum()).astype(float)
         # np.histogram's bins ([low, high), open at both ends), by one binary search per value.
         inner = self.edges[1:-1]
@@ -179,11 +172,10 @@ class FeatureDrift:
         self.bins, self.reference_counts = {}, {}
         for feature in self.features:
             values = reference.rows[feature].to_numpy(dtype=float)
-            distinct = np.unique(values[~np.isnan(values)])
-            discrete = len(distinct) <= DISCRETE_MAX_VALUES
-            bins = _Bins(distinct, None) if discrete else _Bins(None, quantile_edges(values[~np.isnan(values)]))
-            self.bins[feature] = bins
-            self.reference_counts[feature] = bins.counts(values)
+            known = values[~np.isnan(values)]
+            distinct = np.unique(known)
+            bins = _Bins(distinct, None) if len(distinct) <= DISCRETE_MAX_VALUES else _Bins(None, quantile_edges(known))
+            self.bins[feature], self.reference_counts[feature] = bins, bins.counts(values)
         self._thresholds: dict[tuple[str, int], float] = {}
         return self
 
@@ -197,7 +189,7 @@ class FeatureDrift:
         if key not in self._thresholds:
             counts = self.reference_counts[feature]
             shares = counts / counts.sum()
-            rng = np.random.default_rng(SEED)
+            rng = np.random.default_rng(config.SEED)
             reference = rng.multinomial(int(counts.sum()), shares, size=NULL_DRAWS)
             current = rng.multinomial(rows, shares, size=NULL_DRAWS)
             quantile = 1 - self.false_alarm_rate / len(self.features)
@@ -336,14 +328,15 @@ class EstimatedPerformance:
         expected, curvature, gradient = terms
         return np.array([terms.shape[1], expected.sum(), curvature.sum(), -curvature.sum(), -gradient.sum()])
 
-    def from_sums(self, sums: np.ndarray, chunk: str, metric: str, band: tuple[float, float] | None) -> list[dict]:
+    def from_sums(self, sums: np.ndarray, chunk: str, metric: str, realized: RealizedPerformance) -> list[dict]:
+        """The estimate's row (alert: above the reference's realized band at this size)."""
         n = int(sums[0])
         if n == 0:
             return []
         value = float(sums[1] / n)
         gradient = sums[3:5] / n
         spread = np.sqrt(sums[2] / n**2 + float(gradient @ self.covariance @ gradient))
-        alert = band is not None and value > band[1]
+        alert = value > realized.band(n)[1]
         return [result_row(chunk, metric, value, value - BAND_Z * spread, value + BAND_Z * spread, alert, n)]
 
 
@@ -364,13 +357,13 @@ class ChunkSums:
     realized: np.ndarray
 
     def __add__(self, other: ChunkSums) -> ChunkSums:
-        drift = {feature: counts + other.drift[feature] for feature, counts in self.drift.items()}
-        if self.estimated_all is None:
-            return ChunkSums(drift, None, None, self.realized + other.realized)
+        def plus(mine, theirs):
+            return None if mine is None else mine + theirs
+
         return ChunkSums(
-            drift,
-            self.estimated_all + other.estimated_all,
-            self.estimated_graded + other.estimated_graded,
+            {feature: counts + other.drift[feature] for feature, counts in self.drift.items()},
+            plus(self.estimated_all, other.estimated_all),
+            plus(self.estimated_graded, other.estimated_graded),
             self.realized + other.realized,
         )
 
@@ -407,14 +400,11 @@ class Monitor:
 
     def table(self, sums: ChunkSums, chunk: str) -> pd.DataFrame:
         """The result table of one chunk from its (merged) sums."""
-        rows: list[dict] = []
-        if self.usable:
-            rows += self.drift.from_counts(sums.drift, chunk)
-        rows += realized_rows(sums.realized, chunk, self.realized if self.usable else None)
-        if self.usable:
-            for metric, estimated in ((ESTIMATE_ALL, sums.estimated_all), (ESTIMATE_GRADED, sums.estimated_graded)):
-                n = int(estimated[0])
-                rows += self.estimated.from_sums(estimated, chunk, metric, self.realized.band(n) if n else None)
+        if not self.usable:
+            return result_table(realized_rows(sums.realized, chunk, None))
+        rows = self.drift.from_counts(sums.drift, chunk) + realized_rows(sums.realized, chunk, self.realized)
+        for metric, estimated in ((ESTIMATE_ALL, sums.estimated_all), (ESTIMATE_GRADED, sums.estimated_graded)):
+            rows += self.estimated.from_sums(estimated, chunk, metric, self.realized)
         return result_table(rows)
 
     def evaluate(self, scored: pd.DataFrame, graded: pd.DataFrame, null_rate: float, chunk: str) -> pd.DataFrame:
@@ -425,31 +415,28 @@ class Monitor:
 APPLICABLE, QUESTIONABLE, NOT_APPLICABLE = "applicable", "questionable", "not applicable"
 
 
-def estimate_standing(table: pd.DataFrame, reference: MonitoringReference) -> tuple[str, str]:
-    """Whether the chunk's estimate can be trusted, and why: its calibration rows must be enough
-    and still describe the chunk (no drift alert)."""
-    if not reference.usable:
-        return NOT_APPLICABLE, reference.problem
+def monitoring_tags(table: pd.DataFrame, monitor: Monitor) -> dict[str, str]:
+    """The tags of a monitored run (step 04, a replay batch): the reference, whether the estimate can be
+    trusted and why (its calibration rows must be enough and still describe the chunk: no drift alert),
+    and why nothing could be set when nothing could."""
+    reference = monitor.reference
     drifted = table.loc[table["alert"] & table["metric"].str.startswith("psi_"), "metric"].str[4:].tolist()
-    if drifted:
-        return QUESTIONABLE, (
+    standing, reason = APPLICABLE, f"calibrated on {reference.description}, which the rows do not drift from"
+    if not reference.usable:
+        standing, reason = NOT_APPLICABLE, reference.problem
+    elif drifted:
+        standing = QUESTIONABLE
+        reason = (
             f"the rows drifted from the estimate's calibration rows ({reference.description}) on "
             f"{', '.join(drifted)}: read the estimate as a rough guide until labels arrive"
         )
-    return APPLICABLE, f"calibrated on {reference.description}, which the rows do not drift from"
-
-
-def monitoring_tags(table: pd.DataFrame, monitor: Monitor) -> dict[str, str]:
-    """The tags of a monitored run (step 04, a replay batch): the reference, the estimate's standing
-    and why, and why nothing could be set when nothing could."""
-    standing, reason = estimate_standing(table, monitor.reference)
     tags = {
-        names.REFERENCE_TAG: monitor.reference.description,
+        names.REFERENCE_TAG: reference.description,
         names.ESTIMATE_APPLICABILITY_TAG: standing,
         names.ESTIMATE_REASON_TAG: reason[:5000],
     }
     if not monitor.usable:
-        tags[names.MONITORING_PROBLEM_TAG] = f"no threshold and no estimate: {monitor.reference.problem}"
+        tags[names.MONITORING_PROBLEM_TAG] = f"no threshold and no estimate: {reference.problem}"
     return tags
 
 

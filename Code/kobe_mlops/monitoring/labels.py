@@ -188,10 +188,8 @@ class LabelStoreWriter:
         return self.target
 
     def abort(self) -> None:
-        if self._writer is not None:
-            with contextlib.suppress(OSError):  # the file goes anyway
-                self._writer.close()
-            self._writer = None
+        with contextlib.suppress(LabelStoreError):  # the file goes anyway
+            self.close()
         if self._tmp is not None:
             self._tmp.unlink(missing_ok=True)
             self._tmp = None

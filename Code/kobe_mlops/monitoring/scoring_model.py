@@ -24,7 +24,6 @@ from kobe_mlops.monitoring.calculators import (
     MIN_REFERENCE_ROWS,
     Monitor,
     MonitoringReference,
-    chunk_sizes,
     newest_chunk_names,
     newest_chunks,
 )
@@ -92,27 +91,28 @@ def first_graded_date(prod_path: str, learned: np.ndarray) -> pd.Timestamp | Non
     names = parquet.schema_arrow.names
     if "game_date" not in names:
         return None
-    graded = pc.field(config.TARGET).is_valid() if config.TARGET in names else None
-    columns = ["game_date", *([config.TARGET] if graded is not None else [])]
-    if graded is not None and "shot_id" in names and len(learned):
-        graded &= ~pc.field("shot_id").isin(pa.array(learned, pa.int64()))
-        columns.append("shot_id")
+    conditions, columns = [None], ["game_date"]
+    if config.TARGET in names:
+        graded = pc.field(config.TARGET).is_valid()
+        columns.append(config.TARGET)
+        if "shot_id" in names and len(learned):
+            graded &= ~pc.field("shot_id").isin(pa.array(learned, pa.int64()))
+            columns.append("shot_id")
+        conditions.insert(0, graded)
     lowest = {group: _lowest_date(parquet, group) for group in range(parquet.num_row_groups)}
     groups = sorted(lowest, key=lambda group: lowest[group] or "")
-    earliest = None
-    for condition in ([graded] if graded is not None else []) + [None]:
+    for condition in conditions:
+        earliest = None
         for group in groups:
             if earliest is not None and lowest[group] is not None and lowest[group] >= earliest:
                 break  # the groups are in order of their lowest date: none below can be earlier
             for batch in parquet.iter_batches(batch_size=1 << 20, row_groups=[group], columns=columns):
-                table = pa.Table.from_batches([batch])
-                table = table.filter(condition) if condition is not None else table
-                if table.num_rows:
-                    low = pc.min(pc.cast(table.column("game_date"), pa.string())).as_py()
-                    earliest = low if earliest is None or (low is not None and low < earliest) else earliest
+                rows = batch if condition is None else pa.Table.from_batches([batch]).filter(condition)
+                low = pc.min(pc.cast(rows.column("game_date"), pa.string())).as_py()
+                earliest = low if earliest is None or (low is not None and low < earliest) else earliest
         if earliest is not None:
-            break
-    return pd.Timestamp(earliest) if earliest is not None else None
+            return pd.Timestamp(earliest)
+    return None
 
 
 def _lowest_date(parquet: pq.ParquetFile, group: int) -> str | None:
@@ -136,17 +136,13 @@ class KnownLabels:
 
 
 def known_labels(before: pd.Timestamp | None, learned: np.ndarray, paths: config.WorkspacePaths) -> KnownLabels:
-    """Read file by file in the store's order, keeping 8 bytes per stored shot and one per stored
-    row, then only the newest chunks' files whole: memory does not grow with the rows stored."""
-    files = labels.store_files(paths)
-    if before is None or not files:
-        return KnownLabels(0, 0, pd.DataFrame(columns=labels.STORE_COLUMNS))
-    ordered = sorted((_file_order(path), index, path) for index, path in enumerate(files))
-    if any(order is None for order, _, _ in ordered):  # a file of several runs: the store's own read
-        return _known_in_memory(before, learned, paths)
+    """Read file by file in the store's order (a file is one run's chunk), keeping 8 bytes per stored
+    shot and one per stored row, then only the newest chunks' files whole: memory does not grow with
+    the rows stored."""
+    files = sorted(labels.store_files(paths) if before is not None else [], key=_file_order)
     seen, rows, made, masks, chunks = np.empty(0, "int64"), 0, 0, {}, {}
-    for _, _, path in ordered:
-        table = labels.read_file(path, ["shot_id", "game_date", config.TARGET, labels.RUN_COLUMN])
+    for path in files:
+        table = labels.read_file(path, ["shot_id", "game_date", config.TARGET])
         ids = table.column("shot_id").to_numpy()
         _, first = np.unique(ids, return_index=True)  # each shot's first row in this file
         new = np.sort(first[~np.isin(ids[first], seen)])
@@ -154,41 +150,23 @@ def known_labels(before: pd.Timestamp | None, learned: np.ndarray, paths: config
         kept = new[(pd.to_datetime(table.column("game_date").take(new).to_pandas()) < before).to_numpy()]
         rows, made = rows + len(kept), made + int(table.column(config.TARGET).to_numpy()[kept].sum())
         unseen = kept[~np.isin(ids[kept], learned)]
-        keys = table.take(unseen).select(["game_date", "shot_id", labels.RUN_COLUMN]).to_pandas()
-        mask = np.zeros(len(ids), dtype=bool)
-        mask[unseen] = True
-        masks[path] = (mask, set(keys[labels.RUN_COLUMN]))
-        for run, group in keys.groupby(labels.RUN_COLUMN, sort=False):
-            count, low = chunks.get(run, (0, None))
-            first_key = min(zip(group["game_date"], group["shot_id"], strict=True))
-            chunks[run] = (count + len(group), first_key if low is None else min(low, first_key))
-    by_first_row = sorted(chunks, key=lambda run: chunks[run][1])  # a chunk's place: its first row's
-    newest = set(newest_chunk_names(pd.Series({run: chunks[run][0] for run in by_first_row})))
-    parts = [
-        labels.read_file(path).take(np.flatnonzero(mask)).to_pandas()
-        for path, (mask, runs) in masks.items()
-        if runs & newest
-    ]
+        if len(unseen):
+            dates = table.column("game_date").take(unseen).to_numpy(zero_copy_only=False)
+            low = dates.min()
+            chunks[path] = (len(unseen), (low, ids[unseen][dates == low].min()))  # rows, first row
+            masks[path] = np.zeros(len(ids), dtype=bool)
+            masks[path][unseen] = True
+    by_first_row = sorted(chunks, key=lambda path: chunks[path][1])  # a chunk's place: its first row's
+    newest = newest_chunk_names(pd.Series({path: chunks[path][0] for path in by_first_row}, dtype="int64"))
+    parts = [labels.read_file(path).take(np.flatnonzero(masks[path])).to_pandas() for path in newest]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=labels.STORE_COLUMNS)
-    frame = frame[frame[labels.RUN_COLUMN].isin(newest)].sort_values(["game_date", "shot_id"], kind="stable")
-    return KnownLabels(rows, made, frame.reset_index(drop=True))
+    return KnownLabels(rows, made, frame.sort_values(["game_date", "shot_id"], kind="stable").reset_index(drop=True))
 
 
-def _file_order(path) -> tuple | None:
-    """A store file's place in the store's order (its append time and run), None when it holds several."""
-    keys = labels.read_file(path, [labels.APPENDED_AT_COLUMN, labels.RUN_COLUMN])
-    appended, run = (pc.unique(keys.column(name)) for name in keys.column_names)
-    if len(appended) > 1 or len(run) > 1 or appended.null_count or run.null_count:
-        return None
-    return (appended.cast(pa.int64())[0].as_py(), run[0].as_py()) if len(run) else (-1, "")
-
-
-def _known_in_memory(before: pd.Timestamp, learned: np.ndarray, paths: config.WorkspacePaths) -> KnownLabels:
-    stored = labels.read_labels(paths).rows
-    known = stored[pd.to_datetime(stored["game_date"]) < before]
-    unseen = known[~np.isin(known["shot_id"].to_numpy(dtype="int64"), learned)]
-    newest = unseen[unseen[labels.RUN_COLUMN].isin(newest_chunk_names(chunk_sizes(unseen[labels.RUN_COLUMN])))]
-    return KnownLabels(len(known), int(known[config.TARGET].sum()), newest.reset_index(drop=True))
+def _file_order(path) -> tuple[list, list]:
+    """A store file's place in the store's order: its append time and run (one each: one run's rows)."""
+    first = labels.read_file(path, [labels.APPENDED_AT_COLUMN, labels.RUN_COLUMN]).slice(0, 1)
+    return first.column(0).cast(pa.int64()).to_pylist(), first.column(1).to_pylist()
 
 
 def monitoring_reference(
@@ -209,12 +187,12 @@ def monitoring_reference(
     if before is not None and "game_date" in initial:  # never the rows this run grades
         initial = initial[pd.to_datetime(initial["game_date"]) < before]
         source = f"{len(initial)} of {source} (those dated before {before:%Y-%m-%d}, the first row graded now)"
-    reference = MonitoringReference(initial.reset_index(drop=True), source)
+    initial = initial.reset_index(drop=True)
     unseen = known[~np.isin(known["shot_id"].to_numpy(dtype="int64"), learned)]
     if len(unseen) < MIN_REFERENCE_ROWS:
-        return reference
+        return MonitoringReference(initial, source)
     scored = _scored(model, unseen).assign(chunk=unseen[labels.RUN_COLUMN].to_numpy())
-    return MonitoringReference(reference.initial, source, newest_chunks(scored.iloc[:0], scored))
+    return MonitoringReference(initial, source, newest_chunks(scored.iloc[:0], scored))
 
 
 def load_scoring_model(

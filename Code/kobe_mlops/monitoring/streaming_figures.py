@@ -55,7 +55,8 @@ class ValueCounts:
         if not len(values):
             return
         if not self.exact:
-            self.counts += self._grid_counts(values, classes)
+            flat = np.bincount(self._cells(values) * self.columns + classes, minlength=GRID_CELLS * self.columns)
+            self.counts += flat.reshape(GRID_CELLS, self.columns)
             return
         decimal = self._decimal_keys(values)
         if decimal is not None:  # rounded values: count integer keys, no hashing
@@ -100,17 +101,11 @@ class ValueCounts:
         scaled = np.floor((values - self.low) / (self.high - self.low) * GRID_CELLS)
         return np.clip(scaled, 0, GRID_CELLS - 1).astype("int64")
 
-    def _grid_counts(self, values: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        flat = np.bincount(self._cells(values) * self.columns + classes, minlength=GRID_CELLS * self.columns)
-        return flat.reshape(GRID_CELLS, self.columns)
-
     def _to_grid(self) -> None:
         grid = np.zeros((GRID_CELLS, self.columns), dtype="int64")
         np.add.at(grid, self._cells(self.values), self.counts)
-        self.values, self.counts, self.exact = self._centres(), grid, False
-
-    def _centres(self) -> np.ndarray:
-        return self.low + (np.arange(GRID_CELLS) + 0.5) * (self.high - self.low) / GRID_CELLS
+        centres = self.low + (np.arange(GRID_CELLS) + 0.5) * (self.high - self.low) / GRID_CELLS
+        self.values, self.counts, self.exact = centres, grid, False
 
     def merge(self, other: ValueCounts) -> ValueCounts:
         if self.exact and other.exact:
@@ -148,12 +143,14 @@ class MonitorFigures:
         rows = self.graded(batch)
         target = batch.values(config.TARGET) if batch.has(config.TARGET) else np.full(batch.rows_scored, np.nan)
         graded = {config.PROBABILITY_COLUMN: scored[config.PROBABILITY_COLUMN][rows], config.TARGET: target[rows]}
-        sums = self.monitor.sums(scored, graded, self.null_rate, rows)
-        self.sums = sums if self.sums is None else self.sums + sums
+        self._fold(self.monitor.sums(scored, graded, self.null_rate, rows))
+
+    def _fold(self, sums: ChunkSums | None) -> None:
+        if sums is not None:
+            self.sums = sums if self.sums is None else self.sums + sums
 
     def merge(self, other: MonitorFigures) -> MonitorFigures:
-        if other.sums is not None:
-            self.sums = other.sums if self.sums is None else self.sums + other.sums
+        self._fold(other.sums)
         return self
 
     def result(self, chunk: str = "production file") -> pd.DataFrame:
@@ -220,8 +217,8 @@ class LabelledMetrics:
             return float("nan"), 0.0
         below = np.concatenate([[0], np.cumsum(negatives)[:-1]])
         # Integer arithmetic: twice the number of (positive above negative) pairs, ties counting one.
-        twice = 2 * int(np.dot(positives, below)) + int(np.dot(positives, negatives))
         tied = int(np.dot(positives, negatives))
+        twice = 2 * int(np.dot(positives, below)) + tied
         return twice / (2 * pairs), (0.0 if self.probabilities.exact else tied / (2 * pairs))
 
     def result(self) -> dict[str, float]:
@@ -329,12 +326,11 @@ class GradedRows(NotLearned):
         return _labelled(batch) & ~self.learned(batch)
 
 
+@dataclass
 class LearnedLabelledRows(NotLearned):
     """Counts the labelled scored rows whose shot the scoring model learned (never graded)."""
 
-    def __init__(self, learned_shot_ids: np.ndarray):
-        super().__init__(learned_shot_ids)
-        self.rows = 0
+    rows: int = 0
 
     def update(self, batch: ScoredBatch) -> None:
         if batch.rows_scored:

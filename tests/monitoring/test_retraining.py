@@ -17,12 +17,7 @@ from sklearn.metrics import log_loss
 from conftest import PipelineRun, copy_empty_store, run_pipeline, synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.monitoring import gate, retraining, triggers
-from kobe_mlops.monitoring.retraining import (
-    RetrainingError,
-    retraining_decision,
-    rows_fingerprint,
-    time_ordered_split,
-)
+from kobe_mlops.monitoring.retraining import RetrainingError, retraining_decision, rows_fingerprint, time_ordered_split
 
 NAME = config.REGISTERED_MODEL_NAME
 

@@ -52,19 +52,17 @@ def application_run(run_id: str, minutes: int, metrics: dict[str, float], versio
     )
 
 
-def frame_of(*runs: RunSummary) -> pd.DataFrame:
-    return trends.trend_frame(runs)
+def frame_of(*metrics: dict[str, float]) -> pd.DataFrame:
+    """The trend of one application run per ``metrics``, five minutes apart, run ids "0", "1", ..."""
+    return trends.trend_frame([application_run(str(i), 5 * i, run_metrics) for i, run_metrics in enumerate(metrics)])
 
 
 # --- The frame --------------------------------------------------------------------------------
 
 
 def test_runs_are_ordered_by_start_time_whatever_the_input_order():
-    frame = frame_of(
-        application_run("late", 30, labelled_metrics()),
-        application_run("early", 0, labelled_metrics()),
-        application_run("middle", 10, labelled_metrics()),
-    )
+    order = [("late", 30), ("early", 0), ("middle", 10)]
+    frame = trends.trend_frame([application_run(name, minutes, labelled_metrics()) for name, minutes in order])
     assert frame["run_id"].tolist() == ["early", "middle", "late"]
     assert frame["start_time"].is_monotonic_increasing and str(frame["start_time"].dt.tz) == "UTC"
     assert frame.loc[0, "prod_data"] == "/data/early.parquet" and frame.loc[0, "model_version"] == "1"
@@ -76,7 +74,7 @@ def test_figures_are_those_of_evaluate_triggers_for_every_run():
         application_run("drifted", 1, labelled_metrics(psi_lat=0.9, psi_lat_alert=1.0, log_loss_alert=1.0)),
         application_run("unlabelled", 2, unlabelled_metrics()),
     ]
-    frame = frame_of(*runs).set_index("run_id")
+    frame = trends.trend_frame(runs).set_index("run_id")
     assert list(trends.TRIGGER_NAMES) == [
         trigger.name for trigger in triggers.evaluate_triggers(runs[0].metrics).triggers
     ]
@@ -93,7 +91,7 @@ def test_figures_are_those_of_evaluate_triggers_for_every_run():
 
 def test_one_psi_column_per_feature_in_config_order_and_missing_counts_stay_missing():
     sparse = {"psi_shot_distance": 0.4, "psi_shot_distance_upper": 0.1}  # a run that logged almost nothing
-    frame = frame_of(application_run("sparse", 0, sparse))
+    frame = frame_of(sparse)
     psi = [column for column in frame if column.startswith("psi_")]
     assert psi == [f"psi_{feature}" for feature in config.FEATURES]
     assert frame.loc[0, "psi_shot_distance"] == pytest.approx(0.4) and np.isnan(frame.loc[0, "psi_lat"])
@@ -101,9 +99,9 @@ def test_one_psi_column_per_feature_in_config_order_and_missing_counts_stay_miss
 
 
 def test_runs_table_names_the_columns_an_operator_reads():
-    table = trends.runs_table(frame_of(application_run("a", 0, labelled_metrics())))
+    table = trends.runs_table(frame_of(labelled_metrics()))
     assert table.loc[0, "started (UTC)"] == "2024-05-01 12:00:00"
-    assert table.loc[0, "production file"] == "a.parquet" and table.loc[0, "run id"] == "a"
+    assert table.loc[0, "production file"] == "0.parquet" and table.loc[0, "run id"] == "0"
     assert table.loc[0, "PSI of the feature nearest its threshold"] == pytest.approx(0.05)
     assert table.loc[0, "observed make rate fired"] == False  # noqa: E712 (a numpy bool)
     assert table.loc[0, "PSI shot_distance"] == pytest.approx(0.05)
@@ -113,10 +111,7 @@ def test_runs_table_names_the_columns_an_operator_reads():
 
 
 def test_anticipation_gives_last_value_change_and_distance_to_the_threshold():
-    frame = frame_of(
-        application_run("first", 0, labelled_metrics(psi_shot_distance=0.10)),
-        application_run("second", 5, labelled_metrics(psi_shot_distance=0.20)),
-    )
+    frame = frame_of(labelled_metrics(psi_shot_distance=0.10), labelled_metrics(psi_shot_distance=0.20))
     drift = trends.anticipation(frame).set_index("trigger").loc[FEATURE_DRIFT]
     assert drift["runs_measured"] == 2
     assert drift["last_value"] == pytest.approx(0.20) and drift["previous_value"] == pytest.approx(0.10)
@@ -128,8 +123,7 @@ def test_anticipation_gives_last_value_change_and_distance_to_the_threshold():
 
 def test_anticipation_of_a_crossed_threshold_is_a_negative_distance():
     frame = frame_of(
-        application_run("first", 0, labelled_metrics(log_loss=0.72, log_loss_alert=1.0)),
-        application_run("second", 5, labelled_metrics(log_loss=0.71, log_loss_alert=1.0)),
+        labelled_metrics(log_loss=0.72, log_loss_alert=1.0), labelled_metrics(log_loss=0.71, log_loss_alert=1.0)
     )
     outlook = trends.anticipation(frame).set_index("trigger").loc[LOG_LOSS_DEGRADATION]
     assert outlook["last_value"] == pytest.approx(0.71) and outlook["change"] == pytest.approx(-0.01)
@@ -138,10 +132,7 @@ def test_anticipation_of_a_crossed_threshold_is_a_negative_distance():
 
 
 def test_anticipation_skips_runs_where_a_figure_was_not_measured_and_says_when_none_was():
-    frame = frame_of(
-        application_run("labelled", 0, labelled_metrics(log_loss=0.690)),
-        application_run("unlabelled", 5, unlabelled_metrics()),
-    )
+    frame = frame_of(labelled_metrics(log_loss=0.690), unlabelled_metrics())
     outlook = trends.anticipation(frame).set_index("trigger")
     log_loss = outlook.loc[LOG_LOSS_DEGRADATION]
     assert log_loss["runs_measured"] == 1 and log_loss["last_value"] == pytest.approx(0.690)
@@ -163,10 +154,7 @@ def dashed_lines(figure):
 
 
 def test_a_shared_threshold_is_one_horizontal_line_and_a_varying_one_follows_the_runs():
-    frame = frame_of(
-        application_run("a", 0, labelled_metrics(log_loss_upper=0.69)),
-        application_run("b", 5, labelled_metrics(log_loss_upper=0.70)),
-    )
+    frame = frame_of(labelled_metrics(log_loss_upper=0.69), labelled_metrics(log_loss_upper=0.70))
     drift = charts.trigger_trend_figure(frame, FEATURE_DRIFT)
     (threshold,) = dashed_lines(drift)
     assert set(threshold.get_ydata()) == {0.06}
@@ -177,7 +165,7 @@ def test_a_shared_threshold_is_one_horizontal_line_and_a_varying_one_follows_the
 
 
 def test_a_figure_never_measured_says_why_instead_of_an_empty_plot():
-    figure = charts.trigger_trend_figure(frame_of(application_run("a", 0, unlabelled_metrics())), MAKE_RATE_GAP)
+    figure = charts.trigger_trend_figure(frame_of(unlabelled_metrics()), MAKE_RATE_GAP)
     assert "no labelled production rows" in figure.axes[0].texts[0].get_text()
 
 

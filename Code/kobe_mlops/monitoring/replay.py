@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import mlflow
@@ -424,9 +424,16 @@ class ReplayResult:
 # --- The loop ---------------------------------------------------------------------------------
 
 
-class StageTimer:
-    def __init__(self):
+class _Replay:
+    def __init__(self, batches: Sequence[Batch], inputs: ReplayInputs, settings: ReplaySettings, progress, log):
+        self.batches, self.inputs, self.settings, self.progress, self.log = batches, inputs, settings, progress, log
         self.seconds = dict.fromkeys(STAGES, 0.0)
+        self.deployed = {name: inputs.champion for name in settings.strategies}
+        self.known = pd.DataFrame()  # labelled production rows revealed so far
+        self.recipes: dict[tuple[str, int], object] = {}  # (recipe, rows dated before batch) -> fitted
+        # Each recipe's out-of-sample record: every batch scored by the fit on the rows dated before it.
+        self.track = {name: pd.DataFrame() for name in challengers.RECIPES}
+        self.records: list[BatchRecord] = []
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -435,18 +442,6 @@ class StageTimer:
             yield
         finally:
             self.seconds[name] += time.perf_counter() - started
-
-
-class _Replay:
-    def __init__(self, batches: Sequence[Batch], inputs: ReplayInputs, settings: ReplaySettings, progress, log):
-        self.batches, self.inputs, self.settings, self.progress, self.log = batches, inputs, settings, progress, log
-        self.timer = StageTimer()
-        self.deployed = {name: inputs.champion for name in settings.strategies}
-        self.known = pd.DataFrame()  # labelled production rows revealed so far
-        self.recipes: dict[tuple[str, int], object] = {}  # (recipe, rows dated before batch) -> fitted
-        # Each recipe's out-of-sample record: every batch scored by the fit on the rows dated before it.
-        self.track = {name: pd.DataFrame() for name in challengers.RECIPES}
-        self.records: list[BatchRecord] = []
 
     def revealed(self, graded: pd.DataFrame) -> pd.DataFrame:
         """The labelled production rows known once ``graded``'s labels are revealed."""
@@ -472,7 +467,7 @@ class _Replay:
             self.extend_track(batch, graded)
             for record, graded_rows in scored:
                 self.act(record, graded_rows, batch)
-                with self.timer.stage("logging"):
+                with self.stage("logging"):
                     if self.log:
                         self.log.child(record)
                 self.records.append(record)
@@ -485,12 +480,12 @@ class _Replay:
         deployed = self.deployed[strategy]
         if deployed.learned_through >= batch.index:  # the loop's own guarantee, checked
             raise ReplayError(f"{strategy}: a model that learned batch {batch.index + 1} cannot score it.")
-        with self.timer.stage("scoring"):
+        with self.stage("scoring"):
             predictions = score_frame(batch.rows, deployed, source=batch.label).predictions
         # Every labelled row is graded: the model learned nothing dated this late (checked above).
         graded = predictions[predictions[config.TARGET].notna()].reset_index(drop=True)
         graded = graded.assign(**{DATE_COLUMN: pd.to_datetime(graded[DATE_COLUMN])})
-        with self.timer.stage("evaluation"):
+        with self.stage("evaluation"):
             table = deployed.monitor.evaluate(predictions, graded, rate, batch.label)
         outcome, probability = graded[config.TARGET].to_numpy(), graded[config.PROBABILITY_COLUMN].to_numpy()
         record = BatchRecord(
@@ -518,14 +513,13 @@ class _Replay:
         if not challengers.enough_to_learn(rows[rows[challengers.PRODUCTION_COLUMN]]):
             return
         for name in challengers.RECIPES:
-            probability = probabilities(self.recipe(name, batch.index, rows), graded)
-            scored = graded[[*config.FEATURES, config.TARGET]].assign(**{config.PROBABILITY_COLUMN: probability})
+            scored = reference_rows(graded, self.recipe(name, batch.index, rows))
             self.track[name] = calculators.newest_chunks(self.track[name], scored.assign(chunk=batch.label))
 
     def recipe(self, name: str, before_batch: int, rows: pd.DataFrame):
         key = (name, before_batch)
         if key not in self.recipes:  # every strategy shares one fit of a recipe on the same rows
-            with self.timer.stage("training"):
+            with self.stage("training"):
                 self.recipes[key] = challengers.RECIPES[name](rows, pd.to_datetime(rows[DATE_COLUMN]).max())
         return self.recipes[key]
 
@@ -543,13 +537,11 @@ class _Replay:
         decision = gate.decide(graded[config.TARGET], {gate.CHAMPION: graded[config.PROBABILITY_COLUMN], **scores})
         record.gate_figures, record.reason = decision.figures, f"{why}. {decision.reason}"
         record.decision = f"promote {decision.winner}" if decision.promote else "keep"
-        if decision.promote:
-            initial = graded[[*config.FEATURES, config.TARGET]].assign(
-                **{config.PROBABILITY_COLUMN: scores[decision.winner]}
-            )
-            self.deployed[record.strategy] = self.rebuilt(decision.winner, deployed, graded, batch, initial)
-        else:
-            self.deployed[record.strategy] = self.rolled(deployed, graded, batch)
+        self.deployed[record.strategy] = (
+            self.rebuilt(decision.winner, deployed, graded, batch, candidates[decision.winner])
+            if decision.promote
+            else self.rolled(deployed, graded, batch)
+        )
         record.seconds += time.perf_counter() - started
 
     def candidates(self, deployed: Deployed, batch: Batch) -> dict[str, object]:
@@ -561,18 +553,14 @@ class _Replay:
         return {**built, **challengers.champion_alternatives(deployed.estimator, deployed.reference.own, production)}
 
     def rolled(self, deployed: Deployed, graded: pd.DataFrame, batch: Batch) -> Deployed:
-        if graded.empty:
-            return deployed
-        reference = deployed.reference.rolled(graded, batch.label)
-        return Deployed(deployed.name, deployed.estimator, reference, deployed.learned_through, deployed.description)
+        return deployed if graded.empty else replace(deployed, reference=deployed.reference.rolled(graded, batch.label))
 
-    def rebuilt(self, winner: str, champion: Deployed, graded, batch: Batch, initial) -> Deployed:
-        """The winning candidate rebuilt on every row dated before the next batch."""
+    def rebuilt(self, winner: str, champion: Deployed, graded, batch: Batch, candidate) -> Deployed:
+        """The winning ``candidate`` rebuilt on every row dated before the next batch."""
         next_batch = self.batches[batch.index + 1]
         rows = self.learnable(next_batch.first_date, self.revealed(graded))
         if winner in challengers.RECIPES:
-            estimator = self.recipe(winner, batch.index + 1, rows)
-            track = self.track[winner]
+            estimator, track = self.recipe(winner, batch.index + 1, rows), self.track[winner]
             source = (
                 f"the {winner} recipe's out-of-sample scores on {len(track)} rows (each batch by the fit before it)"
             )
@@ -581,7 +569,7 @@ class _Replay:
             window = champion.reference.rolled(graded, batch.label).own
             estimator = challengers.rebuild(winner, rows, champion.estimator, window)
             source = f"the {winner} candidate's out-of-sample scores on batch {batch.index + 1} ({batch.label})"
-            reference = MonitoringReference(initial, source)
+            reference = MonitoringReference(reference_rows(graded, candidate), source)
         learned = rows[challengers.PRODUCTION_COLUMN]
         description = (
             f"{winner}: {challengers.describe(estimator)} on {int(learned.sum())} production "
@@ -625,8 +613,8 @@ def run_replay(
         }
         graded_null = [r.null_loss for r in replay.records if r.strategy == settings.strategies[0]]
         null = float(np.concatenate(graded_null).mean()) if graded_null else float("nan")
-        result = ReplayResult(replay.records, by_strategy, null, dict(replay.timer.seconds), 0.0, len(replay.recipes))
-        result.wall_seconds = time.perf_counter() - started
+        wall = time.perf_counter() - started
+        result = ReplayResult(replay.records, by_strategy, null, dict(replay.seconds), wall, len(replay.recipes))
         if log:
             timing = {f"seconds_{stage}": value for stage, value in result.seconds.items()}
             log.summary({**result.metrics(), **timing, "seconds_total": result.wall_seconds}, result.table())

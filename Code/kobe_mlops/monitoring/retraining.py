@@ -12,7 +12,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import mlflow
@@ -257,33 +256,30 @@ def retraining_decision(
     Triggers speak only for the version that was applied (a promotion since waits for step 04), and
     ``already_trained`` (a version trained on these same labelled rows) means nothing new to learn.
     """
+    retrain = forced
     if report is None:
-        retrain, reason = forced, "no application run (PipelineAplicacao) to read triggers from"
+        reason = "no application run (PipelineAplicacao) to read triggers from"
     elif report.model_version is not None and report.model_version != champion_version:
-        retrain = forced
         reason = (
             f"the latest application run scored version {report.model_version}, but the champion is "
             f"version {champion_version}: apply it first (run_all.py --steps 04) so the triggers "
             "measure the model in service"
         )
     elif not report.any_fired:
-        retrain, reason = forced, "no trigger fired: " + " ".join(t.description for t in report.triggers)
+        reason = "no trigger fired: " + " ".join(t.description for t in report.triggers)
     elif not report.calls_for_retraining:
-        retrain = forced
         reason = (
             f"only {', '.join(t.name for t in report.fired)} fired, which says where to look, not that the "
             "model predicts worse: " + " ".join(t.description for t in report.fired)
         )
     elif already_trained is not None:
-        retrain = forced
         reason = (
             f"triggers fired ({', '.join(t.name for t in report.calls_for_retraining)}), but version "
             f"{already_trained.version} was already trained on these labelled production rows: "
             "retraining needs new labels"
         )
     else:
-        retrain = True
-        reason = "fired: " + " ".join(f"{t.name} ({t.description})" for t in report.calls_for_retraining)
+        retrain, reason = True, "fired: " + " ".join(f"{t.name} ({t.description})" for t in report.calls_for_retraining)
     if forced:
         reason = f"forced retraining (--force-retrain); {reason}"
     return retrain, reason
@@ -347,7 +343,7 @@ def validate_and_decide(client: MlflowClient, bases: RetrainingBases) -> Outcome
     }
     probabilities.update({name: ShotMadeModel(model).predict_probability(features) for name, model in built.items()})
     outcome = gate.decide(holdout[config.TARGET], probabilities)
-    figures, reason, promoted = outcome.figures, outcome.reason, outcome.promote
+    reason, promoted = outcome.reason, outcome.promote
     if outcome.winner in built:  # a recalibrated champion or the null model: a version of its own first
         learned_rows = older.assign(**{challengers.PRODUCTION_COLUMN: True})
         new_version = challengers.register_candidate(
@@ -358,12 +354,12 @@ def validate_and_decide(client: MlflowClient, bases: RetrainingBases) -> Outcome
         )
         versions["challenger"] = client.get_model_version(name, new_version)
     decision = "promote" if promoted else "keep"
-    challenger_version = str(versions["challenger"].version)
+    champion, challenger = str(versions["champion"].version), str(versions["challenger"].version)
     with start_run("validacao_challenger", **{ROLE_TAG: "validation"}) as run:
         mlflow.log_params(
             {
-                names.CHAMPION_VERSION: versions["champion"].version,
-                "challenger_version": challenger_version,
+                names.CHAMPION_VERSION: champion,
+                "challenger_version": challenger,
                 "winner": outcome.winner,
                 "promotion_rule": gate.RULE,
                 "holdout_fraction": HOLDOUT_FRACTION,
@@ -373,35 +369,27 @@ def validate_and_decide(client: MlflowClient, bases: RetrainingBases) -> Outcome
                 "holdout_last_date": bases.holdout_last_date,
             }
         )
-        mlflow.log_metrics(figures)
+        mlflow.log_metrics(outcome.figures)
         mlflow.log_artifact(str(bases.holdout), artifact_path="data")
         mlflow.set_tags({names.DECISION_TAG: decision, names.REASON_TAG: reason})
-        client.set_model_version_tag(name, challenger_version, VALIDATION_RUN_TAG, run.info.run_id)
-        client.set_model_version_tag(name, challenger_version, VALIDATION_DECISION_TAG, decision)
+        client.set_model_version_tag(name, challenger, VALIDATION_RUN_TAG, run.info.run_id)
+        client.set_model_version_tag(name, challenger, VALIDATION_DECISION_TAG, decision)
         if promoted:
             mlflow.set_tags(promote(client, reason))
     if promoted:
         message = (
-            f"Promoted version {challenger_version} to @{config.CHAMPION_ALIAS} "
-            f"(version {versions['champion'].version} is now @{config.PREVIOUS_ALIAS}). {reason}"
+            f"Promoted version {challenger} to @{config.CHAMPION_ALIAS} "
+            f"(version {champion} is now @{config.PREVIOUS_ALIAS}). {reason}"
         )
-    else:
-        message = (
-            f"Kept version {versions['champion'].version} as @{config.CHAMPION_ALIAS}; version "
-            f"{challenger_version} stays @{config.CHALLENGER_ALIAS}. {reason}"
-        )
-    return Outcome("promoted" if promoted else "kept", message, run.info.run_id)
+        return Outcome("promoted", message, run.info.run_id)
+    kept = f"Kept version {champion} as @{config.CHAMPION_ALIAS}; version {challenger} stays @{config.CHALLENGER_ALIAS}"
+    return Outcome("kept", f"{kept}. {reason}", run.info.run_id)
 
 
 def recover(client: MlflowClient, say: Callable[[str], None] = print) -> Outcome | None:
-    """Finish or undo what a killed retraining left half done; None when there was nothing to do.
-
-    * alias moves cut short: finished (:func:`repair_aliases`);
-    * a challenger validated as better but never promoted: promoted now, if the champion it beat
-      is still the champion;
-    * a challenger trained on the label store but never validated: validated now on the same
-      split; if the store has changed since, its holdout is gone and it stops being the challenger.
-    """
+    """Finish or undo what a killed retraining left half done (None: nothing to do): alias moves are
+    finished, a challenger that beat the champion still in service is promoted, one never validated is
+    validated on the same label store, or stops being the challenger if the store changed (its holdout is gone)."""
     for line in repair_aliases(client):
         say(line)
     name = config.REGISTERED_MODEL_NAME
@@ -487,15 +475,15 @@ def retrain(forced: bool = False, say: Callable[[str], None] = print) -> Outcome
     return validate_and_decide(client, bases)
 
 
-def _logged_move(step: str, role: str, decisions: tuple[str, str], move: Callable, reason: str, say) -> tuple:
-    """Repair, then run ``move(client)`` (an alias change) inside a logged ``step`` run: ``(champion
-    before, champion after, run id)``. ``decisions``: the run's decision when done, and when refused."""
+def _logged_move(step: str, role: str, decisions: tuple[str, str], move: Callable, reason: str, say, **arguments):
+    """Repair, then run ``move(client, reason, **arguments)`` (an alias change) inside a logged ``step`` run:
+    ``(champion before, champion after, run id)``. ``decisions``: the run's decision when done, and when refused."""
     client = _client()
     for line in repair_aliases(client):
         say(line)
     with start_run(step, **{ROLE_TAG: role}) as run:
         try:
-            aliases = move(client)
+            aliases = move(client, reason, **arguments)
         except RetrainingError as exc:
             mlflow.set_tags({names.DECISION_TAG: decisions[1], names.REASON_TAG: str(exc)})
             raise
@@ -507,10 +495,8 @@ def rollback_with_run(
     reason: str = "manual rollback (run_all.py --rollback)", say: Callable[[str], None] = print
 ) -> Outcome:
     """:func:`rollback`, recorded as a ``Rollback`` run."""
-    move = partial(rollback, reason=reason)
-    before, after, run_id = _logged_move(
-        "rollback", "rollback", ("rollback", "nothing to roll back"), move, reason, say
-    )
+    decisions = ("rollback", "nothing to roll back")
+    before, after, run_id = _logged_move("rollback", "rollback", decisions, rollback, reason, say)
     return Outcome(
         "rolled_back", f"Rolled back: @{config.CHAMPION_ALIAS} is version {after} again (was {before}).", run_id
     )
@@ -520,8 +506,8 @@ def promote_with_run(
     version: str, reason: str = "manual promotion (run_all.py --promote)", say: Callable[[str], None] = print
 ) -> Outcome:
     """:func:`promote` of ``version``, recorded as a ``Promocao`` run: the one way to move @champion by hand."""
-    move = partial(promote, reason=reason, version=str(version))
-    before, after, run_id = _logged_move("promocao", "promotion", ("promote", "nothing to promote"), move, reason, say)
+    decisions = ("promote", "nothing to promote")
+    before, after, run_id = _logged_move("promocao", "promotion", decisions, promote, reason, say, version=str(version))
     message = (
         f"Promoted version {after} to @{config.CHAMPION_ALIAS} (version {before} is now @{config.PREVIOUS_ALIAS})."
     )

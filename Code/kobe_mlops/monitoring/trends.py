@@ -34,7 +34,8 @@ CONTEXT_METRICS = [
     names.OBSERVED_MAKE_RATE,
     names.LABELLED_MEAN_PROBABILITY,
 ]
-RUN_COLUMNS = ["run_id", "start_time", "model_version", "prod_data", "engine"]
+RUN_PARAMS = [names.MODEL_VERSION, names.PROD_DATA, names.ENGINE]
+RUN_COLUMNS = ["run_id", "start_time", *RUN_PARAMS]
 OUTLOOK_FIGURES = ["last_value", "previous_value", "change", "threshold", "distance_to_threshold", "distance_share"]
 
 
@@ -53,28 +54,13 @@ def psi_columns(runs: Iterable[health.RunSummary]) -> list[str]:
     return expected + sorted(logged - set(expected))
 
 
-def frame_columns(psi: list[str]) -> list[str]:
-    figures = [column for name in TRIGGER_NAMES for column in trigger_columns(name)]
-    return RUN_COLUMNS + COUNT_METRICS + figures + CONTEXT_METRICS + psi
-
-
 def run_row(run: health.RunSummary, psi: list[str]) -> dict:
-    report = triggers.evaluate_triggers(run.metrics)
-    row = {
-        "run_id": run.run_id,
-        "start_time": run.start_time,
-        "model_version": run.params.get(names.MODEL_VERSION),
-        "prod_data": run.params.get(names.PROD_DATA),
-        "engine": run.params.get(names.ENGINE),
-    }
-    for trigger in report.triggers:
+    row = {"run_id": run.run_id, "start_time": run.start_time, **{name: run.params.get(name) for name in RUN_PARAMS}}
+    for trigger in triggers.evaluate_triggers(run.metrics).triggers:
         figure, threshold, fired = trigger_columns(trigger.name)
         row[figure] = np.nan if trigger.value is None else trigger.value  # None: no labels
-        row[threshold] = trigger.threshold
-        row[fired] = trigger.fired
-    for name in COUNT_METRICS + CONTEXT_METRICS + psi:
-        row[name] = run.metrics.get(name, np.nan)
-    return row
+        row[threshold], row[fired] = trigger.threshold, trigger.fired
+    return {**row, **{name: run.metrics.get(name, np.nan) for name in COUNT_METRICS + CONTEXT_METRICS + psi}}
 
 
 def trend_frame(runs: Iterable[health.RunSummary]) -> pd.DataFrame:
@@ -82,8 +68,9 @@ def trend_frame(runs: Iterable[health.RunSummary]) -> pd.DataFrame:
     (a figure that needs labels is NaN, and did not fire, on a run without labelled rows)."""
     runs = list(runs)
     psi = psi_columns(runs)
-    rows = [run_row(run, psi) for run in runs]
-    frame = pd.DataFrame(rows, columns=frame_columns(psi))
+    figures = [column for name in TRIGGER_NAMES for column in trigger_columns(name)]
+    columns = RUN_COLUMNS + COUNT_METRICS + figures + CONTEXT_METRICS + psi
+    frame = pd.DataFrame([run_row(run, psi) for run in runs], columns=columns)
     if frame.empty:
         return frame
     frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True)
@@ -96,24 +83,16 @@ def direction(change: float) -> str:
     """Every trigger fires when its figure rises, so a rise moves toward the threshold."""
     if np.isnan(change):
         return "single measurement"
-    if change > 0:
-        return "toward the threshold"
-    if change < 0:
-        return "away from the threshold"
-    return "unchanged"
+    return "toward the threshold" if change > 0 else "away from the threshold" if change < 0 else "unchanged"
 
 
 def anticipation(frame: pd.DataFrame) -> pd.DataFrame:
-    """For each trigger figure: last measured value, change since the previous one, room left.
-
-    ``distance_to_threshold`` is the last run's threshold minus the last value (negative: crossed),
-    ``distance_share`` that as a share of the threshold. Runs that could not measure the figure (no
-    labels) are skipped, so ``last_start_time`` says which run the value comes from.
-    """
+    """Per trigger figure: last measured value, change since the previous one, room left to the last
+    run's threshold (negative: crossed). Runs that could not measure it (no labels) are skipped."""
     rows = []
     for name in TRIGGER_NAMES:
         figure, threshold_column, fired_column = trigger_columns(name)
-        measured = frame[frame[figure].notna()] if figure in frame else frame.iloc[0:0]
+        measured = frame[frame[figure].notna()]
         row = {"trigger": name, "runs_measured": len(measured), "last_start_time": pd.NaT}
         row.update({**dict.fromkeys(OUTLOOK_FIGURES, np.nan), "direction": "not measured", "fired": False})
         if len(measured):

@@ -108,9 +108,7 @@ def _share_of_threshold(value: float, threshold: float) -> float:
 def feature_drift_trigger(metrics: dict[str, float]) -> Trigger:
     features = [key for key in metrics if key.startswith(names.PSI_PREFIX) and f"{key}_upper" in metrics]
     if not features:
-        return Trigger(
-            FEATURE_DRIFT, None, float("nan"), False, "No drift threshold: the model's reference is too small."
-        )
+        return Trigger(FEATURE_DRIFT, None, math.nan, False, "No drift threshold: the model's reference is too small.")
     # The feature furthest past (or closest to) its own threshold speaks for the trigger.
     worst = max(features, key=lambda key: _share_of_threshold(metrics[key], metrics[f"{key}_upper"]))
     value, threshold = metrics[worst], metrics[f"{worst}_upper"]
@@ -129,10 +127,8 @@ def feature_drift_trigger(metrics: dict[str, float]) -> Trigger:
 def log_loss_trigger(metrics: dict[str, float]) -> Trigger:
     value = metrics.get(names.LOG_LOSS)
     if value is None:
-        return Trigger(
-            LOG_LOSS_DEGRADATION, None, float("nan"), False, "Log loss not measured: no graded labelled row."
-        )
-    threshold = metrics.get("log_loss_upper", float("nan"))
+        return Trigger(LOG_LOSS_DEGRADATION, None, math.nan, False, "Log loss not measured: no graded labelled row.")
+    threshold = metrics.get("log_loss_upper", math.nan)
     reasons = []
     if _alert(metrics, names.LOG_LOSS):
         reasons.append(f"above the reference's band (upper {threshold:.4f})")
@@ -141,18 +137,14 @@ def log_loss_trigger(metrics: dict[str, float]) -> Trigger:
             f"worse than the null model known before the file by {metrics['log_loss_vs_null']:.4f} "
             f"(95 % interval from {metrics['log_loss_vs_null_lower']:.4f})"
         )
-    text = (
-        f"Log loss {value:.4f}: "
-        + ("; ".join(reasons) if reasons else "within the reference's band and not worse than the null model")
-        + "."
-    )
-    return Trigger(LOG_LOSS_DEGRADATION, value, threshold, bool(reasons), text)
+    verdict = "; ".join(reasons) or "within the reference's band and not worse than the null model"
+    return Trigger(LOG_LOSS_DEGRADATION, value, threshold, bool(reasons), f"Log loss {value:.4f}: {verdict}.")
 
 
 def make_rate_trigger(metrics: dict[str, float]) -> Trigger:
     observed = metrics.get(names.OBSERVED_MAKE_RATE)
     if observed is None or "observed_make_rate_upper" not in metrics:
-        return Trigger(MAKE_RATE_GAP, None, float("nan"), False, "Make rate not measured: no graded labelled row.")
+        return Trigger(MAKE_RATE_GAP, None, math.nan, False, "Make rate not measured: no graded labelled row.")
     lower, upper = metrics["observed_make_rate_lower"], metrics["observed_make_rate_upper"]
     fired = _alert(metrics, names.OBSERVED_MAKE_RATE)
     verb = "outside" if fired else "inside"

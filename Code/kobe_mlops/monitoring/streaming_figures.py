@@ -115,9 +115,9 @@ class ValueCounts:
         if self.exact:
             self._to_grid()
         if other.exact:
-            other = ValueCounts(self.low, self.high, self.columns, other.values.copy(), other.counts.copy())
-            other._to_grid()
-        self.counts += other.counts
+            np.add.at(self.counts, self._cells(other.values), other.counts)  # what its grid would hold
+        else:
+            self.counts += other.counts
         return self
 
     def sorted(self) -> tuple[np.ndarray, np.ndarray]:

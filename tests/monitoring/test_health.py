@@ -53,7 +53,6 @@ def test_an_empty_store_gives_an_empty_state_and_a_missing_sqlite_file_is_not_cr
     assert reads.store_exists("http://127.0.0.1:5000")
     state = health.load_pipeline_state(MlflowClient(copy_empty_store(empty_mlflow_db, tmp_path / "empty.db")))
     assert not state.has_runs and state.application is None and state.champion is None
-    assert health.read_optional(config.workspace_paths(tmp_path).predictions_prod) is None
 
 
 def test_pipeline_state_of_the_session_run(tracking, pipeline_run):

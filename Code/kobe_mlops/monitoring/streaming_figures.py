@@ -230,13 +230,11 @@ class LabelledMetrics:
         n, positives = self.rows, self.positives
         negatives = n - positives
         tp, fp = self.true_positives, self.false_positives
-        fn = positives - tp
-        both_classes = positives > 0 and negatives > 0
-        auc, auc_error = self.auc()
+        auc, auc_error = self.auc()  # NaN without both classes
         metrics = {
             "log_loss": self.log_loss_sum / n,
-            "f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0,
-            "auc": auc if both_classes else float("nan"),
+            "f1": 2 * tp / (tp + fp + positives) if tp else 0.0,  # false negatives: positives - tp
+            "auc": auc,
             "precision": tp / (tp + fp) if tp + fp else 0.0,
             "recall": tp / positives if positives else 0.0,
             "brier": self.brier_sum / n,

@@ -58,7 +58,7 @@ def inputs() -> replay.ReplayInputs:
     reference = MonitoringReference(
         replay.reference_rows(shots(500, 2, production=False), champion), "500 held-out development rows"
     )
-    deployed = replay.Deployed("development champion", champion, reference, -1, "development champion (constant)")
+    deployed = replay.Deployed(champion, reference, -1, "development champion (constant)")
     return replay.ReplayInputs(development, float(development[TARGET].mean()), deployed, "1")
 
 

@@ -127,7 +127,6 @@ def reference_rows(frame: pd.DataFrame, estimator) -> pd.DataFrame:
 class Deployed:
     """A model in service: what scores, what it learned, and what normal looks like for it."""
 
-    name: str  # "development champion" or the gate candidate's name
     estimator: object  # scikit-learn classifier on the six features
     reference: MonitoringReference
     learned_through: int  # last batch whose labels it learned; -1: none
@@ -187,7 +186,7 @@ def load_inputs(paths: config.WorkspacePaths | None = None) -> ReplayInputs:
         f"development champion ({config.REGISTERED_MODEL_NAME} version {version.version}; its random "
         "split saw 2PT shots of every season)"
     )
-    champion = Deployed("development champion", estimator, reference, -1, description)
+    champion = Deployed(estimator, reference, -1, description)
     development_rate = float(pd.read_parquet(paths.base_train)[config.TARGET].mean())
     development = challengers.development_rows(read_table(paths.raw_file("dev")))
     return ReplayInputs(development, development_rate, champion, version.version)
@@ -575,7 +574,7 @@ class _Replay:
             f"{winner}: {challengers.describe(estimator)} on {int(learned.sum())} production "
             f"and {int((~learned).sum())} development labels dated before {next_batch.first_date:%Y-%m-%d}"
         )
-        return Deployed(winner, estimator, reference, batch.index, description)
+        return Deployed(estimator, reference, batch.index, description)
 
 
 def run_replay(

@@ -126,11 +126,8 @@ def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
         }
     )
     for name in TRIGGER_NAMES:
-        figure, threshold, fired = trigger_columns(name)
-        label = TRIGGER_LABELS[name]
-        table[label] = frame[figure]
-        table[f"{label} threshold"] = frame[threshold]
-        table[f"{label} fired"] = frame[fired]
+        for column, suffix in zip(trigger_columns(name), ["", " threshold", " fired"], strict=True):
+            table[TRIGGER_LABELS[name] + suffix] = frame[column]
     table["predicted make rate"] = frame[names.PREDICTED_MAKE_RATE]
     table["observed make rate"] = frame[names.OBSERVED_MAKE_RATE]
     for column in frame.columns:

@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 from kobe_mlops import config
 from kobe_mlops.dashboard import verdict
 from kobe_mlops.data_acquisition.contract import DataContractError
-from kobe_mlops.modeling.support import FeatureSupport, support_from_json
+from kobe_mlops.modeling.support import support_from_json
 from kobe_mlops.monitoring import health
 from kobe_mlops.tracking import names, reads, tracking_uri
 
@@ -179,16 +179,13 @@ def production_scores(source: Source, run: health.RunSummary) -> np.ndarray | No
     return np.repeat(counts["probability"].to_numpy(dtype=float), _at_most(counts["rows"].to_numpy(dtype="int64")))
 
 
-def _training_artifacts(client: MlflowClient, name: str, version: str):
+def training_artifacts(client: MlflowClient, name: str, version: str) -> tuple:
+    """A reader for :func:`store_read`: ``(reference scores, support)`` a model version's training logged, None when
+    absent: probability and outcome on the rows held out of it (base_test, and for a challenger its production
+    holdout), and per feature the band of rows it learned from (a ``FeatureSupport``, modeling/support.py)."""
     model_version = client.get_model_version(name, version)
     support = reads.feature_support_text(client, model_version)
     return reads.reference_scores(client, model_version), support_from_json(support) if support else None
-
-
-def training_artifacts(source: Source, model: health.ModelInfo) -> tuple[pd.DataFrame | None, FeatureSupport | None]:
-    """What ``model``'s training logged: probability and outcome on the rows held out of it (base_test, and for
-    a challenger its production holdout), and per feature the band of rows it learned from (modeling/support.py)."""
-    return store_read(source, _training_artifacts, model.name, model.version)
 
 
 def held_out_label(model: health.ModelInfo) -> str:

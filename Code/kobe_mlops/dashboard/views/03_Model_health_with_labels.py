@@ -48,7 +48,7 @@ with st.expander("Every metric beside its yardsticks"):
     st.dataframe(table.style.format("{:.4f}", na_rep="—"), width="stretch")
     st.caption(verdict.YARDSTICK_NOTE)
 
-reference, _ = common.training_artifacts(source, model)
+reference, _ = common.store_read(source, common.training_artifacts, model.name, model.version)
 graded = common.graded_scores(source, run)
 curves = {}
 if reference is not None:

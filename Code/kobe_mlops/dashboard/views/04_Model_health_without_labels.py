@@ -24,7 +24,7 @@ else:
     show = {APPLICABLE: st.success, QUESTIONABLE: st.warning}.get(applicability, st.error)
     show(f"**Estimate {applicability}.** {tags.get(names.ESTIMATE_REASON_TAG, '')}")
 
-reference, support = common.training_artifacts(source, model)
+reference, support = common.store_read(source, common.training_artifacts, model.name, model.version)
 production = common.production_scores(source, run)
 development = common.development(source)
 test_probability = None if reference is None else reference[config.PROBABILITY_COLUMN].to_numpy()

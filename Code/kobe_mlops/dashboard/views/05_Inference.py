@@ -20,11 +20,12 @@ state = common.pipeline_state(source)
 if not url and (state is None or state.champion is None):
     common.show_empty_state(source, "no champion model is registered and no scoring API URL is set")
 
-support = common.training_artifacts(source, state.champion)[1] if state and state.champion else None
+champion = state.champion if state else None
+support = champion and common.store_read(source, common.training_artifacts, champion.name, champion.version)[1]
 if support:
     bands = ", ".join(f"{name} {low:g} to {high:g}" for name, (low, high) in support.items())
     st.markdown(
-        f"Version {state.champion.version} (@{config.CHAMPION_ALIAS}) learned shots with {bands}: outside these "
+        f"Version {champion.version} (@{config.CHAMPION_ALIAS}) learned shots with {bands}: outside these "
         "bands its probability is an extrapolation, and the answer says so."
     )
 defaults = inference.default_values(common.development(source))
@@ -47,9 +48,9 @@ if submitted:
         model, origin = serving.RestScoringClient(url), f"served API at {serving.invocations_url(url)}"
     else:
         # The version the alias points at now: a cached "@champion" would go stale when the alias moves.
-        model = common.load_model(state.champion.uri, source.tracking_uri)
-        origin = f"embedded {state.champion.name} version {state.champion.version} (@{config.CHAMPION_ALIAS})"
-    warning = support and inference.outside_support_message(values, support, state.champion.version)
+        model = common.load_model(champion.uri, source.tracking_uri)
+        origin = f"embedded {champion.name} version {champion.version} (@{config.CHAMPION_ALIAS})"
+    warning = support and inference.outside_support_message(values, support, champion.version)
     try:
         probability = inference.make_probability(values, model)
     except serving.ScoringError as exc:

@@ -18,10 +18,6 @@ class DistanceModel:
     def __init__(self):
         self.inputs: list[pd.DataFrame] = []
 
-    @property
-    def calls(self) -> int:
-        return len(self.inputs)
-
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         self.inputs.append(features.copy())
         probability = np.clip(0.9 - features["shot_distance"].to_numpy() / 40 + features["period"] / 50, 0.01, 0.99)

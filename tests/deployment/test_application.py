@@ -52,15 +52,9 @@ def test_every_row_is_scored_or_rejected_with_its_reason_and_predictions_carry_w
     assert list(given.columns) == config.FEATURES
     assert given["shot_distance"].tolist() == [0.0, 20.0, 30.0, 50.0]
     predictions = result.predictions
-    assert list(predictions.columns) == [
-        *config.ID_COLUMNS,
-        *config.FEATURES,
-        config.PROBABILITY_COLUMN,
-        config.PREDICTION_COLUMN,
-        config.TARGET,
-        names.MODEL_VERSION_COLUMN,
-        names.SCORED_AT_COLUMN,
-    ]
+    scores = [config.PROBABILITY_COLUMN, config.PREDICTION_COLUMN, config.TARGET]
+    stamp = [names.MODEL_VERSION_COLUMN, names.SCORED_AT_COLUMN]
+    assert list(predictions.columns) == [*config.ID_COLUMNS, *config.FEATURES, *scores, *stamp]
     assert predictions["shot_id"].tolist() == [101, 103, 104, 106] and predictions.index.tolist() == [0, 1, 2, 3]
     assert set(predictions[names.MODEL_VERSION_COLUMN]) == {"7"}
     assert set(predictions[names.SCORED_AT_COLUMN]) == {pd.Timestamp(scored_at)}

@@ -128,7 +128,7 @@ def test_a_corrupt_row_group_names_file_and_group_and_keeps_the_previous_outputs
     model = DistanceModel()
     with pytest.raises(DataContractError, match=r"prod\.parquet: row group 2 of 4 \(rows 32 to 47\) is not readable"):
         apply_to_file(path, model, previous, batch_rows=5)
-    assert model.calls > 0  # the first row groups were scored before the failure
+    assert model.inputs  # the first row groups were scored before the failure
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in previous} == before
     assert sorted(os.listdir(tmp_path)) == ["predictions.parquet", "prod.parquet", "rejected.parquet"]
 
@@ -147,7 +147,7 @@ def test_a_file_whose_rows_are_all_rejected_writes_two_outputs_and_never_calls_t
     path = write(shots(10).assign(period=0), tmp_path / "prod.parquet")
     model = DistanceModel()
     result = apply_to_file(path, model, outputs(tmp_path), observers=figures(development()), batch_rows=3)
-    assert model.calls == 0 and result.counts["rows_rejected"] == 10 and result.counts["rows_scored"] == 0
+    assert model.inputs == [] and result.counts["rows_rejected"] == 10 and result.counts["rows_scored"] == 0
     assert pd.read_parquet(outputs(tmp_path).predictions).empty
     assert len(pd.read_parquet(outputs(tmp_path).rejected)) == 10
     assert result.observer(MonitorFigures).result().empty

@@ -154,7 +154,7 @@ def missing_inputs(paths: config.WorkspacePaths | None = None) -> list[str]:
     paths = paths or config.workspace_paths()
     files = (paths.raw_file("dev"), paths.base_train, paths.base_test)
     missing = [str(path.relative_to(paths.root)) for path in files if not path.is_file()]
-    if not reads.store_exists() or reads.version_by_alias(reads.client()) is None:
+    if (client := reads.store_client()) is None or reads.version_by_alias(client) is None:
         missing.append(f"the registered champion {config.CHAMPION_URI}")
     return missing
 

@@ -142,10 +142,8 @@ def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def application_trends(client: MlflowClient | None = None) -> pd.DataFrame | None:
     """:func:`trend_frame` of every finished application run; None when there is none yet."""
-    if client is None:
-        if not reads.store_exists():
-            return None  # no store yet: nothing ran, and reading must not create one
-        client = reads.client()
+    if (client := reads.store_client(client)) is None:
+        return None  # no store yet: nothing ran
     runs = reads.finished_application_runs(client)
     if not runs:
         return None

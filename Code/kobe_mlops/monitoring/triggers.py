@@ -167,10 +167,8 @@ def fired_triggers(table: pd.DataFrame) -> dict[str, bool]:
 
 def latest_trigger_report(client: MlflowClient | None = None) -> TriggerReport | None:
     """Triggers of the latest application run; None when no application run exists yet."""
-    if client is None:
-        if not reads.store_exists():
-            return None  # no store yet: nothing ran, and reading must not create one
-        client = reads.client()
+    if (client := reads.store_client(client)) is None:
+        return None  # no store yet: nothing ran
     application_run = reads.latest_application_run(client)
     if application_run is None:
         return None

@@ -32,6 +32,13 @@ def client(uri: str | None = None) -> MlflowClient:
     return MlflowClient(uri or tracking_uri())
 
 
+def store_client(client: MlflowClient | None = None) -> MlflowClient | None:
+    """``client``, else one on the project's store; None before that store exists (a read must not create it)."""
+    if client is None and store_exists():
+        client = MlflowClient(tracking_uri())
+    return client
+
+
 # --- Registry ---------------------------------------------------------------------------------
 
 

@@ -74,10 +74,8 @@ def orphaned_runs(client: MlflowClient) -> list:
 
 def fail_orphaned_runs(client: MlflowClient | None = None) -> list[str]:
     """Mark every orphaned run (and its RUNNING nested runs) FAILED with a reason; one line per run."""
-    if client is None:
-        if not reads.store_exists():
-            return []
-        client = reads.client()
+    if (client := reads.store_client(client)) is None:
+        return []
     lines = []
     for run in orphaned_runs(client):
         tags = run.data.tags

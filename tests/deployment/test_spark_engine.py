@@ -102,15 +102,19 @@ BAD_ROWS = {  # position in the file -> (column, value that breaks the contract)
 }
 
 
+REPEATED = (5, 180)  # a shot id the file carries twice, far apart
+
+
 @pytest.fixture
 def file_with_bad_rows(pipeline_run, tmp_path):
-    """200 production rows, 8 of them broken, text in a numeric column, several row groups."""
+    """200 production rows, 10 of them broken (two share a shot id), text in a numeric column, several row groups."""
     frame = pd.read_parquet(pipeline_run.paths.raw_file("prod")).head(200).reset_index(drop=True)
     frame["lat"] = frame["lat"].astype(str)  # a file whose latitudes were written as text
     frame["minutes_remaining"] = frame["minutes_remaining"].astype("float64")
     frame["period"] = frame["period"].astype("float64")
     for position, (column, value) in BAD_ROWS.items():
         frame.loc[position, column] = value
+    frame.loc[REPEATED[1], "shot_id"] = frame.loc[REPEATED[0], "shot_id"]  # in another partition
     path = tmp_path / "prod_with_bad_rows.parquet"
     frame.to_parquet(path, index=False, row_group_size=64)
     return path
@@ -120,10 +124,12 @@ def file_with_bad_rows(pipeline_run, tmp_path):
 def test_bad_rows_are_rejected_like_the_pandas_engine(spark, tracking, file_with_bad_rows, tmp_path):
     # Three partitions over four row groups: file order must survive the shuffle.
     pandas_result, spark_result = both_engines(spark, file_with_bad_rows, tmp_path, partitions=3)
-    assert (spark_result.counts["rows_input"], spark_result.counts["rows_rejected"]) == (200, 8)
+    assert (spark_result.counts["rows_input"], spark_result.counts["rows_rejected"]) == (200, 10)
     assert_same_result(pandas_result, spark_result)
     rejected = pd.read_parquet(spark_result.outputs.rejected)
     assert "lat is not a number: not a latitude" in rejected[REASON_COLUMN].iloc[0]
+    twice = rejected[rejected[REASON_COLUMN].str.contains("appears 2 times in the file")]
+    assert len(twice) == 2 and twice["shot_id"].nunique() == 1
     parts = sorted(p.name for p in spark_result.outputs.predictions.iterdir())
     assert parts == [f"part-{number:05d}.parquet" for number in range(3)]
     dtypes = pd.read_parquet(spark_result.outputs.predictions)[config.FEATURES].dtypes.astype(str).tolist()

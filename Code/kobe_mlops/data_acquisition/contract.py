@@ -118,8 +118,9 @@ def _problems(frame: pd.DataFrame, include_target: bool) -> Problems:
     return problems
 
 
-def _id_problems(frame: pd.DataFrame) -> Problems:
-    """The :data:`ID_RULES` of the id columns ``frame`` has (a file without ids is scored without them)."""
+def _id_problems(frame: pd.DataFrame, repeats: dict | None = None) -> Problems:
+    """The :data:`ID_RULES` of the id columns ``frame`` has (a file without ids is scored without them);
+    ``repeats``: the whole file's repeated shot ids and their counts, when ``frame`` is only a part."""
     problems = []
     if "shot_id" in frame:
         raw = frame["shot_id"]
@@ -127,12 +128,14 @@ def _id_problems(frame: pd.DataFrame) -> Problems:
         whole = number == np.floor(number)  # NaN is not
         problems += _missing_or_unreadable("shot_id", raw, ~whole, "a whole number")
 
-        def repeats(rows: np.ndarray, index: pd.Index = raw.index) -> pd.Series:
+        def repeated(rows: np.ndarray, index: pd.Index = raw.index) -> pd.Series:
             ids = pd.Series(number, index=index)[rows]
-            times = ids.map(ids.value_counts())  # the rows passed are every repeated row
+            times = ids.map(ids.value_counts() if repeats is None else repeats)  # rows passed: every repeated row
             return "shot_id " + ids.map("{:.0f}".format) + " appears " + times.astype(str) + " times in the file"
 
-        problems.append((whole & pd.Series(number).duplicated(keep=False).to_numpy(), repeats))
+        ids = pd.Series(number)
+        twice = ids.duplicated(keep=False) if repeats is None else ids.isin(list(repeats))
+        problems.append((whole & twice.to_numpy(), repeated))
     if "game_date" in frame:
         raw = frame["game_date"]
         unreadable = np.zeros(len(raw), dtype=bool)
@@ -185,10 +188,11 @@ def split_valid_rows(frame: pd.DataFrame, source: str = "input") -> tuple[pd.Dat
     return valid, rejected
 
 
-def id_rejections(ids: pd.DataFrame) -> pd.Series:
+def id_rejections(ids: pd.DataFrame, repeats: dict | None = None) -> pd.Series:
     """The reason of each row whose ids break :data:`ID_RULES` (indexed like ``ids``): for an engine
-    that checks a file batch by batch, run once on the whole file's ids (a repeat may span batches)."""
-    return _broken_rows(ids, _id_problems(ids))[1] if len(ids) else pd.Series(dtype=object)
+    that checks a file batch by batch, run on the whole file's ids or on a batch with the whole file's
+    ``repeats`` (a repeat may span batches)."""
+    return _broken_rows(ids, _id_problems(ids, repeats))[1] if len(ids) else pd.Series(dtype=object)
 
 
 def feature_matrix(frame: pd.DataFrame) -> np.ndarray | None:

@@ -301,19 +301,24 @@ def score_batch(
 
 
 def id_rejections_of(
-    table: pa.Table, shot_ids: bool = True, dates: bool = True, valid_dates: set | None = None
+    table: pa.Table,
+    shot_ids: bool = True,
+    dates: bool = True,
+    valid_dates: set | None = None,
+    repeats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(positions, reasons)`` of the rows whose ids break the contract's ``ID_RULES``, in its words.
 
-    Increasing integer shot ids (the usual case) repeat nothing; each distinct ``game_date`` is checked
+    Increasing integer shot ids (the usual case) repeat nothing within ``table``; ``repeats``, the
+    whole file's repeated ids, finds repeats across batches. Each distinct ``game_date`` is checked
     once, and not again if it is in ``valid_dates`` (the text dates found valid are added to it).
     """
     parts = []
     if shot_ids and "shot_id" in table.column_names:
         column = table.column("shot_id")
         ids = column.to_numpy() if pa.types.is_integer(column.type) and not column.null_count else None
-        if ids is None or not np.all(ids[1:] > ids[:-1]):
-            reasons = id_rejections(pd.DataFrame({"shot_id": column.to_pandas()}))
+        if ids is None or repeats or not np.all(ids[1:] > ids[:-1]):
+            reasons = id_rejections(pd.DataFrame({"shot_id": column.to_pandas()}), repeats)
             parts.append((reasons.index.to_numpy(dtype="int64"), reasons.to_numpy(dtype=object)))
     if dates and "game_date" in table.column_names:
         column = table.column("game_date").combine_chunks()
@@ -402,21 +407,24 @@ class ProductionFile:
     def shot_id_rejections(self) -> tuple[np.ndarray, np.ndarray]:
         """The ``shot_id`` rejections over the whole file (a repeat may sit in two batches); increasing
         integer ids, the usual case, are confirmed in one pass of constant memory."""
-        no_rejection = np.empty(0, dtype="int64"), np.empty(0, dtype=object)
-        if "shot_id" not in self.layout.ids:
-            return no_rejection
-        if pa.types.is_integer(self.parquet.schema_arrow.field("shot_id").type):
-            last = -np.inf
-            for batch in self.batches(["shot_id"], ID_PASS_ROWS):
-                if batch.column(0).null_count:
-                    break
-                ids = batch.column(0).to_numpy()
-                if ids[0] <= last or not np.all(ids[1:] > ids[:-1]):
-                    break
-                last = ids[-1]
-            else:
-                return no_rejection
+        if "shot_id" not in self.layout.ids or self.ids_increase():
+            return np.empty(0, dtype="int64"), np.empty(0, dtype=object)
         return id_rejections_of(pa.Table.from_batches(list(self.batches(["shot_id"]))), dates=False)
+
+    def ids_increase(self) -> bool:
+        """Whether the shot ids are integers increasing through the file (so none repeats): one pass
+        of constant memory."""
+        if not pa.types.is_integer(self.parquet.schema_arrow.field("shot_id").type):
+            return False
+        last = -np.inf
+        for batch in self.batches(["shot_id"], ID_PASS_ROWS):
+            if batch.column(0).null_count:
+                return False
+            ids = batch.column(0).to_numpy()
+            if ids[0] <= last or not np.all(ids[1:] > ids[:-1]):
+                return False
+            last = ids[-1]
+        return True
 
     def batches(self, columns: list[str] | None = None, batch_rows: int | None = None) -> Iterator[pa.RecordBatch]:
         """Batches of ``batch_rows`` rows in file order, whatever the row groups. A fresh reader takes

@@ -36,6 +36,7 @@ from kobe_mlops.deployment.application import (
     ProductionFile,
     Stamp,
     embedded_model,
+    id_rejections_of,
     pandas_index_columns,
     readable_detail,
     score_batch,
@@ -144,6 +145,19 @@ class _Task:
     model_archive: str  # MLflow's SparkModelCache name for the registered model
     predictions_dir: str  # where the part files go; empty: count and fold only
     observers: bytes  # pickled Observers: each partition starts from a fresh copy
+    repeated_ids: dict | None  # the whole file's repeated shot ids and their counts; None: no shot_id
+
+
+def _repeated_ids(frame: DataFrame, local: ProductionFile | None) -> dict | None:
+    """The shot ids (as the contract reads them: whole numbers) that appear more than once in the file,
+    with their counts; an aggregate the driver collects unless the local file's ids increase."""
+    if "shot_id" not in frame.columns:
+        return None
+    if local is not None and local.ids_increase():
+        return {}
+    number = frame.select(F.col("shot_id").cast("double").alias("id"))
+    whole = number.where(F.col("id").isNotNull() & ~F.isnan("id") & (F.col("id") == F.floor("id")))
+    return {row["id"]: row["count"] for row in whole.groupBy("id").count().where("count > 1").collect()}
 
 
 def _out_batch(rows=None, reasons=(), partition: int | None = None, observers: Observers | None = None):
@@ -179,7 +193,12 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
     seen = 0  # rows of the partition before this batch
     try:
         for batch in batches:
-            checked = score_batch(batch, model, task.layout)
+            ids = None  # the shot ids against the whole file's repeats: a repeat may sit in another partition
+            if task.repeated_ids is not None:
+                ids = id_rejections_of(
+                    pa.table({"shot_id": batch.column("shot_id")}), dates=False, repeats=task.repeated_ids
+                )
+            checked = score_batch(batch, model, task.layout, ids)
             if staged is not None and checked.predictions.num_rows:
                 writer = writer or pq.ParquetWriter(
                     staged, task.layout.predictions_schema, use_dictionary=task.layout.dictionary_columns
@@ -280,7 +299,9 @@ def score(
         predictions_dir = staged[0] if staged else None
         if predictions_dir is not None:
             predictions_dir.mkdir()
-        task = _Task(layout, archive, str(predictions_dir or ""), pickle.dumps(template))
+        task = _Task(
+            layout, archive, str(predictions_dir or ""), pickle.dumps(template), _repeated_ids(original, local)
+        )
         checked = narrow.mapInArrow(partial(_score_partition, task), _OUT_SCHEMA)
         # Through a small staging folder: the scoring runs once and the driver collects only the states.
         meta = Path(tempfile.mkdtemp(prefix="kobe-spark-meta-"))

@@ -14,7 +14,6 @@ from pathlib import Path
 # second into a minute. OpenMP reads its variable when loaded; BLAS came with numpy: threadpoolctl.
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # artifact reads print no bar
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # MLflow 3 reports usage unless told not to
 
 import mlflow.store.model_registry.sqlalchemy_store  # noqa: E402, F401  (the default SQLite store's readers)
@@ -26,13 +25,13 @@ from streamlit.starlette import App  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from kobe_mlops.dashboard import charts, common  # noqa: E402, F401
-from kobe_mlops.tracking import SQLITE_PREFIX, store_exists, tracking_uri  # noqa: E402
+from kobe_mlops.tracking import is_local_store, store_exists, tracking_uri  # noqa: E402
 
 threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 env_util.is_repl()  # Streamlit asks once per process, on the first element: inspect's file cache fills here
 # MLflow keeps one store per URI: a local one is opened here (a store that cannot be read is for the pages to name).
 with suppress(Exception):
-    if tracking_uri().startswith(SQLITE_PREFIX) and store_exists():
+    if is_local_store(tracking_uri()) and store_exists():
         MlflowClient(tracking_uri()).search_experiments(max_results=1)
         MlflowClient(tracking_uri()).search_registered_models(max_results=1)
 app = App(Path(__file__).with_name("navigation.py"))

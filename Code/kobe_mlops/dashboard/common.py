@@ -9,9 +9,9 @@ from __future__ import annotations
 import io
 import itertools
 import shlex
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -139,12 +139,8 @@ def run_summary(client: MlflowClient, run_id: str) -> health.RunSummary:
 
 
 def _run_table(client: MlflowClient, run_id: str, artifact: str) -> pd.DataFrame | None:
-    with tempfile.TemporaryDirectory(prefix="kobe-dashboard-") as folder:
-        try:
-            path = client.download_artifacts(run_id, artifact, folder)
-        except (MlflowException, OSError):  # not logged by this run
-            return None
-        return pd.read_parquet(path) if artifact.endswith(".parquet") else pd.read_json(path, orient="split")
+    read = pd.read_parquet if artifact.endswith(".parquet") else partial(pd.read_json, orient="split")
+    return reads.run_artifact(client, run_id, artifact, read)
 
 
 def run_table(source: Source, run: health.RunSummary, artifact: str) -> pd.DataFrame | None:
@@ -202,7 +198,8 @@ def threshold_sweeps(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[s
 def load_model(model_uri: str, uri: str):
     """The pyfunc model; ``uri`` (the tracking store) is part of the key: every store has a version 1."""
     mlflow.set_tracking_uri(uri)
-    return mlflow.pyfunc.load_model(model_uri)
+    with reads.no_progress_bars():
+        return mlflow.pyfunc.load_model(model_uri)
 
 
 # --- Files of the workspace ------------------------------------------------------------------

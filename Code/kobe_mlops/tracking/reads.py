@@ -88,8 +88,8 @@ def training_run_of(client: MlflowClient, version: ModelVersion) -> Run | None:
 
 
 @contextmanager
-def _no_progress_bars():
-    """MLflow draws a progress bar per download; a small artifact read in a run's output needs none."""
+def no_progress_bars():
+    """MLflow draws a progress bar per download; a read in a run's output or the dashboard's log needs none."""
     previous = os.environ.get(PROGRESS_BAR_ENV)
     os.environ[PROGRESS_BAR_ENV] = "false"
     try:
@@ -101,12 +101,9 @@ def _no_progress_bars():
             os.environ[PROGRESS_BAR_ENV] = previous
 
 
-def _read_training_artifact(client: MlflowClient, version: ModelVersion, artifact: str, read):
-    """``read(path)`` of one artifact of the training run behind ``version``; None when it was not logged."""
-    run_id = version.tags.get(names.TRAINING_RUN_TAG)
-    if not run_id:
-        return None
-    with tempfile.TemporaryDirectory(prefix="kobe-artifact-") as folder, _no_progress_bars():
+def run_artifact(client: MlflowClient, run_id: str, artifact: str, read):
+    """``read(path)`` of one artifact the run logged; None when it did not log it."""
+    with tempfile.TemporaryDirectory(prefix="kobe-artifact-") as folder, no_progress_bars():
         try:
             path = mlflow.artifacts.download_artifacts(
                 run_id=run_id, artifact_path=artifact, dst_path=folder, tracking_uri=client.tracking_uri
@@ -114,6 +111,12 @@ def _read_training_artifact(client: MlflowClient, version: ModelVersion, artifac
         except (MlflowException, OSError):  # an older run that did not log it
             return None
         return read(Path(path))
+
+
+def _read_training_artifact(client: MlflowClient, version: ModelVersion, artifact: str, read):
+    """:func:`run_artifact` of the training run behind ``version``; None when it was not logged."""
+    run_id = version.tags.get(names.TRAINING_RUN_TAG)
+    return run_artifact(client, run_id, artifact, read) if run_id else None
 
 
 def learned_shot_ids(client: MlflowClient, version: ModelVersion) -> np.ndarray:

@@ -252,9 +252,9 @@ def _create_database(state: StackState) -> None:
 # --- The tracking server --------------------------------------------------------------------
 
 
-def free_port() -> int:
+def free_port(host: str = HOST) -> int:
     with socket.socket() as probe:
-        probe.bind((HOST, 0))
+        probe.bind((host, 0))
         return probe.getsockname()[1]
 
 

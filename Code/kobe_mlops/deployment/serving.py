@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import pandas as pd
 import requests
 
 from kobe_mlops import config
+from kobe_mlops.tracking_stack import free_port
 
 SCORING_URL_ENV = "KOBE_SCORING_URL"
 INVOCATIONS_PATH = "/invocations"
@@ -96,12 +96,6 @@ class RestScoringClient:
         scored = pd.concat([self._post(frame.iloc[start : start + self.batch_rows]) for start in starts])
         scored.index = frame.index
         return scored
-
-
-def free_port(host: str = DEFAULT_HOST) -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 @dataclass(eq=False)

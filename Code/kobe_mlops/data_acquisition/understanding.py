@@ -94,9 +94,9 @@ def value_summary(series: pd.Series) -> str:
     return text
 
 
-def data_dictionary(frame: pd.DataFrame, descriptions: dict[str, str] = RAW_COLUMN_DESCRIPTIONS) -> pd.DataFrame:
+def data_dictionary(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per column of a raw table: column, type, values and description."""
-    undocumented = [column for column in frame.columns if column not in descriptions]
+    undocumented = [column for column in frame.columns if column not in RAW_COLUMN_DESCRIPTIONS]
     if undocumented:
         raise ValueError(
             f"no description for column(s) {', '.join(map(repr, undocumented))}: "
@@ -107,7 +107,7 @@ def data_dictionary(frame: pd.DataFrame, descriptions: dict[str, str] = RAW_COLU
             "column": column,
             "type": "string" if frame[column].dtype == object else str(frame[column].dtype),
             "values": value_summary(frame[column]),
-            "description": descriptions[column],
+            "description": RAW_COLUMN_DESCRIPTIONS[column],
         }
         for column in frame.columns
     ]

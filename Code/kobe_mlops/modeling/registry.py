@@ -65,15 +65,13 @@ class ChampionHeldError(RuntimeError):
     """A training asked for @champion while another version holds it."""
 
 
-def alias_for_new_version(
-    requested: str = "", client: MlflowClient | None = None, model_name: str = config.REGISTERED_MODEL_NAME
-) -> str:
+def alias_for_new_version(requested: str = "", client: MlflowClient | None = None) -> str:
     """``requested``, else @champion while the model has none, else @challenger; @champion is refused
     while another version holds it."""
-    held = reads.version_by_alias(client or reads.client(), config.CHAMPION_ALIAS, model_name)
+    held = reads.version_by_alias(client or reads.client())
     if requested == config.CHAMPION_ALIAS and held is not None:
         raise ChampionHeldError(
-            f"{model_name}@{config.CHAMPION_ALIAS} is version {held.version}: a new training registers "
+            f"{held.name}@{config.CHAMPION_ALIAS} is version {held.version}: a new training registers "
             f"@{config.CHALLENGER_ALIAS} (leave register_alias empty); @{config.CHAMPION_ALIAS} moves only "
             "through the gate (run_all.py --retrain) or run_all.py --promote VERSION."
         )
@@ -84,13 +82,12 @@ def log_and_register(
     candidate: Candidate,
     base_train: pd.DataFrame,
     alias: str = "",
-    model_name: str = config.REGISTERED_MODEL_NAME,
     version_tags: dict[str, str] | None = None,
 ):
     """Log the candidate in the active run, register a new version and set ``alias`` on it
     (:func:`alias_for_new_version`)."""
     client = MlflowClient()
-    alias = alias_for_new_version(alias, client, model_name)
+    alias = alias_for_new_version(alias, client)
     # The fast, unwrapped scoring path is kept only if it matches the pipeline on every training row.
     model = ShotMadeModel(candidate.pipeline, check_features=base_train[config.FEATURES])
     input_example = base_train[config.FEATURES].head(5)
@@ -100,19 +97,19 @@ def log_and_register(
         python_model=model,
         signature=ModelSignature(inputs=input_schema(), outputs=outputs),
         input_example=input_example,
-        registered_model_name=model_name,
+        registered_model_name=config.REGISTERED_MODEL_NAME,
         pip_requirements=pinned_requirements(),
         metadata={"input_contract": input_contract()},
     )
     version = str(info.registered_model_version)
-    client.update_model_version(model_name, version, description=input_description())
-    client.set_registered_model_alias(model_name, alias, version)
+    client.update_model_version(config.REGISTERED_MODEL_NAME, version, description=input_description())
+    client.set_registered_model_alias(config.REGISTERED_MODEL_NAME, alias, version)
     for key, value in {
         "model_type": candidate.label,
         "scoring_path": model.scoring_path,
         **(version_tags or {}),
     }.items():
-        client.set_model_version_tag(model_name, version, key, str(value))
+        client.set_model_version_tag(config.REGISTERED_MODEL_NAME, version, key, str(value))
     return info, version
 
 

@@ -8,10 +8,13 @@ runs ``run_all.py``, a server, Spark or a browser itself carries the mark in its
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -198,3 +201,44 @@ def synthetic_shots(rows: int = 200, seed: int = 0) -> pd.DataFrame:
     )
     frame[config.TARGET] = (rng.random(rows) < 0.75 - frame["shot_distance"] / 40).astype(int)
     return frame
+
+
+class StubHandler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append((self.path, body))
+        status, payload = self.server.score(pd.DataFrame(**body["dataframe_split"]))
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+class ScoringStub(ThreadingHTTPServer):
+    """A loopback HTTP server speaking MLflow's /invocations protocol around ``score(frame) -> (status, body)``."""
+
+    def __init__(self, score):
+        super().__init__(("127.0.0.1", 0), StubHandler)
+        self.score, self.requests = score, []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self):
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+
+def distance_model(frame: pd.DataFrame):
+    """A transparent stand-in for the served model: closer shots go in more often."""
+    probability = (1 - frame["shot_distance"] / 94).round(6)
+    return 200, {
+        "predictions": [{config.PROBABILITY_COLUMN: p, config.PREDICTION_COLUMN: int(p >= 0.5)} for p in probability]
+    }

@@ -4,13 +4,10 @@ Pages run in this process, so ``KOBE_WORKSPACE`` (monkeypatched) decides what th
 cached reads are keyed by workspace, so the empty and the full workspace never share an entry.
 """
 
-import json
 import os
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import mlflow
 import numpy as np
@@ -18,10 +15,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import ScoringStub, distance_model
 from kobe_mlops import config
 from kobe_mlops.dashboard import common, inference, verdict
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES, cast_features
-from kobe_mlops.deployment.serving import SCORING_URL_ENV, RestScoringClient, ScoringError, free_port
+from kobe_mlops.deployment.serving import SCORING_URL_ENV, free_port
 from kobe_mlops.modeling.support import support_from_json
 from kobe_mlops.monitoring import calculators, health, trends, triggers
 from kobe_mlops.tracking import names, reads
@@ -378,66 +376,10 @@ def test_the_gate_candidates_are_read_from_the_validation_run_best_first():
 # --- Inference --------------------------------------------------------------------------------
 
 
-class StubHandler(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append((self.path, body))
-        status, payload = self.server.score(pd.DataFrame(**body["dataframe_split"]))
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-
-class ScoringStub(ThreadingHTTPServer):
-    """A loopback HTTP server speaking MLflow's /invocations protocol around ``score(frame) -> (status, body)``."""
-
-    def __init__(self, score):
-        super().__init__(("127.0.0.1", 0), StubHandler)
-        self.score, self.requests = score, []
-        self.url = f"http://127.0.0.1:{self.server_address[1]}"
-
-    def __enter__(self):
-        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.shutdown()
-        self.server_close()
-
-
-def distance_model(frame: pd.DataFrame):
-    """A transparent stand-in for the served model: closer shots go in more often."""
-    probability = (1 - frame["shot_distance"] / 94).round(6)
-    return 200, {
-        "predictions": [{config.PROBABILITY_COLUMN: p, config.PREDICTION_COLUMN: int(p >= 0.5)} for p in probability]
-    }
-
-
 def fill_and_submit(app: AppTest, values: dict) -> AppTest:
     for name, value in values.items():
         app.number_input(key=f"feature_{name}").set_value(value)
     return app.button[0].click().run()
-
-
-def test_rest_client_speaks_the_mlflow_protocol_and_names_the_reason_of_errors():
-    with ScoringStub(distance_model) as stub:
-        scored = RestScoringClient(stub.url).predict(pd.DataFrame([SHOT, {**SHOT, "shot_distance": 47.0}]))
-    path, body = stub.requests[0]
-    assert path == "/invocations" and body["dataframe_split"]["columns"] == config.FEATURES
-    assert scored[config.PROBABILITY_COLUMN].tolist() == pytest.approx([1 - 17 / 94, 0.5])
-    refusal = {"error_code": "INVALID_PARAMETER_VALUE", "message": "1 of 1 rows break the data contract: lat"}
-    http_400 = pytest.raises(ScoringError, match=r"/invocations answered HTTP 400: 1 of 1 rows break")
-    with ScoringStub(lambda frame: (400, refusal)) as stub, http_400:
-        RestScoringClient(stub.url).predict(pd.DataFrame([SHOT]))
-    no_predictions = pytest.raises(ScoringError, match="without a 'predictions' list")
-    with ScoringStub(lambda frame: (200, {"something": []})) as stub, no_predictions:
-        RestScoringClient(stub.url + "/invocations").predict(pd.DataFrame([SHOT]))
 
 
 def test_validation_names_the_column_and_value():

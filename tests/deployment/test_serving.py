@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import requests
 
-from conftest import run_pipeline
+from conftest import ScoringStub, distance_model, run_pipeline
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import split_valid_rows
 from kobe_mlops.deployment.serving import ModelServer, RestScoringClient, ScoringError, free_port
@@ -88,6 +88,22 @@ def test_bad_requests_get_the_answers_the_readme_lists_and_the_server_keeps_serv
     response = requests.post(f"{server.url}/invocations", data=data, headers=headers, timeout=30)
     assert response.status_code == status and expected in response.text, response.text
     assert requests.post(f"{server.url}/invocations", data=body(SHOT), headers=JSON, timeout=10).ok
+
+
+def test_rest_client_speaks_the_mlflow_protocol_and_names_the_reason_of_errors():
+    shot = dict(zip(config.FEATURES, SHOT, strict=True))
+    with ScoringStub(distance_model) as stub:
+        scored = RestScoringClient(stub.url).predict(pd.DataFrame([shot, {**shot, "shot_distance": 47.0}]))
+    path, body = stub.requests[0]
+    assert path == "/invocations" and body["dataframe_split"]["columns"] == config.FEATURES
+    assert scored[config.PROBABILITY_COLUMN].tolist() == pytest.approx([1.0, 0.5])
+    refusal = {"error_code": "INVALID_PARAMETER_VALUE", "message": "1 of 1 rows break the data contract: lat"}
+    http_400 = pytest.raises(ScoringError, match=r"/invocations answered HTTP 400: 1 of 1 rows break")
+    with ScoringStub(lambda frame: (400, refusal)) as stub, http_400:
+        RestScoringClient(stub.url).predict(pd.DataFrame([shot]))
+    no_predictions = pytest.raises(ScoringError, match="without a 'predictions' list")
+    with ScoringStub(lambda frame: (200, {"something": []})) as stub, no_predictions:
+        RestScoringClient(stub.url + "/invocations").predict(pd.DataFrame([shot]))
 
 
 def test_client_errors_name_the_url(server):

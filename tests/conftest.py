@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -165,24 +166,31 @@ def copy_empty_store(template: Path, target: Path) -> str:
     return f"sqlite:///{target}"
 
 
-@pytest.fixture
-def mlflow_workspace(tmp_path, monkeypatch, empty_mlflow_db) -> Path:
-    """A temporary workspace whose default store ``<tmp_path>/mlflow.db`` is empty, for unit tests that log
-    runs. MLflow's process-wide tracking URI and active experiment are put back afterwards (the autouse
-    fixture puts back ``MLFLOW_EXPERIMENT_ID``), so no later test or subprocess inherits this store."""
+@contextmanager
+def empty_store_workspace(root: Path, template: Path, patch: pytest.MonkeyPatch):
+    """Workspace ``root`` with an empty default store ``<root>/mlflow.db`` (a copy of ``template``), for tests
+    that log runs. MLflow's process-wide tracking URI is put back afterwards (the autouse fixture puts back
+    ``MLFLOW_EXPERIMENT_ID``), so no later test or subprocess inherits this store."""
     import mlflow
     from mlflow.tracking import fluent
 
     from kobe_mlops.tracking import INVOCATION_ENV
 
-    copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db")
-    monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.setenv(INVOCATION_ENV, "unit-test-invocation")
-    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    copy_empty_store(template, root / "mlflow.db")
+    patch.setenv("KOBE_WORKSPACE", str(root))
+    patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    patch.setenv(INVOCATION_ENV, "unit-test-invocation")
+    patch.setattr(fluent, "_active_experiment_id", None)
     previous_uri = mlflow.get_tracking_uri()
-    yield tmp_path
+    yield root
     mlflow.set_tracking_uri(previous_uri)
+
+
+@pytest.fixture
+def mlflow_workspace(tmp_path, monkeypatch, empty_mlflow_db) -> Path:
+    """:func:`empty_store_workspace` in ``tmp_path``, for unit tests that log runs."""
+    with empty_store_workspace(tmp_path, empty_mlflow_db, monkeypatch):
+        yield tmp_path
 
 
 def synthetic_shots(rows: int = 200, seed: int = 0) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from conftest import copy_empty_store, run_pipeline, synthetic_shots, workspace_env
+from conftest import copy_empty_store, empty_store_workspace, run_pipeline, synthetic_shots, workspace_env
 from kobe_mlops import config
 from kobe_mlops.modeling.registry import log_and_register, log_reference_scores
 from kobe_mlops.modeling.train import Candidate
@@ -83,20 +83,9 @@ def prepare(root: Path):
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory, empty_mlflow_db):
     """One prepared workspace per module (registering and the first step cost seconds); tests copy it."""
-    from mlflow.tracking import fluent
-
-    from kobe_mlops.tracking import INVOCATION_ENV
-
     root = tmp_path_factory.mktemp("prepared")
-    previous_uri = mlflow.get_tracking_uri()
-    with pytest.MonkeyPatch.context() as patch:
-        copy_empty_store(empty_mlflow_db, root / "mlflow.db")
-        patch.setenv("KOBE_WORKSPACE", str(root))
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.setenv(INVOCATION_ENV, "unit-test-invocation")
-        patch.setattr(fluent, "_active_experiment_id", None)
+    with pytest.MonkeyPatch.context() as patch, empty_store_workspace(root, empty_mlflow_db, patch):
         prepare(root)
-    mlflow.set_tracking_uri(previous_uri)
     return root
 
 

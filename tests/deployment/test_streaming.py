@@ -118,6 +118,13 @@ def test_streamed_figures_equal_the_whole_frame_figures(tmp_path):
         )
 
 
+@pytest.mark.parametrize("truth", [[0, 0, 0], [1, 1], [0, 1, 1, 0, 1]])
+def test_the_null_model_s_figures_from_class_counts_equal_scikit_learn_s(truth):
+    positives = sum(truth)
+    counted = streaming_figures._constant_metrics(positives, len(truth) - positives, 0.4)
+    assert counted == pytest.approx(baseline_metrics(truth, 0.4), abs=1e-12, nan_ok=True)
+
+
 def test_a_corrupt_row_group_names_file_and_group_and_keeps_the_previous_outputs(tmp_path):
     path = tmp_path / "prod.parquet"
     write(shots(64), path, row_group_size=16)

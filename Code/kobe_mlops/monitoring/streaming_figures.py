@@ -260,7 +260,7 @@ def _constant_metrics(positives: int, negatives: int, rate: float) -> dict[str, 
         "f1": 2 * positives / (2 * positives + negatives) if positives else 0.0,
         "auc": 0.5 if positives and negatives else float("nan"),
         "precision": positives / n,
-        "recall": 1.0,
+        "recall": 1.0 if positives else 0.0,  # as scikit-learn's zero_division=0 gives it
         "brier": (positives * (1 - rate) ** 2 + negatives * rate**2) / n,
         "accuracy": positives / n,
     }

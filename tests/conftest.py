@@ -88,6 +88,39 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.e2e)
 
 
+STARTED_EARLY = pytest.StashKey()  # what a test's ``start_early()`` returned, on its item
+_started_early: list = []
+
+
+def starts_early(start):
+    """Decorate a test so ``start()`` (no argument; returns ``(folder, Popen)``) is called once the tests
+    are chosen: a fresh interpreter's seconds of imports then run on the other core beside the session's
+    other tests. The test reads it from ``request.node.stash[STARTED_EARLY]``."""
+
+    def mark(test):
+        test.start_early = start
+        return test
+
+    return mark
+
+
+def pytest_collection_finish(session):
+    for item in session.items:
+        start = getattr(getattr(item, "obj", None), "start_early", None)
+        if start is not None:
+            item.stash[STARTED_EARLY] = start()
+            _started_early.append(item.stash[STARTED_EARLY])
+
+
+def pytest_sessionfinish(session):
+    import shutil
+
+    for folder, process in _started_early:  # a session stopped early leaves no process or folder behind
+        process.kill()
+        process.communicate()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 _current = {"item": None}  # the test being set up or run, for the guard in run_pipeline
 
 
@@ -184,6 +217,23 @@ def empty_store_workspace(root: Path, template: Path, patch: pytest.MonkeyPatch)
     previous_uri = mlflow.get_tracking_uri()
     yield root
     mlflow.set_tracking_uri(previous_uri)
+
+
+@pytest.fixture(scope="session")
+def logged_replay(tmp_path_factory, empty_mlflow_db):
+    """One synthetic replay of every strategy over ``replay_support.SEASONS``, logged by the real logging
+    code to the default store of a workspace of its own; the replay and Timeline tests read the same one."""
+    from types import SimpleNamespace
+
+    from kobe_mlops.monitoring import replay
+    from replay_support import replayed
+
+    folder = tmp_path_factory.mktemp("replay")
+    with pytest.MonkeyPatch.context() as patch, empty_store_workspace(folder, empty_mlflow_db, patch):
+        patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment exports it: put it back after
+        outcome, lines, batches = replayed(log=replay.MlflowReplayLog())
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    return SimpleNamespace(workspace=folder, uri=uri, outcome=outcome, lines=lines, batches=batches)
 
 
 @pytest.fixture

@@ -2,9 +2,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
+from subprocess import PIPE
 
 import pytest
 
+from conftest import STARTED_EARLY, starts_early
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES
 
@@ -99,22 +103,28 @@ print(json.dumps({"modules": len(names), "changed": sorted(changed), "written": 
 """
 
 
-def test_importing_the_package_and_pycaret_writes_nothing_sets_nothing_and_floods_no_findfont(tmp_path):
+def start_import_check() -> tuple[Path, subprocess.Popen]:
+    """The check's interpreter, in an empty folder of a new temporary folder whose workspace is absent."""
+    root = Path(tempfile.mkdtemp(prefix="kobe-import-check-"))
     env = {k: v for k, v in os.environ.items() if k not in {"KOBE_WORKSPACE", config.PYCARET_LOG_ENV}}
-    env["KOBE_WORKSPACE"] = str(tmp_path / "workspace")  # absent until PyCaret is imported
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    result = subprocess.run(
-        [sys.executable, "-c", IMPORT_EVERY_MODULE_THEN_PYCARET],
-        cwd=empty,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    env["KOBE_WORKSPACE"] = str(root / "workspace")  # absent until PyCaret is imported
+    (root / "empty").mkdir()
+    command = [sys.executable, "-c", IMPORT_EVERY_MODULE_THEN_PYCARET]
+    return root, subprocess.Popen(command, cwd=root / "empty", env=env, stdout=PIPE, stderr=PIPE, text=True)
+
+
+@starts_early(start_import_check)
+def test_importing_the_package_and_pycaret_writes_nothing_sets_nothing_and_floods_no_findfont(request):
+    root, process = request.node.stash[STARTED_EARLY]  # started with the session (conftest)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    report = json.loads(stdout.strip().splitlines()[-1])
     assert report["modules"] > 30 and report["changed"] == [] and report["written"] == ["empty"]
-    assert report["findfont_package"] == 0 and report["findfont_pycaret_alone"] > 0, result.stderr[-2000:]
-    assert list(empty.iterdir()) == []  # PyCaret's logs.log went to the workspace's reports/
-    assert (tmp_path / "workspace" / "reports" / "pycaret.log").is_file()
+    assert report["findfont_package"] == 0 and report["findfont_pycaret_alone"] > 0, stderr[-2000:]
+    assert list((root / "empty").iterdir()) == []  # PyCaret's logs.log went to the workspace's reports/
+    assert (root / "workspace" / "reports" / "pycaret.log").is_file()
+
+
+test_importing_the_package_and_pycaret_writes_nothing_sets_nothing_and_floods_no_findfont.start_early = (
+    start_import_check
+)

@@ -1,7 +1,7 @@
 """The Timeline page (views/08_Timeline.py) through AppTest: a logged replay, and a store without one.
 
-A synthetic replay of three seasons (tests/replay_support.py) is logged once per module to a copy of
-the empty store with the real logging code, so the page reads exactly what a replay writes.
+The synthetic replay the replay tests read (conftest.logged_replay) is logged with the real logging
+code, so the page reads exactly what a replay writes.
 """
 
 from pathlib import Path
@@ -17,7 +17,6 @@ from kobe_mlops import config
 from kobe_mlops.dashboard import common
 from kobe_mlops.monitoring import replay
 from kobe_mlops.monitoring.calculators import APPLICABLE, NOT_APPLICABLE, QUESTIONABLE
-from replay_support import SEASONS, replayed
 
 
 def point_at(patch: pytest.MonkeyPatch, folder: Path) -> None:
@@ -36,27 +35,15 @@ def workspace(tmp_path, monkeypatch):
     mlflow.set_tracking_uri(None)
 
 
-@pytest.fixture(scope="module")
-def logged_replay(tmp_path_factory, empty_mlflow_db):
-    """One synthetic replay of three seasons, the last without labels: ``(workspace, result, batches)``."""
-    folder = tmp_path_factory.mktemp("replay")
-    copy_empty_store(empty_mlflow_db, folder / "mlflow.db")
-    with pytest.MonkeyPatch.context() as patch:
-        point_at(patch, folder)
-        result, _, batches = replayed(SEASONS[:3], log=replay.MlflowReplayLog())
-        mlflow.set_tracking_uri(None)
-    return folder, result, batches
-
-
 @pytest.fixture
 def replay_workspace(logged_replay, monkeypatch):
-    point_at(monkeypatch, logged_replay[0])
+    point_at(monkeypatch, logged_replay.workspace)
     yield logged_replay
     mlflow.set_tracking_uri(None)
 
 
 def test_timeline_shows_the_summary_the_chart_and_the_verdicts(replay_workspace):
-    folder, result, batches = replay_workspace
+    result, batches = replay_workspace.outcome, replay_workspace.batches
     app = run_page("08_Timeline.py")
     assert common.page_files()[-1].name == "08_Timeline.py"
     summary = app.dataframe[0].value

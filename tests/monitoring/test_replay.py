@@ -10,9 +10,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow.tracking import fluent
 
-from conftest import copy_empty_store, run_pipeline
+from conftest import run_pipeline
 from kobe_mlops import config, runner
 from kobe_mlops.monitoring import replay, replay_timeline
 from kobe_mlops.tracking import reads
@@ -72,25 +71,12 @@ def test_settings_refuse_unknown_strategies_and_a_zero_schedule():
         replay.ReplaySettings(schedule_every=0)
 
 
-# --- The loop, logged once per module ----------------------------------------------------------
-
-
-def point_at(patch: pytest.MonkeyPatch, uri: str) -> None:
-    patch.setenv("MLFLOW_TRACKING_URI", uri)
-    patch.setenv("KOBE_INVOCATION_ID", "replaytest")
-    patch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # set_experiment exports it: put it back after
-    patch.setattr(fluent, "_active_experiment_id", None)
+# --- The loop, logged once per session (conftest.logged_replay) --------------------------------
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory, empty_mlflow_db):
-    """One replay of every strategy over :data:`SEASONS`, logged to a store of its own."""
-    uri = copy_empty_store(empty_mlflow_db, tmp_path_factory.mktemp("replay") / "mlflow.db")
-    with pytest.MonkeyPatch.context() as patch:
-        point_at(patch, uri)
-        outcome, lines, batches = replayed(log=replay.MlflowReplayLog())
-        mlflow.set_tracking_uri(None)
-    return SimpleNamespace(outcome=outcome, lines=lines, batches=batches, client=mlflow.MlflowClient(uri))
+def logged(logged_replay):
+    return SimpleNamespace(**vars(logged_replay), client=mlflow.MlflowClient(logged_replay.uri))
 
 
 def test_no_model_scores_a_batch_whose_labels_it_learned(logged):
@@ -178,17 +164,14 @@ def test_a_replay_logs_one_parent_and_a_child_per_strategy_and_batch(logged):
     assert replay_timeline.load_replay(client, outcome.run_id).run_id == outcome.run_id
 
 
-def test_a_failed_replay_marks_its_parent_failed_and_is_never_read(tmp_path, empty_mlflow_db, monkeypatch):
+def test_a_failed_replay_marks_its_parent_failed_and_is_never_read(mlflow_workspace, monkeypatch):
     def broken(rows, now):
         raise RuntimeError("training exploded")
 
-    uri = copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db")
-    point_at(monkeypatch, uri)
     monkeypatch.setitem(replay.challengers.RECIPES, "logistic_regression", broken)
     with pytest.raises(RuntimeError, match="training exploded"):
         replayed(SEASONS[:2], strategies=["continuous"], log=replay.MlflowReplayLog())
-    mlflow.set_tracking_uri(None)
-    client = mlflow.MlflowClient(uri)
+    client = mlflow.MlflowClient(f"sqlite:///{mlflow_workspace / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(config.REPLAY_EXPERIMENT_NAME)
     parents = client.search_runs([experiment.experiment_id], "attributes.run_name = 'SimulacaoOperacao'")
     assert [run.info.status for run in parents] == ["FAILED"]

@@ -23,6 +23,7 @@ from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities
 from kobe_mlops.monitoring import streaming_figures
 from kobe_mlops.monitoring.calculators import Monitor, MonitoringReference
 from kobe_mlops.monitoring.streaming_figures import (
+    ApplicationFigures,
     GradedRows,
     LabelledMetrics,
     MonitorFigures,
@@ -30,8 +31,10 @@ from kobe_mlops.monitoring.streaming_figures import (
     ScoreSummary,
     ValueCounts,
 )
+from kobe_mlops.tracking import names
 
 TOLERANCE = 1e-9
+LEARNED = np.arange(1000, 1040, 3)  # shot ids of dirty(): labelled, unlabelled and rejected rows
 
 
 def dirty(rows: int = 60) -> pd.DataFrame:
@@ -57,9 +60,13 @@ def monitor_of(development_frame: pd.DataFrame) -> Monitor:
 
 
 def figures(development_frame: pd.DataFrame) -> list:
+    """The figures' observers on their own (every labelled row graded), and all of them in one
+    :class:`ApplicationFigures` that never grades the rows of the :data:`LEARNED` shot ids."""
     rate = float(development_frame[config.TARGET].mean())
     graded = GradedRows(np.array([], dtype="int64"))
-    return [MonitorFigures(monitor_of(development_frame), graded, rate), LabelledMetrics(rate), ScoreSummary()]
+    monitor = monitor_of(development_frame)
+    alone = [MonitorFigures(monitor, graded, rate), LabelledMetrics(rate), ScoreSummary()]
+    return [*alone, ApplicationFigures(monitor, rate, LEARNED)]
 
 
 def assert_same_outputs(streamed: OutputPaths, reference) -> None:
@@ -91,31 +98,50 @@ def test_tiny_batches_give_the_whole_frame_outputs(tmp_path, frame, row_group_si
         assert "lat is not a number: north" in reasons and "playoffs is missing" in reasons
 
 
+def assert_labelled_figures(folded: dict, graded: pd.DataFrame, rate: float) -> None:
+    """``folded`` (:meth:`LabelledMetrics.result`) is scikit-learn's figures of the ``graded`` rows."""
+    truth, probability = graded[config.TARGET], graded[config.PROBABILITY_COLUMN]
+    assert folded["rows"] == len(graded)
+    assert folded["metrics"] == pytest.approx(evaluate_probabilities(truth, probability), abs=TOLERANCE)
+    assert folded["baseline"] == pytest.approx(baseline_metrics(truth, rate), abs=TOLERANCE)
+    assert folded["observed_make_rate"] == pytest.approx(truth.mean(), abs=TOLERANCE)
+    assert folded["mean_probability"] == pytest.approx(probability.mean(), abs=TOLERANCE)
+    null = baseline_metrics(truth, float(truth.mean()))["log_loss"]
+    assert folded["null_log_loss"] == pytest.approx(null, abs=TOLERANCE)
+
+
 def test_streamed_figures_equal_the_whole_frame_figures(tmp_path):
     path = write(dirty(), tmp_path / "prod.parquet")
     dev = development()
     reference = score_frame(read_table(path), DistanceModel(), source=path)
     whole = apply_to_file(path, DistanceModel(), observers=figures(dev), batch_rows=1000, workers=1)
     tiny = apply_to_file(path, DistanceModel(), observers=figures(dev), batch_rows=2, workers=3)
-    labelled = reference.predictions[reference.predictions[config.TARGET].notna()]
-    truth, rate = labelled[config.TARGET], float(dev[config.TARGET].mean())
-    expected_table = monitor_of(dev).evaluate(reference.predictions, labelled, rate, "production file")
-    expected_metrics = evaluate_probabilities(truth, labelled[config.PROBABILITY_COLUMN])
+    predictions, rate = reference.predictions, float(dev[config.TARGET].mean())
+    labelled = predictions[predictions[config.TARGET].notna()]
+    learned = labelled["shot_id"].isin(LEARNED)
+    graded = labelled[~learned]
+    assert learned.any() and len(graded) and predictions[config.TARGET].isna().any() and learned.sum() < len(LEARNED)
+    expected_scores = {
+        "mean_probability": predictions[config.PROBABILITY_COLUMN].mean(),
+        "predicted_make_rate": predictions[config.PREDICTION_COLUMN].mean(),
+    }
+    every_labelled_row = monitor_of(dev).evaluate(predictions, labelled, rate, "production file")
+    graded_rows = monitor_of(dev).evaluate(predictions, graded, rate, "production")
     for result in (whole, tiny):
-        pd.testing.assert_frame_equal(result.observer(MonitorFigures).result(), expected_table, rtol=1e-9)
-        folded = result.observer(LabelledMetrics).result()
-        assert folded["metrics"] == pytest.approx(expected_metrics, abs=TOLERANCE)
-        assert folded["baseline"] == pytest.approx(baseline_metrics(truth, rate), abs=TOLERANCE)
-        assert folded["observed_make_rate"] == pytest.approx(truth.mean(), abs=TOLERANCE)
-        null = baseline_metrics(truth, float(truth.mean()))["log_loss"]
-        assert folded["null_log_loss"] == pytest.approx(null, abs=TOLERANCE)
-        assert result.observer(ScoreSummary).result() == pytest.approx(
-            {
-                "mean_probability": reference.predictions[config.PROBABILITY_COLUMN].mean(),
-                "predicted_make_rate": reference.predictions[config.PREDICTION_COLUMN].mean(),
-            },
-            abs=TOLERANCE,
-        )
+        pd.testing.assert_frame_equal(result.observer(MonitorFigures).result(), every_labelled_row, rtol=1e-9)
+        assert_labelled_figures(result.observer(LabelledMetrics).result(), labelled, rate)
+        assert result.observer(ScoreSummary).result() == pytest.approx(expected_scores, abs=TOLERANCE)
+
+        application = result.observer(ApplicationFigures)
+        folded = application.result("production")
+        pd.testing.assert_frame_equal(folded["table"], graded_rows, rtol=1e-9)
+        assert_labelled_figures(folded["labelled"], graded, rate)
+        assert folded["scores"] == pytest.approx(expected_scores, abs=TOLERANCE)
+        assert folded["rows_seen_in_training"] == learned.sum()
+        counts = application.page_tables()[names.GRADED_SCORE_COUNTS_ARTIFACT].set_index("probability")
+        by_label = graded.groupby(graded[config.PROBABILITY_COLUMN].round(4))[config.TARGET]
+        expected_counts = pd.DataFrame({"misses": by_label.apply(lambda t: (t == 0).sum()), "makes": by_label.sum()})
+        pd.testing.assert_frame_equal(counts, expected_counts.rename_axis("probability"), check_dtype=False)
 
 
 @pytest.mark.parametrize("truth", [[0, 0, 0], [1, 1], [0, 1, 1, 0, 1]])
@@ -159,6 +185,7 @@ def test_a_file_whose_rows_are_all_rejected_writes_two_outputs_and_never_calls_t
     assert len(pd.read_parquet(outputs(tmp_path).rejected)) == 10
     assert result.observer(MonitorFigures).result().empty
     assert result.observer(LabelledMetrics).result() == {}
+    assert result.observer(ApplicationFigures).result()["labelled"] == {}
 
 
 # --- Observers: merge, pickle, filter, bounded counts -----------------------------------------
@@ -183,6 +210,9 @@ def test_merged_copies_equal_one_observer_that_saw_every_batch(tmp_path):
     pd.testing.assert_frame_equal(actual[1], expected[1], rtol=0, atol=TOLERANCE)
     assert actual[2]["metrics"] == pytest.approx(expected[2]["metrics"], abs=TOLERANCE)
     assert actual[3] == pytest.approx(expected[3], abs=TOLERANCE)
+    pd.testing.assert_frame_equal(actual[4]["table"], expected[4]["table"], rtol=0, atol=TOLERANCE)
+    assert actual[4]["labelled"]["metrics"] == pytest.approx(expected[4]["labelled"]["metrics"], abs=TOLERANCE)
+    assert actual[4]["rows_seen_in_training"] == expected[4]["rows_seen_in_training"] > 0
 
 
 def test_a_filter_shows_its_observer_only_the_rows_it_keeps(tmp_path):

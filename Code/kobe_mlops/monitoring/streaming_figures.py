@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from kobe_mlops import config
-from kobe_mlops.deployment.batches import FilteredObserver, ScoredBatch
-from kobe_mlops.monitoring.calculators import ChunkSums, Monitor, result_table, row_log_loss
+from kobe_mlops.deployment.batches import ScoredBatch
+from kobe_mlops.monitoring.calculators import ChunkSums, Monitor, realized_sums, result_table, row_log_loss
 from kobe_mlops.tracking import names
 
 MAX_DISTINCT = 1 << 20  # distinct values kept exactly per counter
@@ -136,14 +136,17 @@ class MonitorFigures:
         self.monitor, self.graded, self.null_rate = monitor, graded, null_rate
         self.sums: ChunkSums | None = None
 
-    def update(self, batch: ScoredBatch) -> None:
+    def update(self, batch: ScoredBatch, rows: np.ndarray | None = None) -> ChunkSums | None:
+        """Fold a batch (``rows``: its graded rows, when the caller has them); the batch's sums."""
         if not batch.rows_scored:
-            return
+            return None
         scored = {name: batch.values(name) for name in [*config.FEATURES, config.PROBABILITY_COLUMN]}
-        rows = self.graded(batch)
+        rows = self.graded(batch) if rows is None else rows
         target = batch.values(config.TARGET) if batch.has(config.TARGET) else np.full(batch.rows_scored, np.nan)
         graded = {config.PROBABILITY_COLUMN: scored[config.PROBABILITY_COLUMN][rows], config.TARGET: target[rows]}
-        self._fold(self.monitor.sums(scored, graded, self.null_rate, rows))
+        sums = self.monitor.sums(scored, graded, self.null_rate, rows)
+        self._fold(sums)
+        return sums
 
     def _fold(self, sums: ChunkSums | None) -> None:
         if sums is not None:
@@ -184,21 +187,23 @@ class LabelledMetrics:
     brier_sum: float = 0.0
     probabilities: ValueCounts = field(default_factory=lambda: ValueCounts(0.0, 1.0, columns=2))
 
-    def update(self, batch: ScoredBatch) -> None:
-        if not batch.rows_scored or not batch.has(config.TARGET):
+    def update(self, batch: ScoredBatch, rows: np.ndarray | None = None, realized: np.ndarray | None = None) -> None:
+        """Fold a batch's labelled ``rows`` (all by default); ``realized``: their
+        :func:`~kobe_mlops.monitoring.calculators.realized_sums` when the caller has them, whose
+        count, makes, probability and log-loss sums are these figures' (each row's loss computed once)."""
+        rows = _labelled(batch) if rows is None else rows
+        if not rows.any():
             return
-        truth = batch.values(config.TARGET)
-        labelled = ~np.isnan(truth)
-        if not labelled.any():
-            return
-        truth = truth[labelled].astype("int64")
-        probability = batch.values(config.PROBABILITY_COLUMN)[labelled]
+        truth, probability = batch.values(config.TARGET)[rows], batch.values(config.PROBABILITY_COLUMN)[rows]
+        if realized is None:
+            realized = realized_sums(probability, truth, self.development_rate)
+        count, log_loss_sum, makes, probability_sum = realized[[0, 1, 6, 7]]
         made = truth == 1
         predicted = probability >= self.threshold
-        self.rows += len(truth)
-        self.positives += int(made.sum())
-        self.probability_sum += float(probability.sum())
-        self.log_loss_sum += float(row_log_loss(truth, probability).sum())
+        self.rows += int(count)
+        self.positives += int(makes)
+        self.probability_sum += float(probability_sum)
+        self.log_loss_sum += float(log_loss_sum)
         self.brier_sum += float(np.sum((probability - truth) ** 2))
         self.true_positives += int((predicted & made).sum())
         self.false_positives += int((predicted & ~made).sum())
@@ -324,47 +329,39 @@ class GradedRows(NotLearned):
         return _labelled(batch) & ~self.learned(batch)
 
 
-@dataclass
-class LearnedLabelledRows(NotLearned):
-    """Counts the labelled scored rows whose shot the scoring model learned (never graded)."""
-
-    rows: int = 0
-
-    def update(self, batch: ScoredBatch) -> None:
-        if batch.rows_scored:
-            self.rows += int((_labelled(batch) & self.learned(batch)).sum())
-
-    def merge(self, other: LearnedLabelledRows) -> LearnedLabelledRows:
-        return _add(self, other, ["rows"])
-
-    def result(self) -> int:
-        return self.rows
-
-
 # --- All the figures of an application run -------------------------------------------------------
 
 
 class ApplicationFigures:
     """Every figure a ``PipelineAplicacao`` run logs, as one observer: ``monitor`` the scoring model's
-    calculators, ``null_rate`` the make rate known before the file, ``learned_shot_ids`` rows never graded."""
+    calculators, ``null_rate`` the make rate known before the file, ``learned_shot_ids`` rows never graded.
+    Each batch's learned and graded rows are found once, and each graded row's log loss is computed
+    once (by the calculators, whose sums the labelled metrics take)."""
 
     def __init__(self, monitor: Monitor, null_rate: float, learned_shot_ids=()):
-        learned = np.asarray(learned_shot_ids, dtype="int64")
-        self.monitor = MonitorFigures(monitor, GradedRows(learned), null_rate)
+        self.graded = GradedRows(np.asarray(learned_shot_ids, dtype="int64"))
+        self.monitor = MonitorFigures(monitor, self.graded, null_rate)
         self.scores = ScoreSummary()
-        self.labelled = FilteredObserver(LabelledMetrics(null_rate), NotLearned(learned))
-        self.learned_rows = LearnedLabelledRows(learned)
+        self.labelled = LabelledMetrics(null_rate)
+        self.learned_rows = 0  # labelled rows whose shot the scoring model learned: never graded
 
     def _members(self) -> list:
-        return [self.monitor, self.scores, self.labelled, self.learned_rows]
+        return [self.monitor, self.scores, self.labelled]
 
     def update(self, batch: ScoredBatch) -> None:
-        for member in self._members():
-            member.update(batch)
+        self.scores.update(batch)
+        if not batch.rows_scored:
+            return
+        labelled = _labelled(batch)
+        learned = labelled & self.graded.learned(batch)
+        graded = labelled & ~learned
+        self.learned_rows += int(learned.sum())
+        self.labelled.update(batch, graded, self.monitor.update(batch, graded).realized)
 
     def merge(self, other: ApplicationFigures) -> ApplicationFigures:
         for mine, theirs in zip(self._members(), other._members(), strict=True):
             mine.merge(theirs)
+        self.learned_rows += other.learned_rows
         return self
 
     def page_tables(self) -> dict[str, pd.DataFrame]:
@@ -372,7 +369,7 @@ class ApplicationFigures:
         scored and graded rows per rounded probability, and rows per drift bin beside the reference's."""
         values, counts = self.scores.probabilities.sorted()
         tables = {names.SCORE_COUNTS_ARTIFACT: pd.DataFrame({"probability": values, "rows": counts[:, 0]})}
-        values, counts = self.labelled.inner.probabilities.sorted()
+        values, counts = self.labelled.probabilities.sorted()
         if len(values):
             graded = pd.DataFrame({"probability": values.round(COUNTED_DECIMALS), "misses": counts[:, 0]})
             graded["makes"] = counts[:, 1]
@@ -387,5 +384,5 @@ class ApplicationFigures:
             "table": self.monitor.result(chunk),
             "scores": self.scores.result(),
             "labelled": self.labelled.result(),
-            "rows_seen_in_training": self.learned_rows.result(),
+            "rows_seen_in_training": self.learned_rows,
         }

@@ -17,17 +17,16 @@ from deployment_support import UNUSABLE_FILES, DistanceModel, Keep, garble_row_g
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import REASON_COLUMN, DataContractError, read_table
 from kobe_mlops.deployment.application import apply_to_file, score_frame
-from kobe_mlops.deployment.batches import FilteredObserver, Observers, RowCounts, ScoredBatch
+from kobe_mlops.deployment.batches import Observers, RowCounts, ScoredBatch
 from kobe_mlops.deployment.outputs import OutputPaths, install, staged_outputs
 from kobe_mlops.modeling.metrics import baseline_metrics, evaluate_probabilities
 from kobe_mlops.monitoring import streaming_figures
 from kobe_mlops.monitoring.calculators import Monitor, MonitoringReference
 from kobe_mlops.monitoring.streaming_figures import (
     ApplicationFigures,
-    GradedRows,
     LabelledMetrics,
+    LearnedShots,
     MonitorFigures,
-    NotLearned,
     ScoreSummary,
     ValueCounts,
 )
@@ -63,9 +62,9 @@ def figures(development_frame: pd.DataFrame) -> list:
     """The figures' observers on their own (every labelled row graded), and all of them in one
     :class:`ApplicationFigures` that never grades the rows of the :data:`LEARNED` shot ids."""
     rate = float(development_frame[config.TARGET].mean())
-    graded = GradedRows(np.array([], dtype="int64"))
+    learned = LearnedShots(np.array([], dtype="int64"))
     monitor = monitor_of(development_frame)
-    alone = [MonitorFigures(monitor, graded, rate), LabelledMetrics(rate), ScoreSummary()]
+    alone = [MonitorFigures(monitor, learned, rate), LabelledMetrics(rate), ScoreSummary()]
     return [*alone, ApplicationFigures(monitor, rate, LEARNED)]
 
 
@@ -188,7 +187,7 @@ def test_a_file_whose_rows_are_all_rejected_writes_two_outputs_and_never_calls_t
     assert result.observer(ApplicationFigures).result()["labelled"] == {}
 
 
-# --- Observers: merge, pickle, filter, bounded counts -----------------------------------------
+# --- Observers: merge, pickle, bounded counts -----------------------------------------
 
 
 def test_merged_copies_equal_one_observer_that_saw_every_batch(tmp_path):
@@ -213,15 +212,6 @@ def test_merged_copies_equal_one_observer_that_saw_every_batch(tmp_path):
     pd.testing.assert_frame_equal(actual[4]["table"], expected[4]["table"], rtol=0, atol=TOLERANCE)
     assert actual[4]["labelled"]["metrics"] == pytest.approx(expected[4]["labelled"]["metrics"], abs=TOLERANCE)
     assert actual[4]["rows_seen_in_training"] == expected[4]["rows_seen_in_training"] > 0
-
-
-def test_a_filter_shows_its_observer_only_the_rows_it_keeps(tmp_path):
-    path = write(shots(30), tmp_path / "prod.parquet")
-    learned = np.array([1000, 1003, 1010, 1029])
-    kept = FilteredObserver(RowCounts(), NotLearned(learned))
-    result = apply_to_file(path, DistanceModel(), observers=[kept], batch_rows=4)
-    assert kept.result()["rows_scored"] == result.counts["rows_scored"] - len(learned)
-    pickle.loads(pickle.dumps(kept))  # Spark ships it to the executors
 
 
 def test_counts_switch_to_a_grid_past_the_cap_and_report_the_error_bound(monkeypatch):

@@ -9,7 +9,6 @@ metrics and drift live in :mod:`kobe_mlops.monitoring`, a layer above the engine
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -51,13 +50,6 @@ class ScoredBatch:
             self.float_columns[column] = float_values(self.predictions.column(column))
         return self.float_columns[column]
 
-    def select(self, keep: np.ndarray) -> ScoredBatch:
-        """The same batch with only the scored rows where ``keep`` is true (rejected rows kept)."""
-        keep = np.asarray(keep, dtype=bool)
-        if keep.all():
-            return self
-        return ScoredBatch(self.predictions.filter(pa.array(keep)), self.rejected, self.source)
-
 
 def float_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """An Arrow column as float64 numpy (missing values are NaN), without a copy when it already is."""
@@ -95,24 +87,6 @@ class RowCounts:
             "rows_rejected": self.rows_rejected,
             "rows_labeled": self.rows_labeled,
         }
-
-
-@dataclass
-class FilteredObserver:
-    """``inner`` sees only the scored rows ``keep(batch)`` selects; ``keep`` must pickle (no lambda)."""
-
-    inner: Any
-    keep: Any
-
-    def update(self, batch: ScoredBatch) -> None:
-        self.inner.update(batch.select(self.keep(batch)) if batch.rows_scored else batch)
-
-    def merge(self, other: FilteredObserver) -> FilteredObserver:
-        self.inner.merge(other.inner)
-        return self
-
-    def result(self) -> Any:
-        return self.inner.result()
 
 
 @dataclass

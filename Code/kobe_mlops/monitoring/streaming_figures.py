@@ -130,10 +130,10 @@ class ValueCounts:
 
 class MonitorFigures:
     """The calculators' :class:`~kobe_mlops.monitoring.calculators.ChunkSums`: drift and the estimate
-    over every scored row, realized figures over the ``graded`` rows."""
+    over every scored row, realized figures over the labelled rows whose shot is not ``learned``."""
 
-    def __init__(self, monitor: Monitor, graded, null_rate: float):
-        self.monitor, self.graded, self.null_rate = monitor, graded, null_rate
+    def __init__(self, monitor: Monitor, learned: LearnedShots, null_rate: float):
+        self.monitor, self.learned, self.null_rate = monitor, learned, null_rate
         self.sums: ChunkSums | None = None
 
     def update(self, batch: ScoredBatch, rows: np.ndarray | None = None) -> ChunkSums | None:
@@ -141,7 +141,7 @@ class MonitorFigures:
         if not batch.rows_scored:
             return None
         scored = {name: batch.values(name) for name in [*config.FEATURES, config.PROBABILITY_COLUMN]}
-        rows = self.graded(batch) if rows is None else rows
+        rows = _labelled(batch) & ~self.learned(batch) if rows is None else rows
         target = batch.values(config.TARGET) if batch.has(config.TARGET) else np.full(batch.rows_scored, np.nan)
         graded = {config.PROBABILITY_COLUMN: scored[config.PROBABILITY_COLUMN][rows], config.TARGET: target[rows]}
         sums = self.monitor.sums(scored, graded, self.null_rate, rows)
@@ -308,25 +308,15 @@ def _labelled(batch: ScoredBatch) -> np.ndarray:
 
 
 @dataclass
-class NotLearned:
-    """Keep the scored rows whose shot the scoring model did not learn (a :class:`FilteredObserver` ``keep``)."""
+class LearnedShots:
+    """Which scored rows' shots the scoring model learned: never graded."""
 
-    learned_shot_ids: np.ndarray
+    shot_ids: np.ndarray
 
-    def learned(self, batch: ScoredBatch) -> np.ndarray:
-        if not len(self.learned_shot_ids) or not batch.has("shot_id"):
+    def __call__(self, batch: ScoredBatch) -> np.ndarray:
+        if not len(self.shot_ids) or not batch.has("shot_id"):
             return np.zeros(batch.rows_scored, dtype=bool)
-        return np.isin(batch.values("shot_id").astype("int64"), self.learned_shot_ids)
-
-    def __call__(self, batch: ScoredBatch) -> np.ndarray:
-        return ~self.learned(batch)
-
-
-class GradedRows(NotLearned):
-    """Keep the labelled scored rows the scoring model did not learn: the rows its metrics are graded on."""
-
-    def __call__(self, batch: ScoredBatch) -> np.ndarray:
-        return _labelled(batch) & ~self.learned(batch)
+        return np.isin(batch.values("shot_id").astype("int64"), self.shot_ids)
 
 
 # --- All the figures of an application run -------------------------------------------------------
@@ -339,8 +329,8 @@ class ApplicationFigures:
     once (by the calculators, whose sums the labelled metrics take)."""
 
     def __init__(self, monitor: Monitor, null_rate: float, learned_shot_ids=()):
-        self.graded = GradedRows(np.asarray(learned_shot_ids, dtype="int64"))
-        self.monitor = MonitorFigures(monitor, self.graded, null_rate)
+        self.learned = LearnedShots(np.asarray(learned_shot_ids, dtype="int64"))
+        self.monitor = MonitorFigures(monitor, self.learned, null_rate)
         self.scores = ScoreSummary()
         self.labelled = LabelledMetrics(null_rate)
         self.learned_rows = 0  # labelled rows whose shot the scoring model learned: never graded
@@ -353,7 +343,7 @@ class ApplicationFigures:
         if not batch.rows_scored:
             return
         labelled = _labelled(batch)
-        learned = labelled & self.graded.learned(batch)
+        learned = labelled & self.learned(batch)
         graded = labelled & ~learned
         self.learned_rows += int(learned.sum())
         self.labelled.update(batch, graded, self.monitor.update(batch, graded).realized)

@@ -89,7 +89,6 @@ def pytest_collection_modifyitems(items):
 
 
 STARTED_EARLY = pytest.StashKey()  # what a test's ``start_early()`` returned, on its item
-_started_early: list = []
 
 
 def starts_early(start):
@@ -109,16 +108,17 @@ def pytest_collection_finish(session):
         start = getattr(getattr(item, "obj", None), "start_early", None)
         if start is not None:
             item.stash[STARTED_EARLY] = start()
-            _started_early.append(item.stash[STARTED_EARLY])
 
 
 def pytest_sessionfinish(session):
     import shutil
 
-    for folder, process in _started_early:  # a session stopped early leaves no process or folder behind
-        process.kill()
-        process.communicate()
-        shutil.rmtree(folder, ignore_errors=True)
+    for item in getattr(session, "items", []):  # a session stopped early leaves no process or folder behind
+        if STARTED_EARLY in item.stash:
+            folder, process = item.stash[STARTED_EARLY]
+            process.kill()
+            process.communicate()
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 _current = {"item": None}  # the test being set up or run, for the guard in run_pipeline

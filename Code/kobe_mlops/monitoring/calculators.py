@@ -225,6 +225,10 @@ class FeatureDrift:
 # --- Realized performance (needs labels) ------------------------------------------------------
 
 
+# Positions in :func:`realized_sums`' array, for every reader of it.
+ROWS, LOSS, LOSS_SQUARED, NULL_LOSS, DIFFERENCE, DIFFERENCE_SQUARED, MAKES, PROBABILITY, VARIANCE = range(9)
+
+
 def realized_sums(probability, outcome, null_rate: float) -> np.ndarray:
     """Additive sums of graded rows: rows, model loss and its square, null loss, the paired
     difference and its square, outcomes, probabilities and their Bernoulli variance."""
@@ -265,21 +269,21 @@ def realized_rows(sums: np.ndarray, chunk: str, realized: RealizedPerformance | 
     """Log loss (with the reference band when there is one), the deployable null, the paired
     difference with its 95 % interval (alert: worse than the null), the make rate against the
     band calibrated probabilities put it in (alert: outside)."""
-    n = int(sums[0])
+    n = int(sums[ROWS])
     if n == 0:
         return []
-    value = sums[1] / n
+    value = sums[LOSS] / n
     lower, upper = realized.band(n) if realized is not None else (np.nan, np.nan)
     rows = [
         result_row(chunk, "log_loss", value, lower, upper, realized is not None and value > upper, n),
-        result_row(chunk, names.NULL_LOG_LOSS, sums[3] / n, rows=n),
+        result_row(chunk, names.NULL_LOG_LOSS, sums[NULL_LOSS] / n, rows=n),
     ]
     if n > 1:
-        mean = sums[4] / n
-        half = BAND_Z * np.sqrt(max(sums[5] / n - mean**2, 0.0) / (n - 1))
+        mean = sums[DIFFERENCE] / n
+        half = BAND_Z * np.sqrt(max(sums[DIFFERENCE_SQUARED] / n - mean**2, 0.0) / (n - 1))
         rows.append(result_row(chunk, "log_loss_vs_null", mean, mean - half, mean + half, mean - half > 0, n))
-    observed, expected = sums[6] / n, sums[7] / n
-    half = BAND_Z * np.sqrt(sums[8]) / n
+    observed, expected = sums[MAKES] / n, sums[PROBABILITY] / n
+    half = BAND_Z * np.sqrt(sums[VARIANCE]) / n
     alert = not expected - half <= observed <= expected + half
     rows.append(result_row(chunk, "observed_make_rate", observed, expected - half, expected + half, alert, n))
     return rows

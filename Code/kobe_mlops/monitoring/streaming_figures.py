@@ -14,6 +14,7 @@ import pandas as pd
 
 from kobe_mlops import config
 from kobe_mlops.deployment.batches import ScoredBatch
+from kobe_mlops.monitoring import calculators
 from kobe_mlops.monitoring.calculators import ChunkSums, Monitor, realized_sums, result_table, row_log_loss
 from kobe_mlops.tracking import names
 
@@ -197,7 +198,8 @@ class LabelledMetrics:
         truth, probability = batch.values(config.TARGET)[rows], batch.values(config.PROBABILITY_COLUMN)[rows]
         if realized is None:
             realized = realized_sums(probability, truth, self.development_rate)
-        count, log_loss_sum, makes, probability_sum = realized[[0, 1, 6, 7]]
+        shared = [calculators.ROWS, calculators.LOSS, calculators.MAKES, calculators.PROBABILITY]
+        count, log_loss_sum, makes, probability_sum = realized[shared]
         made = truth == 1
         predicted = probability >= self.threshold
         self.rows += int(count)

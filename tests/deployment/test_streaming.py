@@ -28,7 +28,6 @@ from kobe_mlops.monitoring.streaming_figures import (
     LearnedShots,
     MonitorFigures,
     ScoreSummary,
-    ValueCounts,
 )
 from kobe_mlops.tracking import names
 
@@ -141,6 +140,9 @@ def test_streamed_figures_equal_the_whole_frame_figures(tmp_path):
         by_label = graded.groupby(graded[config.PROBABILITY_COLUMN].round(4))[config.TARGET]
         expected_counts = pd.DataFrame({"misses": by_label.apply(lambda t: (t == 0).sum()), "makes": by_label.sum()})
         pd.testing.assert_frame_equal(counts, expected_counts.rename_axis("probability"), check_dtype=False)
+        scored = application.page_tables()[names.SCORE_COUNTS_ARTIFACT].set_index("probability")["rows"]
+        expected_scored = predictions[config.PROBABILITY_COLUMN].round(4).value_counts().sort_index()
+        pd.testing.assert_series_equal(scored, expected_scored, check_names=False, check_dtype=False)
 
 
 @pytest.mark.parametrize("truth", [[0, 0, 0], [1, 1], [0, 1, 1, 0, 1]])
@@ -214,40 +216,23 @@ def test_merged_copies_equal_one_observer_that_saw_every_batch(tmp_path):
     assert actual[4]["rows_seen_in_training"] == expected[4]["rows_seen_in_training"] > 0
 
 
-def test_counts_switch_to_a_grid_past_the_cap_and_report_the_error_bound(monkeypatch):
+def test_probability_counts_switch_to_a_grid_past_the_cap_and_report_the_auc_error_bound(monkeypatch):
     rng = np.random.default_rng(5)
-    sample = rng.normal(33.82, 0.05, 30_000)  # unrounded: one distinct value per row
+    probability = 1 / (1 + np.exp(-rng.normal(0, 1.5, 30_000)))  # unrounded: one distinct value per row
+    labels = (rng.random(len(probability)) < probability).astype(int)
     monkeypatch.setattr(streaming_figures, "MAX_DISTINCT", 1_000)
     monkeypatch.setattr(streaming_figures, "GRID_CELLS", 1 << 16)
-    counts = ValueCounts(33.2, 34.1)
-    for chunk in np.array_split(sample, 7):
-        counts.add(chunk)
-    assert not counts.exact and counts.rows == len(sample)
-
-    probability = 1 / (1 + np.exp(-(sample - 33.8) * 30))
-    labels = (rng.random(len(sample)) < probability).astype(int)
-    metrics = LabelledMetrics(0.5)
-    scored = pa.table({config.PROBABILITY_COLUMN: probability, config.TARGET: labels.astype(float)})
-    metrics.update(ScoredBatch(scored, pa.table({})))
-    auc, bound = metrics.auc()
-    assert not metrics.probabilities.exact
+    parts = []
+    for chunk in np.array_split(np.arange(len(probability)), 3):
+        metrics = LabelledMetrics(0.5)
+        scored = pa.table({config.PROBABILITY_COLUMN: probability[chunk], config.TARGET: labels[chunk].astype(float)})
+        metrics.update(ScoredBatch(scored, pa.table({})))
+        parts.append(metrics)
+    merged = parts[0].merge(parts[1]).merge(parts[2])
+    auc, bound = merged.auc()
+    assert not merged.probabilities.exact and merged.probabilities.counts.sum() == len(probability)
+    assert 0 < bound < 1e-3
     assert abs(auc - evaluate_probabilities(labels, probability)["auc"]) <= bound + 1e-12
-
-
-def test_rounded_values_counted_by_key_equal_hashed_counts():
-    rng = np.random.default_rng(3)
-    rounded = rng.uniform(33.2, 34.1, 5_000).round(4)
-    by_key = ValueCounts(33.2, 34.1)
-    by_key.add(rounded[:2_000])
-    by_key.add(rounded[2_000:])
-    hashed = ValueCounts(33.2, 34.1)
-    hashed.add(rounded + 1e-12)  # no longer 4 decimals: hashed
-    assert by_key.decimals == 4 and hashed.rows == by_key.rows
-    values, counts = by_key.sorted()
-    expected_values, expected_counts = np.unique(rounded, return_counts=True)
-    np.testing.assert_array_equal(values, expected_values)  # the same floats, not approximately
-    np.testing.assert_array_equal(counts[:, 0], expected_counts)
-    assert len(hashed.sorted()[0]) == len(expected_values)
 
 
 # --- Outputs: staged, then moved in -----------------------------------------------------------

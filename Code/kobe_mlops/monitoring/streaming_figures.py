@@ -2,7 +2,7 @@
 
 Each class has ``update`` per scored batch, ``merge`` of copies and ``result``
 (:mod:`kobe_mlops.deployment.batches`): the pandas engine feeds one, Spark merges one per partition.
-State is sums and counts; AUC counts each distinct probability per label (:class:`ValueCounts`).
+State is sums and counts; AUC counts each distinct probability per label (:class:`ProbabilityCounts`).
 """
 
 from __future__ import annotations
@@ -18,97 +18,48 @@ from kobe_mlops.monitoring import calculators
 from kobe_mlops.monitoring.calculators import ChunkSums, Monitor, realized_sums, result_table, row_log_loss
 from kobe_mlops.tracking import names
 
-MAX_DISTINCT = 1 << 20  # distinct values kept exactly per counter
-GRID_CELLS = 1 << 20  # cells of the fallback sketch over the variable's range
-MAX_DECIMALS = 4  # rounded values (up to 4 decimals: the course's coordinates) are counted by integer key
-MAX_DECIMAL_KEYS = 1 << 20  # ... when their keys span at most this many integers in a batch
+MAX_DISTINCT = 1 << 20  # distinct probabilities kept exactly for the AUC
+GRID_CELLS = 1 << 20  # past that, equal cells over [0, 1]
 COUNTED_DECIMALS = 4  # probabilities counted for the dashboard's tables: bounded whatever the file's size
+SCORE_BINS = 10**COUNTED_DECIMALS + 1
 
 
-# --- Counts per distinct value -------------------------------------------------------------------
+# --- Rows per probability ------------------------------------------------------------------------
 
 
 @dataclass
-class ValueCounts:
-    """Rows per distinct value of one variable, in ``columns`` classes (2: by 0/1 label); past
-    :data:`MAX_DISTINCT` values, a grid of :data:`GRID_CELLS` cells over ``[low, high]``."""
+class ProbabilityCounts:
+    """Rows per distinct probability and label (misses, makes): the AUC's exact sample. Past
+    :data:`MAX_DISTINCT` values, for good, a grid of :data:`GRID_CELLS` equal cells over [0, 1]."""
 
-    low: float
-    high: float
-    columns: int = 1
     values: np.ndarray = field(default_factory=lambda: np.empty(0))
-    counts: np.ndarray | None = None  # (distinct values or cells, columns) int64
+    counts: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype="int64"))
     exact: bool = True
-    decimals: int = 0  # the decimals the last batch needed (tried first on the next; -1: hashed)
 
-    def __post_init__(self) -> None:
-        if self.counts is None:
-            self.counts = np.zeros((0, self.columns), dtype="int64")
-
-    @property
-    def rows(self) -> int:
-        return int(self.counts.sum())
-
-    def add(self, values: np.ndarray, classes: np.ndarray | None = None) -> None:
-        """Count ``values`` (``classes``: each value's column, 0 or 1, when counting by label)."""
-        values = np.asarray(values, dtype="float64")
-        classes = np.zeros(len(values), dtype="int64") if classes is None else np.asarray(classes, dtype="int64")
-        if not len(values):
-            return
+    def add(self, probability: np.ndarray, outcome: np.ndarray) -> None:
+        made = np.asarray(outcome, dtype="int64")
         if not self.exact:
-            flat = np.bincount(self._cells(values) * self.columns + classes, minlength=GRID_CELLS * self.columns)
-            self.counts += flat.reshape(GRID_CELLS, self.columns)
+            self.counts += np.bincount(_cells(probability) * 2 + made, minlength=2 * GRID_CELLS).reshape(-1, 2)
             return
-        decimal = self._decimal_keys(values)
-        if decimal is not None:  # rounded values: count integer keys, no hashing
-            keys, scale = decimal
-            low, span = int(keys.min()), int(keys.max() - keys.min()) + 1
-            flat = np.bincount((keys - low) * self.columns + classes, minlength=span * self.columns)
-            counts = flat.reshape(span, self.columns)
-            seen = np.flatnonzero(counts.sum(axis=1))
-            self._combine((low + seen) / scale, counts[seen])
-            return
-        codes, uniques = pd.factorize(values)
-        counts = np.bincount(codes * self.columns + classes, minlength=len(uniques) * self.columns)
-        self._combine(uniques, counts.reshape(-1, self.columns))
-
-    def _decimal_keys(self, values: np.ndarray) -> tuple[np.ndarray, float] | None:
-        """``(keys, scale)`` with ``keys / scale == values`` exactly, for values with few decimals
-        spanning few keys; None otherwise (then values are hashed)."""
-        if self.decimals < 0:  # the last batch was hashed: so are the next (same counts either way)
-            return None
-        for decimals in dict.fromkeys([self.decimals, *range(MAX_DECIMALS + 1)]):
-            scale = 10.0**decimals
-            keys = np.rint(values * scale)
-            if keys.max() - keys.min() <= MAX_DECIMAL_KEYS and np.array_equal(keys / scale, values):
-                self.decimals = decimals
-                return keys.astype("int64"), scale
-        self.decimals = -1
-        return None
+        codes, uniques = pd.factorize(np.asarray(probability, dtype="float64"))
+        self._combine(uniques, np.bincount(codes * 2 + made, minlength=2 * len(uniques)).reshape(-1, 2))
 
     def _combine(self, values: np.ndarray, counts: np.ndarray) -> None:
         if len(self.values):
-            codes, uniques = pd.factorize(np.concatenate([self.values, values]))
+            codes, values = pd.factorize(np.concatenate([self.values, values]))
             stacked = np.concatenate([self.counts, counts])
-            counts = np.column_stack(
-                [np.bincount(codes, weights=stacked[:, j], minlength=len(uniques)) for j in range(self.columns)]
-            ).astype("int64")
-            values = uniques
-        self.values, self.counts = np.asarray(values, dtype="float64"), counts
+            summed = [np.bincount(codes, weights=stacked[:, j], minlength=len(values)) for j in (0, 1)]
+            counts = np.column_stack(summed).astype("int64")
+        self.values, self.counts = values, counts
         if len(self.values) > MAX_DISTINCT:
             self._to_grid()
 
-    def _cells(self, values: np.ndarray) -> np.ndarray:
-        scaled = np.floor((values - self.low) / (self.high - self.low) * GRID_CELLS)
-        return np.clip(scaled, 0, GRID_CELLS - 1).astype("int64")
-
     def _to_grid(self) -> None:
-        grid = np.zeros((GRID_CELLS, self.columns), dtype="int64")
-        np.add.at(grid, self._cells(self.values), self.counts)
-        centres = self.low + (np.arange(GRID_CELLS) + 0.5) * (self.high - self.low) / GRID_CELLS
-        self.values, self.counts, self.exact = centres, grid, False
+        grid = np.zeros((GRID_CELLS, 2), dtype="int64")
+        np.add.at(grid, _cells(self.values), self.counts)
+        self.values, self.counts, self.exact = (np.arange(GRID_CELLS) + 0.5) / GRID_CELLS, grid, False
 
-    def merge(self, other: ValueCounts) -> ValueCounts:
+    def merge(self, other: ProbabilityCounts) -> ProbabilityCounts:
         if self.exact and other.exact:
             if len(other.values):
                 self._combine(other.values, other.counts)
@@ -116,7 +67,7 @@ class ValueCounts:
         if self.exact:
             self._to_grid()
         if other.exact:
-            np.add.at(self.counts, self._cells(other.values), other.counts)  # what its grid would hold
+            np.add.at(self.counts, _cells(other.values), other.counts)  # what its grid would hold
         else:
             self.counts += other.counts
         return self
@@ -127,6 +78,10 @@ class ValueCounts:
         values, counts = self.values[seen], self.counts[seen]
         order = np.argsort(values, kind="stable")
         return values[order], counts[order]
+
+
+def _cells(probability: np.ndarray) -> np.ndarray:
+    return np.clip(np.floor(np.asarray(probability) * GRID_CELLS), 0, GRID_CELLS - 1).astype("int64")
 
 
 class MonitorFigures:
@@ -175,7 +130,7 @@ _SUMS = ["rows", "positives", "true_positives", "false_positives", "probability_
 @dataclass
 class LabelledMetrics:
     """The labelled production metrics (those of :func:`~kobe_mlops.modeling.metrics.evaluate_probabilities`)
-    from sums over the labelled rows and a :class:`ValueCounts` of the probability by label for AUC."""
+    from sums over the labelled rows and a :class:`ProbabilityCounts` for AUC."""
 
     development_rate: float
     threshold: float = config.DECISION_THRESHOLD
@@ -186,7 +141,7 @@ class LabelledMetrics:
     probability_sum: float = 0.0
     log_loss_sum: float = 0.0
     brier_sum: float = 0.0
-    probabilities: ValueCounts = field(default_factory=lambda: ValueCounts(0.0, 1.0, columns=2))
+    probabilities: ProbabilityCounts = field(default_factory=ProbabilityCounts)
 
     def update(self, batch: ScoredBatch, rows: np.ndarray | None = None, realized: np.ndarray | None = None) -> None:
         """Fold a batch's labelled ``rows`` (all by default); ``realized``: their
@@ -276,12 +231,12 @@ def _constant_metrics(positives: int, negatives: int, rate: float) -> dict[str, 
 @dataclass
 class ScoreSummary:
     """Mean probability and predicted make rate over every scored row, and its rows per probability
-    rounded to :data:`COUNTED_DECIMALS` (at most 10,001 values: the dashboard's score histogram)."""
+    rounded to :data:`COUNTED_DECIMALS` (:data:`SCORE_BINS` values: the dashboard's score histogram)."""
 
     rows: int = 0
     probability_sum: float = 0.0
     predicted_makes: int = 0
-    probabilities: ValueCounts = field(default_factory=lambda: ValueCounts(0.0, 1.0))
+    rounded: np.ndarray = field(default_factory=lambda: np.zeros(SCORE_BINS, dtype="int64"))
 
     def update(self, batch: ScoredBatch) -> None:
         if batch.rows_scored:
@@ -289,11 +244,11 @@ class ScoreSummary:
             self.rows += batch.rows_scored
             self.probability_sum += float(probability.sum())
             self.predicted_makes += int(batch.values(config.PREDICTION_COLUMN).sum())
-            self.probabilities.add(np.round(probability, COUNTED_DECIMALS))
+            keys = np.rint(probability * 10**COUNTED_DECIMALS).astype("int64")
+            self.rounded += np.bincount(keys, minlength=SCORE_BINS)
 
     def merge(self, other: ScoreSummary) -> ScoreSummary:
-        self.probabilities.merge(other.probabilities)
-        return _add(self, other, ["rows", "probability_sum", "predicted_makes"])
+        return _add(self, other, ["rows", "rounded", "probability_sum", "predicted_makes"])
 
     def result(self) -> dict[str, float]:
         nan = float("nan")
@@ -359,8 +314,9 @@ class ApplicationFigures:
     def page_tables(self) -> dict[str, pd.DataFrame]:
         """The tables the dashboard draws (artifact name: table), each bounded whatever the file's size:
         scored and graded rows per rounded probability, and rows per drift bin beside the reference's."""
-        values, counts = self.scores.probabilities.sorted()
-        tables = {names.SCORE_COUNTS_ARTIFACT: pd.DataFrame({"probability": values, "rows": counts[:, 0]})}
+        seen = np.flatnonzero(self.scores.rounded)
+        scores = pd.DataFrame({"probability": seen / 10**COUNTED_DECIMALS, "rows": self.scores.rounded[seen]})
+        tables = {names.SCORE_COUNTS_ARTIFACT: scores}
         values, counts = self.labelled.probabilities.sorted()
         if len(values):
             graded = pd.DataFrame({"probability": values.round(COUNTED_DECIMALS), "misses": counts[:, 0]})

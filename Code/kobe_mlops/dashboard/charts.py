@@ -1,8 +1,5 @@
-"""The dashboard's own figures (ROC, calibration and confusion come from ``modeling/plots.py``).
-
-Every axis says what it measures and in which unit; development and production always get the
-same two colours.
-"""
+"""The dashboard's own figures (ROC and calibration come from ``modeling/plots.py``): every axis says what
+it measures and in which unit; development and production always get the same two colours."""
 
 from __future__ import annotations
 
@@ -33,10 +30,10 @@ DENSITY = {"stat": "density", "common_norm": False, "element": "step"}  # each s
 COURT_SAMPLE = 2500  # points per base on the court map: enough to see the shape, fast to draw
 
 
-def bars(labels: list[str], values: list[float], colours, digits: int, width=8, per_bar=0.5, margin=1.2) -> tuple:
+def bars(labels: list[str], values: list[float], colours: list[str], digits: int, width=8, per_bar=0.5, margin=1.2):
     """Horizontal bars, the first label on top, each bar with its value written at its end."""
     figure, axis = plt.subplots(figsize=(width, per_bar * len(labels) + margin), layout="tight")
-    axis.barh(labels[::-1], values[::-1], color=colours[::-1] if isinstance(colours, list) else colours)
+    axis.barh(labels[::-1], values[::-1], color=colours[::-1])
     for position, value in enumerate(values[::-1]):
         axis.annotate(f"{value:.{digits}f}", (value, position), xytext=(3, 0), textcoords="offset points", va="center")
     return figure, axis
@@ -59,9 +56,10 @@ def psi_figure(table: pd.DataFrame) -> plt.Figure:
     return figure
 
 
-def feature_distributions_figure(distributions: pd.DataFrame, features=config.FEATURES) -> plt.Figure:
-    """Per feature, each base's share of rows in the drift bins the PSI compares, from the table step
-    04 logged (``names.DRIFT_DISTRIBUTIONS_ARTIFACT``: one point per bin, at its representative value)."""
+def feature_distributions_figure(distributions: pd.DataFrame) -> plt.Figure:
+    """Per feature, each base's share of rows in the drift bins the PSI compares (step 04's
+    ``names.DRIFT_DISTRIBUTIONS_ARTIFACT``: one point per bin, at its representative value)."""
+    features = config.FEATURES
     rows = int(np.ceil(len(features) / 3))
     figure, axes = plt.subplots(rows, 3, figsize=(13, 3.6 * rows), layout="tight")
     for axis, feature in zip(np.ravel(axes), features, strict=False):
@@ -126,7 +124,7 @@ def gate_figure(candidates: dict[str, float], winner: str) -> plt.Figure:
 
 def rates_figure(rates: dict[str, float]) -> plt.Figure:
     """Make rates and mean probabilities side by side (probability of a make, 0-1)."""
-    figure, axis = bars(list(rates), list(rates.values()), BLUE, 3)
+    figure, axis = bars(list(rates), list(rates.values()), [BLUE] * len(rates), 3)
     axis.set(xlabel="Probability of a make (0-1)", xlim=(0, 1), title="What the model expects against the make rate")
     return figure
 
@@ -143,7 +141,7 @@ def threshold_figure(sweeps: dict[str, pd.DataFrame], threshold: float) -> plt.F
     return figure
 
 
-def yardstick_figure(table: pd.DataFrame, metric: str = "log_loss") -> plt.Figure:
+def yardstick_figure(table: pd.DataFrame) -> plt.Figure:
     """Log loss of the model beside its constants (``verdict.yardstick_table``), on test and in production."""
     columns = {
         "test: model": ("test", BLUE),
@@ -152,8 +150,8 @@ def yardstick_figure(table: pd.DataFrame, metric: str = "log_loss") -> plt.Figur
         f"production: {verdict.BEFORE}": (verdict.BEFORE, "#bbbbbb"),
         f"production: {verdict.AFTER}": (verdict.AFTER, ORANGE),
     }
-    shown = {label: kind for label, kind in columns.items() if pd.notna(table.loc[metric, kind[0]])}
-    values = [table.loc[metric, column] for column, _ in shown.values()]
+    shown = {label: kind for label, kind in columns.items() if pd.notna(table.loc["log_loss", kind[0]])}
+    values = [table.loc["log_loss", column] for column, _ in shown.values()]
     figure, axis = bars(list(shown), values, [colour for _, colour in shown.values()], 4, width=9)
     axis.set(
         xlabel="Log loss (nats per shot, lower is better)",
@@ -206,6 +204,9 @@ def trigger_trend_figure(frame: pd.DataFrame, trigger: str) -> plt.Figure:
 
 
 ALARM_LABEL = "a label-based trigger fired"
+ALARM_MARKS = {"marker": "^", "s": 40, "color": RED, "clip_on": False, "zorder": 3}
+# After a batch where the gate ran: green when it promoted its candidate, grey dotted when the model stayed.
+GATE_LINES = {True: {"color": GREEN, "linewidth": 2}, False: {"color": GREY, "linestyle": ":", "linewidth": 1}}
 
 
 def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
@@ -230,23 +231,17 @@ def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
         # Feature drift fires on most batches of a shifted population: counted in the title, not marked.
         drifted = int(fired.map(lambda fired_names: triggers.FEATURE_DRIFT in fired_names).sum())
         alarms = rows[fired.map(lambda fired_names: bool(set(fired_names) & set(triggers.LABEL_TRIGGERS))).to_numpy()]
-        marks = {"marker": "^", "s": 40, "color": RED, "clip_on": False, "zorder": 3}
         bottom = axis.get_xaxis_transform()  # y in panel units: 0 is the bottom, whatever the log-loss scale
-        axis.scatter(alarms["batch_number"], np.zeros(len(alarms)), transform=bottom, label=ALARM_LABEL, **marks)
+        axis.scatter(alarms["batch_number"], np.zeros(len(alarms)), transform=bottom, label=ALARM_LABEL, **ALARM_MARKS)
         for row in rows[rows["promoted"] | rows["retrained"]].itertuples():
-            style = (
-                {"color": GREEN, "linewidth": 2} if row.promoted else {"color": GREY, "linestyle": ":", "linewidth": 1}
-            )
-            axis.axvline(row.batch_number + 0.5, **style)
+            axis.axvline(row.batch_number + 0.5, **GATE_LINES[row.promoted])
         axis.plot([], [], color=GREY, linestyle=":", label="gate ran, model stayed")
         axis.plot([], [], color=GREEN, linewidth=2, label="gate ran, candidate promoted")
         title = f"Strategy: {strategy} (feature drift alert on {drifted} of {len(rows)} batches)"
         axis.set(ylabel="Log loss (nats per shot)", title=title)
     labels = timeline.drop_duplicates("batch_number").sort_values("batch_number")
     bottom = axes[-1, 0]
-    bottom.set_xticks(
-        labels["batch_number"], [f"{n}: {b}" for n, b in zip(labels["batch_number"], labels["batch"], strict=True)]
-    )
+    bottom.set_xticks(labels["batch_number"], labels["batch_number"].astype(str) + ": " + labels["batch"])
     plt.setp(bottom.get_xticklabels(), rotation=60, ha="right")
     bottom.set_xlabel("Batch, oldest first (scored by the model in service; a line after a batch: the gate ran)")
     # One legend above the panels, where it hides no point (every panel draws the same entries).

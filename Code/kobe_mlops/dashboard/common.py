@@ -1,8 +1,6 @@
-"""Shared plumbing of the dashboard pages: where to read, cached reads, the empty state.
-
-Every cached read is keyed by what it reads (workspace or tracking URI) and a *stamp* (the modification
-times of the files a pipeline run rewrites): a new run refreshes the pages; two workspaces share nothing.
-"""
+"""Shared plumbing of the dashboard pages: where to read, cached reads, the empty state. Every cached read is
+keyed by what it reads (workspace or tracking URI) and a *stamp* (the modification times of the files a pipeline
+run rewrites): a new run refreshes the pages; two workspaces share nothing."""
 
 from __future__ import annotations
 
@@ -122,12 +120,8 @@ def store_read(source: Source, read: Callable, *args):
         stop_on_read_error(f"the tracking store {source.tracking_uri}", exc)
 
 
-def pipeline_state(source: Source) -> health.PipelineState | None:
-    return store_read(source, health.load_pipeline_state)
-
-
 def require_state(source: Source) -> health.PipelineState:
-    state = pipeline_state(source)
+    state = store_read(source, health.load_pipeline_state)
     if state is None or not state.has_runs:
         show_empty_state(source, "no pipeline run was found")
     return state
@@ -176,9 +170,8 @@ def production_scores(source: Source, run: health.RunSummary) -> np.ndarray | No
 
 
 def training_artifacts(client: MlflowClient, name: str, version: str) -> tuple:
-    """A reader for :func:`store_read`: ``(reference scores, support)`` a model version's training logged, None when
-    absent: probability and outcome on the rows held out of it (base_test, and for a challenger its production
-    holdout), and per feature the band of rows it learned from (a ``FeatureSupport``, modeling/support.py)."""
+    """A reader for :func:`store_read`: what a model version's training logged (None when absent): outcome and
+    probability on the rows held out of it, and its ``FeatureSupport`` (the band of rows it learned from)."""
     model_version = client.get_model_version(name, version)
     support = reads.feature_support_text(client, model_version)
     return reads.reference_scores(client, model_version), support_from_json(support) if support else None
@@ -241,8 +234,9 @@ def production_sample(source: Source, columns: list[str], rows: int) -> pd.DataF
 # --- What the pages share ---------------------------------------------------------------------
 
 
-def require_application(state: health.PipelineState, source: Source) -> health.RunSummary:
-    """The latest application run, or the empty state (with the command) when there is none."""
+def require_application(source: Source) -> tuple[health.PipelineState, health.RunSummary]:
+    """The pipeline state and its latest application run, or the empty state (with the command) when there is none."""
+    state = require_state(source)
     if state.application is None or state.scored_model is None:
         show_empty_state(source, "no application run (PipelineAplicacao) with a registered model was found")
     if not state.application.metrics.get(names.ROWS_SCORED):
@@ -252,7 +246,7 @@ def require_application(state: health.PipelineState, source: Source) -> health.R
         )
         st.code(pipeline_command(source.workspace, "--steps 04 --prod-data FILE.parquet"), language="bash")
         st.stop()
-    return state.application
+    return state, state.application
 
 
 def show_verdict(state: health.PipelineState) -> None:

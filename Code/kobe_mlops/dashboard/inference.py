@@ -1,8 +1,5 @@
-"""Score one shot typed into the dashboard: validate it, then ask the served API or the embedded model.
-
-:class:`~kobe_mlops.deployment.serving.RestScoringClient` (``mlflow models serve``) has the embedded
-pyfunc's ``predict(frame)``, so the page does not care which one answers.
-"""
+"""Score one shot typed into the dashboard: validate it, then ask the served API or the embedded model (the
+page does not care which: ``serving.RestScoringClient`` has the embedded pyfunc's ``predict(frame)``)."""
 
 from __future__ import annotations
 
@@ -47,23 +44,17 @@ def outside_support_message(values: dict[str, float], support: FeatureSupport, v
     )
 
 
-# Widget steps of the decimal features: court coordinates move in thousandths of a degree
-# (about 100 m on a map, a few feet on this court), distances in half feet.
-DECIMAL_STEPS = {"lat": 0.001, "lon": 0.001, "shot_distance": 0.5}
+# Widget step and display format (one digit finer) of the decimal features: court coordinates move in
+# thousandths of a degree (about 100 m on a map, a few feet on this court), distances in half feet.
+DECIMAL_INPUTS = {"lat": (0.001, "%.4f"), "lon": (0.001, "%.4f"), "shot_distance": (0.5, "%.2f")}
 
 
 def input_limits(rule: FeatureRule) -> dict:
     """``number_input`` settings from the data contract: bounds, step and display format."""
     if rule.integer:
         return {"min_value": int(rule.minimum), "max_value": int(rule.maximum), "step": 1}
-    step = DECIMAL_STEPS.get(rule.name, 0.01)
-    decimals = max(len(f"{step:g}".partition(".")[2]), 1) + 1  # one digit finer than the step
-    return {
-        "min_value": float(rule.minimum),
-        "max_value": float(rule.maximum),
-        "step": step,
-        "format": f"%.{decimals}f",
-    }
+    step, display = DECIMAL_INPUTS.get(rule.name, (0.01, "%.3f"))
+    return {"min_value": float(rule.minimum), "max_value": float(rule.maximum), "step": step, "format": display}
 
 
 def default_values(development: pd.DataFrame | None) -> dict[str, float]:

@@ -7,8 +7,7 @@ from kobe_mlops.tracking import names
 
 st.title("Data drift")
 source = common.current_source()
-state = common.require_state(source)
-run = common.require_application(state, source)
+state, run = common.require_application(source)
 table = common.run_table(source, run, names.DRIFT_TABLE_ARTIFACT)
 if table is None or table.empty:
     st.info(

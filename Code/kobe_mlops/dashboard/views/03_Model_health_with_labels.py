@@ -14,8 +14,7 @@ from kobe_mlops.tracking import names
 
 st.title("Model health with labels")
 source = common.current_source()
-state = common.require_state(source)
-run = common.require_application(state, source)
+state, run = common.require_application(source)
 model = state.scored_model
 metrics = run.metrics
 

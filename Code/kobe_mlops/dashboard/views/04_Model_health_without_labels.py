@@ -12,8 +12,7 @@ from kobe_mlops.tracking import names
 
 st.title("Model health without labels")
 source = common.current_source()
-state = common.require_state(source)
-run = common.require_application(state, source)
+state, run = common.require_application(source)
 model = state.scored_model
 metrics, tags = run.metrics, run.tags
 

@@ -6,6 +6,7 @@ from kobe_mlops import config
 from kobe_mlops.dashboard import common, inference
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES
 from kobe_mlops.deployment import serving
+from kobe_mlops.monitoring import health
 
 st.title("Inference")
 source = common.current_source()
@@ -16,7 +17,7 @@ url = st.text_input(
     help=f"Preset with the {serving.SCORING_URL_ENV} environment variable; "
     "MLflow's /invocations path is added when missing.",
 )
-state = common.pipeline_state(source)
+state = common.store_read(source, health.load_pipeline_state)
 if not url and (state is None or state.champion is None):
     common.show_empty_state(source, "no champion model is registered and no scoring API URL is set")
 

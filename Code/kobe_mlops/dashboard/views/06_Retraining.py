@@ -5,7 +5,7 @@ import streamlit as st
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import charts, common
-from kobe_mlops.monitoring import triggers
+from kobe_mlops.monitoring import health, triggers
 from kobe_mlops.tracking import reads
 
 st.title("Retraining")
@@ -14,7 +14,7 @@ report = common.store_read(source, triggers.latest_trigger_report)
 if report is None:
     common.show_empty_state(source, "no application run (PipelineAplicacao) was found")
 
-state = common.pipeline_state(source)
+state = common.store_read(source, health.load_pipeline_state)
 if state is not None and state.application is not None:
     common.show_verdict(state)
 if report.any_fired:

@@ -1,7 +1,8 @@
 """The Streamlit dashboard through ``streamlit.testing.v1.AppTest``: every page, with and without a run.
 
-Pages run in this process, so ``KOBE_WORKSPACE`` (monkeypatched) decides what they read; their
-cached reads are keyed by workspace, so the empty and the full workspace never share an entry.
+Pages run in this process, so ``KOBE_WORKSPACE`` (monkeypatched) decides what they read; their cached reads
+are keyed by workspace, so two workspaces never share an entry. The Timeline page reads the synthetic replay
+``conftest.logged_replay`` logs with the real logging code.
 """
 
 import os
@@ -15,13 +16,14 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ScoringStub, distance_model
+from conftest import ScoringStub, copy_empty_store, distance_model
 from kobe_mlops import config
 from kobe_mlops.dashboard import common, inference, verdict
 from kobe_mlops.data_acquisition.contract import FEATURE_RULES, cast_features
 from kobe_mlops.deployment.serving import SCORING_URL_ENV, free_port
 from kobe_mlops.modeling.support import support_from_json
-from kobe_mlops.monitoring import calculators, health, trends, triggers
+from kobe_mlops.monitoring import health, replay, trends, triggers
+from kobe_mlops.monitoring.calculators import APPLICABLE, ESTIMATE_ALL, NOT_APPLICABLE, QUESTIONABLE
 from kobe_mlops.tracking import names, reads
 
 # Importing streamlit sets MPLBACKEND=Agg for the whole process; the session pipeline's notebook
@@ -113,17 +115,13 @@ def test_the_source_stamp_changes_when_the_pipeline_rewrites_a_file(tmp_path, mo
     assert before.stamp != after.stamp
 
 
-def test_streamlit_run_serves_the_app_whose_sessions_run_the_navigation():
+def test_the_readme_command_serves_the_app_on_loopback():
     from streamlit.web.server.app_discovery import discover_asgi_app
 
-    assert discover_asgi_app(DASHBOARD / "app.py").is_asgi_app  # imported once, at server start
-
-
-def test_readme_gives_the_exact_command_on_loopback():
     readme = (config.PROJECT_ROOT / "README.md").read_text()
     command = next(line for line in readme.splitlines() if "streamlit run" in line)
     script = config.PROJECT_ROOT / command.split("streamlit run ", 1)[1].split()[0]
-    assert script == DASHBOARD / "app.py" and script.is_file()
+    assert script == DASHBOARD / "app.py" and discover_asgi_app(script).is_asgi_app  # imported once, at server start
     assert "--server.address 127.0.0.1" in command and "http://127.0.0.1:8501" in readme
 
 
@@ -236,7 +234,7 @@ def test_model_health_without_labels_shows_the_logged_estimate_rates_and_support
     app = run_page("04_Model_health_without_labels.py")
     assert metric_value(app, "Realized log loss (graded rows)") == f"{metrics[names.LOG_LOSS]:.4f}"
     assert metric_value(app, "Predicted make rate in production") == f"{metrics[names.PREDICTED_MAKE_RATE]:.2%}"
-    estimate = metrics[calculators.ESTIMATE_ALL]
+    estimate = metrics[ESTIMATE_ALL]
     assert metric_value(app, "Estimated log loss (every scored row)") == f"{estimate:.4f}"
     assert list(app.dataframe[0].value["feature"]) == config.FEATURES  # the training support
     assert len(app.get("image")) == 1
@@ -391,16 +389,8 @@ def test_validation_names_the_column_and_value():
 
 
 def test_input_limits_and_defaults_respect_the_contract():
-    development = pd.DataFrame(
-        {
-            "lat": [34.0, 33.9, 33.95],
-            "lon": [-118.2] * 3,
-            "minutes_remaining": [1, 2, 4],
-            "period": [1, 1, 2],
-            "playoffs": [0, 0, 1],
-            "shot_distance": [3.0, 90.0, 10.0],
-        }
-    )
+    development = pd.DataFrame({"lat": [34.0, 33.9, 33.95], "lon": [-118.2] * 3, "minutes_remaining": [1, 2, 4]})
+    development = development.assign(period=[1, 1, 2], playoffs=[0, 0, 1], shot_distance=[3.0, 90.0, 10.0])
     defaults = inference.default_values(development)
     assert defaults["lat"] == 33.95 and defaults["minutes_remaining"] == 2 and defaults["shot_distance"] == 10.0
     middle = inference.default_values(None)
@@ -449,3 +439,69 @@ def test_inference_page_asks_the_served_api_and_names_it_when_unreachable(store,
     app = fill_and_submit(run_page("05_Inference.py"), SHOT)
     assert not app.exception
     assert app.error[0].value.startswith(f"Could not reach the scoring API at {stub.url}/invocations")
+
+
+# --- The Timeline page: the replay ------------------------------------------------------------
+
+
+def test_timeline_shows_the_summary_the_chart_and_the_verdicts(logged_replay, monkeypatch):
+    point_at(monkeypatch, logged_replay.workspace)
+    result, batches = logged_replay.outcome, logged_replay.batches
+    app = run_page("08_Timeline.py")
+    assert common.page_files()[-1].name == "08_Timeline.py"
+    summary = app.dataframe[0].value
+    assert summary["strategy"].tolist() == [*replay.STRATEGIES, "null"]
+    for strategy in replay.STRATEGIES:
+        row = summary[summary["strategy"] == strategy].iloc[0]
+        assert row["log_loss"] == pytest.approx(result.strategies[strategy].log_loss)
+        assert row["retrains"] == result.strategies[strategy].retrains
+    # Each strategy's verdict in words, once (the summary table holds the same column).
+    markdown = " ".join(element.value for element in app.markdown)
+    for row in summary[summary["strategy"] != "null"].itertuples():
+        assert f"**{row.strategy}**: {row.verdict}." in markdown
+    assert len(app.get("image")) == 1
+    applicability = app.dataframe[1].value
+    assert applicability.columns.tolist() == ["batch_number", "batch", *replay.STRATEGIES]
+    assert applicability["batch_number"].tolist() == list(range(1, len(batches) + 1))
+    assert set(applicability[list(replay.STRATEGIES)].to_numpy().ravel()) <= {APPLICABLE, QUESTIONABLE, NOT_APPLICABLE}
+    every = app.dataframe[2].value
+    assert len(every) == len(replay.STRATEGIES) * len(batches)
+    assert (every["trained_through_batch"].fillna(0) < every["batch_number"]).all()
+    assert str(every["rows_input"].dtype) == "Int64"  # counts read as integers
+    # Numbered from 1, as the replay prints "[ 1/20]".
+    assert "**First alert** (strategy never): batch 1 (2001-02)" in markdown
+    assert result.run_id in " ".join(element.value for element in app.caption)
+
+
+def test_timeline_before_any_replay_gives_the_replay_command(tmp_path, monkeypatch, empty_mlflow_db):
+    point_at(monkeypatch, tmp_path)
+    client = mlflow.MlflowClient(copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db"))
+    client.create_experiment(config.EXPERIMENT_NAME)  # a store with a pipeline's experiment, no replay
+    app = run_page("08_Timeline.py")
+    assert "No replay yet: no finished replay" in app.info[0].value
+    assert [block.value for block in app.code] == [f".venv/bin/python run_all.py --workspace {tmp_path} --replay"]
+    assert not app.error
+
+
+def timeline(strategies: dict[str, list[float]]) -> pd.DataFrame:
+    """A hand-made timeline_frame, batches numbered from 1, with these log losses per strategy."""
+    losses = [(name, number, loss) for name, values in strategies.items() for number, loss in enumerate(values, 1)]
+    frame = pd.DataFrame(losses, columns=["strategy", "batch_index", "log_loss"])
+    number = frame["batch_index"]
+    frame = frame.assign(batch="season " + number.astype(str), trained_through_batch=number - 1, rows_input=10.0)
+    frame = frame.assign(fired=number == 2, fired_triggers=np.where(number == 2, "feature_drift", ""))
+    return common.numbered_batches(frame.assign(retrained=frame["strategy"] != "never", promoted=False))
+
+
+def test_batches_are_numbered_from_one_and_counts_are_integers():
+    shown = timeline({"never": [0.6, 0.7]})
+    assert shown["batch_number"].tolist() == [1, 2]
+    assert shown["trained_through_batch"].isna().tolist() == [True, False]  # 0: the development champion
+    assert shown.loc[1, "trained_through_batch"] == 1 and str(shown["rows_input"].dtype) == "Int64"
+    assert common.first_alert_text(shown) == "batch 2 (season 2): feature_drift"
+
+
+def test_strategies_with_the_same_path_are_said_to_coincide():
+    frame = timeline({"never": [0.6, 0.7], "reactive": [0.6, 0.65], "scheduled": [0.6, 0.65]})
+    assert common.coinciding_strategies(frame) == [("reactive", "scheduled")]
+    assert common.coinciding_strategies(timeline({"reactive": [0.6, 0.65], "scheduled": [0.6, 0.66]})) == []

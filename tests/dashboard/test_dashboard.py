@@ -56,13 +56,11 @@ def metric_value(app: AppTest, label: str) -> str:
     return next(metric.value for metric in app.metric if metric.label == label)
 
 
-def point_at(monkeypatch, workspace, scoring_url: str | None = None) -> None:
+def point_at(monkeypatch, workspace) -> None:
+    """The pages read ``workspace`` and its own store; the Inference page has no scoring URL preset."""
     monkeypatch.setenv("KOBE_WORKSPACE", str(workspace))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    if scoring_url is None:
-        monkeypatch.delenv(SCORING_URL_ENV, raising=False)
-    else:
-        monkeypatch.setenv(SCORING_URL_ENV, scoring_url)
+    monkeypatch.delenv(SCORING_URL_ENV, raising=False)
 
 
 @pytest.fixture
@@ -147,7 +145,8 @@ def test_every_page_says_what_to_run_in_an_empty_workspace(page, tmp_path, monke
 
 
 def test_a_corrupt_processed_file_is_named_not_a_traceback(tmp_path, monkeypatch):
-    point_at(monkeypatch, tmp_path, scoring_url="http://127.0.0.1:5001")  # the form reads data_filtered
+    point_at(monkeypatch, tmp_path)
+    monkeypatch.setenv(SCORING_URL_ENV, "http://127.0.0.1:5001")  # the form, which reads data_filtered, is shown
     paths = config.workspace_paths(tmp_path)
     paths.processed_dir.mkdir(parents=True)
     paths.data_filtered.write_text("not a parquet file")

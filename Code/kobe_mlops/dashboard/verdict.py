@@ -57,20 +57,15 @@ def production_verdict(metrics: Mapping[str, float]) -> Verdict:
 
 def yardstick_table(training_metrics: Mapping[str, float], application_metrics: Mapping[str, float]) -> pd.DataFrame:
     """Every metric on test and on the graded production rows beside its yardsticks (NaN: not logged)."""
-
-    def after_the_fact(name: str) -> float:
-        if name == "log_loss":
-            return application_metrics.get(names.PROD_NULL_LOG_LOSS, np.nan)
-        if name == "auc" and names.PROD_NULL_LOG_LOSS in application_metrics:
-            return CHANCE_AUC  # any constant ranks nothing
-        return np.nan
-
+    after_the_fact = {"log_loss": application_metrics.get(names.PROD_NULL_LOG_LOSS, np.nan)}
+    if names.PROD_NULL_LOG_LOSS in application_metrics:
+        after_the_fact["auc"] = CHANCE_AUC  # any constant ranks nothing
     columns = {
         "test": [training_metrics.get(names.champion_test_metric(name), np.nan) for name in METRIC_NAMES],
         "test yardstick": [training_metrics.get(names.baseline_test_metric(name), np.nan) for name in METRIC_NAMES],
         "production": [application_metrics.get(names.prod_metric(name), np.nan) for name in METRIC_NAMES],
         BEFORE: [application_metrics.get(names.baseline_prod_metric(name), np.nan) for name in METRIC_NAMES],
-        AFTER: [after_the_fact(name) for name in METRIC_NAMES],
+        AFTER: [after_the_fact.get(name, np.nan) for name in METRIC_NAMES],
     }
     return pd.DataFrame(columns, index=pd.Index(METRIC_NAMES, name="metric"))
 

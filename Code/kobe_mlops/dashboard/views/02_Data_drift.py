@@ -37,7 +37,6 @@ else:
             .rename(columns={"value": "psi", "upper": "no-drift threshold", "alert": "drift"})
             .style.format({"psi": "{:.4f}", "no-drift threshold": "{:.4f}"}),
             hide_index=True,
-            width="stretch",
         )
         st.caption(f"The table step 04 logged ({names.DRIFT_TABLE_ARTIFACT}).")
 

@@ -44,7 +44,7 @@ for column, name in zip(st.columns(5), ["log_loss", "auc", "f1", "precision", "r
         delta_color="inverse" if name == "log_loss" else "normal",  # lower log loss is better
     )
 with st.expander("Every metric beside its yardsticks"):
-    st.dataframe(table.style.format("{:.4f}", na_rep="—"), width="stretch")
+    st.dataframe(table.style.format("{:.4f}", na_rep="—"))
     st.caption(verdict.YARDSTICK_NOTE)
 
 reference, _ = common.store_read(source, common.training_artifacts, model.name, model.version)
@@ -84,7 +84,7 @@ st.markdown(
     )
 )
 with st.expander(f"Metrics at threshold {threshold:.2f}"):
-    st.dataframe(at_threshold, width="stretch")
+    st.dataframe(at_threshold)
 
 st.subheader("ROC and calibration")
 left, right = st.columns(2)

@@ -99,7 +99,7 @@ if support is not None:
         bands = pd.DataFrame(
             [(feature, *band) for feature, band in support.items()], columns=["feature", "low", "high"]
         )
-        st.dataframe(bands.style.format({"low": "{:.4g}", "high": "{:.4g}"}), hide_index=True, width="stretch")
+        st.dataframe(bands.style.format({"low": "{:.4g}", "high": "{:.4g}"}), hide_index=True)
         low, high = SUPPORT_QUANTILES
         st.caption(
             f"Per feature, the central {high - low:.0%} of the rows version {model.version} was trained on (quantiles "

@@ -32,9 +32,7 @@ for trigger in report.triggers:
 with st.expander("The triggers as a table"):
     rows = [(t.name, t.value, t.threshold, t.fired) for t in report.triggers]
     table = pd.DataFrame(rows, columns=["trigger", "value", "threshold", "fired"])
-    st.dataframe(
-        table.style.format({"value": "{:.4f}", "threshold": "{:.4f}"}, na_rep="—"), hide_index=True, width="stretch"
-    )
+    st.dataframe(table.style.format({"value": "{:.4f}", "threshold": "{:.4f}"}, na_rep="—"), hide_index=True)
 st.caption(
     "Each threshold comes from its statistic's noise at the file's size, against the scoring model's own reference "
     "(`Code/kobe_mlops/monitoring/calculators.py`; which alert raises which trigger: "
@@ -69,7 +67,6 @@ else:
         st.dataframe(
             decisions.drop(columns="run_id"),
             hide_index=True,
-            width="stretch",
             column_config={
                 "start_time": st.column_config.DatetimeColumn("started (UTC)", format="YYYY-MM-DD HH:mm"),
                 "reason": st.column_config.TextColumn("reason", width="large"),

@@ -71,7 +71,7 @@ st.caption(
 
 
 with st.expander("Application runs, oldest first"):
-    st.dataframe(trends.runs_table(frame), hide_index=True, width="stretch")
+    st.dataframe(trends.runs_table(frame), hide_index=True)
 st.caption(
     "The figures and thresholds are the ones the Retraining page reads (`Code/kobe_mlops/monitoring/triggers.py`): "
     "each threshold comes from its statistic's noise at the run's file size, so it moves from run to run. Every "

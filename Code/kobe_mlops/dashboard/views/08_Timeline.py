@@ -59,7 +59,6 @@ with st.expander("Summary per strategy"):
             {"log_loss": "{:.4f}", "vs_null": "{:+.4f}", "estimation_error": "{:.4f}"}, na_rep="—"
         ),
         hide_index=True,
-        width="stretch",
         column_config={"verdict": st.column_config.TextColumn("verdict", width="large")},
     )
     st.caption(
@@ -71,7 +70,7 @@ with st.expander("Summary per strategy"):
 
 with st.expander("Can the estimate be trusted? Applicability per batch"):
     applicability = replay_timeline.applicability_table(view.timeline)
-    st.dataframe(applicability.rename(columns={"batch_index": "batch_number"}), hide_index=True, width="stretch")
+    st.dataframe(applicability.rename(columns={"batch_index": "batch_number"}), hide_index=True)
     st.caption(
         "Applicable: the batch does not drift from the rows the estimate is calibrated on; questionable: it drifts "
         "(the features are named per batch); not applicable: the model's reference was too small to calibrate one "
@@ -84,7 +83,6 @@ with st.expander("Every batch and strategy"):
             {"log_loss": "{:.4f}", "estimated_log_loss": "{:.4f}", "log_loss_null": "{:.4f}"}, na_rep="—"
         ),
         hide_index=True,
-        width="stretch",
     )
     st.caption(
         f"Parent run `{view.run_id}` ({config.REPLAY_RUN_NAMES['simulacao_operacao']}, experiment "

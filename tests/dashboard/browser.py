@@ -28,6 +28,7 @@ CHROMIUM_FLAGS = "--headless --no-sandbox --disable-gpu --disable-quic --no-firs
 CHROMIUM_FLAGS += " --disable-component-update --disable-sync --hide-scrollbars"
 SERVER_START_SECONDS = 60
 BROWSER_START_SECONDS = 30
+WINDOW_WIDTH = 1400
 PAGE_RENDER_SECONDS = 90  # a first script run on a busy machine reads the store and imports the charts
 EXCEPTION_JS = (
     "Array.from(document.querySelectorAll('[data-testid=\"stException\"]')).map(e => e.innerText).join('\\n')"
@@ -47,13 +48,13 @@ def page_done_js(title: str | None = None) -> str:
     )
 
 
-def wait_until(condition, seconds: float, what: str, interval: float = 0.25):
+def wait_until(condition, seconds: float, what: str):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         result = condition()
         if result:
             return result
-        time.sleep(interval)
+        time.sleep(0.25)
     raise AssertionError(f"{what} did not happen within {seconds} s")
 
 
@@ -95,10 +96,10 @@ def streamlit_server(env: dict[str, str], log: Path):
 class Browser:
     """Headless Chromium driven over the DevTools protocol: navigate, wait, read text, screenshot."""
 
-    def __init__(self, profile: Path, width: int = 1400, height: int = 1000):
-        self.profile, self.width, self.message_id = profile, width, 0
+    def __init__(self, profile: Path, height: int = 1000):
+        self.profile, self.message_id = profile, 0
         flags = [*CHROMIUM_FLAGS.split(), f"--user-data-dir={profile}", "--remote-debugging-address=127.0.0.1"]
-        flags += ["--remote-debugging-port=0", f"--window-size={width},{height}", "about:blank"]
+        flags += ["--remote-debugging-port=0", f"--window-size={WINDOW_WIDTH},{height}", "about:blank"]
         self.process = subprocess.Popen(
             [CHROMIUM, *flags],
             stdout=subprocess.DEVNULL,
@@ -155,14 +156,14 @@ class Browser:
             time.sleep(0.05)
         raise AssertionError(f"{where} did not finish within {PAGE_RENDER_SECONDS} s:\n{self.visible_text()[:2000]}")
 
-    def visit(self, url: str, settle: float = 0.5) -> float:
+    def visit(self, url: str) -> float:
         """Open ``url``; the seconds until Streamlit has finished running the page."""
         self.evaluate("window.kobeOldDocument = true")
         started = time.monotonic()
         self.call("Page.navigate", url=url)
-        return self.finished(page_done_js(), url, settle, started)
+        return self.finished(page_done_js(), url, 0.5, started)
 
-    def open_page(self, title: str, settle: float = 0.3) -> float:
+    def open_page(self, title: str) -> float:
         """Click ``title`` in the sidebar, as a user moves between pages (the app stays loaded); the seconds
         until that page's script has finished."""
         clicked = self.evaluate(
@@ -172,7 +173,7 @@ class Browser:
         )
         if not clicked:
             raise AssertionError(f"no sidebar link {title!r}:\n{self.visible_text()[:2000]}")
-        return self.finished(page_done_js(title), title, settle, time.monotonic())
+        return self.finished(page_done_js(title), title, 0.3, time.monotonic())
 
     def screenshot(self, path: Path) -> None:
         """The page as a PNG, cut at the end of its content (open the browser with a tall window:
@@ -182,6 +183,6 @@ class Browser:
             ".map(e => e.getBoundingClientRect().bottom)) + 40"
         )
         viewport = self.evaluate("window.innerHeight")
-        clip = {"x": 0, "y": 0, "width": self.width, "height": min(int(height or viewport), viewport), "scale": 1}
+        clip = {"x": 0, "y": 0, "width": WINDOW_WIDTH, "height": min(int(height or viewport), viewport), "scale": 1}
         image = self.call("Page.captureScreenshot", format="png", clip=clip)
         path.write_bytes(base64.b64decode(image["data"]))

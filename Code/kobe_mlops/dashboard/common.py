@@ -255,6 +255,11 @@ def show_verdict(state: health.PipelineState) -> None:
     getattr(st, result.level)(result.text)
 
 
+def metric_delta(change: float | None, text: str) -> str | None:
+    """``st.metric``'s delta: ``text`` with ``change`` formatted in; None (no arrow) when unknown or under 5e-4."""
+    return None if change is None or np.isnan(change) or abs(change) < 5e-4 else text.format(change)
+
+
 def sentence_case(label: str) -> str:
     """``"PSI of …"`` stays ``"PSI of …"`` (``str.capitalize`` would write ``"Psi of …"``)."""
     return label[:1].upper() + label[1:]

@@ -36,11 +36,10 @@ st.caption(
 st.subheader(f"Metrics at the model's threshold {config.DECISION_THRESHOLD}")
 for column, name in zip(st.columns(5), ["log_loss", "auc", "f1", "precision", "recall"], strict=True):
     production, test = table.loc[name, "production"], table.loc[name, "test"]
-    change = production - test
     column.metric(
         f"{name.replace('_', ' ')} (production)",
         f"{production:.3f}",
-        None if np.isnan(change) or abs(change) < 5e-4 else f"{change:+.3f} vs test",  # no arrow for no change
+        common.metric_delta(production - test, "{:+.3f} vs test"),
         delta_color="inverse" if name == "log_loss" else "normal",  # lower log loss is better
     )
 with st.expander("Every metric beside its yardsticks"):

@@ -1,5 +1,6 @@
 """Model health without labels: what an operator can see before the outcomes arrive, as step 04 logged it."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -69,14 +70,13 @@ st.caption(
 )
 
 columns = st.columns(2)
-test_predicted = None if test_probability is None else float((test_probability >= config.DECISION_THRESHOLD).mean())
+test_predicted = np.nan if test_probability is None else float((test_probability >= config.DECISION_THRESHOLD).mean())
 predicted = metrics.get(names.PREDICTED_MAKE_RATE)
 if predicted is not None:
-    change = None if test_predicted is None else predicted - test_predicted
     columns[0].metric(
         "Predicted make rate in production",
         f"{predicted:.2%}",
-        None if change is None or abs(change) < 5e-4 else f"{change:+.1%} vs test",
+        common.metric_delta(predicted - test_predicted, "{:+.1%} vs test"),
         delta_color="off",
     )
 if names.MEAN_PROBABILITY in metrics and development is not None:
@@ -84,7 +84,7 @@ if names.MEAN_PROBABILITY in metrics and development is not None:
     columns[1].metric(
         "Mean probability in production",
         f"{metrics[names.MEAN_PROBABILITY]:.3f}",
-        None if abs(gap) < 5e-4 else f"{gap:+.3f} vs development make rate",
+        common.metric_delta(gap, "{:+.3f} vs development make rate"),
         delta_color="off",
     )
 st.caption(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,13 @@ def _text(raw: pd.Series, rows: np.ndarray) -> pd.Series:
     return raw[rows].astype(str).str.slice(0, 30)
 
 
+def _as_numbers(column: pd.Series) -> np.ndarray:
+    """``column`` as float64, read the contract's way: a missing or unreadable value is NaN."""
+    if column.dtype.kind not in "iuf":  # numeric columns skip the parse: the served path reads every request
+        column = pd.to_numeric(column, errors="coerce")
+    return column.to_numpy(dtype="float64", na_value=np.nan)
+
+
 def _missing_or_unreadable(name: str, raw: pd.Series, unreadable: np.ndarray, what: str) -> Problems:
     """A missing value, or a present one that does not read as ``what``."""
     missing = raw.isna().to_numpy()
@@ -88,6 +96,10 @@ def _missing_or_unreadable(name: str, raw: pd.Series, unreadable: np.ndarray, wh
         (missing, lambda rows: f"{name} is missing"),
         (~missing & unreadable, lambda rows: f"{name} is not {what}: " + _text(raw, rows)),
     ]
+
+
+def _value_text(name: str, values: pd.Series, suffix: str, rows: np.ndarray) -> pd.Series:
+    return f"{name}=" + values[rows].map("{:g}".format) + suffix
 
 
 def _problems(frame: pd.DataFrame, include_target: bool) -> Problems:
@@ -98,17 +110,12 @@ def _problems(frame: pd.DataFrame, include_target: bool) -> Problems:
         values = pd.to_numeric(frame[name], errors="coerce")
         number = values.to_numpy(dtype="float64", na_value=np.nan)
         out_of_range = (number < rule.minimum) | (number > rule.maximum)  # NaN compares False
-
-        def shown(rows: np.ndarray, name: str = name, values: pd.Series = values) -> pd.Series:
-            return f"{name}=" + values[rows].map("{:g}".format)
-
+        fractional = rule.integer & ~out_of_range & (np.floor(number) < number)
         problems += _missing_or_unreadable(name, frame[name], np.isnan(number), "a number")
-        problems.append(
-            (out_of_range, lambda rows, rule=rule, shown=shown: shown(rows) + f" outside {rule.describe()}")
-        )
-        if rule.integer:
-            fractional = ~out_of_range & (np.floor(number) < number)
-            problems.append((fractional, lambda rows, shown=shown: shown(rows) + " is not a whole number"))
+        problems += [
+            (out_of_range, partial(_value_text, name, values, f" outside {rule.describe()}")),
+            (fractional, partial(_value_text, name, values, " is not a whole number")),
+        ]
     if include_target and config.TARGET in frame:
         raw_target = frame[config.TARGET]
         bad_target = (raw_target.notna() & ~pd.to_numeric(raw_target, errors="coerce").isin([0, 1])).to_numpy()
@@ -124,7 +131,7 @@ def _id_problems(frame: pd.DataFrame, repeats: dict | None = None) -> Problems:
     problems = []
     if "shot_id" in frame:
         raw = frame["shot_id"]
-        number = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        number = _as_numbers(raw)
         whole = number == np.floor(number)  # NaN is not
         problems += _missing_or_unreadable("shot_id", raw, ~whole, "a whole number")
 
@@ -195,12 +202,9 @@ def id_rejections(ids: pd.DataFrame, repeats: dict | None = None) -> pd.Series:
     return _broken_rows(ids, _id_problems(ids, repeats))[1] if len(ids) else pd.Series(dtype=object)
 
 
-def feature_matrix(frame: pd.DataFrame) -> np.ndarray | None:
-    """The features as a float64 matrix, or None when a feature column is not numeric."""
-    columns = [frame[name] for name in config.FEATURES]
-    if any(column.dtype.kind not in "iuf" for column in columns):
-        return None
-    return np.column_stack([column.to_numpy(dtype="float64", na_value=np.nan) for column in columns])
+def feature_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """The features as a float64 matrix, unreadable values NaN (so :func:`broken_matrix_rows` flags them)."""
+    return np.column_stack([_as_numbers(frame[name]) for name in config.FEATURES])
 
 
 def broken_matrix_rows(matrix: np.ndarray) -> np.ndarray:
@@ -213,13 +217,10 @@ def broken_matrix_rows(matrix: np.ndarray) -> np.ndarray:
 
 def violations_message(frame: pd.DataFrame) -> str | None:
     """A short message naming the offending rows and columns, or None when all rows are valid."""
-    matrix = feature_matrix(frame)
     # The served model checks every request: one matrix comparison clears valid rows in microseconds.
-    if matrix is not None and not broken_matrix_rows(matrix).any():
+    if not broken_matrix_rows(feature_matrix(frame)).any():
         return None
     _, bad = _broken_rows(frame, _problems(frame, include_target=False))
-    if bad.empty:
-        return None
     shown = "; ".join(f"row {index}: {reason}" for index, reason in bad.head(MAX_ROWS_IN_MESSAGE).items())
     more = f" (and {len(bad) - MAX_ROWS_IN_MESSAGE} more rows)" if len(bad) > MAX_ROWS_IN_MESSAGE else ""
     return f"{len(bad)} of {len(frame)} rows break the data contract: {shown}{more}"

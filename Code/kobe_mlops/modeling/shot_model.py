@@ -60,12 +60,10 @@ def unwrap_column_steps(pipeline) -> list | None:
 
 
 class ShotMadeModel(mlflow.pyfunc.PythonModel):
-    def __init__(
-        self, pipeline, threshold: float = config.DECISION_THRESHOLD, check_features: pd.DataFrame | None = None
-    ):
+    def __init__(self, pipeline, check_features: pd.DataFrame | None = None):
         """``check_features``: rows on which the unwrapped path must match the pipeline to be used."""
         self.pipeline = pipeline
-        self.threshold = threshold
+        self.threshold = config.DECISION_THRESHOLD
         self.column_steps = None if check_features is None else self._verified_column_steps(check_features)
 
     def _verified_column_steps(self, features: pd.DataFrame) -> list | None:
@@ -81,8 +79,8 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
         return "unwrapped" if getattr(self, "column_steps", None) else "pycaret"
 
     def predict_probability(self, features: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
-        """P(make) of contract-valid rows; ``matrix``: their :func:`numeric_matrix` when already built."""
-        matrix = numeric_matrix(features) if matrix is None else matrix
+        """P(make) of contract-valid rows; ``matrix``: their :func:`feature_matrix` when already built."""
+        matrix = feature_matrix(features) if matrix is None else matrix
         if getattr(self, "column_steps", None):  # absent on models pickled before it existed
             return probability_through(self.column_steps, matrix)
         # The pipeline gets the features in the dtypes it was trained on, whatever the caller's were.
@@ -97,11 +95,8 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
         except DataContractError as error:
             raise MlflowException(str(error), error_code=INVALID_PARAMETER_VALUE) from None
         matrix = feature_matrix(frame)
-        # The matrix check clears valid numeric input; anything else gets the detailed message.
-        if matrix is None or broken_matrix_rows(matrix).any():
-            problem = violations_message(frame)
-            if problem:
-                raise MlflowException(problem, error_code=INVALID_PARAMETER_VALUE)
+        if broken_matrix_rows(matrix).any():  # the matrix check clears valid input; the rest get the details
+            raise MlflowException(violations_message(frame), error_code=INVALID_PARAMETER_VALUE)
         probability = self.predict_probability(frame, matrix)
         return pd.DataFrame(
             {
@@ -110,18 +105,6 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
             },
             index=frame.index,
         )
-
-
-def numeric_matrix(frame: pd.DataFrame) -> np.ndarray:
-    """The features as a float64 matrix, read as numbers the way the contract reads them."""
-    if (matrix := feature_matrix(frame)) is not None:
-        return matrix
-    return np.column_stack(
-        [
-            pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-            for name in config.FEATURES
-        ]
-    )
 
 
 def probability_through(steps: list, matrix: np.ndarray) -> np.ndarray:

@@ -1,9 +1,6 @@
-"""Candidates for the model in service: challenger recipes, a recalibrated champion, the null model.
-
-Each is a scikit-learn classifier on the six features, wrapped in ``ShotMadeModel`` like the
-champion. The recipes learn the monitored population first: logistic regression on production
-labels alone, gradient boosting on every label with recent seasons weighted up.
-"""
+"""Candidates for the model in service, scikit-learn classifiers on the six features served by
+``ShotMadeModel``: challenger recipes (logistic regression on production labels alone, gradient
+boosting on every label with recent seasons weighted up), a recalibrated champion, the null model."""
 
 from __future__ import annotations
 
@@ -91,14 +88,10 @@ def champion_alternatives(champion, window: pd.DataFrame, production: pd.DataFra
 
 
 def rebuild(name: str, rows: pd.DataFrame, champion, recalibration_window: pd.DataFrame):
-    """The candidate ``name`` built from ``rows`` (again, on every label known once the gate has chosen)."""
-    if name in RECIPES:
-        return RECIPES[name](rows, pd.to_datetime(rows[DATE_COLUMN]).max())
+    """The :func:`champion_alternatives` candidate ``name`` built again once the gate has chosen it."""
     if name == RECALIBRATED:
         return recalibrated(champion, recalibration_window)
-    if name == NULL:
-        return null_model(rows[rows[PRODUCTION_COLUMN]])
-    raise ValueError(f"unknown candidate {name!r}")
+    return null_model(rows[rows[PRODUCTION_COLUMN]])
 
 
 def describe(estimator) -> str:

@@ -136,12 +136,8 @@ def choose_champion(candidates: dict[str, Candidate]) -> tuple[Candidate, str]:
             f"{SELECTION_TOLERANCE} of {best.label}'s {best.cv_log_loss:.4f}, and ties go to "
             f"the simpler model."
         )
+    folds = len(best.cv_table.index) - 2  # the table has one row per fold, plus Mean and Std
     return best, (
-        f"{best.label} chosen: lowest mean {experiment_folds_text(best)} CV log loss on "
+        f"{best.label} chosen: lowest mean {folds}-fold CV log loss on "
         f"base_train ({best.cv_log_loss:.4f} vs {runner_up.label} {runner_up.cv_log_loss:.4f})."
     )
-
-
-def experiment_folds_text(candidate: Candidate) -> str:
-    folds = len(candidate.cv_table.index) - 2  # the table has one row per fold, plus Mean and Std
-    return f"{folds}-fold"

@@ -1,9 +1,6 @@
-"""The data contract: what a scoreable shot looks like, written down once.
-
-Preparation, batch scoring, the served model and the dashboard's form all check rows against
-:data:`FEATURE_RULES`. A file's ids (:data:`ID_RULES`: ``game_date`` orders the label store,
-``shot_id`` ties a label to one prediction) are checked too, so a bad id never reaches the labels.
-"""
+"""The data contract, written down once: the :data:`FEATURE_RULES` preparation, batch scoring, the
+served model and the dashboard's form check rows against, and the :data:`ID_RULES` of a file's ids
+(``game_date`` orders the label store, ``shot_id`` ties a label to one prediction)."""
 
 from __future__ import annotations
 
@@ -179,11 +176,9 @@ def cast_features(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def split_valid_rows(frame: pd.DataFrame, source: str = "input") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(valid rows, features cast to their types; rejected rows as given, plus a rejection_reason)``.
-
-    Every row lands in one of the two. A repeated ``shot_id`` rejects every row carrying it; on a
-    part of a file, :func:`id_rejections` of the whole file finds repeats across parts.
-    """
+    """``(valid rows, features cast to their types; rejected rows as given, plus a rejection_reason)``:
+    every row lands in one. A repeated ``shot_id`` rejects every row carrying it (for repeats across
+    the parts of a file, see :func:`id_rejections`)."""
     require_columns(frame, config.FEATURES, source)
     broken, reasons = _broken_rows(frame, _problems(frame, include_target=True) + _id_problems(frame))
     # No row selection when every row passes: copying a wide file costs more than checking it.

@@ -1,9 +1,5 @@
-"""Synthetic shots for ``Sample_Data/``: the course's column names and the data contract, none of its rows.
-
-Shots are placed as the course data places them (``loc_x``/``loc_y`` in tenths of a foot from the
-basket, ``lat = BASKET_LAT - loc_y / 1000``, ``lon = BASKET_LON + loc_x / 1000``, ``shot_distance``
-rounded down to whole feet); the outcome is a coin toss: the sample shows the schema, no signal.
-"""
+"""Synthetic shots for ``Sample_Data/``: the course's columns, court geometry and data contract, none
+of its rows; the outcome is a coin toss (the sample shows the schema, no signal)."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ def input_contract() -> dict[str, str]:
 
 def input_description() -> str:
     """The model version's description: the input columns and their valid values, as Markdown."""
-    rows = "\n".join(f"| `{name}` | {text.replace(': ', ' | ', 1)} |" for name, text in input_contract().items())
+    rows = "\n".join(f"| `{name}` | {rule.describe()} | {rule.meaning} |" for name, rule in FEATURE_RULES.items())
     return (
         "Input: a table with these six columns, as any numeric type (int or float, any order; "
         "other columns are ignored). The schema shows them as `Any` because the data contract, "

@@ -1,9 +1,5 @@
-"""The region of feature space a model learned from: its training support.
-
-Per feature, the central band of the training rows (:data:`SUPPORT_QUANTILES`): the extremes of
-16,000 shots are a few odd ones. Each ``Treinamento`` run logs it, so monitoring can tell which
-production rows lie outside without the training data.
-"""
+"""A model's training support: per feature, the central band of its training rows (the extremes of
+16,000 shots are a few odd ones), logged by each ``Treinamento`` run for monitoring to compare with."""
 
 from __future__ import annotations
 

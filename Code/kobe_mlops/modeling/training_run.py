@@ -1,6 +1,4 @@
-"""What a ``Treinamento`` run reads, evaluates and logs, as the functions notebook 03 calls:
-:func:`load_training_bases`, :func:`evaluate_on_test`, :func:`evaluation_figures` and
-:func:`log_training_run` (params, metrics, plots, lineage, and the registered version)."""
+"""What a ``Treinamento`` run (notebook 03) reads, evaluates, logs and registers."""
 
 from __future__ import annotations
 

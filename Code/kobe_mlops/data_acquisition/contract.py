@@ -131,14 +131,14 @@ def _id_problems(frame: pd.DataFrame, repeats: dict | None = None) -> Problems:
         number = _as_numbers(raw)
         whole = number == np.floor(number)  # NaN is not
         problems += _missing_or_unreadable("shot_id", raw, ~whole, "a whole number")
-
-        def repeated(rows: np.ndarray, index: pd.Index = raw.index) -> pd.Series:
-            ids = pd.Series(number, index=index)[rows]
-            times = ids.map(ids.value_counts() if repeats is None else repeats)  # rows passed: every repeated row
-            return "shot_id " + ids.map("{:.0f}".format) + " appears " + times.astype(str) + " times in the file"
-
-        ids = pd.Series(number)
+        ids = pd.Series(number, index=raw.index)
         twice = ids.duplicated(keep=False) if repeats is None else ids.isin(list(repeats))
+
+        def repeated(rows: np.ndarray) -> pd.Series:
+            shown = ids[rows]  # every copy of each repeated id, so their counts are the frame's
+            times = shown.map(shown.value_counts() if repeats is None else repeats)
+            return "shot_id " + shown.map("{:.0f}".format) + " appears " + times.astype(str) + " times in the file"
+
         problems.append((whole & twice.to_numpy(), repeated))
     if "game_date" in frame:
         raw = frame["game_date"]

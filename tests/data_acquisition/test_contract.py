@@ -35,13 +35,19 @@ def dated_rows(rows: int = 4) -> pd.DataFrame:
     return valid_rows(rows).assign(game_date=["2010-01-01", "2010-01-02", "2010-01-03", "2010-01-04"][:rows])
 
 
-def test_all_valid_rows_pass_with_contract_types_whatever_the_extra_columns_and_their_order():
+def test_all_valid_rows_pass_with_contract_types_whatever_the_extra_columns_order_and_date_type():
     valid, rejected = split_valid_rows(valid_rows())
     assert len(valid) == 4 and rejected.empty
     assert valid["period"].dtype == "int64" and valid["lat"].dtype == "float64"
-    frame = valid_rows().assign(comment="extra")
-    valid, rejected = split_valid_rows(frame[list(reversed(frame.columns))])
-    assert len(valid) == 4 and rejected.empty
+    frame = dated_rows().assign(comment="extra")
+    dates = pd.to_datetime(frame["game_date"])
+    for variant in [
+        frame[list(reversed(frame.columns))],
+        frame.assign(game_date=dates),
+        frame.assign(game_date=dates.dt.date),
+    ]:
+        valid, rejected = split_valid_rows(variant)
+        assert len(valid) == 4 and rejected.empty
 
 
 @pytest.mark.parametrize(
@@ -76,12 +82,13 @@ def test_missing_required_column_names_the_file_and_column():
         split_valid_rows(valid_rows().drop(columns="playoffs"), "prod.parquet")
 
 
-def test_violations_message_names_rows_and_columns():
+def test_violations_message_names_rows_and_columns_and_needs_no_ids():
     frame = valid_rows()
     frame.loc[3, "period"] = 12
     message = violations_message(frame)
     assert message.startswith("1 of 4 rows") and "row 3: period=12" in message
-    assert violations_message(valid_rows()) is None
+    assert violations_message(valid_rows().drop(columns="shot_id")) is None
+    assert violations_message(dated_rows().assign(game_date="01/01/2010", shot_id=1)) is None  # the served input
 
 
 def test_every_rule_has_a_meaning_and_an_ordered_range():
@@ -168,13 +175,6 @@ def test_matrix_check_flags_the_same_rows_as_the_detailed_check():
     np.testing.assert_array_equal(feature_matrix(as_objects), feature_matrix(frame))
 
 
-def test_dates_stored_as_dates_pass():
-    frame = dated_rows()
-    for column in [pd.to_datetime(frame["game_date"]), pd.to_datetime(frame["game_date"]).dt.date]:
-        valid, rejected = split_valid_rows(frame.assign(game_date=column))
-        assert len(valid) == 4 and rejected.empty
-
-
 def test_every_row_of_a_repeated_shot_id_is_quarantined_never_graded_twice():
     frame = dated_rows()
     frame.loc[3, "shot_id"] = 2  # the same shot twice, with opposite labels
@@ -199,9 +199,3 @@ def test_id_rejections_of_a_whole_file_find_repeats_across_batches():
     # Each half alone has no repeat: only the whole file's ids show it.
     assert id_rejections(ids.iloc[:2]).empty and list(id_rejections(ids.iloc[2:]).index) == [2]
     assert id_rejections(dated_rows()[["shot_id", "game_date"]]).empty
-
-
-def test_the_served_model_input_needs_no_ids():
-    frame = dated_rows().drop(columns=["shot_id", "game_date"])
-    assert violations_message(frame) is None
-    assert violations_message(dated_rows().assign(game_date="01/01/2010", shot_id=1)) is None

@@ -33,27 +33,22 @@ def fitted_pipeline(first_step_columns: list[str] | None = None) -> Pipeline:
     return pipeline.fit(features, made)
 
 
-def test_unwrapped_path_equals_the_pipeline_and_is_used():
-    pipeline = fitted_pipeline()
-    features, _ = shots(seed=1)
-    model = ShotMadeModel(pipeline, check_features=features)
-    assert model.scoring_path == "unwrapped"
+@pytest.mark.parametrize(
+    "first_step_columns, checked, path, tolerance",
+    [(None, True, "unwrapped", 1e-12), (["lat", "lon"], True, "pycaret", 0), (None, False, "pycaret", 0)],
+    ids=["checked-and-equal", "a-step-on-some-columns", "no-check-rows"],
+)
+def test_the_unwrapped_path_is_used_only_when_checked_and_gives_the_pipeline_s_probabilities(
+    first_step_columns, checked, path, tolerance
+):
+    pipeline = fitted_pipeline(first_step_columns)
+    model = ShotMadeModel(pipeline, check_features=shots(seed=1)[0] if checked else None)
+    assert model.scoring_path == path
     new_rows, _ = shots(rows=50, seed=2)
     scored = model.predict(None, new_rows)
     expected = pipeline.predict_proba(new_rows)[:, 1]
-    np.testing.assert_allclose(scored[config.PROBABILITY_COLUMN], expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scored[config.PROBABILITY_COLUMN], expected, rtol=0, atol=tolerance)
     assert (scored[config.PREDICTION_COLUMN] == (expected >= 0.5)).all()
-
-
-def test_a_step_on_some_columns_only_or_no_check_rows_keep_the_pycaret_path():
-    assert ShotMadeModel(fitted_pipeline()).scoring_path == "pycaret"
-    pipeline = fitted_pipeline(first_step_columns=["lat", "lon"])
-    features, _ = shots(seed=1)
-    model = ShotMadeModel(pipeline, check_features=features)
-    assert model.scoring_path == "pycaret"
-    np.testing.assert_allclose(
-        model.predict(None, features)[config.PROBABILITY_COLUMN], pipeline.predict_proba(features)[:, 1], atol=0
-    )
 
 
 def test_a_direct_call_names_the_row_with_text_in_a_feature_and_a_missing_feature():

@@ -36,12 +36,13 @@ def plain_copy(fitted):
     return twin
 
 
-def unwrap_column_steps(pipeline) -> list | None:
+def verified_column_steps(pipeline, check_features: pd.DataFrame) -> list | None:
     """PyCaret's fitted transformers and the estimator, for scoring a float matrix directly; None unless
-    every preprocessing step maps all six features in order (or none) to the same six columns."""
-    steps = []
+    every preprocessing step maps all six features in order (or none) to the same six columns, and the
+    steps give the pipeline's probabilities on ``check_features``."""
     if not hasattr(pipeline, "steps"):  # a bare estimator (gradient boosting, a recalibrated model)
         return None
+    steps = []
     for _, step in pipeline.steps[:-1]:
         include = getattr(step, "_include", None)  # the fitted column list of a TransformerWrapper
         transformer = getattr(step, "transformer", None)
@@ -56,7 +57,10 @@ def unwrap_column_steps(pipeline) -> list | None:
         if list(include) != config.FEATURES or produced != config.FEATURES:
             return None
         steps.append(plain_copy(transformer))
-    return [*steps, plain_copy(pipeline.steps[-1][1])]
+    steps.append(plain_copy(pipeline.steps[-1][1]))
+    unwrapped = probability_through(steps, feature_matrix(check_features))
+    reference = pipeline.predict_proba(check_features[config.FEATURES])[:, 1]
+    return steps if np.max(np.abs(unwrapped - reference)) <= EQUIVALENCE_TOLERANCE else None
 
 
 class ShotMadeModel(mlflow.pyfunc.PythonModel):
@@ -64,15 +68,7 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
         """``check_features``: rows on which the unwrapped path must match the pipeline to be used."""
         self.pipeline = pipeline
         self.threshold = config.DECISION_THRESHOLD
-        self.column_steps = None if check_features is None else self._verified_column_steps(check_features)
-
-    def _verified_column_steps(self, features: pd.DataFrame) -> list | None:
-        steps = unwrap_column_steps(self.pipeline)
-        if steps is None:
-            return None
-        unwrapped = probability_through(steps, feature_matrix(features))
-        reference = self.pipeline.predict_proba(features[config.FEATURES])[:, 1]
-        return steps if np.max(np.abs(unwrapped - reference)) <= EQUIVALENCE_TOLERANCE else None
+        self.column_steps = None if check_features is None else verified_column_steps(pipeline, check_features)
 
     @property
     def scoring_path(self) -> str:

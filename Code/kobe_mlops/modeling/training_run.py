@@ -25,21 +25,13 @@ BASELINE_LABEL = "Trivial baseline"
 class TrainingBases:
     train: pd.DataFrame  # base_train, plus the extra labelled rows when there are any
     test: pd.DataFrame  # base_test: never changes, the same yardstick for every version
-    rows_base_train: int
+    # The held-out rows monitoring starts from: the reference_data rows (a challenger's production
+    # holdout, never learned) when given, else base_test.
+    reference: pd.DataFrame
+    rows_extra_train: int = 0
     extra_train_data: str = ""  # the parquet the extra rows came from ("" = none)
     # shot_id of every production row among the training rows (empty for a development model)
     production_shot_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype="int64"))
-    # Labelled rows the model never learns besides base_test (a challenger's production holdout):
-    # with base_test, the reference its label-free estimate is calibrated on.
-    reference_extra: pd.DataFrame | None = None
-
-    @property
-    def reference(self) -> pd.DataFrame:
-        """The held-out rows monitoring starts from: the extra reference rows when given, else base_test."""
-        columns = config.FEATURES + [config.TARGET]
-        if self.reference_extra is None or self.reference_extra.empty:
-            return self.test[columns]
-        return self.reference_extra[columns].reset_index(drop=True)
 
 
 def load_training_bases(
@@ -52,17 +44,19 @@ def load_training_bases(
     paths = paths or config.workspace_paths()
     base_train = pd.read_parquet(config.input_file(paths.base_train, f"base_train of workspace {paths.root} (step 02)"))
     base_test = pd.read_parquet(config.input_file(paths.base_test, f"base_test of workspace {paths.root} (step 02)"))
-    reference_extra = None
+    columns = config.FEATURES + [config.TARGET]
+    reference = base_test[columns]
     if reference_data:
-        reference_extra = pd.read_parquet(config.input_file(reference_data, "notebook parameter reference_data"))
+        given = pd.read_parquet(config.input_file(reference_data, "notebook parameter reference_data"))
+        reference = reference if given.empty else given[columns].reset_index(drop=True)
     if not extra_train_data:
-        return TrainingBases(base_train, base_test, len(base_train), reference_extra=reference_extra)
+        return TrainingBases(base_train, base_test, reference)
     extra_train_data = config.input_file(extra_train_data, "notebook parameter extra_train_data")
     extra = pd.read_parquet(extra_train_data)
     shot_ids = extra["shot_id"].to_numpy(dtype="int64") if "shot_id" in extra else np.array([], dtype="int64")
-    rows = extra[config.FEATURES + [config.TARGET]].astype(base_train.dtypes.to_dict())
+    rows = extra[columns].astype(base_train.dtypes.to_dict())
     train = pd.concat([base_train, rows], ignore_index=True)
-    return TrainingBases(train, base_test, len(base_train), str(extra_train_data), shot_ids, reference_extra)
+    return TrainingBases(train, base_test, reference, len(rows), str(extra_train_data), shot_ids)
 
 
 @dataclass(frozen=True)
@@ -126,7 +120,7 @@ def log_training_run(
             "selection_rule": SELECTION_RULE,
             "rows_train": len(bases.train),
             "rows_test": len(bases.test),
-            "rows_extra_train": len(bases.train) - bases.rows_base_train,
+            "rows_extra_train": bases.rows_extra_train,
             "extra_train_data": bases.extra_train_data or "none",
         }
     )

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import cast_features
+from kobe_mlops.data_acquisition.contract import DATE_FORMAT, cast_features
 
 # Where the course data puts the basket, in its lat/lon coordinates.
 BASKET_LAT = 34.0443
@@ -53,7 +53,7 @@ def synthetic_shots(rows: int = SAMPLE_ROWS, seed: int = config.SEED) -> pd.Data
     shots = pd.DataFrame(
         {
             "shot_id": np.arange(FIRST_SHOT_ID, FIRST_SHOT_ID + rows),
-            "game_date": [f"{first_day + pd.Timedelta(days=int(day)):%Y-%m-%d}" for day in days],
+            "game_date": (first_day + pd.to_timedelta(days, unit="D")).strftime(DATE_FORMAT),
             "shot_type": [SHOT_TYPES[bool(flag)] for flag in three_pointer],
             "lat": lat,
             "lon": lon,

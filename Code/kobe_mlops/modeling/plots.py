@@ -43,15 +43,15 @@ def calibration_figure(curves: dict[str, tuple], bins: int = 10) -> plt.Figure:
     return figure
 
 
-def confusion_figure(y_true, probability, title: str, threshold: float = config.DECISION_THRESHOLD) -> plt.Figure:
+def confusion_figure(y_true, probability, title: str) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(4.5, 4))
     ConfusionMatrixDisplay.from_predictions(
         np.asarray(y_true).astype(int),
-        labels_from_probability(probability, threshold),
+        labels_from_probability(probability),
         display_labels=["miss (0)", "make (1)"],
         colorbar=False,
         ax=axis,
     )
-    axis.set_title(f"{title}\nthreshold {threshold}")
+    axis.set_title(f"{title}\nthreshold {config.DECISION_THRESHOLD}")
     figure.tight_layout()
     return figure

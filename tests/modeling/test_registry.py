@@ -16,14 +16,11 @@ from kobe_mlops.modeling import registry
 from kobe_mlops.modeling.train import Candidate
 
 
-def test_pinned_requirements_take_each_version_from_requirements_txt():
+def test_pinned_requirements_take_each_version_from_requirements_txt_and_leave_others_unpinned(tmp_path, monkeypatch):
     lines = (config.PROJECT_ROOT / "requirements.txt").read_text().splitlines()
     pinned = registry.pinned_requirements()
     assert [requirement.split("==")[0] for requirement in pinned] == registry.MODEL_REQUIREMENTS
     assert all(requirement in lines for requirement in pinned), pinned
-
-
-def test_pinned_requirements_parse_pins_and_leave_unknown_names_unpinned(tmp_path, monkeypatch):
     (tmp_path / "requirements.txt").write_text(
         "# comment==1.0\n\nScikit-Learn==1.4.2\n  mlflow==3.17.2  # the tracking server\nnumpy>=1.26\n"
     )

@@ -24,7 +24,6 @@ FIRST_SHOT_ID = 1_000_001  # far above the course's ids (1 to 30697): never mist
 DATE_RANGE = ("1996-11-01", "2016-04-13")
 SAMPLE_ROWS = 20
 SAMPLE_COLUMNS = ["shot_id", "game_date", "shot_type", *config.FEATURES, config.TARGET]
-SHOT_TYPES = {False: "2PT Field Goal", True: "3PT Field Goal"}
 
 
 def lat_lon(loc_x: np.ndarray, loc_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +53,7 @@ def synthetic_shots(rows: int = SAMPLE_ROWS, seed: int = config.SEED) -> pd.Data
         {
             "shot_id": np.arange(FIRST_SHOT_ID, FIRST_SHOT_ID + rows),
             "game_date": (first_day + pd.to_timedelta(days, unit="D")).strftime(DATE_FORMAT),
-            "shot_type": [SHOT_TYPES[bool(flag)] for flag in three_pointer],
+            "shot_type": np.where(three_pointer, "3PT Field Goal", "2PT Field Goal"),
             "lat": lat,
             "lon": lon,
             "minutes_remaining": rng.integers(0, 12, rows),

@@ -12,13 +12,12 @@ from kobe_mlops import config
 def describe_dataset(frame: pd.DataFrame, label: str) -> dict[str, float]:
     """Shape, missing values, class balance and shot-type mix, as flat MLflow metrics."""
     missing = frame.isna().sum()
-    labelled = frame[config.TARGET].dropna()
     metrics: dict[str, float] = {
         f"{label}_rows": len(frame),
         f"{label}_columns": frame.shape[1],
         f"{label}_missing_cells": int(missing.sum()),
         f"{label}_rows_unlabelled": int(missing[config.TARGET]),
-        f"{label}_make_rate": float(labelled.mean()) if len(labelled) else float("nan"),
+        f"{label}_make_rate": float(frame[config.TARGET].mean()),  # unlabelled rows skipped; NaN if none is labelled
     }
     metrics |= {f"{label}_missing_{column}": int(count) for column, count in missing.items() if count}
     if "shot_type" in frame:

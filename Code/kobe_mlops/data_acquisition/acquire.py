@@ -104,10 +104,8 @@ def acquire_file(name: str, source: DataSource, raw_dir: Path) -> AcquiredFile:
     return AcquiredFile(name, target, origin, actual, how)
 
 
-def acquire_datasets(source: DataSource | None = None, raw_dir: Path | None = None) -> dict[str, AcquiredFile]:
+def acquire_datasets(source: DataSource, raw_dir: Path) -> dict[str, AcquiredFile]:
     """Fetch and verify both course datasets; keys are ``dev`` and ``prod``."""
-    source = source or resolve_source()
-    raw_dir = raw_dir or config.workspace_paths().raw_dir
     raw_dir.mkdir(parents=True, exist_ok=True)
     return {dataset: acquire_file(filename, source, raw_dir) for dataset, filename in config.DATASET_FILES.items()}
 

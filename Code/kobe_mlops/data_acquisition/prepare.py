@@ -20,9 +20,7 @@ def filter_shots(raw: pd.DataFrame, source: str = "dev data") -> pd.DataFrame:
     return filtered.astype({config.TARGET: "int64"})
 
 
-def split_train_test(
-    filtered: pd.DataFrame, test_size: float = config.TEST_SIZE, seed: int = config.SEED
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_train_test(filtered: pd.DataFrame, test_size: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stratified on the target so both bases keep the same make rate; seeded for repeatability."""
     base_train, base_test = train_test_split(
         filtered, test_size=test_size, stratify=filtered[config.TARGET], random_state=seed

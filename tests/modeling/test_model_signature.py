@@ -104,22 +104,19 @@ def test_the_same_values_give_the_same_probabilities_whatever_the_dtypes(logged,
 
 
 @pytest.mark.parametrize(
-    "column, value, message",
+    "column, dtype, value, message",
     [
-        ("lat", "north", "1 of 4 rows break the data contract: row 2: lat is not a number: north"),
-        ("period", 12, "row 2: period=12 outside whole number in [1, 10]"),
-        ("minutes_remaining", 5.5, "row 2: minutes_remaining=5.5 is not a whole number"),
-        ("shot_distance", np.nan, "row 2: shot_distance is missing"),
-        ("lon", np.float32(-117.5), "row 2: lon=-117.5 outside number in [-118.55, -118]"),
+        ("lat", object, "north", "1 of 4 rows break the data contract: row 2: lat is not a number: north"),
+        ("period", "float64", 12, "row 2: period=12 outside whole number in [1, 10]"),
+        ("minutes_remaining", "float64", 5.5, "row 2: minutes_remaining=5.5 is not a whole number"),
+        ("shot_distance", "float64", np.nan, "row 2: shot_distance is missing"),
+        ("lon", "float32", -117.5, "row 2: lon=-117.5 outside number in [-118.55, -118]"),
     ],
     ids=["text", "out-of-range", "fraction-in-whole-column", "missing-value", "float32-out-of-range"],
 )
-def test_values_outside_the_contract_get_its_message(logged, column, value, message):
+def test_values_outside_the_contract_get_its_message(logged, column, dtype, value, message):
     model, _, _ = logged
-    frame = course_like(rows=4).reset_index(drop=True)
-    frame = frame.astype({column: object if isinstance(value, str) else "float64"})
-    if isinstance(value, np.float32):
-        frame = frame.astype({column: "float32"})
+    frame = course_like(rows=4).reset_index(drop=True).astype({column: dtype})
     frame.loc[2, column] = value
     with pytest.raises(MlflowException, match=message.replace("[", r"\[").replace("]", r"\]")):
         model.predict(frame)

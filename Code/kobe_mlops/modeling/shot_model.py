@@ -72,12 +72,12 @@ class ShotMadeModel(mlflow.pyfunc.PythonModel):
 
     @property
     def scoring_path(self) -> str:
-        return "unwrapped" if getattr(self, "column_steps", None) else "pycaret"
+        return "unwrapped" if self.column_steps else "pycaret"
 
     def predict_probability(self, features: pd.DataFrame, matrix: np.ndarray | None = None) -> np.ndarray:
         """P(make) of contract-valid rows; ``matrix``: their :func:`feature_matrix` when already built."""
         matrix = feature_matrix(features) if matrix is None else matrix
-        if getattr(self, "column_steps", None):  # absent on models pickled before it existed
+        if self.column_steps:
             return probability_through(self.column_steps, matrix)
         # The pipeline gets the features in the dtypes it was trained on, whatever the caller's were.
         typed = pd.DataFrame(matrix, columns=config.FEATURES).astype(feature_dtypes())

@@ -31,7 +31,7 @@ def labelled_rows(dates: list[str]) -> pd.DataFrame:
 
 def test_split_puts_the_newest_rows_in_the_holdout_and_never_splits_a_date():
     dates = ["2001-01-05"] * 3 + ["2001-01-01"] * 4 + ["2001-01-03"] * 2 + ["2001-01-09"] * 1
-    older, newest = time_ordered_split(labelled_rows(dates), holdout_fraction=0.3)
+    older, newest = time_ordered_split(labelled_rows(dates))
     # 10 rows, 30 %: the boundary falls on 2001-01-05, so all three of its shots go to the holdout.
     assert sorted(newest["game_date"].dt.strftime("%Y-%m-%d")) == ["2001-01-05"] * 3 + ["2001-01-09"]
     assert older["game_date"].max() < newest["game_date"].min()

@@ -1,9 +1,7 @@
 """The retraining loop behind ``run_all.py --retrain``: check, split by time, train, gate, promote.
 
-Each stage logs a run (``VerificacaoRetreino``, ``Treinamento``, ``ValidacaoChallenger``;
-``Rollback`` and ``Promocao`` for the manual moves). Every alias change is a small transaction:
-its moves are written to a registered-model tag first, and :func:`recover` finishes or undoes
-what a killed process left. ``Docs/Model/Retraining.md`` explains each stage and its figures.
+Each stage logs a run. Every alias change is written to a registered-model tag before it is made,
+so :func:`recover` finishes what a killed process left. ``Docs/Model/Retraining.md`` explains each stage.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
@@ -44,22 +41,16 @@ class RetrainingError(RuntimeError):
 # --- Data: a time-ordered split of the labelled production rows ------------------------------
 
 
-def time_ordered_split(
-    labelled: pd.DataFrame, holdout_fraction: float = HOLDOUT_FRACTION
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(older, newest)``: the newest ``holdout_fraction`` of rows, cut at a date so no game is split.
+def time_ordered_split(labelled: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(older, newest)``: the newest ``HOLDOUT_FRACTION`` of rows, cut at a date so no game is split.
 
     Every shot of the boundary date goes to the holdout; rows are ordered by date then ``shot_id``.
     """
-    if not 0 < holdout_fraction < 1:
-        raise ValueError(f"holdout_fraction must be between 0 and 1, got {holdout_fraction}")
-    order = ["game_date"] + (["shot_id"] if "shot_id" in labelled else [])
     ordered = labelled.assign(game_date=pd.to_datetime(labelled["game_date"]))
-    ordered = ordered.sort_values(order, kind="stable").reset_index(drop=True)
-    boundary_position = int(np.floor(len(ordered) * (1 - holdout_fraction)))
-    if len(ordered) < 2 or boundary_position >= len(ordered):
+    ordered = ordered.sort_values(["game_date", "shot_id"], kind="stable").reset_index(drop=True)
+    if len(ordered) < 2:
         raise RetrainingError(f"Too few labelled production rows ({len(ordered)}) to split by time.")
-    boundary_date = ordered["game_date"].iloc[boundary_position]
+    boundary_date = ordered["game_date"].iloc[int(len(ordered) * (1 - HOLDOUT_FRACTION))]
     is_holdout = ordered["game_date"] >= boundary_date
     if is_holdout.all():
         raise RetrainingError(
@@ -70,13 +61,19 @@ def time_ordered_split(
 
 @dataclass(frozen=True)
 class RetrainingBases:
-    train_extra: Path
-    holdout: Path
-    rows_train_extra: int
-    rows_holdout: int
-    train_extra_last_date: str
-    holdout_first_date: str
-    holdout_last_date: str
+    """The time split as written under data/processed: ``older`` rows join base_train, ``holdout`` judges."""
+
+    older: pd.DataFrame
+    holdout: pd.DataFrame
+    holdout_file: Path
+
+    def dates(self) -> dict[str, str]:
+        """Where the split falls, as the ValidacaoChallenger run logs it."""
+        return {
+            "train_extra_last_date": f"{self.older['game_date'].max():%Y-%m-%d}",
+            "holdout_first_date": f"{self.holdout['game_date'].min():%Y-%m-%d}",
+            "holdout_last_date": f"{self.holdout['game_date'].max():%Y-%m-%d}",
+        }
 
 
 def read_labelled_production(paths: config.WorkspacePaths | None = None) -> pd.DataFrame:
@@ -91,23 +88,13 @@ def rows_fingerprint(labelled: pd.DataFrame) -> str:
     return hashlib.sha256(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes()).hexdigest()
 
 
-def write_retraining_bases(
-    labelled: pd.DataFrame, paths: config.WorkspacePaths | None = None, holdout_fraction: float = HOLDOUT_FRACTION
-) -> RetrainingBases:
+def write_retraining_bases(labelled: pd.DataFrame) -> RetrainingBases:
     """Split the labelled production rows by time and write both parts under data/processed."""
-    paths = paths or config.workspace_paths()
-    older, newest = time_ordered_split(labelled, holdout_fraction)
+    paths = config.workspace_paths()
+    older, holdout = time_ordered_split(labelled)
     write_parquet_atomic(older, paths.retrain_train_extra)
-    write_parquet_atomic(newest, paths.retrain_holdout)
-    return RetrainingBases(
-        paths.retrain_train_extra,
-        paths.retrain_holdout,
-        len(older),
-        len(newest),
-        f"{older['game_date'].max():%Y-%m-%d}",
-        f"{newest['game_date'].min():%Y-%m-%d}",
-        f"{newest['game_date'].max():%Y-%m-%d}",
-    )
+    write_parquet_atomic(holdout, paths.retrain_holdout)
+    return RetrainingBases(older, holdout, paths.retrain_holdout)
 
 
 # --- Aliases: promotion and rollback as recoverable transactions ------------------------------
@@ -120,43 +107,39 @@ VALIDATION_DECISION_TAG = "validation_decision"
 VALIDATION_RUN_TAG = "validation_run_id"
 
 
-def _run_plan(client: MlflowClient, model_name: str, plan: list[list[str]], resumed: bool = False) -> None:
-    """Record ``plan`` (unless ``resumed`` from the record), run its steps, then drop the record.
-
-    Every step is idempotent, so a plan cut short may be run again from its start.
-    """
+def _run_plan(client: MlflowClient, plan: list[list[str]], resumed: bool = False) -> None:
+    """Record ``plan`` (unless ``resumed`` from the record), run its steps, then drop the record; every
+    step is idempotent, so a plan cut short may be run again from its start."""
+    name = config.REGISTERED_MODEL_NAME
     if not resumed:
-        client.set_registered_model_tag(model_name, PENDING_MOVES_TAG, json.dumps(plan))
+        client.set_registered_model_tag(name, PENDING_MOVES_TAG, json.dumps(plan))
     for kind, *rest in plan:
-        if kind == "set":
-            client.set_registered_model_alias(model_name, rest[0], rest[1])
+        if kind == "set":  # alias, version
+            client.set_registered_model_alias(name, *rest)
         elif kind == "delete":  # only while the alias still points at the version the plan names
-            if reads.registry_aliases(client, model_name).get(rest[0]) == rest[1]:
-                client.delete_registered_model_alias(model_name, rest[0])
-        else:  # "tag"
-            client.set_model_version_tag(model_name, rest[0], rest[1], rest[2])
-    client.delete_registered_model_tag(model_name, PENDING_MOVES_TAG)
+            if reads.registry_aliases(client).get(rest[0]) == rest[1]:
+                client.delete_registered_model_alias(name, rest[0])
+        else:  # "tag": version, key, value
+            client.set_model_version_tag(name, *rest)
+    client.delete_registered_model_tag(name, PENDING_MOVES_TAG)
 
 
-def repair_aliases(client: MlflowClient, model_name: str = config.REGISTERED_MODEL_NAME) -> list[str]:
+def repair_aliases(client: MlflowClient) -> list[str]:
     """Finish alias moves a killed process left half done; drop a @previous equal to @champion.
-
-    Returns one sentence per repair (empty when the registry was consistent).
-    """
+    One sentence per repair (none when the registry was consistent)."""
     try:
-        pending = client.get_registered_model(model_name).tags.get(PENDING_MOVES_TAG)
+        pending = client.get_registered_model(config.REGISTERED_MODEL_NAME).tags.get(PENDING_MOVES_TAG)
     except MlflowException:  # nothing registered yet
         return []
     repairs = []
     if pending:
-        _run_plan(client, model_name, json.loads(pending), resumed=True)
-        aliases = reads.registry_aliases(client, model_name)
-        now = ", ".join(f"@{alias} = version {version}" for alias, version in aliases.items()) or "no alias"
-        repairs.append(f"Finished the alias moves an interrupted run left half done: {now}.")
-    aliases = reads.registry_aliases(client, model_name)
+        _run_plan(client, json.loads(pending), resumed=True)
+        now = ", ".join(f"@{alias} = version {version}" for alias, version in reads.registry_aliases(client).items())
+        repairs.append(f"Finished the alias moves an interrupted run left half done: {now or 'no alias'}.")
+    aliases = reads.registry_aliases(client)
     previous = aliases.get(config.PREVIOUS_ALIAS)
     if previous is not None and previous == aliases.get(config.CHAMPION_ALIAS):
-        client.delete_registered_model_alias(model_name, config.PREVIOUS_ALIAS)
+        client.delete_registered_model_alias(config.REGISTERED_MODEL_NAME, config.PREVIOUS_ALIAS)
         repairs.append(
             f"@{config.PREVIOUS_ALIAS} pointed at the champion (version {previous}), which leaves nothing to "
             f"roll back to: removed it."
@@ -164,30 +147,26 @@ def repair_aliases(client: MlflowClient, model_name: str = config.REGISTERED_MOD
     return repairs
 
 
-def promote(
-    client: MlflowClient,
-    reason: str,
-    model_name: str = config.REGISTERED_MODEL_NAME,
-    version: str | None = None,
-) -> dict[str, str]:
+def promote(client: MlflowClient, reason: str, version: str | None = None) -> dict[str, str]:
     """``version`` (default: the challenger) -> champion; former champion -> previous (kept for :func:`rollback`)."""
-    champion = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name)
+    name = config.REGISTERED_MODEL_NAME
+    champion = reads.version_by_alias(client, config.CHAMPION_ALIAS)
     if version is None:
-        challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS, model_name)
+        challenger = reads.version_by_alias(client, config.CHALLENGER_ALIAS)
         if challenger is None or champion is None:
             raise RetrainingError(
-                f"Promotion needs both @{config.CHAMPION_ALIAS} and @{config.CHALLENGER_ALIAS} on {model_name}."
+                f"Promotion needs both @{config.CHAMPION_ALIAS} and @{config.CHALLENGER_ALIAS} on {name}."
             )
         version = str(challenger.version)
     try:
-        client.get_model_version(model_name, version)
+        client.get_model_version(name, version)
     except MlflowException:
-        raise RetrainingError(f"{model_name} has no version {version} to promote.") from None
+        raise RetrainingError(f"{name} has no version {version} to promote.") from None
     if champion is None:
-        raise RetrainingError(f"Promotion needs a @{config.CHAMPION_ALIAS} version of {model_name} to replace.")
+        raise RetrainingError(f"Promotion needs a @{config.CHAMPION_ALIAS} version of {name} to replace.")
     former = str(champion.version)
     if former == version:
-        raise RetrainingError(f"Version {version} of {model_name} is already @{config.CHAMPION_ALIAS}.")
+        raise RetrainingError(f"Version {version} of {name} is already @{config.CHAMPION_ALIAS}.")
     plan = [  # champion first, then previous: no instant has champion == previous
         ["tag", version, "promotion_reason", reason],
         ["set", config.CHAMPION_ALIAS, version],
@@ -195,24 +174,25 @@ def promote(
         ["delete", config.CHALLENGER_ALIAS, version],
         ["tag", former, "demoted", f"replaced by version {version} (promotion)"],
     ]
-    _run_plan(client, model_name, plan)
+    _run_plan(client, plan)
     return {names.CHAMPION_BEFORE_TAG: former, names.CHAMPION_AFTER_TAG: version}
 
 
-def rollback(client: MlflowClient, reason: str, model_name: str = config.REGISTERED_MODEL_NAME) -> dict[str, str]:
+def rollback(client: MlflowClient, reason: str) -> dict[str, str]:
     """Previous -> champion; the demoted champion is tagged ``rolled_back`` and loses its aliases."""
-    previous = reads.version_by_alias(client, config.PREVIOUS_ALIAS, model_name)
+    name = config.REGISTERED_MODEL_NAME
+    previous = reads.version_by_alias(client, config.PREVIOUS_ALIAS)
     if previous is None:
         raise RetrainingError(
-            f"Nothing to roll back: {model_name} has no @{config.PREVIOUS_ALIAS} version "
+            f"Nothing to roll back: {name} has no @{config.PREVIOUS_ALIAS} version "
             "(no promotion happened since the last rollback)."
         )
-    champion = reads.version_by_alias(client, config.CHAMPION_ALIAS, model_name)
+    champion = reads.version_by_alias(client, config.CHAMPION_ALIAS)
     current, target = (str(champion.version) if champion else None), str(previous.version)
     if current == target:
         raise RetrainingError(
             f"Nothing to roll back: @{config.PREVIOUS_ALIAS} and @{config.CHAMPION_ALIAS} are both version "
-            f"{current} of {model_name}."
+            f"{current} of {name}."
         )
     # Previous is dropped before champion takes its version: no instant has champion == previous.
     plan = [["delete", config.PREVIOUS_ALIAS, target], ["set", config.CHAMPION_ALIAS, target]]
@@ -221,8 +201,12 @@ def rollback(client: MlflowClient, reason: str, model_name: str = config.REGISTE
             ["delete", config.CHALLENGER_ALIAS, current],  # a demoted version is no one's challenger
             ["tag", current, "rolled_back", f"replaced by version {target}: {reason}"],
         ]
-    _run_plan(client, model_name, plan)
+    _run_plan(client, plan)
     return {names.CHAMPION_BEFORE_TAG: current or "none", names.CHAMPION_AFTER_TAG: target}
+
+
+def _promoted(version: str, former: str) -> str:
+    return f"Promoted version {version} to @{config.CHAMPION_ALIAS} (version {former} is now @{config.PREVIOUS_ALIAS})."
 
 
 # --- The loop, as run_all.py drives it --------------------------------------------------------
@@ -240,12 +224,11 @@ def _client() -> MlflowClient:
     return reads.client()
 
 
-def version_trained_on(client: MlflowClient, fingerprint: str, model_name: str = config.REGISTERED_MODEL_NAME):
+def version_trained_on(client: MlflowClient, fingerprint: str):
     """The newest version trained on these labelled production rows and validated, or None (one
     whose validation was killed does not count: :func:`recover` validates it)."""
-    matching = reads.versions_tagged(client, TRAINED_ON_TAG, fingerprint, model_name)
-    validated = [version for version in matching if version.tags.get(VALIDATION_DECISION_TAG)]
-    return validated[0] if validated else None
+    matching = reads.versions_tagged(client, TRAINED_ON_TAG, fingerprint)
+    return next((version for version in matching if version.tags.get(VALIDATION_DECISION_TAG)), None)
 
 
 def retraining_decision(
@@ -286,11 +269,7 @@ def retraining_decision(
 
 
 def log_trigger_check(
-    report: triggers.TriggerReport | None,
-    champion_version: str,
-    forced: bool,
-    already_trained=None,
-    labelled_rows: int = 0,
+    report: triggers.TriggerReport | None, champion_version: str, forced: bool, already_trained, labelled_rows: int
 ) -> tuple[bool, str, str]:
     """:func:`retraining_decision`, logged as ``VerificacaoRetreino``: ``(retrain, reason, run_id)``."""
     retrain, reason = retraining_decision(report, champion_version, forced, already_trained)
@@ -322,16 +301,14 @@ def validate_and_decide(client: MlflowClient, bases: RetrainingBases) -> Outcome
     """Score every candidate on the holdout, let the gate decide, promote if it says so; one
     ``ValidacaoChallenger`` run. The decision is written before any alias moves (for :func:`recover`)."""
     name = config.REGISTERED_MODEL_NAME
-    versions = {
-        role: reads.version_by_alias(client, alias)
-        for role, alias in [("champion", config.CHAMPION_ALIAS), ("challenger", config.CHALLENGER_ALIAS)]
-    }
+    aliases = {"champion": config.CHAMPION_ALIAS, "challenger": config.CHALLENGER_ALIAS}
+    versions = {role: reads.version_by_alias(client, alias) for role, alias in aliases.items()}
     missing = [role for role, version in versions.items() if version is None]
     if missing:
         raise RetrainingError(f"No @{' or @'.join(missing)} version of {name} to validate.")
     # Load by version number: the aliases move if the challenger is promoted.
     models = {role: mlflow.pyfunc.load_model(f"models:/{name}/{version.version}") for role, version in versions.items()}
-    older, holdout = pd.read_parquet(bases.train_extra), pd.read_parquet(bases.holdout)
+    older, holdout = bases.older, bases.holdout
     learned = reads.learned_shot_ids(client, versions["champion"])
     holdout = holdout[~holdout["shot_id"].isin(learned)]  # paired and fair: rows no candidate learned
     window = older[~older["shot_id"].isin(learned)]
@@ -341,7 +318,7 @@ def validate_and_decide(client: MlflowClient, bases: RetrainingBases) -> Outcome
     probabilities = {
         role: model.predict(features)[config.PROBABILITY_COLUMN].to_numpy() for role, model in models.items()
     }
-    probabilities.update({name: ShotMadeModel(model).predict_probability(features) for name, model in built.items()})
+    probabilities.update({kind: ShotMadeModel(model).predict_probability(features) for kind, model in built.items()})
     outcome = gate.decide(holdout[config.TARGET], probabilities)
     reason, promoted = outcome.reason, outcome.promote
     if outcome.winner in built:  # a recalibrated champion or the null model: a version of its own first
@@ -363,25 +340,19 @@ def validate_and_decide(client: MlflowClient, bases: RetrainingBases) -> Outcome
                 "winner": outcome.winner,
                 "promotion_rule": gate.RULE,
                 "holdout_fraction": HOLDOUT_FRACTION,
-                "rows_train_extra": bases.rows_train_extra,
-                "train_extra_last_date": bases.train_extra_last_date,
-                "holdout_first_date": bases.holdout_first_date,
-                "holdout_last_date": bases.holdout_last_date,
+                "rows_train_extra": len(older),
+                **bases.dates(),
             }
         )
         mlflow.log_metrics(outcome.figures)
-        mlflow.log_artifact(str(bases.holdout), artifact_path="data")
+        mlflow.log_artifact(str(bases.holdout_file), artifact_path="data")
         mlflow.set_tags({names.DECISION_TAG: decision, names.REASON_TAG: reason})
         client.set_model_version_tag(name, challenger, VALIDATION_RUN_TAG, run.info.run_id)
         client.set_model_version_tag(name, challenger, VALIDATION_DECISION_TAG, decision)
         if promoted:
             mlflow.set_tags(promote(client, reason))
     if promoted:
-        message = (
-            f"Promoted version {challenger} to @{config.CHAMPION_ALIAS} "
-            f"(version {champion} is now @{config.PREVIOUS_ALIAS}). {reason}"
-        )
-        return Outcome("promoted", message, run.info.run_id)
+        return Outcome("promoted", f"{_promoted(challenger, champion)} {reason}", run.info.run_id)
     kept = f"Kept version {champion} as @{config.CHAMPION_ALIAS}; version {challenger} stays @{config.CHALLENGER_ALIAS}"
     return Outcome("kept", f"{kept}. {reason}", run.info.run_id)
 
@@ -422,15 +393,12 @@ def recover(client: MlflowClient, say: Callable[[str], None] = print) -> Outcome
     return None
 
 
-def train_challenger(bases: RetrainingBases, paths: config.WorkspacePaths | None = None) -> str:
+def train_challenger(bases: RetrainingBases) -> str:
     """The recipe chosen by time-ordered validation, fitted on the development rows and older labels
     dated before the holdout, registered as ``@challenger``; its version."""
-    paths = paths or config.workspace_paths()
-    holdout = pd.read_parquet(bases.holdout)
-    development = challengers.development_rows(pd.read_parquet(paths.raw_file("dev")))
-    older = pd.read_parquet(bases.train_extra).assign(**{challengers.PRODUCTION_COLUMN: True})
-    older["game_date"] = pd.to_datetime(older["game_date"])
-    before = pd.to_datetime(holdout["game_date"]).min()
+    development = challengers.development_rows(pd.read_parquet(config.workspace_paths().raw_file("dev")))
+    older = bases.older.assign(**{challengers.PRODUCTION_COLUMN: True})
+    before = bases.holdout["game_date"].min()
     rows = pd.concat([development[development["game_date"] < before], older], ignore_index=True)
     chosen, losses = challengers.choose_recipe(rows)
     estimator = challengers.RECIPES[chosen](rows, rows["game_date"].max())
@@ -438,7 +406,7 @@ def train_challenger(bases: RetrainingBases, paths: config.WorkspacePaths | None
         "chosen_by": "time-ordered validation",
         **{f"validation_log_loss_{k}": f"{v:.6f}" for k, v in losses.items()},
     }
-    return challengers.register_candidate(chosen, estimator, rows, holdout, config.CHALLENGER_ALIAS, params)
+    return challengers.register_candidate(chosen, estimator, rows, bases.holdout, config.CHALLENGER_ALIAS, params)
 
 
 def retrain(forced: bool = False, say: Callable[[str], None] = print) -> Outcome:
@@ -457,17 +425,18 @@ def retrain(forced: bool = False, say: Callable[[str], None] = print) -> Outcome
     fingerprint = rows_fingerprint(labelled) if len(labelled) else None
     already_trained = version_trained_on(client, fingerprint) if fingerprint else None
     should_retrain, reason, check_run = log_trigger_check(
-        report, str(champion.version), forced, already_trained, labelled_rows=len(labelled)
+        report, str(champion.version), forced, already_trained, len(labelled)
     )
     if not should_retrain:
         return Outcome("skipped", f"No retraining: {reason}", check_run)
     say(f"Retraining: {reason}")
     say(f"The label store holds {len(labelled)} labelled production rows.")
     bases = write_retraining_bases(labelled)
+    dates = bases.dates()
     say(
-        f"Time split of the labelled production rows: {bases.rows_train_extra} older rows (to "
-        f"{bases.train_extra_last_date}) join base_train; {bases.rows_holdout} newest rows "
-        f"({bases.holdout_first_date} to {bases.holdout_last_date}) are the holdout."
+        f"Time split of the labelled production rows: {len(bases.older)} older rows (to "
+        f"{dates['train_extra_last_date']}) join base_train; {len(bases.holdout)} newest rows "
+        f"({dates['holdout_first_date']} to {dates['holdout_last_date']}) are the holdout."
     )
     say("Training the challenger (recipes chosen by time-ordered validation on the older labels) ...")
     version = train_challenger(bases)
@@ -491,12 +460,10 @@ def _logged_move(step: str, role: str, decisions: tuple[str, str], move: Callabl
     return aliases[names.CHAMPION_BEFORE_TAG], aliases[names.CHAMPION_AFTER_TAG], run.info.run_id
 
 
-def rollback_with_run(
-    reason: str = "manual rollback (run_all.py --rollback)", say: Callable[[str], None] = print
-) -> Outcome:
-    """:func:`rollback`, recorded as a ``Rollback`` run."""
-    decisions = ("rollback", "nothing to roll back")
-    before, after, run_id = _logged_move("rollback", "rollback", decisions, rollback, reason, say)
+def rollback_with_run() -> Outcome:
+    """:func:`rollback`, recorded as a ``Rollback`` run (``run_all.py --rollback``)."""
+    decisions, reason = ("rollback", "nothing to roll back"), "manual rollback (run_all.py --rollback)"
+    before, after, run_id = _logged_move("rollback", "rollback", decisions, rollback, reason, print)
     return Outcome(
         "rolled_back", f"Rolled back: @{config.CHAMPION_ALIAS} is version {after} again (was {before}).", run_id
     )
@@ -508,7 +475,4 @@ def promote_with_run(
     """:func:`promote` of ``version``, recorded as a ``Promocao`` run: the one way to move @champion by hand."""
     decisions = ("promote", "nothing to promote")
     before, after, run_id = _logged_move("promocao", "promotion", decisions, promote, reason, say, version=str(version))
-    message = (
-        f"Promoted version {after} to @{config.CHAMPION_ALIAS} (version {before} is now @{config.PREVIOUS_ALIAS})."
-    )
-    return Outcome("promoted", message, run_id)
+    return Outcome("promoted", _promoted(after, before), run_id)

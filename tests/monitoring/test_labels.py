@@ -1,5 +1,7 @@
 """The label store: append-only, one file per run, a known label never replaced, every error names its file."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -9,7 +11,7 @@ import pytest
 from conftest import synthetic_shots
 from kobe_mlops import config
 from kobe_mlops.monitoring import labels
-from kobe_mlops.monitoring.labels import LabelStoreError, LabelStoreWriter, append_labels, read_labels, store_files
+from kobe_mlops.monitoring.labels import LabelStoreError, LabelStoreWriter, read_labels, store_files
 
 
 def scored(shot_ids, outcomes) -> pd.DataFrame:
@@ -19,6 +21,13 @@ def scored(shot_ids, outcomes) -> pd.DataFrame:
     dates = [f"2001-01-0{1 + i % 9}" for i in range(rows)]
     predicted = {config.PROBABILITY_COLUMN: 0.4, config.PREDICTION_COLUMN: 0, config.TARGET: outcomes}
     return frame.assign(shot_id=shot_ids, game_date=dates, **predicted)
+
+
+def append_labels(scored_rows: pd.DataFrame, run_id: str, source: str, paths) -> tuple[int, Path | None]:
+    """What an application run does with its labelled rows: stage them, then publish the file."""
+    with LabelStoreWriter(run_id, source, paths) as writer:
+        writer.update(scored_rows)
+    return writer.rows_appended, writer.publish()
 
 
 @pytest.fixture

@@ -73,7 +73,9 @@ def test_known_labels_are_the_store_s_first_labels_before_the_date_and_its_newes
         frame = stored(len(ids), 1).assign(shot_id=ids)
         frame["game_date"] = (pd.Timestamp("2001-01-01") + pd.to_timedelta(ids // 7, unit="D")).strftime("%Y-%m-%d")
         frame[config.TARGET] = rng.integers(0, 2, len(ids)).astype(float)  # repeats may disagree: the first is kept
-        labels.append_labels(frame, run_id=f"run{run}", paths=paths)
+        with labels.LabelStoreWriter(f"run{run}", "", paths) as writer:
+            writer.update(frame)
+        writer.publish()
     before, learned = pd.Timestamp("2002-03-05"), np.arange(0, 3300, 3)
     known = scoring_model.known_labels(before, learned, paths)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -204,19 +203,9 @@ class LabelStoreWriter:
             self.abort()
 
 
-def append_labels(
-    scored: pd.DataFrame, run_id: str | None = None, source: str = "", paths: config.WorkspacePaths | None = None
-) -> tuple[int, Path | None]:
-    """Append the labelled rows of ``scored`` at once; ``(rows appended, file written or None)``."""
-    with LabelStoreWriter(run_id or uuid.uuid4().hex, source, paths) as writer:
-        writer.update(scored)
-    return writer.rows_appended, writer.publish()
-
-
 def clean_staging(paths: config.WorkspacePaths | None = None) -> list[Path]:
     """Remove the staged files a killed run left in the store; the paths removed."""
-    store = (paths or config.workspace_paths()).label_store_dir
-    removed = sorted(store.glob(f"{PARTITION}=*/.*.tmp")) if store.is_dir() else []
+    removed = sorted((paths or config.workspace_paths()).label_store_dir.glob(f"{PARTITION}=*/.*.tmp"))
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
@@ -224,8 +213,7 @@ def clean_staging(paths: config.WorkspacePaths | None = None) -> list[Path]:
 
 def store_files(paths: config.WorkspacePaths | None = None) -> list[Path]:
     """The store's parquet files (temporary files of a run in progress are not part of it)."""
-    store = (paths or config.workspace_paths()).label_store_dir
-    return sorted(store.glob(f"{PARTITION}=*/*.parquet")) if store.is_dir() else []
+    return sorted((paths or config.workspace_paths()).label_store_dir.glob(f"{PARTITION}=*/*.parquet"))
 
 
 def read_labels(paths: config.WorkspacePaths | None = None) -> StoredLabels:

@@ -142,10 +142,6 @@ def runs_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def application_trends(client: MlflowClient | None = None) -> pd.DataFrame | None:
     """:func:`trend_frame` of every finished application run; None when there is none yet."""
-    if (client := reads.store_client(client)) is None:
-        return None  # no store yet: nothing ran
-    runs = reads.finished_application_runs(client)
-    if not runs:
-        return None
-    summaries = [health.RunSummary.from_run(run) for run in runs]
-    return trend_frame(summaries)
+    client = reads.store_client(client)
+    runs = reads.finished_application_runs(client) if client is not None else []  # no store yet: nothing ran
+    return trend_frame([health.RunSummary.from_run(run) for run in runs]) if runs else None

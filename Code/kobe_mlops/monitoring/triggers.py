@@ -49,6 +49,7 @@ ACTIONS = {
         "labelled production rows exist."
     ),
 }
+NO_ACTION = "No trigger crossed: keep the champion and keep monitoring each application run."
 # Triggers that measure a problem with labels; feature drift alone says where to look.
 LABEL_TRIGGERS = (LOG_LOSS_DEGRADATION, MAKE_RATE_GAP)
 
@@ -57,9 +58,6 @@ def retraining_triggers(fired: list[str]) -> list[str]:
     """The ``fired`` trigger names that call for retraining (measured with labels): one rule for
     ``run_all.py --retrain`` and the replay's reactive strategy."""
     return [name for name in fired if name in LABEL_TRIGGERS]
-
-
-NO_ACTION = "No trigger crossed: keep the champion and keep monitoring each application run."
 
 
 @dataclass(frozen=True)
@@ -167,11 +165,9 @@ def fired_triggers(table: pd.DataFrame) -> dict[str, bool]:
 
 def latest_trigger_report(client: MlflowClient | None = None) -> TriggerReport | None:
     """Triggers of the latest application run; None when no application run exists yet."""
-    if (client := reads.store_client(client)) is None:
-        return None  # no store yet: nothing ran
-    application_run = reads.latest_application_run(client)
-    if application_run is None:
+    client = reads.store_client(client)
+    run = reads.latest_application_run(client) if client is not None else None  # no store yet: nothing ran
+    if run is None:
         return None
-    version = reads.model_version_used(client, application_run)
-    version_number = str(version.version) if version else None
-    return evaluate_triggers(application_run.data.metrics, application_run.info.run_id, version_number)
+    version = reads.model_version_used(client, run)
+    return evaluate_triggers(run.data.metrics, run.info.run_id, str(version.version) if version else None)

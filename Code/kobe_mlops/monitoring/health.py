@@ -97,8 +97,8 @@ def _model_info(version) -> ModelInfo:
     )
 
 
-def load_pipeline_state(client: MlflowClient, recent: int = RECENT_RUNS) -> PipelineState:
-    runs = reads.recent_runs(client, recent)
+def load_pipeline_state(client: MlflowClient) -> PipelineState:
+    runs = reads.recent_runs(client, RECENT_RUNS)
     if not runs:
         return PipelineState([], None, None, None, None)
     application_run = reads.latest_application_run(client)

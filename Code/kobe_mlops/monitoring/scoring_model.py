@@ -51,11 +51,9 @@ def registered_version(model_uri: str, client: MlflowClient | None = None) -> di
     """``model_name``, ``model_version`` (and ``model_alias``) of an alias, version or run URI; an
     alias is resolved now, once. Any other URI raises :class:`LineageError`."""
     client = client or reads.client()
-    match = VERSION_URI.match(model_uri)
-    if match:
+    if match := VERSION_URI.match(model_uri):
         return {names.MODEL_NAME: match[1], names.MODEL_VERSION: match[2]}
-    match = RUN_URI.match(model_uri)
-    if match:
+    if match := RUN_URI.match(model_uri):
         versions = client.search_model_versions(f"run_id='{match[1]}'")
         if not versions:
             raise LineageError(
@@ -88,14 +86,14 @@ def first_graded_date(prod_path: str, learned: np.ndarray) -> pd.Timestamp | Non
     any row), from a few columns, one batch at a time; None when the file has no dates. A row group
     whose smallest date (its parquet statistics) is no earlier than the earliest found is skipped."""
     parquet = pq.ParquetFile(prod_path)
-    names = parquet.schema_arrow.names
-    if "game_date" not in names:
+    present = parquet.schema_arrow.names
+    if "game_date" not in present:
         return None
-    conditions, columns = [None], ["game_date"]
-    if config.TARGET in names:
+    conditions, columns = [pc.scalar(True)], ["game_date"]  # any row: the fallback when none is graded
+    if config.TARGET in present:
         graded = pc.field(config.TARGET).is_valid()
         columns.append(config.TARGET)
-        if "shot_id" in names and len(learned):
+        if "shot_id" in present and len(learned):
             graded &= ~pc.field("shot_id").isin(pa.array(learned, pa.int64()))
             columns.append("shot_id")
         conditions.insert(0, graded)
@@ -107,9 +105,8 @@ def first_graded_date(prod_path: str, learned: np.ndarray) -> pd.Timestamp | Non
             if earliest is not None and lowest[group] is not None and lowest[group] >= earliest:
                 break  # the groups are in order of their lowest date: none below can be earlier
             for batch in parquet.iter_batches(batch_size=1 << 20, row_groups=[group], columns=columns):
-                rows = batch if condition is None else pa.Table.from_batches([batch]).filter(condition)
-                low = pc.min(pc.cast(rows.column("game_date"), pa.string())).as_py()
-                earliest = low if earliest is None or (low is not None and low < earliest) else earliest
+                low = pc.min(pc.cast(batch.filter(condition).column("game_date"), pa.string())).as_py()
+                earliest = min((date for date in (earliest, low) if date is not None), default=None)
         if earliest is not None:
             return pd.Timestamp(earliest)
     return None

@@ -1,8 +1,6 @@
-"""Trends of the retraining triggers across application runs: the figures behind predictive retraining.
-
-Every finished ``PipelineAplicacao`` run, oldest first, with the trigger figures and thresholds of
-:func:`triggers.evaluate_triggers`, so an operator sees a figure climb toward its threshold before
-it crosses it (Docs/Model/Retraining.md). Only :func:`application_trends` reads MLflow.
+"""Trends of the retraining triggers: every finished ``PipelineAplicacao`` run, oldest first, with the
+figures and thresholds of :func:`triggers.evaluate_triggers`, so an operator sees a figure climb toward
+its threshold before it crosses it (Docs/Model/Retraining.md). Only :func:`application_trends` reads MLflow.
 """
 
 from __future__ import annotations
@@ -35,7 +33,6 @@ CONTEXT_METRICS = [
     names.LABELLED_MEAN_PROBABILITY,
 ]
 RUN_PARAMS = [names.MODEL_VERSION, names.PROD_DATA, names.ENGINE]
-RUN_COLUMNS = ["run_id", "start_time", *RUN_PARAMS]
 OUTLOOK_FIGURES = ["last_value", "previous_value", "change", "threshold", "distance_to_threshold", "distance_share"]
 
 
@@ -46,12 +43,10 @@ def trigger_columns(name: str) -> list[str]:
 
 def psi_columns(runs: Iterable[health.RunSummary]) -> list[str]:
     """``psi_<feature>`` for the model's features, then any other PSI a run logged."""
-    expected = [f"{names.PSI_PREFIX}{feature}" for feature in config.FEATURES]
-    suffixes = ("_lower", "_upper", "_alert")
-    logged = {
-        key for run in runs for key in run.metrics if key.startswith(names.PSI_PREFIX) and not key.endswith(suffixes)
-    }
-    return expected + sorted(logged - set(expected))
+    expected = [names.psi_metric(feature) for feature in config.FEATURES]
+    logged = {key for run in runs for key in run.metrics if key.startswith(names.PSI_PREFIX)}
+    bands = {key for key in logged if key.endswith(("_lower", "_upper", "_alert"))}
+    return expected + sorted(logged - bands - set(expected))
 
 
 def run_row(run: health.RunSummary, psi: list[str]) -> dict:
@@ -69,7 +64,7 @@ def trend_frame(runs: Iterable[health.RunSummary]) -> pd.DataFrame:
     runs = list(runs)
     psi = psi_columns(runs)
     figures = [column for name in TRIGGER_NAMES for column in trigger_columns(name)]
-    columns = RUN_COLUMNS + COUNT_METRICS + figures + CONTEXT_METRICS + psi
+    columns = ["run_id", "start_time", *RUN_PARAMS, *COUNT_METRICS, *figures, *CONTEXT_METRICS, *psi]
     frame = pd.DataFrame([run_row(run, psi) for run in runs], columns=columns)
     if frame.empty:
         return frame

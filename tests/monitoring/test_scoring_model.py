@@ -10,7 +10,7 @@ import pytest
 
 from kobe_mlops import config
 from kobe_mlops.monitoring import labels, scoring_model
-from kobe_mlops.monitoring.calculators import MonitoringReference, newest_chunks
+from kobe_mlops.monitoring.calculators import MIN_REFERENCE_ROWS, MonitoringReference, newest_chunks
 
 
 def test_a_version_uri_is_its_own_lineage():
@@ -45,15 +45,14 @@ def stored(rows: int, runs: int) -> pd.DataFrame:
     return frame
 
 
-def test_the_reference_moves_to_labelled_rows_the_model_never_learned(monkeypatch):
+def test_the_reference_moves_to_the_labelled_rows_the_model_never_learned_once_there_are_enough(monkeypatch):
     initial = stored(500, 1).drop(columns=["shot_id", "source_run_id"]).assign(**{config.PROBABILITY_COLUMN: 0.4})
     monkeypatch.setattr(scoring_model.reads, "reference_scores", lambda client, version: initial)
-    known = stored(1500, 3)
-    learned = np.arange(0, 1500, 2)  # every other row was learned: never in the reference
-    reference = scoring_model.monitoring_reference(Halves(), None, VERSION, learned, known, None)
+    unseen = stored(750, 3)
+    reference = scoring_model.monitoring_reference(Halves(), None, VERSION, unseen, None)
     assert isinstance(reference, MonitoringReference) and len(reference.own) == 750
     assert reference.rows[config.PROBABILITY_COLUMN].eq(0.5).all()  # scored again by the model
-    too_few = scoring_model.monitoring_reference(Halves(), None, VERSION, learned, known.head(100), None)
+    too_few = scoring_model.monitoring_reference(Halves(), None, VERSION, unseen.head(MIN_REFERENCE_ROWS - 1), None)
     assert too_few.rows is too_few.initial
 
 
@@ -62,7 +61,7 @@ def test_a_version_without_logged_reference_rows_is_monitored_on_base_test(monke
     paths = config.workspace_paths(tmp_path)
     paths.processed_dir.mkdir(parents=True)
     stored(200, 1).drop(columns=["shot_id", "source_run_id"]).to_parquet(paths.base_test)
-    reference = scoring_model.monitoring_reference(Halves(), None, VERSION, np.array([]), stored(10, 1), paths)
+    reference = scoring_model.monitoring_reference(Halves(), None, VERSION, stored(10, 1), paths)
     assert reference.source.startswith("base_test scored by version 2") and len(reference.rows) == 200
 
 

@@ -167,14 +167,10 @@ def _file_order(path) -> tuple[list, list]:
 
 
 def monitoring_reference(
-    model,
-    client: MlflowClient,
-    version,
-    learned: np.ndarray,
-    known: pd.DataFrame,
-    paths: config.WorkspacePaths,
-    before: pd.Timestamp | None = None,
+    model, client: MlflowClient, version, unseen: pd.DataFrame, paths: config.WorkspacePaths, before=None
 ) -> MonitoringReference:
+    """The logged held-out rows dated ``before`` the first row graded now, then the ``unseen`` labelled
+    rows (:attr:`KnownLabels.newest`) once there are enough of them, scored again by ``model``."""
     initial = reads.reference_scores(client, version)
     if initial is not None and set(config.FEATURES) <= set(initial):
         source = f"the {len(initial)} held-out rows version {version.version}'s training scored"
@@ -185,7 +181,6 @@ def monitoring_reference(
         initial = initial[pd.to_datetime(initial["game_date"]) < before]
         source = f"{len(initial)} of {source} (those dated before {before:%Y-%m-%d}, the first row graded now)"
     initial = initial.reset_index(drop=True)
-    unseen = known[~np.isin(known["shot_id"].to_numpy(dtype="int64"), learned)]
     if len(unseen) < MIN_REFERENCE_ROWS:
         return MonitoringReference(initial, source)
     scored = _scored(model, unseen).assign(chunk=unseen[labels.RUN_COLUMN].to_numpy())
@@ -209,6 +204,6 @@ def load_scoring_model(
     model = model or mlflow.pyfunc.load_model(pinned_uri(resolved))
     before = first_graded_date(prod_path, learned) if prod_path and "://" not in str(prod_path) else None
     known = known_labels(before, learned, paths)
-    reference = monitoring_reference(model, client, version, learned, known.newest, paths, before)
+    reference = monitoring_reference(model, client, version, known.newest, paths, before)
     rate = known.made / known.rows if known.rows else float(pd.read_parquet(paths.base_train)[config.TARGET].mean())
     return ScoringModel(str(version.version), learned, Monitor(reference), rate)

@@ -11,7 +11,6 @@ import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -137,7 +136,7 @@ class LabelStoreWriter:
 
     def __init__(self, run_id: str, source: str, paths: config.WorkspacePaths | None = None):
         self.run_id, self.source = run_id, str(source)
-        self.appended_at = pd.Timestamp(datetime.now(UTC))
+        self.appended_at = pd.Timestamp.now(tz="UTC")
         store = (paths or config.workspace_paths()).label_store_dir
         partition = store / f"{PARTITION}={self.appended_at:%Y-%m-%d}"
         self.target = partition / f"{self.appended_at:%H%M%S%f}_{run_id}.parquet"

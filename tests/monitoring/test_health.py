@@ -8,7 +8,7 @@ from conftest import copy_empty_store
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import DataContractError
 from kobe_mlops.monitoring import health
-from kobe_mlops.tracking import reads
+from kobe_mlops.tracking import names, reads
 
 
 def test_score_shift_is_stable_for_the_same_scores_and_major_for_moved_ones():
@@ -57,14 +57,15 @@ def test_an_empty_store_gives_an_empty_state_and_a_missing_sqlite_file_is_not_cr
 
 def test_pipeline_state_of_the_session_run(tracking, pipeline_run):
     state = health.load_pipeline_state(tracking)
-    names = {run.name for run in state.recent_runs}
-    assert set(config.RUN_NAMES.values()) <= names
+    run_names = {run.name for run in state.recent_runs}
+    assert set(config.RUN_NAMES.values()) <= run_names
     assert state.recent_runs[0].start_time >= state.recent_runs[-1].start_time
     assert state.application.name == config.RUN_NAMES["aplicacao"]
     champion = tracking.get_model_version_by_alias(config.REGISTERED_MODEL_NAME, config.CHAMPION_ALIAS)
     assert state.champion.version == str(champion.version) and config.CHAMPION_ALIAS in state.champion.aliases
     assert state.scored_model.version == state.application.params["model_version"]
-    assert state.training.run_id == state.scored_model.training_run_id
+    scored = tracking.get_model_version(config.REGISTERED_MODEL_NAME, state.scored_model.version)
+    assert state.training.run_id == scored.tags[names.TRAINING_RUN_TAG]
     assert "chosen" in state.champion.selection_reason
     runs = health.runs_table(state.recent_runs)
     assert len(runs) == len(state.recent_runs) and (runs["status"] == "FINISHED").all()

@@ -59,7 +59,6 @@ class ModelInfo:
     model_type: str
     registered_at: datetime
     selection_reason: str
-    training_run_id: str | None
 
     @property
     def uri(self) -> str:
@@ -93,7 +92,6 @@ def _model_info(version) -> ModelInfo:
         model_type=version.tags.get("model_type", "unknown"),
         registered_at=_from_millis(version.creation_timestamp),
         selection_reason=version.tags.get(names.SELECTION_REASON_TAG, ""),
-        training_run_id=version.tags.get(names.TRAINING_RUN_TAG),
     )
 
 

@@ -39,9 +39,8 @@ class LineageError(ValueError):
 
 @dataclass(frozen=True)
 class ScoringModel:
-    """The scoring model's version, the production rows it learned and its monitoring calculators."""
+    """What monitoring needs of the scoring model: the production rows it learned and its calculators."""
 
-    version: str
     learned_shot_ids: np.ndarray  # int64, sorted
     monitor: Monitor
     null_rate: float  # the make rate known before the file
@@ -206,4 +205,4 @@ def load_scoring_model(
     known = known_labels(before, learned, paths)
     reference = monitoring_reference(model, client, version, known.newest, paths, before)
     rate = known.made / known.rows if known.rows else float(pd.read_parquet(paths.base_train)[config.TARGET].mean())
-    return ScoringModel(str(version.version), learned, Monitor(reference), rate)
+    return ScoringModel(learned, Monitor(reference), rate)

@@ -111,10 +111,10 @@ class FirstLabels:
 
     @classmethod
     def of_store(cls, paths: config.WorkspacePaths | None = None) -> FirstLabels:
-        tables = [read_file(path, ["shot_id", config.TARGET, APPENDED_AT_COLUMN]) for path in store_files(paths)]
+        tables = [read_file(path, ["shot_id", config.TARGET]) for path in store_files(paths)]
         if not tables:
             return cls(np.empty(0, "int64"), np.empty(0, "int8"))
-        table = pa.concat_tables(tables).sort_by([(APPENDED_AT_COLUMN, "ascending")])
+        table = pa.concat_tables(tables)  # in the store's order
         ids, first = np.unique(table.column("shot_id").to_numpy(), return_index=True)  # first in appended order
         return cls(ids, table.column(config.TARGET).to_numpy()[first].astype("int8"))
 
@@ -211,8 +211,14 @@ def clean_staging(paths: config.WorkspacePaths | None = None) -> list[Path]:
 
 
 def store_files(paths: config.WorkspacePaths | None = None) -> list[Path]:
-    """The store's parquet files (temporary files of a run in progress are not part of it)."""
-    return sorted((paths or config.workspace_paths()).label_store_dir.glob(f"{PARTITION}=*/*.parquet"))
+    """The store's parquet files in the store's order (a run's staged file is not one of them yet)."""
+    return sorted((paths or config.workspace_paths()).label_store_dir.glob(f"{PARTITION}=*/*.parquet"), key=_order)
+
+
+def _order(path: Path) -> tuple[list, list]:
+    """A store file's place in the store's order: its append time, then its run (one each: one run's rows)."""
+    first = read_file(path, [APPENDED_AT_COLUMN, RUN_COLUMN]).slice(0, 1)
+    return first.column(0).cast(pa.int64()).to_pylist(), first.column(1).to_pylist()
 
 
 def read_labels(paths: config.WorkspacePaths | None = None) -> StoredLabels:
@@ -221,10 +227,9 @@ def read_labels(paths: config.WorkspacePaths | None = None) -> StoredLabels:
     files = store_files(paths)
     if not files:
         return StoredLabels(pd.DataFrame(columns=STORE_COLUMNS), 0, 0, 0)
-    rows = pa.concat_tables([read_file(path) for path in files]).to_pandas()  # a bad file is named
-    ordered = rows.sort_values([APPENDED_AT_COLUMN, RUN_COLUMN], kind="stable")
-    labels_per_shot = ordered.groupby("shot_id")[config.TARGET].nunique()
-    first = ordered.drop_duplicates("shot_id", keep="first").sort_values(["game_date", "shot_id"], kind="stable")
+    rows = pa.concat_tables([read_file(path) for path in files]).to_pandas()  # in the store's order
+    labels_per_shot = rows.groupby("shot_id")[config.TARGET].nunique()
+    first = rows.drop_duplicates("shot_id", keep="first").sort_values(["game_date", "shot_id"], kind="stable")
     return StoredLabels(first.reset_index(drop=True), len(files), len(rows), int((labels_per_shot > 1).sum()))
 
 

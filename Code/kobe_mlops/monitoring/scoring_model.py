@@ -135,7 +135,7 @@ def known_labels(before: pd.Timestamp | None, learned: np.ndarray, paths: config
     """Read file by file in the store's order (a file is one run's chunk), keeping 8 bytes per stored
     shot and one per stored row, then only the newest chunks' files whole: memory does not grow with
     the rows stored."""
-    files = sorted(labels.store_files(paths) if before is not None else [], key=_file_order)
+    files = labels.store_files(paths) if before is not None else []
     seen, rows, made, masks, chunks = np.empty(0, "int64"), 0, 0, {}, {}
     for path in files:
         table = labels.read_file(path, ["shot_id", "game_date", config.TARGET])
@@ -157,12 +157,6 @@ def known_labels(before: pd.Timestamp | None, learned: np.ndarray, paths: config
     parts = [labels.read_file(path).take(np.flatnonzero(masks[path])).to_pandas() for path in newest]
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=labels.STORE_COLUMNS)
     return KnownLabels(rows, made, frame.sort_values(["game_date", "shot_id"], kind="stable").reset_index(drop=True))
-
-
-def _file_order(path) -> tuple[list, list]:
-    """A store file's place in the store's order: its append time and run (one each: one run's rows)."""
-    first = labels.read_file(path, [labels.APPENDED_AT_COLUMN, labels.RUN_COLUMN]).slice(0, 1)
-    return first.column(0).cast(pa.int64()).to_pylist(), first.column(1).to_pylist()
 
 
 def monitoring_reference(

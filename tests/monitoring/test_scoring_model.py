@@ -45,7 +45,7 @@ def stored(rows: int, runs: int) -> pd.DataFrame:
     return frame
 
 
-def test_the_reference_moves_to_the_labelled_rows_the_model_never_learned_once_there_are_enough(monkeypatch):
+def test_the_reference_moves_to_the_unseen_labelled_rows_once_there_are_enough(monkeypatch):
     initial = stored(500, 1).drop(columns=["shot_id", "source_run_id"]).assign(**{config.PROBABILITY_COLUMN: 0.4})
     monkeypatch.setattr(scoring_model.reads, "reference_scores", lambda client, version: initial)
     unseen = stored(750, 3)

@@ -211,14 +211,9 @@ def clean_staging(paths: config.WorkspacePaths | None = None) -> list[Path]:
 
 
 def store_files(paths: config.WorkspacePaths | None = None) -> list[Path]:
-    """The store's parquet files in the store's order (a run's staged file is not one of them yet)."""
-    return sorted((paths or config.workspace_paths()).label_store_dir.glob(f"{PARTITION}=*/*.parquet"), key=_order)
-
-
-def _order(path: Path) -> tuple[list, list]:
-    """A store file's place in the store's order: its append time, then its run (one each: one run's rows)."""
-    first = read_file(path, [APPENDED_AT_COLUMN, RUN_COLUMN]).slice(0, 1)
-    return first.column(0).cast(pa.int64()).to_pylist(), first.column(1).to_pylist()
+    """The store's parquet files in the store's order (a run's staged file is not one of them yet):
+    a file's path is its append time, then its run (``appended_on=DATE/HHMMSSffffff_<run>.parquet``)."""
+    return sorted((paths or config.workspace_paths()).label_store_dir.glob(f"{PARTITION}=*/*.parquet"))
 
 
 def read_labels(paths: config.WorkspacePaths | None = None) -> StoredLabels:

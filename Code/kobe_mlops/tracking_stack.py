@@ -86,13 +86,10 @@ def postgres_bin_dir() -> Path:
     on_path = shutil.which("pg_ctl")
     if on_path and shutil.which("initdb"):
         return Path(on_path).resolve().parent
-    candidates = sorted(
-        Path("/").glob(POSTGRES_BIN_GLOB.lstrip("/")),
-        key=lambda folder: int(folder.parent.name) if folder.parent.name.isdigit() else 0,
-    )
-    for folder in reversed(candidates):
-        if (folder / "initdb").is_file() and (folder / "pg_ctl").is_file():
-            return folder
+    folders = Path("/").glob(POSTGRES_BIN_GLOB.lstrip("/"))
+    installed = [f for f in folders if (f / "initdb").is_file() and (f / "pg_ctl").is_file()]
+    if installed:
+        return sorted(installed, key=lambda f: int(f.parent.name) if f.parent.name.isdigit() else 0)[-1]
     raise StackError(
         "PostgreSQL server programs (initdb, pg_ctl) not found on the PATH or in "
         f"{POSTGRES_BIN_GLOB}. Install them: Debian/Ubuntu 'apt-get install postgresql', "
@@ -146,14 +143,6 @@ def private_dir(path: Path) -> Path:
     except FileExistsError:
         check_private_dir(path, None)
     return path
-
-
-def new_cluster_dir(state_dir: Path, account: pwd.struct_passwd | None) -> Path:
-    """``<state>/postgres``; as root a random ``mkdtemp`` folder (the service account may not enter
-    the workspace, and no one can guess the name and create it first), handed over once ready."""
-    if account is None:
-        return private_dir(state_dir / "postgres")
-    return Path(tempfile.mkdtemp(prefix="kobe-mlops-pg-"))
 
 
 def write_new_file(path: Path, text: str, account: pwd.struct_passwd | None = None) -> None:
@@ -372,7 +361,13 @@ def start(paths: config.WorkspacePaths, port: int = DEFAULT_PORT, timeout: float
         stop(paths)  # whatever half of it still runs: start again from a clean slate
     cluster = Path(previous.cluster_dir) if previous else None
     if cluster is None or not check_private_dir(cluster, account):  # absent: its temp folder was cleaned (a reboot)
-        cluster = new_cluster_dir(paths.tracking_stack_dir, account)
+        # As root a random mkdtemp folder: the service account may not enter the workspace, and no one
+        # can guess the name and create it first; it is handed over once ready.
+        cluster = (
+            private_dir(paths.tracking_stack_dir / "postgres")
+            if account is None
+            else Path(tempfile.mkdtemp(prefix="kobe-mlops-pg-"))
+        )
     state = StackState(
         state_dir=str(paths.tracking_stack_dir),
         cluster_dir=str(cluster),

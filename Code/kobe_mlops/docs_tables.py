@@ -138,13 +138,8 @@ class Workspace:
     @cached_property
     def pipeline(self):
         """The fitted pipeline of the version the application step scored with."""
-        previous = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(self.client.tracking_uri)
-        try:
-            model = mlflow.pyfunc.load_model(f"models:/{config.REGISTERED_MODEL_NAME}/{self.version.version}")
-            return model.unwrap_python_model().pipeline
-        finally:
-            mlflow.set_tracking_uri(previous)
+        stored = self.client.get_model_version_download_uri(config.REGISTERED_MODEL_NAME, self.version.version)
+        return mlflow.pyfunc.load_model(stored).unwrap_python_model().pipeline
 
     def frame(self, name: str) -> pd.DataFrame:
         return pd.read_parquet(getattr(self.paths, name))

@@ -223,7 +223,7 @@ def replay_parameters(args: argparse.Namespace, progress_log: Path) -> dict:
 
 
 @contextmanager
-def printing_new_lines(path: Path, prefix: str = "    "):
+def printing_new_lines(path: Path):
     """Print each line appended to ``path`` while the body runs (the replay kernel's progress)."""
     import threading
 
@@ -237,7 +237,7 @@ def printing_new_lines(path: Path, prefix: str = "    "):
                 pending += source.read()
                 *lines, pending = pending.split("\n")
                 for line in lines:
-                    print(f"{prefix}{line}", flush=True)
+                    print(f"    {line}", flush=True)
                 if stopping:
                     return
                 stop.wait(PROGRESS_POLL_SECONDS)

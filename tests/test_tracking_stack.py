@@ -1,10 +1,6 @@
-"""The pipeline, unchanged, against a shared tracking server on PostgreSQL.
-
-The module starts the local stack (``kobe_mlops.tracking_stack``: a throwaway PostgreSQL
-cluster and ``mlflow server --serve-artifacts``, both on free loopback ports), runs
-``run_all.py --fast`` with ``MLFLOW_TRACKING_URI`` pointing at it, and reads everything back
-through the server. The stack is stopped and deleted afterwards, also when a test fails.
-"""
+"""The pipeline, unchanged, against the local stack (``kobe_mlops.tracking_stack``: PostgreSQL and
+``mlflow server --serve-artifacts`` on free loopback ports), read back through the server; the stack
+is stopped and deleted afterwards, also when a test fails. Then the stack's refusals of planted links."""
 
 import os
 import subprocess
@@ -17,6 +13,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy
 
 from conftest import require_shared_data, run_pipeline
 from kobe_mlops import config, tracking_stack
@@ -89,18 +86,9 @@ def test_four_runs_of_one_invocation_and_their_metrics_in_postgres(shared):
     assert 0 < application["log_loss"] < 5 and "f1_score" in application
     assert training["log_loss_lr_test"] < training["log_loss_baseline_test"]
     assert not shared.paths.mlflow_db.exists()  # nothing fell back to a local SQLite store
-    import psycopg2
-
-    with psycopg2.connect(
-        host=tracking_stack.HOST,
-        port=shared.state.postgres_port,
-        user=tracking_stack.DB_USER,
-        password=shared.state.password,
-        dbname=tracking_stack.DATABASE,
-    ) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT name FROM runs WHERE lifecycle_stage = 'active'")
-            assert sorted(row[0] for row in cursor.fetchall()) == sorted(RUN_NAMES)
+    with sqlalchemy.create_engine(shared.state.backend_store_uri).connect() as connection:
+        stored = connection.execute(sqlalchemy.text("SELECT name FROM runs WHERE lifecycle_stage = 'active'"))
+        assert sorted(stored.scalars()) == sorted(RUN_NAMES)
 
 
 @pytest.mark.e2e
@@ -135,14 +123,8 @@ def test_spark_engine_scores_the_champion_from_the_server(shared):
 
 @pytest.mark.e2e
 def test_status_prints_the_uri_to_export(shared):
-    result = subprocess.run(
-        [sys.executable, "-m", "kobe_mlops.tracking_stack", "--workspace", str(shared.paths.root), "status"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0
-    assert f"export MLFLOW_TRACKING_URI={shared.uri}" in result.stdout
+    command = [sys.executable, "-m", "kobe_mlops.tracking_stack", "--workspace", str(shared.paths.root), "status"]
+    assert f"export MLFLOW_TRACKING_URI={shared.uri}" in subprocess.check_output(command, text=True, timeout=60)
 
 
 @pytest.mark.e2e

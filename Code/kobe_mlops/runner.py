@@ -290,8 +290,7 @@ def run_reported(step: Step, paths: config.WorkspacePaths, parameters: dict, pre
 
 
 def run_notebook(step: Step, paths: config.WorkspacePaths, parameters: dict) -> None:
-    """Execute one notebook into ``reports/notebooks``; this process's and the kernel's stderr (its
-    chatter) go to a .log beside it meanwhile."""
+    """Execute one notebook into ``reports/notebooks``, this process's and the kernel's stderr into a .log beside it."""
     import papermill
 
     output = step.output(paths)

@@ -112,8 +112,7 @@ def _service_account() -> pwd.struct_passwd | None:
 
 
 def check_private_dir(path: Path, account: pwd.struct_passwd | None) -> bool:
-    """False when ``path`` is absent; else refuse it unless it is a real folder of ``account`` (or ours)
-    no one else can write to."""
+    """False if ``path`` is absent, True for a folder (no link) of ``account`` (or ours) only it writes, else raises."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:

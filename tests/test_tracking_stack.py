@@ -177,14 +177,6 @@ def test_a_symlink_in_place_of_the_state_folder_is_refused(tmp_path):
     assert tracking_stack.main(["--workspace", str(paths.root), "start", "--port", "0"]) == 1  # one line, no traceback
 
 
-def test_a_folder_someone_else_made_in_place_of_the_state_folder_is_refused(tmp_path):
-    paths = config.workspace_paths(tmp_path / "workspace")
-    paths.tracking_stack_dir.mkdir(parents=True)
-    paths.tracking_stack_dir.chmod(0o777)  # world-writable: anything could have been planted inside
-    with pytest.raises(tracking_stack.StackError, match="was not made by the tracking stack.*mode 0777"):
-        tracking_stack.start(paths, port=0)
-
-
 def test_a_symlink_in_place_of_the_cluster_folder_is_refused_and_never_purged_through(tmp_path):
     target = planted_target(tmp_path)
     paths = config.workspace_paths(tmp_path / "workspace")
@@ -218,6 +210,9 @@ def test_folders_are_created_private_and_only_ours_are_reused(tmp_path):
     folder = tracking_stack.private_dir(tmp_path / "state")
     assert folder.stat().st_mode & 0o777 == 0o700 and folder.stat().st_uid == os.geteuid()
     assert tracking_stack.private_dir(folder) == folder  # the stack's own folder, resumed
+    folder.chmod(0o777)  # world-writable: anything could have been planted inside
+    with pytest.raises(tracking_stack.StackError, match="was not made by the tracking stack.*mode 0777"):
+        tracking_stack.private_dir(folder)
     if os.geteuid() == 0:
         other = tmp_path / "theirs"
         other.mkdir(mode=0o700)

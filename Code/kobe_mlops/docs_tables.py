@@ -149,9 +149,7 @@ def cv_folds(w: Workspace) -> str:
     uri = w.training.info.artifact_uri
     logged = {key: pd.DataFrame(**mlflow.artifacts.load_dict(f"{uri}/cv/{key}_cv_folds.json")) for key in CANDIDATES}
     losses = pd.DataFrame({key: folds.set_index("fold")["Log Loss"] for key, folds in logged.items()})
-    rows = [
-        [str(fold).lower(), *map(fixed, values)] for fold, values in zip(losses.index, losses.to_numpy(), strict=True)
-    ]
+    rows = [[str(fold).lower(), *map(fixed, values)] for fold, values in losses.iterrows()]
     return table("fold|" + "|".join(CANDIDATES.values()), rows)
 
 
@@ -211,12 +209,9 @@ def recommended_action(w: Workspace) -> str:
 def feature_summary(w: Workspace) -> str:
     places = {"shot_distance": 2, "minutes_remaining": 2, "period": 2, "playoffs": 3}
     frames = [w.frame("data_filtered"), w.frame("predictions_prod")]
+    columns = [(stat, x) for stat in ("mean", "median", "std") for x in frames]  # dev then prod, per statistic
     rows = [
-        [
-            f"`{f}`",
-            *[short(getattr(x[f], stat)(), places.get(f, 4)) for stat in ("mean", "median", "std") for x in frames],
-        ]
-        for f in config.FEATURES
+        [f"`{f}`", *[short(getattr(x[f], stat)(), places.get(f, 4)) for stat, x in columns]] for f in config.FEATURES
     ]
     return table("feature|mean dev|mean prod|median dev|median prod|std dev|std prod", rows)
 

@@ -15,8 +15,6 @@ from kobe_mlops import config
 from kobe_mlops.io import atomic_path
 from kobe_mlops.tracking import invocation_id, tracking_uri
 
-KERNEL_NAME = "python3"  # papermill resolves it to the interpreter running this script
-
 
 @dataclass(frozen=True)
 class Step:
@@ -303,7 +301,7 @@ def run_notebook(step: Step, paths: config.WorkspacePaths, parameters: dict) -> 
                 str(config.NOTEBOOKS_DIR / f"{step.notebook}.ipynb"),
                 str(output),
                 parameters=parameters,
-                kernel_name=KERNEL_NAME,
+                kernel_name="python3",  # papermill resolves it to the interpreter running this script
                 cwd=str(config.NOTEBOOKS_DIR),
                 progress_bar=False,
                 log_output=False,

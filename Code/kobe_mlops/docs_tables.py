@@ -224,9 +224,8 @@ def scores(w: Workspace) -> str:
 
 
 def importance(w: Workspace) -> str:
-    ranked = sorted(
-        zip(config.FEATURES, w.pipeline.steps[-1][1].feature_importances_, strict=True), key=lambda x: -x[1]
-    )
+    tree_importances = w.pipeline.steps[-1][1].feature_importances_
+    ranked = sorted(zip(config.FEATURES, tree_importances, strict=True), key=lambda pair: -pair[1])
     return table("feature|importance in the tree", [[f"`{feature}`", fixed(value)] for feature, value in ranked])
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import require_shared_data
 from kobe_mlops import config, docs_tables
+from kobe_mlops.data_acquisition.understanding import data_dictionary, data_dictionary_csv, value_summary
 
 ROOT = config.PROJECT_ROOT
 DOCS = docs_tables.DOCS
@@ -131,9 +133,6 @@ def test_the_tdsp_documents_keep_their_headings(document):
 
 
 def test_committed_data_dictionaries_are_what_the_raw_files_give():
-    from conftest import require_shared_data
-    from kobe_mlops.data_acquisition.understanding import data_dictionary_csv
-
     data = require_shared_data()
     for file_name in config.DATASET_FILES.values():
         committed = DOCS / "Data_Dictionaries" / f"{Path(file_name).stem}.csv"
@@ -143,8 +142,6 @@ def test_committed_data_dictionaries_are_what_the_raw_files_give():
 
 
 def test_data_dictionary_lists_ranges_categories_and_missing_values():
-    from kobe_mlops.data_acquisition.understanding import data_dictionary, value_summary
-
     frame = pd.DataFrame(
         {
             "shot_made_flag": [1.0, 0.0, None, 1.0],

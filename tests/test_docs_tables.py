@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import copy_empty_store
 from kobe_mlops import docs_tables
 
 DOCUMENT = "Intro.\n\n<!-- table:sizes -->\n\n| old |\n\n<!-- /table:sizes -->\n\nAfter, 0.1234.\n"
@@ -49,8 +50,6 @@ def test_check_names_stale_tables_and_a_refresh_writes_them(tmp_path, monkeypatc
 
 
 def test_a_workspace_without_a_pipeline_run_is_refused(tmp_path, empty_mlflow_db, capsys):
-    from conftest import copy_empty_store
-
     copy_empty_store(empty_mlflow_db, tmp_path / "mlflow.db")
     assert docs_tables.main(["--workspace", str(tmp_path), "--check"]) == 1
     assert "holds no finished AquisicaoDados run" in capsys.readouterr().err

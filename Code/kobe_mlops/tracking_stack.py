@@ -311,12 +311,12 @@ def _server_alive(state: StackState) -> bool:
     return "mlflow" in command and "server" in command and str(state.server_port) in command
 
 
-def _stop_server(state: StackState, timeout: float) -> None:
-    """SIGTERM to the server's process group (the server and its workers), SIGKILL after ``timeout``."""
+def _stop_server(state: StackState, timeout: float) -> bool:
+    """SIGTERM to the server's process group (the server and its workers), SIGKILL after ``timeout``; was it running?"""
     import psutil
 
     if not _server_alive(state):
-        return
+        return False
     server = psutil.Process(state.server_pid)
     members = [server, *server.children(recursive=True)]
     os.killpg(state.server_pid, signal.SIGTERM)
@@ -325,6 +325,7 @@ def _stop_server(state: StackState, timeout: float) -> None:
     for process in still_running:
         process.kill()
     psutil.wait_procs(still_running, timeout=5)
+    return True
 
 
 # --- Start, status, stop --------------------------------------------------------------------
@@ -396,8 +397,7 @@ def stop(paths: config.WorkspacePaths, purge: bool = False, timeout: float = STO
     state = load_state(paths)
     if state is None:
         return False
-    was_running = _server_alive(state)
-    _stop_server(state, timeout)
+    was_running = _stop_server(state, timeout)
     account = _service_account()
     cluster = Path(state.cluster_dir)
     # Checked first: never pg_ctl or delete through a planted link.

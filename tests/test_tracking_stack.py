@@ -128,14 +128,29 @@ def test_status_prints_the_uri_to_export(shared):
 
 
 @pytest.mark.e2e
-def test_stop_ends_the_server_and_postgres(shared):
-    # The module's last test (pytest keeps file order): the fixture's own stop is then a no-op.
+def test_the_cluster_folder_and_the_secrets_are_private(shared):
+    cluster, account = Path(shared.state.cluster_dir), tracking_stack._service_account()
+    info = os.lstat(cluster)
+    assert info.st_uid == (account.pw_uid if account else os.geteuid()) and info.st_mode & 0o777 == 0o700
+    if account is not None:  # as root: a fresh folder of the service account, outside the workspace
+        assert cluster.parent == Path(tempfile.gettempdir())
+    assert not cluster.is_symlink() and not (cluster / "initial-password").exists()
+    for private in [shared.paths.tracking_stack_dir, shared.state.artifacts_dir]:
+        assert private.stat().st_mode & 0o777 == 0o700
+    for secret in [shared.paths.tracking_stack_dir / tracking_stack.STATE_FILE, shared.state.server_log]:
+        assert secret.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.e2e
+def test_stop_ends_the_server_and_postgres_and_purge_deletes_the_cluster(shared):
+    # The module's last e2e test (pytest keeps file order): the fixture's own stop is then a no-op.
     assert tracking_stack.stop(shared.paths) is True
     assert tracking_stack.status(shared.paths) is None
     assert not tracking_stack.port_in_use(shared.state.server_port)
     assert not tracking_stack.port_in_use(shared.state.postgres_port)
     assert not Path(shared.state.cluster_dir, "data", "postmaster.pid").exists()
-    assert tracking_stack.stop(shared.paths) is False
+    assert tracking_stack.stop(shared.paths, purge=True) is False
+    assert not Path(shared.state.cluster_dir).exists() and not shared.paths.tracking_stack_dir.exists()
 
 
 def test_missing_postgresql_is_named_with_the_install_command(monkeypatch, tmp_path):
@@ -219,26 +234,3 @@ def test_folders_are_created_private_and_only_ours_are_reused(tmp_path):
         os.chown(other, 65534, 65534)  # made first by another user
         with pytest.raises(tracking_stack.StackError, match="belongs to uid 65534"):
             tracking_stack.private_dir(other)
-
-
-@pytest.mark.e2e
-def test_as_root_the_cluster_gets_a_fresh_private_folder_of_the_service_account(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("checks the root set-up")
-    require_postgres()
-    paths = config.workspace_paths(tmp_path / "workspace")
-    account = tracking_stack._service_account()
-    try:
-        state = tracking_stack.start(paths, port=0)
-        cluster = Path(state.cluster_dir)
-        info = os.lstat(cluster)
-        assert info.st_uid == account.pw_uid and info.st_mode & 0o777 == 0o700 and not cluster.is_symlink()
-        assert cluster.parent == Path(tempfile.gettempdir()) and str(paths.tracking_stack_dir) not in cluster.name
-        assert not (cluster / "initial-password").exists()
-        for private in [paths.tracking_stack_dir, state.artifacts_dir]:
-            assert private.stat().st_mode & 0o777 == 0o700
-        for secret in [paths.tracking_stack_dir / tracking_stack.STATE_FILE, state.server_log]:
-            assert secret.stat().st_mode & 0o777 == 0o600
-    finally:
-        tracking_stack.stop(paths, purge=True)
-    assert not cluster.exists()

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -211,11 +210,11 @@ def _postgres_running(cluster: Path, account: pwd.struct_passwd | None) -> bool:
     return True
 
 
-def _start_postgres(cluster: Path, port: int, account: pwd.struct_passwd | None) -> None:
+def _start_postgres(state: StackState, account: pwd.struct_passwd | None) -> None:
     # Loopback TCP only; the unix socket goes in the cluster folder, not the shared /var/run.
-    options = f"-c listen_addresses={HOST} -c port={port} -c unix_socket_directories={cluster}"
-    arguments = ["--log", str(cluster / "postgres.log"), "--options", options, "--wait", "--timeout", "60", "start"]
-    _pg_ctl(cluster, account, *arguments, what="PostgreSQL start")
+    options = f"-c listen_addresses={HOST} -c port={state.postgres_port} -c unix_socket_directories={state.cluster_dir}"
+    arguments = ["--log", str(state.postgres_log), "--options", options, "--wait", "--timeout", "60", "start"]
+    _pg_ctl(Path(state.cluster_dir), account, *arguments, what="PostgreSQL start")
 
 
 def _create_database(state: StackState) -> None:
@@ -277,7 +276,7 @@ def server_healthy(state: StackState) -> bool:
     try:
         with urllib.request.urlopen(f"{state.tracking_uri}/health", timeout=2) as response:
             return response.status == 200
-    except (urllib.error.URLError, OSError):
+    except OSError:  # URLError included: nothing listens yet
         return False
 
 
@@ -380,7 +379,7 @@ def start(paths: config.WorkspacePaths, port: int = DEFAULT_PORT, timeout: float
         _init_cluster(cluster, state.password, account)
     _save_state(state, paths)  # before anything runs, so stop() can always clean up
     try:
-        _start_postgres(cluster, state.postgres_port, account)
+        _start_postgres(state, account)
         _create_database(state)
         process = _start_server(state)
         state.server_pid = process.pid

@@ -40,8 +40,7 @@ from kobe_mlops.deployment.outputs import OutputPaths, staged_outputs
 from kobe_mlops.modeling.shot_model import ShotMadeModel
 from kobe_mlops.tracking import names
 
-# Rows per record batch: each is one model call (whose fixed cost large batches amortise) and
-# the unit of memory (a batch's columns, its scores and its output, ~100 bytes a row, about seven
+# Rows per record batch: one model call, and the unit of memory (~100 bytes a row, about seven
 # batches in flight). On 10 M rows 65,536 was as fast as 262,144 and peaked 0.3 GiB lower.
 BATCH_ROWS = 1 << 16
 SCORED_AT_TYPE = pa.timestamp("us", tz="UTC")
@@ -55,10 +54,22 @@ SPAN_ROWS = 1 << 20  # rows of row groups one parquet reader covers (see Product
 # --- In memory: a frame of a few rows ------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Stamp:
+    """The model version and time every scored row carries; the run id goes in the parquet metadata."""
+
+    model_version: str = ""
+    scored_at: datetime | None = None
+    run_id: str = ""
+
+
+NO_STAMP = Stamp()
+
+
 @dataclass
 class AppliedFile:
-    """What every engine returns: counts, the observers after the last batch (on Spark: the merged
-    copies), where the outputs went; :func:`score_frame` holds the outputs themselves instead."""
+    """What every engine returns: counts, the observers after the last batch, where the outputs went
+    (:func:`score_frame`: the outputs themselves)."""
 
     source: str
     counts: dict[str, int]
@@ -76,7 +87,7 @@ class AppliedFile:
         return found[0]
 
 
-def score_frame(frame: pd.DataFrame, model, source: str = "input", stamp: Stamp | None = None) -> AppliedFile:
+def score_frame(frame: pd.DataFrame, model, source: str = "input", stamp: Stamp = NO_STAMP) -> AppliedFile:
     """Validate ``frame`` against the data contract and score its valid rows with ``model`` (pyfunc
     ``predict``); the result carries both outputs as DataFrames."""
     valid, rejected = split_valid_rows(frame, source)
@@ -87,7 +98,6 @@ def score_frame(frame: pd.DataFrame, model, source: str = "input", stamp: Stamp 
     predictions[config.PREDICTION_COLUMN] = prediction
     if config.TARGET in valid:
         predictions[config.TARGET] = valid[config.TARGET]
-    stamp = stamp or NO_STAMP
     predictions[names.MODEL_VERSION_COLUMN] = pd.Series(stamp.model_version or None, predictions.index, dtype=object)
     predictions[names.SCORED_AT_COLUMN] = pd.Series(stamp.scored_at, predictions.index, dtype="datetime64[us, UTC]")
     labelled = int(predictions[config.TARGET].notna().sum()) if config.TARGET in predictions else 0
@@ -100,8 +110,8 @@ def score_frame(frame: pd.DataFrame, model, source: str = "input", stamp: Stamp 
 
 
 def embedded_model(model):
-    """The loaded pyfunc's own :class:`ShotMadeModel` when every input column is ``Any``: MLflow's
-    check then walks each value (twenty times the model's cost) and the model runs the same contract."""
+    """The pyfunc's own :class:`ShotMadeModel` when every input column is ``Any``: MLflow's check then
+    walks each value (twenty times the model's cost) and the model runs the same contract itself."""
     from mlflow.exceptions import MlflowException
     from mlflow.types.schema import AnyType
 
@@ -140,26 +150,13 @@ def _predict(model, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 # --- One batch: the contract, then the model ----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Stamp:
-    """The model version and time every scored row carries; the run id goes in the parquet metadata."""
-
-    model_version: str = ""
-    scored_at: datetime | None = None
-    run_id: str = ""
-
-
-NO_STAMP = Stamp()
 _NO_ROWS = pa.table({})  # a batch's rejected rows before they are read back
 
 
 @dataclass(frozen=True)
 class BatchLayout:
-    """What every batch of one file shares: its columns and the outputs' schemas (picklable, for Spark).
-
-    ``nullable_integers``: integer columns with a gap somewhere, read as float64 in every batch (as
-    pandas reads the whole file), so a rejection reason reads the same whatever batch the row is in.
-    """
+    """What every batch of one file shares (picklable, for Spark). ``nullable_integers``: integer
+    columns with a gap somewhere, read as float64 in every batch as pandas reads the whole file."""
 
     source: str
     ids: tuple[str, ...]  # the file's id columns, in config.ID_COLUMNS order
@@ -187,10 +184,10 @@ class BatchLayout:
         metadata = {names.RUN_ID_METADATA: self.stamp.run_id} if self.stamp.run_id else None
         return pa.schema(fields, metadata=metadata)
 
-    @property
-    def dictionary_columns(self) -> list[str]:
-        """All but the unique shot ids (encoding those costs a fifth of the writing for nothing)."""
-        return [name for name in self.predictions_schema.names if name != "shot_id"]
+    def predictions_writer(self, path: str | Path) -> pq.ParquetWriter:
+        """Dictionary-encodes all but the unique shot ids (those would cost a fifth of the writing)."""
+        schema = self.predictions_schema
+        return pq.ParquetWriter(path, schema, use_dictionary=[name for name in schema.names if name != "shot_id"])
 
     @classmethod
     def of_schema(
@@ -234,17 +231,13 @@ def _joined(*parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarr
 def score_batch(
     batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout, id_rejected: tuple | None = None
 ) -> ScoredBatch:
-    """The data contract, then the model, on one batch (both engines' batch function).
-
-    Rejected rows come back as positions and the reasons ``split_valid_rows`` would give.
-    ``id_rejected``: the whole file's ``shot_id`` rejections in this batch; None checks the batch alone.
-    """
+    """The data contract, then the model, on one batch (both engines'); rejected rows come back as
+    positions and ``split_valid_rows``'s reasons. ``id_rejected``: the whole file's ``shot_id``
+    rejections in this batch (None: this batch's own)."""
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-    id_table = table.select(list(layout.ids))
-    if id_rejected is None:  # this batch alone
-        id_rejected = id_rejections_of(id_table, valid_dates=layout.valid_dates)
-    else:  # the shot ids were checked over the whole file: the dates here
-        id_rejected = _joined(id_rejected, id_rejections_of(id_table, shot_ids=False, valid_dates=layout.valid_dates))
+    # The shot ids too unless they were checked over the whole file; the dates here.
+    own = id_rejections_of(table.select(list(layout.ids)), shot_ids=id_rejected is None, valid_dates=layout.valid_dates)
+    id_rejected = own if id_rejected is None else _joined(id_rejected, own)
     checked = [name for name in layout.read_columns if name not in layout.ids]  # the ids: above
     columns = {name: table.column(name) for name in checked}
     if all(pa.types.is_integer(c.type) or pa.types.is_floating(c.type) for c in columns.values()):
@@ -294,7 +287,7 @@ def score_batch(
     predictions = pa.Table.from_arrays(arrays, schema=schema)
     # The figures read the features as float64: the matrix holds them.
     floats = {config.PROBABILITY_COLUMN: probability, **{name: kept[:, i] for i, name in enumerate(config.FEATURES)}}
-    return ScoredBatch(predictions, _NO_ROWS, layout.source, positions.astype("int64"), reasons, floats)
+    return ScoredBatch(predictions, _NO_ROWS, positions.astype("int64"), reasons, floats)
 
 
 # --- The ids: checked once over the whole file ---------------------------------------------------
@@ -309,9 +302,8 @@ def id_rejections_of(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(positions, reasons)`` of the rows whose ids break the contract's ``ID_RULES``, in its words.
 
-    Increasing integer shot ids (the usual case) repeat nothing within ``table``; ``repeats``, the
-    whole file's repeated ids, finds repeats across batches. Each distinct ``game_date`` is checked
-    once, and not again if it is in ``valid_dates`` (the text dates found valid are added to it).
+    ``repeats``: the whole file's repeated shot ids. Each distinct ``game_date`` is checked once,
+    and not at all if in ``valid_dates`` (to which the text dates found valid are added).
     """
     parts = []
     if shot_ids and "shot_id" in table.column_names:
@@ -405,15 +397,13 @@ class ProductionFile:
             first += rows
 
     def shot_id_rejections(self) -> tuple[np.ndarray, np.ndarray]:
-        """The ``shot_id`` rejections over the whole file (a repeat may sit in two batches); increasing
-        integer ids, the usual case, are confirmed in one pass of constant memory."""
+        """The ``shot_id`` rejections over the whole file (a repeat may sit in two batches)."""
         if "shot_id" not in self.layout.ids or self.ids_increase():
             return np.empty(0, dtype="int64"), np.empty(0, dtype=object)
         return id_rejections_of(pa.Table.from_batches(list(self.batches(["shot_id"]))), dates=False)
 
     def ids_increase(self) -> bool:
-        """Whether the shot ids are integers increasing through the file (so none repeats): one pass
-        of constant memory."""
+        """Whether the shot ids are integers increasing through the file (none repeats): constant memory."""
         if not pa.types.is_integer(self.parquet.schema_arrow.field("shot_id").type):
             return False
         last = -np.inf
@@ -584,9 +574,8 @@ def apply_to_file(
     with staged_outputs(targets) as staged:
         writers = []
         if staged:
-            layout = production.layout
             writers = [
-                pq.ParquetWriter(staged[0], layout.predictions_schema, use_dictionary=layout.dictionary_columns),
+                production.layout.predictions_writer(staged[0]),
                 pq.ParquetWriter(staged[1], production.rejected_schema),
             ]
         writer = _Background(lambda tables: _write(writers, tables))
@@ -601,7 +590,7 @@ def apply_to_file(
                 taken = whole_rows.take(number, checked.rejected_positions, rows)  # the file's columns
                 rejected = taken.append_column(REASON_COLUMN, pa.array(list(checked.reasons), pa.string()))
                 rejected = rejected.cast(production.rejected_schema)
-                fed.update(ScoredBatch(production.layout.predictions_schema.empty_table(), rejected, production.source))
+                fed.update(ScoredBatch(production.layout.predictions_schema.empty_table(), rejected))
             if writers:
                 writer.put((checked.predictions, rejected))
             if sunk is not None and checked.predictions.num_rows:

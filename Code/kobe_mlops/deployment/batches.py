@@ -27,7 +27,6 @@ class ScoredBatch:
 
     predictions: pa.Table
     rejected: pa.Table
-    source: str = "input"
     rejected_positions: np.ndarray = field(default_factory=lambda: np.empty(0, dtype="int64"))
     reasons: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     # Columns the engine already holds as float64 (features, scores): what values() returns.

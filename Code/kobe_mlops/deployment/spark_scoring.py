@@ -60,7 +60,6 @@ ARROW_BATCH_ROWS = 500_000
 LOCAL_DRIVER_MEMORY = "2g"
 # Below this size a file with fewer row groups than cores is not spread by a shuffle: it costs more than it brings.
 SPREAD_MIN_ROWS = 4 * ARROW_BATCH_ROWS
-DEFAULT_MASTER = config.DEFAULT_SPARK_MASTER
 
 _ROW = "__kobe_row"  # the row's position in the input (Spark's partition order), to join and sort
 _STATE = "__kobe_state"  # a partition's pickled observers
@@ -101,7 +100,9 @@ def session_conf(master: str) -> dict[str, str]:
 
 
 @contextmanager
-def spark_session(master: str = DEFAULT_MASTER, conf: dict[str, str] | None = None) -> Iterator[SparkSession]:
+def spark_session(
+    master: str = config.DEFAULT_SPARK_MASTER, conf: dict[str, str] | None = None
+) -> Iterator[SparkSession]:
     """A session on ``master`` (``local[*]``: every core here), stopped on exit (its JVM holds gigabytes)."""
     if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
         raise RuntimeError("Spark needs Java 17: install a JDK (Debian: openjdk-17-jre-headless) or set JAVA_HOME.")
@@ -200,9 +201,7 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
                 )
             checked = score_batch(batch, model, task.layout, ids)
             if staged is not None and checked.predictions.num_rows:
-                writer = writer or pq.ParquetWriter(
-                    staged, task.layout.predictions_schema, use_dictionary=task.layout.dictionary_columns
-                )
+                writer = writer or task.layout.predictions_writer(staged)
                 writer.write_table(checked.predictions)
             observers.update(checked)  # its scored rows, as the pandas engine folds them
             if len(checked.rejected_positions):
@@ -231,7 +230,7 @@ def _fold_rejected(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator[p
     observers: Observers = pickle.loads(task.observers)
     no_predictions = task.layout.predictions_schema.empty_table()
     for batch in batches:
-        observers.update(ScoredBatch(no_predictions, pa.Table.from_batches([batch]), task.layout.source))
+        observers.update(ScoredBatch(no_predictions, pa.Table.from_batches([batch])))
     yield _out_batch(partition=TaskContext.get().partitionId(), observers=observers)
 
 
@@ -341,18 +340,17 @@ def score(
 def score_in_new_session(
     path: str | os.PathLike,
     model_uri: str = config.CHAMPION_URI,
-    master: str = DEFAULT_MASTER,
+    master: str = config.DEFAULT_SPARK_MASTER,
     conf: dict[str, str] | None = None,
     outputs: OutputPaths | Sequence[Path] | None = None,
     observers: Sequence = (),
-    partitions: int | None = None,
     stamp: Stamp = NO_STAMP,
 ) -> AppliedFile:
     """:func:`score` in a session of its own on ``master``; a driver JVM that died says so."""
     with spark_session(master, conf) as spark:
         memory = spark.sparkContext.getConf().get("spark.driver.memory", "default")
         try:
-            return score(spark, path, model_uri, outputs, observers, partitions, stamp)
+            return score(spark, path, model_uri, outputs, observers, stamp=stamp)
         except DataContractError:
             raise
         except Exception as exc:

@@ -254,12 +254,14 @@ def test_a_folder_replaces_a_file_and_a_file_replaces_a_folder(tmp_path):
 
 
 def test_staged_outputs_leave_nothing_behind_on_failure(tmp_path):
-    target = tmp_path / "predictions.parquet"
-    target.write_text("previous")
-    with pytest.raises(RuntimeError), staged_outputs([target]) as (staged,):
-        staged.write_text("half")
+    targets = outputs(tmp_path)
+    for target in targets:
+        target.write_text("previous")
+    with pytest.raises(RuntimeError), staged_outputs(targets) as staged:
+        staged.predictions.write_text("half")
         raise RuntimeError("scoring failed")
-    assert target.read_text() == "previous" and os.listdir(tmp_path) == ["predictions.parquet"]
+    assert [target.read_text() for target in targets] == ["previous"] * 2
+    assert sorted(os.listdir(tmp_path)) == ["predictions.parquet", "rejected.parquet"]
 
 
 def test_a_failed_output_write_stops_the_sink_before_the_error_leaves(tmp_path, monkeypatch):

@@ -570,13 +570,13 @@ def apply_to_file(
     fed = Observers([counts, *observers])
     scorer = _Scorer(model, production.layout, fed, workers or min(MAX_WORKERS, os.cpu_count() or 1))
     whole_rows = None
-    targets = list(OutputPaths(*outputs)) if outputs is not None else []
+    targets = OutputPaths(*map(Path, outputs)) if outputs is not None else None
     with staged_outputs(targets) as staged:
         writers = []
-        if staged:
+        if staged is not None:
             writers = [
-                production.layout.predictions_writer(staged[0]),
-                pq.ParquetWriter(staged[1], production.rejected_schema),
+                production.layout.predictions_writer(staged.predictions),
+                pq.ParquetWriter(staged.rejected, production.rejected_schema),
             ]
         writer = _Background(lambda tables: _write(writers, tables))
         sunk = _Background(sink) if sink is not None else None  # a thread of its own, beside the writer
@@ -621,4 +621,4 @@ def apply_to_file(
         totals = counts.result()
         if totals["rows_input"] != production.rows:  # the file changed while it was read
             raise DataContractError(f"{path}: {production.rows} rows in its metadata but {totals['rows_input']} read.")
-    return AppliedFile(production.source, totals, list(observers), OutputPaths(*targets) if targets else None)
+    return AppliedFile(production.source, totals, list(observers), targets)

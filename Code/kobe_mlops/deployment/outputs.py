@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,21 +74,18 @@ def install(staged: Path, target: Path) -> None:
 
 
 @contextmanager
-def staged_outputs(targets: Sequence[Path]) -> Iterator[list[Path]]:
-    """Temporary paths for ``targets``, installed in order if the block succeeds (those it created),
-    deleted otherwise."""
-    targets = [Path(target) for target in targets]
-    for target in targets:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    staged = [staging_path(target) for target in targets]
+def staged_outputs(targets: OutputPaths | None) -> Iterator[OutputPaths | None]:
+    """Hidden paths beside ``targets``, published if the block succeeds, removed in any case (None: no outputs)."""
+    if targets is None:
+        yield None
+        return
+    targets.prepare()
+    staged = targets.staging()
     try:
         yield staged
-        for path, target in zip(staged, targets, strict=True):
-            if path.exists():
-                install(path, target)
+        publish(staged, targets)
     finally:
-        for path in staged:
-            remove(path)
+        discard(staged)
 
 
 def publish(staged: OutputPaths, targets: OutputPaths) -> None:

@@ -291,11 +291,11 @@ def score(
         narrow = narrow.repartitionByRange(wanted, _ROW).sortWithinPartitions(_ROW)
 
     template = Observers([RowCounts(), *observers])
-    targets = list(OutputPaths(*outputs)) if outputs is not None else []
+    targets = OutputPaths(*map(Path, outputs)) if outputs is not None else None
     with tempfile.TemporaryDirectory(prefix="kobe-spark-model-") as model_dir, staged_outputs(targets) as staged:
         local_model = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=model_dir)
         archive = SparkModelCache.add_local_model(spark, local_model)
-        predictions_dir = staged[0] if staged else None
+        predictions_dir = staged.predictions if staged is not None else None
         if predictions_dir is not None:
             predictions_dir.mkdir()
         task = _Task(
@@ -318,14 +318,14 @@ def score(
             if reasons.count():
                 # Spark broadcasts the reasons when they are few (the usual case): the file is not shuffled.
                 rejected = original.join(reasons, on=_ROW).orderBy(_ROW).select(*schema.names, REASON_COLUMN)
-                if staged:
-                    rejected.write.parquet(str(staged[1]))
-                    _tidy(staged[1])
-                    rejected = spark.read.parquet(str(staged[1]))
+                if staged is not None:
+                    rejected.write.parquet(str(staged.rejected))
+                    _tidy(staged.rejected)
+                    rejected = spark.read.parquet(str(staged.rejected))
                 folded = rejected.mapInArrow(partial(_fold_rejected, task), _OUT_SCHEMA)
                 rejected_states = folded.select(_PARTITION, _STATE).collect()
-            elif staged:
-                _write_empty(pa.schema([*schema, pa.field(REASON_COLUMN, pa.string())]), staged[1])
+            elif staged is not None:
+                _write_empty(pa.schema([*schema, pa.field(REASON_COLUMN, pa.string())]), staged.rejected)
             merged = _merge_states(template, states, rejected_states)
         finally:
             shutil.rmtree(meta, ignore_errors=True)
@@ -334,7 +334,7 @@ def score(
             if not any(predictions_dir.iterdir()):
                 _write_empty(layout.predictions_schema, predictions_dir)
     counts = merged.members[0].result()
-    return AppliedFile(source, counts, merged.members[1:], OutputPaths(*targets) if targets else None, "spark")
+    return AppliedFile(source, counts, merged.members[1:], targets, "spark")
 
 
 def score_in_new_session(

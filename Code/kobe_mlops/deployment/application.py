@@ -15,7 +15,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -164,6 +164,8 @@ class BatchLayout:
     has_target: bool
     nullable_integers: frozenset[str] = frozenset()
     stamp: Stamp = NO_STAMP
+    # The whole file's repeated shot ids and their counts (a repeat may span batches); None: each batch alone.
+    repeated_ids: dict | None = field(default=None, compare=False, repr=False)
     # game_date strings found valid in an earlier batch: a file repeats its few thousand dates.
     valid_dates: set = field(default_factory=set, compare=False, repr=False)
 
@@ -191,11 +193,17 @@ class BatchLayout:
 
     @classmethod
     def of_schema(
-        cls, schema: pa.Schema, source: str, nullable_integers: Iterable[str] = (), stamp: Stamp = NO_STAMP
+        cls,
+        schema: pa.Schema,
+        source: str,
+        nullable_integers: Iterable[str] = (),
+        stamp: Stamp = NO_STAMP,
+        repeated_ids: dict | None = None,
     ) -> BatchLayout:
         ids = tuple(name for name in config.ID_COLUMNS if name in schema.names)
         id_types = tuple(schema.field(name).type for name in ids)
-        return cls(source, ids, id_types, config.TARGET in schema.names, frozenset(nullable_integers), stamp)
+        has_target = config.TARGET in schema.names
+        return cls(source, ids, id_types, has_target, frozenset(nullable_integers), stamp, repeated_ids)
 
 
 def _feature_matrix(columns: dict, rows: int) -> np.ndarray:
@@ -228,16 +236,11 @@ def _joined(*parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarr
     return positions, np.array([found[row] for row in positions.tolist()], dtype=object)
 
 
-def score_batch(
-    batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout, id_rejected: tuple | None = None
-) -> ScoredBatch:
+def score_batch(batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout) -> ScoredBatch:
     """The data contract, then the model, on one batch (both engines'); rejected rows come back as
-    positions and ``split_valid_rows``'s reasons. ``id_rejected``: the whole file's ``shot_id``
-    rejections in this batch (None: this batch's own)."""
+    positions and the reasons ``split_valid_rows`` would give."""
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-    # The shot ids too unless they were checked over the whole file; the dates here.
-    own = id_rejections_of(table.select(list(layout.ids)), shot_ids=id_rejected is None, valid_dates=layout.valid_dates)
-    id_rejected = own if id_rejected is None else _joined(id_rejected, own)
+    id_rejected = id_rejections_of(table.select(list(layout.ids)), layout.valid_dates, layout.repeated_ids)
     checked = [name for name in layout.read_columns if name not in layout.ids]  # the ids: above
     columns = {name: table.column(name) for name in checked}
     if all(pa.types.is_integer(c.type) or pa.types.is_floating(c.type) for c in columns.values()):
@@ -294,11 +297,7 @@ def score_batch(
 
 
 def id_rejections_of(
-    table: pa.Table,
-    shot_ids: bool = True,
-    dates: bool = True,
-    valid_dates: set | None = None,
-    repeats: dict | None = None,
+    table: pa.Table, valid_dates: set | None = None, repeats: dict | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(positions, reasons)`` of the rows whose ids break the contract's ``ID_RULES``, in its words.
 
@@ -306,13 +305,13 @@ def id_rejections_of(
     and not at all if in ``valid_dates`` (to which the text dates found valid are added).
     """
     parts = []
-    if shot_ids and "shot_id" in table.column_names:
+    if "shot_id" in table.column_names:
         column = table.column("shot_id")
         ids = column.to_numpy() if pa.types.is_integer(column.type) and not column.null_count else None
         if ids is None or repeats or not np.all(ids[1:] > ids[:-1]):
             reasons = id_rejections(pd.DataFrame({"shot_id": column.to_pandas()}), repeats)
             parts.append((reasons.index.to_numpy(dtype="int64"), reasons.to_numpy(dtype=object)))
-    if dates and "game_date" in table.column_names:
+    if "game_date" in table.column_names:
         column = table.column("game_date").combine_chunks()
         if not (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)) or column.null_count:
             distinct = pc.unique(column)
@@ -396,11 +395,17 @@ class ProductionFile:
                     ) from None
             first += rows
 
-    def shot_id_rejections(self) -> tuple[np.ndarray, np.ndarray]:
-        """The ``shot_id`` rejections over the whole file (a repeat may sit in two batches)."""
-        if "shot_id" not in self.layout.ids or self.ids_increase():
-            return np.empty(0, dtype="int64"), np.empty(0, dtype=object)
-        return id_rejections_of(pa.Table.from_batches(list(self.batches(["shot_id"]))), dates=False)
+    def repeated_ids(self) -> dict | None:
+        """The shot ids (whole numbers, as the contract reads them) the file carries more than once, and
+        how often; None without shot ids. Increasing integer ids, the usual case, take no memory."""
+        if "shot_id" not in self.layout.ids:
+            return None
+        if self.ids_increase():
+            return {}
+        ids = pa.Table.from_batches(list(self.batches(["shot_id"]))).column(0)  # 8 bytes a row
+        number = pd.to_numeric(ids.to_pandas(), errors="coerce")
+        counts = number[number == np.floor(number)].value_counts()
+        return counts[counts > 1].to_dict()
 
     def ids_increase(self) -> bool:
         """Whether the shot ids are integers increasing through the file (none repeats): constant memory."""
@@ -529,8 +534,8 @@ class _Scorer:
         for copy in self.copies:
             self.spare.put(copy)
 
-    def _score(self, batch: pa.RecordBatch, id_rejected: tuple) -> ScoredBatch:
-        checked = score_batch(batch, self.model, self.layout, id_rejected)
+    def _score(self, batch: pa.RecordBatch) -> ScoredBatch:
+        checked = score_batch(batch, self.model, self.layout)
         copy = self.spare.get()
         try:
             copy.update(checked)  # its scored rows; the rejected ones are folded once read back
@@ -538,8 +543,8 @@ class _Scorer:
             self.spare.put(copy)
         return checked
 
-    def submit(self, batch: pa.RecordBatch, id_rejected: tuple) -> Future:
-        return self.pool.submit(self._score, batch, id_rejected)
+    def submit(self, batch: pa.RecordBatch) -> Future:
+        return self.pool.submit(self._score, batch)
 
     def close(self, observers: Observers) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -568,7 +573,8 @@ def apply_to_file(
     production = ProductionFile(path, batch_rows, stamp)
     counts = RowCounts()
     fed = Observers([counts, *observers])
-    scorer = _Scorer(model, production.layout, fed, workers or min(MAX_WORKERS, os.cpu_count() or 1))
+    layout = replace(production.layout, repeated_ids=production.repeated_ids())  # a repeat may span batches
+    scorer = _Scorer(model, layout, fed, workers or min(MAX_WORKERS, os.cpu_count() or 1))
     whole_rows = None
     targets = OutputPaths(*map(Path, outputs)) if outputs is not None else None
     with staged_outputs(targets) as staged:
@@ -597,14 +603,9 @@ def apply_to_file(
                 sunk.put(checked.predictions)
 
         pending: deque = deque()
-        id_positions, id_reasons = production.shot_id_rejections()  # a repeat may sit in two batches
-        first = 0
         try:
             for number, batch in enumerate(_read_ahead(production.batches())):
-                low, high = np.searchsorted(id_positions, [first, first + batch.num_rows])
-                id_rejected = (id_positions[low:high] - first, id_reasons[low:high])
-                first += batch.num_rows
-                pending.append((number, batch.num_rows, scorer.submit(batch, id_rejected)))
+                pending.append((number, batch.num_rows, scorer.submit(batch)))
                 while len(pending) > scorer.workers:
                     finish(*pending.popleft())
             while pending:

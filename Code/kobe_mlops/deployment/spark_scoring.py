@@ -36,7 +36,6 @@ from kobe_mlops.deployment.application import (
     ProductionFile,
     Stamp,
     embedded_model,
-    id_rejections_of,
     pandas_index_columns,
     readable_detail,
     score_batch,
@@ -146,7 +145,6 @@ class _Task:
     model_archive: str  # MLflow's SparkModelCache name for the registered model
     predictions_dir: str  # where the part files go; empty: count and fold only
     observers: bytes  # pickled Observers: each partition starts from a fresh copy
-    repeated_ids: dict | None  # the whole file's repeated shot ids and their counts; None: no shot_id
 
 
 def _repeated_ids(frame: DataFrame, local: ProductionFile | None) -> dict | None:
@@ -194,12 +192,7 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
     seen = 0  # rows of the partition before this batch
     try:
         for batch in batches:
-            ids = None  # the shot ids against the whole file's repeats: a repeat may sit in another partition
-            if task.repeated_ids is not None:
-                ids = id_rejections_of(
-                    pa.table({"shot_id": batch.column("shot_id")}), dates=False, repeats=task.repeated_ids
-                )
-            checked = score_batch(batch, model, task.layout, ids)
+            checked = score_batch(batch, model, task.layout)
             if staged is not None and checked.predictions.num_rows:
                 writer = writer or task.layout.predictions_writer(staged)
                 writer.write_table(checked.predictions)
@@ -281,7 +274,8 @@ def score(
     original = read_production(spark, source, local)
     schema = to_arrow_schema(original.drop(_ROW).schema)
     gaps = local.layout.nullable_integers if local is not None else ()
-    layout = BatchLayout.of_schema(schema, source, gaps, stamp)
+    # The whole file's repeated shot ids: a repeat may sit in another partition.
+    layout = BatchLayout.of_schema(schema, source, gaps, stamp, _repeated_ids(original, local))
     wanted = partitions or spark.sparkContext.defaultParallelism
     # Only the needed columns cross to Python; the row position only when a shuffle moves rows.
     narrow = original.select(*layout.read_columns)
@@ -298,9 +292,7 @@ def score(
         predictions_dir = staged.predictions if staged is not None else None
         if predictions_dir is not None:
             predictions_dir.mkdir()
-        task = _Task(
-            layout, archive, str(predictions_dir or ""), pickle.dumps(template), _repeated_ids(original, local)
-        )
+        task = _Task(layout, archive, str(predictions_dir or ""), pickle.dumps(template))
         checked = narrow.mapInArrow(partial(_score_partition, task), _OUT_SCHEMA)
         # Through a small staging folder: the scoring runs once and the driver collects only the states.
         meta = Path(tempfile.mkdtemp(prefix="kobe-spark-meta-"))

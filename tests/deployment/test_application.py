@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pytest
-from deployment_support import DistanceModel, Keep, outputs
+from deployment_support import DistanceModel, Keep, outputs, shots, write
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import REASON_COLUMN
@@ -113,9 +113,7 @@ def test_only_the_shot_model_with_an_any_schema_skips_mlflow_s_per_value_check(t
 def test_small_row_groups_are_read_together_into_batches_of_the_engine_s_size(tmp_path):
     """A file an appending writer left (many small row groups) streams in batches of ``batch_rows``;
     a clean file still gets its (empty) rejected output."""
-    frame = pd.concat([production()] * 60, ignore_index=True).assign(shot_id=lambda f: np.arange(len(f)))
-    path = tmp_path / "appended.parquet"
-    frame.to_parquet(path, index=False, row_group_size=6)  # 60 row groups of 6 rows
+    path = write(shots(360), tmp_path / "appended.parquet", row_group_size=6)  # 60 row groups of 6 rows
     written = outputs(tmp_path)
     result = apply_to_file(path, DistanceModel(), written, [Keep()], batch_rows=100)
     assert result.counts["rows_input"] == 360
@@ -126,7 +124,7 @@ def test_small_row_groups_are_read_together_into_batches_of_the_engine_s_size(tm
 def test_ids_are_checked_over_the_whole_file_as_the_contract_checks_a_whole_frame(tmp_path):
     """A shot_id repeated in two batches, a date in another format and a missing one are rejected
     with the contract's own reasons, as when the whole file is checked at once."""
-    frame = pd.concat([production()] * 10, ignore_index=True).assign(shot_id=lambda f: np.arange(len(f)) + 1)
+    frame = shots(60).assign(shot_id=lambda f: np.arange(len(f)) + 1)
     frame.loc[55, "shot_id"] = 3  # the repeat sits 50 rows (several batches) away
     frame.loc[[20, 45], "game_date"] = "01/21/2010"  # in two batches: a bad date is never taken as known
     frame.loc[30, "game_date"] = None

@@ -293,12 +293,10 @@ def score_batch(batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout) ->
     return ScoredBatch(predictions, _NO_ROWS, positions.astype("int64"), reasons, floats)
 
 
-# --- The ids: checked once over the whole file ---------------------------------------------------
+# --- The ids -------------------------------------------------------------------------------------
 
 
-def id_rejections_of(
-    table: pa.Table, valid_dates: set | None = None, repeats: dict | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def id_rejections_of(table: pa.Table, valid_dates: set, repeats: dict | None) -> tuple[np.ndarray, np.ndarray]:
     """``(positions, reasons)`` of the rows whose ids break the contract's ``ID_RULES``, in its words.
 
     ``repeats``: the whole file's repeated shot ids. Each distinct ``game_date`` is checked once,
@@ -315,7 +313,7 @@ def id_rejections_of(
         column = table.column("game_date").combine_chunks()
         if not (pa.types.is_timestamp(column.type) or pa.types.is_date(column.type)) or column.null_count:
             distinct = pc.unique(column)
-            cached = valid_dates is not None and pa.types.is_string(column.type)
+            cached = pa.types.is_string(column.type)
             if cached and valid_dates:
                 distinct = distinct.filter(pc.invert(pc.is_in(distinct, pa.array(list(valid_dates), pa.string()))))
             reasons = id_rejections(pd.DataFrame({"game_date": distinct.to_pandas()}))

@@ -279,8 +279,8 @@ def score(
     wanted = partitions or spark.sparkContext.defaultParallelism
     # Only the needed columns cross to Python; the row position only when a shuffle moves rows.
     narrow = original.select(*layout.read_columns)
-    metadata = local.parquet.metadata if local is not None else None
-    if partitions or (metadata and metadata.num_row_groups < wanted and metadata.num_rows >= SPREAD_MIN_ROWS):
+    spread = local is not None and local.parquet.num_row_groups < wanted and local.rows >= SPREAD_MIN_ROWS
+    if partitions or spread:
         narrow = original.select(_ROW, *layout.read_columns)
         narrow = narrow.repartitionByRange(wanted, _ROW).sortWithinPartitions(_ROW)
 

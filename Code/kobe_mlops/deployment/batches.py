@@ -1,9 +1,8 @@
 """What a scoring engine hands to the figures of a run: scored batches, fed to batch observers.
 
-An observer folds each :class:`ScoredBatch` into a small, picklable state (``update(batch)``),
-folds in a copy that saw other batches (``merge(other) -> self``: Spark runs one copy per
-partition) and reports from its state alone (``result()``). It never keeps the rows: counts,
-metrics and drift live in :mod:`kobe_mlops.monitoring`, a layer above the engines.
+An observer folds each :class:`ScoredBatch` into a small, picklable state (``update(batch)``), folds
+in a copy that saw other batches (``merge(other) -> self``) and reports from its state (``result()``);
+it never keeps rows. The figures themselves live in :mod:`kobe_mlops.monitoring`.
 """
 
 from __future__ import annotations
@@ -18,12 +17,9 @@ from kobe_mlops import config
 
 @dataclass
 class ScoredBatch:
-    """One batch after the data contract and the model, as Arrow tables.
-
-    ``predictions`` has the predictions output's columns; ``rejected`` the file's columns plus
-    ``rejection_reason`` (empty, maybe without columns, until the engine reads them back from
-    ``rejected_positions`` and ``reasons``).
-    """
+    """One batch after the data contract and the model: ``predictions`` (the output's columns) and
+    ``rejected`` (the file's columns and ``rejection_reason``; empty until the engine reads them back
+    from ``rejected_positions`` and ``reasons``)."""
 
     predictions: pa.Table
     rejected: pa.Table

@@ -1,7 +1,7 @@
 """Choose the batch scoring engine of the application step: one pandas process, the served API, or Spark.
 
-Every engine returns the same :class:`~kobe_mlops.deployment.application.AppliedFile`, so the
-step logs the same metrics whichever ran.
+Every engine returns the same :class:`~kobe_mlops.deployment.application.AppliedFile`: the step logs
+the same metrics whichever ran.
 """
 
 from __future__ import annotations
@@ -31,12 +31,10 @@ def apply_with_engine(
     sink: Callable[[pa.Table], None] | None = None,
     model=None,
 ) -> AppliedFile:
-    """Score ``path`` with the model at ``model_uri`` on ``engine``; the result is the same either way.
+    """Score ``path`` with the model at ``model_uri`` (``model``: it loaded already) on ``engine``.
 
-    ``pandas`` streams the file through the loaded model (``model``, if given, is it already), or
-    with ``scoring_url`` through the served one; ``spark`` runs on ``spark_master`` with the extra
-    ``spark_conf`` settings (``{"spark.driver.memory": "1g"}``) and takes no ``sink`` (its executors
-    write the predictions). The other arguments as in
+    ``pandas`` with a ``scoring_url`` scores through the served model; ``spark`` runs on ``spark_master``
+    with the extra ``spark_conf`` settings and takes no ``sink``. The rest as in
     :func:`~kobe_mlops.deployment.application.apply_to_file`.
     """
     if scoring_url and engine != "pandas":

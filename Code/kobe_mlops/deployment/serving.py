@@ -9,6 +9,7 @@ MLflow's REST protocol behind the embedded pyfunc's ``predict(frame)``. The comm
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -100,8 +101,7 @@ class RestScoringClient:
 
 @dataclass(eq=False)
 class ModelServer:
-    """``mlflow models serve`` for one model URI on a loopback port (a free one by default), as a
-    context manager."""
+    """``mlflow models serve`` for one model URI on a loopback port (a free one by default); a context manager."""
 
     model_uri: str = config.CHAMPION_URI
     host: str = DEFAULT_HOST
@@ -145,11 +145,9 @@ class ModelServer:
                     f"mlflow models serve exited with code {code}{hint} before answering "
                     f"/ping. Its last output:\n{self.log_path.read_text()[-1500:]}"
                 )
-            try:
+            with contextlib.suppress(requests.RequestException):
                 if requests.get(f"{self.url}/ping", timeout=2).status_code == 200:
                     return self
-            except requests.RequestException:
-                pass
             time.sleep(0.5)
         self.stop()
         raise ScoringError(

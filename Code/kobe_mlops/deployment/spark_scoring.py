@@ -1,10 +1,8 @@
 """Batch scoring on Spark: the pandas engine's batch function, outputs and figures, spread over executors.
 
-Each partition runs :func:`~kobe_mlops.deployment.application.score_batch` on its Arrow batches
-(``mapInArrow``, the model loaded once per worker by MLflow's ``SparkModelCache``), writes its
-valid rows as a part file of the predictions folder and returns only the rejected positions and
-its observers' pickled state; the rejected rows get their columns back by a join. Nothing
-proportional to the rows reaches the driver, so on a cluster the outputs must be on shared storage.
+Each partition runs :func:`~kobe_mlops.deployment.application.score_batch` (``mapInArrow``), writes
+a part file and returns only its rejected positions and observers' state: nothing proportional to
+the rows reaches the driver, so on a cluster the outputs must be on shared storage.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ import pickle
 import shutil
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,7 +38,7 @@ from kobe_mlops.deployment.application import (
     score_batch,
 )
 from kobe_mlops.deployment.batches import Observers, RowCounts, ScoredBatch
-from kobe_mlops.deployment.outputs import OutputPaths, remove, staged_outputs
+from kobe_mlops.deployment.outputs import OutputPaths, remove, staged_outputs, staging_path
 
 try:
     from pyspark.sql import DataFrame, SparkSession
@@ -68,8 +65,7 @@ _OUT_SCHEMA = f"`{_ROW}` long, `{REASON_COLUMN}` string, `{_PARTITION}` long, `{
 
 
 def worker_python(master: str) -> str:
-    """The interpreter Spark's Python workers run: locally always this one (a stale ``PYSPARK_PYTHON``
-    has no pandas); on a cluster a ``PYSPARK_PYTHON`` set by the user wins."""
+    """Locally always this interpreter (a stale ``PYSPARK_PYTHON`` has no pandas); on a cluster the user's."""
     if not master.startswith("local") and os.environ.get("PYSPARK_PYTHON"):
         return os.environ["PYSPARK_PYTHON"]
     return sys.executable
@@ -121,8 +117,8 @@ class SparkDriverError(RuntimeError):
 
 
 def read_production(spark: SparkSession, path: str, local: ProductionFile | None = None) -> DataFrame:
-    """The production parquet (a file or a folder of part files) with each row's position, refused
-    with the pandas engine's :class:`DataContractError` messages."""
+    """The production parquet (a file or a folder of part files) with each row's position; refused with
+    the pandas engine's messages."""
     try:
         frame = spark.read.parquet(path)
     except Exception as exc:  # Spark wraps corrupt or non-parquet input in several error types
@@ -148,8 +144,8 @@ class _Task:
 
 
 def _repeated_ids(frame: DataFrame, local: ProductionFile | None) -> dict | None:
-    """The shot ids (as the contract reads them: whole numbers) that appear more than once in the file,
-    with their counts; an aggregate the driver collects unless the local file's ids increase."""
+    """:meth:`ProductionFile.repeated_ids` by an aggregate the driver collects (skipped when a local
+    file's ids increase)."""
     if "shot_id" not in frame.columns:
         return None
     if local is not None and local.ids_increase():
@@ -180,14 +176,11 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
     from mlflow.pyfunc.spark_model_cache import SparkModelCache
     from pyspark import TaskContext
 
-    context = TaskContext.get()
-    partition = context.partitionId()
+    partition = TaskContext.get().partitionId()
     model = embedded_model(SparkModelCache.get_or_load(task.model_archive)[0])  # loaded once per Python worker
     observers: Observers = pickle.loads(task.observers)
     target = Path(task.predictions_dir) / _PART_NAME.format(partition) if task.predictions_dir else None
-    staged = (
-        target.with_name(f".{target.name}.{context.attemptNumber()}.{uuid.uuid4().hex[:8]}.tmp") if target else None
-    )
+    staged = staging_path(target) if target else None  # a failed attempt's: removed by _tidy or discarded
     writer = None
     seen = 0  # rows of the partition before this batch
     try:
@@ -204,15 +197,11 @@ def _score_partition(task: _Task, batches: Iterator[pa.RecordBatch]) -> Iterator
                     rows = pa.array((partition << 33) + seen + checked.rejected_positions)
                 yield _out_batch(rows, checked.reasons)
             seen += batch.num_rows
-        if writer is not None:
-            writer.close()
-            writer = None
-            os.replace(staged, target)  # a retried task overwrites its part: no duplicate rows
     finally:
         if writer is not None:
             writer.close()
-        if staged is not None:
-            staged.unlink(missing_ok=True)
+    if writer is not None:
+        os.replace(staged, target)  # a retried task overwrites its part: no duplicate rows
     yield _out_batch(partition=partition, observers=observers)
 
 
@@ -286,7 +275,12 @@ def score(
 
     template = Observers([RowCounts(), *observers])
     targets = OutputPaths(*map(Path, outputs)) if outputs is not None else None
-    with tempfile.TemporaryDirectory(prefix="kobe-spark-model-") as model_dir, staged_outputs(targets) as staged:
+    with (
+        tempfile.TemporaryDirectory(prefix="kobe-spark-model-") as model_dir,
+        # Through a small staging folder: the scoring runs once and the driver collects only the states.
+        tempfile.TemporaryDirectory(prefix="kobe-spark-meta-", ignore_cleanup_errors=True) as meta,
+        staged_outputs(targets) as staged,
+    ):
         local_model = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=model_dir)
         archive = SparkModelCache.add_local_model(spark, local_model)
         predictions_dir = staged.predictions if staged is not None else None
@@ -294,33 +288,28 @@ def score(
             predictions_dir.mkdir()
         task = _Task(layout, archive, str(predictions_dir or ""), pickle.dumps(template))
         checked = narrow.mapInArrow(partial(_score_partition, task), _OUT_SCHEMA)
-        # Through a small staging folder: the scoring runs once and the driver collects only the states.
-        meta = Path(tempfile.mkdtemp(prefix="kobe-spark-meta-"))
         try:
-            try:
-                checked.write.mode("overwrite").parquet(str(meta / "checked"))
-            except Exception:
-                if local is not None:
-                    local.check_row_groups()  # names an unreadable row group, if that is what failed
-                raise
-            checked = spark.read.parquet(str(meta / "checked"))
-            states = checked.filter(F.col(_STATE).isNotNull()).select(_PARTITION, _STATE).collect()
-            reasons = checked.filter(F.col(_ROW).isNotNull()).select(_ROW, REASON_COLUMN)
-            rejected_states = []
-            if reasons.count():
-                # Spark broadcasts the reasons when they are few (the usual case): the file is not shuffled.
-                rejected = original.join(reasons, on=_ROW).orderBy(_ROW).select(*schema.names, REASON_COLUMN)
-                if staged is not None:
-                    rejected.write.parquet(str(staged.rejected))
-                    _tidy(staged.rejected)
-                    rejected = spark.read.parquet(str(staged.rejected))
-                folded = rejected.mapInArrow(partial(_fold_rejected, task), _OUT_SCHEMA)
-                rejected_states = folded.select(_PARTITION, _STATE).collect()
-            elif staged is not None:
-                _write_empty(pa.schema([*schema, pa.field(REASON_COLUMN, pa.string())]), staged.rejected)
-            merged = _merge_states(template, states, rejected_states)
-        finally:
-            shutil.rmtree(meta, ignore_errors=True)
+            checked.write.parquet(f"{meta}/checked")
+        except Exception:
+            if local is not None:
+                local.check_row_groups()  # names an unreadable row group, if that is what failed
+            raise
+        checked = spark.read.parquet(f"{meta}/checked")
+        states = checked.filter(F.col(_STATE).isNotNull()).select(_PARTITION, _STATE).collect()
+        reasons = checked.filter(F.col(_ROW).isNotNull()).select(_ROW, REASON_COLUMN)
+        rejected_states = []
+        if reasons.count():
+            # Spark broadcasts the reasons when they are few (the usual case): the file is not shuffled.
+            rejected = original.join(reasons, on=_ROW).orderBy(_ROW).select(*schema.names, REASON_COLUMN)
+            if staged is not None:
+                rejected.write.parquet(str(staged.rejected))
+                _tidy(staged.rejected)
+                rejected = spark.read.parquet(str(staged.rejected))
+            folded = rejected.mapInArrow(partial(_fold_rejected, task), _OUT_SCHEMA)
+            rejected_states = folded.select(_PARTITION, _STATE).collect()
+        elif staged is not None:
+            _write_empty(pa.schema([*schema, pa.field(REASON_COLUMN, pa.string())]), staged.rejected)
+        merged = _merge_states(template, states, rejected_states)
         if predictions_dir is not None:
             _tidy(predictions_dir)
             if not any(predictions_dir.iterdir()):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import queue
 import re
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -522,23 +522,20 @@ def _write(writers: list[pq.ParquetWriter], tables: tuple[pa.Table, ...]) -> Non
 
 class _Scorer:
     """Scores batches on a pool of threads (numpy, pyarrow and scikit-learn release the GIL), each
-    folding into a copy of the observers of its own, merged into the caller's at the end."""
+    thread folding into its own copy of the observers, merged into the caller's at the end."""
 
     def __init__(self, model, layout: BatchLayout, observers: Observers, workers: int):
         self.model, self.layout, self.workers = model, layout, workers
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kobe-score")
-        self.copies = [pickle.loads(pickle.dumps(observers)) for _ in range(workers)]
-        self.spare: queue.Queue = queue.Queue()
-        for copy in self.copies:
-            self.spare.put(copy)
+        self.template, self.copies, self.thread = pickle.dumps(observers), [], threading.local()
+        self.pool = ThreadPoolExecutor(workers, "kobe-score", initializer=self._start_thread)
+
+    def _start_thread(self) -> None:
+        self.thread.observers = pickle.loads(self.template)
+        self.copies.append(self.thread.observers)
 
     def _score(self, batch: pa.RecordBatch) -> ScoredBatch:
         checked = score_batch(batch, self.model, self.layout)
-        copy = self.spare.get()
-        try:
-            copy.update(checked)  # its scored rows; the rejected ones are folded once read back
-        finally:
-            self.spare.put(copy)
+        self.thread.observers.update(checked)  # its scored rows; the rejected ones are folded once read back
         return checked
 
     def submit(self, batch: pa.RecordBatch) -> Future:

@@ -193,17 +193,11 @@ class BatchLayout:
 
     @classmethod
     def of_schema(
-        cls,
-        schema: pa.Schema,
-        source: str,
-        nullable_integers: Iterable[str] = (),
-        stamp: Stamp = NO_STAMP,
-        repeated_ids: dict | None = None,
+        cls, schema: pa.Schema, source: str, nullable_integers: Iterable[str] = (), stamp: Stamp = NO_STAMP
     ) -> BatchLayout:
         ids = tuple(name for name in config.ID_COLUMNS if name in schema.names)
         id_types = tuple(schema.field(name).type for name in ids)
-        has_target = config.TARGET in schema.names
-        return cls(source, ids, id_types, has_target, frozenset(nullable_integers), stamp, repeated_ids)
+        return cls(source, ids, id_types, config.TARGET in schema.names, frozenset(nullable_integers), stamp)
 
 
 def _feature_matrix(columns: dict, rows: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -263,8 +263,8 @@ def score(
     original = read_production(spark, source, local)
     schema = to_arrow_schema(original.drop(_ROW).schema)
     gaps = local.layout.nullable_integers if local is not None else ()
-    # The whole file's repeated shot ids: a repeat may sit in another partition.
-    layout = BatchLayout.of_schema(schema, source, gaps, stamp, _repeated_ids(original, local))
+    layout = BatchLayout.of_schema(schema, source, gaps, stamp)
+    layout = replace(layout, repeated_ids=_repeated_ids(original, local))  # a repeat may sit in another partition
     wanted = partitions or spark.sparkContext.defaultParallelism
     # Only the needed columns cross to Python; the row position only when a shuffle moves rows.
     narrow = original.select(*layout.read_columns)

@@ -291,11 +291,9 @@ def score_batch(batch: pa.RecordBatch | pa.Table, model, layout: BatchLayout) ->
 
 
 def id_rejections_of(table: pa.Table, valid_dates: set, repeats: dict | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(positions, reasons)`` of the rows whose ids break the contract's ``ID_RULES``, in its words.
-
-    ``repeats``: the whole file's repeated shot ids. Each distinct ``game_date`` is checked once,
-    and not at all if in ``valid_dates`` (to which the text dates found valid are added).
-    """
+    """``(positions, reasons)`` of the rows whose ids break the contract's ``ID_RULES`` (``repeats``: the
+    whole file's repeated shot ids). Each distinct ``game_date`` is checked once, and not at all if in
+    ``valid_dates`` (to which the text dates found valid are added)."""
     parts = []
     if "shot_id" in table.column_names:
         column = table.column("shot_id")
@@ -553,11 +551,10 @@ def apply_to_file(
 ) -> AppliedFile:
     """Stream the production parquet at ``path`` through the contract and ``model`` (pyfunc ``predict``).
 
-    ``outputs``: the predictions and rejected files (the latter even when empty), moved into place
-    only when the whole file was scored; None scores and counts only. ``observers`` see every batch.
-    ``workers`` batches are scored at once (default: one per core, at most :data:`MAX_WORKERS`);
-    outputs are written in file order, each scored row stamped with ``stamp``; ``sink`` gets each
-    batch's predictions in file order on a thread of its own.
+    ``outputs``: the predictions and rejected files (both even when empty), in file order, moved into
+    place only when the whole file was scored (None: count only); ``observers`` see every batch.
+    ``workers`` batches are scored at once (default: one per core, at most :data:`MAX_WORKERS`); each
+    scored row is stamped with ``stamp``; ``sink`` gets each batch's predictions in order on a thread.
     """
     production = ProductionFile(path, batch_rows, stamp)
     counts = RowCounts()

@@ -248,10 +248,10 @@ def score(
 ) -> AppliedFile:
     """Validate and score the production parquet at ``path`` with the model at ``model_uri`` on ``spark``.
 
-    ``outputs`` and ``observers`` as in :func:`kobe_mlops.deployment.application.apply_to_file`
-    (outputs are folders of part files). ``partitions`` spreads the needed columns over that many
-    partitions first (a range shuffle that keeps file order); by default only a local file of at
-    least :data:`SPREAD_MIN_ROWS` rows with fewer row groups than Spark has cores is spread.
+    ``outputs`` (folders of part files), ``observers``: as in :func:`.application.apply_to_file`.
+    ``partitions`` spreads the rows over that many partitions first (a range shuffle keeping file
+    order); by default only a local file of :data:`SPREAD_MIN_ROWS` rows or more with fewer row groups
+    than Spark has cores is spread.
     """
     import mlflow
     from mlflow.pyfunc.spark_model_cache import SparkModelCache

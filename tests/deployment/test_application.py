@@ -30,18 +30,14 @@ def production(rows: int = 6) -> pd.DataFrame:
     )
 
 
-def with_bad_rows() -> pd.DataFrame:
-    frame = production().astype({"lat": object})
-    frame.loc[1, "lat"] = "north"
-    frame.loc[4, "period"] = 0
-    return frame
-
-
 def test_every_row_is_scored_or_rejected_with_its_reason_and_predictions_carry_what_scored_them():
     """The model sees only the valid rows' features; a prediction carries the row's ids, features,
     label, its own probability, the model version and the scoring time."""
+    frame = production().astype({"lat": object})
+    frame.loc[1, "lat"] = "north"
+    frame.loc[4, "period"] = 0
     model, scored_at = DistanceModel(), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    result = score_frame(with_bad_rows(), model, source="prod.parquet", stamp=Stamp("7", scored_at))
+    result = score_frame(frame, model, source="prod.parquet", stamp=Stamp("7", scored_at))
     assert result.counts == {"rows_input": 6, "rows_scored": 4, "rows_rejected": 2, "rows_labeled": 3}
     assert result.source == "prod.parquet"
     rejected = result.rejected

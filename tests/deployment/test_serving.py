@@ -21,12 +21,6 @@ def server(pipeline_run):
         yield running
 
 
-@pytest.fixture(scope="module")
-def production(pipeline_run) -> pd.DataFrame:
-    valid, _ = split_valid_rows(pd.read_parquet(pipeline_run.paths.raw_file("prod")))
-    return valid
-
-
 SHOT = [34.0443, -118.2698, 5, 2, 0, 0.0]
 JSON = {"Content-Type": "application/json"}
 
@@ -57,7 +51,8 @@ def test_ping_version_and_probabilities_also_of_numbers_written_as_text(server):
         assert row[config.PREDICTION_COLUMN] == int(row[config.PROBABILITY_COLUMN] >= 0.5)
 
 
-def test_served_probabilities_equal_the_embedded_model_and_refusals_name_the_reason(server, production, tracking):
+def test_served_probabilities_equal_the_embedded_model_and_refusals_name_the_reason(server, pipeline_run, tracking):
+    production, _ = split_valid_rows(pd.read_parquet(pipeline_run.paths.raw_file("prod")))
     embedded = mlflow.pyfunc.load_model(config.CHAMPION_URI).predict(production[config.FEATURES])
     served = RestScoringClient(server.url, batch_rows=2000).predict(production)  # several batches
     assert len(served) == len(production) == 6426

@@ -221,20 +221,29 @@ def violations_message(frame: pd.DataFrame) -> str | None:
     return f"{len(bad)} of {len(frame)} rows break the data contract: {shown}{more}"
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a parquet file, turning every way it can fail into one clear DataContractError."""
-    path = Path(path)
+def readable_detail(exc: BaseException) -> str:
+    """An error's first line, short enough for a one-line message."""
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def require_parquet_path(path: Path) -> None:
+    """The clear error for a path that cannot be a parquet file: missing, a folder or empty."""
     if not path.exists():
         raise DataContractError(f"{path}: file not found.")
     if path.is_dir():
         raise DataContractError(f"{path}: is a folder, expected a parquet file.")
     if path.stat().st_size == 0:
         raise DataContractError(f"{path}: file is empty (0 bytes).")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a parquet file, turning every way it can fail into one clear DataContractError."""
+    path = Path(path)
+    require_parquet_path(path)
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for corrupt input
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise DataContractError(f"{path}: not a readable parquet file ({detail}).") from None
+        raise DataContractError(f"{path}: not a readable parquet file ({readable_detail(exc)}).") from None
     if frame.empty:
         raise DataContractError(f"{path}: has no rows.")
     return frame

@@ -32,7 +32,9 @@ from kobe_mlops.data_acquisition.contract import (
     broken_matrix_rows,
     feature_dtypes,
     id_rejections,
+    readable_detail,
     require_columns,
+    require_parquet_path,
     split_valid_rows,
 )
 from kobe_mlops.deployment.batches import Observers, RowCounts, ScoredBatch, float_values
@@ -329,10 +331,6 @@ def pandas_index_columns(schema: pa.Schema) -> set[str]:
     return {name for name in named if isinstance(name, str)} | {n for n in schema.names if PANDAS_INDEX.match(n)}
 
 
-def readable_detail(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-
-
 class ProductionFile:
     """A production parquet file opened for streaming; opening runs ``read_table``'s checks and messages."""
 
@@ -340,12 +338,7 @@ class ProductionFile:
         self.path = Path(path)
         self.source = str(path)
         self.batch_rows = batch_rows
-        if not self.path.exists():
-            raise DataContractError(f"{path}: file not found.")
-        if self.path.is_dir():
-            raise DataContractError(f"{path}: is a folder, expected a parquet file.")
-        if self.path.stat().st_size == 0:
-            raise DataContractError(f"{path}: file is empty (0 bytes).")
+        require_parquet_path(self.path)
         try:
             self.parquet = pq.ParquetFile(self.path)
             schema = self.parquet.schema_arrow

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import REASON_COLUMN, DataContractError, require_columns
+from kobe_mlops.data_acquisition.contract import REASON_COLUMN, DataContractError, readable_detail, require_columns
 from kobe_mlops.deployment.application import (
     NO_STAMP,
     PANDAS_INDEX,
@@ -34,7 +34,6 @@ from kobe_mlops.deployment.application import (
     Stamp,
     embedded_model,
     pandas_index_columns,
-    readable_detail,
     score_batch,
 )
 from kobe_mlops.deployment.batches import Observers, RowCounts, ScoredBatch

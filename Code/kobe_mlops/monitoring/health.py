@@ -13,7 +13,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from kobe_mlops import config
-from kobe_mlops.data_acquisition.contract import DataContractError
+from kobe_mlops.data_acquisition.contract import DataContractError, readable_detail
 from kobe_mlops.monitoring.calculators import FALSE_ALARM_RATE, psi_from_counts, quantile_edges
 from kobe_mlops.tracking import names, reads
 
@@ -136,7 +136,7 @@ def read_optional(path: Path) -> pd.DataFrame | None:
     try:
         return pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for corrupt input
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        detail = readable_detail(exc)
         raise DataContractError(f"{path}: not a readable parquet file ({detail}); rerun the pipeline.") from None
 
 

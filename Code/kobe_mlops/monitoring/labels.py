@@ -21,6 +21,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from kobe_mlops import config
+from kobe_mlops.data_acquisition.contract import readable_detail
 
 PARTITION = "appended_on"
 RUN_COLUMN = "source_run_id"
@@ -90,7 +91,7 @@ def read_file(path: Path, columns: list[str] | None = None) -> pa.Table:
     try:
         table = ds.dataset(path, format="parquet", schema=SCHEMA).to_table(columns=columns)
     except (pa.ArrowException, OSError) as exc:
-        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        detail = readable_detail(exc)
         problem = f"label store file cannot be read ({detail})"
     else:
         if "game_date" not in table.column_names or not table.column("game_date").null_count:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,26 +15,18 @@ import pandas as pd
 @contextmanager
 def atomic_path(target: str | os.PathLike, private: bool = False) -> Iterator[Path]:
     """A temporary path beside ``target``, moved into place only if the block succeeds: a reader never
-    sees a half-written file, and a failure leaves the previous one untouched. ``private``: the file
-    keeps mkstemp's mode 0600 (it holds a secret) instead of the usual one."""
+    sees a half-written file, and a failure leaves the previous one untouched. The block's writer creates
+    the file with the usual mode; ``private`` creates it first with mode 0600 (it holds a secret)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp_name)
+    tmp_path = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    if private:
+        tmp_path.touch(mode=0o600, exist_ok=False)
     try:
         yield tmp_path
-        if not private and tmp_path.exists() and tmp_path.stat().st_mode & 0o777 == 0o600:
-            tmp_path.chmod(0o666 & ~_current_umask())
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_parquet_atomic(frame: pd.DataFrame, target: str | os.PathLike) -> Path:

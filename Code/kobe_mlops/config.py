@@ -1,8 +1,7 @@
 """The one place for paths, column lists, seeds and names: every module asks :func:`workspace_paths`.
 
 The workspace (generated data, the MLflow store, executed notebooks) is the project root unless
-``KOBE_WORKSPACE`` moves it. A relative path given to the package is taken from the project root,
-so a notebook means the same file whether its kernel starts there or in ``notebooks/``.
+``KOBE_WORKSPACE`` moves it; relative paths are taken from the project root, not the cwd.
 """
 
 from __future__ import annotations
@@ -15,10 +14,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 
 # --- Data -----------------------------------------------------------------------------------
-DATASET_FILES = {
-    "dev": "dataset_kobe_dev.parquet",
-    "prod": "dataset_kobe_prod.parquet",
-}
+DATASET_FILES = {"dev": "dataset_kobe_dev.parquet", "prod": "dataset_kobe_prod.parquet"}
 # SHA-256 of the course files (shared/data/SHA256SUMS); acquisition refuses anything else.
 DATASET_SHA256 = {
     "dataset_kobe_dev.parquet": "3a177adbf7e4ef40cb770940a3aa52ee4880372352d4cf676a94a2d274a36b07",
@@ -62,9 +58,7 @@ RETRAINING_RUN_NAMES = {
 }
 # The replay of production (run_all.py --replay) has an experiment of its own and no registered model.
 REPLAY_EXPERIMENT_NAME = "kobe-shot-replay"
-REPLAY_RUN_NAMES = {
-    "simulacao_operacao": "SimulacaoOperacao",  # parent: one replay, every strategy; one child per batch
-}
+REPLAY_RUN_NAMES = {"simulacao_operacao": "SimulacaoOperacao"}  # one replay, every strategy; a child per batch
 # The replay's scheduled strategy trains a challenger after every this many batches (seasons).
 REPLAY_SCHEDULE_EVERY = 3
 ALL_RUN_NAMES = {**RUN_NAMES, **RETRAINING_RUN_NAMES, **REPLAY_RUN_NAMES}

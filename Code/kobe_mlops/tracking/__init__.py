@@ -1,9 +1,7 @@
-"""MLflow set-up shared by every step.
+"""MLflow set-up shared by every step: the store's URI, the experiment, named and tagged runs.
 
-Runs go to ``sqlite:///<workspace>/mlflow.db`` with artifacts under ``<workspace>/mlruns``, or to
-``MLFLOW_TRACKING_URI`` when set (a relative SQLite path in it is taken from the project root, so a
-kernel in ``notebooks/`` never opens a second store). The runs of one ``run_all.py`` invocation
-share a ``kobe.invocation_id`` tag.
+The store is ``sqlite:///<workspace>/mlflow.db`` (artifacts in ``<workspace>/mlruns``) unless
+``MLFLOW_TRACKING_URI`` is set; a relative SQLite path is taken from the project root.
 """
 
 from __future__ import annotations
@@ -64,13 +62,11 @@ def configure(experiment_name: str = config.EXPERIMENT_NAME) -> str:
     mlflow.set_tracking_uri(uri)
     config.route_pycaret_log()  # the step may load a model, which imports PyCaret
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        # A local store's artifacts go to the workspace, not to ./mlruns of whatever the cwd is.
+    if experiment := client.get_experiment_by_name(experiment_name):
+        experiment_id = experiment.experiment_id
+    else:  # a local store's artifacts go to the workspace, not to ./mlruns of whatever the cwd is
         local = config.workspace_paths().mlflow_artifacts_dir.as_uri() if is_local_store(uri) else None
         experiment_id = client.create_experiment(experiment_name, artifact_location=local)
-    else:
-        experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
@@ -83,11 +79,11 @@ def invocation_id() -> str:
 def _git_commit() -> str | None:
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "HEAD"], cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=5, check=True
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, subprocess.SubprocessError):  # no git, not a repository, or too slow
         return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
+    return result.stdout.strip() or None
 
 
 @contextmanager

@@ -1,7 +1,5 @@
-"""Names of the MLflow metrics, params and tags that one module writes and another reads.
-
-The loggers of ``Treinamento`` and ``PipelineAplicacao`` runs write them; the triggers, trends,
-retraining loop and dashboard read them, so a rename here renames both sides.
+"""Names of the MLflow metrics, params and tags one module writes and another reads: the loggers of
+``Treinamento`` and ``PipelineAplicacao`` write them, the retraining loop and dashboard read them.
 """
 
 from __future__ import annotations
@@ -14,8 +12,7 @@ PRODUCTION_SHOT_IDS_ARTIFACT = "training/production_shot_ids.parquet"
 TRAINING_RUN_TAG = "training_run_id"
 # The model's training support (modeling/support.py), read by the label-free estimate.
 FEATURE_SUPPORT_ARTIFACT = "training/feature_support.json"
-# Probability and outcome on every labelled row the model never learned (base_test, plus a
-# challenger's production holdout): what its label-free estimate is calibrated on.
+# Probability and outcome on the labelled rows the model never learned: its label-free estimate's calibration.
 REFERENCE_SCORES_ARTIFACT = "training/reference_scores.parquet"
 
 
@@ -65,9 +62,8 @@ LOG_LOSS = "log_loss"  # the course's names for the production log loss and F1
 F1_SCORE = "f1_score"
 PSI_PREFIX = "psi_"
 DRIFT_TABLE_ARTIFACT = "drift/feature_comparison.json"
-# Logged by step 04 for the dashboard: rows per drift bin of each feature (feature, base "reference"
-# or "production", value, rows), graded and scored rows per probability rounded to 4 decimals
-# (probability, misses, makes; probability, rows).
+# Step 04's tables for the dashboard: rows per drift bin (feature, base, value, rows), graded and scored
+# rows per probability rounded to 4 decimals (probability, misses, makes; probability, rows).
 DRIFT_DISTRIBUTIONS_ARTIFACT = "drift/feature_distributions.json"
 GRADED_SCORE_COUNTS_ARTIFACT = "labelled/score_counts.json"
 SCORE_COUNTS_ARTIFACT = "scores/score_counts.json"
@@ -98,6 +94,7 @@ CHAMPION_VERSION = "champion_version"  # param: the @champion version the decisi
 # Tags of an alias move: the @champion version before and after it.
 CHAMPION_BEFORE_TAG, CHAMPION_AFTER_TAG = "champion_version_before", "champion_version_after"
 SELECTION_REASON_TAG = "selection_reason"  # Treinamento run and model version: why this model was chosen
+HOLDOUT_LOG_LOSS_PREFIX = "holdout_log_loss_"  # a gate's figure per candidate (ValidacaoChallenger, replay)
 
 # --- SimulacaoOperacao: the season-by-season replay (monitoring/replay.py) --------------------
 # Each child run is a PipelineAplicacao of one strategy on one batch; the parent sums them up.
@@ -114,9 +111,6 @@ RETRAINED = "retrained"  # 1 when the strategy trained a challenger after the ba
 PROMOTED = "promoted"  # 1 when that challenger passed the promotion gate
 REPLAY_POOLED_NULL_LOG_LOSS = "log_loss_null_pooled"  # parent run: the null model over every replayed batch
 FIRED_TRIGGERS_TAG = "fired_triggers"
-
-
-HOLDOUT_LOG_LOSS_PREFIX = "holdout_log_loss_"  # a gate's figure per candidate (ValidacaoChallenger, replay)
 
 
 def holdout_metric(candidate: str) -> str:

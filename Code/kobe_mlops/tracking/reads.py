@@ -34,9 +34,7 @@ def client(uri: str | None = None) -> MlflowClient:
 
 def store_client(client: MlflowClient | None = None) -> MlflowClient | None:
     """``client``, else one on the project's store; None before that store exists (a read must not create it)."""
-    if client is None and store_exists():
-        client = MlflowClient(tracking_uri())
-    return client
+    return client or (MlflowClient(tracking_uri()) if store_exists() else None)
 
 
 # --- Registry ---------------------------------------------------------------------------------

@@ -1,9 +1,7 @@
-"""Runs left RUNNING by a process that died (kill -9, a closed laptop, a lost kernel) are marked FAILED.
+"""Runs left RUNNING by a process that died (kill -9, a lost kernel) are marked FAILED when ``run_all.py`` starts.
 
-:func:`kobe_mlops.tracking.start_run` tags each run with its process (:func:`process_tags`: pid,
-host and start time, so a reused pid is not taken for the same process). When ``run_all.py``
-starts, :func:`fail_orphaned_runs` fails this host's RUNNING runs whose process is gone, nested
-runs included; runs of a live process, another host or without those tags are left alone.
+:func:`kobe_mlops.tracking.start_run` tags each run with its process's pid, host and start time (so a reused
+pid is not taken for the same process); runs of a live process, another host or without those tags are kept.
 """
 
 from __future__ import annotations

@@ -123,8 +123,3 @@ def test_importing_the_package_and_pycaret_writes_nothing_sets_nothing_and_flood
     assert report["findfont_package"] == 0 and report["findfont_pycaret_alone"] > 0, stderr[-2000:]
     assert list((root / "empty").iterdir()) == []  # PyCaret's logs.log went to the workspace's reports/
     assert (root / "workspace" / "reports" / "pycaret.log").is_file()
-
-
-test_importing_the_package_and_pycaret_writes_nothing_sets_nothing_and_floods_no_findfont.start_early = (
-    start_import_check
-)

@@ -9,10 +9,6 @@ import pytest
 from kobe_mlops.io import atomic_path, sha256_of, write_parquet_atomic
 
 
-class Interrupted(Exception):
-    pass
-
-
 def leftovers(folder) -> list[str]:
     return sorted(path.name for path in folder.iterdir() if path.name.endswith(".tmp"))
 
@@ -32,10 +28,10 @@ def test_a_failing_block_leaves_the_old_state_and_no_temporary(tmp_path, old):
     target = tmp_path / "out.txt"
     if old is not None:
         target.write_text(old)
-    with pytest.raises(Interrupted):
+    with pytest.raises(RuntimeError, match="interrupted"):
         with atomic_path(target) as tmp:
             tmp.write_text("half of the n")
-            raise Interrupted
+            raise RuntimeError("interrupted")
     assert sorted(path.name for path in tmp_path.iterdir()) == ([] if old is None else ["out.txt"])
     assert old is None or target.read_text() == old
 

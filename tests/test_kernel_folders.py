@@ -22,6 +22,7 @@ from mlflow import MlflowClient
 
 from conftest import require_shared_data
 from kobe_mlops import config
+from kobe_mlops.tracking import reads
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +51,7 @@ class Copy:
     def __init__(self, project: Path):
         self.project = project
         self.outputs: dict[str, Path] = {}
-        self.files_before: set[str] = set()
+        self.files_before = project_files(project)
 
     def execute(self, notebook: str, cwd: Path, parameters: dict, name: str | None = None) -> None:
         output = self.project / "reports" / "notebooks" / f"{name or notebook}.ipynb"
@@ -80,7 +81,6 @@ def copy(tmp_path_factory) -> Copy:
     (root / "shared").mkdir()
     (root / "shared" / "data").symlink_to(data)
     clone = Copy(project)
-    clone.files_before = project_files(project)
     notebooks = project / "notebooks"
     # A relative data_source: right only if taken from the project root, not from notebooks/.
     clone.execute("01_aquisicao", notebooks, {"data_source": "../shared/data"})
@@ -111,11 +111,7 @@ def test_executed_notebooks_carry_no_findfont_flood(copy):
 
 
 def test_training_again_registers_a_challenger_and_leaves_the_champion(copy):
-    aliases = copy.client().get_registered_model(config.REGISTERED_MODEL_NAME).aliases
-    assert {alias: str(version) for alias, version in aliases.items()} == {
-        config.CHAMPION_ALIAS: "1",
-        config.CHALLENGER_ALIAS: "2",
-    }
+    assert reads.registry_aliases(copy.client()) == {config.CHAMPION_ALIAS: "1", config.CHALLENGER_ALIAS: "2"}
 
 
 def test_acquisition_logs_what_it_copied_and_what_it_reused(copy):

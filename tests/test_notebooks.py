@@ -50,18 +50,10 @@ def test_parameters_cell_is_tagged_and_holds_only_literals(notebook):
         ast.literal_eval(statement.value)  # raises if not a plain literal
 
 
-def cell_source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
 def long_code_cells(cells: list[dict], limit: int = MAX_CODE_CELL_LINES) -> dict[int, int]:
     """``{cell index: lines}`` of the code cells longer than ``limit`` lines (trailing blank lines not counted)."""
-    lengths = {
-        index: len(cell_source(cell).rstrip().splitlines())
-        for index, cell in enumerate(cells)
-        if cell["cell_type"] == "code"
-    }
-    return {index: lines for index, lines in lengths.items() if lines > limit}
+    code = {index: "".join(cell["source"]) for index, cell in enumerate(cells) if cell["cell_type"] == "code"}
+    return {index: lines for index, source in code.items() if (lines := len(source.rstrip().splitlines())) > limit}
 
 
 def test_long_cell_check_counts_code_lines_only():

@@ -12,7 +12,7 @@ from kobe_mlops.modeling.metrics import evaluate_probabilities
 
 pytestmark = pytest.mark.e2e  # every test runs run_all.py or reads the session pipeline run
 
-RUN_NAMES = ["AquisicaoDados", "PreparacaoDados", "Treinamento", "PipelineAplicacao"]
+RUN_NAMES = list(config.RUN_NAMES.values())  # test_config checks them against the course's names
 
 
 def first_runs(client, newest: bool = False) -> dict[str, mlflow.entities.Run]:
@@ -96,8 +96,8 @@ def test_application_accounts_for_every_row(tracking, pipeline_run):
     assert metrics["psi_shot_distance"] > 0.25  # 2PT vs 3PT: a major, expected shift
     predictions = pd.read_parquet(pipeline_run.paths.predictions_prod)
     assert len(predictions) == metrics["rows_scored"]
-    for column in ["shot_id", *config.FEATURES, config.PROBABILITY_COLUMN, config.PREDICTION_COLUMN, config.TARGET]:
-        assert column in predictions
+    columns = {"shot_id", *config.FEATURES, config.PROBABILITY_COLUMN, config.PREDICTION_COLUMN, config.TARGET}
+    assert columns <= set(predictions.columns)
     assert predictions[config.PROBABILITY_COLUMN].between(0, 1).all()
     artifacts = {item.path for item in tracking.list_artifacts(run.info.run_id, "data")}
     assert "data/predictions_prod.parquet" in artifacts

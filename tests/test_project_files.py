@@ -9,6 +9,7 @@ import pytest
 from kobe_mlops import config
 
 ROOT = config.PROJECT_ROOT
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
 def pins(file: str = "requirements.txt") -> dict[str, str]:
@@ -33,23 +34,19 @@ def test_installed_versions_match_the_pins(file):
     assert not mismatched, f"installed versions differ from {file}: {mismatched}"
 
 
-def optional_dependencies() -> dict[str, list[str]]:
-    with open(ROOT / "pyproject.toml", "rb") as handle:
-        dynamic = tomllib.load(handle)["tool"]["setuptools"]["dynamic"]
-    return {extra: spec["file"] for extra, spec in dynamic["optional-dependencies"].items()}
-
-
 def test_pyproject_and_environment_delegate_to_requirements():
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'dependencies = { file = ["requirements.txt"] }' in pyproject
-    assert optional_dependencies() == {"dev": ["requirements-dev.txt"], "scale": ["requirements-scale.txt"]}
+    dynamic = PYPROJECT["tool"]["setuptools"]["dynamic"]
+    assert dynamic["dependencies"] == {"file": ["requirements.txt"]}
+    extras = {extra: spec["file"] for extra, spec in dynamic["optional-dependencies"].items()}
+    assert extras == {"dev": ["requirements-dev.txt"], "scale": ["requirements-scale.txt"]}
     environment = (ROOT / "environment.yml").read_text()
     assert "python=3.11" in environment and "- -e .[dev]" in environment
     assert "==" not in environment, "environment.yml must not pin versions of its own"
 
 
 def test_the_runtime_pins_hold_no_development_tool_and_every_set_up_installs_them():
-    assert not set(pins()) & set(pins("requirements-dev.txt")), "a package is pinned in both files"
+    for extra in ["requirements-dev.txt", "requirements-scale.txt"]:
+        assert not set(pins()) & set(pins(extra)), f"a package is pinned in both requirements.txt and {extra}"
     assert {"pytest", "ruff", "import-linter", "pre-commit", "nbstripout"} <= set(pins("requirements-dev.txt"))
     package = ROOT / "Code" / "kobe_mlops"
     importing = [
@@ -62,19 +59,19 @@ def test_the_runtime_pins_hold_no_development_tool_and_every_set_up_installs_the
     assert "pip install --quiet -e '.[dev,scale]'" in (ROOT / ".ci" / "run").read_text()
 
 
+def ci_lines() -> list[str]:
+    return [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+
+
 def test_ci_runs_exactly_the_readme_test_command():
-    readme = (ROOT / "README.md").read_text()
-    match = re.search(r"<!-- test-command -->\s*```bash\s*\n(.+?)\n```", readme)
+    match = re.search(r"<!-- test-command -->\s*```bash\s*\n(.+?)\n```", (ROOT / "README.md").read_text())
     assert match, "README must show the test command under <!-- test-command -->"
-    command = match.group(1).strip()
-    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
-    assert command in ci_lines
+    assert match.group(1).strip() in ci_lines()
 
 
-def test_scale_extra_pins_live_in_their_own_file():
-    scale = pins("requirements-scale.txt")
-    assert scale["pyspark"].startswith("3.5.")  # pyspark 4 needs pandas >= 2.2 for pandas UDFs; PyCaret pins 2.1
-    assert not set(scale) & set(pins()), "a package is pinned in both requirement files"
+def test_the_scale_extra_pins_pyspark_3_5():
+    # pyspark 4 needs pandas >= 2.2 for pandas UDFs; PyCaret pins 2.1
+    assert pins("requirements-scale.txt")["pyspark"].startswith("3.5.")
 
 
 # --- The module map in Code/README.md --------------------------------------------------------
@@ -101,14 +98,8 @@ def module_map() -> dict[str, str]:
 
 def package_modules() -> set[str]:
     """Every module of the package relative to Code/kobe_mlops, the dashboard pages as one folder."""
-    modules = set()
-    for path in PACKAGE.rglob("*.py"):
-        relative = path.relative_to(PACKAGE).as_posix()
-        if relative.startswith(VIEWS):
-            modules.add(VIEWS)
-        elif path.name != "__init__.py":
-            modules.add(relative)
-    return modules
+    modules = {path.relative_to(PACKAGE).as_posix() for path in PACKAGE.rglob("*.py") if path.name != "__init__.py"}
+    return {VIEWS if module.startswith(VIEWS) else module for module in modules}
 
 
 def test_every_module_has_a_row_in_the_module_map_and_every_row_a_module():
@@ -126,8 +117,7 @@ def test_each_row_names_the_layer_its_path_puts_it_in():
 
 
 def test_the_layer_diagram_is_the_import_linter_contract():
-    with open(ROOT / "pyproject.toml", "rb") as handle:
-        contracts = tomllib.load(handle)["tool"]["importlinter"]["contracts"]
+    contracts = PYPROJECT["tool"]["importlinter"]["contracts"]
     (layers,) = [contract["layers"] for contract in contracts if contract["type"] == "layers"]
     text = (ROOT / "Code" / "README.md").read_text()
     diagram = re.search(r"```text\n(.+? <- .+?)\n```", text)
@@ -142,10 +132,10 @@ LINT_COMMANDS = [".venv/bin/ruff check .", ".venv/bin/ruff format --check .", ".
 
 
 def test_ci_lints_before_the_tests_and_make_lint_runs_the_same_commands():
-    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
-    assert ci_lines[0] == "#!/usr/bin/env bash" and "set -euo pipefail" in ci_lines  # a failing lint stops CI
-    positions = [ci_lines.index(command) for command in LINT_COMMANDS]
-    assert positions == sorted(positions) and positions[-1] < ci_lines.index(".venv/bin/python -m pytest")
+    lines = ci_lines()
+    assert lines[0] == "#!/usr/bin/env bash" and "set -euo pipefail" in lines  # a failing lint stops CI
+    positions = [lines.index(command) for command in LINT_COMMANDS]
+    assert positions == sorted(positions) and positions[-1] < lines.index(".venv/bin/python -m pytest")
     makefile = (ROOT / "Makefile").read_text()
     lint_recipe = re.search(r"^lint:.*\n((?:\t.*\n)+)", makefile, flags=re.M)
     assert lint_recipe, "the Makefile has no lint target"

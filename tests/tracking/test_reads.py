@@ -12,6 +12,7 @@ from kobe_mlops.tracking import names, reads
 
 NAME = config.REGISTERED_MODEL_NAME
 APPLICATION = config.RUN_NAMES["aplicacao"]
+VALIDATED = {"champion_version": "1", "challenger_version": "2"}  # the params of a champion-challenger check
 
 
 def test_store_exists_tells_a_missing_sqlite_file_apart_and_creates_nothing(tmp_path, monkeypatch, empty_mlflow_db):
@@ -40,13 +41,7 @@ def store(tmp_path_factory, empty_mlflow_db):
         ("training", "Treinamento", "FINISHED", {}, {}),
         ("app_old", APPLICATION, "FINISHED", {"model_name": NAME, "model_version": "1"}, {}),
         ("check", "VerificacaoRetreino", "FINISHED", {"champion_version": "1"}, {"decision": "retrain", "reason": "x"}),
-        (
-            "validation",
-            "ValidacaoChallenger",
-            "FINISHED",
-            {"champion_version": "1", "challenger_version": "2"},
-            {"decision": "promote", "reason": "better"},
-        ),
+        ("validation", "ValidacaoChallenger", "FINISHED", VALIDATED, {"decision": "promote", "reason": "better"}),
         ("app_new", APPLICATION, "FINISHED", {}, {}),  # no model params: scored with the champion
         ("app_failed", APPLICATION, "FAILED", {}, {}),
         ("rollback", "Rollback", "FINISHED", {}, {"champion_version_before": "2", "champion_version_after": "1"}),
@@ -75,11 +70,8 @@ def test_versions_by_alias_the_alias_table_and_the_version_behind_a_uri(store):
     assert reads.version_by_alias(client, model_name="no-such-model") is None
     assert reads.registry_aliases(client) == {config.CHAMPION_ALIAS: "2", config.PREVIOUS_ALIAS: "1"}
     assert reads.registry_aliases(client, "no-such-model") == {}
-    assert reads.resolve_model_uri(config.CHAMPION_URI, client) == {
-        "model_name": NAME,
-        "model_alias": config.CHAMPION_ALIAS,
-        "model_version": "2",
-    }
+    champion = {"model_name": NAME, "model_alias": config.CHAMPION_ALIAS, "model_version": "2"}
+    assert reads.resolve_model_uri(config.CHAMPION_URI, client) == champion
     assert reads.resolve_model_uri("runs:/abc/model", client) == {}
     assert reads.resolve_model_uri(f"models:/{NAME}/1", client) == {}
 

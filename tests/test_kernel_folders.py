@@ -27,12 +27,6 @@ from kobe_mlops.tracking import reads
 pytestmark = pytest.mark.e2e
 
 WORKSPACE_ENTRIES = {"data", "mlflow.db", "mlruns", "reports"}  # git-ignored, at the copy's root
-EXECUTE = """
-import json, sys, papermill
-notebook, output, parameters, cwd = sys.argv[1:]
-papermill.execute_notebook(notebook, output, parameters=json.loads(parameters), kernel_name="python3", cwd=cwd,
-                           progress_bar=False)
-"""
 
 
 def project_files(root: Path) -> set[str]:
@@ -57,7 +51,8 @@ class Copy:
         output = self.project / "reports" / "notebooks" / f"{name or notebook}.ipynb"
         output.parent.mkdir(parents=True, exist_ok=True)
         source = self.project / "notebooks" / f"{notebook}.ipynb"
-        command = [sys.executable, "-c", EXECUTE, str(source), str(output), json.dumps(parameters), str(cwd)]
+        command = [sys.executable, "-m", "papermill", str(source), str(output), "-y", json.dumps(parameters)]
+        command += ["--cwd", str(cwd), "-k", "python3", "--no-progress-bar"]
         result = subprocess.run(command, env=kernel_env(self.project), capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, f"{notebook} in {cwd} failed:\n{result.stderr[-3000:]}"
         self.outputs[name or notebook] = output

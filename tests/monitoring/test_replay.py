@@ -122,7 +122,7 @@ def test_the_null_model_is_the_make_rate_known_before_each_batch(logged):
 def test_every_labelled_batch_carries_an_estimate_with_an_interval(logged):
     for record in logged.outcome.records:
         if len(record.graded_loss) and record.deployed.monitor.usable:
-            lower, value, upper = (record.figure("estimated_log_loss", c) for c in ("lower", "value", "upper"))
+            lower, value, upper = record.estimate()
             assert lower < value < upper
     for strategy in logged.outcome.strategies.values():
         assert 0 <= strategy.estimate_coverage <= 1

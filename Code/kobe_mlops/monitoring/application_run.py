@@ -32,12 +32,7 @@ from kobe_mlops.deployment.engines import apply_with_engine
 from kobe_mlops.deployment.outputs import OutputPaths
 from kobe_mlops.monitoring import labels
 from kobe_mlops.monitoring.calculators import ESTIMATE_ALL, ESTIMATE_GRADED, monitoring_tags, table_metrics
-from kobe_mlops.monitoring.scoring_model import (
-    ScoringModel,
-    load_scoring_model,
-    pinned_uri,
-    registered_version,
-)
+from kobe_mlops.monitoring.scoring_model import ScoringModel, load_scoring_model, pinned_uri, registered_version
 from kobe_mlops.monitoring.streaming_figures import ApplicationFigures
 from kobe_mlops.tracking import configure, names, start_run
 

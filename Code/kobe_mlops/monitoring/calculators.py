@@ -97,19 +97,19 @@ class MonitoringReference:
         return MonitoringReference(self.initial, self.source, newest_chunks(self.own, graded.assign(chunk=chunk)))
 
 
-def newest_chunk_names(sizes: pd.Series, rows: int = REFERENCE_WINDOW_ROWS) -> pd.Index:
+def newest_chunk_names(sizes: pd.Series) -> pd.Index:
     """Of the chunks ``sizes`` counts (rows per chunk, oldest first), the newest holding at least
-    ``rows`` rows: a chunk is never cut, so a season keeps its playoff games."""
+    :data:`REFERENCE_WINDOW_ROWS` rows: a chunk is never cut, so a season keeps its playoff games."""
     newest_first = sizes[::-1].cumsum()
-    return newest_first.index[: int(np.searchsorted(newest_first.to_numpy(), rows)) + 1]
+    return newest_first.index[: int(np.searchsorted(newest_first.to_numpy(), REFERENCE_WINDOW_ROWS)) + 1]
 
 
-def newest_chunks(older: pd.DataFrame, newer: pd.DataFrame, rows: int = REFERENCE_WINDOW_ROWS) -> pd.DataFrame:
+def newest_chunks(older: pd.DataFrame, newer: pd.DataFrame) -> pd.DataFrame:
     """The rows of :func:`newest_chunk_names` of ``older`` followed by ``newer``."""
     columns = [*REFERENCE_COLUMNS, "chunk"]
     window = pd.concat([older[columns], newer[columns]], ignore_index=True) if len(older) else newer[columns]
     sizes = window.groupby("chunk", sort=False).size()  # in the order the chunks first appear
-    return window[window["chunk"].isin(newest_chunk_names(sizes, rows))].reset_index(drop=True)
+    return window[window["chunk"].isin(newest_chunk_names(sizes))].reset_index(drop=True)
 
 
 # --- Feature drift -----------------------------------------------------------------------------
@@ -161,16 +161,12 @@ def psi_from_counts(reference_counts: np.ndarray, current_counts: np.ndarray) ->
     return np.sum((current - reference) * np.log(current / reference), axis=-1)
 
 
-@dataclass
 class FeatureDrift:
     """PSI per feature against the reference; each threshold is the PSI no-drift chunks of the same size reach."""
 
-    features: list[str] = field(default_factory=lambda: list(config.FEATURES))
-    false_alarm_rate: float = FALSE_ALARM_RATE
-
     def fit(self, reference: MonitoringReference) -> FeatureDrift:
         self.bins, self.reference_counts = {}, {}
-        for feature in self.features:
+        for feature in config.FEATURES:
             values = reference.rows[feature].to_numpy(dtype=float)
             known = values[~np.isnan(values)]
             distinct = np.unique(known)
@@ -181,7 +177,7 @@ class FeatureDrift:
 
     def counts(self, frame) -> dict[str, np.ndarray]:
         """Bin counts of a chunk (a DataFrame, or columns as arrays): batches fold by summing them."""
-        return {name: self.bins[name].counts(np.asarray(frame[name], dtype=float)) for name in self.features}
+        return {name: self.bins[name].counts(np.asarray(frame[name], dtype=float)) for name in config.FEATURES}
 
     def threshold(self, feature: str, rows: int) -> float:
         """The (1 - rate / features) quantile of PSI between two no-drift samples of these sizes."""
@@ -192,13 +188,13 @@ class FeatureDrift:
             rng = np.random.default_rng(config.SEED)
             reference = rng.multinomial(int(counts.sum()), shares, size=NULL_DRAWS)
             current = rng.multinomial(rows, shares, size=NULL_DRAWS)
-            quantile = 1 - self.false_alarm_rate / len(self.features)
+            quantile = 1 - FALSE_ALARM_RATE / len(config.FEATURES)
             self._thresholds[key] = float(np.quantile(psi_from_counts(reference, current), quantile))
         return self._thresholds[key]
 
     def from_counts(self, counts: dict[str, np.ndarray], chunk: str) -> list[dict]:
         rows = []
-        for feature in self.features:
+        for feature in config.FEATURES:
             size = int(counts[feature].sum())
             if size == 0:
                 continue
@@ -214,7 +210,7 @@ class FeatureDrift:
         """Rows per bin of each feature, the reference's and a chunk's ``counts``, at each bin's
         representative value: what the PSI compares (``feature, base, value, rows``)."""
         frames = []
-        for feature in self.features:
+        for feature in config.FEATURES:
             values = self.bins[feature].values()
             for base, rows in (("reference", self.reference_counts[feature]), ("production", counts[feature])):
                 frame = {"feature": feature, "base": base, "value": values, "rows": rows[: len(values)].astype("int64")}
@@ -251,7 +247,6 @@ def realized_sums(probability, outcome, null_rate: float) -> np.ndarray:
     )
 
 
-@dataclass
 class RealizedPerformance:
     """Log loss on graded rows, beside the reference's noise band and the deployable null."""
 
@@ -314,13 +309,8 @@ class EstimatedPerformance:
         self.covariance = np.linalg.pinv(information)
         return self
 
-    def sums(self, probability) -> np.ndarray:
-        """Additive sums of a batch: rows, expected loss, Bernoulli variance, and the gradient of the
-        expected loss with respect to the map's slope and intercept."""
-        return self.sums_of_terms(self.row_terms(probability))
-
     def row_terms(self, probability) -> np.ndarray:
-        """Each row's expected loss, variance and gradient term (3 x rows), summed by :meth:`sums_of_terms`."""
+        """Each row's expected loss, Bernoulli variance and gradient term (3 x rows)."""
         p = _clipped(probability)
         z = np.log(p / (1 - p))
         q = special.expit(self.slope * z + self.intercept)
@@ -329,6 +319,8 @@ class EstimatedPerformance:
 
     @staticmethod
     def sums_of_terms(terms: np.ndarray) -> np.ndarray:
+        """Additive sums of a batch: rows, expected loss, variance, and the expected loss's gradient
+        with respect to the map's slope and intercept."""
         expected, curvature, gradient = terms
         return np.array([terms.shape[1], expected.sum(), curvature.sum(), -curvature.sum(), -gradient.sum()])
 

@@ -258,9 +258,10 @@ class BatchRecord:
     def fired_names(self) -> list[str]:
         return [name for name, value in self.fired.items() if value]
 
-    def figure(self, metric: str, column: str = "value") -> float:
-        match = self.table.loc[self.table["metric"] == metric, column]
-        return float(match.iloc[0]) if len(match) else float("nan")
+    def estimate(self) -> tuple[float, float, float]:
+        """``(lower, value, upper)`` of the graded rows' estimated log loss (NaN without one)."""
+        rows = self.table.loc[self.table["metric"] == calculators.ESTIMATE_GRADED, ["lower", "value", "upper"]]
+        return tuple(rows.iloc[0]) if len(rows) else (np.nan,) * 3
 
     def metrics(self) -> dict[str, float]:
         return measurable(
@@ -301,7 +302,7 @@ class BatchRecord:
         realized = "no labelled row"
         if len(self.graded_loss):
             realized = f"log loss {self.graded_loss.mean():.4f} (null {self.null_loss.mean():.4f})"
-            lower, estimate, upper = (self.figure(calculators.ESTIMATE_GRADED, c) for c in ("lower", "value", "upper"))
+            lower, estimate, upper = self.estimate()
             if np.isfinite(estimate):
                 realized += f", estimate {estimate:.4f} [{lower:.4f}, {upper:.4f}]"
         action = {"none": "no gate", "keep": "champion kept"}.get(
@@ -361,7 +362,7 @@ def summarize(strategy: str, records: list[BatchRecord]) -> StrategySummary:
         rows, realized = len(record.graded_loss), record.graded_loss.mean()
         if before is not None:
             previous.append((rows, before.graded_loss.mean() - realized))
-        lower, estimate, upper = (record.figure(calculators.ESTIMATE_GRADED, c) for c in ("lower", "value", "upper"))
+        lower, estimate, upper = record.estimate()
         if not np.isfinite(estimate):
             continue
         errors.append((rows, estimate - realized))
@@ -499,7 +500,7 @@ class _Replay:
             triggers.fired_triggers(table),
         )
         if deployed.monitor.usable and len(graded):
-            variance = deployed.monitor.estimated.sums(probability)[2]
+            variance = deployed.monitor.estimated.row_terms(probability)[1].sum()
             record.sampling_sd = float(np.sqrt(variance) / len(graded))
         record.seconds = time.perf_counter() - started
         return record, graded
@@ -634,13 +635,12 @@ def run_replay(
 class MlflowReplayLog:
     """One ``SimulacaoOperacao`` parent run in ``kobe-shot-replay``, one nested child per strategy and batch."""
 
-    def __init__(self, experiment_name: str = config.REPLAY_EXPERIMENT_NAME):
-        self.experiment_name = experiment_name
+    def __init__(self):
         self.run_id: str | None = None
 
     @contextmanager
     def parent(self, params: dict[str, str]) -> Iterator[None]:
-        self.experiment_id = configure(self.experiment_name)
+        self.experiment_id = configure(config.REPLAY_EXPERIMENT_NAME)
         self.client = MlflowClient(tracking_uri())
         tags = {config.INVOCATION_TAG: invocation_id(), "kobe.step": "simulacao_operacao"}
         name = config.REPLAY_RUN_NAMES["simulacao_operacao"]

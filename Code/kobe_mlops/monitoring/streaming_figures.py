@@ -292,9 +292,6 @@ class ApplicationFigures:
         self.labelled = LabelledMetrics(null_rate)
         self.learned_rows = 0  # labelled rows whose shot the scoring model learned: never graded
 
-    def _members(self) -> list:
-        return [self.monitor, self.scores, self.labelled]
-
     def update(self, batch: ScoredBatch) -> None:
         self.scores.update(batch)
         if not batch.rows_scored:
@@ -306,8 +303,8 @@ class ApplicationFigures:
         self.labelled.update(batch, graded, self.monitor.update(batch, graded).realized)
 
     def merge(self, other: ApplicationFigures) -> ApplicationFigures:
-        for mine, theirs in zip(self._members(), other._members(), strict=True):
-            mine.merge(theirs)
+        for member in ("monitor", "scores", "labelled"):
+            getattr(self, member).merge(getattr(other, member))
         self.learned_rows += other.learned_rows
         return self
 

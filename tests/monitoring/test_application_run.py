@@ -187,18 +187,13 @@ def test_a_run_cleans_what_a_killed_run_left_and_logs_a_bounded_sample_of_the_wh
         pq.read_schema(workspace.predictions_prod).metadata[names.RUN_ID_METADATA.encode()] == run.info.run_id.encode()
     )
 
-    # The tables the dashboard draws, bounded whatever the file's size, add up to the run's own counts.
+    # The tables the dashboard draws add up to the run's own counts (their values: test_streaming.py).
     def table(artifact):
         return pd.read_json(client.download_artifacts(run.info.run_id, artifact, str(tmp_path)), orient="split")
 
-    scored = table(names.SCORE_COUNTS_ARTIFACT)
-    assert scored["rows"].sum() == run.data.metrics[names.ROWS_SCORED] == 500
-    assert np.allclose(scored["probability"], scored["probability"].round(4), rtol=0, atol=1e-12)
-    assert scored["probability"].is_unique
+    assert table(names.SCORE_COUNTS_ARTIFACT)["rows"].sum() == run.data.metrics[names.ROWS_SCORED] == 500
     graded = table(names.GRADED_SCORE_COUNTS_ARTIFACT)
     assert graded[["misses", "makes"]].to_numpy().sum() == run.data.metrics[names.ROWS_EVALUATED]
-    outputs = pd.read_parquet(workspace.predictions_prod).dropna(subset=[config.TARGET])
-    assert graded["makes"].sum() == outputs[config.TARGET].sum()
     drift = table(names.DRIFT_DISTRIBUTIONS_ARTIFACT)
     per_base = drift.groupby(["feature", "base"])["rows"].sum().unstack()
     assert set(per_base.index) == set(config.FEATURES) and (per_base["production"] == 500).all()

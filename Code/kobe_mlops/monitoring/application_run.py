@@ -202,12 +202,12 @@ def run_application_step(
     spark_master: str = config.DEFAULT_SPARK_MASTER,
     scoring_url: str = "",
     spark_conf: dict[str, str] | None = None,
-    paths: config.WorkspacePaths | None = None,
+    *,
+    paths: config.WorkspacePaths,
 ) -> tuple[AppliedFile, pd.DataFrame, dict[str, float]]:
     """Score ``prod_path``, log the ``PipelineAplicacao`` run, then publish outputs and labels;
     ``(engine result, drift table, logged metrics)``. On any failure nothing is published, the run is
     FAILED with a ``kobe.failure`` tag and the error says in one line what failed."""
-    paths = paths or config.workspace_paths()
     outputs = OutputPaths.of_workspace(paths)
     configure()
     with step_lock(paths):

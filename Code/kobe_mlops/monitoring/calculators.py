@@ -222,12 +222,12 @@ class FeatureDrift:
 
 
 # Positions in :func:`realized_sums`' array, for every reader of it.
-ROWS, LOSS, LOSS_SQUARED, NULL_LOSS, DIFFERENCE, DIFFERENCE_SQUARED, MAKES, PROBABILITY, VARIANCE = range(9)
+ROWS, LOSS, NULL_LOSS, DIFFERENCE, DIFFERENCE_SQUARED, MAKES, PROBABILITY, VARIANCE = range(8)
 
 
 def realized_sums(probability, outcome, null_rate: float) -> np.ndarray:
-    """Additive sums of graded rows: rows, model loss and its square, null loss, the paired
-    difference and its square, outcomes, probabilities and their Bernoulli variance."""
+    """Additive sums of graded rows: rows, model loss, null loss, the paired difference and its
+    square, outcomes, probabilities and their Bernoulli variance."""
     outcome = np.asarray(outcome, dtype=float)
     probability = np.asarray(probability, dtype=float)
     model = row_log_loss(outcome, probability)
@@ -236,7 +236,6 @@ def realized_sums(probability, outcome, null_rate: float) -> np.ndarray:
         [
             len(outcome),
             model.sum(),
-            (model**2).sum(),
             (model - difference).sum(),
             difference.sum(),
             (difference**2).sum(),

@@ -149,9 +149,8 @@ class ReplayInputs:
     champion_version: str = "none"
 
 
-def missing_inputs(paths: config.WorkspacePaths | None = None) -> list[str]:
+def missing_inputs(paths: config.WorkspacePaths) -> list[str]:
     """What the replay needs from a pipeline run and does not find (empty: ready)."""
-    paths = paths or config.workspace_paths()
     files = (paths.raw_file("dev"), paths.base_train, paths.base_test)
     missing = [str(path.relative_to(paths.root)) for path in files if not path.is_file()]
     if (client := reads.store_client()) is None or reads.version_by_alias(client) is None:
@@ -159,9 +158,8 @@ def missing_inputs(paths: config.WorkspacePaths | None = None) -> list[str]:
     return missing
 
 
-def load_inputs(paths: config.WorkspacePaths | None = None) -> ReplayInputs:
+def load_inputs(paths: config.WorkspacePaths) -> ReplayInputs:
     """The development rows and the registered champion (loaded once, by version, never modified)."""
-    paths = paths or config.workspace_paths()
     missing = missing_inputs(paths)
     if missing:
         raise ReplayError(
@@ -581,12 +579,11 @@ class _Replay:
 def run_replay(
     batches: Sequence[Batch],
     inputs: ReplayInputs,
-    settings: ReplaySettings | None = None,
+    settings: ReplaySettings,
     progress: Callable[[str], None] = print,
     log: MlflowReplayLog | None = None,
 ) -> ReplayResult:
     """Replay ``batches`` under every strategy of ``settings``; log with ``log`` (default: nothing)."""
-    settings = settings or ReplaySettings()
     if not batches:
         raise ReplayError("No batch to replay.")
     started = time.perf_counter()

@@ -71,8 +71,8 @@ def summary_frame(parent: Run) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def timeline_frame(children: list[Run], strategies: list[str] | None = None) -> pd.DataFrame:
-    """One row per child run (strategy and batch, numbered from 1), ordered by strategy then batch."""
+def timeline_frame(children: list[Run], strategies: list[str]) -> pd.DataFrame:
+    """One row per child run (strategy and batch, numbered from 1), in ``strategies``' order then by batch."""
     rows = []
     for run in children:
         metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
@@ -95,8 +95,7 @@ def timeline_frame(children: list[Run], strategies: list[str] | None = None) -> 
             }
         )
     frame = pd.DataFrame(rows, columns=TIMELINE_COLUMNS)
-    order = {name: position for position, name in enumerate(strategies or sorted(set(frame["strategy"])))}
-    frame["order"] = frame["strategy"].map(order).fillna(len(order))
+    frame["order"] = frame["strategy"].map({name: position for position, name in enumerate(strategies)})
     return frame.sort_values(["order", "batch_index"]).drop(columns="order").reset_index(drop=True)
 
 

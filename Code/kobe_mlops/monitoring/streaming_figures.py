@@ -282,8 +282,7 @@ class LearnedShots:
 class ApplicationFigures:
     """Every figure a ``PipelineAplicacao`` run logs, as one observer: ``monitor`` the scoring model's
     calculators, ``null_rate`` the make rate known before the file, ``learned_shot_ids`` rows never graded.
-    Each batch's learned and graded rows are found once, and each graded row's log loss is computed
-    once (by the calculators, whose sums the labelled metrics take)."""
+    Each graded row's log loss is computed once, by the calculators, whose sums the labelled metrics take."""
 
     def __init__(self, monitor: Monitor, null_rate: float, learned_shot_ids=()):
         self.learned = LearnedShots(np.asarray(learned_shot_ids, dtype="int64"))

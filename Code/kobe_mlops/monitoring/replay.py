@@ -507,12 +507,15 @@ class _Replay:
         """Score batch ``t`` with each recipe fitted before it: the record a promoted recipe starts from."""
         if graded.empty or self.settings.strategies == (NEVER,):
             return
-        rows = self.learnable(batch.first_date)
-        if not challengers.enough_to_learn(rows[rows[challengers.PRODUCTION_COLUMN]]):
-            return
-        for name in challengers.RECIPES:
-            scored = reference_rows(graded, self.recipe(name, batch.index, rows))
+        for name, model in self.recipes_before(batch, self.learnable(batch.first_date)).items():
+            scored = reference_rows(graded, model)
             self.track[name] = calculators.newest_chunks(self.track[name], scored.assign(chunk=batch.label))
+
+    def recipes_before(self, batch: Batch, rows: pd.DataFrame) -> dict[str, object]:
+        """Each recipe fitted on ``rows``, those dated before ``batch``: none without enough production labels."""
+        if not challengers.enough_to_learn(rows[rows[challengers.PRODUCTION_COLUMN]]):
+            return {}
+        return {name: self.recipe(name, batch.index, rows) for name in challengers.RECIPES}
 
     def recipe(self, name: str, before_batch: int, rows: pd.DataFrame):
         key = (name, before_batch)
@@ -544,10 +547,8 @@ class _Replay:
 
     def candidates(self, deployed: Deployed, batch: Batch) -> dict[str, object]:
         rows = self.learnable(batch.first_date)
+        built = self.recipes_before(batch, rows)
         production = rows[rows[challengers.PRODUCTION_COLUMN]]
-        built = {}
-        if challengers.enough_to_learn(production):
-            built = {name: self.recipe(name, batch.index, rows) for name in challengers.RECIPES}
         return {**built, **challengers.champion_alternatives(deployed.estimator, deployed.reference.own, production)}
 
     def rolled(self, deployed: Deployed, graded: pd.DataFrame, batch: Batch) -> Deployed:

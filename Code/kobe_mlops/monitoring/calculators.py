@@ -121,8 +121,7 @@ class _Bins:
     edges: np.ndarray | None  # continuous feature: reference quantiles, open at both ends
 
     def counts(self, values: np.ndarray) -> np.ndarray:
-        missing = np.isnan(values)
-        values = values[~missing] if missing.any() else values
+        values = values[~np.isnan(values)]
         if self.categories is not None:
             position = np.minimum(np.searchsorted(self.categories, values), len(self.categories) - 1)
             known = self.categories[position] == values

@@ -24,16 +24,9 @@ SUMMARY_COLUMNS = ["strategy", *SUMMARY_FIGURES, *ESTIMATE_FIGURES, "verdict"]
 BATCH_COLUMNS = ["strategy", "batch_index", "batch", "trained_through_batch"]
 BATCH_METRICS = ["rows_input", "rows_scored", "rows_rejected", "rows_evaluated", "log_loss"]
 ESTIMATE_METRICS = ["estimated_log_loss", "estimated_log_loss_lower", "estimated_log_loss_upper", "log_loss_null"]
-BATCH_OUTCOMES = [
-    "fired",
-    "fired_triggers",
-    "retrained",
-    "promoted",
-    "decision",
-    "applicability",
-    "applicability_reason",
-]
-TIMELINE_COLUMNS = [*BATCH_COLUMNS, *BATCH_METRICS, *ESTIMATE_METRICS, *BATCH_OUTCOMES, "run_id"]
+BATCH_OUTCOMES = ["fired", "fired_triggers", "retrained", "promoted", "decision"]
+ESTIMATE_OUTCOMES = ["applicability", "applicability_reason"]
+TIMELINE_COLUMNS = [*BATCH_COLUMNS, *BATCH_METRICS, *ESTIMATE_METRICS, *BATCH_OUTCOMES, *ESTIMATE_OUTCOMES, "run_id"]
 
 
 def null_verdict(vs_null: float, lower: float, upper: float) -> str:

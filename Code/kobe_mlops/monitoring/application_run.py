@@ -190,11 +190,6 @@ def step_lock(paths: config.WorkspacePaths) -> Iterator[None]:
         yield  # released when the file closes, and by the kernel if the process dies
 
 
-def clean_staging(paths: config.WorkspacePaths) -> list[Path]:
-    """Remove staged outputs and labels a killed run left behind; the paths removed."""
-    return staging.clean_staging(OutputPaths.of_workspace(paths)) + labels.clean_staging(paths)
-
-
 def run_application_step(
     prod_path: str,
     model_uri: str = config.CHAMPION_URI,
@@ -211,7 +206,8 @@ def run_application_step(
     outputs = OutputPaths.of_workspace(paths)
     configure()
     with step_lock(paths):
-        clean_staging(paths)
+        staging.clean_staging(outputs)  # what a killed run left behind
+        labels.clean_staging(paths)
         version = registered_version(model_uri)  # resolved once: a promotion now changes nothing here
         scoring_uri = pinned_uri(version)
         if "://" not in str(prod_path):

@@ -230,7 +230,7 @@ def realized_sums(probability, outcome, null_rate: float) -> np.ndarray:
     outcome = np.asarray(outcome, dtype=float)
     probability = np.asarray(probability, dtype=float)
     model = row_log_loss(outcome, probability)
-    difference = model - row_log_loss(outcome, np.full(len(outcome), null_rate))
+    difference = model - row_log_loss(outcome, null_rate)
     return np.array(
         [
             len(outcome),

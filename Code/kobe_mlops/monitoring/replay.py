@@ -494,7 +494,7 @@ class _Replay:
             len(batch.rows),
             len(predictions),
             row_log_loss(outcome, probability),
-            row_log_loss(outcome, np.full(len(graded), rate)),
+            row_log_loss(outcome, rate),
             triggers.fired_triggers(table),
         )
         if deployed.monitor.usable and len(graded):

@@ -182,10 +182,10 @@ def test_a_failed_replay_marks_its_parent_failed_and_is_never_read(mlflow_worksp
 
 def test_replay_without_a_pipeline_run_says_what_to_run(tmp_path, monkeypatch, capsys):
     for name in ["KOBE_INVOCATION_ID", "MPLBACKEND", "PYCARET_CUSTOM_LOGGING_PATH", "KOBE_DATA_SOURCE"]:
-        if name in os.environ:
-            monkeypatch.setenv(name, os.environ[name])
-        else:
-            monkeypatch.delenv(name, raising=False)
+        absent = name not in os.environ
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # what runner.main sets is undone after the test
+        if absent:
+            monkeypatch.delenv(name)
     monkeypatch.setenv("KOBE_WORKSPACE", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert runner.main(["--workspace", str(tmp_path), "--replay"]) == 1

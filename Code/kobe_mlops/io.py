@@ -12,6 +12,11 @@ from pathlib import Path
 import pandas as pd
 
 
+def staging_path(target: Path) -> Path:
+    """A hidden name beside ``target`` (same file system, so the final rename is cheap)."""
+    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike, private: bool = False) -> Iterator[Path]:
     """A temporary path beside ``target``, moved into place only if the block succeeds: a reader never
@@ -19,7 +24,7 @@ def atomic_path(target: str | os.PathLike, private: bool = False) -> Iterator[Pa
     the file with the usual mode; ``private`` creates it first with mode 0600 (it holds a secret)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp_path = staging_path(target)
     if private:
         tmp_path.touch(mode=0o600, exist_ok=False)
     try:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kobe_mlops import config
+from kobe_mlops.io import staging_path
 
 
 @dataclass(frozen=True)
@@ -39,11 +40,6 @@ class OutputPaths:
     def prepare(self) -> None:
         for target in self:
             target.parent.mkdir(parents=True, exist_ok=True)
-
-
-def staging_path(target: Path) -> Path:
-    """A hidden name beside ``target`` (same file system, so the final rename is cheap)."""
-    return target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
 
 
 def remove(path: Path) -> None:

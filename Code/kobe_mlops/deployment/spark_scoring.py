@@ -37,7 +37,8 @@ from kobe_mlops.deployment.application import (
     score_batch,
 )
 from kobe_mlops.deployment.batches import Observers, RowCounts, ScoredBatch
-from kobe_mlops.deployment.outputs import OutputPaths, remove, staged_outputs, staging_path
+from kobe_mlops.deployment.outputs import OutputPaths, remove, staged_outputs
+from kobe_mlops.io import staging_path
 
 try:
     from pyspark.sql import DataFrame, SparkSession

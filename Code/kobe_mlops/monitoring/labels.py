@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pyarrow.parquet as pq
 
 from kobe_mlops import config
 from kobe_mlops.data_acquisition.contract import readable_detail
+from kobe_mlops.io import staging_path
 
 PARTITION = "appended_on"
 RUN_COLUMN = "source_run_id"
@@ -157,9 +157,7 @@ class LabelStoreWriter:
         try:
             if self._writer is None:
                 self.target.parent.mkdir(parents=True, exist_ok=True)
-                fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp", dir=self.target.parent)
-                os.close(fd)
-                self._tmp = Path(name)
+                self._tmp = staging_path(self.target)
                 self._writer = pq.ParquetWriter(
                     self._tmp, _WRITE_SCHEMA, use_dictionary=DICTIONARY_COLUMNS, store_schema=False
                 )

@@ -193,14 +193,18 @@ def training_support(w: Workspace) -> str:
 
 def trigger_table(w: Workspace) -> str:
     rows = []
-    for t in triggers.latest_trigger_report(w.client).triggers:
-        places = 3 if t.name == triggers.FEATURE_DRIFT else 4
-        rows.append([f"`{t.name}`", fixed(t.value, places), fixed(t.threshold, places), shown("_fired", t.fired)])
+    for t in triggers.latest_trigger_report(w.client, w.paths).triggers:
+        if t.name == triggers.NEW_LABELS:  # counts of rows
+            value, threshold = f"{t.value:,.0f}", f"{t.threshold:,.0f}"
+        else:
+            places = 3 if t.name == triggers.FEATURE_DRIFT else 4
+            value, threshold = fixed(t.value, places), fixed(t.threshold, places)
+        rows.append([f"`{t.name}`", value, threshold, shown("_fired", t.fired)])
     return table("trigger|value|threshold|fired", rows)
 
 
 def recommended_action(w: Workspace) -> str:
-    report = triggers.latest_trigger_report(w.client)
+    report = triggers.latest_trigger_report(w.client, w.paths)
     fired = [f"`{t.name}`" for t in report.fired]
     fired_text = " and ".join([", ".join(fired[:-1]), fired[-1]] if len(fired) > 1 else fired) or "no trigger"
     return f"> {report.recommended_action}\n\nOn this run, {fired_text} fired."
@@ -340,6 +344,9 @@ TABLES = {
         source="replay",
     ),
     "replay_null": named(names.REPLAY_POOLED_NULL_LOG_LOSS, source="replay"),
+    "replay_reactive_vs_scheduled": grid(
+        "comparison|difference|lower|upper", names.REPLAY_REACTIVE_VS_SCHEDULED, BANDS, source="replay"
+    ),
     "replay_estimate": grid(
         "strategy|estimate's error|last season's loss as the estimate|noise floor|interval held the realized value"
         "|error when drift fired|error when it did not",

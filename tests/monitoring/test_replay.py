@@ -59,9 +59,19 @@ def test_each_strategy_runs_the_gate_by_its_own_rule():
     assert replay.gate_wanted("never", 2, ["log_loss_degradation"], 3) == (False, "this strategy never retrains")
     assert replay.gate_wanted("continuous", 0, [], 3)[0]
     assert [replay.gate_wanted("scheduled", i, [], 3)[0] for i in range(6)] == [False, False, True] * 2
-    # Reactive acts on a measured problem: drift alone is for investigation.
+    # Reactive acts on a measured problem or on new labels: drift alone is for investigation.
     assert not replay.gate_wanted("reactive", 1, ["feature_drift"], 3)[0]
-    assert replay.gate_wanted("reactive", 1, ["feature_drift", "make_rate_gap"], 3) == (True, "alert: make_rate_gap")
+    assert replay.gate_wanted("reactive", 1, ["feature_drift", "make_rate_gap"], 3) == (True, "fired: make_rate_gap")
+    assert replay.gate_wanted("reactive", 1, ["new_labels"], 3) == (True, "fired: new_labels")
+
+
+def test_a_pooled_difference_is_per_row_and_its_interval_resamples_whole_batches():
+    # Two batches: A loses 0.1 more per row on a 100-row batch, 0.3 less on a 300-row one.
+    sums = np.array([[70.0, 60.0, 100], [180.0, 270.0, 300]])
+    difference, lower, upper = replay.pooled_difference(sums)
+    assert difference == pytest.approx((250 - 330) / 400)
+    assert lower == pytest.approx(-0.3) and upper == pytest.approx(0.1)  # all one batch or all the other
+    assert np.isnan(replay.pooled_difference(np.empty((0, 3)))).all()
 
 
 def test_settings_refuse_unknown_strategies_and_a_zero_schedule():
@@ -221,7 +231,10 @@ def test_run_all_replay_logs_every_batch_out_of_sample(workspace_copy):
     best = min(replay.STRATEGIES, key=lambda s: metrics[f"log_loss_{s}"])
     assert metrics[f"vs_null_upper_{best}"] < 0 and metrics[f"vs_null_{best}"] <= -0.005
     assert metrics["vs_null_lower_never"] > 0  # the development champion does not
+    # Reactive runs the gate no more often than the calendar and scores no worse, on the same rows.
     assert metrics["retrains_reactive"] <= metrics["retrains_scheduled"]
+    gap = metrics["reactive_minus_scheduled"]
+    assert gap <= 0 and metrics["reactive_minus_scheduled_lower"] < gap < metrics["reactive_minus_scheduled_upper"]
     for strategy in replay.STRATEGIES:
         assert metrics[f"estimation_error_{strategy}"] < metrics[f"previous_batch_error_{strategy}"]
         assert metrics[f"estimate_coverage_{strategy}"] >= 0.8
@@ -234,5 +247,5 @@ def test_run_all_replay_logs_every_batch_out_of_sample(workspace_copy):
 
     text = (docs_tables.DOCS / "Model" / "Retraining.md").read_text()
     tables, _ = docs_tables.rendered(text, docs_tables.Workspace(workspace))
-    assert set(tables) == {"replay_strategies", "replay_null", "replay_estimate"}
+    assert set(tables) == {"replay_strategies", "replay_null", "replay_reactive_vs_scheduled", "replay_estimate"}
     assert docs_tables.render(text, tables) == text, "Docs/Model/Retraining.md: refresh it (Docs/README.md)"

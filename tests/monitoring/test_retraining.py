@@ -57,10 +57,13 @@ def test_fingerprint_ignores_row_order_but_not_values():
 # --- Whether to retrain at all -----------------------------------------------------------------
 
 
-def report(fired: bool, model_version: str = "1", drift_only: bool = False) -> triggers.TriggerReport:
+def report(
+    fired: bool, model_version: str = "1", drift_only: bool = False, labelled: int = 100, at_last_gate: int = 100
+) -> triggers.TriggerReport:
     drift = triggers.Trigger(triggers.FEATURE_DRIFT, 0.9 if fired else 0.1, 0.25, fired, "PSI beyond ...")
     loss = triggers.Trigger(triggers.LOG_LOSS_DEGRADATION, 0.7, 0.65, fired and not drift_only, "Log loss 0.7 ...")
-    return triggers.TriggerReport("run-1", [drift, loss], model_version)
+    fresh = triggers.new_labels_trigger(labelled, at_last_gate)
+    return triggers.TriggerReport("run-1", [drift, loss, fresh], model_version)
 
 
 @pytest.mark.parametrize(
@@ -70,10 +73,11 @@ def report(fired: bool, model_version: str = "1", drift_only: bool = False) -> t
         (dict(report=report(fired=False)), False, "no trigger fired"),
         (dict(report=report(fired=True)), True, "fired: log_loss_degradation"),
         (dict(report=report(fired=True, drift_only=True)), False, "only feature_drift fired"),
+        (dict(report=report(fired=True, drift_only=True, labelled=200)), True, "fired: new_labels"),
         (dict(report=report(fired=True, model_version="1"), champion_version="2"), False, "apply it first"),
         (dict(report=report(fired=True), already_trained=SimpleNamespace(version="2")), False, "needs new labels"),
     ],
-    ids=["no-run", "quiet", "fired", "drift-alone", "stale-run", "same-labels"],
+    ids=["no-run", "quiet", "fired", "drift-alone", "new-labels", "stale-run", "same-labels"],
 )
 def test_retraining_decision(case, expected, reason_part):
     arguments = {"champion_version": "1", "forced": False, "already_trained": None, **case}

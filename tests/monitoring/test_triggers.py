@@ -1,4 +1,5 @@
-"""Retraining triggers (monitoring/triggers.py): each raised by its calculators' alerts, read from a run."""
+"""Retraining triggers (monitoring/triggers.py): each raised by its calculators' alerts, read from a
+run, or by the label store's growth since the gate last ran."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ import pandas as pd
 import pytest
 
 from kobe_mlops.monitoring import triggers
-from kobe_mlops.monitoring.triggers import FEATURE_DRIFT, LOG_LOSS_DEGRADATION, MAKE_RATE_GAP, evaluate_triggers
+from kobe_mlops.monitoring.triggers import (
+    FEATURE_DRIFT,
+    LOG_LOSS_DEGRADATION,
+    MAKE_RATE_GAP,
+    NEW_LABELS,
+    evaluate_triggers,
+)
 
 
 def healthy(**overrides) -> dict[str, float]:
@@ -75,3 +82,16 @@ def test_fired_triggers_reads_a_result_table_as_its_logged_metrics():
         }
     )
     assert triggers.fired_triggers(table) == {FEATURE_DRIFT: True, LOG_LOSS_DEGRADATION: True, MAKE_RATE_GAP: False}
+
+
+@pytest.mark.parametrize(
+    "labelled, at_last_gate, needed, fired",
+    [(49, 0, 50, False), (50, 0, 50, True), (400, 320, 640, False), (640, 320, 640, True), (5412, 5412, 10824, False)],
+    ids=["too-few-first", "first-fifty", "not-doubled", "doubled", "just-gated"],
+)
+def test_new_labels_fire_once_the_labels_doubled_since_the_gate_last_ran(labelled, at_last_gate, needed, fired):
+    trigger = triggers.new_labels_trigger(labelled, at_last_gate)
+    assert (trigger.name, trigger.value, trigger.threshold, trigger.fired) == (NEW_LABELS, labelled, needed, fired)
+    assert f"{labelled} labelled production rows" in trigger.description and str(needed) in trigger.description
+    # New labels call for retraining as a label-based alert does; drift alone does not.
+    assert triggers.retraining_triggers([FEATURE_DRIFT, NEW_LABELS]) == [NEW_LABELS]

@@ -215,6 +215,11 @@ def store_files(paths: config.WorkspacePaths | None = None) -> list[Path]:
     return sorted((paths or config.workspace_paths()).label_store_dir.glob(f"{PARTITION}=*/*.parquet"))
 
 
+def stored_shots(paths: config.WorkspacePaths | None = None) -> int:
+    """Shots the store holds a label for."""
+    return len(FirstLabels.of_store(paths).shot_ids)
+
+
 def read_labels(paths: config.WorkspacePaths | None = None) -> StoredLabels:
     """Every labelled production row in the store, one per ``shot_id`` and ordered by game date:
     the first label appended is kept, a later different one is a conflict."""

@@ -222,8 +222,8 @@ def gate_wanted(strategy: str, batch_index: int, fired: list[str], schedule_ever
         if (batch_index + 1) % schedule_every == 0:
             return True, f"calendar: the gate runs every {schedule_every} batches"
         return False, f"calendar: not due (every {schedule_every} batches)"
-    measured = triggers.retraining_triggers(fired)  # reactive: what run_all.py --retrain acts on
-    return (True, "alert: " + ", ".join(measured)) if measured else (False, "no label-based alert")
+    calling = triggers.retraining_triggers(fired)  # reactive: what run_all.py --retrain acts on
+    return (True, "fired: " + ", ".join(calling)) if calling else (False, "no label-based alert and few new labels")
 
 
 # --- Records ----------------------------------------------------------------------------------
@@ -343,18 +343,23 @@ def _weighted_error(errors: list[tuple[int, float]]) -> float:
     return sum(n * abs(e) for n, e in errors) / rows if rows else float("nan")
 
 
+def pooled_difference(sums: np.ndarray) -> tuple[float, float, float]:
+    """``(difference, lower, upper)`` of two pooled log losses, from per-batch ``[loss sum of A, loss sum
+    of B, rows]``: A minus B per row, with a 95 % interval from resampling whole batches."""
+    if not len(sums):
+        return (float("nan"),) * 3
+    total = sums.sum(axis=0)
+    draws = np.random.default_rng(config.SEED).integers(0, len(sums), size=(BOOTSTRAP_DRAWS, len(sums)))
+    resampled = sums[draws].sum(axis=1)
+    gains = (resampled[:, 0] - resampled[:, 1]) / resampled[:, 2]
+    return float((total[0] - total[1]) / total[2]), *(float(q) for q in np.quantile(gains, [0.025, 0.975]))
+
+
 def summarize(strategy: str, records: list[BatchRecord]) -> StrategySummary:
     labelled = [r for r in records if len(r.graded_loss)]
-    # Per labelled batch: model loss, null loss, rows; whole batches are resampled for the interval.
     sums = np.array([[r.graded_loss.sum(), r.null_loss.sum(), len(r.graded_loss)] for r in labelled]).reshape(-1, 3)
-    log_loss = vs_null = float("nan")
-    gains = np.array([np.nan])
-    if labelled:
-        total = sums.sum(axis=0)
-        log_loss, vs_null = total[0] / total[2], (total[0] - total[1]) / total[2]
-        draws = np.random.default_rng(config.SEED).integers(0, len(sums), size=(BOOTSTRAP_DRAWS, len(sums)))
-        resampled = sums[draws].sum(axis=1)
-        gains = (resampled[:, 0] - resampled[:, 1]) / resampled[:, 2]
+    log_loss = sums[:, 0].sum() / sums[:, 2].sum() if labelled else float("nan")
+    vs_null, vs_null_lower, vs_null_upper = pooled_difference(sums)
     errors, previous, drifted, stable, covered, floors = [], [], [], [], [], []
     for before, record in zip([None, *labelled], labelled, strict=False):
         rows, realized = len(record.graded_loss), record.graded_loss.mean()
@@ -370,9 +375,9 @@ def summarize(strategy: str, records: list[BatchRecord]) -> StrategySummary:
     return StrategySummary(
         strategy,
         float(log_loss),
-        float(vs_null),
-        float(np.quantile(gains, 0.025)),
-        float(np.quantile(gains, 0.975)),
+        vs_null,
+        vs_null_lower,
+        vs_null_upper,
         sum(r.decision != "none" for r in records),
         sum(r.promoted for r in records),
         _weighted_error(errors),
@@ -398,8 +403,22 @@ class ReplayResult:
         """One row per strategy: the replay's answer, with the seasons bootstrap interval."""
         return pd.DataFrame([asdict(summary) for summary in self.strategies.values()])
 
+    def reactive_vs_scheduled(self) -> tuple[float, float, float]:
+        """Reactive's pooled log loss minus scheduled's (same batches, same rows), with its 95 % interval."""
+        pairs = [
+            [a.graded_loss.sum(), b.graded_loss.sum(), len(a.graded_loss)]
+            for a in self.records
+            if a.strategy == REACTIVE and len(a.graded_loss)
+            for b in self.records
+            if b.strategy == SCHEDULED and b.batch.index == a.batch.index
+        ]
+        return pooled_difference(np.array(pairs).reshape(-1, 3))
+
     def metrics(self) -> dict[str, float]:
         figures = {names.REPLAY_POOLED_NULL_LOG_LOSS: self.log_loss_null, "trainings_run": float(self.trainings)}
+        gap, lower, upper = self.reactive_vs_scheduled()
+        name = names.REPLAY_REACTIVE_VS_SCHEDULED
+        figures.update({name: gap, f"{name}_lower": lower, f"{name}_upper": upper})  # NaN (dropped) without both
         for name, summary in self.strategies.items():  # log_loss_reactive, retrains_reactive, ...
             for metric, value in asdict(summary).items():
                 if metric != "strategy":
@@ -427,6 +446,7 @@ class _Replay:
         self.batches, self.inputs, self.settings, self.progress, self.log = batches, inputs, settings, progress, log
         self.seconds = dict.fromkeys(STAGES, 0.0)
         self.deployed = {name: inputs.champion for name in settings.strategies}
+        self.labels_at_gate = dict.fromkeys(settings.strategies, 0)  # labels known when each gate last ran
         self.known = pd.DataFrame()  # labelled production rows revealed so far
         self.recipes: dict[tuple[str, int], object] = {}  # (recipe, rows dated before batch) -> fitted
         # Each recipe's out-of-sample record: every batch scored by the fit on the rows dated before it.
@@ -486,6 +506,8 @@ class _Replay:
         with self.stage("evaluation"):
             table = deployed.monitor.evaluate(predictions, graded, rate, batch.label)
         outcome, probability = graded[config.TARGET].to_numpy(), graded[config.PROBABILITY_COLUMN].to_numpy()
+        labelled = len(self.known) + len(graded)  # once this batch's labels are revealed
+        fresh = triggers.new_labels_trigger(labelled, self.labels_at_gate[strategy])
         record = BatchRecord(
             strategy,
             batch,
@@ -495,7 +517,7 @@ class _Replay:
             len(predictions),
             row_log_loss(outcome, probability),
             row_log_loss(outcome, rate),
-            triggers.fired_triggers(table),
+            {**triggers.fired_triggers(table), fresh.name: fresh.fired},
         )
         if deployed.monitor.usable and len(graded):
             variance = deployed.monitor.estimated.row_terms(probability)[1].sum()
@@ -533,6 +555,7 @@ class _Replay:
         if not wanted or last or len(graded) < 2:
             self.deployed[record.strategy] = self.rolled(deployed, graded, batch)
             return
+        self.labels_at_gate[record.strategy] = len(self.known) + len(graded)
         candidates = self.candidates(deployed, batch)
         scores = {name: probabilities(model, graded) for name, model in candidates.items()}
         decision = gate.decide(graded[config.TARGET], {gate.CHAMPION: graded[config.PROBABILITY_COLUMN], **scores})

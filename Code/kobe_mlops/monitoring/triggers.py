@@ -1,8 +1,10 @@
-"""Retraining triggers: which of the monitoring calculators' alerts the latest application run raised.
+"""Retraining triggers: which of the monitoring calculators' alerts the latest application run raised,
+and whether enough new labels arrived to be worth a challenger.
 
 ``feature_drift`` (no labels): a PSI above its no-drift threshold; ``log_loss_degradation``: the log
 loss above the reference's band or worse than the null model; ``make_rate_gap``: the observed make
-rate outside the probabilities' band. :func:`evaluate_triggers` reads a run's logged metrics.
+rate outside the probabilities' band; ``new_labels``: the labelled production rows have doubled
+since the gate last ran. :func:`evaluate_triggers` reads a run's logged metrics.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ from dataclasses import dataclass
 import pandas as pd
 from mlflow.tracking import MlflowClient
 
+from kobe_mlops import config
+from kobe_mlops.modeling.challengers import MIN_PRODUCTION_ROWS
+from kobe_mlops.monitoring import labels
 from kobe_mlops.monitoring.calculators import table_metrics
 from kobe_mlops.tracking import names, reads
 
 FEATURE_DRIFT = "feature_drift"
 LOG_LOSS_DEGRADATION = "log_loss_degradation"
 MAKE_RATE_GAP = "make_rate_gap"
+NEW_LABELS = "new_labels"
 
 # What the triggers read from an application run: the calculators' metrics and their alerts.
 APPLICATION_METRICS_READ = (
@@ -43,6 +49,11 @@ ACTIONS = {
         "Recalibrate or retrain: the probabilities no longer match the observed make rate. Refit "
         "on labelled production shots and check the calibration curve before promoting."
     ),
+    NEW_LABELS: (
+        "Retrain: the labelled production rows have doubled since the gate last ran, enough for a "
+        "challenger to learn what the champion could not. Promote it only if it beats the champion on "
+        "the newest labelled rows."
+    ),
     FEATURE_DRIFT: (
         "Investigate before retraining: production inputs left the training distribution. Confirm "
         "the data source is right, collect labels for the new population and retrain once enough "
@@ -50,14 +61,16 @@ ACTIONS = {
     ),
 }
 NO_ACTION = "No trigger crossed: keep the champion and keep monitoring each application run."
-# Triggers that measure a problem with labels; feature drift alone says where to look.
+# Alerts that measure a problem with labels; feature drift alone says where to look.
 LABEL_TRIGGERS = (LOG_LOSS_DEGRADATION, MAKE_RATE_GAP)
+# What calls for retraining: a label-based alert, or enough new labels to learn from.
+RETRAINING_TRIGGERS = (*LABEL_TRIGGERS, NEW_LABELS)
 
 
 def retraining_triggers(fired: list[str]) -> list[str]:
-    """The ``fired`` trigger names that call for retraining (measured with labels): one rule for
-    ``run_all.py --retrain`` and the replay's reactive strategy."""
-    return [name for name in fired if name in LABEL_TRIGGERS]
+    """The ``fired`` trigger names that call for retraining: one rule for ``run_all.py --retrain``
+    and the replay's reactive strategy."""
+    return [name for name in fired if name in RETRAINING_TRIGGERS]
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,17 @@ def make_rate_trigger(metrics: dict[str, float]) -> Trigger:
     return Trigger(MAKE_RATE_GAP, observed, upper, fired, text)
 
 
+def new_labels_trigger(labelled_rows: int, rows_at_last_gate: int) -> Trigger:
+    """Fires once the labelled production rows have doubled since the gate last ran (and grew by
+    at least ``MIN_PRODUCTION_ROWS``): a model's loss improves about as much with each doubling of
+    its rows, so checking at every doubling spends gate runs where learning can still pay."""
+    needed = rows_at_last_gate + max(MIN_PRODUCTION_ROWS, rows_at_last_gate)
+    fired = labelled_rows >= needed
+    since = f"{rows_at_last_gate} when the gate last ran" if rows_at_last_gate else "none when the gate has not run yet"
+    text = f"{labelled_rows} labelled production rows ({since}); {needed} call for a challenger."
+    return Trigger(NEW_LABELS, float(labelled_rows), float(needed), fired, text)
+
+
 def evaluate_triggers(
     metrics: dict[str, float], application_run_id: str | None = None, model_version: str | None = None
 ) -> TriggerReport:
@@ -163,11 +187,16 @@ def fired_triggers(table: pd.DataFrame) -> dict[str, bool]:
     return {trigger.name: trigger.fired for trigger in evaluate_triggers(table_metrics(table)).triggers}
 
 
-def latest_trigger_report(client: MlflowClient | None = None) -> TriggerReport | None:
-    """Triggers of the latest application run; None when no application run exists yet."""
+def latest_trigger_report(
+    client: MlflowClient | None = None, paths: config.WorkspacePaths | None = None
+) -> TriggerReport | None:
+    """Triggers of the latest application run, and the label store's new labels since the gate last
+    ran; None when no application run exists yet."""
     client = reads.store_client(client)
     run = reads.latest_application_run(client) if client is not None else None  # no store yet: nothing ran
     if run is None:
         return None
     version = reads.model_version_used(client, run)
-    return evaluate_triggers(run.data.metrics, run.info.run_id, str(version.version) if version else None)
+    report = evaluate_triggers(run.data.metrics, run.info.run_id, str(version.version) if version else None)
+    fresh = new_labels_trigger(labels.stored_shots(paths), reads.labels_at_last_gate(client))
+    return TriggerReport(report.application_run_id, [*report.triggers, fresh], report.model_version)

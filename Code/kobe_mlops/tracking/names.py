@@ -110,6 +110,7 @@ TRAINED_THROUGH_BATCH = "trained_through_batch"
 RETRAINED = "retrained"  # 1 when the strategy trained a challenger after the batch
 PROMOTED = "promoted"  # 1 when that challenger passed the promotion gate
 REPLAY_POOLED_NULL_LOG_LOSS = "log_loss_null_pooled"  # parent run: the null model over every replayed batch
+REPLAY_REACTIVE_VS_SCHEDULED = "reactive_minus_scheduled"  # parent run: paired, with _lower and _upper
 FIRED_TRIGGERS_TAG = "fired_triggers"
 
 

@@ -194,6 +194,15 @@ def finished_application_runs(client: MlflowClient, experiment_name: str = confi
     return _runs(client, experiment_name, APPLICATION_RUNS_FILTER, oldest_first=True)
 
 
+def labels_at_last_gate(client: MlflowClient) -> int:
+    """Labelled production rows the store held when the retraining check last decided to retrain (0: never)."""
+    name = config.RETRAINING_RUN_NAMES["verificacao_retreino"]
+    run = _latest(
+        client, config.EXPERIMENT_NAME, f"attributes.run_name = '{name}' and tags.{names.DECISION_TAG} = 'retrain'"
+    )
+    return int(run.data.metrics.get(names.LABELLED_PRODUCTION_ROWS, 0)) if run else 0
+
+
 def decision_history(client: MlflowClient, limit: int = 50) -> pd.DataFrame:
     """The retraining loop's runs, newest first: checks, validations and rollbacks with their reasons."""
     runs = [

@@ -1,4 +1,4 @@
-"""Retraining: which reactive triggers the latest application run crosses, and what to do."""
+"""Retraining: which reactive triggers the latest application run and the label store cross, and what to do."""
 
 import pandas as pd
 import streamlit as st
@@ -75,7 +75,7 @@ else:
 flags = ["--retrain", "--steps 04 --retrain", "--force-retrain", "--promote VERSION", "--rollback"]
 st.code("\n".join(common.pipeline_command(source.workspace, flag) for flag in flags), language="bash")
 st.caption(
-    "The loop (reactive: it acts on a measured problem), its promotion rule and how to run it on a calendar are "
-    "described in `Docs/Model/Retraining.md`; "
+    "The loop (reactive: it acts on a measured problem or new labels), its promotion rule and how to run it on a "
+    "calendar are described in `Docs/Model/Retraining.md`; "
     f"each decision is an MLflow run ({', '.join(config.RETRAINING_RUN_NAMES.values())})."
 )

@@ -46,7 +46,7 @@ st.markdown(
     f"**{params['batches']} batches** ({params['batching']}, {params['first_batch']} to {params['last_batch']}), "
     f"replayed {view.start_time:%Y-%m-%d %H:%M} UTC from champion version {params['champion_version']}. "
     "Strategies: **never** (the development champion throughout), **reactive** (the promotion gate "
-    f"runs after a label-based alert: a measured problem), **scheduled** (the gate runs every "
+    f"runs after a label-based alert or once the labels doubled since it last ran), **scheduled** (the gate runs every "
     f"{params['schedule_every']} batches: a calendar), **continuous** (the gate runs after every batch); only the "
     "gate replaces the model. Each batch is scored before its labels are "
     "revealed: every figure is out of sample."

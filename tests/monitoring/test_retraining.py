@@ -400,6 +400,9 @@ def test_retrain_trains_a_challenger_on_older_rows_and_lets_the_gate_choose_as_d
     client = mlflow.MlflowClient(retrained.tracking_uri)
     check = runs_named(client, "VerificacaoRetreino")[0]
     assert check.data.tags["decision"] == "retrain"
+    # The gate had never run: the store's labels are all new.
+    labelled = check.data.metrics["labelled_production_rows"]
+    assert check.data.metrics["trigger_new_labels"] == labelled and check.data.metrics["trigger_new_labels_fired"] == 1
     challenger_training = runs_named(client, "Treinamento")[0]
     assert challenger_training.data.tags["kobe.role"] == config.CHALLENGER_ALIAS
     params = challenger_training.data.params
@@ -469,6 +472,9 @@ def test_checks_skip_stale_or_known_data_then_rollback_restores_the_champion(ret
     mlflow.set_tracking_uri(retrained.tracking_uri)
     run_application_step(str(paths.raw_file("prod")), paths=paths)
     assert "needs new labels" in retraining.retrain().message
+    # The gate ran on this store's rows: new labels wait for twice as many.
+    check = runs_named(client, "VerificacaoRetreino")[0].data.metrics
+    assert check["trigger_new_labels_fired"] == 0 and check["trigger_new_labels"] == check["labelled_production_rows"]
     assert [run.data.tags["decision"] for run in runs_named(client, "VerificacaoRetreino")[:2]] == ["skip", "skip"]
 
     rolled_back = run_pipeline(workspace, "--rollback")

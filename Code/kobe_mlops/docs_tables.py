@@ -348,11 +348,17 @@ TABLES = {
         "comparison|difference|lower|upper", names.REPLAY_REACTIVE_VS_SCHEDULED, BANDS, source="replay"
     ),
     "replay_estimate": grid(
-        "strategy|estimate's error|last season's loss as the estimate|noise floor|interval held the realized value"
+        "strategy|estimate's error|last season's loss as the estimate|interval held the realized value"
         "|error when drift fired|error when it did not",
         STRATEGIES,
-        "estimation_error_{} previous_batch_error_{} estimate_noise_floor_{} estimate_coverage_{} "
-        "estimation_error_drifted_{} estimation_error_stable_{}",
+        "estimation_error_{} previous_batch_error_{} estimate_coverage_{} estimation_error_drifted_{} "
+        "estimation_error_stable_{}",
+        source="replay",
+    ),
+    "replay_noise_floor": grid(
+        "strategy|estimate's error|a perfect estimator's error|lower|upper",
+        STRATEGIES,
+        "estimation_error_{} estimate_noise_floor_{} estimate_noise_floor_lower_{} estimate_noise_floor_upper_{}",
         source="replay",
     ),
     # Project/Exit_Report.md

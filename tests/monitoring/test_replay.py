@@ -74,6 +74,15 @@ def test_a_pooled_difference_is_per_row_and_its_interval_resamples_whole_batches
     assert np.isnan(replay.pooled_difference(np.empty((0, 3)))).all()
 
 
+def test_a_perfect_estimators_error_is_the_noise_of_the_realized_log_loss():
+    # Normal errors: E|e| = sd * sqrt(2 / pi); row-weighted over batches; the range holds it.
+    expected, lower, upper = replay.noise_floor([(100, 0.02), (300, 0.01)])
+    assert expected == pytest.approx(np.sqrt(2 / np.pi) * (100 * 0.02 + 300 * 0.01) / 400)
+    assert 0 < lower < expected < upper
+    assert replay.noise_floor([(50, 0.0)]) == (0.0, 0.0, 0.0)  # no noise, no error
+    assert np.isnan(replay.noise_floor([])).all()
+
+
 def test_settings_refuse_unknown_strategies_and_a_zero_schedule():
     with pytest.raises(ValueError, match="strategies"):
         replay.ReplaySettings(("never", "sometimes"))
@@ -247,5 +256,6 @@ def test_run_all_replay_logs_every_batch_out_of_sample(workspace_copy):
 
     text = (docs_tables.DOCS / "Model" / "Retraining.md").read_text()
     tables, _ = docs_tables.rendered(text, docs_tables.Workspace(workspace))
-    assert set(tables) == {"replay_strategies", "replay_null", "replay_reactive_vs_scheduled", "replay_estimate"}
+    replay_tables = {"replay_strategies", "replay_null", "replay_reactive_vs_scheduled", "replay_estimate"}
+    assert set(tables) == replay_tables | {"replay_noise_floor"}
     assert docs_tables.render(text, tables) == text, "Docs/Model/Retraining.md: refresh it (Docs/README.md)"

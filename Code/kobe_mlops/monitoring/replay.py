@@ -330,8 +330,11 @@ class StrategySummary:
     estimate_coverage: float  # share of labelled batches whose 95 % interval held the realized value
     estimation_error_drifted: float  # estimate's row-weighted error on batches where drift fired
     estimation_error_stable: float
-    # What a perfect estimator would still miss: the outcomes' own noise, row-weighted like the error.
+    # What a perfect estimator would still miss: the outcomes' own noise, row-weighted like the error,
+    # with the 95 % range its error would fall in over these batches.
     estimate_noise_floor: float
+    estimate_noise_floor_lower: float
+    estimate_noise_floor_upper: float
 
     @property
     def verdict(self) -> str:
@@ -341,6 +344,18 @@ class StrategySummary:
 def _weighted_error(errors: list[tuple[int, float]]) -> float:
     rows = sum(n for n, _ in errors)
     return sum(n * abs(e) for n, e in errors) / rows if rows else float("nan")
+
+
+def noise_floor(batches: list[tuple[int, float]]) -> tuple[float, float, float]:
+    """``(expected, lower, upper)`` row-weighted absolute error of a perfect estimator over batches of
+    ``(rows, sd of the realized log loss)``: each batch's error is normal with that sd (simulated)."""
+    if not batches:
+        return (float("nan"),) * 3
+    rows, sd = np.array(batches, dtype=float).T
+    draws = np.abs(np.random.default_rng(config.SEED).normal(0.0, sd, size=(BOOTSTRAP_DRAWS, len(sd))))
+    errors = draws @ rows / rows.sum()
+    expected = float(np.sqrt(2 / np.pi) * sd @ rows / rows.sum())
+    return expected, *(float(q) for q in np.quantile(errors, [0.025, 0.975]))
 
 
 def pooled_difference(sums: np.ndarray) -> tuple[float, float, float]:
@@ -371,7 +386,7 @@ def summarize(strategy: str, records: list[BatchRecord]) -> StrategySummary:
         errors.append((rows, estimate - realized))
         (drifted if record.fired.get(triggers.FEATURE_DRIFT) else stable).append(errors[-1])
         covered.append(lower <= realized <= upper)
-        floors.append((rows, np.sqrt(2 / np.pi) * record.sampling_sd))
+        floors.append((rows, record.sampling_sd))
     return StrategySummary(
         strategy,
         float(log_loss),
@@ -385,7 +400,7 @@ def summarize(strategy: str, records: list[BatchRecord]) -> StrategySummary:
         float(np.mean(covered)) if covered else float("nan"),
         _weighted_error(drifted),
         _weighted_error(stable),
-        _weighted_error(floors),
+        *noise_floor(floors),
     )
 
 

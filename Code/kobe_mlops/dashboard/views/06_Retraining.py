@@ -29,10 +29,16 @@ for trigger in report.triggers:
     status = ":red[**fired**]" if trigger.fired else ":gray[not measurable]" if trigger.value is None else ":green[ok]"
     st.markdown(f"**{trigger.name.replace('_', ' ').capitalize()}** — {status}  \n{trigger.description}")
 
+
+def shown(value: float | None, name: str) -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    return f"{value:,.0f}" if name == triggers.NEW_LABELS else f"{value:.4f}"  # rows, or a figure
+
+
 with st.expander("The triggers as a table"):
-    rows = [(t.name, t.value, t.threshold, t.fired) for t in report.triggers]
-    table = pd.DataFrame(rows, columns=["trigger", "value", "threshold", "fired"])
-    st.dataframe(table.style.format({"value": "{:.4f}", "threshold": "{:.4f}"}, na_rep="—"), hide_index=True)
+    rows = [(t.name, shown(t.value, t.name), shown(t.threshold, t.name), t.fired) for t in report.triggers]
+    st.dataframe(pd.DataFrame(rows, columns=["trigger", "value", "threshold", "fired"]), hide_index=True)
 st.caption(
     "Each threshold comes from its statistic's noise at the file's size, against the scoring model's own reference "
     "(`Code/kobe_mlops/monitoring/calculators.py`; which alert raises which trigger: "

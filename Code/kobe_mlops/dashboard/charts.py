@@ -10,6 +10,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from kobe_mlops import config
 from kobe_mlops.dashboard import verdict
@@ -28,6 +29,17 @@ AXIS_LABELS = {
 assert set(AXIS_LABELS) == set(config.FEATURES)
 DENSITY = {"stat": "density", "common_norm": False, "element": "step"}  # each set of scores its own density
 COURT_SAMPLE = 2500  # points per base on the court map: enough to see the shape, fast to draw
+
+
+def fixed_margins(figure: plt.Figure, left=0.8, right=0.2, bottom=0.7, top=0.45, wspace=0.3, hspace=0.45):
+    """Margins in inches, whatever the figure's size: for figures of many panels, where a layout engine
+    measuring every label costs more than drawing them (about half a second for six panels)."""
+    width, height = figure.get_size_inches()
+    figure.subplots_adjust(
+        left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height,
+        wspace=wspace, hspace=hspace,
+    )  # fmt: skip
+    return figure
 
 
 def bars(labels: list[str], values: list[float], colours: list[str], digits: int, width=8, per_bar=0.5, margin=1.2):
@@ -61,8 +73,10 @@ def feature_distributions_figure(distributions: pd.DataFrame) -> plt.Figure:
     ``names.DRIFT_DISTRIBUTIONS_ARTIFACT``: one point per bin, at its representative value)."""
     features = config.FEATURES
     rows = int(np.ceil(len(features) / 3))
-    figure, axes = plt.subplots(rows, 3, figsize=(13, 3.6 * rows), layout="tight")
+    figure, axes = plt.subplots(rows, 3, figsize=(13, 3.6 * rows))
     for axis, feature in zip(np.ravel(axes), features, strict=False):
+        if feature == "lon":  # long tick labels: fewer of them
+            axis.xaxis.set_major_locator(MaxNLocator(5))
         for base, counts in distributions[distributions["feature"] == feature].groupby("base", sort=False):
             shares = counts["rows"] / max(int(counts["rows"].sum()), 1)
             axis.plot(counts["value"], shares, drawstyle="steps-mid", marker="o", color=BASE_COLOURS[base], label=base)
@@ -70,12 +84,12 @@ def feature_distributions_figure(distributions: pd.DataFrame) -> plt.Figure:
         axis.legend(fontsize="small")
     for axis in np.ravel(axes)[len(features) :]:
         axis.set_visible(False)
-    return figure
+    return fixed_margins(figure, hspace=0.38)
 
 
 def court_map_figure(development: pd.DataFrame, production: pd.DataFrame) -> plt.Figure:
     """Shot locations of both bases side by side, on the same axes (a random sample of each)."""
-    figure, axes = plt.subplots(1, 2, figsize=(12, 5.5), sharex=True, sharey=True, layout="tight")
+    figure, axes = plt.subplots(1, 2, figsize=(12, 5.5), sharex=True, sharey=True)
     for axis, (base, frame) in zip(axes, {"development": development, "production": production}.items(), strict=True):
         shown = frame.sample(min(COURT_SAMPLE, len(frame)), random_state=config.SEED)
         axis.scatter(shown["lon"], shown["lat"], s=3, alpha=0.35, color=BASE_COLOURS[base], linewidths=0)
@@ -86,7 +100,7 @@ def court_map_figure(development: pd.DataFrame, production: pd.DataFrame) -> plt
         for axis in axes:
             axis.scatter(*basket.median().to_numpy(), marker="X", s=120, color="black", label="basket")
             axis.legend(loc="upper right")
-    return figure
+    return fixed_margins(figure, wspace=0.08)
 
 
 def score_distribution_figure(scores: dict[str, np.ndarray]) -> plt.Figure:
@@ -246,5 +260,4 @@ def replay_timeline_figure(timeline: pd.DataFrame) -> plt.Figure:
     bottom.set_xlabel("Batch, oldest first (scored by the model in service; a line after a batch: the gate ran)")
     # One legend above the panels, where it hides no point (every panel draws the same entries).
     figure.legend(*axes[0, 0].get_legend_handles_labels(), loc="upper center", ncol=6, fontsize="small")
-    figure.tight_layout(rect=(0, 0, 1, 1 - 0.35 / figure.get_figheight()))
-    return figure
+    return fixed_margins(figure, bottom=1.5, top=0.75, hspace=0.3)

@@ -420,8 +420,8 @@ def retrain(forced: bool = False, say: Callable[[str], None] = print) -> Outcome
         raise RetrainingError(
             f"No @{config.CHAMPION_ALIAS} version of {config.REGISTERED_MODEL_NAME}: run the pipeline first."
         )
-    report = triggers.latest_trigger_report(client)
     labelled = read_labelled_production()  # the whole label store, every application run so far
+    report = triggers.latest_trigger_report(client, labelled_rows=len(labelled))  # one shot per row
     fingerprint = rows_fingerprint(labelled) if len(labelled) else None
     already_trained = version_trained_on(client, fingerprint) if fingerprint else None
     should_retrain, reason, check_run = log_trigger_check(

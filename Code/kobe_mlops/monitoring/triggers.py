@@ -188,15 +188,16 @@ def fired_triggers(table: pd.DataFrame) -> dict[str, bool]:
 
 
 def latest_trigger_report(
-    client: MlflowClient | None = None, paths: config.WorkspacePaths | None = None
+    client: MlflowClient | None = None, paths: config.WorkspacePaths | None = None, labelled_rows: int | None = None
 ) -> TriggerReport | None:
     """Triggers of the latest application run, and the label store's new labels since the gate last
-    ran; None when no application run exists yet."""
+    ran (``labelled_rows``: the store's shots, when the caller has read it); None without an application run."""
     client = reads.store_client(client)
     run = reads.latest_application_run(client) if client is not None else None  # no store yet: nothing ran
     if run is None:
         return None
     version = reads.model_version_used(client, run)
     report = evaluate_triggers(run.data.metrics, run.info.run_id, str(version.version) if version else None)
-    fresh = new_labels_trigger(labels.stored_shots(paths), reads.labels_at_last_gate(client))
+    stored = labels.stored_shots(paths) if labelled_rows is None else labelled_rows
+    fresh = new_labels_trigger(stored, reads.labels_at_last_gate(client))
     return TriggerReport(report.application_run_id, [*report.triggers, fresh], report.model_version)

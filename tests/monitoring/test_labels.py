@@ -111,3 +111,24 @@ def test_batches_stream_into_one_hidden_file_and_a_failure_or_a_kill_leaves_the_
         killed.update(scored([60], [1.0]))
     assert labels.clean_staging(paths) and not list(paths.label_store_dir.rglob("*.tmp"))
     assert sorted(path.read_bytes() for path in store_files(paths)) == before
+
+
+def test_a_failed_batch_leaves_no_staged_file_and_the_writer_refuses_the_next_ones(paths, monkeypatch):
+    """As on a full disk: the parquet writer creates its file, then cannot write its header."""
+
+    def no_space(where, *args, **kwargs):
+        Path(where).write_bytes(b"PAR")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(labels.pq, "ParquetWriter", no_space)
+    writer = LabelStoreWriter("run-a", "a.parquet", paths)
+    with pytest.raises(LabelStoreError, match="No space left"):
+        writer.update(scored([1], [1.0]))
+    assert not list(paths.label_store_dir.rglob("*.tmp"))
+    monkeypatch.undo()  # space again: the next batch still must not start a store file without the first
+    with pytest.raises(LabelStoreError, match="No space left"):
+        writer.update(scored([2], [0.0]))
+    with pytest.raises(LabelStoreError, match="No space left"):
+        writer.publish()
+    writer.abort()
+    assert not list(paths.label_store_dir.rglob("*.tmp")) and store_files(paths) == []

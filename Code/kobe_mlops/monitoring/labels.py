@@ -146,6 +146,7 @@ class LabelStoreWriter:
         self.conflicts = 0
         self._writer: pq.ParquetWriter | None = None
         self._tmp: Path | None = None
+        self._failure: LabelStoreError | None = None
 
     def update(self, scored: pd.DataFrame | pa.RecordBatch | pa.Table) -> None:
         if isinstance(scored, pd.DataFrame):
@@ -153,6 +154,8 @@ class LabelStoreWriter:
         rows = _labelled_rows(pa.table(scored), self.run_id, self.source, self.appended_at)
         if not rows.num_rows:
             return
+        if self._failure is not None:  # a later batch must not start a second staged file
+            raise self._failure
         self.conflicts += self.known.conflicts(rows.column("shot_id").to_numpy(), rows.column(config.TARGET).to_numpy())
         try:
             if self._writer is None:
@@ -163,7 +166,9 @@ class LabelStoreWriter:
                 )
             self._writer.write_table(rows)
         except OSError as exc:
-            raise LabelStoreError(f"{self._tmp or self.target}: labels cannot be written ({exc}).") from exc
+            self._failure = LabelStoreError(f"{self._tmp or self.target}: labels cannot be written ({exc}).")
+            self.abort()  # a half-written file goes now, even if the caller never aborts
+            raise self._failure from exc
         self.rows_appended += rows.num_rows
 
     def close(self) -> None:
@@ -174,6 +179,8 @@ class LabelStoreWriter:
                 writer.close()
             except OSError as exc:
                 raise LabelStoreError(f"{self._tmp}: labels cannot be written ({exc}).") from exc
+        if self._failure is not None:  # never a complete-looking file after a lost batch
+            raise self._failure
 
     def publish(self) -> Path | None:
         """Move the staged file into the store; the path, or None when no labelled row came."""

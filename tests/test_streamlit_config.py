@@ -1,4 +1,5 @@
-"""The project's Streamlit config turns usage statistics off, and Streamlit reads it that way."""
+"""The project's Streamlit config (usage statistics off, no file watcher), read that way by Streamlit
+started in the project root, and the app's imports kept out of Streamlit's collection after each page."""
 
 import subprocess
 import sys
@@ -9,13 +10,31 @@ from kobe_mlops import config
 CONFIG = config.PROJECT_ROOT / ".streamlit" / "config.toml"
 
 
-def test_usage_statistics_are_off_in_the_project_config():
-    assert tomllib.loads(CONFIG.read_text())["browser"]["gatherUsageStats"] is False
-
-
-def test_streamlit_started_in_the_project_root_reads_it():
-    code = "from streamlit import config; print(config.get_option('browser.gatherUsageStats'))"
+def option_in_project_root(option: str) -> str:
+    """What Streamlit started in the project root reads for ``option``."""
+    code = f"from streamlit import config; print(config.get_option({option!r}))"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=120
     )
-    assert result.stdout.strip().splitlines()[-1] == "False", result.stderr
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_usage_statistics_are_off_and_no_file_is_watched_in_the_project_config():
+    settings = tomllib.loads(CONFIG.read_text())
+    assert settings["browser"]["gatherUsageStats"] is False
+    assert settings["server"]["fileWatcherType"] == "none"
+
+
+def test_streamlit_started_in_the_project_root_reads_it():
+    assert option_in_project_root("browser.gatherUsageStats") == "False"
+    assert option_in_project_root("server.fileWatcherType") == "none"
+
+
+def test_the_app_freezes_what_it_imported_before_the_first_page():
+    code = "import gc, kobe_mlops.dashboard.app; print(gc.get_freeze_count())"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.strip().splitlines()[-1]) > 100_000  # every object of pandas, MLflow, matplotlib…

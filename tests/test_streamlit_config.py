@@ -10,9 +10,8 @@ from kobe_mlops import config
 CONFIG = config.PROJECT_ROOT / ".streamlit" / "config.toml"
 
 
-def option_in_project_root(option: str) -> str:
-    """What Streamlit started in the project root reads for ``option``."""
-    code = f"from streamlit import config; print(config.get_option({option!r}))"
+def last_line_in_project_root(code: str) -> str:
+    """The last line ``code`` prints, run by Python started in the project root (where Streamlit reads its config)."""
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=120
     )
@@ -27,14 +26,11 @@ def test_usage_statistics_are_off_and_no_file_is_watched_in_the_project_config()
 
 
 def test_streamlit_started_in_the_project_root_reads_it():
-    assert option_in_project_root("browser.gatherUsageStats") == "False"
-    assert option_in_project_root("server.fileWatcherType") == "none"
+    options = "config.get_option('browser.gatherUsageStats'), config.get_option('server.fileWatcherType')"
+    code = f"from streamlit import config; print({options})"
+    assert last_line_in_project_root(code) == "False none"
 
 
 def test_the_app_freezes_what_it_imported_before_the_first_page():
-    code = "import gc, kobe_mlops.dashboard.app; print(gc.get_freeze_count())"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=config.PROJECT_ROOT, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    assert int(result.stdout.strip().splitlines()[-1]) > 100_000  # every object of pandas, MLflow, matplotlib…
+    frozen = last_line_in_project_root("import gc, kobe_mlops.dashboard.app; print(gc.get_freeze_count())")
+    assert int(frozen) > 100_000  # every object of pandas, MLflow, matplotlib…
